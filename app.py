@@ -1,0 +1,26 @@
+"""AEVB Explorer: the Streamlit entry point (router and shared sidebar).
+
+Run with ``make run`` (or ``streamlit run app.py``). Pages live in ``pages/``; all computation lives in
+``explorer_core`` (no Streamlit there).
+"""
+
+import streamlit as st
+
+from explorer_core.device import DeviceError, device_info
+
+st.set_page_config(page_title="AEVB Explorer", page_icon="🧭", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/factor_analysis.py", title="Factor analysis", icon="📐", url_path="factor-analysis"),
+]
+
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    try:
+        st.caption(f"Device: {device_info().label()}")
+    except DeviceError as err:
+        st.error(f"Device problem: {err}")
+
+page.run()

@@ -1,0 +1,297 @@
+"""A factor-analysis AEVB run that can be stepped phase by phase: the tutorial's experiments 1 and 2.
+
+The FA page keeps one :class:`FAExperiment` per browser session; the ``fa`` CLI command runs one headless.
+After every gradient step the experiment measures the test-set ELBO estimate, the exact evidence and the
+exact gap (:func:`explorer_core.evaluation.evaluate_fa`) and appends them to its history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from explorer_core.aevb import PHASES, NonFiniteError, aevb_step, check_learning_rate, make_optimizers
+from explorer_core.data import FADataset
+from explorer_core.evaluation import FAMetrics, evaluate_fa
+from explorer_core.models.factor_analysis import (
+    FAConfig,
+    FactorAnalysis,
+    FAMaximumLikelihood,
+    fa_marginal,
+    fit_fa_em,
+)
+
+#: The tutorial's experiment 2: E 1000, M 1000, E 1000, M 1000 steps.
+PAPER_EM_SCHEDULE: tuple[tuple[str, int], ...] = (
+    ("e_step", 1000),
+    ("m_step", 1000),
+    ("e_step", 1000),
+    ("m_step", 1000),
+)
+MAX_BATCH_SIZE = 10_000
+MAX_ELBO_SAMPLES = 1000
+MAX_QUEUED_STEPS = 1_000_000
+
+
+@dataclass(frozen=True)
+class FATrainingConfig:
+    """Hyperparameters of an FA run (tutorial defaults: Adam 1e-2, batch 32, full covariance).
+
+    Attributes:
+        posterior: posterior family, one of ``"full"``, ``"diagonal"``, ``"fixed"``.
+        lr: Adam learning rate of both optimizers, in (0, 10].
+        batch_size: minibatch size, 1..10,000 (capped at the training-set size when drawing batches).
+        n_elbo_samples: K, reparameterised samples per test point in the reported ELBO estimate.
+        seed: seeds the initial parameters, the minibatch order and the reparameterisation noise.
+    """
+
+    posterior: str = "full"
+    lr: float = 1e-2
+    batch_size: int = 32
+    n_elbo_samples: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_learning_rate(self.lr)
+        if not 1 <= int(self.batch_size) <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch size must be between 1 and {MAX_BATCH_SIZE}, got {self.batch_size}.")
+        if not 1 <= int(self.n_elbo_samples) <= MAX_ELBO_SAMPLES:
+            raise ValueError(f"K must be between 1 and {MAX_ELBO_SAMPLES}, got {self.n_elbo_samples}.")
+        FAConfig(posterior=self.posterior)  # validates the family name
+
+
+@dataclass
+class FAHistory:
+    """Per-step test metrics. Index 0 is the initial model (phase ``"init"``); entry i > 0 follows step i."""
+
+    phase: list[str] = field(default_factory=list)
+    elbo: list[float] = field(default_factory=list)
+    evidence: list[float] = field(default_factory=list)
+    gap: list[float] = field(default_factory=list)
+
+    def append(self, phase: str, metrics: FAMetrics) -> None:
+        """Record the metrics measured after a step of ``phase``."""
+        self.phase.append(phase)
+        self.elbo.append(metrics.elbo)
+        self.evidence.append(metrics.evidence)
+        self.gap.append(metrics.gap)
+
+    def __len__(self) -> int:
+        return len(self.phase)
+
+    def phase_segments(self) -> list[tuple[str, int, int]]:
+        """Maximal runs of one phase as ``(phase, first_step, last_step)``, step numbers 1-based."""
+        segments: list[tuple[str, int, int]] = []
+        for step, phase in enumerate(self.phase[1:], start=1):
+            if segments and segments[-1][0] == phase and segments[-1][2] == step - 1:
+                segments[-1] = (phase, segments[-1][1], step)
+            else:
+                segments.append((phase, step, step))
+        return segments
+
+
+class FAExperiment:
+    """A stepped AEVB run of factor analysis on a fixed data set.
+
+    Args:
+        dataset: from :func:`explorer_core.data.make_fa_dataset`.
+        config: hyperparameters (validated on construction).
+        mle: the maximum-likelihood fit of ``dataset.x_train`` if already known (else computed by EM).
+
+    Raises:
+        ValueError: invalid hyperparameters.
+    """
+
+    def __init__(
+        self,
+        dataset: FADataset,
+        config: FATrainingConfig | None = None,
+        mle: FAMaximumLikelihood | None = None,
+    ):
+        self.dataset = dataset
+        self.config = config or FATrainingConfig()
+        torch.manual_seed(self.config.seed)
+        self.model = FactorAnalysis(FAConfig(posterior=self.config.posterior, seed=self.config.seed))
+        self.optimizers = make_optimizers(self.model, self.config.lr)
+        self._batch_generator = torch.Generator().manual_seed(self.config.seed + 1)
+        self._order = torch.empty(0, dtype=torch.long)
+        self._cursor = 0
+        self.mle = mle if mle is not None else fit_fa_em(dataset.x_train)
+        x_test64 = dataset.x_test.to(torch.float64)
+        self.true_evidence = float(fa_marginal(dataset.true_W, dataset.true_sigma).log_prob(x_test64).mean())
+        self.mle_evidence = float(self.mle.evidence(dataset.x_test).mean())
+        self.history = FAHistory()
+        self.history.append("init", self._measure())
+        self.pending: deque[list] = deque()  # [phase, steps left]
+        self.error: str | None = None
+        self.seconds = 0.0
+
+    # --- settings that apply from the next step on -----------------------------------------------------
+    def update_config(self, **changes) -> None:
+        """Change ``lr``, ``batch_size`` or ``n_elbo_samples`` for the following steps.
+
+        Raises:
+            ValueError: an invalid value, or a change of posterior family or seed (those need a new run).
+        """
+        if {"posterior", "seed"} & changes.keys():
+            raise ValueError("The posterior family and the seed are fixed for a run: start a new one.")
+        new = replace(self.config, **changes)
+        if new.lr != self.config.lr:
+            self.optimizers.set_learning_rate(new.lr)
+        self.config = new
+
+    # --- stepping ----------------------------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        """Gradient steps taken so far."""
+        return len(self.history) - 1
+
+    @property
+    def latest(self) -> FAMetrics:
+        """Metrics after the latest step (or of the initial model)."""
+        return FAMetrics(
+            self.history.elbo[-1], self.history.evidence[-1], self.history.gap[-1], float("nan"), float("nan")
+        )
+
+    def enqueue(self, phase: str, n_steps: int) -> None:
+        """Queue ``n_steps`` steps of ``phase`` to run on later calls of :meth:`run_pending`.
+
+        Raises:
+            ValueError: unknown phase, or a step count outside 1..1,000,000 in all.
+        """
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}.")
+        queued = sum(n for _, n in self.pending)
+        if not 1 <= int(n_steps) <= MAX_QUEUED_STEPS - queued:
+            raise ValueError(
+                f"step count must be between 1 and {MAX_QUEUED_STEPS - queued:,}, got {n_steps}."
+            )
+        self.error = None
+        if self.pending and self.pending[-1][0] == phase:
+            self.pending[-1][1] += int(n_steps)
+        else:
+            self.pending.append([phase, int(n_steps)])
+
+    def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = PAPER_EM_SCHEDULE) -> None:
+        """Queue a whole schedule of ``(phase, steps)`` segments (default: the tutorial's experiment 2)."""
+        for phase, n in schedule:
+            self.enqueue(phase, n)
+
+    @property
+    def queued_steps(self) -> int:
+        """Steps waiting in the queue."""
+        return sum(n for _, n in self.pending)
+
+    def clear_queue(self) -> None:
+        """Drop every queued step."""
+        self.pending.clear()
+
+    def run_pending(self, max_steps: int, time_budget_s: float | None = None) -> int:
+        """Run up to ``max_steps`` queued steps (and stop early once ``time_budget_s`` has passed).
+
+        A NaN or inf stops the run: the queue is cleared, :attr:`error` says what happened, and the model
+        keeps its last good state. Returns the number of steps run.
+        """
+        start = time.perf_counter()
+        done = 0
+        while self.pending and done < max_steps:
+            phase, _ = self.pending[0]
+            if not self._step(phase):
+                self.pending.clear()
+                break
+            done += 1
+            self.pending[0][1] -= 1
+            if self.pending[0][1] == 0:
+                self.pending.popleft()
+            if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+                break
+        self.seconds += time.perf_counter() - start
+        return done
+
+    def run(self, phase: str, n_steps: int) -> int:
+        """Run ``n_steps`` steps of ``phase`` now (after anything already queued). Returns steps run."""
+        self.enqueue(phase, n_steps)
+        return self.run_pending(self.queued_steps)
+
+    def _next_batch(self) -> torch.Tensor:
+        x = self.dataset.x_train
+        batch_size = min(self.config.batch_size, len(x))
+        if self._cursor + batch_size > len(self._order):
+            self._order = torch.randperm(len(x), generator=self._batch_generator)
+            self._cursor = 0
+        index = self._order[self._cursor : self._cursor + batch_size]
+        self._cursor += batch_size
+        return x[index]
+
+    def _step(self, phase: str) -> bool:
+        """One gradient step and its metrics; False (with :attr:`error` set) if it was not applied."""
+        snapshot = self._snapshot()
+        try:
+            aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase)
+            metrics = self._measure()
+            if not all(np.isfinite([metrics.elbo, metrics.evidence, metrics.gap])):
+                raise NonFiniteError("The test metrics became NaN or inf after the step.")
+        except (NonFiniteError, ValueError, RuntimeError) as err:
+            self._restore(snapshot)
+            self.error = (
+                f"Stopped at step {self.steps + 1} ({phase}): {err} "
+                f"The model was kept as it was after step {self.steps}."
+            )
+            return False
+        self.history.append(phase, metrics)
+        return True
+
+    def _measure(self) -> FAMetrics:
+        return evaluate_fa(self.model, self.dataset.x_test, self.config.n_elbo_samples)
+
+    def _snapshot(self) -> tuple:
+        params = [p.detach().clone() for p in self.model.parameters()]
+        opts = [
+            (
+                opt,
+                {
+                    k: {n: (t.clone() if torch.is_tensor(t) else t) for n, t in v.items()}
+                    for k, v in opt.state.items()
+                },
+            )
+            for opt in (self.optimizers.inference, self.optimizers.generative)
+            if opt is not None
+        ]
+        return params, opts
+
+    def _restore(self, snapshot: tuple) -> None:
+        params, opts = snapshot
+        with torch.no_grad():
+            for p, saved in zip(self.model.parameters(), params, strict=True):
+                p.copy_(saved)
+        for opt, state in opts:
+            opt.state.clear()
+            opt.state.update(state)
+
+    # --- views -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def model_samples(self, n: int = 1000, seed: int = 0) -> np.ndarray:
+        """``n`` points from the current model, [n, D], drawn with fixed noise so they move smoothly."""
+        return self.model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
+
+    @torch.no_grad()
+    def posteriors_of(self, index: int) -> dict[str, np.ndarray]:
+        """q(z|x) and the exact p(z|x) for test point ``index``: means [L] and covariances [L, L].
+
+        Raises:
+            IndexError: no such test point.
+        """
+        if not 0 <= index < len(self.dataset.x_test):
+            raise IndexError(f"test point {index} does not exist (0..{len(self.dataset.x_test) - 1}).")
+        x = self.dataset.x_test[index : index + 1]
+        q, p = self.model.encode(x), self.model.exact_posterior(x)
+        return {
+            "q_mean": q.mean[0].numpy(),
+            "q_cov": q.covariance_matrix.expand(1, -1, -1)[0].numpy(),
+            "p_mean": p.mean[0].numpy(),
+            "p_cov": p.covariance_matrix.expand(1, -1, -1)[0].numpy(),
+        }

@@ -1,0 +1,264 @@
+"""Plotly figure builders: plain data (numpy arrays, lists, floats) in, ``go.Figure`` out.
+
+They import no Streamlit and need no browser, so they are unit-tested directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DATA_COLOUR = "#1f77b4"
+MODEL_COLOUR = "#ff7f0e"
+ELBO_COLOUR = "#d62728"
+EVIDENCE_COLOUR = "#2ca02c"
+Q_COLOUR = "#d62728"
+EXACT_COLOUR = "#2ca02c"
+PHASE_SHADES = {"e_step": "rgba(128, 128, 128, 0.22)", "m_step": "rgba(255, 200, 80, 0.18)"}
+PHASE_NAMES = {"e_step": "E", "m_step": "M", "joint": "joint"}
+MAX_CURVE_POINTS = 4000
+MAX_SHADED_SEGMENTS = 200
+#: A fixed 3-D camera, so the view does not jump when the figure is redrawn.
+FA_CAMERA = {"eye": {"x": 1.55, "y": -1.55, "z": 0.85}, "up": {"x": 0, "y": 0, "z": 1}}
+
+
+def _axis_range(values: np.ndarray, margin: float = 0.15) -> list[float]:
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = margin * max(hi - lo, 1e-6)
+    return [lo - pad, hi + pad]
+
+
+def fa_scatter_3d(
+    x_data: np.ndarray,
+    x_model: np.ndarray,
+    highlight: np.ndarray | None = None,
+    ranges: Sequence[Sequence[float]] | None = None,
+) -> go.Figure:
+    """Test data against samples of the current model, in 3-D (the tutorial's predictive check, fig. 6).
+
+    Args:
+        x_data: test points [N, 3]; x_model: model samples [M, 3].
+        highlight: one point [3] to mark (the test point of the latent panel), or ``None``.
+        ranges: fixed axis ranges ``[[lo, hi]] * 3``; default: the data's extent plus 15 %.
+
+    Returns:
+        A figure with a fixed camera and ``uirevision`` set, so redraws keep the user's view.
+    """
+    ranges = ranges or [_axis_range(x_data[:, i]) for i in range(3)]
+    marker = {"size": 2, "opacity": 0.6}
+    fig = go.Figure(
+        [
+            go.Scatter3d(
+                x=x_data[:, 0],
+                y=x_data[:, 1],
+                z=x_data[:, 2],
+                mode="markers",
+                name="test data",
+                marker={**marker, "color": DATA_COLOUR},
+            ),
+            go.Scatter3d(
+                x=x_model[:, 0],
+                y=x_model[:, 1],
+                z=x_model[:, 2],
+                mode="markers",
+                name="model samples",
+                marker={**marker, "color": MODEL_COLOUR},
+            ),
+        ]
+    )
+    if highlight is not None:
+        fig.add_trace(
+            go.Scatter3d(
+                x=[highlight[0]],
+                y=[highlight[1]],
+                z=[highlight[2]],
+                mode="markers",
+                name="chosen test point",
+                marker={"size": 7, "color": "black", "symbol": "diamond"},
+            )
+        )
+    axis = {"backgroundcolor": "rgba(0,0,0,0)", "autorange": False}
+    fig.update_layout(
+        scene={
+            "xaxis": {**axis, "title": "x1", "range": list(ranges[0])},
+            "yaxis": {**axis, "title": "x2", "range": list(ranges[1])},
+            "zaxis": {**axis, "title": "x3", "range": list(ranges[2])},
+            "aspectmode": "cube",
+            "camera": FA_CAMERA,
+        },
+        uirevision="fa-scatter",
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        height=430,
+        legend={"orientation": "h", "y": 1.02, "x": 0},
+        title={"text": "Test data vs. samples from the current model", "font": {"size": 14}},
+    )
+    return fig
+
+
+def _thin(n: int) -> np.ndarray:
+    """Indices keeping at most MAX_CURVE_POINTS of n, always the first and the last."""
+    if n <= MAX_CURVE_POINTS:
+        return np.arange(n)
+    return np.unique(np.r_[np.linspace(0, n - 1, MAX_CURVE_POINTS).astype(int), n - 1])
+
+
+def fa_learning_curves(
+    elbo: Sequence[float],
+    evidence: Sequence[float],
+    gap: Sequence[float],
+    segments: Sequence[tuple[str, int, int]],
+    true_evidence: float,
+    mle_evidence: float,
+) -> go.Figure:
+    """Test ELBO and exact evidence per step, phases shaded, reference lines; the exact gap below.
+
+    Args:
+        elbo, evidence, gap: per-step values (nats per point); index 0 is the initial model.
+        segments: ``(phase, first_step, last_step)`` runs of one phase; E-phases are shaded grey
+            (as in the tutorial's figure 7) and M-phases amber; joint steps are not shaded.
+        true_evidence: test evidence of the generating model; mle_evidence: of the maximum-likelihood fit.
+    """
+    idx = _thin(len(elbo))
+    steps = idx
+    elbo_a, evidence_a, gap_a = (np.asarray(v, dtype=float)[idx] for v in (elbo, evidence, gap))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.7, 0.3],
+        vertical_spacing=0.06,
+        subplot_titles=("Test ELBO and exact evidence (nats per point)", "Exact gap KL(q(z|x) || p(z|x))"),
+    )
+    fig.add_trace(
+        go.Scatter(x=steps, y=evidence_a, name="evidence log p(x)", line={"color": EVIDENCE_COLOUR})
+    )
+    fig.add_trace(
+        go.Scatter(x=steps, y=elbo_a, name="ELBO (estimate)", line={"color": ELBO_COLOUR, "width": 1})
+    )
+    fig.add_hline(y=true_evidence, line={"color": "black", "dash": "dot", "width": 1}, row=1, col=1)
+    fig.add_hline(y=mle_evidence, line={"color": "purple", "dash": "dash", "width": 1}, row=1, col=1)
+    # legend entries for the two reference lines
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="lines",
+            name=f"true model {true_evidence:.4f}",
+            line={"color": "black", "dash": "dot", "width": 1},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="lines",
+            name=f"MLE (EM) {mle_evidence:.4f}",
+            line={"color": "purple", "dash": "dash", "width": 1},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=steps, y=np.maximum(gap_a, 1e-6), name="gap", line={"color": "#7f7f7f"}, showlegend=False
+        ),
+        row=2,
+        col=1,
+    )
+    total = max(len(elbo) - 1, 1)
+    for phase, first, last in list(segments)[-MAX_SHADED_SEGMENTS:]:
+        if phase not in PHASE_SHADES:
+            continue
+        label = PHASE_NAMES[phase] if (last - first + 1) / total > 0.04 else None
+        fig.add_vrect(
+            x0=first - 0.5,
+            x1=last + 0.5,
+            fillcolor=PHASE_SHADES[phase],
+            line_width=0,
+            layer="below",
+            row="all",
+            col=1,
+            annotation_text=label,
+            annotation_position="top left",
+        )
+    low = min(np.nanmin(elbo_a), np.nanmin(evidence_a), true_evidence)
+    high = max(np.nanmax(elbo_a), np.nanmax(evidence_a), true_evidence)
+    low = max(low, true_evidence - 12.0)  # the first steps' very low ELBO would squash the rest
+    pad = 0.05 * max(high - low, 0.1)
+    fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)
+    fig.update_yaxes(type="log", row=2, col=1, title_text="nats")
+    fig.update_xaxes(title_text="gradient step", row=2, col=1, range=[0, max(total, 10)])
+    fig.update_layout(
+        height=480,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        uirevision="fa-curves",
+        legend={"orientation": "h", "y": -0.18, "x": 0},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def ellipse_points(mean: np.ndarray, cov: np.ndarray, n_sigma: float, n_points: int = 120) -> np.ndarray:
+    """Points [n_points, 2] on the n_sigma contour of a 2-D Gaussian N(mean, cov).
+
+    Raises:
+        ValueError: mean is not [2] or cov not [2, 2].
+    """
+    mean, cov = np.asarray(mean, dtype=float), np.asarray(cov, dtype=float)
+    if mean.shape != (2,) or cov.shape != (2, 2):
+        raise ValueError(f"need mean [2] and cov [2, 2], got {mean.shape} and {cov.shape}.")
+    eigenvalues, eigenvectors = np.linalg.eigh((cov + cov.T) / 2)
+    angles = np.linspace(0.0, 2.0 * np.pi, n_points)
+    circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return mean + n_sigma * (circle * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+
+
+def posterior_ellipses(
+    q_mean: np.ndarray, q_cov: np.ndarray, p_mean: np.ndarray, p_cov: np.ndarray, title: str = ""
+) -> go.Figure:
+    """The approximate posterior q(z|x) against the exact posterior p(z|x): 1- and 2-sigma ellipses.
+
+    Args:
+        q_mean, p_mean: means [2]; q_cov, p_cov: covariances [2, 2].
+    """
+    fig = go.Figure()
+    for name, mean, cov, colour, dash in (
+        ("exact posterior p(z|x)", p_mean, p_cov, EXACT_COLOUR, "solid"),
+        ("amortized posterior q(z|x)", q_mean, q_cov, Q_COLOUR, "dash"),
+    ):
+        for n_sigma in (1, 2):
+            xy = ellipse_points(mean, cov, n_sigma)
+            fig.add_trace(
+                go.Scatter(
+                    x=xy[:, 0],
+                    y=xy[:, 1],
+                    mode="lines",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=n_sigma == 1,
+                    line={"color": colour, "dash": dash, "width": 2.5 if n_sigma == 1 else 1.2},
+                    hoverinfo="skip",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=[mean[0]],
+                y=[mean[1]],
+                mode="markers",
+                marker={"color": colour, "size": 8},
+                legendgroup=name,
+                showlegend=False,
+                hovertemplate=f"{name} mean<br>(%{{x:.3f}}, %{{y:.3f}})",
+            ),
+        )
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        xaxis={"title": "z1"},
+        yaxis={"title": "z2", "scaleanchor": "x", "scaleratio": 1},
+        height=430,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.15, "x": 0},
+        uirevision="fa-latent",
+    )
+    return fig

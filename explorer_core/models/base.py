@@ -1,0 +1,73 @@
+"""The protocol every latent variable model of the explorer follows.
+
+A model is an ``nn.Module`` whose distributions are ``torch.distributions`` objects. It exposes the
+per-example ELBO estimate (the AEVB estimator of Kingma & Welling 2014, section 2.3; tutorial section 5)
+and splits its parameters into inference parameters phi (the amortized posterior q(z|x)) and generative
+parameters theta (prior and likelihood), so that :mod:`explorer_core.aevb` can run approximate E-steps
+(phi only), approximate M-steps (theta only) or joint AEVB steps.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.distributions import Distribution
+
+
+@dataclass(frozen=True)
+class ELBOTerms:
+    """The per-example ELBO and its two terms, each a tensor [batch] in nats per example.
+
+    ``elbo = reconstruction - kl``, where ``reconstruction`` is the Monte Carlo estimate of
+    E_q[log p(x|z)] and ``kl`` is KL(q(z|x) || p(z)), in closed form where the family allows it.
+    """
+
+    elbo: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+class LatentVariableModel(nn.Module, abc.ABC):
+    """Base class of the explorer's models (see ``../shared/ARCHITECTURE.md``, the model protocol)."""
+
+    @abc.abstractmethod
+    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> ELBOTerms:
+        """Per-example ELBO estimate with ``n_samples`` reparameterised samples per example.
+
+        Args:
+            x: a batch of observations, [batch, ...].
+            y: labels for conditional models, else ``None``.
+            n_samples: K >= 1; the reconstruction term is the mean over K reparameterised samples.
+        """
+
+    def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> torch.Tensor:
+        """The per-example ELBO estimate, [batch], nats per example (see :meth:`elbo_terms`)."""
+        return self.elbo_terms(x, y, n_samples).elbo
+
+    @abc.abstractmethod
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """The amortized posterior q(z|x) for a batch, batch shape [batch]."""
+
+    @abc.abstractmethod
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """The likelihood p(x|z) for a batch of latents [..., latent_dim]."""
+
+    @abc.abstractmethod
+    def prior(self, y: torch.Tensor | None = None) -> Distribution:
+        """The prior p(z) (or p(z|y))."""
+
+    @abc.abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` observations from the generative model, [n, ...]."""
+
+    @abc.abstractmethod
+    def inference_parameters(self) -> Iterator[nn.Parameter]:
+        """phi: the parameters of q(z|x), updated by an approximate E-step."""
+
+    @abc.abstractmethod
+    def generative_parameters(self) -> Iterator[nn.Parameter]:
+        """theta: the parameters of p(z) and p(x|z), updated by an approximate M-step."""

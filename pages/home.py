@@ -1,0 +1,34 @@
+"""Home: what AEVB is, and what each page shows."""
+
+import streamlit as st
+
+from explorer_core.device import DeviceError, device_info
+
+st.title("AEVB Explorer")
+st.markdown(
+    """
+**Auto-Encoding Variational Bayes** (AEVB; Kingma & Welling, 2014) fits a latent variable model
+p<sub>θ</sub>(x, z) by maximising the **ELBO**, a lower bound on the evidence log p<sub>θ</sub>(x), with
+an **amortized posterior** q<sub>φ</sub>(z|x) and **reparameterised samples** z = μ + σ·ε.
+
+Seen through EM (the view of the tutorial *Training Latent Variable Models with AEVB*, Yang 2022):
+
+* an approximate **E-step** updates the inference parameters φ: it *tightens* the bound, closing the gap
+  KL(q(z|x) ‖ p(z|x)) while the evidence stays where it is;
+* an approximate **M-step** updates the generative parameters θ: it *raises* the bound, and the evidence
+  with it, while the bound loosens again;
+* plain AEVB does both at once, one minibatch gradient step at a time.
+""",
+    unsafe_allow_html=True,
+)
+
+st.subheader("Pages")
+st.page_link("pages/factor_analysis.py", label="Factor analysis: step through E- and M-phases", icon="📐")
+st.markdown(
+    "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors live."
+)
+
+try:
+    st.caption(f"Computing on {device_info().label()}.")
+except DeviceError as err:
+    st.error(f"Device problem: {err}")
