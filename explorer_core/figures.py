@@ -187,7 +187,7 @@ def fa_learning_curves(
     low = max(low, true_evidence - 12.0)  # the first steps' very low ELBO would squash the rest
     pad = 0.05 * max(high - low, 0.1)
     fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)
-    fig.update_yaxes(type="log", row=2, col=1, title_text="nats")
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=2, col=1, title_text="nats")
     fig.update_xaxes(title_text="gradient step", row=2, col=1, range=[0, max(total, 10)])
     fig.update_layout(
         height=480,

@@ -67,6 +67,30 @@ with st.expander("Data set", expanded=False):
             st.toast("New data set drawn; the run starts again.")
 
 
+def reading(fa: FAExperiment) -> str:
+    """A few live sentences that say what the charts show now."""
+    latest, last = fa.latest, fa.history.phase[-1]
+    doing = {
+        "init": "No step yet: θ and φ are random.",
+        "e_step": "Last phase: **E-step**. θ is frozen, so the evidence is flat; φ moves q(z|x) towards "
+        "p(z|x) and the gap shrinks.",
+        "m_step": "Last phase: **M-step**. φ is frozen; θ raises the ELBO, and the evidence with it, while "
+        "the exact posterior moves away from q(z|x) and the gap grows.",
+        "joint": "Last phase: **joint AEVB**. Both move: the bound is tightened and pushed up at once.",
+    }[last]
+    return (
+        f"{doing}\n\n"
+        f"* exact ELBO = evidence − gap = {latest.evidence:.4f} − {latest.gap:.4f} = "
+        f"**{latest.evidence - latest.gap:.4f}**; the AEVB estimate with K = {fa.config.n_elbo_samples} "
+        f"reparameterised sample(s) per point reads {latest.elbo:.4f}.\n"
+        f"* The evidence is {fa.mle_evidence - latest.evidence:.4f} nats per point below the "
+        f"maximum-likelihood fit (closed-form EM), and {fa.true_evidence - latest.evidence:.4f} below the "
+        "model that generated the data.\n"
+        "* Left: q(z|x) (red, dashed) against the exact posterior p(z|x) (green) for the chosen test point; "
+        "the two coincide when the gap is zero. Shaded grey: E-phases; amber: M-phases."
+    )
+
+
 def on_posterior_change() -> None:
     new_experiment(posterior=st.session_state.fa_posterior)
     st.toast("A new posterior family means a new run: started again.")
@@ -134,8 +158,12 @@ def stepper() -> None:
         horizontal=True,
         key="fa_autoplay_phase",
     )
+    # conditional messages live in fixed containers, so the charts below keep their place in the
+    # layout and are updated in place instead of being re-created (no flicker while playing)
     if fa.error:
-        st.error(fa.error)
+        st.container().error(fa.error)
+    else:
+        st.container()
     latest = fa.latest
     m = st.columns(6)
     m[0].metric("Step", f"{fa.steps:,}", help=f"{fa.queued_steps:,} steps queued")
@@ -146,37 +174,37 @@ def stepper() -> None:
     m[5].metric(
         "MLE (EM)", f"{fa.mle_evidence:.4f}", help="closed-form EM on the training set, run to convergence"
     )
+    queue_note = ""
     if fa.queued_steps:
-        st.caption(
-            f"{fa.queued_steps:,} steps queued" + ("" if state.fa_playing else " (paused: ▶ Play goes on)")
+        queue_note = f"{fa.queued_steps:,} steps queued" + (
+            "" if state.fa_playing else " (paused: ▶ Play goes on)"
         )
+    st.caption(queue_note or "Nothing queued.")
 
-    left, right = st.columns([1, 1.25])
-    with left:
-        index = st.number_input(
-            "Test point for the latent panel", 0, len(fa.dataset.x_test) - 1, 0, key="fa_point"
-        )
-        x_test = fa.dataset.x_test.numpy()
+    x_test = fa.dataset.x_test.numpy()
+    index = int(state.get("fa_point", 0))
+    h = fa.history
+    top_left, top_right = st.columns([1, 1.25])
+    top_left.plotly_chart(
+        fa_scatter_3d(x_test, fa.model_samples(len(x_test)), highlight=x_test[index]),
+        key="fa_scatter",
+        width="stretch",
+    )
+    top_right.plotly_chart(
+        fa_learning_curves(h.elbo, h.evidence, h.gap, h.phase_segments(), fa.true_evidence, fa.mle_evidence),
+        key="fa_curves",
+        width="stretch",
+    )
+    bottom_left, bottom_right = st.columns([1, 1.25])
+    with bottom_left:
+        st.number_input("Test point (black diamond)", 0, len(x_test) - 1, key="fa_point")
         st.plotly_chart(
-            fa_scatter_3d(x_test, fa.model_samples(len(x_test)), highlight=x_test[int(index)]),
-            key="fa_scatter",
-            width="stretch",
-        )
-    with right:
-        h = fa.history
-        st.plotly_chart(
-            fa_learning_curves(
-                h.elbo, h.evidence, h.gap, h.phase_segments(), fa.true_evidence, fa.mle_evidence
-            ),
-            key="fa_curves",
-            width="stretch",
-        )
-        post = fa.posteriors_of(int(index))
-        st.plotly_chart(
-            posterior_ellipses(**post, title=f"Latent space for test point {int(index)}: 1σ and 2σ"),
+            posterior_ellipses(**fa.posteriors_of(index), title=f"Latent space for test point {index}"),
             key="fa_latent",
             width="stretch",
         )
+    with bottom_right:
+        st.markdown(reading(fa))
 
     if state.fa_playing != was_playing:
         st.rerun()  # start or stop the timer below
