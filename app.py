@@ -1,7 +1,8 @@
 """AEVB Explorer: the Streamlit entry point (router and shared sidebar).
 
-Run with ``make run`` (or ``streamlit run app.py``). Pages live in ``pages/``; all computation lives in
-``explorer_core`` (no Streamlit there).
+Run with ``make run`` (or ``streamlit run app.py``). Pages live in ``views/`` (a folder named ``pages/``
+would switch on Streamlit's older multipage mode, whose first-visit deep links show a spurious "Page not
+found" dialog); all computation lives in ``explorer_core`` (no Streamlit there).
 """
 
 import streamlit as st
@@ -11,8 +12,8 @@ from explorer_core.device import DeviceError, device_info
 st.set_page_config(page_title="AEVB Explorer", page_icon="🧭", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/factor_analysis.py", title="Factor analysis", icon="📐", url_path="factor-analysis"),
+    st.Page("views/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/factor_analysis.py", title="Factor analysis", icon="📐", url_path="factor-analysis"),
 ]
 
 page = st.navigation(PAGES)

@@ -18,7 +18,7 @@ def metric(at: AppTest, label: str) -> str:
 def fa_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    at.switch_page(str(ROOT / "pages" / "factor_analysis.py")).run()
+    at.switch_page(str(ROOT / "views" / "factor_analysis.py")).run()
     assert not at.exception
     return at
 

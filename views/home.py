@@ -23,7 +23,7 @@ Seen through EM (the view of the tutorial *Training Latent Variable Models with 
 )
 
 st.subheader("Pages")
-st.page_link("pages/factor_analysis.py", label="Factor analysis: step through E- and M-phases", icon="📐")
+st.page_link("views/factor_analysis.py", label="Factor analysis: step through E- and M-phases", icon="📐")
 st.markdown(
     "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors live."
 )
