@@ -10,7 +10,6 @@ tutorial's E, M, E, M × 1000 schedule). Uses Debian's Chromium (``/usr/bin/chro
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,17 +17,9 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 DOCS = Path(__file__).resolve().parent
-CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+sys.path.insert(0, str(DOCS.parent))
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, IDLE_APP  # noqa: E402 (one place for the recipe)
+
 SCHEDULE_STEPS = "4,000"
 SCHEDULE_TIMEOUT_S = 240
 
