@@ -1,9 +1,12 @@
 """Command line: ``python -m explorer_core <command>``.
 
 Commands:
-    fa      run the factor-analysis experiment headless and report the final test metrics
-            (``--schedule paper-em`` is the tutorial's experiment 2,
-            ``--schedule joint --steps N`` its experiment 1).
+    fa        run the factor-analysis experiment headless and report the final test metrics
+              (``--schedule paper-em`` is the tutorial's experiment 2,
+              ``--schedule joint --steps N`` its experiment 1).
+    data      ``data fetch mnist``: download and verify MNIST into the data directory.
+    train     train a model family on MNIST (``--preset`` or flags) and write it to ``--out``.
+    evaluate  test-set metrics of a pretrained model (by name) or a model file.
 """
 
 from __future__ import annotations
@@ -83,6 +86,153 @@ def _run_fa(args: argparse.Namespace) -> int:
     return 1 if experiment.error else 0
 
 
+def _data_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="data sets: fetch MNIST")
+    p.add_argument("action", choices=["fetch"])
+    p.add_argument("dataset", choices=["mnist"])
+    p.add_argument("--dir", default=None, help="target directory (default: AEVB_DATA_DIR or the user cache)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per download attempt")
+    p.set_defaults(func=_run_data)
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from explorer_core.data import MNISTUnavailable, fetch_mnist
+
+    try:
+        directory = fetch_mnist(args.dir, timeout=args.timeout, log=lambda m: print(m, file=sys.stderr))
+    except MNISTUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(directory)
+    return 0
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    from explorer_core.artifacts import FAMILIES
+    from explorer_core.training import PRESETS
+
+    p = sub.add_parser("train", help="train a model on MNIST with AEVB")
+    p.add_argument("family", choices=sorted(FAMILIES))
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a named recipe (flags below override it)")
+    p.add_argument("--out", required=True, help="directory for NAME.safetensors and NAME.json")
+    p.add_argument("--name", help="model name (default: the preset's name, else the family)")
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--hidden", type=int, nargs="+")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--likelihood", choices=["continuous_bernoulli", "bernoulli"])
+    p.add_argument("--preprocessing", choices=["dequantized", "binarized", "dynamic_binarized"])
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--iwae-k", type=int)
+    p.add_argument("--tsne-points", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from explorer_core.data import MNISTUnavailable
+    from explorer_core.training import TrainingError, config_from_args, train
+
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "latent_dim",
+            "hidden",
+            "dropout",
+            "likelihood",
+            "preprocessing",
+            "epochs",
+            "batch_size",
+            "lr",
+            "patience",
+            "iwae_k",
+            "tsne_points",
+            "seed",
+        )
+    }
+    try:
+        config = config_from_args(args.preset, args.family, overrides)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    name = args.name or args.preset or args.family
+    bar = tqdm(total=None, unit="step", file=sys.stderr, disable=None, desc=name)
+
+    def report(p) -> None:
+        bar.total = p.total_steps
+        bar.n = p.step
+        if p.kind == "epoch":
+            bar.write(
+                f"epoch {p.epoch}: train ELBO {p.train_elbo:.2f}, validation ELBO {p.val_elbo:.2f} "
+                f"(best epoch {p.extra['best_epoch']})",
+                file=sys.stderr,
+            )
+        bar.set_postfix(epoch=p.epoch, elbo=f"{p.train_elbo:.1f}")
+
+    try:
+        path = train(config, args.out, name, progress=report)
+    except (MNISTUnavailable, TrainingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    print(path)
+    return 0
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="test-set metrics of a trained model")
+    p.add_argument("model", help="a name in pretrained/ or a path to a model's .json or .safetensors")
+    p.add_argument(
+        "--iwae-k", type=int, default=None, help="importance samples (default: the model's recipe)"
+    )
+    p.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import time
+
+    from explorer_core.artifacts import ArtifactError, load_model
+    from explorer_core.data import MNISTUnavailable, load_mnist_splits, preprocess_for_evaluation
+    from explorer_core.device import pick_device
+    from explorer_core.evaluation import evaluate_vae
+
+    device = pick_device()
+    try:
+        loaded = load_model(args.model, device)
+        splits = load_mnist_splits(n_validation=0)
+    except (ArtifactError, MNISTUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    n = len(splits.x_test) if args.limit is None else max(1, min(args.limit, len(splits.x_test)))
+    preprocessing = loaded.meta["preprocessing"]
+    x = preprocess_for_evaluation(splits.x_test.to(device), preprocessing)[:n]
+    y = splits.y_test[:n].to(device) if loaded.model.conditional else None
+    iwae_k = args.iwae_k if args.iwae_k is not None else loaded.meta.get("recipe", {}).get("iwae_k", 0)
+    start = time.perf_counter()
+    with tqdm(total=n, unit="image", file=sys.stderr, disable=None if iwae_k else True, desc="IWAE") as bar:
+        metrics = evaluate_vae(loaded.model, x, y, iwae_k=iwae_k, progress=lambda d, t: bar.update(d - bar.n))
+    result = {
+        "model": loaded.name,
+        "family": loaded.family,
+        "preprocessing": preprocessing,
+        **metrics,
+        "seconds": round(time.perf_counter() - start, 1),
+        "device": str(device),
+        "units": "nats per image",
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>16}: {value}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return the exit status."""
     parser = argparse.ArgumentParser(
@@ -92,5 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _fa_parser(sub)
+    _data_parser(sub)
+    _train_parser(sub)
+    _evaluate_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

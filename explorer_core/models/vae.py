@@ -1,0 +1,238 @@
+"""The variational autoencoder and the conditional VAE of the tutorial (Yang 2022, sections 5.3 and 5.4).
+
+VAE (Kingma & Welling 2014):  p(z) = N(0, I_L);  p(x|z) = prod_d CB(x_d; lambda_d(z)) (Continuous Bernoulli,
+Loaiza-Ganem & Cunningham 2019) on dequantized data, or prod_d Bernoulli(x_d; lambda_d(z)) on binarized data;
+q(z|x) = N(mu(x), diag sigma(x)^2) with sigma = softplus. Encoder MLP 784-500-500 (ReLU, dropout) with two
+heads; decoder MLP L-500-500-784 (ReLU, dropout) whose output is the logit of lambda.
+
+CVAE (Sohn et al. 2015): a learned prior p(z|y) = N(mu(y), diag sigma(y)^2) (one linear layer each on the
+one-hot label), decoder on [y, z], encoder on [x, y].
+
+Images are flat: x is [batch, 784] in [0, 1]; labels y are int64 [batch] in 0..9.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import (
+    Bernoulli,
+    ContinuousBernoulli,
+    Distribution,
+    Independent,
+    Normal,
+    kl_divergence,
+)
+
+from explorer_core.models.base import ELBOTerms, LatentVariableModel
+
+LIKELIHOODS = ("continuous_bernoulli", "bernoulli")
+MIN_STD = 1e-6
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything needed to rebuild a :class:`VAE` or :class:`CVAE`.
+
+    Attributes:
+        latent_dim: L.
+        hidden: widths of the hidden layers of both MLPs (the paper: 500, 500).
+        dropout: dropout probability after each hidden layer (the paper: 0.1).
+        likelihood: ``"continuous_bernoulli"`` (dequantized data) or ``"bernoulli"`` (binarized data).
+        data_dim: pixels per image.
+        n_classes: label classes (used by the CVAE only).
+    """
+
+    latent_dim: int = 20
+    hidden: tuple[int, ...] = (500, 500)
+    dropout: float = 0.1
+    likelihood: str = "continuous_bernoulli"
+    data_dim: int = 784
+    n_classes: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}.")
+        if not 1 <= self.latent_dim <= 1024:
+            raise ValueError(f"latent_dim must be in 1..1024, got {self.latent_dim}.")
+        if not self.hidden or not all(1 <= h <= 8192 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+
+    def to_dict(self) -> dict:
+        """JSON-ready data (``hidden`` as a list)."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
+    """Linear-ReLU-Dropout blocks through ``sizes`` (the hidden layers of the paper's MLPs)."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class VAE(LatentVariableModel):
+    """The tutorial's VAE (section 5.3). Shapes: x [batch, 784], z [..., batch, L]."""
+
+    conditional = False
+
+    def __init__(self, config: VAEConfig | None = None):
+        super().__init__()
+        self.config = config or VAEConfig()
+        c = self.config
+        extra = c.n_classes if self.conditional else 0
+        self.encoder = mlp([c.data_dim + extra, *c.hidden], c.dropout)
+        self.encoder_mu = nn.Linear(c.hidden[-1], c.latent_dim)
+        self.encoder_sigma = nn.Linear(c.hidden[-1], c.latent_dim)
+        self.decoder = mlp([c.latent_dim + extra, *c.hidden[::-1]], c.dropout)
+        self.decoder_out = nn.Linear(c.hidden[0], c.data_dim)
+
+    # --- parameters -------------------------------------------------------------------------------
+    def _inference_modules(self) -> list[nn.Module]:
+        return [self.encoder, self.encoder_mu, self.encoder_sigma]
+
+    def _generative_modules(self) -> list[nn.Module]:
+        return [self.decoder, self.decoder_out]
+
+    def inference_parameters(self) -> Iterator[nn.Parameter]:
+        """phi: the encoder and its two heads."""
+        for module in self._inference_modules():
+            yield from module.parameters()
+
+    def generative_parameters(self) -> Iterator[nn.Parameter]:
+        """theta: the decoder (and, in the CVAE, the prior network)."""
+        for module in self._generative_modules():
+            yield from module.parameters()
+
+    # --- distributions ---------------------------------------------------------------------------
+    def _inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return x
+
+    def _latents(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return z
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
+        """q(z|x) = N(mu(x), diag sigma(x)^2), batch [batch], event [L]."""
+        h = self.encoder(self._inputs(x, y))
+        sigma = F.softplus(self.encoder_sigma(h)) + MIN_STD
+        return Independent(Normal(self.encoder_mu(h), sigma, validate_args=False), 1)
+
+    def decoder_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """logit(lambda(z)), [..., 784]."""
+        return self.decoder_out(self.decoder(self._latents(z, y)))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
+        """p(x|z): 784 independent Continuous Bernoullis (or Bernoullis) with parameter lambda(z)."""
+        logits = self.decoder_logits(z, y)
+        if self.config.likelihood == "continuous_bernoulli":
+            return Independent(ContinuousBernoulli(logits=logits, validate_args=False), 1)
+        return Independent(Bernoulli(logits=logits, validate_args=False), 1)
+
+    def prior(self, y: torch.Tensor | None = None) -> Distribution:
+        """p(z) = N(0, I_L), event [L]."""
+        zeros = self.decoder_out.bias.new_zeros(self.config.latent_dim)
+        return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
+
+    # --- the AEVB estimator ------------------------------------------------------------------------
+    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> ELBOTerms:
+        """Per-example ELBO estimate (nats per image), [batch]: the mean of log p(x|z_k) over ``n_samples``
+        reparameterised z_k ~ q(z|x), minus KL(q(z|x) || p(z)) in closed form (Kingma & Welling 2014, eq. 10).
+
+        Raises:
+            ValueError: n_samples < 1, or a CVAE called without labels.
+        """
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
+        q = self.encode(x, y)
+        z = q.rsample((n_samples,))  # [K, batch, L]
+        y_k = None if y is None else y.expand(n_samples, *y.shape)
+        reconstruction = self.decode(z, y_k).log_prob(x).mean(0)
+        kl = kl_divergence(q, self.prior(y))
+        return ELBOTerms(reconstruction - kl, reconstruction, kl)
+
+    def log_weights(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 1) -> torch.Tensor:
+        """Importance log-weights log p(x, z_k) - log q(z_k|x) for k samples z_k ~ q(z|x), [k, batch].
+
+        Their log-mean-exp over k is the IWAE bound (Burda et al. 2016, eq. 8).
+        """
+        q = self.encode(x, y)
+        z = q.sample((k,))
+        y_k = None if y is None else y.expand(k, *y.shape)
+        prior = self.prior(y)
+        return self.decode(z, y_k).log_prob(x) + prior.log_prob(z) - q.log_prob(z)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Draw n images: z from the prior (noise from ``generator``), then x ~ p(x|z). Returns [n, 784]."""
+        z = self.prior_noise_to_z(torch.randn(n, self.config.latent_dim, generator=generator), y)
+        return self.decode(z, y).sample()
+
+    def prior_noise_to_z(self, eps: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """z = mu_prior + sigma_prior * eps for standard-normal noise eps [n, L] (any device)."""
+        eps = eps.to(self.decoder_out.bias.device)
+        prior = self.prior(y)
+        return prior.mean + prior.stddev * eps
+
+
+class CVAE(VAE):
+    """The tutorial's conditional VAE (section 5.4): learned prior p(z|y), decoder on [y, z], encoder
+    on [x, y]."""
+
+    conditional = True
+
+    def __init__(self, config: VAEConfig | None = None):
+        super().__init__(config)
+        c = self.config
+        self.prior_mu = nn.Linear(c.n_classes, c.latent_dim)
+        self.prior_sigma = nn.Linear(c.n_classes, c.latent_dim)
+
+    def _generative_modules(self) -> list[nn.Module]:
+        return [*super()._generative_modules(), self.prior_mu, self.prior_sigma]
+
+    def one_hot(self, y: torch.Tensor | None) -> torch.Tensor:
+        """One-hot labels [..., n_classes] (float) from int labels [...].
+
+        Raises:
+            ValueError: labels are missing or outside 0..n_classes-1.
+        """
+        if y is None:
+            raise ValueError("the CVAE needs labels y.")
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.config.n_classes):
+            raise ValueError(f"labels must be in 0..{self.config.n_classes - 1}.")
+        return F.one_hot(y.long(), self.config.n_classes).to(self.decoder_out.weight.dtype)
+
+    def _inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return torch.cat([x, self.one_hot(y)], dim=-1)
+
+    def _latents(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        onehot = self.one_hot(y).expand(*z.shape[:-1], self.config.n_classes)
+        return torch.cat([onehot, z], dim=-1)
+
+    def prior(self, y: torch.Tensor | None = None) -> Independent:
+        """p(z|y) = N(mu(y), diag sigma(y)^2), batch [batch], event [L]."""
+        onehot = self.one_hot(y)
+        sigma = F.softplus(self.prior_sigma(onehot)) + MIN_STD
+        return Independent(Normal(self.prior_mu(onehot), sigma, validate_args=False), 1)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Draw n images for labels y [n] (default: n // 10 of each class, cycling). Returns [n, 784]."""
+        if y is None:
+            y = torch.arange(n, device=self.decoder_out.bias.device) % self.config.n_classes
+        return super().sample(n, generator, y)

@@ -1,0 +1,330 @@
+"""The MNIST trainer shared by the CLI (``python -m explorer_core train``) and background jobs.
+
+Every epoch: fresh preprocessing noise (dequantization, or a new dynamic binarization), a random order,
+minibatch AEVB steps through :func:`explorer_core.aevb.aevb_step`, then the validation ELBO (a held-out split
+of the training set). The epoch with the best validation ELBO is kept; the test set is only used once, at
+the end, to report metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from explorer_core.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
+from explorer_core.artifacts import FAMILIES, build_model, save_model
+from explorer_core.data import (
+    PREPROCESSINGS,
+    MNISTSplits,
+    load_mnist_splits,
+    preprocess,
+    preprocess_for_evaluation,
+)
+from explorer_core.device import pick_device
+from explorer_core.evaluation import evaluate_vae
+
+#: Which preprocessings suit which likelihood.
+LIKELIHOOD_PREPROCESSINGS = {
+    "continuous_bernoulli": ("dequantized",),
+    "bernoulli": ("binarized", "dynamic_binarized"),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe (model architecture + optimisation + data), validated on construction.
+
+    Attributes:
+        family: ``"vae"`` or ``"cvae"``.
+        latent_dim, hidden, dropout, likelihood: the architecture (see ``VAEConfig``).
+        preprocessing: one of ``PREPROCESSINGS``, matching the likelihood.
+        epochs: at most this many passes over the training split.
+        batch_size, lr: Adam minibatch size and learning rate (the paper: 100, 3e-4).
+        n_validation: images at the end of the training set held out for model selection.
+        n_samples: reparameterised samples per image in the training estimator.
+        patience: stop when the validation ELBO has not improved for this many epochs (None: never).
+        iwae_k: importance samples for the IWAE bound in the final test metrics (0: skip).
+        tsne_points: test images embedded with t-SNE for the latent-map view (0: skip).
+        seed: seeds initialisation, order and noise.
+    """
+
+    family: str = "vae"
+    latent_dim: int = 20
+    hidden: tuple[int, ...] = (500, 500)
+    dropout: float = 0.1
+    likelihood: str = "continuous_bernoulli"
+    preprocessing: str = "dequantized"
+    epochs: int = 46
+    batch_size: int = 100
+    lr: float = 3e-4
+    n_validation: int = 10_000
+    n_samples: int = 1
+    patience: int | None = None
+    max_grad_norm: float | None = None
+    iwae_k: int = 0
+    tsne_points: int = 3000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {self.family!r}.")
+        if self.preprocessing not in PREPROCESSINGS:
+            raise ValueError(f"preprocessing must be one of {PREPROCESSINGS}, got {self.preprocessing!r}.")
+        allowed = LIKELIHOOD_PREPROCESSINGS.get(self.likelihood, ())
+        if self.preprocessing not in allowed:
+            raise ValueError(
+                f"a {self.likelihood} likelihood needs data preprocessed as one of {allowed}, "
+                f"not {self.preprocessing!r}."
+            )
+        check_learning_rate(self.lr)
+        for name, value, lo, hi in (
+            ("epochs", self.epochs, 1, 10_000),
+            ("batch_size", self.batch_size, 1, 60_000),
+            ("n_validation", self.n_validation, 0, 30_000),
+            ("n_samples", self.n_samples, 1, 1000),
+            ("iwae_k", self.iwae_k, 0, 100_000),
+            ("tsne_points", self.tsne_points, 0, 10_000),
+        ):
+            if not lo <= int(value) <= hi:
+                raise ValueError(f"{name} must be between {lo} and {hi}, got {value}.")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
+        self.model_config()  # architecture checks
+
+    def model_config(self) -> dict[str, Any]:
+        """The config dict of the model module (validated by building it on the meta device)."""
+        config = {
+            "latent_dim": self.latent_dim,
+            "hidden": list(self.hidden),
+            "dropout": self.dropout,
+            "likelihood": self.likelihood,
+        }
+        _family_cls, config_cls = FAMILIES[self.family]
+        config_cls(**config)
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+#: The recipes of the shipped models (see README). Selection is by validation ELBO only.
+PRESETS: dict[str, TrainConfig] = {
+    "vae-cb-l20": TrainConfig("vae", epochs=100, patience=15),
+    "cvae-cb-l20": TrainConfig("cvae", epochs=120, patience=15),
+    "vae-cb-l2": TrainConfig("vae", latent_dim=2, epochs=30, patience=6),
+    "cvae-cb-l2": TrainConfig("cvae", latent_dim=2, epochs=30, patience=6),
+    "vae-bernoulli-l20": TrainConfig(
+        "vae",
+        likelihood="bernoulli",
+        preprocessing="dynamic_binarized",
+        dropout=0.0,
+        epochs=200,
+        batch_size=100,
+        lr=1e-3,
+        patience=20,
+        iwae_k=1000,
+    ),
+    "quick": TrainConfig("vae", latent_dim=2, epochs=2, tsne_points=0),
+}
+
+
+class TrainingError(RuntimeError):
+    """Training could not go on (for example the loss became NaN); the message says why."""
+
+
+@dataclass
+class TrainingProgress:
+    """What a progress callback receives: one per logged step (``kind="step"``) or epoch (``"epoch"``)."""
+
+    kind: str
+    epoch: int
+    step: int
+    total_steps: int
+    train_elbo: float
+    val_elbo: float | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def validation_elbo(model, x: torch.Tensor, y: torch.Tensor | None, batch_size: int = 1000) -> float:
+    """Mean single-sample ELBO over a preprocessed split, eval mode, fixed noise (nats per image)."""
+    model.eval()
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        yb = None if y is None else y[start : start + batch_size]
+        total += float(model.elbo(x[start : start + batch_size], yb).sum())
+    torch.random.set_rng_state(generator_state)
+    return total / max(len(x), 1)
+
+
+def tsne_view(model, x: torch.Tensor, y: torch.Tensor | None, seed: int = 0) -> torch.Tensor:
+    """t-SNE of the posterior means of images x [n, 784] -> [n, 2] float32 (scikit-learn's TSNE)."""
+    from sklearn.manifold import TSNE
+
+    with torch.no_grad():
+        model.eval()
+        mu = model.encode(x, y).mean.cpu().numpy()
+    embedding = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(mu)
+    return torch.as_tensor(embedding, dtype=torch.float32)
+
+
+def train(
+    config: TrainConfig,
+    out_dir: Path,
+    name: str,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    device: torch.device | None = None,
+    splits: MNISTSplits | None = None,
+    log_every: int = 50,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
+    """Train a model on MNIST with AEVB and write ``out_dir/name.{safetensors,json}``; returns the JSON path.
+
+    Raises:
+        explorer_core.data.MNISTUnavailable: MNIST is not on disk.
+        TrainingError: a NaN/inf step, or no epoch finished.
+    """
+    device = device or pick_device()
+    torch.manual_seed(config.seed)
+    splits = splits or load_mnist_splits(config.n_validation)
+    conditional = FAMILIES[config.family][0].conditional
+    x_train = splits.x_train.to(device)
+    y_train = splits.y_train.to(device) if conditional else None
+    x_val = preprocess_for_evaluation(splits.x_val.to(device), config.preprocessing)
+    y_val = splits.y_val.to(device) if conditional else None
+    model = build_model(config.family, config.model_config()).to(device)
+    optimizers = make_optimizers(model, config.lr)
+    order = torch.Generator().manual_seed(config.seed)
+    noise = torch.Generator(device=device).manual_seed(config.seed)
+    n, batch = len(x_train), config.batch_size
+    steps_per_epoch = math.ceil(n / batch)
+    total_steps = steps_per_epoch * config.epochs
+    best_val, best_state, best_epoch, stale = -math.inf, None, 0, 0
+    history: list[dict[str, float]] = []
+    start_time = time.perf_counter()
+    step = 0
+    stopped = "finished all epochs"
+    for epoch in range(1, config.epochs + 1):
+        x_epoch = preprocess(x_train, config.preprocessing, generator=noise)
+        permutation = torch.randperm(n, generator=order).to(device)
+        running, count = 0.0, 0
+        for start in range(0, n, batch):
+            index = permutation[start : start + batch]
+            try:
+                elbo = aevb_step(
+                    model,
+                    optimizers,
+                    x_epoch[index],
+                    None if y_train is None else y_train[index],
+                    n_samples=config.n_samples,
+                    max_grad_norm=config.max_grad_norm,
+                )
+            except NonFiniteError as err:
+                raise TrainingError(f"epoch {epoch}, step {step + 1}: {err}") from err
+            step += 1
+            running, count = running + elbo, count + 1
+            if progress is not None and step % log_every == 0:
+                progress(
+                    TrainingProgress(
+                        "step",
+                        epoch,
+                        step,
+                        total_steps,
+                        running / count,
+                        seconds=time.perf_counter() - start_time,
+                    )
+                )
+            if should_stop is not None and should_stop():
+                break
+        val = validation_elbo(model, x_val, y_val) if len(x_val) else running / max(count, 1)
+        history.append({"epoch": epoch, "train_elbo": running / max(count, 1), "val_elbo": val})
+        if val > best_val:
+            best_val, best_epoch, stale = val, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        if progress is not None:
+            progress(
+                TrainingProgress(
+                    "epoch",
+                    epoch,
+                    step,
+                    total_steps,
+                    running / max(count, 1),
+                    val,
+                    seconds=time.perf_counter() - start_time,
+                    extra={"best_epoch": best_epoch, "best_val_elbo": best_val},
+                )
+            )
+        if should_stop is not None and should_stop():
+            stopped = f"stopped on request after epoch {epoch}"
+            break
+        if config.patience is not None and stale >= config.patience:
+            stopped = f"early stop: no validation gain for {config.patience} epochs"
+            break
+    if best_state is None:
+        raise TrainingError("no epoch finished.")
+    wall = time.perf_counter() - start_time
+    model.load_state_dict(best_state)
+    x_test = preprocess_for_evaluation(splits.x_test.to(device), config.preprocessing)
+    y_test = splits.y_test.to(device) if conditional else None
+    test = evaluate_vae(model, x_test, y_test, iwae_k=config.iwae_k)
+    views = {}
+    if config.tsne_points:
+        k = min(config.tsne_points, len(x_test))
+        views["tsne"] = tsne_view(model, x_test[:k], None if y_test is None else y_test[:k], config.seed)
+        views["tsne_index"] = torch.arange(k)
+    meta = {
+        "recipe": config.to_dict(),
+        "preprocessing": config.preprocessing,
+        "training": {
+            "epochs_run": len(history),
+            "best_epoch": best_epoch,
+            "best_val_elbo": best_val,
+            "stopped": stopped,
+            "wall_seconds": round(wall, 1),
+            "device": str(device),
+            "torch": torch.__version__,
+            "host": platform.node(),
+            "n_train": n,
+            "n_validation": len(x_val),
+            "history": history,
+        },
+        "data": {"dataset": "MNIST", "checksums_md5": splits.checksums},
+        "test_metrics": test,
+        "units": "nats per image, means over the 10,000 MNIST test images",
+    }
+    return save_model(model, config.family, Path(out_dir), name, meta, views=views)
+
+
+def config_from_args(preset: str | None, family: str, overrides: dict[str, Any]) -> TrainConfig:
+    """A preset (or the defaults for ``family``) with the given non-None overrides applied.
+
+    Raises:
+        ValueError: unknown preset, a preset of another family, or an invalid value.
+    """
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}.")
+        base = PRESETS[preset]
+        if base.family != family and preset != "quick":
+            raise ValueError(f"preset {preset!r} is for the {base.family} family, not {family}.")
+        base = replace(base, family=family)
+    else:
+        base = TrainConfig(family=family)
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
