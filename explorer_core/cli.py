@@ -125,6 +125,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"])
     p.add_argument("--iwae-k", type=int)
     p.add_argument("--tsne-points", type=int)
     p.add_argument("--seed", type=int)
@@ -147,6 +148,7 @@ def _run_train(args: argparse.Namespace) -> int:
             "batch_size",
             "lr",
             "patience",
+            "lr_schedule",
             "iwae_k",
             "tsne_points",
             "seed",

@@ -86,7 +86,8 @@ def evaluate_vae(
     Returns:
         ``elbo`` (single-sample AEVB estimate), ``reconstruction``, ``kl``, ``active_units`` (latents whose
         posterior mean varies across the data with variance > 0.01, Burda et al. 2016, section 5.2), and,
-        when ``iwae_k`` > 0, ``iwae_bound`` and ``nll_estimate`` = -iwae_bound.
+        when ``iwae_k`` > 0, ``iwae_bound`` and, for a Bernoulli likelihood (binary images, where log p(x)
+        is a log-probability), ``nll_estimate`` = -iwae_bound.
     """
     model.eval()
     torch.manual_seed(seed)
@@ -121,6 +122,7 @@ def evaluate_vae(
             if progress is not None:
                 progress(min(start + iwae_batch_size, n), n)
         result["iwae_bound"] = total / n
-        result["nll_estimate"] = -total / n
         result["iwae_k"] = iwae_k
+        if model.config.likelihood == "bernoulli":  # a log-probability of binary images: an NLL estimate
+            result["nll_estimate"] = -total / n
     return result

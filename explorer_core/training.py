@@ -31,6 +31,7 @@ from explorer_core.data import (
 from explorer_core.device import pick_device
 from explorer_core.evaluation import evaluate_vae
 
+LR_SCHEDULES = ("constant", "cosine")
 #: Which preprocessings suit which likelihood.
 LIKELIHOOD_PREPROCESSINGS = {
     "continuous_bernoulli": ("dequantized",),
@@ -51,6 +52,8 @@ class TrainConfig:
         n_validation: images at the end of the training set held out for model selection.
         n_samples: reparameterised samples per image in the training estimator.
         patience: stop when the validation ELBO has not improved for this many epochs (None: never).
+        max_grad_norm: clip the gradient norm to this before each step (None: no clipping).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (annealed to zero over ``epochs``, stepped per epoch).
         iwae_k: importance samples for the IWAE bound in the final test metrics (0: skip).
         tsne_points: test images embedded with t-SNE for the latent-map view (0: skip).
         seed: seeds initialisation, order and noise.
@@ -69,6 +72,7 @@ class TrainConfig:
     n_samples: int = 1
     patience: int | None = None
     max_grad_norm: float | None = None
+    lr_schedule: str = "constant"
     iwae_k: int = 0
     tsne_points: int = 3000
     seed: int = 0
@@ -96,6 +100,8 @@ class TrainConfig:
         ):
             if not lo <= int(value) <= hi:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
         self.model_config()  # architecture checks
@@ -209,6 +215,13 @@ def train(
     y_val = splits.y_val.to(device) if conditional else None
     model = build_model(config.family, config.model_config()).to(device)
     optimizers = make_optimizers(model, config.lr)
+    schedulers = []
+    if config.lr_schedule == "cosine":
+        schedulers = [
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+            for opt in (optimizers.inference, optimizers.generative)
+            if opt is not None
+        ]
     order = torch.Generator().manual_seed(config.seed)
     noise = torch.Generator(device=device).manual_seed(config.seed)
     n, batch = len(x_train), config.batch_size
@@ -251,6 +264,8 @@ def train(
                 )
             if should_stop is not None and should_stop():
                 break
+        for scheduler in schedulers:
+            scheduler.step()
         val = validation_elbo(model, x_val, y_val) if len(x_val) else running / max(count, 1)
         history.append({"epoch": epoch, "train_elbo": running / max(count, 1), "val_elbo": val})
         if val > best_val:
