@@ -14,6 +14,8 @@ st.set_page_config(page_title="AEVB Explorer", page_icon="🧭", layout="wide")
 PAGES = [
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
     st.Page("views/factor_analysis.py", title="Factor analysis", icon="📐", url_path="factor-analysis"),
+    st.Page("views/vae.py", title="VAE latent space", icon="🌀", url_path="vae"),
+    st.Page("views/cvae.py", title="Conditional VAE", icon="🏷️", url_path="cvae"),
 ]
 
 page = st.navigation(PAGES)

@@ -81,7 +81,8 @@ def build_latent_map(
     """Encode the (preprocessed) test images and find the map plane.
 
     Args:
-        model: a VAE or CVAE in eval mode; x: [N, 784] on its device; y: labels [N] (the CVAE encodes with them).
+        model: a VAE or CVAE in eval mode; x: [N, 784] on its device.
+        y: labels [N] (the CVAE encodes with them).
         tsne: a stored t-SNE embedding of the first n test images, or ``None``.
     """
     model.eval()
@@ -210,7 +211,9 @@ class Reparameterisation:
 
 
 @torch.no_grad()
-def reparameterise(model, x: torch.Tensor, y: int | None = None, n: int = 6, seed: int = 0) -> Reparameterisation:
+def reparameterise(
+    model, x: torch.Tensor, y: int | None = None, n: int = 6, seed: int = 0
+) -> Reparameterisation:
     """Encode one preprocessed image x [784] and draw n reparameterised samples z = mu + sigma * eps.
 
     The ELBO split uses the same n samples: reconstruction = mean_k log p(x|z_k), kl = KL(q(z|x) || p(z))

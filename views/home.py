@@ -27,6 +27,19 @@ st.page_link("views/factor_analysis.py", label="Factor analysis: step through E-
 st.markdown(
     "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors live."
 )
+st.page_link(
+    "views/vae.py", label="VAE latent space: drag z, see the decoder and the encoder at work", icon="🌀"
+)
+st.markdown(
+    "A VAE on MNIST: decode any point of the latent map, see q(z|x) and the reparameterisation "
+    "z = μ + σ·ε for a test image or your own drawing, the ELBO split into reconstruction and KL, "
+    "and interpolations."
+)
+st.page_link("views/cvae.py", label="Conditional VAE: the label sets the class, z the style", icon="🏷️")
+st.markdown(
+    "Decode one z under all ten labels, re-label an image, see the learned priors p(z|y), and draw the "
+    "paper's 10 × 15 grid of class-conditional samples."
+)
 
 try:
     st.caption(f"Computing on {device_info().label()}.")

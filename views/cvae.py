@@ -1,0 +1,250 @@
+"""The conditional VAE (tutorial section 5.4): the label y chooses the class, z the style. Decode one z under
+every label, encode an image with its own label and decode it with the others, see the learned priors
+p(z|y) on the latent map, and draw the paper's 10 x 15 grid of class-conditional samples.
+
+Per model (cached for the process): the test set's encodings q(z|x, y) and the map plane. The map, the label
+pills, the sliders and the decodings share one fragment, so a change there reruns only that part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import streamlit as st
+
+from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, map_ellipse
+from explorer_core.latent import reparameterise, tile
+from explorer_core.latent_views import (
+    N_CLASSES,
+    class_conditional_samples,
+    decode_under_labels,
+    drawing_input,
+    png_bytes,
+    prior_projections,
+    slider_ranges,
+)
+from views import _latent_common as lc
+
+P = "cvae"
+GRID_PER_CLASS = 15
+state = st.session_state
+
+st.title("🏷️ Conditional VAE: class and style")
+st.markdown(
+    "The CVAE (Sohn et al. 2015) conditions everything on the label y: a learned prior p(z|y) = "
+    "N(μ(y), diag σ(y)²), a decoder p(x|y, z) and an encoder q(z|x, y). The label fixes the class, so z is "
+    "free to hold the **style**: slant, stroke width, size. Pick a label and move z; the row below decodes "
+    "the same z under all ten labels."
+)
+
+meta = lc.model_picker("cvae", P)
+if meta is None:
+    st.stop()
+loaded = lc.load_or_explain(meta)
+if loaded is None:
+    st.stop()
+bundle, model_key = loaded
+lm = bundle.latent_map
+model = bundle.model
+n_test = len(lm.coords)
+lc.metrics_row(meta)
+
+lc.init_state(
+    {
+        f"{P}_u": 0.0,
+        f"{P}_v": 0.0,
+        f"{P}_label": 0,
+        f"{P}_view": "lambda",
+        f"{P}_zoom": 1,
+        f"{P}_sample_seed": 0,
+        f"{P}_index": 0,
+        f"{P}_source": "test",
+        f"{P}_draw_label": 0,
+        f"{P}_show_priors": True,
+        f"{P}_grid_seed": 0,
+    }
+)
+lc.apply_pending(P)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def priors_on_map(key: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """p(z|y) for y = 0..9 projected on the map plane, once per model."""
+    return prior_projections(model, lm)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def sample_grid(key: str, seed: int, view: str) -> bytes:
+    """The 10 x 15 grid of class-conditional samples as PNG bytes, per model, seed and view."""
+    return png_bytes(class_conditional_samples(model, GRID_PER_CLASS, seed, view), factor=2)
+
+
+# --------------------------------------------------------------------------- the image to encode
+drawing = state.get(f"{P}_drawing")
+use_drawing = state[f"{P}_source"] == "drawing" and drawing is not None
+index = int(np.clip(state[f"{P}_index"], 0, n_test - 1))
+if use_drawing:
+    x_chosen, chosen_image, chosen_label = drawing.x, drawing.image, int(state[f"{P}_draw_label"])
+    chosen_name = f"your drawing (as y = {chosen_label})"
+else:
+    x_chosen, chosen_image, chosen_label = bundle.x[index], bundle.image(index), int(lm.labels[index])
+    chosen_name = f"test image {index} (y = {chosen_label})"
+rep = reparameterise(model, x_chosen, chosen_label, n=1)
+
+q_mean, q_cov = lm.project_gaussian(rep.mu, rep.sigma)
+ellipses = [map_ellipse(q_mean, q_cov, f"q(z|x, y) of {chosen_name}", Q_COLOUR, dash="dash")]
+if state[f"{P}_show_priors"]:
+    ellipses = [
+        map_ellipse(mean, cov, f"p(z|y={y}) 1σ", DIGIT_COLOURS[y], sigmas=(1,), width=2.5)
+        for y, (mean, cov) in enumerate(priors_on_map(model_key))
+    ] + ellipses
+overlays = {"ellipses": ellipses, "highlight": lm.z_to_plane(rep.mu)}
+
+
+@st.fragment
+def latent_panel(overlays: dict) -> None:
+    """Map, label, sliders and decodings: a change here reruns only this."""
+    panel_start = time.perf_counter()
+    ranges = slider_ranges(lm)
+    lc.handle_map_click(P, bundle, ranges, on_image=lambda i: {f"{P}_label": int(lm.labels[i])})
+    label_col, view_col = st.columns([1.6, 1], gap="medium")
+    with label_col:
+        label = st.pills("Label y", list(range(N_CLASSES)), key=f"{P}_label", required=True)
+        label = 0 if label is None else int(label)
+    with view_col:
+        view = lc.view_radio(P)
+    u_col, v_col, zoom_col = st.columns([1, 1, 1.2], gap="medium")
+    u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
+    with zoom_col:
+        region = lc.zoom_region(P, ranges)
+    z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
+    seed = int(state[f"{P}_sample_seed"])
+
+    map_col, image_col, manifold_col = st.columns([1.3, 0.62, 1.0], gap="medium")
+    with image_col:
+        start = time.perf_counter()
+        image = lc.decode_one(bundle, z, view, y=label, seed=seed)
+        row = decode_under_labels(model, z, view, seed)
+        decode_s = time.perf_counter() - start
+        st.markdown(f"**Decoded with y = {label}**")
+        lc.show_image(image, f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}")
+        if view == "sample":
+            st.button(
+                "🎲 another sample",
+                key=f"{P}_resample",
+                on_click=lambda: state.update({f"{P}_sample_seed": state[f"{P}_sample_seed"] + 1}),
+            )
+        if lm.latent_dim > 2:
+            st.caption(
+                f"z has {lm.latent_dim} dimensions; z = centre + u·e1 + v·e2. The map plane holds "
+                f"{sum(lm.explained):.0%} of the encodings' variance."
+            )
+    with map_col:
+        mode = lc.map_mode(P, bundle)
+        figure_s = lc.draw_map(P, bundle, mode, region, (u, v), overlays)
+    with manifold_col:
+        start = time.perf_counter()
+        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, label)
+        manifold_s = time.perf_counter() - start
+        st.markdown(f"**Manifold for y = {label}** over the region the map shows")
+        lc.show_image(grid, None, width="stretch")
+    st.markdown(
+        f"**The same z under all ten labels** ({lc.VIEW_LABELS[view]}): the style stays, the class changes"
+    )
+    lc.show_image(tile(row, N_CLASSES, pad=3, pad_value=0.5), None, factor=3)
+    st.caption(
+        "On the map: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
+        "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. A click "
+        "on a point picks that test image and its label and moves z to its encoding; a click elsewhere "
+        "moves z there. "
+        f"⏱ Server time of this update: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
+        f"{decode_s * 1e3:.1f} ms (11 images), map figure "
+        f"{figure_s * 1e3:.1f} ms, manifold {manifold_s * 1e3:.1f} ms (cached per region and label)."
+    )
+
+
+latent_panel(overlays)
+
+# ------------------------------------------------------------- encode with a label, decode with others
+st.subheader("Encode with its own label, decode with every other")
+pick_col, draw_col, out_col = st.columns([1, 1, 1.6], gap="medium")
+with pick_col:
+    st.radio(
+        "Image",
+        ("test", "drawing"),
+        format_func={"test": "a test image", "drawing": "your drawing"}.get,
+        horizontal=True,
+        key=f"{P}_source",
+    )
+    st.number_input(
+        "Test image (index 0–9999, or click a point on the map)", 0, n_test - 1, key=f"{P}_index", step=1
+    )
+    if state[f"{P}_source"] == "drawing" and drawing is None:
+        st.info("Nothing drawn yet: draw a digit in the box on the right. Meanwhile the test image is used.")
+    lc.show_image(chosen_image, chosen_name, factor=5)
+    st.checkbox("Show the priors p(z|y) on the map", key=f"{P}_show_priors")
+
+with draw_col:
+    st.markdown("**Draw a digit** (white on black) and say which it is")
+    st.selectbox("Your drawing is a", list(range(N_CLASSES)), key=f"{P}_draw_label")
+    st.space("small")  # room for the canvas's floating toolbar
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:  # optional at run time: the rest of the page works without it
+        st_canvas = None
+        st.info("Drawing needs the package streamlit-drawable-canvas (see requirements.txt).")
+    if st_canvas is not None:
+        canvas = st_canvas(
+            stroke_width=18,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=224,
+            width=224,
+            drawing_mode="freedraw",
+            key=f"{P}_canvas",
+            return_image_data=True,
+        )
+        new = drawing_input(canvas.image_data, bundle.preprocessing)
+        signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()
+        if signature != state.get(f"{P}_canvas_sig"):
+            previous, state[f"{P}_canvas_sig"] = state.get(f"{P}_canvas_sig"), signature
+            if new is not None:
+                state[f"{P}_drawing"] = new
+                state[f"{P}_pending"] = {f"{P}_source": "drawing"}
+                st.rerun()
+            elif previous is not None:  # the canvas was cleared
+                state[f"{P}_drawing"] = None
+                st.rerun()
+        if new is None:
+            st.caption("✏️ Draw a digit above: it is then encoded with the label you chose.")
+
+with out_col:
+    view = state[f"{P}_view"]
+    swapped = decode_under_labels(model, rep.mu, view, int(state[f"{P}_sample_seed"]))
+    st.markdown(
+        f"**{chosen_name[0].upper() + chosen_name[1:]}**, encoded with y = {chosen_label} (z = μ(x, y)), "
+        f"then decoded with y = 0 … 9 ({lc.VIEW_LABELS[view]}):"
+    )
+    lc.show_image(tile(swapped, 5, pad=3, pad_value=0.5), None, factor=3)
+    st.caption(
+        f"Image {chosen_label} (row {chosen_label // 5 + 1}, column {chosen_label % 5 + 1}) is the "
+        "reconstruction; the others keep its style and change its class."
+    )
+
+# ------------------------------------------------------------------------ class-conditional samples
+st.subheader("Class-conditional samples (the paper's 10 × 15 grid)")
+seed_col, button_col, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
+seed_col.number_input("Seed", 0, 2**31 - 1, key=f"{P}_grid_seed")
+button_col.button(
+    "🎲 Regenerate",
+    key=f"{P}_regenerate",
+    on_click=lambda: state.update({f"{P}_grid_seed": int(state[f"{P}_grid_seed"]) + 1}),
+)
+view = state[f"{P}_view"]
+lc.show_image(sample_grid(model_key, int(state[f"{P}_grid_seed"]), view), None, factor=2)
+st.caption(
+    f"Row y: {GRID_PER_CLASS} decodings ({lc.VIEW_LABELS[view]}) of z ~ p(z|y), the learned prior of "
+    "class y. The seed fixes the noise ε; a column uses the same ε in every row."
+)

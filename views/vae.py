@@ -1,0 +1,256 @@
+"""The VAE's latent space (tutorial section 5.3): drag z and see what the decoder makes of it, see what the
+encoder does with an image (q(z|x), the reparameterisation, the ELBO's two terms), interpolate, draw.
+
+Per model (cached for the process): the test set's encodings and the map plane. Per interaction: a few decoder
+calls. The map, the sliders and the decoded image share one fragment, so moving z reruns only that part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer_core.figures import Q_COLOUR, map_ellipse, reparameterisation_figure
+from explorer_core.latent import decode_images, interpolate, reparameterise, tile
+from explorer_core.latent_views import drawing_input, slider_ranges
+from views import _latent_common as lc
+
+P = "vae"
+state = st.session_state
+
+st.title("🌀 VAE: the latent space")
+st.markdown(
+    "A variational autoencoder (Kingma & Welling 2014) on MNIST: an encoder q(z|x) = N(μ(x), diag σ(x)²) and "
+    "a decoder p(x|z) whose pixels are Continuous Bernoulli (or Bernoulli) with parameter λ(z). **Drag z** "
+    "with the sliders or click the map to see a decoding; the map shows the test images' posterior means "
+    "μ(x), coloured by digit. For L > 2 the map is the plane of their first two principal components, "
+    "z = centre + u·e1 + v·e2, so every point of it decodes."
+)
+
+meta = lc.model_picker("vae", P)
+if meta is None:
+    st.stop()
+loaded = lc.load_or_explain(meta)
+if loaded is None:
+    st.stop()
+bundle, model_key = loaded
+lm = bundle.latent_map
+model = bundle.model
+n_test = len(lm.coords)
+lc.metrics_row(meta)
+
+lc.init_state(
+    {
+        f"{P}_u": 0.0,
+        f"{P}_v": 0.0,
+        f"{P}_view": "lambda",
+        f"{P}_zoom": 1,
+        f"{P}_sample_seed": 0,
+        f"{P}_index": 0,
+        f"{P}_source": "test",
+        f"{P}_n": 6,
+        f"{P}_eps_seed": 0,
+        f"{P}_interp_a": 0,
+        f"{P}_interp_b": 1,
+        f"{P}_interp_steps": 10,
+        f"{P}_interp_from_encoder": False,
+        f"{P}_show_q": True,
+    }
+)
+lc.apply_pending(P)
+
+# ------------------------------------------------------------------- the image in the encoder view
+drawing = state.get(f"{P}_drawing")
+use_drawing = state[f"{P}_source"] == "drawing" and drawing is not None
+index = int(np.clip(state[f"{P}_index"], 0, n_test - 1))
+x_chosen = drawing.x if use_drawing else bundle.x[index]
+chosen_image = drawing.image if use_drawing else bundle.image(index)
+chosen_name = "your drawing" if use_drawing else f"test image {index} (digit {int(lm.labels[index])})"
+rep = reparameterise(model, x_chosen, None, n=int(state[f"{P}_n"]), seed=int(state[f"{P}_eps_seed"]))
+
+# ----------------------------------------------------------------------------- interpolation ends
+z_a = (
+    rep.mu
+    if state[f"{P}_interp_from_encoder"]
+    else lm.mu[int(np.clip(state[f"{P}_interp_a"], 0, n_test - 1))]
+)
+z_b = lm.mu[int(np.clip(state[f"{P}_interp_b"], 0, n_test - 1))]
+
+overlays = {"highlight": lm.z_to_plane(rep.mu), "path": lm.z_to_plane(np.stack([z_a, z_b]))}
+if state[f"{P}_show_q"]:
+    q_mean, q_cov = lm.project_gaussian(rep.mu, rep.sigma)
+    overlays["ellipses"] = [map_ellipse(q_mean, q_cov, f"q(z|x) 1σ, 2σ: {chosen_name}", Q_COLOUR)]
+    overlays["samples"] = lm.z_to_plane(rep.z)
+
+
+@st.fragment
+def latent_panel(overlays: dict) -> None:
+    """Map, sliders and decoding: a slider move or a click reruns only this."""
+    panel_start = time.perf_counter()
+    ranges = slider_ranges(lm)
+    lc.handle_map_click(P, bundle, ranges)
+    u_col, v_col, view_col, zoom_col = st.columns([1, 1, 1.15, 1.25], gap="medium")
+    u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
+    with view_col:
+        view = lc.view_radio(P)
+    with zoom_col:
+        region = lc.zoom_region(P, ranges)
+    z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
+
+    map_col, image_col, manifold_col = st.columns([1.3, 0.62, 1.0], gap="medium")
+    with image_col:
+        start = time.perf_counter()
+        image = lc.decode_one(bundle, z, view, seed=int(state[f"{P}_sample_seed"]))
+        decode_s = time.perf_counter() - start
+        st.markdown(f"**Decoded** ({lc.VIEW_LABELS[view]})")
+        lc.show_image(image, f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}")
+        if view == "sample":
+            st.button(
+                "🎲 another sample",
+                key=f"{P}_resample",
+                on_click=lambda: state.update({f"{P}_sample_seed": state[f"{P}_sample_seed"] + 1}),
+            )
+        if lm.latent_dim > 2:
+            st.caption(
+                f"z has {lm.latent_dim} dimensions; z = centre + u·e1 + v·e2. The map plane holds "
+                f"{sum(lm.explained):.0%} of the encodings' variance."
+            )
+    with map_col:
+        mode = lc.map_mode(P, bundle)
+        figure_s = lc.draw_map(P, bundle, mode, region, (u, v), overlays)
+    with manifold_col:
+        start = time.perf_counter()
+        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, None)
+        manifold_s = time.perf_counter() - start
+        st.markdown(f"**Manifold** of the region the map shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})")
+        lc.show_image(grid, None, width="stretch")
+    st.caption(
+        "On the map: **+** the z being decoded; a click on a point picks that test image for the encoder "
+        "view below and moves z to its encoding; a click elsewhere moves z there. Red: q(z|x) of the chosen "
+        "image (1σ and 2σ ellipses, its mean ringed, the samples z = μ + σ·ε as ✕); dotted: the "
+        "interpolation line. "
+        "Drag on the map to zoom the chart itself; the Zoom control sets the region the manifold shows. "
+        f"⏱ Server time of this update: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
+        f"{decode_s * 1e3:.1f} ms, map figure {figure_s * 1e3:.1f} ms, "
+        f"manifold {manifold_s * 1e3:.1f} ms (cached per region); the model and the test encodings were "
+        f"loaded once, in {bundle.seconds:.1f} s."
+    )
+
+
+latent_panel(overlays)
+
+# ----------------------------------------------------------------------------------- encoder view
+st.subheader("Encoder: q(z|x), the reparameterisation and the ELBO")
+pick_col, draw_col, elbo_col = st.columns([1, 1, 1.1], gap="medium")
+with pick_col:
+    st.radio(
+        "Image",
+        ("test", "drawing"),
+        format_func={"test": "a test image", "drawing": "your drawing"}.get,
+        horizontal=True,
+        key=f"{P}_source",
+    )
+    st.number_input(
+        "Test image (index 0–9999, or click a point on the map)", 0, n_test - 1, key=f"{P}_index", step=1
+    )
+    if state[f"{P}_source"] == "drawing" and drawing is None:
+        st.info("Nothing drawn yet: draw a digit in the box on the right. Meanwhile the test image is used.")
+    lc.show_image(chosen_image, chosen_name, factor=5)
+    st.checkbox("Show q(z|x) and the samples on the map", key=f"{P}_show_q")
+
+with draw_col:
+    st.markdown("**Draw a digit** (white on black; it is scaled and centred as MNIST was)")
+    st.space("small")  # room for the canvas's floating toolbar
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:  # optional at run time: the rest of the page works without it
+        st_canvas = None
+        st.info("Drawing needs the package streamlit-drawable-canvas (see requirements.txt).")
+    if st_canvas is not None:
+        canvas = st_canvas(
+            stroke_width=18,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=224,
+            width=224,
+            drawing_mode="freedraw",
+            key=f"{P}_canvas",
+            return_image_data=True,
+        )
+        new = drawing_input(canvas.image_data, bundle.preprocessing)
+        signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()
+        if signature != state.get(f"{P}_canvas_sig"):
+            previous, state[f"{P}_canvas_sig"] = state.get(f"{P}_canvas_sig"), signature
+            if new is not None:
+                state[f"{P}_drawing"] = new
+                state[f"{P}_pending"] = {f"{P}_source": "drawing"}
+                st.rerun()
+            elif previous is not None:  # the canvas was cleared
+                state[f"{P}_drawing"] = None
+                st.rerun()
+        if new is None:
+            st.caption("✏️ Draw a digit above: the encoder view then uses it (the trash icon clears it).")
+        else:
+            st.caption("As the model sees it (28×28):")
+            lc.show_image(new.image, None, factor=3)
+
+with elbo_col:
+    st.markdown(f"**ELBO of {chosen_name}**, estimated with the {len(rep.z)} samples below")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("ELBO", f"{rep.elbo:.1f}", help="reconstruction − KL, nats")
+    m2.metric("Reconstr.", f"{rep.reconstruction:.1f}", help="mean over the samples of log p(x|z_k), nats")
+    m3.metric("KL", f"{rep.kl:.2f}", help="KL(q(z|x) ‖ p(z)) in closed form (Kingma & Welling, eq. 10), nats")
+    st.markdown(
+        f"ELBO = reconstruction − KL = {rep.reconstruction:.1f} − {rep.kl:.2f} = **{rep.elbo:.1f}** nats.\n\n"
+        "The ELBO = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)). The reconstruction term is estimated with "
+        "reparameterised samples z_k = μ + σ ⊙ ε_k, ε_k ~ N(0, I): the noise is outside the network, so "
+        "the gradient flows through μ and σ to the encoder. The KL term is exact."
+    )
+    st.slider("Samples n", 1, 12, key=f"{P}_n")
+    st.button(
+        "🎲 new ε",
+        key=f"{P}_new_eps",
+        on_click=lambda: state.update({f"{P}_eps_seed": state[f"{P}_eps_seed"] + 1}),
+    )
+
+rep_col, samples_col = st.columns([1.3, 1], gap="medium")
+with rep_col:
+    st.plotly_chart(
+        reparameterisation_figure(rep.mu, rep.sigma, rep.z),
+        key=f"{P}_reparam",
+        width="stretch",
+        config={"displaylogo": False},
+    )
+with samples_col:
+    view = state[f"{P}_view"]
+    decodings = decode_images(model, rep.z, None, view, seed=int(state[f"{P}_eps_seed"]))
+    st.markdown(f"**The {len(rep.z)} samples z_k decoded** ({lc.VIEW_LABELS[view]}):")
+    lc.show_image(tile(decodings, min(len(decodings), 6), pad=2), None, factor=3)
+    table = pd.DataFrame(
+        {"μ": rep.mu, "σ": rep.sigma, "ε₁": rep.eps[0], "z₁ = μ + σ·ε₁": rep.z[0]},
+        index=[f"z{j + 1}" for j in range(len(rep.mu))],
+    )
+    st.dataframe(table.style.format("{:.3f}"), height=min(36 * (len(table) + 1), 250), width="stretch")
+
+# ---------------------------------------------------------------------------------- interpolation
+st.subheader("Interpolation along the latent line")
+a_col, b_col, steps_col, from_col = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
+a_col.number_input(
+    "From test image", 0, n_test - 1, key=f"{P}_interp_a", disabled=state[f"{P}_interp_from_encoder"]
+)
+b_col.number_input("To test image", 0, n_test - 1, key=f"{P}_interp_b")
+steps = steps_col.slider("Steps", 3, 20, key=f"{P}_interp_steps")
+from_col.checkbox("From the encoder's image", key=f"{P}_interp_from_encoder")
+view = state[f"{P}_view"]
+strip = interpolate(model, z_a, z_b, steps=steps, view=view)
+start_image = chosen_image if state[f"{P}_interp_from_encoder"] else bundle.image(int(state[f"{P}_interp_a"]))
+ends = np.stack([start_image, *strip, bundle.image(int(state[f"{P}_interp_b"]))])
+lc.show_image(tile(ends, len(ends), pad=3, pad_value=0.5), None, factor=2)
+st.caption(
+    f"First and last: the two images; between them, {steps} decodings ({lc.VIEW_LABELS[view]}) of "
+    "z = (1 − t)·μ_a + t·μ_b, t from 0 to 1, between their posterior means (the dotted line on the map)."
+)
