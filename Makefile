@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint format install install-dev data clean
+.PHONY: run test lint format install install-dev data bench bench-fa bench-latent clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ data: install
 
 test: lint data
 	$(PY) -m pytest
+
+# benchmarks: each writes bench/results/<name>.json; report.py renders BENCHMARKS.md from them
+bench: bench-fa bench-latent
+
+bench-fa: install-dev
+	cd bench && ../$(PY) bench_fa.py && ../$(PY) report.py
+
+bench-latent: install-dev data
+	cd bench && ../$(PY) bench_latent.py && ../$(PY) report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

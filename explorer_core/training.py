@@ -128,7 +128,7 @@ class TrainConfig:
 #: The recipes of the shipped models (see README). Selection is by validation ELBO only.
 PRESETS: dict[str, TrainConfig] = {
     "vae-cb-l20": TrainConfig("vae", epochs=100, patience=15),
-    "cvae-cb-l20": TrainConfig("cvae", epochs=120, patience=15),
+    "cvae-cb-l20": TrainConfig("cvae", epochs=60, lr_schedule="cosine", patience=60),
     "vae-cb-l2": TrainConfig("vae", latent_dim=2, epochs=30, patience=6),
     "cvae-cb-l2": TrainConfig("cvae", latent_dim=2, epochs=30, patience=6),
     "vae-bernoulli-l20": TrainConfig(
@@ -136,10 +136,11 @@ PRESETS: dict[str, TrainConfig] = {
         likelihood="bernoulli",
         preprocessing="dynamic_binarized",
         dropout=0.0,
-        epochs=200,
+        epochs=100,
         batch_size=100,
         lr=1e-3,
-        patience=20,
+        lr_schedule="cosine",
+        patience=100,
         iwae_k=1000,
     ),
     "quick": TrainConfig("vae", latent_dim=2, epochs=2, tsne_points=0),

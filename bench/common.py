@@ -1,0 +1,79 @@
+"""Shared by the benchmark scripts: machine facts, percentiles, and where results go.
+
+Every script writes ``bench/results/<name>.json``; ``bench/report.py`` renders them all into BENCHMARKS.md,
+so no number there is typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+
+def machine() -> dict:
+    """CPU model, cores, load average, torch version and device, date (UTC)."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from explorer_core.device import device_info
+
+    info = device_info()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "torch": torch.__version__,
+        "device": info.name,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def time_ms(fn: Callable[[], object], repeat: int, warmup: int = 5) -> np.ndarray:
+    """Wall-clock milliseconds of ``repeat`` calls of ``fn`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = np.empty(repeat)
+    for i in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times[i] = (time.perf_counter() - start) * 1e3
+    return times
+
+
+def summary(ms: np.ndarray) -> dict:
+    """p50, p95, mean and count of a sample of milliseconds."""
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "mean_ms": round(float(ms.mean()), 2),
+        "n": len(ms),
+    }
+
+
+def write_result(name: str, data: dict) -> Path:
+    """Write ``bench/results/<name>.json`` with the machine facts added."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
