@@ -8,7 +8,6 @@ pills, the sliders and the decodings share one fragment, so a change there rerun
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import numpy as np
@@ -20,7 +19,6 @@ from explorer_core.latent_views import (
     N_CLASSES,
     class_conditional_samples,
     decode_under_labels,
-    drawing_input,
     png_bytes,
     prior_projections,
     slider_ranges,
@@ -189,36 +187,8 @@ with pick_col:
 with draw_col:
     st.markdown("**Draw a digit** (white on black) and say which it is")
     st.selectbox("Your drawing is a", list(range(N_CLASSES)), key=f"{P}_draw_label")
-    st.space("small")  # room for the canvas's floating toolbar
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except ImportError:  # optional at run time: the rest of the page works without it
-        st_canvas = None
-        st.info("Drawing needs the package streamlit-drawable-canvas (see requirements.txt).")
-    if st_canvas is not None:
-        canvas = st_canvas(
-            stroke_width=18,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            height=224,
-            width=224,
-            drawing_mode="freedraw",
-            key=f"{P}_canvas",
-            return_image_data=True,
-        )
-        new = drawing_input(canvas.image_data, bundle.preprocessing)
-        signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()
-        if signature != state.get(f"{P}_canvas_sig"):
-            previous, state[f"{P}_canvas_sig"] = state.get(f"{P}_canvas_sig"), signature
-            if new is not None:
-                state[f"{P}_drawing"] = new
-                state[f"{P}_pending"] = {f"{P}_source": "drawing"}
-                st.rerun()
-            elif previous is not None:  # the canvas was cleared
-                state[f"{P}_drawing"] = None
-                st.rerun()
-        if new is None:
-            st.caption("✏️ Draw a digit above: it is then encoded with the label you chose.")
+    if lc.drawing_canvas(P, bundle.preprocessing) is None:
+        st.caption("✏️ Draw a digit above: it is then encoded with the label you chose.")
 
 with out_col:
     view = state[f"{P}_view"]

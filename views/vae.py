@@ -7,7 +7,6 @@ calls. The map, the sliders and the decoded image share one fragment, so moving 
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import numpy as np
@@ -16,7 +15,7 @@ import streamlit as st
 
 from explorer_core.figures import Q_COLOUR, map_ellipse, reparameterisation_figure
 from explorer_core.latent import decode_images, interpolate, reparameterise, tile
-from explorer_core.latent_views import drawing_input, slider_ranges
+from explorer_core.latent_views import slider_ranges
 from views import _latent_common as lc
 
 P = "vae"
@@ -164,39 +163,12 @@ with pick_col:
 
 with draw_col:
     st.markdown("**Draw a digit** (white on black; it is scaled and centred as MNIST was)")
-    st.space("small")  # room for the canvas's floating toolbar
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except ImportError:  # optional at run time: the rest of the page works without it
-        st_canvas = None
-        st.info("Drawing needs the package streamlit-drawable-canvas (see requirements.txt).")
-    if st_canvas is not None:
-        canvas = st_canvas(
-            stroke_width=18,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            height=224,
-            width=224,
-            drawing_mode="freedraw",
-            key=f"{P}_canvas",
-            return_image_data=True,
-        )
-        new = drawing_input(canvas.image_data, bundle.preprocessing)
-        signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()
-        if signature != state.get(f"{P}_canvas_sig"):
-            previous, state[f"{P}_canvas_sig"] = state.get(f"{P}_canvas_sig"), signature
-            if new is not None:
-                state[f"{P}_drawing"] = new
-                state[f"{P}_pending"] = {f"{P}_source": "drawing"}
-                st.rerun()
-            elif previous is not None:  # the canvas was cleared
-                state[f"{P}_drawing"] = None
-                st.rerun()
-        if new is None:
-            st.caption("✏️ Draw a digit above: the encoder view then uses it (the trash icon clears it).")
-        else:
-            st.caption("As the model sees it (28×28):")
-            lc.show_image(new.image, None, factor=3)
+    new = lc.drawing_canvas(P, bundle.preprocessing)
+    if new is None:
+        st.caption("✏️ Draw a digit above: the encoder view then uses it (the trash icon clears it).")
+    else:
+        st.caption("As the model sees it (28×28):")
+        lc.show_image(new.image, None, factor=3)
 
 with elbo_col:
     st.markdown(f"**ELBO of {chosen_name}**, estimated with the {len(rep.z)} samples below")

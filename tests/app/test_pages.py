@@ -61,7 +61,7 @@ def test_paper_schedule_queues_4000_steps_and_streams_them(fa_page):
     at.select_slider(key="fa_frame").set_value(50)
     at.button(key="fa_paper").click().run()
     fa = at.session_state["fa"]
-    assert 0 < fa.steps < 4000 and fa.steps % 50 == 0  # whole frames of 50 steps ran at once
+    assert 0 < fa.steps <= 100  # at most two frames of 50 (fewer when a frame's time budget runs out)
     assert fa.steps + fa.queued_steps == 4000
     queued = fa.queued_steps
     assert at.session_state["fa_playing"]  # the fragment timer takes over (run_every never fires in AppTest)

@@ -8,11 +8,6 @@ tests pick the tiny ones by name.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +15,7 @@ import torch
 
 from explorer_core.artifacts import save_model
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
-from tests.browser.conftest import REPO_ROOT, SERVER_START_TIMEOUT_S, _free_port
+from tests.browser.conftest import streamlit_server
 from tests.browser.test_browser import assert_no_exception, open_page, poll, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -38,49 +33,9 @@ def latent_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     meta = {"preprocessing": "dequantized", "test_metrics": METRICS}
     save_model(VAE(VAEConfig(**small)), "vae", folder, "tiny-vae", meta)
     save_model(CVAE(VAEConfig(**small)), "cvae", folder, "tiny-cvae", meta)
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    env = {**os.environ, "AEVB_MODEL_DIRS": str(folder), "AEVB_DEVICE": "cpu"}
-    log_path = folder / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://localhost:{port}"
-        try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"streamlit exited with code {proc.returncode}:\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not answer on {url} within {SERVER_START_TIMEOUT_S} s")
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    env = {"AEVB_MODEL_DIRS": str(folder), "AEVB_DEVICE": "cpu"}
+    with streamlit_server(folder / "server.log", env) as url:
+        yield url
 
 
 @pytest.fixture
