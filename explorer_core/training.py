@@ -128,7 +128,7 @@ class TrainConfig:
 #: The recipes of the shipped models (see README). Selection is by validation ELBO only.
 PRESETS: dict[str, TrainConfig] = {
     "vae-cb-l20": TrainConfig("vae", epochs=100, patience=15),
-    "cvae-cb-l20": TrainConfig("cvae", epochs=60, lr_schedule="cosine", patience=60),
+    "cvae-cb-l20": TrainConfig("cvae", epochs=140, lr_schedule="cosine", patience=140),
     "vae-cb-l2": TrainConfig("vae", latent_dim=2, epochs=30, patience=6),
     "cvae-cb-l2": TrainConfig("cvae", latent_dim=2, epochs=30, patience=6),
     "vae-bernoulli-l20": TrainConfig(
