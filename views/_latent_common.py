@@ -462,3 +462,54 @@ def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
             state[f"{prefix}_drawing"] = None
             st.rerun()
     return new
+
+
+def decoded_image(
+    prefix: str,
+    bundle: LatentBundle,
+    z: np.ndarray,
+    uv: tuple[float, float],
+    view: str,
+    title: str,
+    label: int | None = None,
+) -> float:
+    """The decoded image of z (with its caption, a resample button for the sample view and, for L > 2, a
+    note on the plane). Returns the decode's server time in seconds."""
+    state = st.session_state
+    start = time.perf_counter()
+    image = decode_one(bundle, z, view, y=label, seed=int(state[f"{prefix}_sample_seed"]))
+    decode_s = time.perf_counter() - start
+    lm = bundle.latent_map
+    u, v = uv
+    st.markdown(title)
+    show_image(image, f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}")
+    if view == "sample":
+        st.button(
+            "🎲 another sample",
+            key=f"{prefix}_resample",
+            on_click=lambda: state.update({f"{prefix}_sample_seed": state[f"{prefix}_sample_seed"] + 1}),
+        )
+    if lm.latent_dim > 2:
+        st.caption(
+            f"z has {lm.latent_dim} dimensions; z = centre + u·e1 + v·e2. The map plane holds "
+            f"{sum(lm.explained):.0%} of the encodings' variance."
+        )
+    return decode_s
+
+
+def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, chosen_name: str) -> None:
+    """Choose the encoder's input: a test image (by index or a click on the map) or the drawing."""
+    state = st.session_state
+    st.radio(
+        "Image",
+        ("test", "drawing"),
+        format_func={"test": "a test image", "drawing": "your drawing"}.get,
+        horizontal=True,
+        key=f"{prefix}_source",
+    )
+    st.number_input(
+        "Test image (index 0–9999, or click a point on the map)", 0, n_test - 1, key=f"{prefix}_index", step=1
+    )
+    if state[f"{prefix}_source"] == "drawing" and drawing is None:
+        st.info("Nothing drawn yet: draw a digit in the box on the right. Meanwhile the test image is used.")
+    show_image(chosen_image, chosen_name, factor=5)

@@ -102,22 +102,7 @@ def latent_panel(overlays: dict) -> None:
 
     map_col, image_col, manifold_col = st.columns([1.3, 0.62, 1.0], gap="medium")
     with image_col:
-        start = time.perf_counter()
-        image = lc.decode_one(bundle, z, view, seed=int(state[f"{P}_sample_seed"]))
-        decode_s = time.perf_counter() - start
-        st.markdown(f"**Decoded** ({lc.VIEW_LABELS[view]})")
-        lc.show_image(image, f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}")
-        if view == "sample":
-            st.button(
-                "🎲 another sample",
-                key=f"{P}_resample",
-                on_click=lambda: state.update({f"{P}_sample_seed": state[f"{P}_sample_seed"] + 1}),
-            )
-        if lm.latent_dim > 2:
-            st.caption(
-                f"z has {lm.latent_dim} dimensions; z = centre + u·e1 + v·e2. The map plane holds "
-                f"{sum(lm.explained):.0%} of the encodings' variance."
-            )
+        decode_s = lc.decoded_image(P, bundle, z, (u, v), view, f"**Decoded** ({lc.VIEW_LABELS[view]})")
     with map_col:
         mode = lc.map_mode(P, bundle)
         figure_s = lc.draw_map(P, bundle, mode, region, (u, v), overlays)
@@ -146,19 +131,7 @@ latent_panel(overlays)
 st.subheader("Encoder: q(z|x), the reparameterisation and the ELBO")
 pick_col, draw_col, elbo_col = st.columns([1, 1, 1.1], gap="medium")
 with pick_col:
-    st.radio(
-        "Image",
-        ("test", "drawing"),
-        format_func={"test": "a test image", "drawing": "your drawing"}.get,
-        horizontal=True,
-        key=f"{P}_source",
-    )
-    st.number_input(
-        "Test image (index 0–9999, or click a point on the map)", 0, n_test - 1, key=f"{P}_index", step=1
-    )
-    if state[f"{P}_source"] == "drawing" and drawing is None:
-        st.info("Nothing drawn yet: draw a digit in the box on the right. Meanwhile the test image is used.")
-    lc.show_image(chosen_image, chosen_name, factor=5)
+    lc.image_picker(P, n_test, drawing, chosen_image, chosen_name)
     st.checkbox("Show q(z|x) and the samples on the map", key=f"{P}_show_q")
 
 with draw_col:
