@@ -9,7 +9,7 @@ PORT   ?= 8501
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# stamp files: reinstall only when a requirements file changes (never `pip install -U`: see requirements.txt)
+# stamp files: reinstall only when a requirements file changes (never upgrade with pip's -U flag: see requirements.txt)
 $(VENV)/.installed: requirements.txt | $(PY)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@

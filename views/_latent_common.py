@@ -513,3 +513,16 @@ def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, ch
     if state[f"{prefix}_source"] == "drawing" and drawing is None:
         st.info("Nothing drawn yet: draw a digit in the box on the right. Meanwhile the test image is used.")
     show_image(chosen_image, chosen_name, factor=5)
+
+
+def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
+    """The sidebar picker, the cached load and the metrics row; stops the page (after saying why) when no
+    model can be shown. Returns the bundle and its cache key."""
+    meta = model_picker(family, prefix)
+    if meta is None:
+        st.stop()
+    loaded = load_or_explain(meta)
+    if loaded is None:
+        st.stop()
+    metrics_row(meta)
+    return loaded

@@ -37,17 +37,10 @@ st.markdown(
     "the same z under all ten labels."
 )
 
-meta = lc.model_picker("cvae", P)
-if meta is None:
-    st.stop()
-loaded = lc.load_or_explain(meta)
-if loaded is None:
-    st.stop()
-bundle, model_key = loaded
+bundle, model_key = lc.open_model("cvae", P)
 lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
-lc.metrics_row(meta)
 
 lc.init_state(
     {

@@ -30,17 +30,10 @@ st.markdown(
     "z = centre + u·e1 + v·e2, so every point of it decodes."
 )
 
-meta = lc.model_picker("vae", P)
-if meta is None:
-    st.stop()
-loaded = lc.load_or_explain(meta)
-if loaded is None:
-    st.stop()
-bundle, model_key = loaded
+bundle, model_key = lc.open_model("vae", P)
 lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
-lc.metrics_row(meta)
 
 lc.init_state(
     {
