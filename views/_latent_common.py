@@ -526,3 +526,29 @@ def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
         st.stop()
     metrics_row(meta)
     return loaded
+
+
+def map_and_manifold(
+    map_col,
+    manifold_col,
+    prefix: str,
+    bundle: LatentBundle,
+    model_key: str,
+    region,
+    uv: tuple[float, float],
+    overlays: dict[str, Any],
+    view: str,
+    manifold_title: str,
+    label: int | None = None,
+) -> tuple[float, float]:
+    """The latent map (in ``map_col``) and the manifold of its region (in ``manifold_col``), as both latent
+    pages show them. Returns the server seconds of the map figure and of the manifold."""
+    with map_col:
+        figure_s = draw_map(prefix, bundle, map_mode(prefix, bundle), region, uv, overlays)
+    with manifold_col:
+        start = time.perf_counter()
+        grid = cached_manifold(model_key, bundle, region, MANIFOLD_N, view, label)
+        manifold_s = time.perf_counter() - start
+        st.markdown(manifold_title)
+        show_image(grid, None, width="stretch")
+    return figure_s, manifold_s

@@ -119,15 +119,19 @@ def latent_panel(overlays: dict) -> None:
         start = time.perf_counter()
         row = decode_under_labels(model, z, view, seed)
         decode_s += time.perf_counter() - start
-    with map_col:
-        mode = lc.map_mode(P, bundle)
-        figure_s = lc.draw_map(P, bundle, mode, region, (u, v), overlays)
-    with manifold_col:
-        start = time.perf_counter()
-        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, label)
-        manifold_s = time.perf_counter() - start
-        st.markdown(f"**Manifold for y = {label}** over the region the map shows")
-        lc.show_image(grid, None, width="stretch")
+    figure_s, manifold_s = lc.map_and_manifold(
+        map_col,
+        manifold_col,
+        P,
+        bundle,
+        model_key,
+        region,
+        (u, v),
+        overlays,
+        view,
+        f"**Manifold for y = {label}** over the region the map shows",
+        label,
+    )
     st.markdown(
         f"**The same z under all ten labels** ({lc.VIEW_LABELS[view]}): the style stays, the class changes"
     )

@@ -96,15 +96,18 @@ def latent_panel(overlays: dict) -> None:
     map_col, image_col, manifold_col = st.columns([1.3, 0.62, 1.0], gap="medium")
     with image_col:
         decode_s = lc.decoded_image(P, bundle, z, (u, v), view, f"**Decoded** ({lc.VIEW_LABELS[view]})")
-    with map_col:
-        mode = lc.map_mode(P, bundle)
-        figure_s = lc.draw_map(P, bundle, mode, region, (u, v), overlays)
-    with manifold_col:
-        start = time.perf_counter()
-        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, None)
-        manifold_s = time.perf_counter() - start
-        st.markdown(f"**Manifold** of the region the map shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})")
-        lc.show_image(grid, None, width="stretch")
+    figure_s, manifold_s = lc.map_and_manifold(
+        map_col,
+        manifold_col,
+        P,
+        bundle,
+        model_key,
+        region,
+        (u, v),
+        overlays,
+        view,
+        f"**Manifold** of the region the map shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})",
+    )
     st.caption(
         "On the map: **+** the z being decoded; a click on a point picks that test image for the encoder "
         "view below and moves z to its encoding; a click elsewhere moves z there. Red: q(z|x) of the chosen "

@@ -140,11 +140,19 @@ def warm_app_url(browser, app_url: str) -> str:
     return app_url
 
 
-@pytest.fixture
-def page(browser, warm_app_url: str):
-    """A fresh browser page (own context, so own Streamlit session) with generous default timeouts."""
+@contextmanager
+def fresh_page(browser) -> Iterator:
+    """A page in its own browser context (so its own Streamlit session), 1500 px wide, generous timeouts."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     context.set_default_timeout(60_000)
-    pg = context.new_page()
-    yield pg
-    context.close()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, warm_app_url: str):
+    """A fresh browser page for the tests against the app with its shipped models."""
+    with fresh_page(browser) as pg:
+        yield pg

@@ -15,7 +15,7 @@ import torch
 
 from explorer_core.artifacts import save_model
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
-from tests.browser.conftest import streamlit_server
+from tests.browser.conftest import fresh_page, streamlit_server
 from tests.browser.test_browser import assert_no_exception, open_page, poll, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -40,12 +40,9 @@ def latent_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def latent_page(browser, latent_app_url: str):
-    """A fresh page (own Streamlit session), 1500 px wide."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1100})
-    context.set_default_timeout(60_000)
-    pg = context.new_page()
-    yield pg
-    context.close()
+    """A fresh page (own Streamlit session) against the server with the tiny models."""
+    with fresh_page(browser) as pg:
+        yield pg
 
 
 def choose_model(page, family: str, name: str) -> None:
