@@ -20,12 +20,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from explorer_core.models.base import LatentVariableModel
+from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
+from explorer_core.models.vrnn import VRNN, VRNNConfig
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 FAMILIES: dict[str, tuple[type[LatentVariableModel], type]] = {
     "vae": (VAE, VAEConfig),
     "cvae": (CVAE, VAEConfig),
+    "gmvae": (GMVAE, GMVAEConfig),
+    "vrnn": (VRNN, VRNNConfig),
 }
 
 

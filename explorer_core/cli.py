@@ -129,6 +129,16 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iwae-k", type=int)
     p.add_argument("--tsne-points", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--max-grad-norm", type=float, help="clip the gradient norm before each step")
+    g = p.add_argument_group("GMVAE")
+    g.add_argument("--n-clusters", type=int)
+    g.add_argument("--estimator", choices=["marginal", "gumbel"])
+    g.add_argument("--temperature", type=float, help="Gumbel-softmax temperature (start of the annealing)")
+    g.add_argument("--temperature-final", type=float, help="anneal geometrically to this temperature")
+    g.add_argument("--straight-through", action="store_true", default=None)
+    g = p.add_argument_group("VRNN")
+    g.add_argument("--rnn-hidden", type=int)
+    g.add_argument("--rnn-layers", type=int)
     p.set_defaults(func=_run_train)
 
 
@@ -152,6 +162,14 @@ def _run_train(args: argparse.Namespace) -> int:
             "iwae_k",
             "tsne_points",
             "seed",
+            "max_grad_norm",
+            "n_clusters",
+            "estimator",
+            "temperature",
+            "temperature_final",
+            "straight_through",
+            "rnn_hidden",
+            "rnn_layers",
         )
     }
     try:
@@ -166,9 +184,12 @@ def _run_train(args: argparse.Namespace) -> int:
         bar.total = p.total_steps
         bar.n = p.step
         if p.kind == "epoch":
+            family_metrics = "".join(
+                f", {k} {v:.4f}" for k, v in p.extra.items() if k not in ("best_epoch", "best_val_elbo")
+            )
             bar.write(
                 f"epoch {p.epoch}: train ELBO {p.train_elbo:.2f}, validation ELBO {p.val_elbo:.2f} "
-                f"(best epoch {p.extra['best_epoch']})",
+                f"(best epoch {p.extra['best_epoch']}){family_metrics} [{p.seconds:.0f} s]",
                 file=sys.stderr,
             )
         bar.set_postfix(epoch=p.epoch, elbo=f"{p.train_elbo:.1f}")
@@ -201,7 +222,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from explorer_core.artifacts import ArtifactError, load_model
     from explorer_core.data import MNISTUnavailable, load_mnist_splits, preprocess_for_evaluation
     from explorer_core.device import pick_device
-    from explorer_core.evaluation import evaluate_vae
+    from explorer_core.evaluation import evaluate_model
 
     device = pick_device()
     try:
@@ -213,11 +234,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     n = len(splits.x_test) if args.limit is None else max(1, min(args.limit, len(splits.x_test)))
     preprocessing = loaded.meta["preprocessing"]
     x = preprocess_for_evaluation(splits.x_test.to(device), preprocessing)[:n]
-    y = splits.y_test[:n].to(device) if loaded.model.conditional else None
+    labels = splits.y_test[:n].to(device)
     iwae_k = args.iwae_k if args.iwae_k is not None else loaded.meta.get("recipe", {}).get("iwae_k", 0)
     start = time.perf_counter()
     with tqdm(total=n, unit="image", file=sys.stderr, disable=None if iwae_k else True, desc="IWAE") as bar:
-        metrics = evaluate_vae(loaded.model, x, y, iwae_k=iwae_k, progress=lambda d, t: bar.update(d - bar.n))
+        metrics = evaluate_model(
+            loaded.family, loaded.model, x, labels, iwae_k=iwae_k, progress=lambda d, t: bar.update(d - bar.n)
+        )
     result = {
         "model": loaded.name,
         "family": loaded.family,

@@ -1,4 +1,4 @@
-"""Evaluation of trained models on held-out data: factor analysis and the VAE family.
+"""Evaluation of trained models on held-out data: factor analysis, the VAE family, the GMVAE and the VRNN.
 
 Factor analysis: the test-set ELBO estimate, the exact evidence and the exact gap (tutorial section 5.2.4).
 """
@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
+import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from explorer_core.models.factor_analysis import FactorAnalysis
 
@@ -126,3 +129,145 @@ def evaluate_vae(
         if model.config.likelihood == "bernoulli":  # a log-probability of binary images: an NLL estimate
             result["nll_estimate"] = -total / n
     return result
+
+
+def cluster_accuracy(
+    assignments: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, n_clusters: int, n_classes: int = 10
+) -> dict:
+    """Unsupervised cluster accuracy by Hungarian matching (scipy.optimize.linear_sum_assignment) on the
+    clusters x labels contingency table, the measure of the tutorial's section 5.5 and of VaDE.
+
+    Args:
+        assignments: cluster index per image [N] (e.g. argmax q(y|x)), ints in 0..n_clusters-1.
+        labels: true class per image [N], ints in 0..n_classes-1.
+
+    Returns:
+        ``accuracy`` (fraction of images whose cluster is matched to their label; with more clusters than
+        classes, unmatched clusters count as errors), ``matched_label`` per cluster (-1 when unmatched),
+        ``contingency`` [n_clusters][n_classes] counts, ``usage`` (fraction of images per cluster).
+
+    Raises:
+        ValueError: lengths differ or values are out of range.
+    """
+    a = np.asarray(assignments, dtype=np.int64).ravel()
+    y = np.asarray(labels, dtype=np.int64).ravel()
+    if a.shape != y.shape:
+        raise ValueError(f"{len(a)} assignments for {len(y)} labels.")
+    if len(a) and (a.min() < 0 or a.max() >= n_clusters or y.min() < 0 or y.max() >= n_classes):
+        raise ValueError("cluster or label index out of range.")
+    table = np.zeros((n_clusters, n_classes), dtype=np.int64)
+    np.add.at(table, (a, y), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    matched = np.full(n_clusters, -1, dtype=np.int64)
+    matched[rows] = cols
+    return {
+        "accuracy": float(table[rows, cols].sum() / max(len(a), 1)),
+        "matched_label": matched.tolist(),
+        "contingency": table.tolist(),
+        "usage": (table.sum(1) / max(len(a), 1)).tolist(),
+    }
+
+
+@torch.no_grad()
+def cluster_posteriors(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """q(y|x) probabilities of a GMVAE for images x [N, 784]: [N, C] on the CPU (eval mode)."""
+    model.eval()
+    return torch.cat(
+        [model.cluster_posterior(x[s : s + batch_size]).probs.cpu() for s in range(0, len(x), batch_size)]
+    )
+
+
+@torch.no_grad()
+def evaluate_gmvae(
+    model, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 500, seed: int = 0
+) -> dict[str, Any]:
+    """Test-set metrics of a GMVAE (eval mode); images x [N, 784] binary, labels [N] (only for accuracy).
+
+    Returns ``elbo`` (the marginalised estimator with its -log C, a true bound, nats per image; single
+    reparameterised z per cluster), ``elbo_without_log_c`` (the reference's convention, for comparison),
+    ``reconstruction``, ``kl``, ``conditional_entropy`` (mean H(q(y|x)) in nats), ``cluster_accuracy``,
+    ``matched_label``, ``cluster_usage`` and ``contingency`` (see :func:`cluster_accuracy`), whatever
+    estimator trained the model.
+    """
+    model.eval()
+    torch.manual_seed(seed)
+    n = len(x)
+    totals = torch.zeros(4, dtype=torch.float64)
+    probs = []
+    for start in range(0, n, batch_size):
+        xb = x[start : start + batch_size]
+        terms = model.marginal_elbo_terms(xb)
+        qy = model.cluster_posterior(xb)
+        totals += torch.stack(
+            [terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum(), qy.entropy().sum()]
+        ).double().cpu()
+        probs.append(qy.probs.cpu())
+    c = model.config.n_clusters
+    clusters = cluster_accuracy(torch.cat(probs).argmax(-1), labels.cpu(), c)
+    elbo = float(totals[0] / n)
+    return {
+        "elbo": elbo,
+        "elbo_without_log_c": elbo + math.log(c),
+        "reconstruction": float(totals[1] / n),
+        "kl": float(totals[2] / n),
+        "conditional_entropy": float(totals[3] / n),
+        "cluster_accuracy": clusters["accuracy"],
+        "matched_label": clusters["matched_label"],
+        "cluster_usage": clusters["usage"],
+        "contingency": clusters["contingency"],
+        "n_images": n,
+    }
+
+
+@torch.no_grad()
+def evaluate_vrnn(model, x: torch.Tensor, batch_size: int = 500, seed: int = 0) -> dict[str, Any]:
+    """Test-set metrics of a VRNN (eval mode) for binary images x [N, 784], nats per image (single-sample
+    estimates, as in the reference): ``elbo``, ``reconstruction``, ``kl`` (total KL per image: how much the
+    latents are used), and ``per_row_kl`` / ``per_row_reconstruction`` (28 values each, nats per row)."""
+    model.eval()
+    torch.manual_seed(seed)
+    n = len(x)
+    rec = torch.zeros(model.config.n_rows, dtype=torch.float64)
+    kl = torch.zeros_like(rec)
+    for start in range(0, n, batch_size):
+        terms = model.row_terms(x[start : start + batch_size])
+        rec += terms.reconstruction.sum(0).double().cpu()
+        kl += terms.kl.sum(0).double().cpu()
+    rec, kl = rec / n, kl / n
+    return {
+        "elbo": float(rec.sum() - kl.sum()),
+        "reconstruction": float(rec.sum()),
+        "kl": float(kl.sum()),
+        "per_row_reconstruction": [round(float(v), 4) for v in rec],
+        "per_row_kl": [round(float(v), 4) for v in kl],
+        "n_images": n,
+    }
+
+
+def evaluate_model(
+    family: str, model, x: torch.Tensor, labels: torch.Tensor, iwae_k: int = 0, progress=None
+) -> dict[str, Any]:
+    """Test metrics of any MNIST family (the one entry point of the trainer and ``evaluate``).
+
+    Args:
+        x: preprocessed images [N, 784] on the model's device; labels: [N] (passed to the CVAE as its
+            condition, used by the GMVAE only for its cluster accuracy).
+    """
+    if family == "gmvae":
+        return evaluate_gmvae(model, x, labels)
+    if family == "vrnn":
+        return evaluate_vrnn(model, x)
+    y = labels if getattr(model, "conditional", False) else None
+    return evaluate_vae(model, x, y, iwae_k=iwae_k, progress=progress)
+
+
+@torch.no_grad()
+def epoch_metrics(family: str, model, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+    """The family's own metrics on the validation split, logged per epoch (never used for selection):
+    cluster accuracy and conditional entropy for the GMVAE, total KL for the VRNN; empty otherwise."""
+    if family == "gmvae" and labels is not None and len(x):
+        probs = cluster_posteriors(model, x)
+        entropy = float(torch.distributions.Categorical(probs=probs).entropy().mean())
+        acc = cluster_accuracy(probs.argmax(-1), labels.cpu(), model.config.n_clusters)["accuracy"]
+        return {"cluster_accuracy": acc, "conditional_entropy": entropy}
+    return {}

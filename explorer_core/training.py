@@ -29,7 +29,7 @@ from explorer_core.data import (
     preprocess_for_evaluation,
 )
 from explorer_core.device import pick_device
-from explorer_core.evaluation import evaluate_vae
+from explorer_core.evaluation import epoch_metrics, evaluate_model
 
 LR_SCHEDULES = ("constant", "cosine")
 #: Which preprocessings suit which likelihood.
@@ -44,8 +44,14 @@ class TrainConfig:
     """A training recipe (model architecture + optimisation + data), validated on construction.
 
     Attributes:
-        family: ``"vae"`` or ``"cvae"``.
-        latent_dim, hidden, dropout, likelihood: the architecture (see ``VAEConfig``).
+        family: ``"vae"``, ``"cvae"``, ``"gmvae"`` or ``"vrnn"`` (:meth:`for_family` gives each family's
+            paper defaults).
+        latent_dim, hidden, dropout, likelihood: the architecture (see ``VAEConfig``; the GMVAE and the VRNN
+            have no dropout and a Bernoulli likelihood).
+        n_clusters, estimator, temperature, temperature_final, straight_through: the GMVAE (see
+            ``GMVAEConfig``); the Gumbel temperature is annealed geometrically from ``temperature`` to
+            ``temperature_final`` over the epochs (None: constant).
+        rnn_hidden, rnn_layers: the VRNN's LSTM (see ``VRNNConfig``).
         preprocessing: one of ``PREPROCESSINGS``, matching the likelihood.
         epochs: at most this many passes over the training split.
         batch_size, lr: Adam minibatch size and learning rate (the paper: 100, 3e-4).
@@ -76,6 +82,22 @@ class TrainConfig:
     iwae_k: int = 0
     tsne_points: int = 3000
     seed: int = 0
+    n_clusters: int = 10
+    estimator: str = "marginal"
+    temperature: float = 1.0
+    temperature_final: float | None = None
+    straight_through: bool = False
+    rnn_hidden: int = 256
+    rnn_layers: int = 2
+
+    @classmethod
+    def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
+        """The paper's recipe for ``family`` (REFERENCE.md sections 2-5) with ``overrides`` applied.
+
+        Raises:
+            ValueError: unknown family or an invalid value.
+        """
+        return cls(**{"family": family, **FAMILY_DEFAULTS.get(family, {}), **overrides})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -102,18 +124,28 @@ class TrainConfig:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}.")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
+        if self.temperature_final is not None and not 0.01 <= self.temperature_final <= 100:
+            raise ValueError(f"temperature_final must be in [0.01, 100], got {self.temperature_final}.")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
         self.model_config()  # architecture checks
 
     def model_config(self) -> dict[str, Any]:
-        """The config dict of the model module (validated by building it on the meta device)."""
-        config = {
-            "latent_dim": self.latent_dim,
-            "hidden": list(self.hidden),
-            "dropout": self.dropout,
-            "likelihood": self.likelihood,
-        }
+        """The config dict of the model module (validated by the family's config class)."""
+        config: dict[str, Any] = {"latent_dim": self.latent_dim, "hidden": list(self.hidden)}
+        if self.family in ("vae", "cvae"):
+            config |= {"dropout": self.dropout, "likelihood": self.likelihood}
+        elif self.family == "gmvae":
+            config |= {
+                "n_clusters": self.n_clusters,
+                "estimator": self.estimator,
+                "temperature": self.temperature,
+                "straight_through": self.straight_through,
+            }
+        elif self.family == "vrnn":
+            config |= {"rnn_hidden": self.rnn_hidden, "rnn_layers": self.rnn_layers}
+        if self.family in ("gmvae", "vrnn") and self.likelihood != "bernoulli":
+            raise ValueError(f"the {self.family} has a Bernoulli likelihood, not {self.likelihood!r}.")
         _family_cls, config_cls = FAMILIES[self.family]
         config_cls(**config)
         return config
@@ -123,6 +155,38 @@ class TrainConfig:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
         return d
+
+    def temperature_at(self, epoch: int) -> float:
+        """The Gumbel temperature during ``epoch`` (1-based): geometric from ``temperature`` to
+        ``temperature_final`` over the epochs, or constant."""
+        if self.temperature_final is None or self.epochs <= 1:
+            return self.temperature
+        frac = (epoch - 1) / (self.epochs - 1)
+        return self.temperature * (self.temperature_final / self.temperature) ** frac
+
+
+#: Each family's paper recipe (REFERENCE.md): what :meth:`TrainConfig.for_family` starts from.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gmvae": {
+        "latent_dim": 64,
+        "hidden": (512, 512),
+        "dropout": 0.0,
+        "likelihood": "bernoulli",
+        "preprocessing": "binarized",
+        "lr": 1e-3,
+        "tsne_points": 0,
+    },
+    "vrnn": {
+        "latent_dim": 2,
+        "hidden": (500, 500),
+        "dropout": 0.0,
+        "likelihood": "bernoulli",
+        "preprocessing": "binarized",
+        "lr": 1e-3,
+        "max_grad_norm": 10.0,
+        "tsne_points": 0,
+    },
+}
 
 
 #: The recipes of the shipped models (see README). Selection is by validation ELBO only.
@@ -143,7 +207,20 @@ PRESETS: dict[str, TrainConfig] = {
         patience=100,
         iwae_k=1000,
     ),
+    "gmvae-marginal": TrainConfig.for_family("gmvae", epochs=60, patience=60),
+    "gmvae-gumbel": TrainConfig.for_family(
+        "gmvae", estimator="gumbel", temperature=1.0, temperature_final=0.5, epochs=40, patience=40
+    ),
+    "vrnn": TrainConfig.for_family("vrnn", epochs=10, lr_schedule="cosine", patience=10),
     "quick": TrainConfig("vae", latent_dim=2, epochs=2, tsne_points=0),
+}
+
+#: The ``quick`` preset per family: a short run for a lecture (about a minute on a 2-core CPU).
+QUICK: dict[str, dict[str, Any]] = {
+    "vae": {"latent_dim": 2, "epochs": 2, "tsne_points": 0},
+    "cvae": {"latent_dim": 2, "epochs": 2, "tsne_points": 0},
+    "gmvae": {"epochs": 1, "hidden": (256, 256), "latent_dim": 16},
+    "vrnn": {"epochs": 1, "hidden": (128, 128), "rnn_hidden": 64, "rnn_layers": 1},
 }
 
 
@@ -167,14 +244,15 @@ class TrainingProgress:
 
 @torch.no_grad()
 def validation_elbo(model, x: torch.Tensor, y: torch.Tensor | None, batch_size: int = 1000) -> float:
-    """Mean single-sample ELBO over a preprocessed split, eval mode, fixed noise (nats per image)."""
+    """Mean single-sample evaluation ELBO (``model.evaluation_elbo_terms``) over a preprocessed split, eval
+    mode, fixed noise (nats per image)."""
     model.eval()
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(0)
     total = 0.0
     for start in range(0, len(x), batch_size):
         yb = None if y is None else y[start : start + batch_size]
-        total += float(model.elbo(x[start : start + batch_size], yb).sum())
+        total += float(model.evaluation_elbo_terms(x[start : start + batch_size], yb).elbo.sum())
     torch.random.set_rng_state(generator_state)
     return total / max(len(x), 1)
 
@@ -213,7 +291,8 @@ def train(
     x_train = splits.x_train.to(device)
     y_train = splits.y_train.to(device) if conditional else None
     x_val = preprocess_for_evaluation(splits.x_val.to(device), config.preprocessing)
-    y_val = splits.y_val.to(device) if conditional else None
+    labels_val = splits.y_val.to(device)
+    y_val = labels_val if conditional else None
     model = build_model(config.family, config.model_config()).to(device)
     optimizers = make_optimizers(model, config.lr)
     schedulers = []
@@ -234,6 +313,8 @@ def train(
     step = 0
     stopped = "finished all epochs"
     for epoch in range(1, config.epochs + 1):
+        if hasattr(model, "temperature"):
+            model.temperature = config.temperature_at(epoch)
         x_epoch = preprocess(x_train, config.preprocessing, generator=noise)
         permutation = torch.randperm(n, generator=order).to(device)
         running, count = 0.0, 0
@@ -268,7 +349,10 @@ def train(
         for scheduler in schedulers:
             scheduler.step()
         val = validation_elbo(model, x_val, y_val) if len(x_val) else running / max(count, 1)
-        history.append({"epoch": epoch, "train_elbo": running / max(count, 1), "val_elbo": val})
+        metrics = epoch_metrics(config.family, model, x_val, labels_val)
+        if hasattr(model, "temperature"):
+            metrics["temperature"] = model.temperature
+        history.append({"epoch": epoch, "train_elbo": running / max(count, 1), "val_elbo": val, **metrics})
         if val > best_val:
             best_val, best_epoch, stale = val, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
@@ -284,7 +368,7 @@ def train(
                     running / max(count, 1),
                     val,
                     seconds=time.perf_counter() - start_time,
-                    extra={"best_epoch": best_epoch, "best_val_elbo": best_val},
+                    extra={"best_epoch": best_epoch, "best_val_elbo": best_val, **metrics},
                 )
             )
         if should_stop is not None and should_stop():
@@ -298,10 +382,11 @@ def train(
     wall = time.perf_counter() - start_time
     model.load_state_dict(best_state)
     x_test = preprocess_for_evaluation(splits.x_test.to(device), config.preprocessing)
-    y_test = splits.y_test.to(device) if conditional else None
-    test = evaluate_vae(model, x_test, y_test, iwae_k=config.iwae_k)
+    labels_test = splits.y_test.to(device)
+    y_test = labels_test if conditional else None
+    test = evaluate_model(config.family, model, x_test, labels_test, iwae_k=config.iwae_k)
     views = {}
-    if config.tsne_points:
+    if config.tsne_points and config.family in ("vae", "cvae"):
         k = min(config.tsne_points, len(x_test))
         views["tsne"] = tsne_view(model, x_test[:k], None if y_test is None else y_test[:k], config.seed)
         views["tsne_index"] = torch.arange(k)
@@ -329,18 +414,21 @@ def train(
 
 
 def config_from_args(preset: str | None, family: str, overrides: dict[str, Any]) -> TrainConfig:
-    """A preset (or the defaults for ``family``) with the given non-None overrides applied.
+    """A preset (or the paper defaults for ``family``) with the given non-None overrides applied.
+
+    ``quick`` works for every family: its paper recipe cut to a short run (see ``QUICK``).
 
     Raises:
         ValueError: unknown preset, a preset of another family, or an invalid value.
     """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if preset == "quick":
+        return TrainConfig.for_family(family, **{**QUICK.get(family, QUICK["vae"]), **given})
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}.")
         base = PRESETS[preset]
-        if base.family != family and preset != "quick":
+        if base.family != family:
             raise ValueError(f"preset {preset!r} is for the {base.family} family, not {family}.")
-        base = replace(base, family=family)
-    else:
-        base = TrainConfig(family=family)
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(base, **given)
+    return TrainConfig.for_family(family, **given)

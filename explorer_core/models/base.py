@@ -48,6 +48,12 @@ class LatentVariableModel(nn.Module, abc.ABC):
         """The per-example ELBO estimate, [batch], nats per example (see :meth:`elbo_terms`)."""
         return self.elbo_terms(x, y, n_samples).elbo
 
+    def evaluation_elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None) -> ELBOTerms:
+        """The bound reported on validation and test data and used for model selection, [batch] nats per
+        example. The training estimator by default; a model trained with a relaxed estimator (the Gumbel
+        GMVAE) overrides it with an exact one."""
+        return self.elbo_terms(x, y)
+
     @abc.abstractmethod
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
         """The amortized posterior q(z|x) for a batch, batch shape [batch]."""
