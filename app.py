@@ -16,6 +16,9 @@ PAGES = [
     st.Page("views/factor_analysis.py", title="Factor analysis", icon="📐", url_path="factor-analysis"),
     st.Page("views/vae.py", title="VAE latent space", icon="🌀", url_path="vae"),
     st.Page("views/cvae.py", title="Conditional VAE", icon="🏷️", url_path="cvae"),
+    st.Page("views/gmvae.py", title="Gaussian mixture VAE", icon="🧩", url_path="gmvae"),
+    st.Page("views/vrnn.py", title="Variational RNN", icon="📜", url_path="vrnn"),
+    st.Page("views/training.py", title="Training", icon="🏋️", url_path="training"),
 ]
 
 page = st.navigation(PAGES)

@@ -132,7 +132,10 @@ def evaluate_vae(
 
 
 def cluster_accuracy(
-    assignments: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, n_clusters: int, n_classes: int = 10
+    assignments: torch.Tensor | np.ndarray,
+    labels: torch.Tensor | np.ndarray,
+    n_clusters: int,
+    n_classes: int = 10,
 ) -> dict:
     """Unsupervised cluster accuracy by Hungarian matching (scipy.optimize.linear_sum_assignment) on the
     clusters x labels contingency table, the measure of the tutorial's section 5.5 and of VaDE.
@@ -198,9 +201,11 @@ def evaluate_gmvae(
         xb = x[start : start + batch_size]
         terms = model.marginal_elbo_terms(xb)
         qy = model.cluster_posterior(xb)
-        totals += torch.stack(
-            [terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum(), qy.entropy().sum()]
-        ).double().cpu()
+        totals += (
+            torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum(), qy.entropy().sum()])
+            .double()
+            .cpu()
+        )
         probs.append(qy.probs.cpu())
     c = model.config.n_clusters
     clusters = cluster_accuracy(torch.cat(probs).argmax(-1), labels.cpu(), c)

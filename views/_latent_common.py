@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from explorer_core.artifacts import PRETRAINED_DIR, ArtifactError, list_models
+from explorer_core.artifacts import ArtifactError
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
 from explorer_core.figures import latent_map_figure
@@ -37,9 +36,9 @@ from explorer_core.latent_views import (
     upscale,
     view_region,
 )
+from views._models import model_picker as _model_picker
+from views._models import model_stamp
 
-ENV_MODEL_DIRS = "AEVB_MODEL_DIRS"
-PREFERRED = {"vae": ("vae-cb-l2", "vae-cb-l20"), "cvae": ("cvae-cb-l2", "cvae-cb-l20")}
 VIEW_LABELS = {
     "lambda": "λ (parameter)",
     "mean": "mean E[x|z]",
@@ -64,92 +63,10 @@ limit_cpu_threads(1)
 # ------------------------------------------------------------------------------------------------ models
 
 
-def model_dirs() -> list[Path]:
-    """``PRETRAINED_DIR``, then every directory named in ``AEVB_MODEL_DIRS`` (os.pathsep-separated)."""
-    dirs = [PRETRAINED_DIR]
-    for part in os.environ.get(ENV_MODEL_DIRS, "").split(os.pathsep):
-        if part.strip():
-            dirs.append(Path(part.strip()).expanduser())
-    unique: list[Path] = []
-    for d in dirs:
-        if d.resolve() not in [u.resolve() for u in unique]:
-            unique.append(d)
-    return unique
-
-
-def available_models(family: str) -> list[dict[str, Any]]:
-    """The JSON descriptions of the ``family`` models in every model directory (see :func:`model_dirs`)."""
-    found = []
-    for directory in model_dirs():
-        if directory.is_dir():
-            found.extend(list_models(directory, family))
-    return found
-
-
-def model_label(meta: dict[str, Any], duplicate: bool = False) -> str:
-    """``name · test ELBO 1788.4`` (with the folder when two models share a name)."""
-    name = str(meta.get("name", Path(meta["path"]).stem))
-    if duplicate:
-        name += f" ({Path(meta['path']).parent.name})"
-    if meta.get("error"):
-        return f"{name} · unreadable description"
-    elbo = (meta.get("test_metrics") or {}).get("elbo")
-    return f"{name} · test ELBO {elbo:.1f}" if isinstance(elbo, int | float) else f"{name} · no test ELBO"
-
-
-def model_picker(family: str, prefix: str) -> dict[str, Any] | None:
-    """The sidebar's model selectbox; an ``st.info`` and ``None`` when there is no model of ``family``."""
-    models = available_models(family)
-    if not models:
-        where = ", ".join(f"`{d}`" for d in model_dirs())
-        st.info(
-            f"No trained {family.upper()} found (looked in {where}). Train one, for example "
-            f"`python -m explorer_core train {family} --preset {PREFERRED[family][0]} --out pretrained`, "
-            f"or point the environment variable `{ENV_MODEL_DIRS}` at a folder of trained models."
-        )
-        return None
-    by_path = {m["path"]: m for m in models}
-    names = [m.get("name") for m in models]
-    labels = {m["path"]: model_label(m, names.count(m.get("name")) > 1) for m in models}
-    paths = list(by_path)
-    key = f"{prefix}_model"
-    if st.session_state.get(key) not in by_path:
-        preferred = [p for name in PREFERRED[family] for p in paths if by_path[p].get("name") == name]
-        st.session_state[key] = (preferred or paths)[0]
-    with st.sidebar:
-        path = st.selectbox(
-            f"{family.upper()} model",
-            paths,
-            format_func=labels.get,
-            key=key,
-            on_change=_forget_latents,
-            args=(prefix,),
-            help=f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}).",
-        )
-        meta = by_path[path]
-        config = meta.get("config") or {}
-        if config:
-            st.caption(
-                f"L = {config.get('latent_dim')} · {config.get('likelihood', '?').replace('_', ' ')} · "
-                f"{meta.get('preprocessing', '?')} MNIST · hidden {config.get('hidden')}"
-            )
-    return meta
-
-
 def _forget_latents(prefix: str) -> None:
     """A new model has a new map: the sliders and the zoom start again."""
     for name in ("u", "v", "centre", "zoom", "pending"):
         st.session_state.pop(f"{prefix}_{name}", None)
-
-
-def model_stamp(json_path: str) -> str:
-    """What identifies a model version for the caches: the JSON's sha256 and its files' sizes and times."""
-    path = Path(json_path)
-    digest = hashlib.sha256(path.read_bytes())
-    for sibling in sorted(path.parent.glob(f"{path.stem}.*safetensors")):
-        stat = sibling.stat()
-        digest.update(f"{sibling.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
 
 
 @st.cache_resource(show_spinner="Loading the model and encoding the 10,000 test images…", max_entries=6)
@@ -518,7 +435,7 @@ def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, ch
 def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
     """The sidebar picker, the cached load and the metrics row; stops the page (after saying why) when no
     model can be shown. Returns the bundle and its cache key."""
-    meta = model_picker(family, prefix)
+    meta = _model_picker(family, prefix, on_change=_forget_latents)
     if meta is None:
         st.stop()
     loaded = load_or_explain(meta)

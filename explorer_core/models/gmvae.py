@@ -180,8 +180,8 @@ class GMVAE(LatentVariableModel):
         return Independent(Bernoulli(logits=self.decoder(z), validate_args=False), 1)
 
     def prior(self, y: torch.Tensor | None = None) -> Independent:
-        """p(z|y) = N(mu(y), diag sigma(y)^2). ``y``: ints [...] or (relaxed) one-hots [..., C]; None gives all
-        C components (batch [C]). Event [L]."""
+        """p(z|y) = N(mu(y), diag sigma(y)^2). ``y``: ints [...] or (relaxed) one-hots [..., C]; None gives
+        all C components (batch [C]). Event [L]."""
         if y is None:
             y = torch.arange(self.config.n_clusters, device=self.decoder[-1].bias.device)
         onehot = self._one_hot(y)
@@ -251,9 +251,7 @@ class GMVAE(LatentVariableModel):
         return log_joint - qy.log_prob(y) - qz.log_prob(z)
 
     # --- generation ---------------------------------------------------------------------------------
-    def prior_noise_to_z(
-        self, eps: torch.Tensor, y: torch.Tensor, spread: float = 1.0
-    ) -> torch.Tensor:
+    def prior_noise_to_z(self, eps: torch.Tensor, y: torch.Tensor, spread: float = 1.0) -> torch.Tensor:
         """z = mu(y) + spread * sigma(y) * eps for standard-normal noise eps [n, L] and clusters y [n]."""
         eps = eps.to(self.decoder[-1].bias.device)
         p = self.prior(y.to(eps.device))
@@ -280,4 +278,3 @@ class GMVAE(LatentVariableModel):
     def reconstructions_per_cluster(self, x: torch.Tensor) -> torch.Tensor:
         """Bernoulli means of p(x|z) at z = mean of q(z|x, y=c), for every cluster c: [C, batch, 784]."""
         return self.decode(self.encode_all_clusters(x).mean).mean
-

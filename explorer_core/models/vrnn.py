@@ -128,7 +128,9 @@ class VRNN(LatentVariableModel):
         self.posterior_net = mlp([c.rnn_hidden + c.row_dim, *h], 0.0)
         self.posterior_mu = nn.Linear(h[-1], c.latent_dim)
         self.posterior_sigma = nn.Linear(h[-1], c.latent_dim)
-        self.decoder_net = nn.Sequential(mlp([c.rnn_hidden + c.latent_dim, *h], 0.0), nn.Linear(h[-1], c.row_dim))
+        self.decoder_net = nn.Sequential(
+            mlp([c.rnn_hidden + c.latent_dim, *h], 0.0), nn.Linear(h[-1], c.row_dim)
+        )
 
     # --- parameters -------------------------------------------------------------------------------
     def inference_parameters(self) -> Iterator[nn.Parameter]:
@@ -259,7 +261,9 @@ class VRNN(LatentVariableModel):
         )
 
     @torch.no_grad()
-    def generation_step(self, state: GenerationState, generator: torch.Generator | None = None) -> GenerationState:
+    def generation_step(
+        self, state: GenerationState, generator: torch.Generator | None = None
+    ) -> GenerationState:
         """Generate the next row of every sequence: z_t ~ p(z_t|h_t), x_t ~ p(x_t|h_t, z_t); the *sampled*
         binary row is fed back into the LSTM, as the model defines (REFERENCE.md section 5). Returns a new
         state (the given one is not modified).

@@ -55,7 +55,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def no_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The pages look for models in an empty 'pretrained' folder (plus AEVB_MODEL_DIRS)."""
-    import views._latent_common as common
+    import views._models as common
 
     empty = tmp_path / "pretrained"
     empty.mkdir()

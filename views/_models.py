@@ -1,0 +1,126 @@
+"""The model picker shared by every MNIST page: where trained models are found, how they are labelled, and
+what identifies a model version for the caches.
+
+Where models come from: ``explorer_core.artifacts.PRETRAINED_DIR`` plus the directories in the environment
+variable ``AEVB_MODEL_DIRS`` (separated by ``os.pathsep``), for example a folder of your own trained runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from explorer_core.artifacts import PRETRAINED_DIR, list_models
+
+ENV_MODEL_DIRS = "AEVB_MODEL_DIRS"
+#: The model each family's page opens first (the first that exists).
+PREFERRED = {
+    "vae": ("vae-cb-l2", "vae-cb-l20"),
+    "cvae": ("cvae-cb-l2", "cvae-cb-l20"),
+    "gmvae": ("gmvae-marginal", "gmvae-gumbel"),
+    "vrnn": ("vrnn",),
+}
+
+
+def config_caption(meta: dict[str, Any]) -> str:
+    """One line describing a model's architecture and data, e.g. ``L = 2 · bernoulli · binarized MNIST``."""
+    config = meta.get("config") or {}
+    parts = [f"L = {config.get('latent_dim')}"]
+    if "n_clusters" in config:
+        parts.append(f"C = {config['n_clusters']} · {config.get('estimator')} estimator")
+    if "rnn_hidden" in config:
+        parts.append(f"LSTM {config.get('rnn_layers')}×{config['rnn_hidden']}")
+    parts += [
+        str(config.get("likelihood", "?")).replace("_", " "),
+        f"{meta.get('preprocessing', '?')} MNIST",
+        f"hidden {config.get('hidden')}",
+    ]
+    return " · ".join(parts)
+
+
+def model_dirs() -> list[Path]:
+    """``PRETRAINED_DIR``, then every directory named in ``AEVB_MODEL_DIRS`` (os.pathsep-separated)."""
+    dirs = [PRETRAINED_DIR]
+    for part in os.environ.get(ENV_MODEL_DIRS, "").split(os.pathsep):
+        if part.strip():
+            dirs.append(Path(part.strip()).expanduser())
+    unique: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def available_models(family: str) -> list[dict[str, Any]]:
+    """The JSON descriptions of the ``family`` models in every model directory (see :func:`model_dirs`)."""
+    found = []
+    for directory in model_dirs():
+        if directory.is_dir():
+            found.extend(list_models(directory, family))
+    return found
+
+
+def model_label(meta: dict[str, Any], duplicate: bool = False) -> str:
+    """``name · test ELBO 1788.4`` (with the folder when two models share a name)."""
+    name = str(meta.get("name", Path(meta["path"]).stem))
+    if duplicate:
+        name += f" ({Path(meta['path']).parent.name})"
+    if meta.get("error"):
+        return f"{name} · unreadable description"
+    elbo = (meta.get("test_metrics") or {}).get("elbo")
+    return f"{name} · test ELBO {elbo:.1f}" if isinstance(elbo, int | float) else f"{name} · no test ELBO"
+
+
+def model_picker(
+    family: str, prefix: str, on_change: Callable[[str], None] | None = None
+) -> dict[str, Any] | None:
+    """The sidebar's model selectbox (key ``{prefix}_model``); an ``st.info`` and ``None`` when there is no
+    model of ``family``. ``on_change(prefix)`` runs when the user picks another model."""
+    models = available_models(family)
+    if not models:
+        where = ", ".join(f"`{d}`" for d in model_dirs())
+        st.info(
+            f"No trained {family.upper()} found (looked in {where}). Train one, for example "
+            f"`python -m explorer_core train {family} --preset {PREFERRED.get(family, ('quick',))[0]} "
+            "--out pretrained`, "
+            f"or point the environment variable `{ENV_MODEL_DIRS}` at a folder of trained models."
+        )
+        return None
+    by_path = {m["path"]: m for m in models}
+    names = [m.get("name") for m in models]
+    labels = {m["path"]: model_label(m, names.count(m.get("name")) > 1) for m in models}
+    paths = list(by_path)
+    key = f"{prefix}_model"
+    if st.session_state.get(key) not in by_path:
+        preferred = [p for name in PREFERRED[family] for p in paths if by_path[p].get("name") == name]
+        st.session_state[key] = (preferred or paths)[0]
+    with st.sidebar:
+        path = st.selectbox(
+            f"{family.upper()} model",
+            paths,
+            format_func=labels.get,
+            key=key,
+            on_change=on_change,
+            args=(prefix,) if on_change else None,
+            help=f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}).",
+        )
+        meta = by_path[path]
+        config = meta.get("config") or {}
+        if config:
+            st.caption(config_caption(meta))
+    return meta
+
+
+def model_stamp(json_path: str) -> str:
+    """What identifies a model version for the caches: the JSON's sha256 and its files' sizes and times."""
+    path = Path(json_path)
+    digest = hashlib.sha256(path.read_bytes())
+    for sibling in sorted(path.parent.glob(f"{path.stem}.*safetensors")):
+        stat = sibling.stat()
+        digest.update(f"{sibling.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
