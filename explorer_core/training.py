@@ -277,8 +277,14 @@ def train(
     splits: MNISTSplits | None = None,
     log_every: int = 50,
     should_stop: Callable[[], bool] | None = None,
+    on_epoch: Callable[[Any, int], None] | None = None,
 ) -> Path:
     """Train a model on MNIST with AEVB and write ``out_dir/name.{safetensors,json}``; returns the JSON path.
+
+    ``progress`` gets a :class:`TrainingProgress` every ``log_every`` steps and after every epoch;
+    ``should_stop()`` is asked after every step (True ends training after that epoch's validation);
+    ``on_epoch(model, epoch)`` runs after every epoch's progress report (for example to write preview
+    samples; the model is in whatever mode validation left it in, and the next step sets train mode).
 
     Raises:
         explorer_core.data.MNISTUnavailable: MNIST is not on disk.
@@ -371,6 +377,8 @@ def train(
                     extra={"best_epoch": best_epoch, "best_val_elbo": best_val, **metrics},
                 )
             )
+        if on_epoch is not None:
+            on_epoch(model, epoch)
         if should_stop is not None and should_stop():
             stopped = f"stopped on request after epoch {epoch}"
             break

@@ -1,6 +1,483 @@
-"""Gaussian mixture VAE page (being built)."""
+"""The Gaussian mixture VAE (tutorial section 5.5): a cluster y ~ Cat(1/C), a style z ~ p(z|y), an image
+x ~ p(x|z). See what each cluster generates (rows ordered by the digit Hungarian matching gives them), pick a
+cluster and sample from p(z|y) at any spread, see q(y|x) and the reconstruction under every cluster for a
+test image or a drawing, and compare the confusion matrices of two models (the marginalised and the
+Gumbel-softmax estimators).
 
+Per model (cached for the process): q(y|x) of the 10,000 test images, the cluster matching and the PCA plane.
+Per interaction: a few decoder calls. The cluster picker and its samples share one fragment.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import streamlit as st
 
-st.title("Gaussian mixture VAE")
-st.info("This page is being built.")
+from explorer_core.artifacts import ArtifactError
+from explorer_core.cluster_views import (
+    ClusterBundle,
+    cluster_name,
+    cluster_sample_png,
+    gallery,
+    gallery_order,
+    image_posterior,
+    load_cluster_bundle,
+    stored_clusters,
+)
+from explorer_core.data import MNISTUnavailable
+from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
+from explorer_core.figures_gmvae import (
+    cluster_map_figure,
+    cluster_posterior_figure,
+    confusion_figure,
+    image_rows_figure,
+)
+from explorer_core.latent import IMAGE_SIDE
+from explorer_core.latent_views import display_subset, png_bytes
+from views import _latent_common as lc
+from views._models import PREFERRED, available_models, model_label, model_picker, model_stamp
+
+P = "gmvae"
+GALLERY_PER_CLUSTER = 15
+GALLERY_FACTOR = 2
+MAX_MAP_POINTS = 3000
+state = st.session_state
+
+limit_cpu_threads(1)  # per-interaction decodes are small: one thread is fastest (see _latent_common)
+
+
+def _forget(prefix: str) -> None:
+    """A new model has new clusters: the picked cluster, the chart's selection and the comparison restart."""
+    for name in ("cluster", "map", "map__seen"):
+        state.pop(f"{prefix}_{name}", None)
+
+
+@st.cache_resource(
+    show_spinner="Loading the GMVAE and computing q(y|x) for the 10,000 test images…", max_entries=4
+)
+def _cached_bundle(json_path: str, stamp: str, device: str) -> ClusterBundle:
+    return load_cluster_bundle(json_path, device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _cached_gallery(model_key: str, _bundle: ClusterBundle, seed: int, spread: float) -> bytes:
+    """The gallery (one row of samples per cluster, in matched-digit order) as PNG bytes."""
+    grid = gallery(_bundle.model, _bundle.order, GALLERY_PER_CLUSTER, seed, spread)
+    return png_bytes(grid, GALLERY_FACTOR)
+
+
+def open_bundle(meta: dict[str, Any]) -> tuple[ClusterBundle, str] | None:
+    """The cached bundle of the chosen model and its cache key; ``st.error`` and ``None`` when it fails."""
+    name = meta.get("name", Path(meta["path"]).stem)
+    try:
+        stamp = model_stamp(meta["path"])
+        return _cached_bundle(meta["path"], stamp, str(pick_device())), f"{meta['path']}:{stamp}"
+    except ArtifactError as err:
+        st.error(
+            f"**Model {name} cannot be used.** {err}\n\nPick another model in the sidebar; the rest of the "
+            "page and the app are not affected.",
+            icon="🚫",
+        )
+    except MNISTUnavailable as err:
+        st.error(f"**The MNIST test set is needed to match clusters to digits.** {err}", icon="🚫")
+    except (DeviceError, OSError, ValueError) as err:
+        st.error(f"**Model {name} cannot be used.** {err}", icon="🚫")
+    return None
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    return fmt.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else "–"
+
+
+def metrics_row(meta: dict[str, Any]) -> None:
+    """The model's stored test-set metrics (written by the trainer's final evaluation), one row."""
+    m = meta.get("test_metrics") or {}
+    config = meta.get("config") or {}
+    c = config.get("n_clusters", "C")
+    cols = st.columns(6)
+    for col, (label, value, fmt, help_) in zip(
+        cols,
+        [
+            (
+                "Test ELBO",
+                m.get("elbo"),
+                "{:.2f}",
+                f"nats per image on the 10,000 binarized test images, marginalised over y, with the −log C "
+                f"term (C = {c}): a true lower bound on log p(x)",
+            ),
+            (
+                "ELBO without −log C",
+                m.get("elbo_without_log_c"),
+                "{:.2f}",
+                "the reference implementation's convention (it omits the constant −log C), for comparison",
+            ),
+            (
+                "H(q(y|x))",
+                m.get("conditional_entropy"),
+                "{:.3f}",
+                "mean conditional entropy of the cluster posterior, nats (0: every image sure of its "
+                "cluster)",
+            ),
+            (
+                "Cluster accuracy",
+                m.get("cluster_accuracy"),
+                "{:.2%}",
+                "fraction of test images whose cluster argmax q(y|x) is matched to their digit by Hungarian "
+                "matching of the contingency table (the reference: 83.51 %)",
+            ),
+            ("Reconstruction", m.get("reconstruction"), "{:.1f}", "Σ_y q(y|x) E_q(z|x,y)[log p(x|z)], nats"),
+            ("Clusters C · L", None, "", None),
+        ],
+        strict=True,
+    ):
+        if label == "Clusters C · L":
+            col.metric(label, f"{config.get('n_clusters', '–')} · {config.get('latent_dim', '–')}")
+        else:
+            col.metric(label, _fmt(value, fmt), help=help_)
+
+
+# ------------------------------------------------------------------------------------------ the page
+st.title("🧩 Gaussian mixture VAE: clusters without labels")
+st.markdown(
+    "The GMVAE (tutorial section 5.5, after Rui Shu) puts a **mixture** prior on the latent space: a cluster "
+    "y ~ Cat(1/C), a style z ~ p(z|y) = N(μ(y), diag σ(y)²), an image x ~ p(x|z) (Bernoulli pixels). It "
+    "never sees a label, yet its clusters come to stand for digits. The encoder has two parts, q(y|x) (which "
+    "cluster) and q(z|x, y) (which style). Below, each cluster is named **y → d** after the digit d that "
+    "Hungarian matching of clusters to test labels gives it."
+)
+
+meta = model_picker("gmvae", P, on_change=_forget)
+loaded = None
+if meta is not None:
+    metrics_row(meta)
+    loaded = open_bundle(meta)
+
+lc.init_state(
+    {
+        f"{P}_seed": 0,
+        f"{P}_spread": 1.0,
+        f"{P}_n": 100,
+        f"{P}_index": 0,
+        f"{P}_source": "test",
+    }
+)
+lc.apply_pending(P)
+
+
+def gallery_section(bundle: ClusterBundle, model_key: str) -> None:
+    """One row of fresh samples per cluster, rows ordered by matched digit, with usage and digit."""
+    st.subheader("Cluster gallery: fresh samples of every cluster")
+    spread_col, seed_col, _ = st.columns([2, 1, 2], vertical_alignment="bottom")
+    spread_col.slider(
+        "Prior spread (sampling temperature)",
+        0.0,
+        2.0,
+        step=0.1,
+        key=f"{P}_spread",
+        help="z = μ(y) + spread · σ(y) · ε: 1 samples the learned prior p(z|y); 0 decodes its mean; above 1 "
+        "goes further out into the tails.",
+    )
+    seed_col.button(
+        "🎲 Reseed",
+        key=f"{P}_reseed",
+        on_click=lambda: state.update({f"{P}_seed": int(state[f"{P}_seed"]) + 1}),
+    )
+    seed, spread = int(state[f"{P}_seed"]), float(state[f"{P}_spread"])
+    png = _cached_gallery(model_key, bundle, seed, spread)
+    side = IMAGE_SIDE + 1
+    width = (GALLERY_PER_CLUSTER * side - 1) * GALLERY_FACTOR
+    height = (len(bundle.order) * side - 1) * GALLERY_FACTOR
+    labels = [f"{cluster_name(c, bundle.matched_label)} · {bundle.usage[c]:.1%}" for c in bundle.order]
+    st.plotly_chart(
+        image_rows_figure(png, width, height, labels),
+        key=f"{P}_gallery",
+        width="content",
+        config={"displayModeBar": False, "staticPlot": True},
+    )
+    st.caption(
+        f"Row y: {GALLERY_PER_CLUSTER} decodings (Bernoulli means λ(z)) of z ~ N(μ(y), ({spread:g}·σ(y))²). "
+        "Rows are ordered by the digit each cluster is matched to (Hungarian matching of the clusters × "
+        "labels table of the test set, computed, not arranged by hand); the percentage is the cluster's "
+        "usage, the share of test images whose most probable cluster it is. Seed "
+        f"{seed}."
+    )
+
+
+def chosen_input(bundle: ClusterBundle) -> tuple[Any, np.ndarray, str, int | None]:
+    """The image of the q(y|x) panel: the drawing or a test image; (x [784], image [28, 28], name, index)."""
+    drawing = state.get(f"{P}_drawing")
+    n_test = len(bundle.labels)
+    if state[f"{P}_source"] == "drawing" and drawing is not None:
+        return drawing.x, drawing.image, "your drawing", None
+    index = int(np.clip(state[f"{P}_index"], 0, n_test - 1))
+    name = f"test image {index} (digit {int(bundle.labels[index])})"
+    return bundle.x[index], bundle.image(index), name, index
+
+
+def handle_chart_click(bundle: ClusterBundle) -> None:
+    """A click on a cluster mean picks that cluster; a click on a test image classifies it (full rerun)."""
+    point = lc.take_map_click(f"{P}_map")
+    if point is None:
+        return
+    data = point.get("customdata")
+    if not isinstance(data, list | tuple) or len(data) != 2:
+        return
+    kind, value = data
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    if kind == "cluster" and 0 <= int(value) < bundle.n_clusters:
+        state[f"{P}_cluster"] = int(value)
+    elif kind == "image" and 0 <= int(value) < len(bundle.labels):
+        state[f"{P}_pending"] = {f"{P}_index": int(value), f"{P}_source": "test"}
+        st.rerun(scope="app")
+
+
+@st.fragment
+def cluster_panel(bundle: ClusterBundle, highlight: np.ndarray | None) -> None:
+    """Pick a cluster (click its mean on the chart, or a pill) and sample N images from p(z|y)."""
+    panel_start = time.perf_counter()
+    names = {c: cluster_name(c, bundle.matched_label) for c in range(bundle.n_clusters)}
+    if state.get(f"{P}_cluster") not in names:
+        state[f"{P}_cluster"] = bundle.order[0]
+    handle_chart_click(bundle)
+    cluster = st.pills(
+        "Cluster y → matched digit (or click a cluster on the chart)",
+        bundle.order,
+        format_func=names.get,
+        key=f"{P}_cluster",
+        required=True,
+    )
+    cluster = bundle.order[0] if cluster is None else int(cluster)
+
+    map_col, sample_col = st.columns([1.1, 1], gap="medium")
+    with map_col:
+        start = time.perf_counter()
+        idx = display_subset(bundle.labels, MAX_MAP_POINTS)
+        ex = bundle.projection.explained
+        fig = cluster_map_figure(
+            bundle.coords[idx],
+            bundle.labels[idx],
+            idx,
+            bundle.prior_coords,
+            [names[c] for c in range(bundle.n_clusters)],
+            bundle.matched_label,
+            bundle.usage,
+            picked=cluster,
+            highlight=highlight,
+            axis_titles=(f"PC 1 ({ex[0]:.0%} of var.)", f"PC 2 ({ex[1]:.0%} of var.)"),
+        )
+        figure_s = time.perf_counter() - start
+        st.plotly_chart(
+            fig,
+            key=f"{P}_map",
+            on_select="rerun",
+            selection_mode="points",
+            width="stretch",
+            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+        )
+        st.caption(
+            "The latent space on the plane of its first two principal components: each dot is a test "
+            "image's posterior mean E[z|x, ŷ] under its most probable cluster ŷ, coloured by its true digit; "
+            "the large discs are the cluster prior means μ(y), labelled and coloured by their matched digit "
+            "(the black ring: the picked cluster, the red ring: the image classified below). Click a disc to "
+            "pick that cluster, a dot to classify that test image. The plane is a 2-D shadow of an "
+            f"L = {bundle.prior_means.shape[1]} space: clusters that overlap here may be apart."
+        )
+    with sample_col:
+        n = st.slider("Samples N", 10, 200, step=10, key=f"{P}_n")
+        seed, spread = int(state[f"{P}_seed"]), float(state[f"{P}_spread"])
+        start = time.perf_counter()
+        png = cluster_sample_png(bundle.model, cluster, n, seed, spread, n_cols=10, factor=2)
+        sample_s = time.perf_counter() - start
+        lc.show_image(
+            png,
+            f"{n} samples from cluster {names[cluster]} (spread {spread:g}, seed {seed})",
+            width="stretch",
+        )
+        st.button(
+            "🎲 New samples",
+            key=f"{P}_resample",
+            on_click=lambda: state.update({f"{P}_seed": int(state[f"{P}_seed"]) + 1}),
+        )
+        st.caption(
+            f"z ~ N(μ(y), ({spread:g}·σ(y))²) for y = {cluster}, decoded to Bernoulli means λ(z). The spread "
+            "slider and the seed are shared with the gallery above. "
+            f"⏱ Server time: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; sampling and PNG "
+            f"{sample_s * 1e3:.1f} ms, chart figure {figure_s * 1e3:.1f} ms; the model and q(y|x) of the "
+            f"test set were computed once, in {bundle.seconds:.1f} s."
+        )
+
+
+def posterior_section(bundle: ClusterBundle) -> None:
+    """For a test image or a drawing: q(y|x) as bars and the reconstruction under every cluster."""
+    st.subheader("Classify an image: q(y|x) and a reconstruction under every cluster")
+    x, image, name, _ = chosen_input(bundle)
+    post = image_posterior(bundle.model, x)
+    names = [cluster_name(c, bundle.matched_label) for c in range(bundle.n_clusters)]
+    pick_col, draw_col, bar_col = st.columns([0.9, 0.9, 2.2], gap="medium")
+    with pick_col:
+        n_test = len(bundle.labels)
+        st.radio(
+            "Image",
+            ("test", "drawing"),
+            format_func={"test": "a test image", "drawing": "your drawing"}.get,
+            horizontal=True,
+            key=f"{P}_source",
+        )
+        st.number_input(
+            f"Test image (0–{n_test - 1}, or click a dot on the chart)",
+            0,
+            n_test - 1,
+            key=f"{P}_index",
+            step=1,
+        )
+        if state[f"{P}_source"] == "drawing" and state.get(f"{P}_drawing") is None:
+            st.info(
+                "Nothing drawn yet: draw a digit in the box on the right. Meanwhile the test image is used."
+            )
+        lc.show_image(image, name, factor=5)
+    with draw_col:
+        st.markdown("**Draw a digit** (white on black)")
+        new = lc.drawing_canvas(P, bundle.preprocessing)
+        if new is None:
+            st.caption("✏️ Draw a digit above: it is binarized as the test set was and classified.")
+        else:
+            st.caption("As the model sees it (28×28, binarized):")
+            lc.show_image(new.image, None, factor=3)
+    with bar_col:
+        best = post.best
+        st.plotly_chart(
+            cluster_posterior_figure(
+                post.probs,
+                bundle.order,
+                names,
+                bundle.matched_label,
+                title=f"q(y|x) of {name}: most probable cluster {names[best]}, H = {post.entropy:.3f} nats",
+            ),
+            key=f"{P}_qy",
+            width="stretch",
+            config={"displaylogo": False},
+        )
+        order = bundle.order
+        recon = [lc.upscale(post.reconstructions[c], 3) for c in order]
+        st.markdown(
+            "**Reconstruction under each cluster**: the decoder's λ(z) at z = E[z|x, y] of q(z|x, y), "
+            "for every y, in gallery order"
+        )
+        st.image(
+            recon,
+            caption=[f"{names[c]} · q = {post.probs[c]:.2f}" for c in order],
+            width=84,
+            clamp=True,
+        )
+        st.caption(
+            f"The ELBO weighs each cluster's reconstruction and KL term by q(y|x): here cluster "
+            f"{names[best]} carries {post.probs[best]:.1%} of the weight. A confident encoder (small "
+            "H(q(y|x))) reconstructs from one cluster; the others show what the image would look like "
+            "drawn in their style."
+        )
+
+
+def _comparison_defaults(paths: list[str], by_path: dict[str, dict]) -> tuple[str, str]:
+    named = [p for name in PREFERRED["gmvae"] for p in paths if by_path[p].get("name") == name]
+    first = (named or paths)[0]
+    rest = [p for p in named + paths if p != first]
+    return first, (rest[0] if rest else first)
+
+
+def comparison_column(meta: dict[str, Any], current: tuple[str, ClusterBundle] | None, key: str) -> None:
+    """One model of the comparison: its estimator, stored metrics and confusion matrix."""
+    config = meta.get("config") or {}
+    m = meta.get("test_metrics") or {}
+    training = meta.get("training") or {}
+    estimator = config.get("estimator", "?")
+    detail = {
+        "marginal": "sum over all C clusters (exact expectation over y)",
+        "gumbel": f"Gumbel-softmax relaxation (τ = {config.get('temperature')}"
+        + (", straight-through)" if config.get("straight_through") else ")"),
+    }.get(estimator, "")
+    st.markdown(f"**{meta.get('name')}** · {estimator} estimator: {detail}")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Test ELBO", _fmt(m.get("elbo"), "{:.2f}"), help="with −log C, nats per image")
+    c2.metric("H(q(y|x))", _fmt(m.get("conditional_entropy"), "{:.3f}"), help="nats")
+    c3.metric(
+        "Accuracy", _fmt(m.get("cluster_accuracy"), "{:.2%}"), help="Hungarian-matched cluster accuracy"
+    )
+    wall = training.get("wall_seconds")
+    c4.metric(
+        "Epochs",
+        f"{training.get('epochs_run', '–')}",
+        help=f"best epoch {training.get('best_epoch', '–')}; "
+        + (f"{wall / 60:.0f} min of training" if isinstance(wall, int | float) else "training time unknown"),
+    )
+    clusters = stored_clusters(meta)
+    if clusters is None and current is not None and current[0] == meta["path"]:
+        clusters = current[1].clusters
+    if clusters is None:
+        st.info("This model's JSON stores no contingency table; open it in the sidebar to see its clusters.")
+        return
+    names = [cluster_name(c, clusters["matched_label"]) for c in range(len(clusters["matched_label"]))]
+    order = gallery_order(clusters["matched_label"], clusters["usage"])
+    st.plotly_chart(
+        confusion_figure(
+            clusters["contingency"], order, names, clusters["matched_label"], clusters["accuracy"]
+        ),
+        key=key,
+        width="stretch",
+        config={"displaylogo": False},
+    )
+
+
+def comparison_section(current: tuple[str, ClusterBundle] | None) -> None:
+    """Two GMVAE models side by side: stored metrics and confusion matrices (clusters x labels)."""
+    st.subheader("Confusion matrix, and the two estimators side by side")
+    st.markdown(
+        "Rows: clusters (argmax q(y|x)), ordered by matched digit; columns: true digits; cells: test images. "
+        "The red boxes are the Hungarian matching; the cluster accuracy is the share of images inside them. "
+        "Pick two models, for instance one trained with the **marginalised** estimator (the expectation over "
+        "y summed exactly, C decoder passes per image) and one with the **Gumbel-softmax** estimator (one "
+        "relaxed sample of y, one decoder pass)."
+    )
+    models = available_models("gmvae")
+    if not models:
+        return
+    by_path = {m["path"]: m for m in models}
+    paths = list(by_path)
+    names = [m.get("name") for m in models]
+    labels = {p: model_label(by_path[p], names.count(by_path[p].get("name")) > 1) for p in paths}
+    first, second = _comparison_defaults(paths, by_path)
+    for key, default in ((f"{P}_cmp_a", first), (f"{P}_cmp_b", second)):
+        if state.get(key) not in by_path:
+            state[key] = default
+    cols = st.columns(2, gap="large")
+    for col, key, title in zip(cols, (f"{P}_cmp_a", f"{P}_cmp_b"), ("Left", "Right"), strict=True):
+        with col:
+            path = st.selectbox(f"{title} model", paths, format_func=labels.get, key=key)
+            description = by_path[path]
+            if description.get("error"):
+                st.error(f"**{description.get('name')}**: unreadable description ({description['error']}).")
+                continue
+            with st.container(key=f"{P}_cmp_{title.lower()}"):
+                comparison_column(description, current, f"{P}_confusion_{title.lower()}")
+    if len(paths) == 1:
+        st.info("Only one GMVAE is available: train a second one (another estimator) to compare them.")
+
+
+if loaded is not None:
+    bundle, model_key = loaded
+    x_chosen, _, _, chosen_index = chosen_input(bundle)
+    if chosen_index is not None:
+        highlight = bundle.coords[chosen_index]
+    else:
+        highlight = bundle.projection(image_posterior(bundle.model, x_chosen).z_mean)
+    gallery_section(bundle, model_key)
+    st.subheader("Pick a cluster and sample from p(z|y)")
+    cluster_panel(bundle, highlight)
+    posterior_section(bundle)
+
+if meta is not None:
+    comparison_section(None if loaded is None else (meta["path"], loaded[0]))

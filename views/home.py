@@ -40,6 +40,22 @@ st.markdown(
     "Decode one z under all ten labels, re-label an image, see the learned priors p(z|y), and draw the "
     "paper's 10 × 15 grid of class-conditional samples."
 )
+st.page_link("views/gmvae.py", label="Gaussian mixture VAE: pick a cluster, generate from it", icon="🧩")
+st.markdown(
+    "Ten clusters found without labels: a gallery of samples per cluster ordered by its matched digit, "
+    "q(y|x) and the reconstruction under every cluster for any image, the confusion matrix, and the two "
+    "estimators (exact marginalisation over y, Gumbel-softmax) side by side."
+)
+st.page_link("views/vrnn.py", label="Variational RNN: generate a digit row by row", icon="📜")
+st.markdown(
+    "A latent z_t per row: watch a grid of digits grow one row at a time with the prior's trajectory, "
+    "complete the top rows of a test digit or your drawing, and see where the KL is spent row by row."
+)
+st.page_link("views/training.py", label="Training: train any model in the background", icon="🏋️")
+st.markdown(
+    "Start a run (the paper's recipe or a one-minute one), watch its learning curves and samples while you "
+    "keep exploring, and find it in the model picker of its page when it is done."
+)
 
 try:
     st.caption(f"Computing on {device_info().label()}.")

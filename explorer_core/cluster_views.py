@@ -1,0 +1,375 @@
+"""What the Gaussian mixture VAE page computes (no Streamlit): a GMVAE loaded with its test set, q(y|x) of
+every test image, the clusters matched to digits, a PCA plane of the latent space, fresh samples per cluster
+and what the encoder makes of one image.
+
+Terms (tutorial section 5.5): y in 0..C-1 is the cluster (the mixture component), q(y|x) the cluster
+posterior, p(z|y) = N(mu(y), diag sigma(y)^2) a cluster's prior, p(x|z) the Bernoulli decoder. A cluster's
+*matched digit* comes from Hungarian matching of the clusters x labels contingency table
+(:func:`explorer_core.evaluation.cluster_accuracy`); the gallery's rows follow it, never a hand order.
+
+The page caches :func:`load_cluster_bundle` per model and calls the rest per interaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer_core.artifacts import ArtifactError, LoadedModel, load_model
+from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
+from explorer_core.evaluation import cluster_accuracy, cluster_posteriors
+from explorer_core.latent import IMAGE_SIDE, tile
+from explorer_core.latent_views import png_bytes
+
+N_CLASSES = 10
+
+
+# ---------------------------------------------------------------------------------------------- PCA
+
+
+@dataclass(frozen=True)
+class Projection:
+    """An orthogonal projection onto the plane of the first two principal components.
+
+    Attributes:
+        centre: the mean of the fitted points [L]; basis: orthonormal rows e1, e2 [2, L].
+        explained: fraction of the fitted points' variance along e1 and e2.
+    """
+
+    centre: np.ndarray
+    basis: np.ndarray
+    explained: tuple[float, float]
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """Plane coordinates of latents [n, L] (or [L]): (z - centre) @ basis.T, [n, 2] (or [2])."""
+        return ((np.asarray(z, dtype=np.float32) - self.centre) @ self.basis.T).astype(np.float32)
+
+
+def fit_pca(points: np.ndarray) -> Projection:
+    """The 2-D PCA plane of ``points`` [n, L] (n >= 1). For L = 1 the second axis is zero; for L = 2 the plane
+    is the latent space itself, rotated onto its principal axes.
+
+    Raises:
+        ValueError: ``points`` is not a non-empty [n, L] array.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or len(points) == 0 or points.shape[1] == 0:
+        raise ValueError(f"points must be a non-empty [n, L] array, got shape {points.shape}.")
+    centre = points.mean(0)
+    _, s, vt = np.linalg.svd(points - centre, full_matrices=True)
+    basis = np.zeros((2, points.shape[1]))
+    k = min(2, points.shape[1])
+    basis[:k] = vt[:k]
+    variance = np.zeros(2)
+    total = float(np.sum(s**2))
+    if total > 0:
+        variance[: min(2, len(s))] = (s[:2] ** 2) / total
+    return Projection(
+        centre.astype(np.float32), basis.astype(np.float32), (float(variance[0]), float(variance[1]))
+    )
+
+
+# --------------------------------------------------------------------------------------- clusters
+
+
+def gallery_order(matched_label: Sequence[int], usage: Sequence[float] | None = None) -> list[int]:
+    """The clusters in gallery order: by matched digit (0, 1, ..., 9), then the unmatched clusters
+    (``matched_label`` -1, when C > 10) by decreasing usage, ties by cluster index.
+
+    Args:
+        matched_label: the digit matched to each cluster [C] (-1: none), from Hungarian matching.
+        usage: the fraction of test images assigned to each cluster [C] (default: all equal).
+    """
+    matched = [int(m) for m in matched_label]
+    use = [0.0] * len(matched) if usage is None else [float(u) for u in usage]
+    if len(use) != len(matched):
+        raise ValueError(f"{len(matched)} matched labels but {len(use)} usages.")
+    return sorted(range(len(matched)), key=lambda c: (matched[c] < 0, matched[c], -use[c], c))
+
+
+def cluster_name(cluster: int, matched_label: Sequence[int]) -> str:
+    """A cluster's short name with its matched digit, e.g. ``"y=3 → 7"`` (``"y=3 → –"`` when unmatched)."""
+    digit = int(matched_label[cluster])
+    return f"y={cluster} → {digit if digit >= 0 else '–'}"
+
+
+@dataclass(frozen=True)
+class ClusterBundle:
+    """A GMVAE with everything its page shows, computed once per model.
+
+    Attributes:
+        loaded: the model (eval mode, on its device) and its JSON description.
+        images: the MNIST test images as uint8 [N, 784] (for display).
+        x: the same images binarized as the model was trained, float32 [N, 784] on the model's device.
+        labels: the true digits, int64 [N] (numpy).
+        probs: q(y|x) of every test image, float32 [N, C] (numpy).
+        assignments: argmax_y q(y|x), int64 [N].
+        mu: the posterior mean of z under the assigned cluster, E_q(z|x, y=ŷ)[z], float32 [N, L].
+        projection: the PCA plane of ``mu``.
+        coords: ``mu`` on that plane [N, 2]; prior_coords: the cluster prior means mu(y) on it [C, 2].
+        prior_means: mu(y) [C, L]; prior_stds: sigma(y) [C, L].
+        clusters: :func:`explorer_core.evaluation.cluster_accuracy` of ``assignments`` against ``labels``
+            (``accuracy``, ``matched_label`` [C], ``contingency`` [C][10] counts, ``usage`` [C] fractions),
+            recomputed here so that it always matches the loaded weights and the test set shown.
+        order: the clusters in gallery order (see :func:`gallery_order`).
+        seconds: wall time of the load, in seconds.
+    """
+
+    loaded: LoadedModel
+    images: torch.Tensor
+    x: torch.Tensor
+    labels: np.ndarray
+    probs: np.ndarray
+    assignments: np.ndarray
+    mu: np.ndarray
+    projection: Projection
+    coords: np.ndarray
+    prior_means: np.ndarray
+    prior_stds: np.ndarray
+    prior_coords: np.ndarray
+    clusters: dict[str, Any]
+    order: list[int]
+    seconds: float
+
+    @property
+    def model(self):
+        """The torch module (a :class:`explorer_core.models.gmvae.GMVAE`)."""
+        return self.loaded.model
+
+    @property
+    def n_clusters(self) -> int:
+        """C."""
+        return int(self.model.config.n_clusters)
+
+    @property
+    def preprocessing(self) -> str:
+        """The preprocessing the model was trained with (``binarized`` when the JSON does not say)."""
+        return str(self.loaded.meta.get("preprocessing", "binarized"))
+
+    @property
+    def matched_label(self) -> list[int]:
+        """The digit matched to each cluster [C] (-1: none)."""
+        return list(self.clusters["matched_label"])
+
+    @property
+    def usage(self) -> list[float]:
+        """The fraction of test images assigned to each cluster [C]."""
+        return list(self.clusters["usage"])
+
+    def image(self, index: int) -> np.ndarray:
+        """Test image ``index`` as floats [28, 28] in [0, 1]."""
+        return self.images[index].reshape(IMAGE_SIDE, IMAGE_SIDE).float().numpy() / 255.0
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def assigned_encodings(
+    model, x: torch.Tensor, assignments: torch.Tensor, batch_size: int = 2000
+) -> np.ndarray:
+    """E_q(z|x, y=ŷ)[z] for images x [N, 784] under their clusters ŷ [N] (ints), float32 [N, L] on the CPU."""
+    out = [
+        model.encode(x[s : s + batch_size], assignments[s : s + batch_size]).mean.float().cpu()
+        for s in range(0, len(x), batch_size)
+    ]
+    return torch.cat(out).numpy() if out else np.zeros((0, model.config.latent_dim), np.float32)
+
+
+def load_cluster_bundle(
+    json_path: str | Path,
+    device: torch.device | str = "cpu",
+    n_test: int | None = None,
+    mnist_directory: str | Path | None = None,
+) -> ClusterBundle:
+    """Load a GMVAE, binarize the MNIST test set for it, compute q(y|x) of every test image, match the
+    clusters to digits and fit the PCA plane of the posterior means.
+
+    Args:
+        json_path: the model's JSON description.
+        n_test: use only the first ``n_test`` test images (all 10,000 when ``None``).
+        mnist_directory: see :func:`explorer_core.data.mnist_dir`.
+
+    Raises:
+        ArtifactError: the model files are missing, corrupt or do not fit (see :func:`load_model`), or the
+            model is not a GMVAE.
+        MNISTUnavailable: the MNIST files are missing or damaged.
+    """
+    start = time.perf_counter()
+    loaded = load_model(json_path, device)
+    if loaded.family != "gmvae":
+        raise ArtifactError(f"{Path(json_path).name}: a {loaded.family} model, not a GMVAE.")
+    model = loaded.model
+    splits = load_mnist_splits(n_validation=0, directory=mnist_directory)
+    images, labels = splits.x_test, splits.y_test
+    if n_test is not None:
+        images, labels = images[:n_test], labels[:n_test]
+    kind = str(loaded.meta.get("preprocessing", "binarized"))
+    x = preprocess_for_evaluation(images, kind).to(_device(model))
+    probs = cluster_posteriors(model, x)  # [N, C], CPU
+    assignments = probs.argmax(-1)
+    c = model.config.n_clusters
+    clusters = cluster_accuracy(assignments, labels, c, N_CLASSES)
+    mu = assigned_encodings(model, x, assignments.to(x.device))
+    with torch.no_grad():
+        prior = model.prior()
+        prior_means = prior.mean.float().cpu().numpy()
+        prior_stds = prior.stddev.float().cpu().numpy()
+    projection = fit_pca(mu if len(mu) > 1 else prior_means)
+    return ClusterBundle(
+        loaded=loaded,
+        images=images,
+        x=x,
+        labels=labels.cpu().numpy(),
+        probs=probs.float().numpy(),
+        assignments=assignments.cpu().numpy(),
+        mu=mu,
+        projection=projection,
+        coords=projection(mu),
+        prior_means=prior_means,
+        prior_stds=prior_stds,
+        prior_coords=projection(prior_means),
+        clusters=clusters,
+        order=gallery_order(clusters["matched_label"], clusters["usage"]),
+        seconds=time.perf_counter() - start,
+    )
+
+
+# --------------------------------------------------------------------------------------- sampling
+
+
+@torch.no_grad()
+def cluster_samples(
+    model, cluster: int, n: int, seed: int = 0, spread: float = 1.0, means: bool = True
+) -> np.ndarray:
+    """n fresh images of one cluster: z ~ N(mu(y), (spread * sigma(y))^2), then the Bernoulli means lambda(z)
+    (or binary draws when ``means`` is False), float32 [n, 28, 28] in [0, 1].
+
+    Args:
+        cluster: y in 0..C-1; spread: scales the prior's standard deviation (the sampling temperature;
+            0 gives n copies of the decoded prior mean); seed: seeds the noise eps ~ N(0, I).
+
+    Raises:
+        ValueError: n < 1, spread < 0, or a cluster out of range.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}.")
+    if spread < 0:
+        raise ValueError(f"spread must be >= 0, got {spread}.")
+    if not 0 <= int(cluster) < model.config.n_clusters:
+        raise ValueError(f"cluster must be in 0..{model.config.n_clusters - 1}, got {cluster}.")
+    generator = torch.Generator().manual_seed(int(seed))
+    y = torch.full((n,), int(cluster), dtype=torch.long)
+    images = model.sample(n, generator, y, spread=float(spread), means=means)
+    return images.clamp(0, 1).reshape(n, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
+
+
+def cluster_sample_png(
+    model, cluster: int, n: int, seed: int = 0, spread: float = 1.0, n_cols: int = 10, factor: int = 2
+) -> bytes:
+    """:func:`cluster_samples` tiled ``n_cols`` wide (1-pixel grey gaps) as PNG bytes, enlarged ``factor``
+    times: what the page shows for a picked cluster."""
+    images = cluster_samples(model, cluster, n, seed, spread)
+    return png_bytes(tile(images, min(n_cols, n), pad=1, pad_value=0.5), factor)
+
+
+@torch.no_grad()
+def gallery(
+    model, order: Sequence[int], n_per_cluster: int = 15, seed: int = 0, spread: float = 1.0
+) -> np.ndarray:
+    """One row of fresh samples per cluster, rows in ``order`` (e.g. :func:`gallery_order`), as one image
+    [len(order) * 29 - 1, n_per_cluster * 29 - 1] in [0, 1] (1-pixel grey gaps).
+
+    Every row draws its own noise (one generator seeded with ``seed`` for the whole gallery).
+
+    Raises:
+        ValueError: n_per_cluster < 1 or an empty order.
+    """
+    if n_per_cluster < 1 or not len(order):
+        raise ValueError("the gallery needs at least one cluster and one sample per cluster.")
+    generator = torch.Generator().manual_seed(int(seed))
+    y = torch.as_tensor(list(order), dtype=torch.long).repeat_interleave(n_per_cluster)
+    images = model.sample(len(y), generator, y, spread=float(spread)).clamp(0, 1)
+    images = images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
+    return tile(images, n_per_cluster, pad=1, pad_value=0.5)
+
+
+# ------------------------------------------------------------------------------------ one image
+
+
+@dataclass(frozen=True)
+class ImagePosterior:
+    """What the encoder makes of one image.
+
+    Attributes:
+        probs: q(y|x) [C]; entropy: H(q(y|x)) in nats.
+        reconstructions: the Bernoulli means of p(x|z) at z = E_q(z|x, y=c)[z], one per cluster c,
+            [C, 28, 28] in [0, 1].
+        z_mean: E_q(z|x, y=ŷ)[z] under the most probable cluster ŷ [L] (where the image sits in latent
+            space, as the test encodings of :class:`ClusterBundle`).
+    """
+
+    probs: np.ndarray
+    entropy: float
+    reconstructions: np.ndarray
+    z_mean: np.ndarray
+
+    @property
+    def best(self) -> int:
+        """argmax_y q(y|x)."""
+        return int(np.argmax(self.probs))
+
+
+@torch.no_grad()
+def image_posterior(model, x: torch.Tensor | np.ndarray) -> ImagePosterior:
+    """q(y|x) and the reconstruction under every cluster of one preprocessed image x [784] (binary)."""
+    device = _device(model)
+    xb = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32)
+    xb = xb.reshape(1, -1).to(device)
+    qy = model.cluster_posterior(xb)
+    qz = model.encode_all_clusters(xb)  # batch [C, 1], event [L]
+    recon = model.decode(qz.mean).mean[:, 0]  # [C, 784], as GMVAE.reconstructions_per_cluster
+    best = int(qy.probs[0].argmax())
+    return ImagePosterior(
+        probs=qy.probs[0].float().cpu().numpy(),
+        entropy=float(qy.entropy()[0]),
+        reconstructions=recon.clamp(0, 1).reshape(-1, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy(),
+        z_mean=qz.mean[best, 0].float().cpu().numpy(),
+    )
+
+
+def stored_clusters(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The cluster figures stored in a model's JSON (``test_metrics``), in the shape of
+    :func:`explorer_core.evaluation.cluster_accuracy` (``accuracy``, ``matched_label``, ``contingency``,
+    ``usage``), with the matching recomputed from the stored contingency table (Hungarian matching) when the
+    stored ``matched_label`` is missing; ``None`` when the JSON has no contingency table."""
+    metrics = meta.get("test_metrics") or {}
+    table = metrics.get("contingency")
+    try:
+        table = np.asarray(table, dtype=np.int64)
+    except (TypeError, ValueError):
+        return None
+    if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] != N_CLASSES:
+        return None
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    matched = np.full(table.shape[0], -1, dtype=np.int64)
+    matched[rows] = cols
+    total = max(int(table.sum()), 1)
+    stored = metrics.get("matched_label")
+    if isinstance(stored, list) and len(stored) == table.shape[0]:
+        matched = np.asarray(stored, dtype=np.int64)
+    return {
+        "accuracy": float(metrics.get("cluster_accuracy", table[rows, cols].sum() / total)),
+        "matched_label": matched.tolist(),
+        "contingency": table.tolist(),
+        "usage": (table.sum(1) / total).tolist(),
+    }

@@ -1,0 +1,237 @@
+"""Plotly figure builders for the variational RNN page: plain numpy in, ``go.Figure`` out (no Streamlit).
+
+Rows are numbered t = 1..T as in the tutorial (row 1 is the top row of the image).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+#: One colour per generated digit (cycled), matching the order of the grid (left to right, top to bottom).
+SEQUENCE_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+MEAN_COLOUR = "black"
+RECONSTRUCTION_COLOUR = "#1f77b4"
+KL_COLOUR = "#d62728"
+TEST_MEAN_COLOUR = "black"
+CURRENT_ROW_COLOUR = "#ff7f0e"
+
+
+def _colour(i: int) -> str:
+    return SEQUENCE_COLOURS[i % len(SEQUENCE_COLOURS)]
+
+
+def prior_trajectory_figure(
+    prior_means: np.ndarray, n_rows: int = 28, mode: str = "time", height: int = 420
+) -> go.Figure:
+    """The means of the prior p(z_t|h_t) of each generated digit, as trajectories over the rows.
+
+    Args:
+        prior_means: [n, r, L] (r rows done so far, L >= 1 latent dimensions; the first two are drawn).
+        n_rows: T; in ``"time"`` mode the row axis always spans 1..T, so a streamed chart does not rescale.
+        mode: ``"time"``: one panel per latent dimension (up to 2), mean of z_t against t, one line per digit
+            plus their average; ``"plane"``: the path of (z_t1, z_t2) in the latent plane, one per digit,
+            its first row ringed and its latest row filled (needs L >= 2).
+        height: pixels.
+
+    Raises:
+        ValueError: unknown mode, ``prior_means`` not 3-D, or ``"plane"`` with L < 2.
+    """
+    prior_means = np.asarray(prior_means, dtype=np.float64)
+    if prior_means.ndim != 3:
+        raise ValueError(f"prior_means must be [n, rows, L], got {list(prior_means.shape)}.")
+    if mode not in ("time", "plane"):
+        raise ValueError(f"mode must be 'time' or 'plane', got {mode!r}.")
+    n, done, latent_dim = prior_means.shape
+    if mode == "plane" and latent_dim < 2:
+        raise ValueError("the plane view needs a latent of at least 2 dimensions.")
+    t = np.arange(1, done + 1)
+    if mode == "time":
+        dims = min(latent_dim, 2)
+        fig = make_subplots(rows=dims, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=None)
+        for d in range(dims):
+            for i in range(n):
+                fig.add_trace(
+                    go.Scatter(
+                        x=t,
+                        y=prior_means[i, :, d],
+                        mode="lines",
+                        line={"color": _colour(i), "width": 1.2},
+                        opacity=0.55,
+                        name=f"digit {i + 1}",
+                        legendgroup=f"digit {i + 1}",
+                        showlegend=False,
+                        hovertemplate=f"digit {i + 1}<br>row %{{x}}<br>"
+                        f"E[z{d + 1}] = %{{y:.3f}}<extra></extra>",
+                    ),
+                    row=d + 1,
+                    col=1,
+                )
+            fig.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=prior_means[:, :, d].mean(0) if n else [],
+                    mode="lines+markers",
+                    line={"color": MEAN_COLOUR, "width": 2.5},
+                    marker={"size": 4},
+                    name=f"average over the {n} digits",
+                    legendgroup="mean",
+                    showlegend=d == 0,
+                    hovertemplate=f"average<br>row %{{x}}<br>E[z{d + 1}] = %{{y:.3f}}<extra></extra>",
+                ),
+                row=d + 1,
+                col=1,
+            )
+            fig.update_yaxes(title_text=f"mean of z{d + 1}", row=d + 1, col=1, zeroline=True)
+        fig.update_xaxes(range=[0.5, n_rows + 0.5], row=dims, col=1, title_text="row t")
+        fig.update_xaxes(range=[0.5, n_rows + 0.5])
+        if done:
+            fig.add_vline(x=done, line={"color": CURRENT_ROW_COLOUR, "width": 1.5, "dash": "dot"})
+        title = "Prior means of z_t (p(z_t | h_t)) over the rows"
+    else:
+        fig = go.Figure()
+        for i in range(n):
+            path = prior_means[i]
+            fig.add_trace(
+                go.Scatter(
+                    x=path[:, 0],
+                    y=path[:, 1],
+                    mode="lines+markers",
+                    line={"color": _colour(i), "width": 1.2},
+                    marker={
+                        "size": [9 if k == 0 or k == done - 1 else 3 for k in range(done)],
+                        "symbol": ["circle-open" if k == 0 else "circle" for k in range(done)],
+                        "color": _colour(i),
+                    },
+                    opacity=0.8,
+                    name=f"digit {i + 1}",
+                    customdata=t,
+                    hovertemplate=f"digit {i + 1}<br>row %{{customdata}}<br>"
+                    "E[z] = (%{x:.3f}, %{y:.3f})<extra></extra>",
+                    showlegend=False,
+                )
+            )
+        fig.update_xaxes(title_text="mean of z1", zeroline=True)
+        fig.update_yaxes(title_text="mean of z2", zeroline=True, scaleanchor="x", scaleratio=1)
+        title = "Prior means of z_t in the latent plane (ring: row 1, dot: the latest row)"
+    if not done:
+        fig.add_annotation(
+            text="no row yet: press Next row or Play",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 14, "color": "grey"},
+        )
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        height=height,
+        margin={"l": 50, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.15 if mode == "time" else 1.0, "x": 0},
+        uirevision=mode,
+        template="plotly_white",
+    )
+    return fig
+
+
+def row_terms_figure(
+    reconstruction: np.ndarray,
+    kl: np.ndarray,
+    test_reconstruction: np.ndarray | None = None,
+    test_kl: np.ndarray | None = None,
+    kept: int | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """The ELBO's two terms per row of one image, as horizontal bars beside the image (row 1 at the top).
+
+    Args:
+        reconstruction: E_q[log p(x_t|h_t, z_t)] per row, [T], nats (<= 0; the bars point left).
+        kl: KL(q(z_t|h_t, x_t) || p(z_t|h_t)) per row, [T], nats (>= 0).
+        test_reconstruction, test_kl: the test set's averages per row, [T] each, drawn as black ticks.
+        kept: draw a line under row ``kept`` (the rows a completion keeps), or ``None``.
+        height: pixels.
+    """
+    reconstruction = np.asarray(reconstruction, dtype=np.float64)
+    kl = np.asarray(kl, dtype=np.float64)
+    if reconstruction.shape != kl.shape or reconstruction.ndim != 1:
+        raise ValueError(
+            f"reconstruction and kl must be [T] each, got {list(reconstruction.shape)}, {list(kl.shape)}."
+        )
+    rows = np.arange(1, len(kl) + 1)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=(
+            f"reconstruction log p(x_t|h_t, z_t): Σ = {reconstruction.sum():.1f}",
+            f"KL(q(z_t|h_t, x_t) ‖ p(z_t|h_t)): Σ = {kl.sum():.2f}",
+        ),
+    )
+    for col, values, colour, name in (
+        (1, reconstruction, RECONSTRUCTION_COLOUR, "reconstruction"),
+        (2, kl, KL_COLOUR, "KL"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=values,
+                y=rows,
+                orientation="h",
+                marker={"color": colour},
+                name=f"{name} (this image)",
+                hovertemplate=f"row %{{y}}<br>{name} = %{{x:.3f}} nats<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    for col, values, name in ((1, test_reconstruction, "reconstruction"), (2, test_kl, "KL")):
+        if values is not None and len(values) == len(rows):
+            fig.add_trace(
+                go.Scatter(
+                    x=np.asarray(values, dtype=np.float64),
+                    y=rows,
+                    mode="markers",
+                    marker={
+                        "symbol": "line-ns-open",
+                        "size": 10,
+                        "color": TEST_MEAN_COLOUR,
+                        "line": {"width": 2},
+                    },
+                    name="test-set average per row",
+                    legendgroup="test",
+                    showlegend=col == 1,
+                    hovertemplate=f"row %{{y}}<br>test-set average {name} = %{{x:.3f}} nats<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    if kept:
+        for col in (1, 2):
+            fig.add_hline(
+                y=kept + 0.5, line={"color": "#1f77b4", "width": 1.5, "dash": "dash"}, row=1, col=col
+            )
+    fig.update_yaxes(autorange="reversed", title_text="row t", dtick=4, row=1, col=1)
+    fig.update_xaxes(title_text="nats", row=1, col=1)
+    fig.update_xaxes(title_text="nats", row=1, col=2, rangemode="tozero")
+    fig.update_layout(
+        height=height,
+        bargap=0.15,
+        margin={"l": 50, "r": 10, "t": 40, "b": 40},
+        legend={"orientation": "h", "y": -0.12, "x": 0},
+        template="plotly_white",
+    )
+    fig.update_annotations(font={"size": 12})
+    return fig
