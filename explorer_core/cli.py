@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from tqdm import tqdm
@@ -125,6 +126,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int)
+    p.add_argument("--max-minutes", type=float, help="stop after the epoch that ends past this budget")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"])
     p.add_argument("--iwae-k", type=int)
     p.add_argument("--tsne-points", type=int)
@@ -158,6 +160,7 @@ def _run_train(args: argparse.Namespace) -> int:
             "batch_size",
             "lr",
             "patience",
+            "max_minutes",
             "lr_schedule",
             "iwae_k",
             "tsne_points",
@@ -194,8 +197,18 @@ def _run_train(args: argparse.Namespace) -> int:
             )
         bar.set_postfix(epoch=p.epoch, elbo=f"{p.train_elbo:.1f}")
 
+    stop_requested = []
+
+    def request_stop(signum, frame) -> None:  # SIGTERM/SIGINT: finish this epoch, keep the best, evaluate
+        if stop_requested:
+            raise KeyboardInterrupt
+        stop_requested.append(signum)
+        bar.write("stop requested: ending after this epoch's validation (again to abort)", file=sys.stderr)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
-        path = train(config, args.out, name, progress=report)
+        path = train(config, args.out, name, progress=report, should_stop=lambda: bool(stop_requested))
     except (MNISTUnavailable, TrainingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

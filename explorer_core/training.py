@@ -58,6 +58,7 @@ class TrainConfig:
         n_validation: images at the end of the training set held out for model selection.
         n_samples: reparameterised samples per image in the training estimator.
         patience: stop when the validation ELBO has not improved for this many epochs (None: never).
+        max_minutes: stop after the first epoch that ends past this wall-clock budget (None: no limit).
         max_grad_norm: clip the gradient norm to this before each step (None: no clipping).
         lr_schedule: ``"constant"`` or ``"cosine"`` (annealed to zero over ``epochs``, stepped per epoch).
         iwae_k: importance samples for the IWAE bound in the final test metrics (0: skip).
@@ -77,6 +78,7 @@ class TrainConfig:
     n_validation: int = 10_000
     n_samples: int = 1
     patience: int | None = None
+    max_minutes: float | None = None
     max_grad_norm: float | None = None
     lr_schedule: str = "constant"
     iwae_k: int = 0
@@ -126,6 +128,8 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
         if self.temperature_final is not None and not 0.01 <= self.temperature_final <= 100:
             raise ValueError(f"temperature_final must be in [0.01, 100], got {self.temperature_final}.")
+        if self.max_minutes is not None and not 0 < self.max_minutes <= 7 * 24 * 60:
+            raise ValueError(f"max_minutes must be in (0, 10080], got {self.max_minutes}.")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
         self.model_config()  # architecture checks
@@ -211,7 +215,7 @@ PRESETS: dict[str, TrainConfig] = {
     "gmvae-gumbel": TrainConfig.for_family(
         "gmvae", estimator="gumbel", temperature=1.0, temperature_final=0.5, epochs=40, patience=40
     ),
-    "vrnn": TrainConfig.for_family("vrnn", epochs=10, lr_schedule="cosine", patience=10),
+    "vrnn": TrainConfig.for_family("vrnn", epochs=4, lr_schedule="cosine", patience=4),
     "quick": TrainConfig("vae", latent_dim=2, epochs=2, tsne_points=0),
 }
 
@@ -384,6 +388,9 @@ def train(
             break
         if config.patience is not None and stale >= config.patience:
             stopped = f"early stop: no validation gain for {config.patience} epochs"
+            break
+        if config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes:
+            stopped = f"time budget of {config.max_minutes} min reached after epoch {epoch}"
             break
     if best_state is None:
         raise TrainingError("no epoch finished.")
