@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint format install install-dev data bench bench-fa bench-latent clean
+.PHONY: run test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-quality bench-training-speed bench-app bench-training-load bench-vrnn clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,13 +40,39 @@ test: lint data
 	$(PY) -m pytest
 
 # benchmarks: each writes bench/results/<name>.json; report.py renders BENCHMARKS.md from them
-bench: bench-fa bench-latent
+# `make bench` runs every target in BENCH_TARGETS (add yours there) and prints the total time;
+# BENCH_ARGS=--quick gives the quality, training-speed and app scripts a short smoke run.
+BENCH_TARGETS = bench-quality bench-fa bench-latent bench-gmvae bench-training-speed bench-app \
+	bench-training-load bench-vrnn
+BENCH_ARGS ?=
+
+bench:
+	@start=$$(date +%s); $(MAKE) --no-print-directory $(BENCH_TARGETS) && \
+		echo "make bench: $(BENCH_TARGETS) done in $$(( $$(date +%s) - start )) s"
 
 bench-fa: install-dev
 	cd bench && ../$(PY) bench_fa.py && ../$(PY) report.py
 
 bench-latent: install-dev data
 	cd bench && ../$(PY) bench_latent.py && ../$(PY) report.py
+
+bench-vrnn: install-dev
+	cd bench && ../$(PY) bench_vrnn.py && ../$(PY) report.py
+
+bench-training-load: install-dev data
+	cd bench && ../$(PY) bench_training_load.py && ../$(PY) report.py
+
+bench-gmvae: install-dev data
+	cd bench && ../$(PY) bench_gmvae.py && ../$(PY) report.py
+
+bench-quality: install-dev data
+	cd bench && ../$(PY) bench_quality.py $(BENCH_ARGS) && ../$(PY) report.py
+
+bench-training-speed: install-dev data
+	cd bench && ../$(PY) bench_training_speed.py $(BENCH_ARGS) && ../$(PY) report.py
+
+bench-app: install-dev data
+	cd bench && ../$(PY) bench_app.py $(BENCH_ARGS) && ../$(PY) report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

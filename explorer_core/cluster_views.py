@@ -62,9 +62,9 @@ def fit_pca(points: np.ndarray) -> Projection:
     if points.ndim != 2 or len(points) == 0 or points.shape[1] == 0:
         raise ValueError(f"points must be a non-empty [n, L] array, got shape {points.shape}.")
     centre = points.mean(0)
-    _, s, vt = np.linalg.svd(points - centre, full_matrices=True)
+    _, s, vt = np.linalg.svd(points - centre, full_matrices=False)  # vt [min(n, L), L]
     basis = np.zeros((2, points.shape[1]))
-    k = min(2, points.shape[1])
+    k = min(2, len(vt))
     basis[:k] = vt[:k]
     variance = np.zeros(2)
     total = float(np.sum(s**2))
@@ -272,10 +272,13 @@ def cluster_samples(
 
 
 def cluster_sample_png(
-    model, cluster: int, n: int, seed: int = 0, spread: float = 1.0, n_cols: int = 10, factor: int = 2
+    model, cluster: int, n: int, seed: int = 0, spread: float = 1.0, n_cols: int = 10, factor: int = 1
 ) -> bytes:
     """:func:`cluster_samples` tiled ``n_cols`` wide (1-pixel grey gaps) as PNG bytes, enlarged ``factor``
-    times: what the page shows for a picked cluster."""
+    times: what the page shows for a picked cluster.
+
+    The page sends the PNG at its own size (``factor`` 1) and lets the browser enlarge it with crisp pixels
+    (CSS ``image-rendering: pixelated``): encoding a twice-enlarged PNG costs about ten times as much."""
     images = cluster_samples(model, cluster, n, seed, spread)
     return png_bytes(tile(images, min(n_cols, n), pad=1, pad_value=0.5), factor)
 

@@ -43,10 +43,10 @@ def cluster_map_figure(
     """The latent space on a PCA plane: test encodings coloured by their true digit, and the cluster prior
     means mu(y) as large clickable markers labelled with their matched digit.
 
-    Traces, in this order: 10 digit traces named "0".."9" (``customdata`` rows ``["image", test index]``),
+    Traces, in this order: 10 digit traces named "0".."9" (``customdata``: the test-image index, an int),
     the chosen image (``highlight`` [2], a red ring; ignores the mouse), the picked cluster (a black ring;
-    ignores the mouse), and last the cluster means (name "clusters", ``customdata`` rows
-    ``["cluster", c]``), so that a click near a mean picks the cluster.
+    ignores the mouse), and last the cluster means (name "clusters", no legend entry, ``customdata``: the
+    string ``"y=c"``), so that a click near a mean picks the cluster (see :func:`clicked_target`).
 
     Args:
         coords: plane coordinates of the test encodings [N, 2]; labels: their digits [N]; index: their
@@ -69,12 +69,11 @@ def cluster_map_figure(
                 "y": coords[mask, 1],
                 "mode": "markers",
                 "name": str(digit),
-                "legendgroup": "digits",
-                "customdata": [["image", int(i)] for i in index[mask]],
+                "customdata": index[mask],
                 "marker": {"color": DIGIT_COLOURS[digit], "size": 4, "opacity": MAP_POINT_OPACITY},
                 "selected": {"marker": {"opacity": MAP_POINT_OPACITY}},
                 "unselected": {"marker": {"opacity": MAP_POINT_OPACITY}},
-                "hovertemplate": f"digit {digit} · test image %{{customdata[1]}}<extra>click: classify it"
+                "hovertemplate": f"digit {digit} · test image %{{customdata}}<extra>click: classify it"
                 "</extra>",
             }
         )
@@ -110,10 +109,11 @@ def cluster_map_figure(
             "x": prior_coords[:, 0],
             "y": prior_coords[:, 1],
             "mode": "markers+text",
-            "name": "clusters: prior means μ(y)",
+            "name": "clusters",
+            "showlegend": False,
             "text": [str(m) if m >= 0 else "–" for m in matched],
             "textfont": {"color": "white", "size": 12},
-            "customdata": [["cluster", c] for c in range(len(prior_coords))],
+            "customdata": [f"y={c}" for c in range(len(prior_coords))],
             "hovertext": [
                 f"cluster {name} · {u:.1%} of test images" for name, u in zip(names, usage, strict=True)
             ],
@@ -133,7 +133,14 @@ def cluster_map_figure(
         "yaxis": {"title": {"text": axis_titles[1]}, "zeroline": False},
         "height": height,
         "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "itemsizing": "constant"},
+        "legend": {
+            "orientation": "h",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "x": 0,
+            "itemsizing": "constant",
+            "title": {"text": "true digit"},
+        },
         "hovermode": "closest",
         "hoverdistance": 14,
         "plot_bgcolor": "#fbfbfb",
@@ -142,6 +149,24 @@ def cluster_map_figure(
     # Unvalidated like latent_map_figure (plotly's per-property validation dominates the cost of a map that is
     # rebuilt on every rerun); the unit tests validate the same traces.
     return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+def clicked_target(point: dict) -> tuple[str, int] | None:
+    """What a click on :func:`cluster_map_figure` hit, from the point's ``customdata`` as the frontend reports
+    it: ``("cluster", c)``, ``("image", test index)`` or ``None`` (nothing clickable)."""
+    data = point.get("customdata")
+    if isinstance(data, list | tuple):
+        data = data[0] if len(data) == 1 else None
+    if isinstance(data, str) and data.startswith("y=") and data[2:].isdigit():
+        return "cluster", int(data[2:])
+    if (
+        isinstance(data, int | float)
+        and not isinstance(data, bool)
+        and float(data).is_integer()
+        and data >= 0
+    ):
+        return "image", int(data)
+    return None
 
 
 def cluster_posterior_figure(
@@ -261,6 +286,8 @@ def image_rows_figure(
     n = max(len(row_labels), 1)
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     centres = [(i + 0.5) * height / n for i in range(n)]
+    label_px = 8 * max((len(label) for label in row_labels), default=0) + 12
+    top = 40 if title else 6
     fig = go.Figure(go.Image(source=uri, x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
@@ -268,14 +295,15 @@ def image_rows_figure(
         yaxis={
             "tickvals": centres,
             "ticktext": list(row_labels),
+            "tickfont": {"size": 13, "color": "#31333f"},
             "range": [height, 0],
             "fixedrange": True,
             "showgrid": False,
             "zeroline": False,
-            "scaleanchor": "x",
         },
-        height=height + (60 if title else 20),
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        width=width + label_px + 4,
+        height=height + top + 6,
+        margin={"l": label_px, "r": 4, "t": top, "b": 6, "pad": 2},
         plot_bgcolor="white",
     )
     return fig

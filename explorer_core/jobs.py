@@ -31,9 +31,11 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import threading
 import time
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -536,9 +538,36 @@ def _worker(run_dir: str, device: str, options: dict[str, Any]) -> None:
             error=f"{type(err).__name__}: {err}",
             traceback=traceback.format_exc(),
         )
+    finally:
+        # the final state is written: a late SIGTERM (a cancel escalating, the server exiting) now just ends
+        # the process instead of raising into the interpreter's shutdown
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # ------------------------------------------------------------------------------------------------ manager
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bare_main():
+    """Hide the parent's ``__main__`` while a job process is started.
+
+    The ``spawn`` start method re-runs the parent's main module in the child when it has a file. Under
+    Streamlit ``sys.modules["__main__"]`` is the app script (``app.py``), so every job would first run the
+    whole app in bare mode (slow, and it would build a job manager of its own). With a stub main module (no
+    file, no spec) the child imports only what unpickling ``_worker`` needs.
+    """
+    with _MAIN_LOCK:
+        saved = sys.modules.get("__main__")
+        stub = types.ModuleType("__main__")
+        stub.__spec__ = None
+        sys.modules["__main__"] = stub
+        try:
+            yield
+        finally:
+            if saved is not None:
+                sys.modules["__main__"] = saved
 
 
 class JobManager:
@@ -760,7 +789,8 @@ class JobManager:
             name=f"aevb-job-{run.id}",
             daemon=True,
         )
-        proc.start()
+        with _bare_main():
+            proc.start()
         self._procs[run.id] = proc
         _update_status(
             run.path,

@@ -208,36 +208,40 @@ def sequence_grid(
     kept = int(np.clip(kept, 0, done))
     f = max(1, int(factor))
 
-    # one digit, at image resolution, RGB: future rows grey, kept rows tinted
-    tiles = np.empty((n, n_rows, width, 3), dtype=np.float32)
-    tiles[:] = np.asarray(FUTURE_RGB, dtype=np.float32)
+    # every digit at image resolution, RGB: future rows grey, kept rows tinted; empty cells are background
+    cells = grid_rows * n_cols
+    tiles = np.empty((cells, n_rows + pad, width + pad, 3), dtype=np.uint8)
+    tiles[:] = GUTTER_RGB
+    tiles[:n, :n_rows, :width] = FUTURE_RGB
     if done:
         ink = np.clip(rows, 0.0, 1.0)[..., None]
-        tiles[:, :done] = ink * 255.0
+        tiles[:n, :done, :width] = np.round(ink * 255.0)
         if kept:
             paper, kept_ink = np.asarray(KEPT_PAPER_RGB, np.float32), np.asarray(KEPT_INK_RGB, np.float32)
-            tiles[:, :kept] = paper + ink[:, :kept] * (kept_ink - paper)
-    tiles = tiles.round().astype(np.uint8)
+            tiles[:n, :kept, :width] = np.round(paper + ink[:, :kept] * (kept_ink - paper))
+    # cells side by side (each followed by its gutter), a gutter in front of the first row and column
+    small = np.empty((grid_rows * (n_rows + pad) + pad, n_cols * (width + pad) + pad, 3), dtype=np.uint8)
+    small[:] = GUTTER_RGB
+    small[pad:, pad:] = (
+        tiles.reshape(grid_rows, n_cols, n_rows + pad, width + pad, 3)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(grid_rows * (n_rows + pad), n_cols * (width + pad), 3)
+    )
+    image = np.repeat(np.repeat(small, f, axis=0), f, axis=1)
 
-    cell_h, cell_w = n_rows + pad, width + pad
-    image = np.empty(((grid_rows * cell_h + pad) * f, (n_cols * cell_w + pad) * f, 3), dtype=np.uint8)
-    image[:] = np.asarray(GUTTER_RGB, dtype=np.uint8)
-    big = np.repeat(np.repeat(tiles, f, axis=1), f, axis=2)  # [n, T*f, w*f, 3]
+    # marks, drawn at screen resolution so they can be thinner than an image pixel
     line = max(1, f // 2)
+    gutter = pad * f
     for i in range(n):
         r, c = divmod(i, n_cols)
-        top, left = (r * cell_h + pad) * f, (c * cell_w + pad) * f
-        image[top : top + n_rows * f, left : left + width * f] = big[i]
+        top, left = (r * (n_rows + pad) + pad) * f, (c * (width + pad) + pad) * f
         if kept and kept < n_rows:
             y = top + kept * f
             image[y - (line + 1) // 2 : y + line // 2, left : left + width * f] = KEPT_LINE_RGB
         if current is not None and 0 <= current < n_rows and pad:
-            y0 = top + current * f
-            gutter = pad * f
+            y0, right = top + current * f, left + width * f
             image[y0 : y0 + f, left - gutter : left - max(1, gutter // 4)] = CURRENT_RGB
-            image[y0 : y0 + f, left + width * f + max(1, gutter // 4) : left + width * f + gutter] = (
-                CURRENT_RGB
-            )
+            image[y0 : y0 + f, right + max(1, gutter // 4) : right + gutter] = CURRENT_RGB
     return image
 
 

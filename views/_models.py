@@ -2,7 +2,9 @@
 what identifies a model version for the caches.
 
 Where models come from: ``explorer_core.artifacts.PRETRAINED_DIR`` plus the directories in the environment
-variable ``AEVB_MODEL_DIRS`` (separated by ``os.pathsep``), for example a folder of your own trained runs.
+variable ``AEVB_MODEL_DIRS`` (separated by ``os.pathsep``), for example a folder of your own trained runs,
+plus the finished runs of the Training page (``runs/<id>/``, root ``AEVB_RUNS_DIR``; see
+``explorer_core.jobs``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import streamlit as st
 
 from explorer_core.artifacts import PRETRAINED_DIR, list_models
+from explorer_core.jobs import done_models, runs_root
 
 ENV_MODEL_DIRS = "AEVB_MODEL_DIRS"
 #: The model each family's page opens first (the first that exists).
@@ -57,17 +60,23 @@ def model_dirs() -> list[Path]:
 
 
 def available_models(family: str) -> list[dict[str, Any]]:
-    """The JSON descriptions of the ``family`` models in every model directory (see :func:`model_dirs`)."""
+    """The JSON descriptions of the ``family`` models in every model directory (see :func:`model_dirs`),
+    then those of the finished training runs (``explorer_core.jobs.done_models``, newest first; their
+    entries also carry ``run_id``)."""
     found = []
     for directory in model_dirs():
         if directory.is_dir():
             found.extend(list_models(directory, family))
+    seen = {str(Path(m["path"]).resolve()) for m in found}
+    found.extend(m for m in done_models(family) if str(Path(m["path"]).resolve()) not in seen)
     return found
 
 
 def model_label(meta: dict[str, Any], duplicate: bool = False) -> str:
     """``name · test ELBO 1788.4`` (with the folder when two models share a name)."""
     name = str(meta.get("name", Path(meta["path"]).stem))
+    if meta.get("run_id"):
+        name = f"🏋️ {name}"
     if duplicate:
         name += f" ({Path(meta['path']).parent.name})"
     if meta.get("error"):
@@ -83,9 +92,10 @@ def model_picker(
     model of ``family``. ``on_change(prefix)`` runs when the user picks another model."""
     models = available_models(family)
     if not models:
-        where = ", ".join(f"`{d}`" for d in model_dirs())
+        where = ", ".join(f"`{d}`" for d in [*model_dirs(), runs_root()])
         st.info(
-            f"No trained {family.upper()} found (looked in {where}). Train one, for example "
+            f"No trained {family.upper()} found (looked in {where}). Train one on the Training page, or "
+            "for example "
             f"`python -m explorer_core train {family} --preset {PREFERRED.get(family, ('quick',))[0]} "
             "--out pretrained`, "
             f"or point the environment variable `{ENV_MODEL_DIRS}` at a folder of trained models."
@@ -107,7 +117,8 @@ def model_picker(
             key=key,
             on_change=on_change,
             args=(prefix,) if on_change else None,
-            help=f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}).",
+            help=f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}), "
+            f"and the finished runs of the Training page (🏋️, in {runs_root()}).",
         )
         meta = by_path[path]
         config = meta.get("config") or {}

@@ -31,6 +31,7 @@ from explorer_core.cluster_views import (
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
 from explorer_core.figures_gmvae import (
+    clicked_target,
     cluster_map_figure,
     cluster_posterior_figure,
     confusion_figure,
@@ -48,11 +49,14 @@ MAX_MAP_POINTS = 3000
 state = st.session_state
 
 limit_cpu_threads(1)  # per-interaction decodes are small: one thread is fastest (see _latent_common)
+#: The samples are sent at 28 px per digit and enlarged by the browser with crisp pixels (cheaper than a PNG
+#: enlarged on the server).
+PIXELATED_CSS = f"<style>.st-key-{P}_samples img {{ image-rendering: pixelated; }}</style>"
 
 
 def _forget(prefix: str) -> None:
     """A new model has new clusters: the picked cluster, the chart's selection and the comparison restart."""
-    for name in ("cluster", "map", "map__seen"):
+    for name in ("cluster", "map", "map__seen", "cmp_a", "cmp_b"):
         state.pop(f"{prefix}_{name}", None)
 
 
@@ -150,6 +154,7 @@ st.markdown(
     "Hungarian matching of clusters to test labels gives it."
 )
 
+st.html(PIXELATED_CSS)
 meta = model_picker("gmvae", P, on_change=_forget)
 loaded = None
 if meta is not None:
@@ -223,16 +228,14 @@ def handle_chart_click(bundle: ClusterBundle) -> None:
     point = lc.take_map_click(f"{P}_map")
     if point is None:
         return
-    data = point.get("customdata")
-    if not isinstance(data, list | tuple) or len(data) != 2:
+    target = clicked_target(point)
+    if target is None:
         return
-    kind, value = data
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return
-    if kind == "cluster" and 0 <= int(value) < bundle.n_clusters:
-        state[f"{P}_cluster"] = int(value)
-    elif kind == "image" and 0 <= int(value) < len(bundle.labels):
-        state[f"{P}_pending"] = {f"{P}_index": int(value), f"{P}_source": "test"}
+    kind, value = target
+    if kind == "cluster" and value < bundle.n_clusters:
+        state[f"{P}_cluster"] = value
+    elif kind == "image" and value < len(bundle.labels):
+        state[f"{P}_pending"] = {f"{P}_index": value, f"{P}_source": "test"}
         st.rerun(scope="app")
 
 
@@ -291,13 +294,14 @@ def cluster_panel(bundle: ClusterBundle, highlight: np.ndarray | None) -> None:
         n = st.slider("Samples N", 10, 200, step=10, key=f"{P}_n")
         seed, spread = int(state[f"{P}_seed"]), float(state[f"{P}_spread"])
         start = time.perf_counter()
-        png = cluster_sample_png(bundle.model, cluster, n, seed, spread, n_cols=10, factor=2)
+        png = cluster_sample_png(bundle.model, cluster, n, seed, spread, n_cols=10, factor=1)
         sample_s = time.perf_counter() - start
-        lc.show_image(
-            png,
-            f"{n} samples from cluster {names[cluster]} (spread {spread:g}, seed {seed})",
-            width="stretch",
-        )
+        with st.container(key=f"{P}_samples"):
+            lc.show_image(
+                png,
+                f"{n} samples from cluster {names[cluster]} (spread {spread:g}, seed {seed})",
+                width="stretch",
+            )
         st.button(
             "🎲 New samples",
             key=f"{P}_resample",
@@ -370,8 +374,8 @@ def posterior_section(bundle: ClusterBundle) -> None:
         )
         st.image(
             recon,
-            caption=[f"{names[c]} · q = {post.probs[c]:.2f}" for c in order],
-            width=84,
+            caption=[f"{names[c]}: {post.probs[c]:.2f}" for c in order],
+            width=90,
             clamp=True,
         )
         st.caption(
@@ -382,11 +386,18 @@ def posterior_section(bundle: ClusterBundle) -> None:
         )
 
 
-def _comparison_defaults(paths: list[str], by_path: dict[str, dict]) -> tuple[str, str]:
+def _comparison_defaults(paths: list[str], by_path: dict[str, dict], current: str | None) -> tuple[str, str]:
+    """Left: the model open in the sidebar (else the preferred one); right: preferably one trained with the
+    other estimator (the preferred names first), else the next model."""
     named = [p for name in PREFERRED["gmvae"] for p in paths if by_path[p].get("name") == name]
-    first = (named or paths)[0]
-    rest = [p for p in named + paths if p != first]
-    return first, (rest[0] if rest else first)
+    first = current if current in by_path else (named or paths)[0]
+
+    def estimator(path: str) -> Any:
+        return (by_path[path].get("config") or {}).get("estimator")
+
+    others = [p for p in dict.fromkeys(named + paths) if p != first and not by_path[p].get("error")]
+    different = [p for p in others if estimator(p) != estimator(first)]
+    return first, (different or others or [first])[0]
 
 
 def comparison_column(meta: dict[str, Any], current: tuple[str, ClusterBundle] | None, key: str) -> None:
@@ -401,18 +412,18 @@ def comparison_column(meta: dict[str, Any], current: tuple[str, ClusterBundle] |
         + (", straight-through)" if config.get("straight_through") else ")"),
     }.get(estimator, "")
     st.markdown(f"**{meta.get('name')}** · {estimator} estimator: {detail}")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3 = st.columns(3)
     c1.metric("Test ELBO", _fmt(m.get("elbo"), "{:.2f}"), help="with −log C, nats per image")
     c2.metric("H(q(y|x))", _fmt(m.get("conditional_entropy"), "{:.3f}"), help="nats")
     c3.metric(
-        "Accuracy", _fmt(m.get("cluster_accuracy"), "{:.2%}"), help="Hungarian-matched cluster accuracy"
+        "Accuracy", _fmt(m.get("cluster_accuracy"), "{:.1%}"), help="Hungarian-matched cluster accuracy"
     )
     wall = training.get("wall_seconds")
-    c4.metric(
-        "Epochs",
-        f"{training.get('epochs_run', '–')}",
-        help=f"best epoch {training.get('best_epoch', '–')}; "
-        + (f"{wall / 60:.0f} min of training" if isinstance(wall, int | float) else "training time unknown"),
+    st.caption(
+        f"Trained {training.get('epochs_run', '?')} epochs (best validation ELBO at epoch "
+        f"{training.get('best_epoch', '?')})"
+        + (f", {wall / 60:.0f} min" if isinstance(wall, int | float) else "")
+        + f"; {meta.get('preprocessing', 'binarized')} MNIST."
     )
     clusters = stored_clusters(meta)
     if clusters is None and current is not None and current[0] == meta["path"]:
@@ -449,7 +460,7 @@ def comparison_section(current: tuple[str, ClusterBundle] | None) -> None:
     paths = list(by_path)
     names = [m.get("name") for m in models]
     labels = {p: model_label(by_path[p], names.count(by_path[p].get("name")) > 1) for p in paths}
-    first, second = _comparison_defaults(paths, by_path)
+    first, second = _comparison_defaults(paths, by_path, state.get(f"{P}_model"))
     for key, default in ((f"{P}_cmp_a", first), (f"{P}_cmp_b", second)):
         if state.get(key) not in by_path:
             state[key] = default

@@ -1,6 +1,387 @@
-"""Training page (being built)."""
+"""Training page: train any model family in the background while the other pages stay usable.
+
+A run is a separate process managed by ``explorer_core.jobs.JobManager`` (one per server, in
+``st.cache_resource``); everything about it is on disk under ``runs/<id>/``, so every browser session sees the
+same runs and closing the tab does not stop one. The run list is a fragment that reruns itself every second
+while some run is queued or running (and not at all otherwise); a finished run's model appears in the model
+picker of its family's page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
 
 import streamlit as st
 
-st.title("Training")
-st.info("This page is being built.")
+from explorer_core.figures_training import (
+    curves_from_metrics,
+    family_metrics_figure,
+    learning_curves,
+    sample_grid,
+)
+from explorer_core.jobs import (
+    ConfigRejectedError,
+    JobError,
+    JobManager,
+    RunInfo,
+    available_memory,
+    estimate_memory,
+    eta_text,
+    read_preview,
+    runs_root,
+    validate_config,
+)
+from explorer_core.training import PRESETS, TrainConfig, config_from_args
+
+POLL_S = 1.0
+#: page choice -> (label, family, fixed overrides)
+CHOICES = {
+    "vae": ("VAE", "vae", {}),
+    "cvae": ("CVAE", "cvae", {}),
+    "gmvae-marginal": ("GMVAE (marginal)", "gmvae", {"estimator": "marginal"}),
+    "gmvae-gumbel": ("GMVAE (Gumbel)", "gmvae", {"estimator": "gumbel"}),
+    "vrnn": ("VRNN", "vrnn", {}),
+}
+#: family -> the page whose model picker lists its models
+PAGE_OF = {
+    "vae": "VAE latent space",
+    "cvae": "Conditional VAE",
+    "gmvae": "Gaussian mixture VAE",
+    "vrnn": "Variational RNN",
+}
+STATE_ICONS = {
+    "queued": "⏳",
+    "running": "🏃",
+    "done": "✅",
+    "failed": "❌",
+    "cancelled": "⏹️",
+    "interrupted": "⚠️",
+}
+DATA_LIMITS = {
+    0: "all of MNIST",
+    10_000: "first 10,000 of each split",
+    1_000: "first 1,000 of each split",
+    300: "first 300 of each split",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager(root: str) -> JobManager:
+    """The server's one job manager for the runs folder ``root`` (a new folder gets its own)."""
+    return JobManager(Path(root))
+
+
+def presets_for(choice: str) -> list[str]:
+    """The paper recipes of ``PRESETS`` that fit the choice, then ``quick``."""
+    _label, family, fixed = CHOICES[choice]
+    names = [
+        name
+        for name, cfg in PRESETS.items()
+        if name != "quick" and cfg.family == family and all(getattr(cfg, k) == v for k, v in fixed.items())
+    ]
+    return [*names, "quick"]
+
+
+def base_config(choice: str, preset: str) -> TrainConfig:
+    """The preset's config for the choice (``quick``: the family's short recipe, see ``QUICK``)."""
+    _label, family, fixed = CHOICES[choice]
+    if preset == "quick":
+        return config_from_args("quick", family, dict(fixed))
+    return config_from_args(preset, family, {})
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``"500, 500"`` -> (500, 500).
+
+    Raises:
+        ValueError: not a comma-separated list of positive integers.
+    """
+    try:
+        sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError as err:
+        raise ValueError(f"hidden layers must be whole numbers separated by commas, got {text!r}.") from err
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"give at least one hidden layer of positive width, got {text!r}.")
+    return sizes
+
+
+def hyperparameter_form(choice: str, preset: str, base: TrainConfig) -> dict:
+    """The main hyperparameters, with the preset's values as defaults; returns the chosen overrides."""
+    k = f"{choice}_{preset}"
+    family = base.family
+    c = st.columns(5)
+    values = {
+        "epochs": c[0].number_input("Epochs", 1, 10_000, base.epochs, key=f"tr_epochs_{k}"),
+        "batch_size": c[1].number_input("Batch size", 1, 60_000, base.batch_size, key=f"tr_batch_{k}"),
+        "lr": c[2].number_input(
+            "Learning rate (Adam)", 1e-6, 10.0, base.lr, step=1e-4, format="%.1e", key=f"tr_lr_{k}"
+        ),
+        "latent_dim": c[3].number_input("Latent dim L", 1, 1024, base.latent_dim, key=f"tr_latent_{k}"),
+        "seed": c[4].number_input("Seed", 0, 2**31 - 1, base.seed, key=f"tr_seed_{k}"),
+    }
+    c = st.columns(5)
+    values["hidden"] = c[0].text_input(
+        "Hidden layers",
+        ", ".join(str(h) for h in base.hidden),
+        key=f"tr_hidden_{k}",
+        help="widths, e.g. 500, 500",
+    )
+    if family in ("vae", "cvae"):
+        values["dropout"] = c[1].number_input(
+            "Dropout", 0.0, 0.95, base.dropout, step=0.05, key=f"tr_drop_{k}"
+        )
+    elif family == "gmvae":
+        values["n_clusters"] = c[1].number_input(
+            "Clusters C", 2, 100, base.n_clusters, key=f"tr_clusters_{k}"
+        )
+        if base.estimator == "gumbel":
+            values["temperature"] = c[2].number_input(
+                "Temperature (start)", 0.05, 10.0, base.temperature, step=0.1, key=f"tr_temp_{k}"
+            )
+            values["temperature_final"] = c[3].number_input(
+                "Temperature (end)",
+                0.05,
+                10.0,
+                base.temperature_final or base.temperature,
+                step=0.1,
+                key=f"tr_temp_end_{k}",
+            )
+    elif family == "vrnn":
+        values["rnn_hidden"] = c[1].number_input("LSTM units", 1, 4096, base.rnn_hidden, key=f"tr_rnn_{k}")
+        values["rnn_layers"] = c[2].number_input("LSTM layers", 1, 8, base.rnn_layers, key=f"tr_layers_{k}")
+    c[4].selectbox(
+        "Training data",
+        list(DATA_LIMITS),
+        format_func=DATA_LIMITS.get,
+        key="tr_data_limit",
+        help="All: 50,000 training, 10,000 validation and 10,000 test images. Or only the first N images of "
+        "each split: a faster demo (the final test metrics then use N test images too).",
+    )
+    return values
+
+
+def new_run_panel(manager: JobManager) -> None:
+    """Family, preset and hyperparameters; the memory estimate; Start."""
+    st.subheader("New run")
+    c1, c2 = st.columns([1, 2])
+    choice = c1.selectbox("Model family", list(CHOICES), format_func=lambda k: CHOICES[k][0], key="tr_family")
+    presets = presets_for(choice)
+    preset = c2.radio(
+        "Recipe",
+        presets,
+        format_func=lambda p: "quick (a lecture-sized run, about a minute on a CPU)" if p == "quick" else p,
+        horizontal=True,
+        key=f"tr_preset_{choice}",
+        help="The paper's recipe as shipped (PRESETS in explorer_core/training.py), or a short one.",
+    )
+    base = base_config(choice, preset)
+    values = hyperparameter_form(choice, preset, base)
+    data_limit = int(st.session_state.get("tr_data_limit") or 0) or None
+    config = problem = None
+    try:
+        values["hidden"] = parse_hidden(values["hidden"])
+        merged = {**base.to_dict(), **values}
+        n_train = data_limit if data_limit else None
+        config = validate_config(merged, manager.device, n_train)
+    except (ValueError, ConfigRejectedError) as err:
+        problem = str(err)
+    left, right = st.columns([1, 4])
+    start = left.button("▶ Start training", type="primary", key="tr_start", disabled=problem is not None)
+    if problem:
+        right.error(f"Cannot start: {problem}")
+    else:
+        estimate = estimate_memory(config, data_limit, manager.device)
+        free = available_memory(manager.device)
+        free_text = f" of {free / 2**30:.1f} GiB free" if free else ""
+        right.caption(
+            f"{config.family.upper()}: {estimate.parameters:,} parameters, likelihood "
+            f"{config.likelihood.replace('_', ' ')} on {config.preprocessing} MNIST; about "
+            f"{estimate.total_bytes / 2**30:.2f} GiB needed{free_text} on {manager.device}. Runs in its own "
+            "process: keep exploring the other pages meanwhile."
+        )
+    if start and config is not None:
+        try:
+            run_id = manager.start(config, label=CHOICES[choice][0], preset=preset, data_limit=data_limit)
+        except ConfigRejectedError as err:
+            st.error(f"Not started: {err}")
+        else:
+            st.session_state.tr_selected = run_id
+            st.toast(f"Started {run_id}")
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "–"
+
+
+def _duration(run: RunInfo) -> str:
+    start, end = run.status.get("started"), run.status.get("finished")
+    if not start:
+        return "–"
+    seconds = int((end or dt.datetime.now().timestamp()) - start)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def run_header(run: RunInfo) -> str:
+    preset = run.options.get("preset")
+    bits = [f"{STATE_ICONS.get(run.state, '')} **{run.label}** · `{run.id}` · {run.state}"]
+    if preset:
+        bits.append(f"recipe {preset}")
+    bits.append(f"started {_when(run.status.get('started'))}" if run.status.get("started") else "waiting")
+    bits.append(f"on {run.status.get('device', '?')}")
+    return " · ".join(bits)
+
+
+def run_body(manager: JobManager, run: RunInfo) -> None:
+    """Progress, curves, family metrics, preview and the actions of one run."""
+    rows = run.metrics()
+    progress = run.progress(rows)
+    if run.active:
+        if run.state == "queued":
+            st.progress(0.0, text="queued: starts when the run before it ends")
+        elif not rows:
+            st.progress(0.0, text="starting: the process loads torch and MNIST…")
+        else:
+            st.progress(
+                progress.fraction,
+                text=f"epoch {progress.epoch} of {progress.epochs} · step {progress.step:,} of "
+                f"{progress.total_steps:,} · {eta_text(progress.eta_s)}",
+            )
+        if st.button("⏹ Cancel", key=f"tr_cancel_{run.id}"):
+            manager.cancel(run.id)
+            st.toast(f"Cancelling {run.id}…")
+    else:
+        message = run.status.get("error") or run.status.get("message") or ""
+        if run.state == "done":
+            page = PAGE_OF.get(run.family, "?")
+            elbo = run.status.get("test_elbo")
+            elbo_text = f"test ELBO {elbo:.2f} nats" if isinstance(elbo, int | float) else "no test ELBO"
+            st.success(
+                f"Done in {_duration(run)}: {elbo_text}, best epoch {run.status.get('best_epoch')} "
+                f"({message}). It is in the model picker of the **{page}** page as `{run.id}`."
+            )
+        elif run.state == "failed":
+            st.error(f"Failed: {message}")
+            if run.status.get("traceback"):
+                with st.expander("Traceback"):
+                    st.code(run.status["traceback"], language="text")
+        elif run.state == "interrupted":
+            st.warning(f"Interrupted: {message}")
+        else:
+            st.info(f"Cancelled after {_duration(run)}.")
+    curves = curves_from_metrics(rows, progress.epochs)
+    left, right = st.columns([2, 1])
+    with left:
+        if rows:
+            st.plotly_chart(
+                learning_curves(curves, progress.epochs), key=f"tr_curves_{run.id}", width="stretch"
+            )
+            extra = family_metrics_figure(curves)
+            if extra is not None:
+                st.plotly_chart(extra, key=f"tr_family_{run.id}", width="stretch")
+        else:
+            st.caption("No step reported yet (the process loads torch and MNIST first).")
+    with right:
+        preview = read_preview(run.path)
+        if preview is not None:
+            images, epoch = preview
+            st.image(sample_grid(images, cols=4), caption=f"samples after epoch {epoch}", width="stretch")
+        else:
+            st.caption("Samples appear after the first epoch.")
+        if not run.active:
+            actions(manager, run)
+
+
+def actions(manager: JobManager, run: RunInfo) -> None:
+    """Download the weights and the JSON of a done run; delete a finished run."""
+    path = run.model_json
+    if path is not None:
+        weights = path.with_suffix(".safetensors")
+        c1, c2 = st.columns(2)
+        c1.download_button(
+            "⬇ weights",
+            weights.read_bytes(),
+            weights.name,
+            "application/octet-stream",
+            key=f"tr_dl_w_{run.id}",
+        )
+        c2.download_button("⬇ JSON", path.read_text(), path.name, "application/json", key=f"tr_dl_j_{run.id}")
+    if st.button("🗑 Delete run", key=f"tr_delete_{run.id}", help="removes runs/<id>/ and its model"):
+        try:
+            manager.delete(run.id)
+        except JobError as err:
+            st.error(str(err))
+        else:
+            st.toast(f"Deleted {run.id}")
+            st.rerun()
+
+
+def runs_panel() -> None:
+    """Active runs in full, then one finished run to inspect; reruns itself while a run is active."""
+    manager = job_manager(str(runs_root()))
+    runs = manager.runs()
+    active = [r for r in runs if r.active]
+    finished = [r for r in runs if not r.active]
+    head, refresh = st.columns([5, 1])
+    head.subheader("Runs")
+    refresh.button("↻ Refresh", key="tr_refresh", help="see runs started from other browser sessions")
+    if not runs:
+        st.caption(f"No runs yet in `{manager.root}`.")
+    for run in active:
+        with st.container(border=True):
+            st.markdown(run_header(run))
+            run_body(manager, run)
+    if finished:
+        st.markdown("**Finished runs**")
+        st.dataframe(
+            [
+                {
+                    "run": r.id,
+                    "family": r.label,
+                    "state": f"{STATE_ICONS.get(r.state, '')} {r.state}",
+                    "started": _when(r.status.get("started")),
+                    "took": _duration(r),
+                    "test ELBO": None
+                    if r.status.get("test_elbo") is None
+                    else round(r.status["test_elbo"], 2),
+                    "epochs": r.status.get("epochs_run"),
+                }
+                for r in finished
+            ],
+            hide_index=True,
+            width="stretch",
+            key="tr_table",
+        )
+        ids = [r.id for r in finished]
+        if st.session_state.get("tr_inspect") not in ids:
+            selected = st.session_state.get("tr_selected")
+            st.session_state.tr_inspect = selected if selected in ids else ids[0]
+        by_id = {r.id: r for r in finished}
+        chosen = st.selectbox(
+            "Inspect a finished run",
+            ids,
+            format_func=lambda i: f"{STATE_ICONS.get(by_id[i].state, '')} {i} ({by_id[i].state})",
+            key="tr_inspect",
+        )
+        with st.container(border=True):
+            st.markdown(run_header(by_id[chosen]))
+            run_body(manager, by_id[chosen])
+    polling = bool(active)
+    if polling != st.session_state.get("tr_polling", False):
+        st.session_state.tr_polling = polling
+        st.rerun()  # start or stop the timer (and let the rest of the page see the change)
+
+
+st.title("🏋️ Training")
+st.markdown(
+    "Train a model on MNIST with AEVB, exactly as `python -m explorer_core train` does, in a separate "
+    "process on the server's device. Keep exploring the other pages while it runs: a finished run shows up "
+    "in the model picker of its family's page, next to the pretrained models. Runs are shared by every "
+    "browser session and go on when you leave this page or close the tab."
+)
+manager = job_manager(str(runs_root()))
+new_run_panel(manager)
+st.divider()
+if "tr_polling" not in st.session_state:
+    st.session_state.tr_polling = any(r.active for r in manager.runs())
+st.fragment(runs_panel, run_every=POLL_S if st.session_state.tr_polling else None)()

@@ -217,7 +217,7 @@ def generation_panel() -> None:
                 _forget_generation()
                 gen = current_generation()
             state[f"{P}_playing"] = True
-    if state[f"{P}_playing"]:
+    if state[f"{P}_playing"] and was_playing:  # (a fresh ▶ Play reruns the page first: its timer starts)
         advance(model, gen, int(per_frame))
         if gen.rows >= T:
             state[f"{P}_playing"] = False
@@ -227,9 +227,7 @@ def generation_panel() -> None:
     t1 = time.perf_counter()
     rows = state_rows(gen.state, show)
     n_cols = grid_shape(gen.n)[1]
-    image = sequence_grid(
-        rows, T, n_cols, current=gen.rows - 1 if gen.rows else None, factor=grid_factor(n_cols), pad=GUTTER
-    )
+    image = sequence_grid(rows, T, n_cols, current=gen.rows - 1 if gen.rows else None, factor=1, pad=GUTTER)
     png = png_bytes_rgb(image)
     grid_s = time.perf_counter() - t1
 
@@ -237,7 +235,11 @@ def generation_panel() -> None:
     with grid_col:
         done = "all rows generated" if gen.rows >= T else ("playing…" if state[f"{P}_playing"] else "paused")
         st.markdown(f"**Row {gen.rows} of {T}** · {done}")
-        st.image(png)
+        # sent at image resolution (a small PNG, quick to encode on every row) and enlarged by the browser
+        # with crisp pixels (the CSS rule under the "Generation" heading)
+        st.container(key=f"{P}_grid").image(
+            png, width=image.shape[1] * grid_factor(n_cols), output_format="PNG"
+        )
         st.toggle(
             "Show the sampled rows (what is fed back) instead of the Bernoulli means",
             key=f"{P}_show_samples",
@@ -272,6 +274,7 @@ def generation_panel() -> None:
 
 
 st.subheader("Generation")
+st.html(f"<style>.st-key-{P}_grid img {{ image-rendering: pixelated; }}</style>")
 st.fragment(generation_panel, run_every=FRAME_SECONDS if state[f"{P}_playing"] else None)()
 
 # ------------------------------------------------------------------------------------------- the test set
@@ -330,9 +333,10 @@ with out_col:
     )
     show_comp = "samples" if state[f"{P}_comp_samples"] else "means"
     tiles = np.concatenate([chosen_image[None], state_rows(comp, show_comp)], 0)
-    n_cols = min(len(tiles), 9)
+    n_cols = min(len(tiles), 5)
     st.markdown(f"**{chosen_name}**, then {m} completion(s) of its rows {keep + 1}–{T}")
-    st.image(png_bytes_rgb(sequence_grid(tiles, T, n_cols, kept=keep, factor=3 if n_cols > 5 else 4)))
+    grid = sequence_grid(tiles, T, n_cols, kept=keep, factor=3 if n_cols > 4 else 4)
+    st.image(png_bytes_rgb(grid), output_format="PNG")  # PNG: "auto" would re-encode it as a JPEG
     st.toggle("Show the sampled rows instead of the Bernoulli means", key=f"{P}_comp_samples")
     st.caption(
         f"First: the digit itself. Blue rows: the {keep} row(s) kept; along them z_t is drawn from the "
@@ -348,7 +352,7 @@ terms = memo(
     "terms", (model_key, chosen_id, n_paths), lambda: row_terms_of(model, x_chosen, n_samples=n_paths)
 )
 with image_col:
-    lc.show_image(chosen_image, chosen_name, factor=6)
+    lc.show_image(chosen_image, chosen_name, factor=6, output_format="PNG")
     st.metric("ELBO", f"{terms.elbo:.2f}", help="Σ_t reconstruction − KL, nats (averaged over the paths)")
     st.slider("Posterior paths averaged", 1, 64, key=f"{P}_terms_n")
 with bars_col:
@@ -367,7 +371,7 @@ with bars_col:
     )
 st.caption(
     "Teacher forcing: the LSTM reads the true rows; each z_t is a reparameterised sample of "
-    f"q(z_t|h_t, x_t), and the bars average {n_paths} such paths. Rows that the past predicts well cost little; the KL shows "
-    "where the latents carry information the LSTM could not guess (usually where the stroke starts). Black "
-    "ticks: the test set's average per row, stored with the model."
+    f"q(z_t|h_t, x_t), and the bars average {n_paths} such paths. Rows that the past predicts well cost "
+    "little; the KL shows where the latents carry information the LSTM could not guess (usually where the "
+    "stroke starts). Black ticks: the test set's average per row, stored with the model."
 )

@@ -1,0 +1,241 @@
+"""The Gaussian mixture VAE page under AppTest, with tiny untrained GMVAEs written to a temporary folder.
+
+The models are random (C = 10, L = 4, one hidden layer of 32), which is enough to check that every control
+reaches the model. The folder is found through ``AEVB_MODEL_DIRS``; the real ``pretrained/`` folder is
+swapped for an empty one. MNIST must be on disk (``make test`` fetches it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer_core.artifacts import save_model
+from explorer_core.evaluation import cluster_accuracy
+from explorer_core.models.gmvae import GMVAE, GMVAEConfig
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PAGE = str(ROOT / "views" / "gmvae.py")
+P = "gmvae"
+
+
+def _metrics(seed: int, accuracy_hint: float) -> dict:
+    """Stored test metrics as the trainer writes them (the cluster figures from a made-up assignment)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, 1000)
+    assignments = np.where(rng.random(1000) < accuracy_hint, (labels + 3) % 10, rng.integers(0, 10, 1000))
+    clusters = cluster_accuracy(assignments, labels, 10)
+    return {
+        "elbo": -97.53,
+        "elbo_without_log_c": -97.53 + np.log(10),
+        "reconstruction": -80.0,
+        "kl": 17.53,
+        "conditional_entropy": 0.106,
+        "cluster_accuracy": clusters["accuracy"],
+        "matched_label": clusters["matched_label"],
+        "cluster_usage": clusters["usage"],
+        "contingency": clusters["contingency"],
+        "n_images": 1000,
+    }
+
+
+def _save(model: GMVAE, folder: Path, name: str, seed: int = 0) -> Path:
+    meta = {
+        "preprocessing": "binarized",
+        "test_metrics": _metrics(seed, 0.8 if seed == 0 else 0.5),
+        "training": {"epochs_run": 3, "best_epoch": 2, "wall_seconds": 120.0},
+    }
+    return save_model(model, "gmvae", folder, name, meta)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny-gmvae (marginal), tiny-gumbel (gumbel), broken-gmvae (garbage weights), mismatched-gmvae
+    (weights that do not fit the described architecture)."""
+    folder = tmp_path_factory.mktemp("gmvae-models")
+    torch.manual_seed(0)
+    small = {"hidden": (32,), "latent_dim": 4}
+    _save(GMVAE(GMVAEConfig(**small)), folder, "tiny-gmvae", seed=0)
+    _save(GMVAE(GMVAEConfig(estimator="gumbel", temperature=0.5, **small)), folder, "tiny-gumbel", seed=1)
+    broken = _save(GMVAE(GMVAEConfig(**small)), folder, "broken-gmvae")
+    broken.with_suffix(".safetensors").write_bytes(b"not a safetensors file" + bytes(range(256)) * 8)
+    mismatched = _save(GMVAE(GMVAEConfig(**small)), folder, "mismatched-gmvae")
+    description = json.loads(mismatched.read_text())
+    description["config"]["latent_dim"] = 5  # intact weights (sha256 matches) that do not fit
+    mismatched.write_text(json.dumps(description))
+    return folder
+
+
+@pytest.fixture
+def no_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page looks for models in an empty 'pretrained' folder (plus AEVB_MODEL_DIRS)."""
+    import views._models as common
+
+    empty = tmp_path / "pretrained"
+    empty.mkdir()
+    monkeypatch.setattr(common, "PRETRAINED_DIR", empty)
+    monkeypatch.delenv("AEVB_MODEL_DIRS", raising=False)
+
+
+def open_page(model_dir: Path | None, model: str | None, monkeypatch) -> AppTest:
+    if model_dir is not None:
+        monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if model is not None:
+        at.session_state[f"{P}_model"] = str(model_dir / f"{model}.json")
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def image_by_caption(at: AppTest, prefix: str) -> str:
+    """The URL (content-addressed) of the image whose caption starts with ``prefix``."""
+    for image in at.image:
+        for url, caption in zip(image.value, image.captions, strict=True):
+            if caption.startswith(prefix):
+                return url
+    raise AssertionError(f"no image captioned {prefix!r}: {[c for i in at.image for c in i.captions]}")
+
+
+def samples(at: AppTest) -> str:
+    return image_by_caption(at, "100 samples from cluster")
+
+
+def samples_caption(at: AppTest) -> str:
+    return next(c for i in at.image for c in i.captions if "samples from cluster" in c)
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def click(at: AppTest, key: str, **point) -> AppTest:
+    """Simulate a click on the plotly chart ``key`` (as the frontend reports it) and rerun."""
+    at.session_state[key] = {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
+    return at.run()
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_no_model_gives_a_hint_not_an_error(monkeypatch):
+    at = open_page(None, None, monkeypatch)
+    assert not at.error
+    assert any("No trained GMVAE" in i.value and "AEVB_MODEL_DIRS" in i.value for i in at.info)
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_page_renders_metrics_gallery_samples_and_confusion(model_dir, monkeypatch):
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    assert not at.error
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Test ELBO"] == "-97.53"
+    assert shown["ELBO without −log C"] == "-95.23"
+    assert shown["H(q(y|x))"] == "0.106"
+    assert shown["Cluster accuracy"].endswith("%")
+    samples(at)
+    image_by_caption(at, "test image 0 (digit 7)")
+    kinds = [[t.get("type") for t in f["data"]] for f in figures(at)]
+    assert ["image"] in kinds  # the gallery
+    assert ["bar"] in kinds  # q(y|x)
+    assert kinds.count(["heatmap"]) == 2  # the two confusion matrices side by side
+    gallery = next(f for f in figures(at) if [t.get("type") for t in f["data"]] == ["image"])
+    ticks = gallery["layout"]["yaxis"]["ticktext"]
+    assert len(ticks) == 10
+    digits = [int(t.split("→ ")[1][0]) for t in ticks if "→ –" not in t]
+    assert digits == sorted(digits)  # rows ordered by matched digit
+    # the comparison shows both estimators
+    text = " ".join(m.value for m in at.markdown)
+    assert "marginal estimator" in text and "gumbel estimator" in text
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_picking_a_cluster_changes_the_samples(model_dir, monkeypatch):
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    first = at.session_state[f"{P}_cluster"]
+    before = samples(at)
+    new = (first + 1) % 10
+    at.pills(key=f"{P}_cluster").set_value(new).run()
+    assert not at.exception
+    assert at.session_state[f"{P}_cluster"] == new
+    assert f"y={new} →" in samples_caption(at)
+    after_pill = samples(at)
+    assert after_pill != before
+
+    # a click on a cluster's disc on the chart picks it too
+    third = (new + 1) % 10
+    click(at, f"{P}_map", x=0.0, y=0.0, curve_number=12, point_number=third, customdata=f"y={third}")
+    assert not at.exception
+    assert at.session_state[f"{P}_cluster"] == third
+    assert samples(at) != after_pill
+
+    # the spread slider and the reseed button give new samples of the same cluster
+    current = samples(at)
+    at.slider(key=f"{P}_spread").set_value(0.5).run()
+    assert not at.exception and samples(at) != current
+    current = samples(at)
+    at.button(key=f"{P}_resample").click().run()
+    assert at.session_state[f"{P}_seed"] == 1 and samples(at) != current
+    at.slider(key=f"{P}_n").set_value(30).run()
+    assert not at.exception
+    image_by_caption(at, "30 samples from cluster")
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_clicking_a_test_image_classifies_it(model_dir, monkeypatch):
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    bars = next(f for f in figures(at) if f["data"][0].get("type") == "bar")
+    click(at, f"{P}_map", x=0.0, y=0.0, curve_number=2, point_number=0, customdata=1)
+    assert not at.exception
+    assert at.session_state[f"{P}_index"] == 1
+    image_by_caption(at, "test image 1 (digit 2)")
+    new_bars = next(f for f in figures(at) if f["data"][0].get("type") == "bar")
+    assert new_bars["data"][0]["y"] != bars["data"][0]["y"]
+    recon = [c for i in at.image for c in i.captions if c.startswith("y=") and ": " in c]
+    assert len(recon) == 10  # one reconstruction per cluster
+    at.number_input(key=f"{P}_index").set_value(5).run()
+    assert not at.exception
+    image_by_caption(at, "test image 5")
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_a_drawing_is_classified(model_dir, monkeypatch):
+    from explorer_core.latent_views import drawing_input
+
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    at.radio(key=f"{P}_source").set_value("drawing").run()
+    assert any("Nothing drawn yet" in i.value for i in at.info)
+    assert not at.error and not at.exception
+    canvas = np.zeros((224, 224, 4), np.uint8)
+    canvas[40:180, 100:125] = 255  # a "1"
+    at.session_state[f"{P}_drawing"] = drawing_input(canvas, "binarized")
+    at.run()
+    assert not at.exception
+    image_by_caption(at, "your drawing")
+    title = next(f for f in figures(at) if f["data"][0].get("type") == "bar")["layout"]["title"]["text"]
+    assert "your drawing" in title
+
+
+@pytest.mark.usefixtures("no_pretrained")
+@pytest.mark.parametrize(
+    ("name", "says"), [("broken-gmvae", "corrupt"), ("mismatched-gmvae", "does not fit")]
+)
+def test_bad_weights_give_a_clear_error_and_the_page_goes_on(model_dir, monkeypatch, name, says):
+    at = open_page(model_dir, name, monkeypatch)
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(name in e and says in e for e in errors), errors
+    # the rest of the page still works: the stored metrics and the comparison of two models
+    assert any(m.label == "Test ELBO" for m in at.metric)
+    assert [[t.get("type") for t in f["data"]] for f in figures(at)].count(["heatmap"]) == 2
+    at.selectbox(key=f"{P}_model").set_value(str(model_dir / "tiny-gmvae.json")).run()
+    assert not at.exception and not at.error
+    samples(at)
+    at.switch_page(str(ROOT / "views" / "home.py")).run()
+    assert not at.exception

@@ -1,0 +1,110 @@
+"""The Gaussian mixture VAE page in a real Chromium: picking a cluster (a pill, or its disc on the chart)
+shows new samples, with no exception.
+
+The module starts its own server, with ``AEVB_MODEL_DIRS`` pointing at a temporary folder holding one tiny
+untrained GMVAE (L = 4), so nothing here needs the shipped models; when those are present they are listed
+too, and the test picks the tiny one by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from explorer_core.artifacts import save_model
+from explorer_core.models.gmvae import GMVAE, GMVAEConfig
+from tests.browser.conftest import fresh_page, streamlit_server
+from tests.browser.test_browser import assert_no_exception, poll, wait_idle
+from tests.browser.test_latent_browser import choose_model
+
+pytestmark = pytest.mark.browser
+
+CHANGE_TIMEOUT_S = 90
+#: the first visit loads the model and computes q(y|x) of the 10,000 test images (slow on a busy CPU)
+LOAD_TIMEOUT_S = 300
+METRICS = {"elbo": -150.0, "elbo_without_log_c": -147.7, "conditional_entropy": 1.2, "cluster_accuracy": 0.2}
+SAMPLES = '.st-key-gmvae_samples [data-testid="stImage"]'
+
+
+@pytest.fixture(scope="module")
+def gmvae_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose model list holds tiny-gmvae (random weights, C = 10, L = 4)."""
+    folder = tmp_path_factory.mktemp("browser-gmvae")
+    torch.manual_seed(0)
+    model = GMVAE(GMVAEConfig(hidden=(32,), latent_dim=4))
+    save_model(model, "gmvae", folder, "tiny-gmvae", {"preprocessing": "binarized", "test_metrics": METRICS})
+    env = {"AEVB_MODEL_DIRS": str(folder), "AEVB_DEVICE": "cpu"}
+    with streamlit_server(folder / "server.log", env) as url:
+        yield url
+
+
+@pytest.fixture
+def gmvae_page(browser, gmvae_app_url: str):
+    """A fresh page (own Streamlit session) against the server with the tiny model."""
+    with fresh_page(browser) as pg:
+        yield pg
+
+
+def samples_src(page) -> str:
+    """The ``src`` of the picked cluster's sample grid."""
+    return page.locator(SAMPLES).first.locator("img").get_attribute("src") or ""
+
+
+def samples_caption(page) -> str:
+    return page.locator(SAMPLES).first.inner_text().strip()
+
+
+def test_picking_a_cluster_shows_new_samples(gmvae_page, gmvae_app_url):
+    page = gmvae_page
+    page.set_default_timeout(LOAD_TIMEOUT_S * 1000)  # a busy CPU slows the browser as much as the server
+    page.goto(f"{gmvae_app_url}/gmvae", timeout=LOAD_TIMEOUT_S * 1000)
+    page.locator("h1", has_text="Gaussian mixture VAE").first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
+    wait_idle(page, LOAD_TIMEOUT_S)
+    choose_model(page, "gmvae", "tiny-gmvae")
+    page.locator(SAMPLES).first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
+    wait_idle(page, LOAD_TIMEOUT_S)
+    assert_no_exception(page)
+    src, caption = samples_src(page), samples_caption(page)
+    assert src and caption.startswith("100 samples from cluster")
+
+    # a pill: the last one (the first is picked at the start)
+    pill = page.locator(".st-key-gmvae_cluster").get_by_role("radio").last
+    label = pill.inner_text().strip()
+    pill.click()
+    poll(lambda: samples_src(page) != src, CHANGE_TIMEOUT_S, "new samples after a pill click")
+    wait_idle(page)
+    assert f"cluster {label} " in samples_caption(page)
+    assert_no_exception(page)
+
+    # a click on the cluster disc farthest from the picked one (the black ring) picks that cluster
+    src, caption = samples_src(page), samples_caption(page)
+    traces = page.locator(".st-key-gmvae_map .scatterlayer .trace")
+    discs = traces.last.locator("path.point")
+    ring = traces.nth(traces.count() - 2).locator("path.point").first.bounding_box()
+    boxes = [discs.nth(i).bounding_box() for i in range(discs.count())]
+    assert len(boxes) == 10
+
+    def centre(box):
+        return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    rx, ry = centre(ring)
+    far = max(boxes, key=lambda b: (centre(b)[0] - rx) ** 2 + (centre(b)[1] - ry) ** 2)
+    page.mouse.click(*centre(far))
+    poll(
+        lambda: samples_caption(page) != caption,
+        CHANGE_TIMEOUT_S,
+        "another cluster after a click on its disc",
+    )
+    wait_idle(page)
+    assert samples_src(page) != src
+    assert_no_exception(page)
+
+    # new samples of the same cluster
+    src, caption = samples_src(page), samples_caption(page)
+    page.get_by_role("button", name="New samples").click()
+    poll(lambda: samples_src(page) != src, CHANGE_TIMEOUT_S, "new samples after the button")
+    wait_idle(page)
+    assert samples_caption(page).split(" (")[0] == caption.split(" (")[0]
+    assert_no_exception(page)

@@ -1,0 +1,269 @@
+"""The GMVAE page's computation (explorer_core.cluster_views) and figures (explorer_core.figures_gmvae),
+without Streamlit. Tiny random models; the bundle test reads the first MNIST test images."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from explorer_core.artifacts import ArtifactError, save_model
+from explorer_core.cluster_views import (
+    cluster_name,
+    cluster_sample_png,
+    cluster_samples,
+    fit_pca,
+    gallery,
+    gallery_order,
+    image_posterior,
+    load_cluster_bundle,
+    stored_clusters,
+)
+from explorer_core.evaluation import cluster_accuracy
+from explorer_core.figures_gmvae import (
+    UNMATCHED_COLOUR,
+    clicked_target,
+    cluster_map_figure,
+    cluster_posterior_figure,
+    confusion_figure,
+    image_rows_figure,
+)
+from explorer_core.latent_views import png_bytes
+from explorer_core.models.gmvae import GMVAE, GMVAEConfig
+from explorer_core.models.vae import VAE, VAEConfig
+
+
+@pytest.fixture(scope="module")
+def model() -> GMVAE:
+    torch.manual_seed(0)
+    return GMVAE(GMVAEConfig(hidden=(32,), latent_dim=4)).eval()
+
+
+# ------------------------------------------------------------------------------------ gallery order
+
+
+def test_gallery_order_follows_the_matched_digits():
+    matched = [3, 9, 5, 2, 7, 1, 8, 6, 4, 0]
+    order = gallery_order(matched)
+    assert order == [9, 5, 3, 0, 8, 2, 7, 4, 6, 1]
+    assert [matched[c] for c in order] == list(range(10))
+
+
+def test_gallery_order_puts_unmatched_clusters_last_by_usage():
+    matched = [1, -1, 0, -1, 2, -1]
+    usage = [0.3, 0.05, 0.3, 0.2, 0.1, 0.05]
+    assert gallery_order(matched, usage) == [2, 0, 4, 3, 1, 5]
+    with pytest.raises(ValueError):
+        gallery_order(matched, usage[:3])
+
+
+def test_gallery_order_from_hungarian_matching_of_a_permuted_table():
+    """Clusters that are a permutation of the labels are ordered back to 0..9, whatever the permutation."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 2000)
+    perm = rng.permutation(10)  # cluster perm[d] holds digit d
+    assignments = perm[labels]
+    noisy = rng.random(2000) < 0.1
+    assignments[noisy] = rng.integers(0, 10, noisy.sum())
+    result = cluster_accuracy(assignments, labels, 10)
+    order = gallery_order(result["matched_label"], result["usage"])
+    assert order == [int(perm[d]) for d in range(10)]
+    assert cluster_name(order[4], result["matched_label"]) == f"y={perm[4]} → 4"
+    assert cluster_name(0, [-1] * 10) == "y=0 → –"
+
+
+def test_stored_clusters_reads_the_json_and_rematches_without_matched_labels():
+    table = np.diag([50, 40, 30, 20, 10, 10, 10, 10, 10, 10])[[2, 0, 1, 3, 4, 5, 6, 7, 8, 9]]
+    meta = {"test_metrics": {"contingency": table.tolist(), "cluster_accuracy": 1.0}}
+    clusters = stored_clusters(meta)
+    assert clusters["matched_label"][:3] == [2, 0, 1]
+    assert clusters["accuracy"] == 1.0
+    assert sum(clusters["usage"]) == pytest.approx(1.0)
+    assert stored_clusters({"test_metrics": {}}) is None
+    assert stored_clusters({"test_metrics": {"contingency": [[1, 2]]}}) is None
+
+
+# --------------------------------------------------------------------------------------------- PCA
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2, 5, 64])
+def test_pca_shapes_and_orthonormal_basis(latent_dim):
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(300, latent_dim)) * np.linspace(3, 1, latent_dim)
+    pca = fit_pca(points)
+    assert pca.centre.shape == (latent_dim,)
+    assert pca.basis.shape == (2, latent_dim)
+    coords = pca(points)
+    assert coords.shape == (300, 2) and coords.dtype == np.float32
+    assert pca(points[0]).shape == (2,)
+    k = min(2, latent_dim)
+    np.testing.assert_allclose(pca.basis[:k] @ pca.basis[:k].T, np.eye(k), atol=1e-5)
+    assert 0 <= pca.explained[1] <= pca.explained[0] <= 1
+    np.testing.assert_allclose(coords.mean(0), 0, atol=1e-4)
+    if latent_dim > 2:  # the first component carries the most variance
+        assert coords[:, 0].var() >= coords[:, 1].var()
+    with pytest.raises(ValueError):
+        fit_pca(np.zeros((0, 3)))
+
+
+# ---------------------------------------------------------------------------------------- sampling
+
+
+def test_cluster_samples_shapes_seeds_and_spread(model):
+    a = cluster_samples(model, 2, 7, seed=0)
+    assert a.shape == (7, 28, 28) and a.dtype == np.float32
+    assert a.min() >= 0 and a.max() <= 1
+    np.testing.assert_array_equal(a, cluster_samples(model, 2, 7, seed=0))
+    assert not np.array_equal(a, cluster_samples(model, 2, 7, seed=1))
+    assert not np.array_equal(a, cluster_samples(model, 3, 7, seed=0))
+    cold = cluster_samples(model, 2, 5, seed=0, spread=0.0)  # spread 0: the decoded prior mean, n times
+    np.testing.assert_allclose(cold, np.broadcast_to(cold[0], cold.shape), atol=1e-6)
+    for bad in ({"n": 0}, {"spread": -1.0}, {"cluster": 10}):
+        with pytest.raises(ValueError):
+            cluster_samples(model, **{"cluster": 0, "n": 3, **bad})
+
+
+def test_cluster_sample_png_is_a_tiled_png(model):
+    from io import BytesIO
+
+    from PIL import Image
+
+    data = cluster_sample_png(model, 1, 100, seed=3, n_cols=10, factor=2)
+    image = Image.open(BytesIO(data))
+    assert image.size == ((10 * 29 - 1) * 2, (10 * 29 - 1) * 2)
+    assert data != cluster_sample_png(model, 1, 100, seed=4, n_cols=10, factor=2)
+
+
+def test_gallery_rows_follow_the_order(model):
+    order = [3, 0, 1, 2, 4, 5, 6, 7, 8, 9]
+    grid = gallery(model, order, n_per_cluster=4, seed=0, spread=0.0)
+    assert grid.shape == (10 * 29 - 1, 4 * 29 - 1)
+    first_row = grid[:28, :28]
+    expected = cluster_samples(model, 3, 1, spread=0.0)[0]  # spread 0: the decoded mean of cluster 3
+    np.testing.assert_allclose(first_row, expected, atol=1e-5)
+    with pytest.raises(ValueError):
+        gallery(model, [], 3)
+
+
+def test_image_posterior(model):
+    x = (torch.rand(784, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+    post = image_posterior(model, x)
+    c = model.config.n_clusters
+    assert post.probs.shape == (c,) and post.probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert post.reconstructions.shape == (c, 28, 28)
+    assert post.z_mean.shape == (model.config.latent_dim,)
+    assert 0 <= post.entropy <= np.log(c) + 1e-6
+    assert post.best == int(np.argmax(post.probs))
+    expected = model.reconstructions_per_cluster(x[None])[:, 0].reshape(c, 28, 28).detach().numpy()
+    np.testing.assert_allclose(post.reconstructions, expected, atol=1e-6)
+    assert image_posterior(model, x.numpy()).probs == pytest.approx(post.probs)
+
+
+# ------------------------------------------------------------------------------------------ bundle
+
+
+def test_load_cluster_bundle(model, tmp_path):
+    path = save_model(model, "gmvae", tmp_path, "tiny", {"preprocessing": "binarized"})
+    bundle = load_cluster_bundle(path, n_test=300)
+    c, latent = model.config.n_clusters, model.config.latent_dim
+    assert bundle.probs.shape == (300, c)
+    np.testing.assert_allclose(bundle.probs.sum(1), 1, atol=1e-5)
+    assert bundle.mu.shape == (300, latent) and bundle.coords.shape == (300, 2)
+    assert bundle.prior_means.shape == (c, latent) and bundle.prior_coords.shape == (c, 2)
+    assert bundle.labels.shape == (300,) and bundle.x.shape == (300, 784)
+    assert set(np.unique(bundle.x.numpy())) <= {0.0, 1.0}  # binarized
+    assert np.array_equal(bundle.assignments, bundle.probs.argmax(1))
+    assert np.asarray(bundle.clusters["contingency"]).sum() == 300
+    assert sorted(bundle.order) == list(range(c))
+    assert bundle.order == gallery_order(bundle.matched_label, bundle.usage)
+    assert bundle.image(0).shape == (28, 28)
+
+    vae = save_model(VAE(VAEConfig(latent_dim=2, hidden=(8,))), "vae", tmp_path, "not-a-gmvae", {})
+    with pytest.raises(ArtifactError, match="not a GMVAE"):
+        load_cluster_bundle(vae, n_test=10)
+
+
+# ----------------------------------------------------------------------------------------- figures
+
+MATCHED = [3, 9, 5, 2, 7, 1, 8, 6, 4, -1]
+NAMES = [cluster_name(c, MATCHED) for c in range(10)]
+
+
+def _validated(fig: go.Figure) -> go.Figure:
+    """The same figure built with plotly's validation (the builders skip it for speed)."""
+    return go.Figure(fig.to_dict())
+
+
+def test_cluster_map_figure_traces_and_click_targets():
+    rng = np.random.default_rng(0)
+    coords, labels = rng.normal(size=(200, 2)), rng.integers(0, 10, 200)
+    index = np.arange(1000, 1200)
+    fig = cluster_map_figure(
+        coords,
+        labels,
+        index,
+        rng.normal(size=(10, 2)),
+        NAMES,
+        MATCHED,
+        [0.1] * 10,
+        picked=4,
+        highlight=(0, 0),
+    )
+    _validated(fig)
+    names = [t.name for t in fig.data]
+    assert names[:10] == [str(d) for d in range(10)]
+    assert names[10:] == ["chosen image", "picked cluster", "clusters"]
+    assert sum(len(t.x) for t in fig.data[:10]) == 200
+    clusters = fig.data[-1]
+    assert list(clusters.customdata) == [f"y={c}" for c in range(10)]
+    assert clusters.marker.color[9] == UNMATCHED_COLOUR
+    assert list(clusters.text)[:2] == ["3", "9"] and clusters.text[9] == "–"
+    digit3 = fig.data[3]
+    assert set(np.asarray(digit3.customdata)) == set(index[labels == 3])
+    # what a click reports, as the page reads it
+    assert clicked_target({"customdata": "y=4"}) == ("cluster", 4)
+    assert clicked_target({"customdata": ["y=7"]}) == ("cluster", 7)
+    assert clicked_target({"customdata": 1042}) == ("image", 1042)
+    assert clicked_target({"customdata": [17]}) == ("image", 17)
+    assert clicked_target({"x": 0.5}) is None
+    assert clicked_target({"customdata": "grid"}) is None
+    plain = cluster_map_figure(coords, labels, index, rng.normal(size=(10, 2)), NAMES, MATCHED, [0.1] * 10)
+    assert [t.name for t in plain.data][10:] == ["clusters"]
+
+
+def test_cluster_posterior_figure_bars_in_order():
+    probs = np.linspace(1, 10, 10)
+    probs /= probs.sum()
+    order = gallery_order(MATCHED)
+    fig = cluster_posterior_figure(probs, order, NAMES, MATCHED, title="q(y|x)")
+    _validated(fig)
+    (bar,) = fig.data
+    assert bar.type == "bar"
+    assert list(bar.x) == [NAMES[c] for c in order]
+    np.testing.assert_allclose(bar.y, probs[order])
+
+
+def test_confusion_figure_rows_ordered_and_matches_boxed():
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 50, (10, 10))
+    order = gallery_order(MATCHED)
+    fig = confusion_figure(table, order, NAMES, MATCHED, accuracy=0.8351)
+    _validated(fig)
+    (heat,) = fig.data
+    assert heat.type == "heatmap"
+    np.testing.assert_array_equal(np.asarray(heat.z), table[order])
+    assert list(heat.y) == [NAMES[c] for c in order]
+    assert "83.51%" in fig.layout.title.text
+    assert len(fig.layout.shapes) == 9  # one box per matched cluster; cluster 9 is unmatched
+
+
+def test_image_rows_figure_labels_each_row():
+    png = png_bytes(np.zeros((10 * 29 - 1, 15 * 29 - 1)), 2)
+    labels = [f"row {i}" for i in range(10)]
+    fig = image_rows_figure(png, 15 * 58, 10 * 58, labels)
+    _validated(fig)
+    (image,) = fig.data
+    assert image.type == "image" and image.source.startswith("data:image/png;base64,")
+    assert list(fig.layout.yaxis.ticktext) == labels
+    assert len(fig.layout.yaxis.tickvals) == 10
