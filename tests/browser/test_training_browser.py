@@ -90,7 +90,8 @@ def test_a_run_started_in_the_browser_shows_progress_and_lands_in_the_vae_picker
 
         open_page(page, f"{training_url}/vae", "VAE")
         choose_model(page, "vae", run_id)
-        picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
-        poll(lambda: run_id in picker.inner_text(), LOAD_TIMEOUT_S, "the run to be the chosen VAE model")
+        # the searchable selectbox shows its value in an <input>, not in its text
+        picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").locator("input").first
+        poll(lambda: run_id in picker.input_value(), LOAD_TIMEOUT_S, "the run to be the chosen VAE model")
         page.get_by_test_id("stImage").filter(has_text="z = (").first.wait_for()
         assert_no_exception(page)
