@@ -9,6 +9,7 @@ the tiny one by name.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -50,7 +51,7 @@ def vrnn_page(browser, vrnn_app_url: str):
 
 def row_status(page) -> str:
     """The line above the grid, e.g. "Row 3 of 28 · paused"."""
-    texts = page.get_by_test_id("stMarkdown").filter(has_text="of 28").all_inner_texts()
+    texts = page.get_by_test_id("stMarkdown").filter(has_text=re.compile(r"^Row \d+ of 28")).all_inner_texts()
     return texts[0].strip() if texts else ""
 
 
