@@ -336,11 +336,15 @@ def decode_one(
 def show_image(
     image: np.ndarray | bytes, caption: str | None = None, factor: int = IMAGE_FACTOR, **kwargs
 ) -> None:
-    """An image in [0, 1] (white ink on black), enlarged with crisp pixels; or PNG bytes, as they are."""
+    """An image in [0, 1] (white ink on black), enlarged with crisp pixels; or PNG bytes, as they are.
+
+    Sent as PNG: Streamlit's default ("auto") re-encodes numpy images as JPEG, which blurs the pixels.
+    """
     if isinstance(image, bytes):
         st.image(image, caption=caption, **kwargs)
     else:
-        st.image(upscale(np.clip(image, 0, 1), factor), caption=caption, clamp=True, **kwargs)
+        image = upscale(np.clip(image, 0, 1), factor)
+        st.image(image, caption=caption, clamp=True, output_format="PNG", **kwargs)
 
 
 def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
