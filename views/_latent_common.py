@@ -343,8 +343,8 @@ def show_image(
     if isinstance(image, bytes):
         st.image(image, caption=caption, **kwargs)
     else:
-        image = upscale(np.clip(image, 0, 1), factor)
-        st.image(image, caption=caption, clamp=True, output_format="PNG", **kwargs)
+        kwargs.setdefault("output_format", "PNG")
+        st.image(upscale(np.clip(image, 0, 1), factor), caption=caption, clamp=True, **kwargs)
 
 
 def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
