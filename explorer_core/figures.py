@@ -304,6 +304,32 @@ def map_ellipse(
     }
 
 
+def digit_scatter_traces(
+    coords: np.ndarray, labels: np.ndarray, index: np.ndarray, click_hint: str = ""
+) -> list[dict]:
+    """One clickable scatter trace per digit 0..9 for test-image points coords [n, 2] with labels [n] and
+    test-set indices [n] (as ``customdata``, so a selection names the image); ``click_hint`` is shown on
+    hover."""
+    traces = []
+    for digit in range(10):
+        mask = labels == digit
+        traces.append(
+            {
+                "type": "scatter",
+                "x": coords[mask, 0],
+                "y": coords[mask, 1],
+                "mode": "markers",
+                "name": str(digit),
+                "customdata": index[mask],
+                "marker": {"color": DIGIT_COLOURS[digit], "size": 4, "opacity": MAP_POINT_OPACITY},
+                "selected": {"marker": {"opacity": MAP_POINT_OPACITY}},
+                "unselected": {"marker": {"opacity": MAP_POINT_OPACITY}},
+                "hovertemplate": f"digit {digit} · test image %{{customdata}}<extra>{click_hint}</extra>",
+            }
+        )
+    return traces
+
+
 def latent_map_figure(
     coords: np.ndarray,
     labels: np.ndarray,
@@ -360,22 +386,7 @@ def latent_map_figure(
                 "<extra>click: move z here</extra>",
             }
         )
-    for digit in range(10):
-        mask = labels == digit
-        traces.append(
-            {
-                "type": "scatter",
-                "x": coords[mask, 0],
-                "y": coords[mask, 1],
-                "mode": "markers",
-                "name": str(digit),
-                "customdata": index[mask],
-                "marker": {"color": DIGIT_COLOURS[digit], "size": 4, "opacity": MAP_POINT_OPACITY},
-                "selected": {"marker": {"opacity": MAP_POINT_OPACITY}},
-                "unselected": {"marker": {"opacity": MAP_POINT_OPACITY}},
-                "hovertemplate": f"digit {digit} · test image %{{customdata}}<extra></extra>",
-            }
-        )
+    traces += digit_scatter_traces(coords, labels, index)
     overlay = {"type": "scatter", "hoverinfo": "skip", "showlegend": False}
     for item in ellipses:
         for i, n_sigma in enumerate(item["sigmas"]):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer_core.figures import DIGIT_COLOURS, MAP_POINT_OPACITY
+from explorer_core.figures import DIGIT_COLOURS, digit_scatter_traces
 
 UNMATCHED_COLOUR = "#bbbbbb"
 PICK_COLOUR = "black"
@@ -60,23 +60,7 @@ def cluster_map_figure(
     index = np.asarray(index)
     prior_coords = np.asarray(prior_coords, dtype=np.float32)
     traces: list[dict] = []
-    for digit in range(10):
-        mask = labels == digit
-        traces.append(
-            {
-                "type": "scatter",
-                "x": coords[mask, 0],
-                "y": coords[mask, 1],
-                "mode": "markers",
-                "name": str(digit),
-                "customdata": index[mask],
-                "marker": {"color": DIGIT_COLOURS[digit], "size": 4, "opacity": MAP_POINT_OPACITY},
-                "selected": {"marker": {"opacity": MAP_POINT_OPACITY}},
-                "unselected": {"marker": {"opacity": MAP_POINT_OPACITY}},
-                "hovertemplate": f"digit {digit} · test image %{{customdata}}<extra>click: classify it"
-                "</extra>",
-            }
-        )
+    traces += digit_scatter_traces(coords, labels, index, click_hint="click: classify it")
     overlay = {"type": "scatter", "mode": "markers", "hoverinfo": "skip", "showlegend": False}
     if highlight is not None:
         traces.append(
