@@ -113,10 +113,22 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     from explorer_core.training import PRESETS
 
     p = sub.add_parser("train", help="train a model on MNIST with AEVB")
-    p.add_argument("family", choices=sorted(FAMILIES))
+    p.add_argument("family", nargs="?", choices=sorted(FAMILIES), help="not needed with --resume")
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named recipe (flags below override it)")
-    p.add_argument("--out", required=True, help="directory for NAME.safetensors and NAME.json")
+    p.add_argument("--out", help="directory for NAME.safetensors and NAME.json (required unless --resume)")
     p.add_argument("--name", help="model name (default: the preset's name, else the family)")
+    p.add_argument(
+        "--run-dir",
+        help="folder for the per-epoch checkpoint (default: runs/cli-NAME under AEVB_RUNS_DIR or the repo)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run checkpointed in DIR (its recipe; --epochs, --patience, --min-epochs and "
+        "--max-minutes may be changed)",
+    )
+    p.add_argument("--min-epochs", type=int, help="early stopping never ends a run before this epoch")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--hidden", type=int, nargs="+")
     p.add_argument("--dropout", type=float)
@@ -160,6 +172,7 @@ def _run_train(args: argparse.Namespace) -> int:
             "batch_size",
             "lr",
             "patience",
+            "min_epochs",
             "max_minutes",
             "lr_schedule",
             "iwae_k",
@@ -175,12 +188,40 @@ def _run_train(args: argparse.Namespace) -> int:
             "rnn_layers",
         )
     }
+    from dataclasses import replace
+    from pathlib import Path
+
+    from explorer_core.checkpoint import CheckpointError, read_checkpoint_description
+    from explorer_core.jobs import runs_root
+    from explorer_core.training import TrainConfig
+
     try:
-        config = config_from_args(args.preset, args.family, overrides)
-    except ValueError as err:
+        if args.resume:
+            run_dir = Path(args.resume)
+            described = read_checkpoint_description(run_dir)
+            resumable = ("epochs", "patience", "min_epochs", "max_minutes")
+            given = {k: overrides[k] for k in resumable if overrides.get(k) is not None}
+            config = replace(TrainConfig(**described["recipe"]), **given)
+            out = args.out or described.get("out_dir")
+            name = args.name or described.get("name")
+            if not out or not name:
+                raise ValueError(f"{run_dir}: the checkpoint does not say where the model goes; give --out/--name.")
+        else:
+            if args.family is None or args.out is None:
+                raise ValueError("give a family and --out (or --resume DIR).")
+            config = config_from_args(args.preset, args.family, overrides)
+            name = args.name or args.preset or args.family
+            out = args.out
+            run_dir = Path(args.run_dir) if args.run_dir else runs_root() / f"cli-{name}"
+            if (run_dir / "checkpoint.json").exists():
+                raise ValueError(f"{run_dir} already holds a checkpoint: --resume {run_dir}, or another --run-dir.")
+    except (ValueError, TypeError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    name = args.name or args.preset or args.family
+    if args.threads:
+        limit_cpu_threads(args.threads)
+    if not args.resume:
+        print(f"checkpoints: {run_dir} (continue with: train --resume {run_dir})", file=sys.stderr)
     bar = tqdm(total=None, unit="step", file=sys.stderr, disable=None, desc=name)
 
     def report(p) -> None:
@@ -208,7 +249,15 @@ def _run_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        path = train(config, args.out, name, progress=report, should_stop=lambda: bool(stop_requested))
+        path = train(
+            config,
+            out,
+            name,
+            progress=report,
+            should_stop=lambda: bool(stop_requested),
+            run_dir=run_dir,
+            resume=bool(args.resume),
+        )
     except (MNISTUnavailable, TrainingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

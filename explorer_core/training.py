@@ -58,6 +58,7 @@ class TrainConfig:
         n_validation: images at the end of the training set held out for model selection.
         n_samples: reparameterised samples per image in the training estimator.
         patience: stop when the validation ELBO has not improved for this many epochs (None: never).
+        min_epochs: early stopping (``patience``) never ends a run before this many epochs.
         max_minutes: stop after the first epoch that ends past this wall-clock budget (None: no limit).
         max_grad_norm: clip the gradient norm to this before each step (None: no clipping).
         lr_schedule: ``"constant"`` or ``"cosine"`` (annealed to zero over ``epochs``, stepped per epoch).
@@ -78,6 +79,7 @@ class TrainConfig:
     n_validation: int = 10_000
     n_samples: int = 1
     patience: int | None = None
+    min_epochs: int = 0
     max_minutes: float | None = None
     max_grad_norm: float | None = None
     lr_schedule: str = "constant"
@@ -116,6 +118,7 @@ class TrainConfig:
         check_learning_rate(self.lr)
         for name, value, lo, hi in (
             ("epochs", self.epochs, 1, 10_000),
+            ("min_epochs", self.min_epochs, 0, 10_000),
             ("batch_size", self.batch_size, 1, 60_000),
             ("n_validation", self.n_validation, 0, 30_000),
             ("n_samples", self.n_samples, 1, 1000),
@@ -211,7 +214,8 @@ PRESETS: dict[str, TrainConfig] = {
         patience=100,
         iwae_k=1000,
     ),
-    "gmvae-marginal": TrainConfig.for_family("gmvae", epochs=60, patience=60),
+    # at least the reference's 78 epochs, then on while the validation ELBO still improves (10 epochs' patience)
+    "gmvae-marginal": TrainConfig.for_family("gmvae", epochs=150, min_epochs=78, patience=10),
     "gmvae-gumbel": TrainConfig.for_family(
         "gmvae", estimator="gumbel", temperature=1.0, temperature_final=0.5, epochs=40, patience=40
     ),
@@ -272,6 +276,21 @@ def tsne_view(model, x: torch.Tensor, y: torch.Tensor | None, seed: int = 0) -> 
     return torch.as_tensor(embedding, dtype=torch.float32)
 
 
+def _rng_states(order: torch.Generator, noise: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    states = {"torch": torch.random.get_rng_state(), "order": order.get_state(), "noise": noise.get_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _set_rng_states(states: dict[str, torch.Tensor], order, noise, device: torch.device) -> None:
+    torch.random.set_rng_state(states["torch"])
+    order.set_state(states["order"])
+    noise.set_state(states["noise"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
 def train(
     config: TrainConfig,
     out_dir: Path,
@@ -282,19 +301,45 @@ def train(
     log_every: int = 50,
     should_stop: Callable[[], bool] | None = None,
     on_epoch: Callable[[Any, int], None] | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
 ) -> Path:
     """Train a model on MNIST with AEVB and write ``out_dir/name.{safetensors,json}``; returns the JSON path.
 
     ``progress`` gets a :class:`TrainingProgress` every ``log_every`` steps and after every epoch;
-    ``should_stop()`` is asked after every step (True ends training after that epoch's validation);
-    ``on_epoch(model, epoch)`` runs after every epoch's progress report (for example to write preview
-    samples; the model is in whatever mode validation left it in, and the next step sets train mode).
+    ``should_stop()`` is asked after every step (True ends training after that epoch's validation, and the
+    best epoch so far is evaluated and saved); ``on_epoch(model, epoch)`` runs after every epoch's progress
+    report (for example to write preview samples; the model is in whatever mode validation left it in, and
+    the next step sets train mode).
+
+    With ``run_dir``, every finished epoch writes a checkpoint there (:mod:`explorer_core.checkpoint`:
+    weights, optimizer and scheduler states, RNG states, history, best-so-far). ``resume=True`` continues
+    from that checkpoint; the result is the same as an uninterrupted run with the same recipe, bit for bit
+    on the CPU. ``config`` may differ from the checkpoint's recipe only in ``epochs``, ``patience``,
+    ``min_epochs`` and ``max_minutes`` (to extend a run, or to give a new sitting its own time budget);
+    ``max_minutes`` counts from the start of this sitting.
 
     Raises:
         explorer_core.data.MNISTUnavailable: MNIST is not on disk.
-        TrainingError: a NaN/inf step, or no epoch finished.
+        TrainingError: a NaN/inf step, no epoch finished, or a checkpoint that cannot be resumed.
     """
+    from explorer_core.checkpoint import CheckpointError, TrainingState, load_checkpoint, save_checkpoint
+
     device = device or pick_device()
+    state: TrainingState | None = None
+    if resume:
+        if run_dir is None:
+            raise TrainingError("resume needs the run's folder.")
+        try:
+            state = load_checkpoint(run_dir)
+        except CheckpointError as err:
+            raise TrainingError(f"cannot resume: {err}") from err
+        mutable = ("epochs", "patience", "min_epochs", "max_minutes")
+        recorded = {k: v for k, v in state.recipe.items() if k not in mutable}
+        wanted = {k: v for k, v in config.to_dict().items() if k not in mutable}
+        if recorded != wanted:
+            diff = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+            raise TrainingError(f"cannot resume: the checkpoint was made with another recipe (differs in {diff}).")
     torch.manual_seed(config.seed)
     splits = splits or load_mnist_splits(config.n_validation)
     conditional = FAMILIES[config.family][0].conditional
@@ -305,11 +350,12 @@ def train(
     y_val = labels_val if conditional else None
     model = build_model(config.family, config.model_config()).to(device)
     optimizers = make_optimizers(model, config.lr)
+    groups = {"inference": optimizers.inference, "generative": optimizers.generative}
     schedulers = []
     if config.lr_schedule == "cosine":
         schedulers = [
             torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
-            for opt in (optimizers.inference, optimizers.generative)
+            for opt in groups.values()
             if opt is not None
         ]
     order = torch.Generator().manual_seed(config.seed)
@@ -319,10 +365,38 @@ def train(
     total_steps = steps_per_epoch * config.epochs
     best_val, best_state, best_epoch, stale = -math.inf, None, 0, 0
     history: list[dict[str, float]] = []
+    step, first_epoch, wall_before = 0, 1, 0.0
+    if state is not None:
+        try:
+            model.load_state_dict({k: v.to(device) for k, v in state.model.items()})
+            for group, opt in groups.items():
+                if opt is not None:
+                    opt.load_state_dict(state.optimizers[group])
+            for scheduler, scheduler_state in zip(schedulers, state.schedulers, strict=True):
+                scheduler.load_state_dict(scheduler_state)
+            _set_rng_states(state.rng, order, noise, device)
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise TrainingError(f"cannot resume: the checkpoint does not fit this model ({err}).") from err
+        history, step, first_epoch = state.history, state.step, state.epoch + 1
+        best_val, best_epoch, stale = state.best_val, state.best_epoch, state.stale
+        best_state = {k: v.to(device) for k, v in state.best.items()} or None
+        wall_before = state.wall_seconds
     start_time = time.perf_counter()
-    step = 0
     stopped = "finished all epochs"
-    for epoch in range(1, config.epochs + 1):
+
+    def finished_early() -> str | None:
+        """Why training should not go on after the last finished epoch (None: go on)."""
+        epoch = len(history)
+        if epoch >= config.epochs:
+            return "finished all epochs"
+        if config.patience is not None and stale >= config.patience and epoch >= config.min_epochs:
+            return f"early stop: no validation gain for {config.patience} epochs"
+        return None
+
+    if first_epoch > 1 and finished_early() is not None:
+        stopped = finished_early()
+        first_epoch = config.epochs + 1  # nothing left to train: evaluate and save
+    for epoch in range(first_epoch, config.epochs + 1):
         if hasattr(model, "temperature"):
             model.temperature = config.temperature_at(epoch)
         x_epoch = preprocess(x_train, config.preprocessing, generator=noise)
@@ -351,7 +425,7 @@ def train(
                         step,
                         total_steps,
                         running / count,
-                        seconds=time.perf_counter() - start_time,
+                        seconds=wall_before + time.perf_counter() - start_time,
                     )
                 )
             if should_stop is not None and should_stop():
@@ -377,24 +451,48 @@ def train(
                     total_steps,
                     running / max(count, 1),
                     val,
-                    seconds=time.perf_counter() - start_time,
+                    seconds=wall_before + time.perf_counter() - start_time,
                     extra={"best_epoch": best_epoch, "best_val_elbo": best_val, **metrics},
                 )
             )
         if on_epoch is not None:
             on_epoch(model, epoch)
-        if should_stop is not None and should_stop():
+        interrupted = should_stop is not None and should_stop()
+        if run_dir is not None and not (interrupted and count < steps_per_epoch):
+            # a whole epoch: resuming from here is the same as going on (a cut-short epoch is not saved)
+            save_checkpoint(
+                Path(run_dir),
+                TrainingState(
+                    recipe=config.to_dict(),
+                    out_dir=str(out_dir),
+                    name=name,
+                    epoch=epoch,
+                    step=step,
+                    history=history,
+                    best_val=best_val,
+                    best_epoch=best_epoch,
+                    stale=stale,
+                    wall_seconds=wall_before + time.perf_counter() - start_time,
+                    model=model.state_dict(),
+                    best=best_state or {},
+                    optimizers={g: o.state_dict() for g, o in groups.items() if o is not None},
+                    schedulers=[s.state_dict() for s in schedulers],
+                    rng=_rng_states(order, noise, device),
+                ),
+            )
+        if interrupted:
             stopped = f"stopped on request after epoch {epoch}"
             break
-        if config.patience is not None and stale >= config.patience:
-            stopped = f"early stop: no validation gain for {config.patience} epochs"
+        reason = finished_early()
+        if reason is not None:
+            stopped = reason
             break
         if config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes:
             stopped = f"time budget of {config.max_minutes} min reached after epoch {epoch}"
             break
     if best_state is None:
         raise TrainingError("no epoch finished.")
-    wall = time.perf_counter() - start_time
+    wall = wall_before + time.perf_counter() - start_time
     model.load_state_dict(best_state)
     x_test = preprocess_for_evaluation(splits.x_test.to(device), config.preprocessing)
     labels_test = splits.y_test.to(device)
@@ -413,6 +511,7 @@ def train(
             "best_epoch": best_epoch,
             "best_val_elbo": best_val,
             "stopped": stopped,
+            "resumed": state is not None,
             "wall_seconds": round(wall, 1),
             "device": str(device),
             "torch": torch.__version__,
