@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-quality bench-training-speed bench-app bench-training-load bench-vrnn clean
+.PHONY: run test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ test: lint data
 # benchmarks: each writes bench/results/<name>.json; report.py renders BENCHMARKS.md from them
 # `make bench` runs every target in BENCH_TARGETS (add yours there) and prints the total time;
 # BENCH_ARGS=--quick gives the quality, training-speed and app scripts a short smoke run.
-BENCH_TARGETS = bench-quality bench-fa bench-latent bench-gmvae bench-training-speed bench-app \
+BENCH_TARGETS = bench-quality bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-training-speed bench-app \
 	bench-training-load bench-vrnn
 BENCH_ARGS ?=
 
@@ -61,6 +61,9 @@ bench-vrnn: install-dev
 
 bench-training-load: install-dev data
 	cd bench && ../$(PY) bench_training_load.py && ../$(PY) report.py
+
+bench-gmvae-seeds: install-dev
+	cd bench && ../$(PY) bench_gmvae_seeds.py && ../$(PY) report.py
 
 bench-gmvae: install-dev data
 	cd bench && ../$(PY) bench_gmvae.py && ../$(PY) report.py

@@ -379,10 +379,48 @@ def vrnn_section(r: dict) -> list[str]:
     ]
 
 
+def gmvae_seeds_section(r: dict) -> list[str]:
+    lines = [
+        "## GMVAE: every seed trained, and the one the rule chose",
+        "",
+        _machine_line(r["machine"]),
+        "",
+    ]
+    for estimator, e in sorted(r.get("recipes", {}).items()):
+        published = ", ".join(
+            f"`{n}` (seed {p['seed']}: {p['role']})" for n, p in sorted(e["published"].items())
+        )
+        lines += [
+            f"**{estimator} estimator.** Rule: {e['rule']}. Published: {published}.",
+            "",
+            "| seed | epochs | best epoch | validation ELBO (criterion) | test ELBO | test accuracy "
+            "| stopped |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for c in e["candidates"]:
+            mark = " **(chosen)**" if c["seed"] == e["chosen_seed"] else ""
+            acc = c.get("test_cluster_accuracy")
+            lines.append(
+                f"| {c['seed']}{mark} | {c['epochs_run']} | {c['best_epoch']} | {c['val_elbo']:.2f} "
+                f"| {c['test_elbo']:.2f} | {'' if acc is None else f'{acc:.4f}'} | {c.get('stopped') or ''} |"
+            )
+        if "test_cluster_accuracy_mean" in e:
+            lo, hi = e["test_cluster_accuracy_range"]
+            lines += [
+                "",
+                f"Test accuracy over {len(e['candidates'])} seeds: "
+                f"mean {e['test_cluster_accuracy_mean']:.4f}, "
+                f"standard deviation {e['test_cluster_accuracy_std']:.4f}, range {lo:.4f}-{hi:.4f}.",
+            ]
+        lines.append("")
+    return lines
+
+
 SECTIONS = {
     "fa": fa_section,
     "latent": latent_section,
     "gmvae": gmvae_section,
+    "gmvae_seeds": gmvae_seeds_section,
     "vrnn": vrnn_section,
     "training_speed": training_speed_section,
     "app": app_section,

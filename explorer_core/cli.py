@@ -7,6 +7,8 @@ Commands:
     data      ``data fetch mnist``: download and verify MNIST into the data directory.
     train     train a model family on MNIST (``--preset`` or flags) and write it to ``--out``.
     evaluate  test-set metrics of a pretrained model (by name) or a model file.
+    select    choose one of several seeds of a recipe by validation ELBO and publish it with the table of
+              every seed (``explorer_core.selection``).
 """
 
 from __future__ import annotations
@@ -205,7 +207,9 @@ def _run_train(args: argparse.Namespace) -> int:
             out = args.out or described.get("out_dir")
             name = args.name or described.get("name")
             if not out or not name:
-                raise ValueError(f"{run_dir}: the checkpoint does not say where the model goes; give --out/--name.")
+                raise ValueError(
+                    f"{run_dir}: the checkpoint does not say where the model goes; give --out/--name."
+                )
         else:
             if args.family is None or args.out is None:
                 raise ValueError("give a family and --out (or --resume DIR).")
@@ -214,7 +218,9 @@ def _run_train(args: argparse.Namespace) -> int:
             out = args.out
             run_dir = Path(args.run_dir) if args.run_dir else runs_root() / f"cli-{name}"
             if (run_dir / "checkpoint.json").exists():
-                raise ValueError(f"{run_dir} already holds a checkpoint: --resume {run_dir}, or another --run-dir.")
+                raise ValueError(
+                    f"{run_dir} already holds a checkpoint: --resume {run_dir}, or another --run-dir."
+                )
     except (ValueError, TypeError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -320,6 +326,56 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _select_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("select", help="choose among seeds by validation ELBO and publish the chosen model")
+    p.add_argument("candidates", nargs="+", help="model JSONs of one recipe, one per seed")
+    p.add_argument("--out", required=True, help="directory to publish into (e.g. pretrained)")
+    p.add_argument("--name", required=True, help="name of the published model")
+    p.add_argument("--contrast-seed", type=int, help="also publish this seed, for contrast")
+    p.add_argument("--contrast-name", help="name of the contrasting seed's model")
+    p.set_defaults(func=_run_select)
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from explorer_core.artifacts import ArtifactError, load_model, save_model
+    from explorer_core.selection import select_by_validation_elbo
+
+    try:
+        chosen, record = select_by_validation_elbo([Path(p) for p in args.candidates])
+        published = [(chosen, args.name, "chosen by the rule")]
+        if args.contrast_seed is not None:
+            if not args.contrast_name:
+                raise ValueError("--contrast-seed needs --contrast-name.")
+            source = next(
+                (r["source"] for r in record["candidates"] if r["seed"] == args.contrast_seed), None
+            )
+            if source is None:
+                raise ValueError(f"no candidate with seed {args.contrast_seed}.")
+            path = next(Path(p) for p in args.candidates if Path(p).name == source)
+            published.append((path, args.contrast_name, "a contrasting seed, not chosen by the rule"))
+        for path, name, role in published:
+            loaded = load_model(path)
+            keep = {
+                k: v
+                for k, v in loaded.meta.items()
+                if k not in ("name", "family", "config", "weights", "sha256", "views", "selection")
+            }
+            out = save_model(
+                loaded.model,
+                loaded.family,
+                Path(args.out),
+                name,
+                {**keep, "selection": {**record, "role": role}},
+            )
+            print(out)
+    except (ArtifactError, OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return the exit status."""
     parser = argparse.ArgumentParser(
@@ -332,5 +388,6 @@ def main(argv: list[str] | None = None) -> int:
     _data_parser(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _select_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

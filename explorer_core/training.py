@@ -214,7 +214,7 @@ PRESETS: dict[str, TrainConfig] = {
         patience=100,
         iwae_k=1000,
     ),
-    # at least the reference's 78 epochs, then on while the validation ELBO still improves (10 epochs' patience)
+    # at least the reference's 78 epochs, then on while the validation ELBO improves (patience 10)
     "gmvae-marginal": TrainConfig.for_family("gmvae", epochs=150, min_epochs=78, patience=10),
     "gmvae-gumbel": TrainConfig.for_family(
         "gmvae", estimator="gumbel", temperature=1.0, temperature_final=0.5, epochs=40, patience=40
@@ -276,7 +276,9 @@ def tsne_view(model, x: torch.Tensor, y: torch.Tensor | None, seed: int = 0) -> 
     return torch.as_tensor(embedding, dtype=torch.float32)
 
 
-def _rng_states(order: torch.Generator, noise: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+def _rng_states(
+    order: torch.Generator, noise: torch.Generator, device: torch.device
+) -> dict[str, torch.Tensor]:
     states = {"torch": torch.random.get_rng_state(), "order": order.get_state(), "noise": noise.get_state()}
     if device.type == "cuda":
         states["cuda"] = torch.cuda.get_rng_state(device)
@@ -339,7 +341,9 @@ def train(
         wanted = {k: v for k, v in config.to_dict().items() if k not in mutable}
         if recorded != wanted:
             diff = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
-            raise TrainingError(f"cannot resume: the checkpoint was made with another recipe (differs in {diff}).")
+            raise TrainingError(
+                f"cannot resume: the checkpoint was made with another recipe (differs in {diff})."
+            )
     torch.manual_seed(config.seed)
     splits = splits or load_mnist_splits(config.n_validation)
     conditional = FAMILIES[config.family][0].conditional
