@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+# `make run` listens on this machine only; `make serve` on every interface (a class on the network)
+ADDRESS ?= localhost
 
-.PHONY: gmvae-seeds run test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn clean
+.PHONY: gmvae-seeds run serve test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn bench-soak bench-play cards clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +24,17 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+
+# For a class: every interface, visitors explore read-only; starting, cancelling, resuming and deleting runs
+# needs the operator's passphrase, from the environment (never put it on the command line or in a file):
+#   read -rs AEVB_OPERATOR_PASSPHRASE && export AEVB_OPERATOR_PASSPHRASE && make serve
+serve: install
+	@if [ -z "$$AEVB_OPERATOR_PASSPHRASE" ]; then \
+		echo "make serve: set AEVB_OPERATOR_PASSPHRASE first (read -rs AEVB_OPERATOR_PASSPHRASE && export AEVB_OPERATOR_PASSPHRASE)"; \
+		exit 2; fi
+	AEVB_CLASS_MODE=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.address 0.0.0.0 \
+		--client.showErrorDetails none
 
 lint: install-dev
 	$(PY) -m ruff check .
@@ -43,7 +55,7 @@ test: lint data
 # `make bench` runs every target in BENCH_TARGETS (add yours there) and prints the total time;
 # BENCH_ARGS=--quick gives the quality, training-speed and app scripts a short smoke run.
 BENCH_TARGETS = bench-quality bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-training-speed bench-app \
-	bench-training-load bench-vrnn
+	bench-training-load bench-vrnn bench-soak bench-play
 BENCH_ARGS ?=
 
 bench:
@@ -59,6 +71,14 @@ bench-latent: install-dev data
 bench-vrnn: install-dev
 	cd bench && ../$(PY) bench_vrnn.py && ../$(PY) report.py
 
+# Play in a real browser: FA frames/s and VRNN rows/s shown (headless Chromium, about 2 minutes)
+bench-play: install-dev
+	cd bench && ../$(PY) bench_play.py $(BENCH_ARGS) && ../$(PY) report.py
+
+# the home page's pictures, drawn from the shipped models (pretrained/cards/*.png)
+cards: install
+	$(PY) -m explorer_core.cards
+
 bench-training-load: install-dev data
 	cd bench && ../$(PY) bench_training_load.py && ../$(PY) report.py
 
@@ -73,6 +93,10 @@ bench-quality: install-dev data
 
 bench-training-speed: install-dev data
 	cd bench && ../$(PY) bench_training_speed.py $(BENCH_ARGS) && ../$(PY) report.py
+
+# a bounded soak: 20 browser sessions over every page for ~2.5 min while a job trains (errors, memory, p95)
+bench-soak: install-dev data
+	cd bench && ../$(PY) bench_soak.py $(BENCH_ARGS) && ../$(PY) report.py
 
 bench-app: install-dev data
 	cd bench && ../$(PY) bench_app.py $(BENCH_ARGS) && ../$(PY) report.py

@@ -264,32 +264,79 @@ def training_speed_section(r: dict) -> list[str]:
 def app_section(r: dict) -> list[str]:
     cs, dl = r["cold_start"], r["cold_deep_link"]
     lines = [
-        "## The app in a browser: cold start and concurrent latent drags",
+        "## The app in a browser: cold start, the live latent pad, concurrent sessions",
         "",
         _machine_line(r["machine"]),
         "",
         *_quick_note(r),
         r["what"],
         "",
-        " ".join(r["method"].split()).replace(" (b) ", "\n\n(b) "),
+        " ".join(r["method"].split()).replace(" (b) ", "\n\n(b) ").replace(" (c) ", "\n\n(c) "),
         "",
-        f"| what (p50 of {r['repeats']}) | seconds |",
-        "|---|---|",
-        f"| cold start: `streamlit run` to the home page rendered, idle | {_fmt(cs['p50_first_page_s'])} |",
-        f"| cold deep link to /vae: first figure | {_fmt(dl['p50_first_figure_s'])} |",
-        f"| cold deep link to /vae: decoded image | {_fmt(dl['p50_decoded_image_s'])} |",
-        f"| cold deep link to /vae: page idle | {_fmt(dl['p50_idle_s'])} |",
+    ]
+    if "training_paused" in r:
+        lines += [
+            f"Background training on this machine paused during the run: {r['training_paused']}; server "
+            f"torch threads: {r.get('torch_threads_server', '?')}. Other work on the machine (tests, other "
+            "benchmarks) may have run at the same time: see the load average above.",
+            "",
+        ]
+    lines += [
+        f"| what (p50 of {r['repeats']}) | seconds from launch | after /_stcore/health |",
+        "|---|---|---|",
+        f"| cold start: `streamlit run` to the home page rendered, idle | {_fmt(cs['p50_first_page_s'])} | |",
+        f"| cold deep link to /vae: first figure | {_fmt(dl['p50_first_figure_s'])} "
+        f"| {_fmt(dl.get('p50_first_figure_after_health_s'))} |",
+        f"| cold deep link to /vae: page idle | {_fmt(dl['p50_idle_s'])} | |",
         "",
+    ]
+    floor, key = r.get("trivial_fragment"), r.get("latent_move")
+    if floor and key:
+        pointer = r.get("pointer_move") or {}
+        lines += [
+            f"One session, model {r['model']}: input event to the new decoded image on screen",
+            "",
+            "| what | p50 ms | p95 ms | n |",
+            "|---|---|---|---|",
+            f"| trivial fragment (slider -> image), Streamlit's floor | {_fmt(floor.get('p50_ms'), 0)} "
+            f"| {_fmt(floor.get('p95_ms'), 0)} | {floor.get('n')} |",
+            f"| **latent move on the VAE pad (key press)** | {_fmt(key.get('p50_ms'), 0)} "
+            f"| **{_fmt(key.get('p95_ms'), 0)}** | {key.get('n')} |",
+            f"| latent move on the VAE pad (pointer move, button down) | {_fmt(pointer.get('p50_ms'), 0)} "
+            f"| {_fmt(pointer.get('p95_ms'), 0)} | {pointer.get('n')} |",
+            "",
+            f"Key press p95 / trivial fragment p95: x{r.get('key_p95_over_floor_p95')} (target: p95 <= "
+            "150 ms and at most x2).",
+            "",
+        ]
+    drags = r.get("drag") or []
+    if drags:
+        lines += [
+            "Continuous drag across the pad (scripted, mouse button held down):",
+            "",
+            "| drag s | pointer steps | new images on screen during the drag | images / s | last image = z "
+            "under the pointer |",
+            "|---|---|---|---|---|",
+        ]
+        for d in drags:
+            lines.append(
+                f"| {d['drag_s']} | {d['steps']} | {d['images_during_drag']} | **{d['images_per_s']}** "
+                f"| {'yes' if d['last_image_matches'] else 'no'} ({d['last_image_z']} at "
+                f"{d['pointer_stopped_at']}) |"
+            )
+        lines.append("")
+    lines += [
         f"Concurrent sessions on one server, model {r['model']}, one move = {r.get('move')}:",
         "",
-        "| sessions | moves | latency p50 ms | p95 ms | errors | opening all pages s |",
-        "|---|---|---|---|---|---|",
+        "| sessions | moves | latency p50 ms | p95 ms | errors | server CPU ms per move "
+        "| opening all pages s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in r["concurrency"]:
         lines.append(
             f"| {row['sessions']} | {row['moves_done']} of {row['moves_tried']} "
             f"| {_fmt(row.get('p50_ms'), 0)} | {_fmt(row.get('p95_ms'), 0)} | {row['errors']} "
-            f"| {row['open_all_s']} |"
+            f"| {_fmt(row.get('server_cpu_ms_per_move'), 1)} | {row['open_all_s']} |"
         )
     return [*lines, ""]
 
@@ -416,6 +463,80 @@ def gmvae_seeds_section(r: dict) -> list[str]:
     return lines
 
 
+def soak_section(r: dict) -> list[str]:
+    """Many browser sessions over every page while a job trains (bench/results/soak.json, bench-soak)."""
+    lat, mem = r.get("latency") or {}, r["memory_mb"]
+    lines = [
+        f"## Soak: {r['sessions']} browser sessions over every page for {r['duration_s']:.0f} s "
+        "while a job trains",
+        "",
+        _machine_line(r["machine"]),
+        "",
+        r["what"],
+        "",
+        f"Visits: {r['visits']}; errors: **{r['errors']}** (0 expected); visit latency p50 "
+        f"{lat.get('p50_ms')} ms, **p95 {lat.get('p95_ms')} ms**. Server memory (VmRSS): {mem['first']} MB "
+        "at the start, peak "
+        f"{mem['peak']} MB, {mem['last']} MB at the end; slope over the second half "
+        f"{mem['slope_mb_per_min_second_half']} MB/min. The job: {r['job']['config']}, "
+        f"{r['job']['steps_during_soak']} steps during the soak.",
+        "",
+        "| page | visits | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for page, s in r.get("per_page", {}).items():
+        lines.append(f"| {page} | {s['n']} | {s['p50_ms']} | {s['p95_ms']} |")
+    for example in r.get("error_examples", []):
+        lines.append(f"\nError on {example['page']}: `{example['error'][:200]}`")
+    lines += _quick_note(r)
+    lines.append("")
+    return lines
+
+
+def play_section(r: dict) -> list[str]:
+    """Play as the browser shows it (bench/results/play.json, `make bench-play`)."""
+    fa, vrnn = r.get("fa") or {}, r.get("vrnn") or {}
+    target = r.get("target_per_s", 5)
+    paused = r.get("background_trainings") or {}
+    lines = [
+        "## Play in the browser: FA frames and VRNN rows per second shown",
+        "",
+        _machine_line(r["machine"]),
+        "",
+        r.get("method", "") + ".",
+        "",
+        "| page | shown per second | target | gap between changes p50 / p95 / max ms | notes |",
+        "|---|---|---|---|---|",
+    ]
+    if fa:
+        f = fa["frames"]
+        redraws = ", ".join(f"{k} {v}" for k, v in (fa.get("redraws_per_s") or {}).items())
+        met = "met" if fa["frames_per_s"] >= target else "not met"
+        lines.append(
+            f"| factor analysis (▶ Play) | **{fa['frames_per_s']} frames** | >= {target:g} ({met}) | "
+            f"{f.get('gap_p50_ms', '–')} / {f.get('gap_p95_ms', '–')} / {f.get('gap_max_ms', '–')} | "
+            f"redraws per second: {redraws}; camera moved by Play: {fa.get('camera_moved_by_play')} |"
+        )
+    if vrnn:
+        runs = vrnn.get("runs") or [{}]
+        met = "met" if vrnn["rows_per_s"] >= target else "not met"
+        lines.append(
+            f"| VRNN (▶ Play, 1 row per frame) | **{vrnn['rows_per_s']} rows** | >= {target:g} ({met}) | "
+            f"{runs[0].get('gap_p50_ms', '–')} / {runs[0].get('gap_p95_ms', '–')} / "
+            f"{runs[0].get('gap_max_ms', '–')} (first run) | runs: {[x.get('per_s') for x in runs]} |"
+        )
+    lines += [
+        "",
+        f"Background trainings found: {paused.get('found', 0)}, stopped (SIGSTOP) during the run: "
+        f"{paused.get('stopped', 0)}. Other processes on the machine (other sessions' tests) are not "
+        "controlled; the load average above says how busy it was.",
+        "",
+    ]
+    if r.get("label"):
+        lines[-1:-1] = [f"Label of this run: {r['label']}.", ""]
+    return lines
+
+
 SECTIONS = {
     "fa": fa_section,
     "latent": latent_section,
@@ -425,6 +546,8 @@ SECTIONS = {
     "training_speed": training_speed_section,
     "app": app_section,
     "training_load": training_load_section,
+    "soak": soak_section,
+    "play": play_section,
 }
 
 
@@ -503,9 +626,24 @@ def headline() -> list[str]:
         for n in sorted(conc):
             if conc[n].get("p50_ms") is not None:
                 text += (
-                    f"; latent drag with {n} session(s) {conc[n]['p50_ms']:.0f} / {conc[n]['p95_ms']:.0f} ms"
+                    f"; latent move with {n} session(s) {conc[n]['p50_ms']:.0f} / {conc[n]['p95_ms']:.0f} ms"
                 )
         rows.append(text + " (p50 / p95, key press to new image).")
+        drags = a.get("drag") or []
+        if drags and a.get("trivial_fragment"):
+            rates = [d["images_per_s"] for d in drags]
+            key_p95, floor_p95 = a["latent_move"]["p95_ms"], a["trivial_fragment"]["p95_ms"]
+            rows.append(
+                f"Latent pad: {min(rates)} to {max(rates)} new decoded images per second during a continuous "
+                f"drag; one key press to the new image {key_p95:.0f} ms p95 against {floor_p95:.0f} ms for a "
+                "trivial Streamlit fragment."
+            )
+    play = _load("play")
+    if play and play.get("fa") and play.get("vrnn") and not play.get("quick"):
+        rows.append(
+            f"Play in the browser: factor analysis {play['fa']['frames_per_s']} frames per second shown, "
+            f"VRNN {play['vrnn']['rows_per_s']} rows per second (target >= {play.get('target_per_s', 5):g})."
+        )
     lat = _load("latent")
     if lat:
         totals = [m["total"]["p50_ms"] for m in lat.get("models", {}).values()]

@@ -23,6 +23,21 @@ from explorer_core.models.base import LatentVariableModel
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 from explorer_core.models.vrnn import VRNN, VRNNConfig
+from explorer_core.untrusted import (
+    AnyJSON,
+    Flag,
+    ListOf,
+    MapOf,
+    Num,
+    Obj,
+    SchemaError,
+    Text,
+    UntrustedFileError,
+    check,
+    inside,
+    read_json_object,
+    regular_file_size,
+)
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 FAMILIES: dict[str, tuple[type[LatentVariableModel], type]] = {
@@ -35,6 +50,277 @@ FAMILIES: dict[str, tuple[type[LatentVariableModel], type]] = {
 
 class ArtifactError(RuntimeError):
     """A model file is missing, corrupt, or does not match its description; the message says which."""
+
+
+# ------------------------------------------------------------------------------------------------ schema
+# A model's JSON is untrusted input (a model folder may hold anything): every field the app reads has a type
+# and a range here, and a file that does not fit is listed as one entry with its reason, never loaded.
+
+PREPROCESSING_NAMES = ("dequantized", "binarized", "dynamic_binarized")
+LIKELIHOOD_NAMES = ("continuous_bernoulli", "bernoulli")
+#: nats per image beyond which an ELBO (or its terms) is not a trained model's (MNIST has 784 pixels)
+ABSURD_NATS = 1e6
+#: the JSON description of one model is small (its history is the largest part)
+MAX_MODEL_JSON_BYTES = 8 * 2**20
+#: a model this app builds has at most this many parameters (the widest config allowed is far below)
+MAX_PARAMETERS = 400_000_000
+#: loading is refused when the weights need more than this fraction of the free memory
+LOAD_MEMORY_FRACTION = 0.5
+#: extra bytes a safetensors file may hold beyond its float32 tensors (its JSON header)
+SAFETENSORS_SLACK = 16 * 2**20
+
+_HIDDEN = ListOf(Num(1, 8192, integer=True), max_len=16, min_len=1)
+_NATS = Num(-ABSURD_NATS, ABSURD_NATS)
+_NATS_OPT = Num(-ABSURD_NATS, ABSURD_NATS, optional=True)
+_INT_OPT = Num(0, 10**9, integer=True, optional=True)
+_TEXT_OPT = Text(max_len=10_000, optional=True)
+
+#: ``TrainConfig`` as JSON (a model's ``recipe``, a run's ``config.json``): every field, typed and bounded
+RECIPE_FIELDS: dict[str, object] = {
+    "family": Text(choices=tuple(FAMILIES)),
+    "latent_dim": Num(1, 1024, integer=True),
+    "hidden": _HIDDEN,
+    "dropout": Num(0, 0.95),
+    "likelihood": Text(choices=LIKELIHOOD_NAMES),
+    "preprocessing": Text(choices=PREPROCESSING_NAMES),
+    "epochs": Num(1, 10_000, integer=True),
+    "batch_size": Num(1, 60_000, integer=True),
+    "lr": Num(1e-12, 10),
+    "n_validation": Num(0, 30_000, integer=True),
+    "n_samples": Num(1, 1000, integer=True),
+    "patience": Num(1, 10_000, integer=True, optional=True),
+    "min_epochs": Num(0, 10_000, integer=True),
+    "max_minutes": Num(1e-6, 7 * 24 * 60, optional=True),
+    "max_grad_norm": Num(1e-12, 1e12, optional=True),
+    "lr_schedule": Text(choices=("constant", "cosine")),
+    "iwae_k": Num(0, 100_000, integer=True),
+    "tsne_points": Num(0, 10_000, integer=True),
+    "seed": Num(0, 2**63 - 1, integer=True),
+    "n_clusters": Num(2, 100, integer=True),
+    "estimator": Text(choices=("marginal", "gumbel")),
+    "temperature": Num(0.01, 100),
+    "temperature_final": Num(0.01, 100, optional=True),
+    "straight_through": Flag(),
+    "rnn_hidden": Num(1, 4096, integer=True),
+    "rnn_layers": Num(1, 8, integer=True),
+}
+
+#: each family's module config (``model.config.to_dict()``): every field required, MNIST's shapes fixed
+CONFIG_SCHEMAS: dict[str, Obj] = {
+    "vae": Obj(
+        {
+            "latent_dim": Num(1, 1024, integer=True),
+            "hidden": _HIDDEN,
+            "dropout": Num(0, 0.95),
+            "likelihood": Text(choices=LIKELIHOOD_NAMES),
+            "data_dim": Num(784, 784, integer=True),
+            "n_classes": Num(10, 10, integer=True),
+        },
+        required=frozenset({"latent_dim", "hidden", "dropout", "likelihood", "data_dim", "n_classes"}),
+        extra="reject",
+    ),
+    "gmvae": Obj(
+        {
+            "n_clusters": Num(2, 100, integer=True),
+            "latent_dim": Num(1, 1024, integer=True),
+            "hidden": _HIDDEN,
+            "estimator": Text(choices=("marginal", "gumbel")),
+            "temperature": Num(0.01, 100),
+            "straight_through": Flag(),
+            "data_dim": Num(784, 784, integer=True),
+            "likelihood": Text(choices=("bernoulli",)),
+        },
+        required=frozenset({"n_clusters", "latent_dim", "hidden", "estimator", "temperature", "data_dim"}),
+        extra="reject",
+    ),
+    "vrnn": Obj(
+        {
+            "n_rows": Num(28, 28, integer=True),
+            "row_dim": Num(28, 28, integer=True),
+            "latent_dim": Num(1, 256, integer=True),
+            "rnn_hidden": Num(1, 4096, integer=True),
+            "rnn_layers": Num(1, 8, integer=True),
+            "hidden": _HIDDEN,
+            "likelihood": Text(choices=("bernoulli",)),
+        },
+        required=frozenset({"n_rows", "row_dim", "latent_dim", "rnn_hidden", "rnn_layers", "hidden"}),
+        extra="reject",
+    ),
+}
+CONFIG_SCHEMAS["cvae"] = CONFIG_SCHEMAS["vae"]
+
+HISTORY_ROW = Obj(
+    {"epoch": Num(1, 10**6, integer=True), "train_elbo": _NATS_OPT, "val_elbo": _NATS_OPT},
+    required=frozenset({"epoch"}),
+    extra="scalars",
+)
+TEST_METRICS = Obj(
+    {
+        "elbo": _NATS_OPT,
+        "elbo_without_log_c": _NATS_OPT,
+        "reconstruction": _NATS_OPT,
+        "kl": Num(-ABSURD_NATS, ABSURD_NATS, optional=True),
+        "conditional_entropy": Num(0, 100, optional=True),
+        "cluster_accuracy": Num(0, 1, optional=True),
+        "active_units": Num(0, 1024, integer=True, optional=True),
+        "n_images": Num(0, 10**7, integer=True, optional=True),
+        "iwae_bound": _NATS_OPT,
+        "iwae_k": Num(0, 10**6, integer=True, optional=True),
+        "nll_estimate": _NATS_OPT,
+        "matched_label": ListOf(Num(-1, 9, integer=True), max_len=100, optional=True),
+        "cluster_usage": ListOf(Num(0, 1), max_len=100, optional=True),
+        "contingency": ListOf(ListOf(Num(0, 10**7, integer=True), max_len=10), max_len=100, optional=True),
+        "per_row_reconstruction": ListOf(_NATS, max_len=28, optional=True),
+        "per_row_kl": ListOf(_NATS, max_len=28, optional=True),
+    },
+    extra="scalars",
+    optional=True,
+)
+TRAINING = Obj(
+    {
+        "epochs_run": _INT_OPT,
+        "best_epoch": _INT_OPT,
+        "best_val_elbo": _NATS_OPT,
+        "stopped": _TEXT_OPT,
+        "resumed": Flag(optional=True),
+        "wall_seconds": Num(0, 1e9, optional=True),
+        "device": Text(max_len=200, optional=True),
+        "torch": Text(max_len=200, optional=True),
+        "host": Text(max_len=300, optional=True),
+        "n_train": _INT_OPT,
+        "n_validation": _INT_OPT,
+        "history": ListOf(HISTORY_ROW, max_len=100_000, optional=True),
+    },
+    optional=True,
+)
+_SHA256 = Text(max_len=64)
+
+
+def _check_model_description(d: dict) -> None:
+    """Rules across fields: the family's module config, sha256 digests."""
+    family = d["family"]
+    config = check(d.get("config"), CONFIG_SCHEMAS[family], "config")
+    try:
+        FAMILIES[family][1](**config)
+    except (TypeError, ValueError) as err:
+        raise SchemaError(f"config: {err}") from err
+    d["config"] = config
+    for where, digest in (
+        ("sha256", d.get("sha256")),
+        ("views.sha256", (d.get("views") or {}).get("sha256")),
+    ):
+        if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest)):
+            raise SchemaError(f"{where} must be 64 lowercase hex digits")
+
+
+MODEL_SCHEMA = Obj(
+    {
+        "name": Text(max_len=200, optional=True),
+        "family": Text(choices=tuple(FAMILIES)),
+        "config": AnyJSON(optional=False),
+        "recipe": Obj(RECIPE_FIELDS, optional=True),
+        "preprocessing": Text(choices=PREPROCESSING_NAMES, optional=True),
+        "training": TRAINING,
+        "data": Obj(
+            {
+                "dataset": Text(max_len=200, optional=True),
+                "checksums_md5": MapOf(Text(max_len=64), max_len=16, optional=True),
+            },
+            optional=True,
+        ),
+        "test_metrics": TEST_METRICS,
+        "units": _TEXT_OPT,
+        "selection": _TEXT_OPT,
+        "weights": Text(max_len=255),
+        "sha256": _SHA256,
+        "views": Obj(
+            {"file": Text(max_len=255), "sha256": _SHA256},
+            required=frozenset({"file", "sha256"}),
+            optional=True,
+        ),
+    },
+    required=frozenset({"family", "config", "weights", "sha256"}),
+    check=_check_model_description,
+)
+
+
+def read_model_description(path: str | Path) -> dict[str, Any]:
+    """The validated JSON description of a model (see :data:`MODEL_SCHEMA`), with ``path`` added.
+
+    Only a regular file of at most :data:`MAX_MODEL_JSON_BYTES` is read; fields outside the schema are
+    dropped; the weights (and views) file names must stay in the JSON's folder.
+
+    Raises:
+        ArtifactError: ``"<name>.json: not a model file: <why>"``.
+    """
+    path = Path(path)
+    try:
+        raw = read_json_object(path, MAX_MODEL_JSON_BYTES, "model file")
+        meta = check(raw, MODEL_SCHEMA)
+        inside(path.parent, meta["weights"], "weights file")
+        if meta.get("views"):
+            inside(path.parent, meta["views"]["file"], "views file")
+    except UntrustedFileError as err:
+        message = str(err)
+        if not message.startswith(f"{path.name}: "):
+            message = f"{path.name}: not a model file: {message}"
+        raise ArtifactError(message) from err
+    except SchemaError as err:
+        raise ArtifactError(f"{path.name}: not a model file: {err}.") from err
+    if not meta.get("name"):
+        meta["name"] = path.stem
+    meta["path"] = str(path)
+    return meta
+
+
+def count_model_parameters(family: str, config: dict[str, Any]) -> int:
+    """Parameters of ``family``'s module with ``config``, counted on PyTorch's ``meta`` device (nothing
+    allocated).
+
+    Raises:
+        ArtifactError: unknown family or an invalid config.
+    """
+    with torch.device("meta"):
+        model = build_model(family, config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _free_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_loadable(family: str, config: dict[str, Any], weights: Path) -> int:
+    """Before a model is built: its parameter count, the weights file's size against it, and the memory the
+    load needs (the file plus the module, about twice its size) against what is free. Returns the count.
+
+    Raises:
+        ArtifactError: too many parameters, a file whose size cannot hold them, or not enough memory.
+    """
+    params = count_model_parameters(family, config)
+    if params > MAX_PARAMETERS:
+        raise ArtifactError(f"a {family} with {params:,} parameters is larger than this app loads.")
+    try:
+        size = regular_file_size(weights)
+    except UntrustedFileError as err:
+        raise ArtifactError(f"its weights file {err}") from err
+    if not 4 * params <= size <= 4 * params + SAFETENSORS_SLACK:
+        raise ArtifactError(
+            f"{weights.name} holds {size:,} bytes, which does not fit a {family} with {params:,} float32 "
+            "parameters: the file is corrupt or does not belong to this description."
+        )
+    free = _free_memory()
+    if free is not None and 2 * size > LOAD_MEMORY_FRACTION * free:
+        raise ArtifactError(
+            f"loading {weights.name} needs about {2 * size / 2**30:.2f} GiB, but only {free / 2**30:.2f} GiB "
+            "is free."
+        )
+    return params
 
 
 @dataclass
@@ -130,10 +416,13 @@ def resolve(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.suffix == ".safetensors":
         p = p.with_suffix(".json")
-    if p.suffix == ".json" and p.is_file():
-        return p
-    candidate = PRETRAINED_DIR / f"{name_or_path}.json"
-    if candidate.is_file():
+    if p.suffix == ".json" and (p.is_file() or p.is_symlink() or p.exists()):
+        return p  # a special file is refused by read_model_description, with its reason
+    try:
+        candidate = inside(PRETRAINED_DIR, f"{name_or_path}.json", "model")
+    except UntrustedFileError:
+        candidate = None
+    if candidate is not None and candidate.is_file():
         return candidate
     raise ArtifactError(
         f"no model {str(name_or_path)!r}: neither a .json file nor a name in {PRETRAINED_DIR}."
@@ -143,19 +432,20 @@ def resolve(name_or_path: str | Path) -> Path:
 def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
     """Load a model and check it against its JSON (sha256 of the weights, tensor names and shapes).
 
+    The description is validated first (:func:`read_model_description`), then the size of the weights and
+    the memory they need (:func:`check_loadable`), all before anything is allocated.
+
     Raises:
-        ArtifactError: missing files, unreadable JSON, a sha256 mismatch (corrupt or replaced weights),
-            an unknown family, or weights that do not fit the described architecture.
+        ArtifactError: missing files, an invalid description, a sha256 mismatch (corrupt or replaced weights),
+            an unknown family, weights that do not fit the described architecture, or not enough memory.
     """
     path = resolve(name_or_path)
-    try:
-        meta = json.loads(path.read_text())
-        family, config, weights_name = meta["family"], meta["config"], meta["weights"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ArtifactError(f"{path.name}: not a readable model description ({err}).") from err
-    weights = path.with_name(weights_name)
-    if not weights.is_file():
+    meta = read_model_description(path)
+    family, config = meta["family"], meta["config"]
+    weights = path.with_name(meta["weights"])
+    if not weights.exists():
         raise ArtifactError(f"{path.name}: its weights file {weights.name} is missing.")
+    check_loadable(family, config, weights)
     actual = sha256_of(weights)
     if actual != meta.get("sha256"):
         raise ArtifactError(
@@ -166,40 +456,73 @@ def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> 
     try:
         state = load_file(str(weights))
         model.load_state_dict(state, strict=True)
-    except (SafetensorError, RuntimeError, OSError) as err:
+    except (SafetensorError, RuntimeError, OSError, ValueError) as err:
         raise ArtifactError(f"{weights.name} does not fit a {family} with config {config}: {err}") from err
     model.to(device).eval()
-    meta["path"] = str(path)
-    return LoadedModel(meta.get("name", path.stem), family, model, meta)
+    return LoadedModel(meta.get("name") or path.stem, family, model, meta)
+
+
+#: the precomputed display data of a model (a t-SNE of a few thousand points) is small
+MAX_VIEWS_BYTES = 256 * 2**20
 
 
 def load_views(loaded: LoadedModel) -> dict[str, torch.Tensor]:
     """The precomputed display data stored with a model (empty when it has none).
 
     Raises:
-        ArtifactError: the views file is missing or does not match its sha256.
+        ArtifactError: the views file is missing, not a regular file, too large, leaves the model's folder or
+            does not match its sha256.
     """
     entry = loaded.meta.get("views")
     if not entry:
         return {}
-    path = Path(loaded.meta["path"]).with_name(entry["file"])
-    if not path.is_file() or sha256_of(path) != entry.get("sha256"):
+    folder = Path(loaded.meta["path"]).parent
+    try:
+        path = inside(folder, entry.get("file"), "views file")
+        size = regular_file_size(path)
+    except UntrustedFileError as err:
+        raise ArtifactError(f"{loaded.name}.json: {err}") from err
+    if size > MAX_VIEWS_BYTES or sha256_of(path) != entry.get("sha256"):
         raise ArtifactError(f"{path.name} is missing or does not match {loaded.name}.json.")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise ArtifactError(f"{path.name}: unreadable ({err}).") from err
+
+
+def bad_model_entry(path: Path, message: str) -> dict[str, Any]:
+    """The listing entry of a model file that cannot be used: its name, the family when the file says one
+    clearly, ``error`` (one line: ``"x.json: not a model file: ..."``) and ``path``."""
+    family = None
+    try:
+        raw = read_json_object(path, MAX_MODEL_JSON_BYTES, "model file")
+        if isinstance(raw.get("family"), str) and raw["family"] in FAMILIES:
+            family = raw["family"]
+    except UntrustedFileError:
+        pass
+    return {"name": path.stem, "family": family, "error": message, "path": str(path)}
 
 
 def list_models(directory: Path = PRETRAINED_DIR, family: str | None = None) -> list[dict[str, Any]]:
-    """The JSON descriptions of the models in ``directory`` (optionally of one family), sorted by name.
+    """The validated JSON descriptions of the models in ``directory`` (optionally of one family), by name.
 
-    Unreadable JSON files are listed with an ``"error"`` entry instead of being skipped silently.
+    A file that is not a valid model description is listed as one entry with an ``"error"`` (see
+    :func:`bad_model_entry`) instead of being skipped; with ``family`` given, such an entry is listed when the
+    file names that family or none that is known.
     """
     found = []
-    for path in sorted(Path(directory).glob("*.json")):
+    try:
+        paths = sorted(Path(directory).glob("*.json"))
+    except OSError:
+        return []
+    for path in paths:
         try:
-            meta = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            meta = {"name": path.stem, "family": None, "error": str(err)}
-        meta["path"] = str(path)
+            meta = read_model_description(path)
+        except ArtifactError as err:
+            meta = bad_model_entry(path, str(err))
+            if family is None or meta["family"] in (None, family):
+                found.append(meta)
+            continue
         if family is None or meta.get("family") == family:
             found.append(meta)
     return found

@@ -17,6 +17,7 @@ import argparse
 import json
 import signal
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -194,7 +195,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from explorer_core.checkpoint import CheckpointError, read_checkpoint_description
-    from explorer_core.jobs import runs_root
+    from explorer_core.device import pick_device
+    from explorer_core.jobs import ConfigRejectedError, runs_root, validate_config
     from explorer_core.training import TrainConfig
 
     try:
@@ -221,7 +223,9 @@ def _run_train(args: argparse.Namespace) -> int:
                 raise ValueError(
                     f"{run_dir} already holds a checkpoint: --resume {run_dir}, or another --run-dir."
                 )
-    except (ValueError, TypeError, CheckpointError) as err:
+        # the same checks as the Training page: every value, and the memory estimate against what is free
+        validate_config(config, str(pick_device()))
+    except (ValueError, TypeError, CheckpointError, ConfigRejectedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.threads:
@@ -288,22 +292,40 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     import time
 
     from explorer_core.artifacts import ArtifactError, load_model
-    from explorer_core.data import MNISTUnavailable, load_mnist_splits, preprocess_for_evaluation
-    from explorer_core.device import pick_device
+    from explorer_core.data import (
+        PREPROCESSINGS,
+        MNISTUnavailable,
+        load_mnist_splits,
+        preprocess_for_evaluation,
+    )
+    from explorer_core.device import DeviceError, pick_device
     from explorer_core.evaluation import evaluate_model
 
-    device = pick_device()
     try:
+        device = pick_device()
         loaded = load_model(args.model, device)
+        preprocessing = loaded.meta.get("preprocessing")
+        if preprocessing not in PREPROCESSINGS:
+            raise ArtifactError(
+                f"{Path(loaded.meta['path']).name}: not a model file: preprocessing is missing or unknown "
+                f"({preprocessing!r}; known: {', '.join(PREPROCESSINGS)})."
+            )
+        if args.limit is not None and args.limit < 1:
+            raise ArtifactError(f"--limit must be at least 1, got {args.limit}.")
+        if args.iwae_k is not None and not 0 <= args.iwae_k <= 100_000:
+            raise ArtifactError(f"--iwae-k must be between 0 and 100000, got {args.iwae_k}.")
+    except (ArtifactError, DeviceError, ValueError, OSError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    try:
         splits = load_mnist_splits(n_validation=0)
-    except (ArtifactError, MNISTUnavailable) as err:
+    except MNISTUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     n = len(splits.x_test) if args.limit is None else max(1, min(args.limit, len(splits.x_test)))
-    preprocessing = loaded.meta["preprocessing"]
     x = preprocess_for_evaluation(splits.x_test.to(device), preprocessing)[:n]
     labels = splits.y_test[:n].to(device)
-    iwae_k = args.iwae_k if args.iwae_k is not None else loaded.meta.get("recipe", {}).get("iwae_k", 0)
+    iwae_k = args.iwae_k if args.iwae_k is not None else (loaded.meta.get("recipe") or {}).get("iwae_k", 0)
     start = time.perf_counter()
     with tqdm(total=n, unit="image", file=sys.stderr, disable=None if iwae_k else True, desc="IWAE") as bar:
         metrics = evaluate_model(

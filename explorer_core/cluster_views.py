@@ -376,3 +376,23 @@ def stored_clusters(meta: dict[str, Any]) -> dict[str, Any] | None:
         "contingency": table.tolist(),
         "usage": (table.sum(1) / total).tolist(),
     }
+
+
+def plane_ranges(points: np.ndarray, quantile: float = 0.999, margin: float = 0.3) -> tuple[tuple, tuple]:
+    """Axis ranges ((u_lo, u_hi), (v_lo, v_hi)) around plane points [n, 2]: the ``quantile`` bulk with a
+    ``margin`` (a fraction of the extent) on each side, rounded outwards to 0.1."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    lo, hi = np.quantile(pts, 1 - quantile, axis=0), np.quantile(pts, quantile, axis=0)
+    pad = margin * np.maximum(hi - lo, 1e-3)
+    lo, hi = np.floor((lo - pad) * 10) / 10, np.ceil((hi + pad) * 10) / 10
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def decode_plane(model, projection: Projection, uv: np.ndarray) -> np.ndarray:
+    """The Bernoulli means lambda(z) [28, 28] at the plane point uv [2]: z = centre + u e1 + v e2."""
+    z = projection.centre + np.asarray(uv, dtype=np.float32).reshape(2) @ projection.basis
+    device = _device(model)
+    with torch.inference_mode():
+        z_t = torch.as_tensor(z[None], dtype=torch.float32, device=device)
+        image = model.decode(z_t).mean
+    return image.reshape(IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()

@@ -134,6 +134,8 @@ FETCH_COMMAND = "python -m explorer_core data fetch mnist"
 _IDX_MAGIC = {0x00000801: 1, 0x00000803: 3}  # unsigned-byte IDX files: labels [N], images [N, rows, cols]
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+#: the largest MNIST file (train images, raw) is 47 MB: anything beyond this is not one (untrusted input)
+MAX_IDX_BYTES = 64 * 2**20
 
 
 class MNISTUnavailable(RuntimeError):  # noqa: N818 (the public name)
@@ -191,16 +193,25 @@ def read_idx(path: str | Path) -> np.ndarray:
         OSError: the file cannot be read.
     """
     path = Path(path)
+    if not path.is_file():  # a device, a FIFO or a directory is never read (untrusted data folder)
+        raise ValueError(f"{path}: not a regular file.")
+    if path.stat().st_size > MAX_IDX_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_IDX_BYTES:,} bytes, not an MNIST file.")
     with open(path, "rb") as f:
         head = f.read(2)
         f.seek(0)
         if head == _GZIP_MAGIC:
             try:
-                data = bytearray(gzip.decompress(f.read()))
+                with gzip.GzipFile(fileobj=f) as gz:
+                    data = bytearray(gz.read(MAX_IDX_BYTES + 1))
             except (OSError, EOFError, gzip.BadGzipFile) as e:
                 raise ValueError(f"{path}: damaged gzip data ({e}).") from e
+            if len(data) > MAX_IDX_BYTES:
+                raise ValueError(
+                    f"{path}: decompresses to more than {MAX_IDX_BYTES:,} bytes, not an MNIST file."
+                )
         else:
-            data = bytearray(f.read())
+            data = bytearray(f.read(MAX_IDX_BYTES + 1))
     if len(data) < 4:
         raise ValueError(f"{path}: {len(data)} bytes is too short for an IDX header.")
     magic = int.from_bytes(data[:4], "big")
@@ -260,8 +271,13 @@ def _file_md5(path: Path, expected: str) -> str | None:
         st = path.stat()
     except FileNotFoundError:
         return None
+    if not path.is_file() or st.st_size > MAX_IDX_BYTES:
+        return "not-a-regular-mnist-file"  # never read a device or a huge file (untrusted data folder)
     try:
-        record = json.loads(_marker(path).read_text())
+        marker = _marker(path)
+        if not marker.is_file() or marker.stat().st_size > 4096:
+            raise ValueError("no usable marker")
+        record = json.loads(marker.read_text())
         if record == {"md5": expected, **_stamp(st)}:
             return expected
     except (OSError, ValueError):

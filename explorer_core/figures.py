@@ -31,6 +31,12 @@ def _axis_range(values: np.ndarray, margin: float = 0.15) -> list[float]:
     return [lo - pad, hi + pad]
 
 
+def fa_axis_ranges(x_data: np.ndarray) -> list[list[float]]:
+    """Fixed 3-D axis ranges for data [N, 3]: each coordinate's extent plus 15 % (a frame never rescales)."""
+    x_data = np.asarray(x_data, dtype=float)
+    return [_axis_range(x_data[:, i]) for i in range(3)]
+
+
 def fa_scatter_3d(
     x_data: np.ndarray,
     x_model: np.ndarray,
@@ -47,7 +53,7 @@ def fa_scatter_3d(
     Returns:
         A figure with a fixed camera and ``uirevision`` set, so redraws keep the user's view.
     """
-    ranges = ranges or [_axis_range(x_data[:, i]) for i in range(3)]
+    ranges = ranges or fa_axis_ranges(x_data)
     marker = {"size": 2, "opacity": 0.6}
     fig = go.Figure(
         [
@@ -262,6 +268,150 @@ def posterior_ellipses(
         uirevision="fa-latent",
     )
     return fig
+
+
+# ------------------------------------------------------------------------------ FA charts for the canvas
+# Plain dicts for views/components/live_chart.py (a canvas redrawn in place while Play streams frames).
+
+LIVE_MAX_POINTS = 600
+
+
+def finite_list(values: np.ndarray, decimals: int = 5) -> list[float | None]:
+    """A JSON-ready list: rounded floats, ``None`` where a value is NaN or infinite (a break in a line)."""
+    a = np.round(np.asarray(values, dtype=np.float64), decimals)
+    return [float(v) if np.isfinite(v) else None for v in a]
+
+
+def _thin_to(n: int, max_points: int) -> np.ndarray:
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.r_[np.linspace(0, n - 1, max_points).astype(int), n - 1])
+
+
+def fa_curves_chart(
+    elbo: Sequence[float],
+    evidence: Sequence[float],
+    gap: Sequence[float],
+    segments: Sequence[tuple[str, int, int]],
+    true_evidence: float,
+    mle_evidence: float,
+    max_points: int = LIVE_MAX_POINTS,
+    height: int = 440,
+) -> dict:
+    """What :func:`fa_learning_curves` shows, as a live-chart spec: ELBO and evidence per step over the
+    reference lines, E-phases shaded grey and M-phases amber, the exact gap (log scale) below.
+
+    At most ``max_points`` points per line (the first and the last always kept), so a frame stays small.
+    """
+    n = len(elbo)
+    idx = _thin_to(n, max_points)
+    elbo_a, evidence_a, gap_a = (np.asarray(v, dtype=float)[idx] for v in (elbo, evidence, gap))
+    total = max(n - 1, 1)
+    x_range = [0.0, float(max(total, 10))]
+    low = min(np.nanmin(elbo_a), np.nanmin(evidence_a), true_evidence, mle_evidence)
+    high = max(np.nanmax(elbo_a), np.nanmax(evidence_a), true_evidence, mle_evidence)
+    low = max(low, true_evidence - 12.0)  # the first steps' very low ELBO would squash the rest
+    pad = 0.05 * max(high - low, 0.1)
+    gap_pos = np.maximum(gap_a, 1e-6)
+    g_lo, g_hi = float(np.nanmin(gap_pos)), float(np.nanmax(gap_pos))
+    g_range = [10 ** np.floor(np.log10(g_lo)), 10 ** np.ceil(np.log10(max(g_hi, g_lo * 10)))]
+    bands = []
+    for phase, first, last in list(segments)[-MAX_SHADED_SEGMENTS:]:
+        if phase not in PHASE_SHADES:
+            continue
+        label = PHASE_NAMES[phase] if (last - first + 1) / total > 0.04 else ""
+        bands.append({"x0": first - 0.5, "x1": last + 0.5, "color": PHASE_SHADES[phase], "label": label})
+    steps = [float(i) for i in idx]
+    dot, dash = [2, 3], [6, 4]
+    return {
+        "title": "",
+        "height": int(height),
+        "legend": [
+            {"name": "evidence log p(x)", "color": EVIDENCE_COLOUR, "width": 2},
+            {"name": "ELBO (estimate)", "color": ELBO_COLOUR, "width": 1.5},
+            {"name": f"true model {true_evidence:.4f}", "color": "#000000", "dash": dot, "width": 1},
+            {"name": f"MLE (EM) {mle_evidence:.4f}", "color": "#800080", "dash": dash, "width": 1},
+        ],
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 0.66,
+                "title": "Test ELBO and exact evidence (nats per point)",
+                "x": {"range": x_range, "ticks": False},
+                "y": {"range": [float(low - pad), float(high + pad)]},
+                "bands": bands,
+                "hlines": [
+                    {"y": float(true_evidence), "color": "#000000", "dash": dot, "width": 1},
+                    {"y": float(mle_evidence), "color": "#800080", "dash": dash, "width": 1},
+                ],
+                "lines": [
+                    {"x": steps, "y": finite_list(evidence_a), "color": EVIDENCE_COLOUR, "width": 2},
+                    {"x": steps, "y": finite_list(elbo_a), "color": ELBO_COLOUR, "width": 1},
+                ],
+            },
+            {
+                "top": 0.76,
+                "bottom": 1.0,
+                "title": "Exact gap KL(q(z|x) || p(z|x))",
+                "x": {"range": x_range, "title": "gradient step"},
+                "y": {"range": [float(g_range[0]), float(g_range[1])], "log": True, "title": "nats"},
+                "bands": [{**b, "label": ""} for b in bands],
+                "lines": [{"x": steps, "y": finite_list(gap_pos, 8), "color": "#7f7f7f", "width": 1.5}],
+            },
+        ],
+    }
+
+
+def fa_ellipses_chart(
+    q_mean: np.ndarray,
+    q_cov: np.ndarray,
+    p_mean: np.ndarray,
+    p_cov: np.ndarray,
+    title: str = "",
+    height: int = 400,
+) -> dict:
+    """What :func:`posterior_ellipses` shows, as a live-chart spec: q(z|x) (red, dashed) against the exact
+    p(z|x) (green), 1- and 2-sigma ellipses and their means, on equal axes around both."""
+    lines, markers, extent = [], [], []
+    for mean, cov, colour, dash in (
+        (p_mean, p_cov, EXACT_COLOUR, []),
+        (q_mean, q_cov, Q_COLOUR, [7, 4]),
+    ):
+        for n_sigma in (1, 2):
+            xy = ellipse_points(mean, cov, n_sigma, n_points=72)
+            extent.append(xy)
+            lines.append(
+                {
+                    "x": finite_list(xy[:, 0], 4),
+                    "y": finite_list(xy[:, 1], 4),
+                    "color": colour,
+                    "dash": dash,
+                    "width": 2.5 if n_sigma == 1 else 1.2,
+                }
+            )
+        markers.append({"x": finite_list([mean[0]]), "y": finite_list([mean[1]]), "color": colour, "size": 4})
+    pts = np.concatenate(extent)
+    lo, hi = np.nanmin(pts, 0), np.nanmax(pts, 0)
+    pad = 0.08 * max(float(np.max(hi - lo)), 1e-3)
+    return {
+        "title": title,
+        "height": int(height),
+        "legend": [
+            {"name": "exact posterior p(z|x)", "color": EXACT_COLOUR, "width": 2.5},
+            {"name": "amortized posterior q(z|x)", "color": Q_COLOUR, "dash": [7, 4], "width": 2.5},
+        ],
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 1.0,
+                "equal": True,
+                "x": {"range": [float(lo[0] - pad), float(hi[0] + pad)], "title": "z1"},
+                "y": {"range": [float(lo[1] - pad), float(hi[1] + pad)], "title": "z2"},
+                "lines": lines,
+                "markers": markers,
+            }
+        ],
+    }
 
 
 # ------------------------------------------------------------------------------------------ latent maps

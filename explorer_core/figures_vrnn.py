@@ -288,3 +288,120 @@ def row_terms_figure(
     )
     fig.update_annotations(font={"size": 12})
     return fig
+
+
+def _json_list(values: np.ndarray, decimals: int = 4) -> list[float | None]:
+    """Rounded floats for JSON; ``None`` where a value is NaN (a break in a line)."""
+    a = np.round(np.asarray(values, dtype=np.float64), decimals)
+    return [float(v) if np.isfinite(v) else None for v in a]
+
+
+def _padded_range(values: np.ndarray, floor: float = 1.0) -> list[float]:
+    """[lo, hi] of the finite values with a 10 % margin, at least ``floor`` wide and around 0 when empty."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (-floor / 2, floor / 2)
+    if hi - lo < floor:
+        mid = (lo + hi) / 2
+        lo, hi = mid - floor / 2, mid + floor / 2
+    pad = 0.1 * (hi - lo)
+    return [lo - pad, hi + pad]
+
+
+def prior_trajectory_chart(
+    prior_means: np.ndarray, n_rows: int = 28, mode: str = "time", height: int = 420
+) -> dict:
+    """What :func:`prior_trajectory_figure` shows, as a spec for the page's live canvas
+    (``views/components/live_chart.py``), which is redrawn in place for every generated row.
+
+    ``"time"``: one panel per latent dimension (up to 2), each digit's prior mean over the rows (one line per
+    digit, NaN-separated) and their average, the row axis fixed to 1..T, a dotted line at the latest row.
+    ``"plane"``: each digit's path of (z1, z2), its first row ringed and its latest row a dot in the digit's
+    colour. The value axes follow the data with a margin (at least one unit wide).
+
+    Raises:
+        ValueError: unknown mode, ``prior_means`` not 3-D, or ``"plane"`` with L < 2.
+    """
+    prior_means = np.asarray(prior_means, dtype=np.float64)
+    if prior_means.ndim != 3:
+        raise ValueError(f"prior_means must be [n, rows, L], got {list(prior_means.shape)}.")
+    if mode not in ("time", "plane"):
+        raise ValueError(f"mode must be 'time' or 'plane', got {mode!r}.")
+    n, done, latent_dim = prior_means.shape
+    if mode == "plane" and latent_dim < 2:
+        raise ValueError("the plane view needs a latent of at least 2 dimensions.")
+    t = np.arange(1, done + 1, dtype=np.float64)
+    panels: list[dict] = []
+    if mode == "time":
+        dims = min(latent_dim, 2)
+        x_axis = {"range": [0.5, n_rows + 0.5]}
+        for d in range(dims):
+            top, bottom = (0.0, 1.0) if dims == 1 else ((0.0, 0.45) if d == 0 else (0.55, 1.0))
+            x, y, _ = _joined(prior_means[:, :, d], t)
+            last = d == dims - 1
+            panels.append(
+                {
+                    "top": top,
+                    "bottom": bottom,
+                    "x": {**x_axis, "title": "row t" if last else "", "ticks": last},
+                    "y": {"range": _padded_range(prior_means[:, :, d]), "title": f"mean of z{d + 1}"},
+                    "hlines": [{"y": 0.0, "color": "rgba(0,0,0,0.3)", "width": 1}],
+                    "vlines": [{"x": float(done), "color": CURRENT_ROW_COLOUR, "dash": [2, 3], "width": 1.5}]
+                    if done
+                    else [],
+                    "lines": [
+                        {
+                            "x": _json_list(x, 2),
+                            "y": _json_list(y),
+                            "color": SEQUENCE_COLOURS[0],
+                            "width": 1,
+                            "opacity": 0.45,
+                        },
+                        {
+                            "x": _json_list(t, 2),
+                            "y": _json_list(prior_means[:, :, d].mean(0) if n else t[:0]),
+                            "color": "#000000",
+                            "width": 2.5,
+                        },
+                    ],
+                }
+            )
+        legend = [
+            {"name": "each digit", "color": SEQUENCE_COLOURS[0], "width": 1},
+            {"name": f"average over the {n} digits", "color": "#000000", "width": 2.5},
+        ]
+        title = "Prior means of z_t, the mean of p(z_t | h_t), over the rows"
+    else:
+        x, _, _ = _joined(prior_means[:, :, 0], t)
+        y = _joined(prior_means[:, :, 1], t)[1]
+        colours = [_colour(i) for i in range(n)]
+        markers = []
+        if done:
+            for k, symbol in ((0, "ring"), (done - 1, "dot")):
+                markers.append(
+                    {
+                        "x": _json_list(prior_means[:, k, 0]),
+                        "y": _json_list(prior_means[:, k, 1]),
+                        "color": colours,
+                        "size": 4.5,
+                        "symbol": symbol,
+                    }
+                )
+        panels.append(
+            {
+                "top": 0.0,
+                "bottom": 1.0,
+                "equal": True,
+                "x": {"range": _padded_range(prior_means[:, :, 0]), "title": "mean of z1"},
+                "y": {"range": _padded_range(prior_means[:, :, 1]), "title": "mean of z2"},
+                "lines": [
+                    {"x": _json_list(x), "y": _json_list(y), "color": "rgba(120,120,120,0.6)", "width": 1}
+                ],
+                "markers": markers,
+            }
+        )
+        legend = [{"name": "each digit's path (ring: row 1; dot: the latest row)", "color": "#787878"}]
+        title = "Prior means of z_t in the latent plane"
+    if not done:
+        title += " (no row yet: press Next row or Play)"
+    return {"title": title, "height": int(height), "legend": legend, "panels": panels}

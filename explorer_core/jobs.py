@@ -13,7 +13,16 @@ A job runs :func:`explorer_core.training.train` (the CLI's trainer) in its own p
 * ``preview.safetensors``: 16 images from the model after the latest epoch (``images`` [16, 784] in [0, 1]).
 * ``<id>.safetensors`` + ``<id>.json``: the final model, in the format of ``pretrained/`` (written by
   :func:`explorer_core.artifacts.save_model`, atomically, the JSON last).
-* ``cancel``: present once a cancel was asked for.
+* ``cancel``: present once a cancel was asked for. A cancelled run ends its current epoch's steps, keeps its
+  best epoch, evaluates it and publishes it like a done one (state ``cancelled``, with ``model`` set).
+* ``checkpoint.json`` + ``checkpoint-<epoch>.safetensors``: the trainer's per-epoch checkpoint
+  (:mod:`explorer_core.checkpoint`); an interrupted or cancelled run continues from it
+  (:meth:`JobManager.resume`).
+
+Every file of a run is untrusted input when read back (a run folder may have been edited or damaged):
+``status.json``, ``config.json`` and each line of ``metrics.jsonl`` are parsed into validated schemas
+(:data:`STATUS_SCHEMA`, :data:`CONFIG_FILE_SCHEMA`, :data:`METRICS_ROW`); a run whose files do not fit is
+listed as a :class:`RunProblem` with one message, and the others go on working.
 
 The root is ``AEVB_RUNS_DIR`` (default ``<repo>/runs``). :class:`JobManager` starts, queues (bounded
 concurrency per device), cancels (cooperatively through the ``cancel`` file, then SIGTERM, then SIGKILL),
@@ -42,7 +51,27 @@ from typing import Any
 
 import torch
 
-from explorer_core.training import TrainConfig, TrainingProgress
+from explorer_core.artifacts import (
+    ABSURD_NATS,
+    RECIPE_FIELDS,
+    ArtifactError,
+    bad_model_entry,
+    read_model_description,
+)
+from explorer_core.training import TrainConfig, TrainingError, TrainingProgress
+from explorer_core.untrusted import (
+    Flag,
+    Num,
+    Obj,
+    SchemaError,
+    Text,
+    UntrustedFileError,
+    check,
+    inside,
+    parse_json,
+    read_json_object,
+    regular_file_size,
+)
 
 ENV_RUNS_DIR = "AEVB_RUNS_DIR"
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "runs"
@@ -59,6 +88,75 @@ MEMORY_FRACTION = 0.8
 MNIST_TRAIN = 60_000
 MNIST_TEST = 10_000
 PIXELS = 784
+#: seconds a cancelled run may take to evaluate and save its best epoch once it has seen the cancel
+FINISH_GRACE_S = 600.0
+#: runs waiting in the queue at most (a start beyond it is refused)
+MAX_QUEUED = 8
+#: the part of ``metrics.jsonl`` that is read (its end), and the largest preview file
+MAX_METRICS_BYTES = 32 * 2**20
+MAX_PREVIEW_BYTES = 2**20
+MAX_RUN_JSON_BYTES = 2**20
+
+_TIME = Num(0, 1e11)
+_TIME_OPT = Num(0, 1e11, optional=True)
+_COUNT_OPT = Num(0, 10**9, integer=True, optional=True)
+#: ``status.json``
+STATUS_SCHEMA = Obj(
+    {
+        "state": Text(choices=STATES),
+        "created": _TIME,
+        "started": _TIME_OPT,
+        "finished": _TIME_OPT,
+        "queued_at": _TIME_OPT,
+        "pid": Num(1, 2**31, integer=True, optional=True),
+        "pid_start": Num(0, 2**63, integer=True, optional=True),
+        "device": Text(max_len=100, optional=True),
+        "threads": Num(1, 4096, integer=True, optional=True),
+        "error": Text(max_len=100_000, optional=True),
+        "traceback": Text(max_len=200_000, optional=True),
+        "message": Text(max_len=10_000, optional=True),
+        "model": Text(max_len=255, optional=True),
+        "test_elbo": Num(-ABSURD_NATS, ABSURD_NATS, optional=True),
+        "best_epoch": _COUNT_OPT,
+        "epochs_run": _COUNT_OPT,
+        "resume": Flag(optional=True),
+        "resumed_from": _COUNT_OPT,
+        "finishing": Flag(optional=True),
+    },
+    required=frozenset({"state", "created"}),
+)
+#: ``config.json``: the recipe (every field of ``TrainConfig``, typed and bounded) and the job's options
+CONFIG_FILE_SCHEMA = Obj(
+    {
+        "config": Obj(RECIPE_FIELDS, required=frozenset({"family"}), extra="reject"),
+        "options": Obj(
+            {
+                "label": Text(max_len=100, optional=True),
+                "preset": Text(max_len=100, optional=True),
+                "data_limit": Num(0, MNIST_TRAIN, integer=True, optional=True),
+                "log_every": Num(1, 10**7, integer=True, optional=True),
+                "nice": Num(0, 19, integer=True, optional=True),
+            },
+            optional=True,
+        ),
+    },
+    required=frozenset({"config"}),
+)
+#: one line of ``metrics.jsonl`` (lines that do not fit are skipped; extra keys must be numbers)
+METRICS_ROW = Obj(
+    {
+        "kind": Text(choices=("step", "epoch")),
+        "epoch": Num(0, 10**6, integer=True),
+        "step": Num(0, 10**12, integer=True),
+        "total_steps": Num(1, 10**12, integer=True),
+        "train_elbo": Num(),
+        "val_elbo": Num(optional=True),
+        "seconds": Num(0, 1e9, optional=True),
+        "time": _TIME_OPT,
+    },
+    required=frozenset({"kind", "epoch", "step", "total_steps", "train_elbo"}),
+    extra="scalars",
+)
 
 
 class ConfigRejectedError(ValueError):
@@ -95,48 +193,109 @@ def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """A small JSON object the job itself wrote (None when missing, unreadable or not an object)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_json_object(path, MAX_RUN_JSON_BYTES)
+    except UntrustedFileError:
         return None
-    return data if isinstance(data, dict) else None
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    """``run_dir/status.json`` validated against :data:`STATUS_SCHEMA`; None when there is none (a run being
+    made).
+
+    Raises:
+        UntrustedFileError: the file exists but is not a valid status (the message says why).
+    """
+    path = Path(run_dir) / "status.json"
+    if not os.path.lexists(path):
+        return None
+    raw = read_json_object(path, MAX_RUN_JSON_BYTES, "run status file")
+    try:
+        return check(raw, STATUS_SCHEMA)
+    except SchemaError as err:
+        raise UntrustedFileError(f"status.json: not a run status file: {err}.") from err
+
+
+def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """``run_dir/config.json`` validated (:data:`CONFIG_FILE_SCHEMA`, then ``TrainConfig``'s own checks):
+    the recipe and the options.
+
+    Raises:
+        UntrustedFileError: missing or invalid (the message says why).
+    """
+    raw = read_json_object(Path(run_dir) / "config.json", MAX_RUN_JSON_BYTES, "run config file")
+    try:
+        checked = check(raw, CONFIG_FILE_SCHEMA)
+        config = TrainConfig(**checked["config"])
+    except (SchemaError, TypeError, ValueError) as err:
+        raise UntrustedFileError(f"config.json: not a run config file: {err}") from err
+    return config, {k: v for k, v in (checked.get("options") or {}).items() if v is not None}
 
 
 def _update_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
-    status = _read_json(run_dir / "status.json") or {}
+    try:
+        status = read_status(run_dir) or {}
+    except UntrustedFileError:
+        status = _read_json(run_dir / "status.json") or {}
     status.update(fields)
     _atomic_write_json(run_dir / "status.json", status)
     return status
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The lines of ``run_dir/metrics.jsonl`` as dicts, in order (a half-written last line is skipped)."""
+def _read_tail(path: Path, max_bytes: int) -> bytes:
+    """The last ``max_bytes`` of a regular file (b"" when it is missing or not a regular file)."""
     try:
-        text = Path(run_dir, "metrics.jsonl").read_text()
-    except OSError:
-        return []
+        size = regular_file_size(path)
+        with open(path, "rb") as f:
+            if size > max_bytes:
+                f.seek(size - max_bytes)
+                f.readline()  # start at a whole line
+            return f.read(max_bytes)
+    except (OSError, UntrustedFileError):
+        return b""
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The lines of ``run_dir/metrics.jsonl`` as validated dicts (:data:`METRICS_ROW`), in order; a line that
+    is not one (half-written, damaged, not UTF-8, a field out of range) is skipped, and of a very long file
+    only the last :data:`MAX_METRICS_BYTES` are read. Extra keys are kept when they are numbers."""
+    text = _read_tail(Path(run_dir, "metrics.jsonl"), MAX_METRICS_BYTES).decode("utf-8", errors="replace")
     rows = []
+    known = set(METRICS_ROW.fields)
     for line in text.splitlines():
         try:
-            row = json.loads(line)
-        except ValueError:
+            row = check(parse_json(line), METRICS_ROW)
+        except (ValueError, SchemaError):
             continue
-        if isinstance(row, dict):
-            rows.append(row)
+        rows.append({k: v for k, v in row.items() if k in known or isinstance(v, int | float)})
     return rows
 
 
 def read_preview(run_dir: Path) -> tuple[Any, int] | None:
     """The latest preview samples: (images as a float32 numpy array [n, 784] in [0, 1], epoch), or None
     when no epoch has finished yet (or the file cannot be read)."""
+    import numpy as np
     from safetensors import SafetensorError, safe_open
 
     path = Path(run_dir, PREVIEW_FILE)
     try:
+        if regular_file_size(path) > MAX_PREVIEW_BYTES:
+            return None
         with safe_open(str(path), framework="np") as f:
-            return f.get_tensor("images"), int((f.metadata() or {}).get("epoch", 0))
-    except (OSError, SafetensorError, KeyError, ValueError):
+            images = f.get_tensor("images")
+            epoch = int((f.metadata() or {}).get("epoch", 0))
+    except (OSError, SafetensorError, KeyError, ValueError, TypeError, UntrustedFileError):
         return None
+    if (
+        images.ndim != 2
+        or images.shape[1] != PIXELS
+        or not 1 <= images.shape[0] <= 64
+        or not 0 <= epoch <= 10**6
+    ):
+        return None
+    images = np.nan_to_num(images.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
+    return images, epoch
 
 
 def _pid_alive(pid: int | None, start_ticks: int | None = None) -> bool:
@@ -217,12 +376,23 @@ class RunInfo:
 
     @property
     def model_json(self) -> Path | None:
-        """The trained model's JSON when the run is done and the file exists, else None."""
+        """The trained model's JSON when the run is done (or was cancelled and kept its best epoch) and the
+        file exists in the run's folder, else None."""
         name = self.status.get("model")
-        if self.state != "done" or not name:
+        if self.state not in ("done", "cancelled") or not name:
             return None
-        path = self.path / name
+        try:
+            path = inside(self.path, name, "model file")
+        except UntrustedFileError:
+            return None
         return path if path.is_file() else None
+
+    @property
+    def resumable(self) -> bool:
+        """Interrupted or cancelled, with a checkpoint to continue from."""
+        from explorer_core.checkpoint import has_checkpoint
+
+        return self.state in ("interrupted", "cancelled") and has_checkpoint(self.path)
 
     def metrics(self) -> list[dict[str, Any]]:
         """See :func:`read_metrics`."""
@@ -242,40 +412,106 @@ class RunInfo:
         return RunProgress(fraction, eta, int(last.get("epoch", 0)), epochs, step, total, seconds)
 
 
+@dataclass
+class RunProblem:
+    """A folder under the runs root whose files are not a valid run: its id, folder, and one message
+    (``"<id>/status.json: not a run status file: created must be a number ..."``)."""
+
+    id: str
+    path: Path
+    message: str
+
+
 def read_run(run_dir: Path) -> RunInfo | None:
-    """The run in ``run_dir``, or None when it has no readable ``status.json`` (not a run, or being made)."""
+    """The run in ``run_dir``, or None when it has no ``status.json`` (not a run, or being made).
+
+    Raises:
+        UntrustedFileError: ``status.json`` or ``config.json`` is not valid (the message says why).
+    """
     run_dir = Path(run_dir)
-    status = _read_json(run_dir / "status.json")
+    status = read_status(run_dir)
     if status is None:
         return None
-    saved = _read_json(run_dir / "config.json") or {}
-    return RunInfo(run_dir.name, run_dir, status, saved.get("config") or {}, saved.get("options") or {})
+    config, options = read_run_config(run_dir)
+    return RunInfo(run_dir.name, run_dir, status, config.to_dict(), options)
+
+
+def scan_runs(root: Path | None = None) -> tuple[list[RunInfo], list[RunProblem]]:
+    """Every valid run under ``root`` (default :func:`runs_root`), newest first, and every folder that has a
+    ``status.json`` but is not a valid run (see :class:`RunProblem`)."""
+    root = Path(root) if root is not None else runs_root()
+    runs: list[RunInfo] = []
+    problems: list[RunProblem] = []
+    try:
+        folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.is_symlink())
+    except OSError:
+        return [], []
+    for d in folders:
+        try:
+            run = read_run(d)
+        except UntrustedFileError as err:
+            problems.append(RunProblem(d.name, d, f"{d.name}/{err}"))
+            continue
+        if run is not None:
+            runs.append(run)
+    runs.sort(key=lambda r: (r.status.get("created", 0), r.id), reverse=True)
+    return runs, problems
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
-    """Every run under ``root`` (default :func:`runs_root`), newest first."""
-    root = Path(root) if root is not None else runs_root()
-    if not root.is_dir():
-        return []
-    runs = [run for d in root.iterdir() if d.is_dir() and (run := read_run(d)) is not None]
-    return sorted(runs, key=lambda r: (r.status.get("created", 0), r.id), reverse=True)
+    """Every valid run under ``root`` (default :func:`runs_root`), newest first (see :func:`scan_runs`)."""
+    return scan_runs(root)[0]
 
 
 def done_models(family: str | None = None, root: Path | None = None) -> list[dict[str, Any]]:
-    """The JSON descriptions of the models of finished (``done``) runs, as ``list_models`` gives them
-    (with ``path`` set, plus ``run_id``), optionally of one family, newest run first."""
+    """The validated JSON descriptions of the models of finished runs (``done``, or ``cancelled`` with their
+    best epoch kept), as ``list_models`` gives them (with ``path`` set, plus ``run_id``), optionally of one
+    family, newest run first. A run's model file that is not valid is listed with an ``error`` entry."""
     found = []
     for run in list_runs(root):
         path = run.model_json
         if path is None:
             continue
-        meta = _read_json(path)
-        if meta is None or (family is not None and meta.get("family") != family):
-            continue
-        meta["path"] = str(path)
+        try:
+            meta = read_model_description(path)
+        except ArtifactError as err:
+            meta = bad_model_entry(path, f"{run.id}/{err}")
+            if family is not None and meta["family"] not in (None, family):
+                continue
+        else:
+            if family is not None and meta.get("family") != family:
+                continue
         meta["run_id"] = run.id
         found.append(meta)
     return found
+
+
+def clean_stale_temp_files(root: Path) -> list[Path]:
+    """Remove the temporary files (``.<name>.tmp-<pid>...``) a killed writer left in ``root`` and its run
+    folders, when the process that wrote them is gone; returns what was removed."""
+    removed = []
+    root = Path(root)
+    try:
+        folders = [root, *(d for d in root.iterdir() if d.is_dir() and not d.is_symlink())]
+    except OSError:
+        return []
+    for folder in folders:
+        try:
+            candidates = list(folder.glob(".*.tmp-*"))
+        except OSError:
+            continue
+        for path in candidates:
+            pid_text = path.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+            pid = int(pid_text) if pid_text.isdigit() else None
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                continue
+            if pid == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 # ------------------------------------------------------------------------------------------------ memory
@@ -369,10 +605,22 @@ def validate_config(
     """
     if not isinstance(config, TrainConfig):
         try:
-            config = TrainConfig(**dict(config))
+            given = dict(config)
+            unknown = sorted(set(given) - set(RECIPE_FIELDS))
+            if unknown:
+                raise TypeError(f"TrainConfig.__init__() got an unexpected keyword argument {unknown[0]!r}")
+            if isinstance(given.get("hidden"), tuple):
+                given["hidden"] = list(given["hidden"])
+            checked = check(given, Obj(RECIPE_FIELDS, required=frozenset({"family"}), extra="reject"))
+            config = TrainConfig(**checked)
         except TypeError as err:
             raise ConfigRejectedError(f"not a training configuration: {err}") from err
-        except ValueError as err:
+        except (SchemaError, ValueError) as err:
+            raise ConfigRejectedError(str(err)) from err
+    else:
+        try:  # a TrainConfig built in code (the CLI): the same types and ranges as a JSON one
+            check(config.to_dict(), Obj(RECIPE_FIELDS, required=frozenset({"family"}), extra="reject"))
+        except SchemaError as err:
             raise ConfigRejectedError(str(err)) from err
     estimate = estimate_memory(config, n_train, device)
     free = available_memory(device)
@@ -449,19 +697,64 @@ def _raise_terminated(signum, frame) -> None:
     raise _Terminated()
 
 
+def check_elbo(value: float | None, what: str) -> None:
+    """Refuse an ELBO that no trained model has: not finite, or beyond :data:`ABSURD_NATS` nats per image.
+
+    Raises:
+        TrainingError: the message says that training diverged (as a NaN step does).
+    """
+    if value is None or not math.isfinite(value) or abs(value) > ABSURD_NATS:
+        raise TrainingError(
+            f"the {what} became {value:.4g} nats per image: training diverged and nothing is published. "
+            "Try a smaller learning rate."
+            if isinstance(value, int | float)
+            else f"the {what} is missing: training diverged and nothing is published."
+        )
+
+
+def _truncate_metrics(run: Path, epoch: int, step: int) -> None:
+    """Keep the metrics lines up to the checkpoint (epoch ``epoch``, step ``step``) before a resumed sitting
+    writes its own: the steps of an epoch cut short are trained again."""
+    path = run / "metrics.jsonl"
+    kept = [
+        json.dumps(row)
+        for row in read_metrics(run)
+        if row["step"] <= step and (row["kind"] == "step" or row["epoch"] <= epoch)
+    ]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+
+
+def _remove_checkpoint(run: Path) -> None:
+    for path in [run / "checkpoint.json", *run.glob("checkpoint-*.safetensors")]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def _worker(run_dir: str, device: str, options: dict[str, Any]) -> None:
-    """The job process: train the run's config on ``device`` and leave a final state in ``status.json``."""
+    """The job process: train the run's config on ``device`` (checkpointing every epoch into the run's
+    folder, or continuing from that checkpoint when the status asks to ``resume``) and leave a final state
+    in ``status.json``. A cancel ends the current epoch's steps; the best epoch is then evaluated and
+    published (state ``cancelled``, with its model)."""
+    from explorer_core.checkpoint import read_checkpoint_description
     from explorer_core.training import train
 
     run = Path(run_dir)
     signal.signal(signal.SIGTERM, _raise_terminated)
     cancel_file = run / "cancel"
+    cancelled = [False]
     try:
         if torch.device(device).type == "cpu":
             torch.set_num_threads(_worker_threads())
         if options.get("nice"):
             os.nice(int(options["nice"]))
-        config = TrainConfig(**(_read_json(run / "config.json") or {})["config"])
+        config, _options = read_run_config(run)
+        resume = bool((read_status(run) or {}).get("resume"))
+        if resume:
+            described = read_checkpoint_description(run)
+            _truncate_metrics(run, int(described["epoch"]), int(described.get("step") or 0))
+            _update_status(run, resumed_from=int(described["epoch"]))
         splits = _load_splits(config, options.get("data_limit"))
         steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
         log_every = int(options.get("log_every") or max(1, steps_per_epoch // 25))
@@ -474,21 +767,29 @@ def _worker(run_dir: str, device: str, options: dict[str, Any]) -> None:
                 "epoch": p.epoch,
                 "step": p.step,
                 "total_steps": p.total_steps,
-                "train_elbo": p.train_elbo,
-                "val_elbo": p.val_elbo,
+                "train_elbo": p.train_elbo if math.isfinite(p.train_elbo) else None,
+                "val_elbo": p.val_elbo if p.val_elbo is None or math.isfinite(p.val_elbo) else None,
                 "seconds": round(p.seconds, 3),
                 "time": time.time(),
-                **p.extra,
+                **{k: v for k, v in p.extra.items() if not isinstance(v, float) or math.isfinite(v)},
             }
             metrics.write(json.dumps(row) + "\n")
             metrics.flush()
+            if p.kind == "epoch":
+                check_elbo(p.val_elbo, f"validation ELBO after epoch {p.epoch}")
 
         def should_stop() -> bool:
+            if cancelled[0]:
+                return True
             now = time.monotonic()
             if now - last_check[0] > 0.2:
                 last_check[0] = now
                 if cancel_file.exists():
-                    raise _CancelRequestedError()
+                    cancelled[0] = True
+                    _update_status(
+                        run, finishing=True, message="cancel asked: evaluating and saving the best epoch"
+                    )
+                    return True
             return False
 
         def on_epoch(model, epoch: int) -> None:
@@ -505,19 +806,33 @@ def _worker(run_dir: str, device: str, options: dict[str, Any]) -> None:
                 log_every=log_every,
                 should_stop=should_stop,
                 on_epoch=on_epoch,
+                run_dir=run,
+                resume=resume,
             )
         meta = _read_json(path) or {}
         training = meta.get("training") or {}
-        _update_status(
-            run,
-            state="done",
-            finished=time.time(),
-            model=path.name,
-            test_elbo=(meta.get("test_metrics") or {}).get("elbo"),
-            best_epoch=training.get("best_epoch"),
-            epochs_run=training.get("epochs_run"),
-            message=training.get("stopped"),
-        )
+        test_elbo = (meta.get("test_metrics") or {}).get("elbo")
+        check_elbo(training.get("best_val_elbo"), "best validation ELBO")
+        check_elbo(test_elbo, "test ELBO")
+        done = {
+            "finished": time.time(),
+            "model": path.name,
+            "test_elbo": test_elbo,
+            "best_epoch": training.get("best_epoch"),
+            "epochs_run": training.get("epochs_run"),
+            "finishing": None,
+        }
+        if cancelled[0]:
+            best = training.get("best_epoch")
+            _update_status(
+                run,
+                state="cancelled",
+                message=f"cancelled on request; its best epoch ({best}) was kept",
+                **done,
+            )
+        else:
+            _remove_checkpoint(run)  # a finished run is not continued: its checkpoint only takes space
+            _update_status(run, state="done", message=training.get("stopped"), **done)
     except _CancelRequestedError:
         _update_status(run, state="cancelled", finished=time.time(), message="cancelled on request")
     except _Terminated:
@@ -607,6 +922,8 @@ class JobManager:
         self._procs: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._closed = threading.Event()
+        self.max_queued = MAX_QUEUED
+        clean_stale_temp_files(self.root)
         self.tick()
         self._thread = None
         if supervise:
@@ -634,12 +951,17 @@ class JobManager:
             log_every: steps between step reports (default about 25 per epoch).
 
         Raises:
-            ConfigRejectedError: see :func:`validate_config`.
+            ConfigRejectedError: see :func:`validate_config`; or the queue already holds ``max_queued`` runs.
         """
         n_train = None
         if data_limit:
             n_train = min(int(data_limit), MNIST_TRAIN)
         config = validate_config(config, self.device, n_train)
+        waiting = sum(1 for r in self.runs() if r.state == "queued")
+        if waiting >= self.max_queued:
+            raise ConfigRejectedError(
+                f"{waiting} runs are already waiting in the queue; start this one when one of them has run."
+            )
         gumbel = config.family == "gmvae" and config.estimator == "gumbel"
         slug = config.family + ("-gumbel" if gumbel else "")
         run_id = f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
@@ -660,19 +982,67 @@ class JobManager:
         return run_id
 
     def runs(self) -> list[RunInfo]:
-        """Every run, newest first (read from disk)."""
+        """Every valid run, newest first (read from disk)."""
         return list_runs(self.root)
+
+    def problems(self) -> list[RunProblem]:
+        """The folders of the runs root that are not valid runs (see :func:`scan_runs`)."""
+        return scan_runs(self.root)[1]
+
+    def _folder(self, run_id: str) -> Path:
+        ok = isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", "..")
+        folder = self.root / run_id if ok else None
+        if folder is None or not folder.is_dir() or folder.is_symlink():
+            raise JobError(f"no run {run_id!r}.")
+        return folder
 
     def get(self, run_id: str) -> RunInfo:
         """The run ``run_id``.
 
         Raises:
-            JobError: no such run.
+            JobError: no such run, or its files are not valid.
         """
-        run = read_run(self.root / run_id) if run_id and "/" not in run_id else None
+        try:
+            run = read_run(self._folder(run_id))
+        except UntrustedFileError as err:
+            raise JobError(f"run {run_id}: {err}") from err
         if run is None:
-            raise JobError(f"no run {run_id!r} in {self.root}.")
+            raise JobError(f"no run {run_id!r}.")
         return run
+
+    def resume(self, run_id: str) -> None:
+        """Queue an interrupted or cancelled run again, to continue from its checkpoint (the trainer's
+        ``resume=True``); it keeps its id and folder, and its learning curves go on where the checkpoint is.
+
+        Raises:
+            JobError: no such run, a run in another state, or no valid checkpoint.
+        """
+        from explorer_core.checkpoint import CheckpointError, read_checkpoint_description
+
+        with self._lock:
+            run = self.get(run_id)
+            if run.state not in ("interrupted", "cancelled"):
+                raise JobError(
+                    f"run {run_id} is {run.state}; only an interrupted or cancelled run is resumed."
+                )
+            try:
+                described = read_checkpoint_description(run.path)
+            except CheckpointError as err:
+                raise JobError(f"run {run_id} cannot be resumed: {err}") from err
+            if described.get("recipe") != run.config:
+                raise JobError(f"run {run_id} cannot be resumed: its checkpoint belongs to another recipe.")
+            waiting = sum(1 for r in self.runs() if r.state == "queued")
+            if waiting >= self.max_queued:
+                raise JobError(f"{waiting} runs are already waiting in the queue; resume this one later.")
+            for name in ("cancel", "claim"):
+                with contextlib.suppress(FileNotFoundError):
+                    (run.path / name).unlink()
+            status = {
+                k: v for k, v in run.status.items() if k in ("created", "device", "started") and v is not None
+            }
+            status.update(state="queued", resume=True, queued_at=time.time(), resumed_from=described["epoch"])
+            _atomic_write_json(run.path / "status.json", status)
+        self.tick()
 
     def cancel(self, run_id: str) -> None:
         """Ask run ``run_id`` to stop: a queued run is cancelled at once; a running one finds the cancel file
@@ -699,10 +1069,16 @@ class JobManager:
             JobError: no such run, or it is still queued or running (cancel it first).
         """
         with self._lock:
-            run = self.get(run_id)
-            if run.active:
+            folder = self._folder(run_id)
+            if not os.path.lexists(folder / "status.json"):
+                raise JobError(f"{run_id!r} is not a run (no status.json): left alone.")
+            try:
+                run = read_run(folder)
+            except UntrustedFileError:
+                run = None  # a damaged run can always be deleted
+            if run is not None and run.active:
                 raise JobError(f"run {run_id} is {run.state}; cancel it before deleting it.")
-            shutil.rmtree(run.path)
+            shutil.rmtree(folder)
 
     def wait(self, run_id: str, timeout_s: float = 120.0, poll_s: float = 0.2) -> RunInfo:
         """Block until run ``run_id`` is no longer queued or running; returns it.
@@ -754,7 +1130,7 @@ class JobManager:
                         claimed = (run.path / "claim").stat().st_mtime if (run.path / "claim").exists() else 0
                         if time.time() - claimed > 30:
                             self._settle(run.path, None)
-            for run in sorted(queued, key=lambda r: r.status.get("created", 0)):
+            for run in sorted(queued, key=lambda r: r.status.get("queued_at") or r.status.get("created", 0)):
                 if running >= self.concurrency:
                     break
                 if self._spawn(run):
@@ -805,7 +1181,10 @@ class JobManager:
 
     def _settle(self, run_dir: Path, exitcode: int | None) -> None:
         """A run's process is gone: leave its own final state, or mark it cancelled / interrupted."""
-        status = _read_json(run_dir / "status.json")
+        try:
+            status = read_status(run_dir)
+        except UntrustedFileError:
+            return
         if status is None or status.get("state") not in ACTIVE_STATES:
             return
         if (run_dir / "cancel").exists():
@@ -829,10 +1208,17 @@ class JobManager:
         cancel = run.path / "cancel"
         if not cancel.exists():
             return
-        age = time.time() - cancel.stat().st_mtime
-        if age < self.cancel_grace_s:
+        try:
+            age = time.time() - cancel.stat().st_mtime
+        except OSError:
             return
-        sig = signal.SIGKILL if age > 2 * self.cancel_grace_s else signal.SIGTERM
+        # a run that saw the cancel is evaluating its best epoch: it gets longer before SIGTERM
+        grace = (
+            max(self.cancel_grace_s, FINISH_GRACE_S) if run.status.get("finishing") else self.cancel_grace_s
+        )
+        if age < grace:
+            return
+        sig = signal.SIGKILL if age > 2 * grace else signal.SIGTERM
         proc = self._procs.get(run.id)
         pid = proc.pid if proc is not None else run.status.get("pid")
         if pid and _pid_alive(pid, run.status.get("pid_start")):

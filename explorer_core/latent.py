@@ -93,6 +93,16 @@ def build_latent_map(
         mus.append(q.mean.float().cpu())
         sigmas.append(q.stddev.float().cpu())
     mu, sigma = torch.cat(mus).numpy(), torch.cat(sigmas).numpy()
+    return latent_map_from_encodings(mu, sigma, y.cpu().numpy(), None if tsne is None else tsne.cpu().numpy())
+
+
+def latent_map_from_encodings(
+    mu: np.ndarray, sigma: np.ndarray, labels: np.ndarray, tsne: np.ndarray | None = None
+) -> LatentMap:
+    """The map of given encodings: posterior means and standard deviations [N, L], labels [N], an optional
+    stored t-SNE [n, 2]. For L = 2 the plane is the latent space; otherwise the PCA plane of ``mu``."""
+    mu = np.asarray(mu, dtype=np.float32)
+    sigma = np.asarray(sigma, dtype=np.float32)
     L = mu.shape[1]
     if L == 2:
         centre, basis, explained = np.zeros(2, np.float32), np.eye(2, dtype=np.float32), (1.0, 1.0)
@@ -106,12 +116,12 @@ def build_latent_map(
     return LatentMap(
         mu=mu,
         sigma=sigma,
-        labels=y.cpu().numpy(),
+        labels=np.asarray(labels),
         centre=centre.astype(np.float32),
         basis=basis,
         coords=coords.astype(np.float32),
         explained=explained,
-        tsne=None if tsne is None else tsne.cpu().numpy(),
+        tsne=None if tsne is None else np.asarray(tsne),
     )
 
 

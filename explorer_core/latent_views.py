@@ -7,7 +7,9 @@ interaction.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +20,57 @@ from PIL import Image
 
 from explorer_core.artifacts import LoadedModel, load_model, load_views
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.latent import IMAGE_SIDE, LatentMap, build_latent_map, canvas_to_mnist, decode_images, tile
+from explorer_core.latent import (
+    IMAGE_SIDE,
+    LatentMap,
+    build_latent_map,
+    canvas_to_mnist,
+    decode_images,
+    latent_map_from_encodings,
+    tile,
+)
 
 N_CLASSES = 10
+#: Where the test-set encodings of each model are cached (keyed by the weights' sha256), so a fresh server
+#: does not encode the 10,000 test images again: ``AEVB_CACHE_DIR``, default ``~/.cache/aevb-explorer``.
+CACHE_ENV = "AEVB_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """The folder of the on-disk caches (``AEVB_CACHE_DIR`` or ``~/.cache/aevb-explorer``)/``latent``."""
+    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "aevb-explorer"
+    return Path(root).expanduser() / "latent"
+
+
+def encodings_cache_path(weights_sha256: str, n: int, preprocessing: str) -> Path:
+    """The cache file of a model's test-set encodings (per weights digest, test-set size, preprocessing)."""
+    return cache_dir() / f"enc-{weights_sha256[:32]}-{n}-{preprocessing}.npz"
+
+
+def cached_encodings(model, x: torch.Tensor, y: torch.Tensor, key: str | None) -> LatentMap:
+    """:func:`explorer_core.latent.build_latent_map` of ``x`` [N, 784] with ``y`` [N], its encodings (mu and
+    sigma [N, L], float32) read from / written to the npz file ``key`` (a path; ``None``: no cache). A cache
+    file that cannot be read or does not fit is recomputed; one that cannot be written is skipped."""
+    labels = y.cpu().numpy()
+    if key is not None:
+        path = Path(key)
+        try:
+            with np.load(path) as f:
+                mu, sigma, cached_labels = f["mu"], f["sigma"], f["labels"]
+            if len(mu) == len(x) == len(sigma) and np.array_equal(cached_labels, labels):
+                return latent_map_from_encodings(mu, sigma, labels)
+        except (OSError, KeyError, ValueError):
+            pass
+    latent_map = build_latent_map(model, x, y)
+    if key is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, mu=latent_map.mu, sigma=latent_map.sigma, labels=labels)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return latent_map
 
 
 @dataclass(frozen=True)
@@ -69,6 +119,7 @@ def load_bundle(
     device: torch.device | str = "cpu",
     n_test: int | None = None,
     mnist_directory: str | Path | None = None,
+    cache: bool = True,
 ) -> LatentBundle:
     """Load a VAE or CVAE, preprocess the MNIST test set for it and build its latent map.
 
@@ -76,6 +127,8 @@ def load_bundle(
         json_path: the model's JSON description.
         n_test: use only the first ``n_test`` test images (all 10,000 when ``None``).
         mnist_directory: see :func:`explorer_core.data.mnist_dir`.
+        cache: read / write the test-set encodings in :func:`cache_dir`, keyed by the weights' sha256 (a
+            fresh server then skips encoding the test set; see :func:`cached_encodings`).
 
     Raises:
         ArtifactError: the model files are missing, corrupt or do not fit (see :func:`load_model`).
@@ -101,7 +154,11 @@ def load_bundle(
             tsne = None
         else:
             tsne = tsne[:n]
-    latent_map = build_latent_map(loaded.model, x, y, tsne=tsne)
+    digest = loaded.meta.get("sha256")
+    key = str(encodings_cache_path(digest, len(x), kind)) if isinstance(digest, str) and cache else None
+    latent_map = cached_encodings(loaded.model, x, y, key)
+    if tsne is not None:
+        latent_map = dataclasses.replace(latent_map, tsne=tsne.cpu().numpy())
     return LatentBundle(loaded, images, x, y, latent_map, time.perf_counter() - start)
 
 

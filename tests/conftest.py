@@ -12,3 +12,9 @@ if "AEVB_RUNS_DIR" not in os.environ:
     import tempfile
 
     os.environ["AEVB_RUNS_DIR"] = tempfile.mkdtemp(prefix="aevb-test-runs-")
+
+# The on-disk cache of test-set encodings (explorer_core.latent_views.cache_dir) stays out of the user's home.
+if "AEVB_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["AEVB_CACHE_DIR"] = tempfile.mkdtemp(prefix="aevb-test-cache-")

@@ -19,25 +19,27 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+import torch
 
 from explorer_core.artifacts import ArtifactError
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
-from explorer_core.figures import latent_map_figure
+from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, latent_map_figure
 from explorer_core.latent import decode_images, manifold
 from explorer_core.latent_views import (
     Drawing,
     LatentBundle,
-    click_grid,
     display_subset,
     drawing_input,
     load_bundle,
     png_bytes,
+    slider_ranges,
     upscale,
     view_region,
 )
+from views._models import available_models, model_stamp
 from views._models import model_picker as _model_picker
-from views._models import model_stamp
+from views.components import latent_pad as lp
 
 VIEW_LABELS = {
     "lambda": "λ (parameter)",
@@ -51,7 +53,6 @@ VIEW_HELP = (
 )
 ZOOMS = (1, 2, 4, 8)
 MAX_MAP_POINTS = 3000
-GRID_CLICK_N = 40
 MANIFOLD_N = 15
 IMAGE_FACTOR = 8
 
@@ -65,7 +66,7 @@ limit_cpu_threads(1)
 
 def _forget_latents(prefix: str) -> None:
     """A new model has a new map: the sliders and the zoom start again."""
-    for name in ("u", "v", "centre", "zoom", "pending"):
+    for name in ("u", "v", "centre", "zoom", "pending", "pad_ack"):
         st.session_state.pop(f"{prefix}_{name}", None)
 
 
@@ -168,33 +169,6 @@ def clamp(value: float, bounds: tuple[float, float]) -> float:
     return float(min(max(float(value), bounds[0]), bounds[1]))
 
 
-def handle_map_click(
-    prefix: str, bundle: LatentBundle, ranges, on_image: Callable[[int], dict[str, Any]] | None = None
-) -> None:
-    """Apply a click on the map: a test image's point moves z to its encoding and picks the image (the page
-    reruns so the encoder view follows; ``on_image(index)`` may add widget values to set); a click
-    anywhere else moves z there."""
-    point = take_map_click(f"{prefix}_map")
-    if point is None:
-        return
-    state = st.session_state
-    index = clicked_test_image(point, len(bundle.latent_map.coords))
-    if index is not None:
-        u, v = bundle.latent_map.coords[index]
-        state[f"{prefix}_pending"] = {
-            f"{prefix}_u": clamp(u, ranges[0]),
-            f"{prefix}_v": clamp(v, ranges[1]),
-            f"{prefix}_index": index,
-            f"{prefix}_source": "test",
-            **(on_image(index) if on_image else {}),
-        }
-        st.rerun(scope="app")
-    elif state.get(f"{prefix}_mapmode", "plane") == "plane":
-        x, y = point.get("x"), point.get("y")
-        if isinstance(x, int | float) and isinstance(y, int | float):
-            state[f"{prefix}_u"], state[f"{prefix}_v"] = clamp(x, ranges[0]), clamp(y, ranges[1])
-
-
 def axis_titles(bundle: LatentBundle) -> tuple[str, str]:
     """``z1``, ``z2`` for a 2-D latent; the principal components of the encodings otherwise."""
     lm = bundle.latent_map
@@ -249,73 +223,6 @@ def zoom_region(prefix: str, ranges) -> tuple[tuple[float, float], tuple[float, 
     )
     c2.button("🎯 centre", key=f"{prefix}_recentre", on_click=recentre, disabled=zoom == 1)
     return view_region(ranges, state.get(f"{prefix}_centre"), float(zoom))
-
-
-def map_mode(prefix: str, bundle: LatentBundle) -> str:
-    """``plane`` (decodable map) or ``tsne`` (the stored t-SNE, display only) when the model has one."""
-    if bundle.latent_map.tsne is None:
-        st.session_state[f"{prefix}_mapmode"] = "plane"
-        return "plane"
-    return st.radio(
-        "Map",
-        ("plane", "tsne"),
-        label_visibility="collapsed",
-        format_func={"plane": "latent plane (decodes)", "tsne": "t-SNE (display only)"}.get,
-        horizontal=True,
-        key=f"{prefix}_mapmode",
-        help="t-SNE was computed at training time on the first test images; its coordinates do not decode. "
-        "A click on a point still picks that test image and moves z to its encoding.",
-    )
-
-
-def draw_map(
-    prefix: str,
-    bundle: LatentBundle,
-    mode: str,
-    region,
-    marker: tuple[float, float],
-    overlays: dict[str, Any],
-) -> float:
-    """The latent map (or t-SNE), clickable; returns the seconds spent building the figure."""
-    start = time.perf_counter()
-    lm = bundle.latent_map
-    if mode == "tsne":
-        idx = np.arange(len(lm.tsne))
-        chosen = st.session_state.get(f"{prefix}_index")
-        showing_test_image = st.session_state.get(f"{prefix}_source", "test") == "test"
-        fig = latent_map_figure(
-            lm.tsne,
-            lm.labels[idx],
-            idx,
-            highlight=lm.tsne[chosen] if showing_test_image and chosen in range(len(idx)) else None,
-            axis_titles=("t-SNE 1", "t-SNE 2"),
-        )
-        st.caption(
-            f"t-SNE of the first {len(idx):,} test encodings, computed at training time: neighbours here are "
-            "neighbours in latent space, but the coordinates do not decode. The ring marks the chosen image."
-        )
-    else:
-        idx = display_subset(lm.labels, MAX_MAP_POINTS)
-        fig = latent_map_figure(
-            lm.coords[idx],
-            lm.labels[idx],
-            idx,
-            region=region,
-            marker=marker,
-            grid=click_grid(region, GRID_CLICK_N),
-            axis_titles=axis_titles(bundle),
-            **overlays,
-        )
-    seconds = time.perf_counter() - start
-    st.plotly_chart(
-        fig,
-        key=f"{prefix}_map",
-        on_select="rerun",
-        selection_mode="points",
-        width="stretch",
-        config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
-    )
-    return seconds
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -385,39 +292,6 @@ def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
     return new
 
 
-def decoded_image(
-    prefix: str,
-    bundle: LatentBundle,
-    z: np.ndarray,
-    uv: tuple[float, float],
-    view: str,
-    title: str,
-    label: int | None = None,
-) -> float:
-    """The decoded image of z (with its caption, a resample button for the sample view and, for L > 2, a
-    note on the plane). Returns the decode's server time in seconds."""
-    state = st.session_state
-    start = time.perf_counter()
-    image = decode_one(bundle, z, view, y=label, seed=int(state[f"{prefix}_sample_seed"]))
-    decode_s = time.perf_counter() - start
-    lm = bundle.latent_map
-    u, v = uv
-    st.markdown(title)
-    show_image(image, f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}")
-    if view == "sample":
-        st.button(
-            "🎲 another sample",
-            key=f"{prefix}_resample",
-            on_click=lambda: state.update({f"{prefix}_sample_seed": state[f"{prefix}_sample_seed"] + 1}),
-        )
-    if lm.latent_dim > 2:
-        st.caption(
-            f"z has {lm.latent_dim} dimensions; z = centre + u·e1 + v·e2. The map plane holds "
-            f"{sum(lm.explained):.0%} of the encodings' variance."
-        )
-    return decode_s
-
-
 def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, chosen_name: str) -> None:
     """Choose the encoder's input: a test image (by index or a click on the map) or the drawing."""
     state = st.session_state
@@ -439,6 +313,7 @@ def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, ch
 def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
     """The sidebar picker, the cached load and the metrics row; stops the page (after saying why) when no
     model can be shown. Returns the bundle and its cache key."""
+    model_from_url(family, prefix)
     meta = _model_picker(family, prefix, on_change=_forget_latents)
     if meta is None:
         st.stop()
@@ -449,27 +324,325 @@ def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
     return loaded
 
 
-def map_and_manifold(
-    map_col,
-    manifold_col,
+# ------------------------------------------------------------------------------------- the latent pad
+
+PAD_HEIGHT = 430
+PAD_PICK_PX = 8
+PAD_HINT = (
+    "Drag: z follows the pointer · click a dot: pick that test image · arrow keys (Shift ×5): move z · "
+    "wheel: zoom"
+)
+
+
+def pad_key(prefix: str) -> str:
+    """The session-state key of a page's latent pad."""
+    return f"{prefix}_pad"
+
+
+def point_version(*parts: Any) -> str:
+    """A short key of a point set (model, plane, subset): the pad redraws its points only when it changes."""
+    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
+
+
+def wheel_zoom(prefix: str, value: Any) -> None:
+    """Apply a wheel notch of the pad: one step along ``ZOOMS``; zooming in centres on the pointer."""
+    zoom = lp.read_zoom(value)
+    if zoom is None:
+        return
+    direction, u, v = zoom
+    state = st.session_state
+    current = state.get(f"{prefix}_zoom", 1)
+    i = ZOOMS.index(current) if current in ZOOMS else 0
+    state[f"{prefix}_zoom"] = ZOOMS[int(np.clip(i + direction, 0, len(ZOOMS) - 1))]
+    if direction > 0:
+        state[f"{prefix}_centre"] = (u, v)
+
+
+def pad_callbacks(
+    prefix: str,
+    ranges,
+    n_points: int,
+    on_point: Callable[[int], None] | None = None,
+    on_mark: Callable[[int], None] | None = None,
+    n_marks: int = 0,
+) -> dict[str, Callable[[], None]]:
+    """The pad's callbacks (they run before the fragment reruns, so the sliders can follow):
+
+    - move: the sliders' state (``{prefix}_u``, ``{prefix}_v``) becomes the pad's z, clamped to ``ranges``;
+      the move's sequence number is kept to be acknowledged (``{prefix}_pad_ack``);
+    - pick: ``on_point(position in the pad's points)`` or ``on_mark(pick id)``;
+    - zoom: :func:`wheel_zoom`.
+    """
+    key = pad_key(prefix)
+    state = st.session_state
+
+    def on_move() -> None:
+        move = lp.read_move(lp.pad_value(key, "move"))
+        if move is None:
+            return
+        u, v, seq = move
+        state[f"{prefix}_u"] = round(clamp(u, ranges[0]), 4)
+        state[f"{prefix}_v"] = round(clamp(v, ranges[1]), 4)
+        state[f"{prefix}_pad_ack"] = seq
+
+    def on_pick() -> None:
+        pick = lp.read_pick(lp.pad_value(key, "pick"), n_points, n_marks)
+        if pick is None:
+            return
+        kind, i = pick
+        if kind == "point" and on_point is not None:
+            on_point(i)
+        elif kind == "mark" and on_mark is not None:
+            on_mark(i)
+
+    def on_zoom() -> None:
+        wheel_zoom(prefix, lp.pad_value(key, "zoom"))
+
+    return {"on_move": on_move, "on_pick": on_pick, "on_zoom": on_zoom}
+
+
+def pad_overlays(overlays: dict[str, Any]) -> dict[str, list]:
+    """The latent pages' overlays (``ellipses`` as :func:`explorer_core.figures.map_ellipse` dicts,
+    ``highlight`` [2], ``path`` [2, 2], ``samples`` [n, 2]) as the pad's lines and marks."""
+    lines, marks = [], []
+    for e in overlays.get("ellipses") or []:
+        dash = (6, 4) if e.get("dash", "solid") != "solid" else ()
+        for k in e.get("sigmas", (1, 2)):
+            pts = lp.ellipse_points(e["mean"], e["cov"], float(k))
+            lines.append(lp.line(pts, e["colour"], float(e.get("width", 2.0)), dash, closed=True))
+    path = overlays.get("path")
+    if path is not None:
+        lines.append(lp.line(np.asarray(path), "#333333", 2.0, (2, 4)))
+    for z in np.asarray(overlays.get("samples", np.zeros((0, 2)))).reshape(-1, 2):
+        marks.append(lp.mark(z, Q_COLOUR, "x", 4.0, width=1.5))
+    highlight = overlays.get("highlight")
+    if highlight is not None:
+        marks.append(lp.mark(highlight, Q_COLOUR, "ring", 7.0, width=2.5))
+    return {"lines": lines, "marks": marks}
+
+
+def decode_png(bundle: LatentBundle, z: np.ndarray, view: str, label: int | None, seed: int) -> bytes:
+    """One decoding of z [L] as a 28 x 28 greyscale PNG (the pad enlarges it with crisp pixels)."""
+    with torch.inference_mode():
+        return png_bytes(decode_one(bundle, z, view, y=label, seed=seed))
+
+
+def mount_pad(
+    prefix: str,
+    *,
+    version: str,
+    points: Callable[[], dict[str, list]],
+    region,
+    ranges,
+    uv: tuple[float, float],
+    image_png: bytes,
+    title: str,
+    caption: str,
+    callbacks: dict[str, Callable[[], None]],
+    overlays: dict[str, list] | None = None,
+    row_png: bytes | None = None,
+    row_title: str = "",
+    pick_points: bool = True,
+    hint: str = PAD_HINT,
+    axes: tuple[str, str] = ("", ""),
+) -> None:
+    """Mount the page's latent pad (see :mod:`views.components.latent_pad`); ``points()`` builds the point
+    payload, called only when the browser does not hold ``version`` yet."""
+    key = pad_key(prefix)
+    data = lp.pad_data(
+        version=version,
+        points=points() if lp.needs_points(key, version) else None,
+        region=region,
+        bounds=ranges,
+        z=uv,
+        ack=int(st.session_state.get(f"{prefix}_pad_ack", 0)),
+        image_png=image_png,
+        caption=caption,
+        title=title,
+        row_png=row_png,
+        row_title=row_title,
+        overlays=overlays,
+        colours=DIGIT_COLOURS,
+        height_px=PAD_HEIGHT,
+        pick_px=PAD_PICK_PX,
+        pick_points=pick_points,
+        hint=hint,
+        axes=axes,
+    )
+    lp.latent_pad(key, data, **callbacks)
+
+
+def latent_pad_panel(
     prefix: str,
     bundle: LatentBundle,
     model_key: str,
+    ranges,
     region,
     uv: tuple[float, float],
-    overlays: dict[str, Any],
     view: str,
-    manifold_title: str,
+    title: str,
+    overlays: dict[str, Any],
     label: int | None = None,
-) -> tuple[float, float]:
-    """The latent map (in ``map_col``) and the manifold of its region (in ``manifold_col``), as both latent
-    pages show them. Returns the server seconds of the map figure and of the manifold."""
-    with map_col:
-        figure_s = draw_map(prefix, bundle, map_mode(prefix, bundle), region, uv, overlays)
-    with manifold_col:
-        start = time.perf_counter()
-        grid = cached_manifold(model_key, bundle, region, MANIFOLD_N, view, label)
-        manifold_s = time.perf_counter() - start
-        st.markdown(manifold_title)
-        show_image(grid, None, width="stretch")
-    return figure_s, manifold_s
+    on_image: Callable[[int], dict[str, Any]] | None = None,
+    row: np.ndarray | None = None,
+    row_title: str = "",
+) -> float:
+    """The VAE / CVAE pad: the test encodings (a fixed subset of ``MAX_MAP_POINTS``), the cursor at ``uv``,
+    the decoding of z (and the CVAE's ``row``). A click on a point moves z to that encoding and picks the
+    image for the encoder view (``on_image(index)`` may add state values; the whole page then reruns).
+    Returns the decode's server seconds."""
+    state = st.session_state
+    lm = bundle.latent_map
+    idx = display_subset(lm.labels, MAX_MAP_POINTS)
+
+    def on_point(i: int) -> None:
+        index = int(idx[i])
+        u, v = lm.coords[index]
+        state[f"{prefix}_u"], state[f"{prefix}_v"] = clamp(u, ranges[0]), clamp(v, ranges[1])
+        state[f"{prefix}_index"] = index
+        state[f"{prefix}_source"] = "test"
+        for k, value in (on_image(index) if on_image else {}).items():
+            state[k] = value
+        state[f"{prefix}_rerun_app"] = True
+
+    start = time.perf_counter()
+    z = lm.plane_to_z(np.array(uv, dtype=np.float32))
+    image = decode_png(bundle, z, view, label, int(state.get(f"{prefix}_sample_seed", 0)))
+    decode_s = time.perf_counter() - start
+    u, v = uv
+    caption = f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}"
+    mount_pad(
+        prefix,
+        version=point_version(model_key, "plane", len(idx)),
+        points=lambda: lp.points_payload(lm.coords[idx], lm.labels[idx]),
+        region=region,
+        ranges=ranges,
+        uv=uv,
+        image_png=image,
+        title=title,
+        caption=caption,
+        callbacks=pad_callbacks(prefix, ranges, len(idx), on_point=on_point),
+        overlays=pad_overlays(overlays),
+        row_png=None if row is None else png_bytes(row),
+        row_title=row_title,
+        axes=axis_titles(bundle),
+    )
+    return decode_s
+
+
+def rerun_app_if_picked(prefix: str) -> None:
+    """A pick on the pad changes the encoder view too: rerun the whole page (once)."""
+    if st.session_state.pop(f"{prefix}_rerun_app", False):
+        st.rerun(scope="app")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _tsne_figure(model_key: str, _bundle: LatentBundle):
+    lm = _bundle.latent_map
+    idx = np.arange(len(lm.tsne))
+    return latent_map_figure(lm.tsne, lm.labels[idx], idx, axis_titles=("t-SNE 1", "t-SNE 2"))
+
+
+def tsne_section(prefix: str, bundle: LatentBundle, model_key: str) -> None:
+    """The stored t-SNE of the test encodings (display only; plotly, for its hover and zoom), in an expander;
+    a click on a point picks that test image and moves z to its encoding."""
+    lm = bundle.latent_map
+    if lm.tsne is None:
+        return
+    with st.expander(f"t-SNE of the first {len(lm.tsne):,} test encodings (display only)"):
+        key = f"{prefix}_map"
+        point = take_map_click(key)
+        index = clicked_test_image(point, len(lm.tsne)) if point is not None else None
+        if index is not None:
+            ranges = slider_ranges(lm)
+            u, v = lm.coords[index]
+            st.session_state[f"{prefix}_pending"] = {
+                f"{prefix}_u": clamp(u, ranges[0]),
+                f"{prefix}_v": clamp(v, ranges[1]),
+                f"{prefix}_index": index,
+                f"{prefix}_source": "test",
+            }
+            st.rerun()
+        st.plotly_chart(
+            _tsne_figure(model_key, bundle),
+            key=key,
+            on_select="rerun",
+            selection_mode="points",
+            width="stretch",
+            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+        )
+        st.caption(
+            "Computed at training time: neighbours here are neighbours in latent space, but the coordinates "
+            "do not decode. A click on a point picks that test image and moves z to its encoding."
+        )
+
+
+# ----------------------------------------------------------------------------------- state in the URL
+
+
+def url_in(prefix: str, spec: dict[str, tuple[str, Callable[[str], Any]]]) -> None:
+    """Once per session and page: take the page's state from the URL's query parameters.
+
+    ``spec`` maps a parameter name to (state key, parse); ``parse`` turns the text into a value or raises
+    ``ValueError`` (the parameter is then ignored). Call before the widgets are drawn.
+    """
+    flag = f"{prefix}_url_read"
+    if st.session_state.get(flag):
+        return
+    st.session_state[flag] = True
+    for name, (key, parse) in spec.items():
+        text = st.query_params.get(name)
+        if text is None:
+            continue
+        try:
+            st.session_state[key] = parse(str(text)[:64])
+        except (ValueError, TypeError):
+            continue
+
+
+def url_out(values: dict[str, Any]) -> None:
+    """Write the page's state to the URL (only the parameters whose text changed)."""
+    for name, value in values.items():
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        if st.query_params.get(name) != text:
+            st.query_params[name] = text
+
+
+def finite_float(text: str) -> float:
+    """A finite float from URL text; ``ValueError`` otherwise."""
+    value = float(text)
+    if not np.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """A parser of an int in [lo, hi] from URL text."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+def model_from_url(family: str, prefix: str) -> None:
+    """Before the picker is drawn (once per session): the model named by the URL's ``model`` parameter."""
+    flag = f"{prefix}_url_model"
+    if st.session_state.get(flag):
+        return
+    st.session_state[flag] = True
+    name = st.query_params.get("model")
+    if not name:
+        return
+    for meta in available_models(family):
+        if meta.get("name") == name:
+            st.session_state[f"{prefix}_model"] = meta["path"]
+            return
+
+
+def model_name(meta: dict[str, Any]) -> str:
+    """The model's name as the URL carries it."""
+    return str(meta.get("name", Path(meta["path"]).stem))

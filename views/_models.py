@@ -17,8 +17,10 @@ from typing import Any
 
 import streamlit as st
 
-from explorer_core.artifacts import PRETRAINED_DIR, list_models
+from explorer_core.access import class_mode
+from explorer_core.artifacts import MAX_MODEL_JSON_BYTES, PRETRAINED_DIR, list_models
 from explorer_core.jobs import done_models, runs_root
+from explorer_core.untrusted import read_bytes
 
 ENV_MODEL_DIRS = "AEVB_MODEL_DIRS"
 #: The model each family's page opens first (the first that exists).
@@ -60,9 +62,10 @@ def model_dirs() -> list[Path]:
 
 
 def available_models(family: str) -> list[dict[str, Any]]:
-    """The JSON descriptions of the ``family`` models in every model directory (see :func:`model_dirs`),
-    then those of the finished training runs (``explorer_core.jobs.done_models``, newest first; their
-    entries also carry ``run_id``)."""
+    """The validated JSON descriptions of the ``family`` models in every model directory (see
+    :func:`model_dirs`), then those of the finished training runs (``explorer_core.jobs.done_models``, newest
+    first; their entries also carry ``run_id``). A file that is not a valid model is one entry with an
+    ``error`` (``"x.json: not a model file: ..."``); :func:`model_picker` lists those apart."""
     found = []
     for directory in model_dirs():
         if directory.is_dir():
@@ -85,14 +88,39 @@ def model_label(meta: dict[str, Any], duplicate: bool = False) -> str:
     return f"{name} · test ELBO {elbo:.1f}" if isinstance(elbo, int | float) else f"{name} · no test ELBO"
 
 
+def _escape_markdown(text: str) -> str:
+    for char in "\\`*_[]<>#|$~":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def unusable_models_warning(broken: list[dict[str, Any]]) -> None:
+    """One line per model file that cannot be used (``x.json: not a model file: ...``), in one warning."""
+    if not broken:
+        return
+    lines = [_escape_markdown(str(m.get("error")).splitlines()[0][:400]) for m in broken]
+    st.warning(
+        f"{len(broken)} model file{'s' if len(broken) > 1 else ''} cannot be used (the others can):  \n"
+        + "  \n".join(f"• {line}" for line in lines),
+        icon="⚠️",
+    )
+
+
 def model_picker(
     family: str, prefix: str, on_change: Callable[[str], None] | None = None
 ) -> dict[str, Any] | None:
-    """The sidebar's model selectbox (key ``{prefix}_model``); an ``st.info`` and ``None`` when there is no
-    model of ``family``. ``on_change(prefix)`` runs when the user picks another model."""
-    models = available_models(family)
+    """The sidebar's model selectbox (key ``{prefix}_model``) of the valid models of ``family``, and below it
+    one warning listing the model files that cannot be used; an ``st.info`` and ``None`` when there is no
+    usable model. ``on_change(prefix)`` runs when the user picks another model."""
+    found = available_models(family)
+    models = [m for m in found if not m.get("error")]
+    broken = [m for m in found if m.get("error")]
     if not models:
+        with st.sidebar:
+            unusable_models_warning(broken)
         where = ", ".join(f"`{d}`" for d in [*model_dirs(), runs_root()])
+        if class_mode():
+            where = "the model folders and the finished runs"
         st.info(
             f"No trained {family.upper()} found (looked in {where}). Train one on the Training page, or "
             "for example "
@@ -117,20 +145,23 @@ def model_picker(
             key=key,
             on_change=on_change,
             args=(prefix,) if on_change else None,
-            help=f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}), "
+            help="The shipped models and the finished runs of the Training page (🏋️)."
+            if class_mode()
+            else f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}), "
             f"and the finished runs of the Training page (🏋️, in {runs_root()}).",
         )
         meta = by_path[path]
         config = meta.get("config") or {}
         if config:
             st.caption(config_caption(meta))
+        unusable_models_warning(broken)
     return meta
 
 
 def model_stamp(json_path: str) -> str:
     """What identifies a model version for the caches: the JSON's sha256 and its files' sizes and times."""
     path = Path(json_path)
-    digest = hashlib.sha256(path.read_bytes())
+    digest = hashlib.sha256(read_bytes(path, MAX_MODEL_JSON_BYTES))
     for sibling in sorted(path.parent.glob(f"{path.stem}.*safetensors")):
         stat = sibling.stat()
         digest.update(f"{sibling.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import streamlit as st
+import torch
 
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, map_ellipse
 from explorer_core.latent import reparameterise, tile
@@ -33,8 +34,8 @@ st.title("🏷️ Conditional VAE: class and style")
 st.markdown(
     "The CVAE (Sohn et al. 2015) conditions everything on the label y: a learned prior p(z|y) = "
     "N(μ(y), diag σ(y)²), a decoder p(x|y, z) and an encoder q(z|x, y). The label fixes the class, so z is "
-    "free to hold the **style**: slant, stroke width, size. Pick a label and move z; the row below decodes "
-    "the same z under all ten labels."
+    "free to hold the **style**: slant, stroke width, size. Pick a label and drag through the latent map; "
+    "the row below it decodes the same z under all ten labels while you drag."
 )
 
 bundle, model_key = lc.open_model("cvae", P)
@@ -42,6 +43,17 @@ lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
 
+lc.url_in(
+    P,
+    {
+        "u": (f"{P}_u", lc.finite_float),
+        "v": (f"{P}_v", lc.finite_float),
+        "label": (f"{P}_label", lc.int_in(0, N_CLASSES - 1)),
+        "img": (f"{P}_index", lc.int_in(0, n_test - 1)),
+        "seed": (f"{P}_grid_seed", lc.int_in(0, 2**31 - 1)),
+        "zoom": (f"{P}_zoom", lambda t: lc.ZOOMS[lc.ZOOMS.index(int(t))]),
+    },
+)
 lc.init_state(
     {
         f"{P}_u": 0.0,
@@ -96,10 +108,10 @@ overlays = {"ellipses": ellipses, "highlight": lm.z_to_plane(rep.mu)}
 
 @st.fragment
 def latent_panel(overlays: dict) -> None:
-    """Map, label, sliders and decodings: a change here reruns only this."""
+    """The latent pad, the label, the sliders and the manifold: a drag or a change here reruns only this."""
     panel_start = time.perf_counter()
+    lc.rerun_app_if_picked(P)
     ranges = slider_ranges(lm)
-    lc.handle_map_click(P, bundle, ranges, on_image=lambda i: {f"{P}_label": int(lm.labels[i])})
     label_col, view_col = st.columns([1.6, 1], gap="medium")
     with label_col:
         label = st.pills("Label y", list(range(N_CLASSES)), key=f"{P}_label", required=True)
@@ -113,41 +125,55 @@ def latent_panel(overlays: dict) -> None:
     z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
     seed = int(state[f"{P}_sample_seed"])
 
-    map_col, image_col, manifold_col = st.columns([1.3, 0.62, 1.0], gap="medium")
-    with image_col:
-        decode_s = lc.decoded_image(P, bundle, z, (u, v), view, f"**Decoded with y = {label}**", label)
+    pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
+    with pad_col:
         start = time.perf_counter()
-        row = decode_under_labels(model, z, view, seed)
-        decode_s += time.perf_counter() - start
-    figure_s, manifold_s = lc.map_and_manifold(
-        map_col,
-        manifold_col,
-        P,
-        bundle,
-        model_key,
-        region,
-        (u, v),
-        overlays,
-        view,
-        f"**Manifold for y = {label}** over the region the map shows",
-        label,
-    )
-    st.markdown(
-        f"**The same z under all ten labels** ({lc.VIEW_LABELS[view]}): the style stays, the class changes"
-    )
-    lc.show_image(tile(row, N_CLASSES, pad=3, pad_value=0.5), None, factor=3)
+        with torch.inference_mode():
+            row = tile(decode_under_labels(model, z, view, seed), N_CLASSES, pad=2, pad_value=0.5)
+        decode_s = time.perf_counter() - start
+        decode_s += lc.latent_pad_panel(
+            P,
+            bundle,
+            model_key,
+            ranges,
+            region,
+            (u, v),
+            view,
+            f"Decoded with y = {label}",
+            overlays,
+            label=label,
+            on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
+            row=row,
+            row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the "
+            "class changes",
+        )
+        if view == "sample":
+            st.button(
+                "🎲 another sample",
+                key=f"{P}_resample",
+                on_click=lambda: state.update({f"{P}_sample_seed": state[f"{P}_sample_seed"] + 1}),
+            )
+    with manifold_col:
+        start = time.perf_counter()
+        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, label)
+        manifold_s = time.perf_counter() - start
+        st.markdown(f"**Manifold for y = {label}** over the region the pad shows")
+        lc.show_image(grid, None, width="stretch")
     st.caption(
-        "On the map: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
-        "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. A click "
-        "on a point picks that test image and its label and moves z to its encoding; a click elsewhere "
-        "moves z there. "
+        "On the pad: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
+        "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. Drag to "
+        "move z (the image and the row follow), click a dot to pick that test image and its label. "
         f"⏱ Server time of this update: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
-        f"{decode_s * 1e3:.1f} ms (11 images), map figure "
-        f"{figure_s * 1e3:.1f} ms, manifold {manifold_s * 1e3:.1f} ms (cached per region and label)."
+        f"{decode_s * 1e3:.1f} ms (11 images), manifold {manifold_s * 1e3:.1f} ms (cached per region and "
+        "label)."
+    )
+    lc.url_out(
+        {"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "label": label, "zoom": state[f"{P}_zoom"]}
     )
 
 
 latent_panel(overlays)
+lc.tsne_section(P, bundle, model_key)
 
 # ------------------------------------------------------------- encode with a label, decode with others
 st.subheader("Encode with its own label, decode with every other")
@@ -186,6 +212,7 @@ button_col.button(
 )
 view = state[f"{P}_view"]
 lc.show_image(sample_grid(model_key, int(state[f"{P}_grid_seed"]), view), None, factor=2)
+lc.url_out({"model": lc.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_grid_seed"])})
 st.caption(
     f"Row y: {GRID_PER_CLASS} decodings ({lc.VIEW_LABELS[view]}) of z ~ p(z|y), the learned prior of "
     "class y. The seed fixes the noise ε; a column uses the same ε in every row."

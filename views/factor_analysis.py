@@ -6,13 +6,23 @@ one fragment, so stepping reruns only the fragment and the 3-D camera keeps stil
 fragment reruns itself on a timer and streams steps in.
 """
 
+import time
+
 import streamlit as st
 
 from explorer_core.data import FA_PAPER_SEED, make_fa_dataset
 from explorer_core.device import limit_cpu_threads
 from explorer_core.fa_experiment import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
-from explorer_core.figures import fa_learning_curves, fa_scatter_3d, posterior_ellipses
+from explorer_core.figures import (
+    DATA_COLOUR,
+    MODEL_COLOUR,
+    fa_axis_ranges,
+    fa_curves_chart,
+    fa_ellipses_chart,
+)
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
+from views.components.live_chart import live_chart
+from views.components.scatter3d import needs_static, point_set, scatter3d, scatter_data
 
 POSTERIOR_LABELS = {
     "full": "full covariance (contains the exact posterior)",
@@ -21,8 +31,13 @@ POSTERIOR_LABELS = {
 }
 PHASE_LABELS = {"joint": "joint (θ and φ)", "e_step": "E-step (φ only)", "m_step": "M-step (θ only)"}
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
-FRAME_SECONDS = 0.5
-FRAME_BUDGET_S = 0.4
+# Play: the fragment reruns every FRAME_SECONDS and runs queued steps for at most FRAME_BUDGET_S, so frames
+# reach the screen several times a second (a step with its exact test metrics takes about 8 ms here)
+FRAME_SECONDS = 0.15
+FRAME_BUDGET_S = 0.06
+CLICK_BUDGET_S = 0.4  # the frame of a step button: a short run is done at once
+SCATTER_KEY = "fa_scatter"
+STEPS_PER_FRAME = [1, 5, 10, 25, 50, 100, 200, 500]
 
 limit_cpu_threads(1)  # the FA model is tiny: one thread per step beats two
 
@@ -93,10 +108,42 @@ def reading(fa: FAExperiment) -> str:
 
 def on_posterior_change() -> None:
     new_experiment(posterior=st.session_state.fa_posterior)
+    st.session_state.fa_refresh = True
     st.toast("A new posterior family means a new run: started again.")
 
 
-def stepper() -> None:
+def scatter_panel(fa: FAExperiment, x_test, index: int) -> None:
+    """Test data (sent once per data set) against the current model's samples (sent per frame), in 3-D.
+
+    A canvas that updates in place: the view the user turned stays as it is while frames stream in."""
+    ds = fa.dataset
+    version = f"fa:{ds.seed}:{len(ds.x_train)}:{len(x_test)}:{ds.noise_scale:g}"
+    state = st.session_state
+    state["fa_frame_no"] = state.get("fa_frame_no", 0) + 1
+    static = None
+    if needs_static(SCATTER_KEY, version):
+        static = [point_set(x_test, "test data", DATA_COLOUR, size=2, opacity=0.55, decimals=2)]
+    samples = fa.model_samples(len(x_test))
+    data = scatter_data(
+        version=version,
+        static=static,
+        sets=[
+            point_set(samples, "model samples", MODEL_COLOUR, size=2, opacity=0.55, decimals=2),
+            point_set(x_test[index : index + 1], "chosen test point", "#000000", size=7, symbol="diamond"),
+        ],
+        ranges=fa_axis_ranges(x_test),
+        title="Test data vs. samples from the current model",
+        height_px=400,
+        frame=state["fa_frame_no"],
+        view_key="fa",
+    )
+    scatter3d(SCATTER_KEY, data)
+
+
+def controls() -> None:
+    """The controls: a fragment without a timer (a frame of Play never re-sends them). Whatever changes
+    what the charts show (a step button, ▶ Play, ↺ Reset) reruns the page, which starts or stops the
+    timer of :func:`frames`."""
     state = st.session_state
     fa: FAExperiment = state.fa
 
@@ -112,8 +159,13 @@ def stepper() -> None:
     lr = c2.select_slider("Learning rate (Adam)", LEARNING_RATES, value=fa.config.lr, key="fa_lr")
     batch = c3.number_input("Batch size", 1, 1000, fa.config.batch_size, key="fa_batch")
     k = c4.number_input("K (samples in the test ELBO)", 1, 1000, fa.config.n_elbo_samples, key="fa_k")
-    per_frame = c5.select_slider(
-        "Steps per frame", [1, 5, 10, 25, 50, 100, 200, 500], value=100, key="fa_frame"
+    c5.select_slider(
+        "Steps per frame",
+        STEPS_PER_FRAME,
+        value=100,
+        key="fa_frame",
+        help="at most this many steps per frame of Play; a frame also stops after "
+        f"{FRAME_BUDGET_S * 1e3:.0f} ms of stepping, so that frames keep coming several times a second",
     )
     if (lr, batch, k) != (fa.config.lr, fa.config.batch_size, fa.config.n_elbo_samples):
         fa.update_config(lr=lr, batch_size=int(batch), n_elbo_samples=int(k))
@@ -128,8 +180,14 @@ def stepper() -> None:
     schedule = b[4].button("Paper schedule (E, M, E, M × 1000)", key="fa_paper")
     play = b[5].button("⏸ Pause" if state.fa_playing else "▶ Play", key="fa_play")
     reset = b[6].button("↺ Reset", key="fa_reset")
+    st.radio(
+        "▶ Play runs, when nothing is queued:",
+        list(PHASE_LABELS),
+        format_func=PHASE_LABELS.get,
+        horizontal=True,
+        key="fa_autoplay_phase",
+    )
 
-    was_playing = state.fa_playing
     if reset:
         new_experiment()
         fa = state.fa
@@ -143,21 +201,30 @@ def stepper() -> None:
         state.fa_autoplay = state.fa_playing and fa.queued_steps == 0
     elif any(pressed.values()) or schedule:
         state.fa_playing, state.fa_autoplay = True, False
+        state.fa_click_frame = True  # the first frame runs at once, with a longer time budget
+    new_run = state.pop("fa_refresh", False)  # a new posterior family: its callback started a new run
+    if reset or play or schedule or any(pressed.values()) or new_run:
+        st.rerun()  # the frames below show it, and their timer starts or stops
 
+
+def frames() -> None:
+    """What a frame of Play shows (and, while playing, the steps it runs): metrics, the 3-D scatter, the
+    learning curves, the posteriors. While playing it reruns itself every FRAME_SECONDS; only the data that
+    changed is sent (the canvases are updated in place, the test data travel once)."""
+    start = time.perf_counter()
+    state = st.session_state
+    fa: FAExperiment = state.fa
+    was_playing = state.fa_playing
     if state.fa_playing:
+        per_frame = int(state.get("fa_frame", 100))
         if state.fa_autoplay and fa.queued_steps == 0:
             fa.enqueue(state.get("fa_autoplay_phase", "joint"), per_frame)
-        fa.run_pending(per_frame, time_budget_s=FRAME_BUDGET_S)
+        budget = CLICK_BUDGET_S if state.pop("fa_click_frame", False) else FRAME_BUDGET_S
+        t0 = time.perf_counter()
+        ran = fa.run_pending(per_frame, time_budget_s=budget)
+        state["fa_step_ms"] = ((time.perf_counter() - t0) * 1e3, ran)
         if fa.error or (fa.queued_steps == 0 and not state.fa_autoplay):
             state.fa_playing = False
-
-    st.radio(
-        "▶ Play runs, when nothing is queued:",
-        list(PHASE_LABELS),
-        format_func=PHASE_LABELS.get,
-        horizontal=True,
-        key="fa_autoplay_phase",
-    )
     # conditional messages live in fixed containers, so the charts below keep their place in the
     # layout and are updated in place instead of being re-created (no flicker while playing)
     if fa.error:
@@ -185,29 +252,35 @@ def stepper() -> None:
     index = int(state.get("fa_point", 0))
     h = fa.history
     top_left, top_right = st.columns([1, 1.25])
-    top_left.plotly_chart(
-        fa_scatter_3d(x_test, fa.model_samples(len(x_test)), highlight=x_test[index]),
-        key="fa_scatter",
-        width="stretch",
-    )
-    top_right.plotly_chart(
-        fa_learning_curves(h.elbo, h.evidence, h.gap, h.phase_segments(), fa.true_evidence, fa.mle_evidence),
-        key="fa_curves",
-        width="stretch",
-    )
+    with top_left:
+        scatter_panel(fa, x_test, index)
+    frame = state["fa_frame_no"]
+    with top_right:
+        live_chart(
+            "fa_curves",
+            fa_curves_chart(h.elbo, h.evidence, h.gap, h.phase_segments(), fa.true_evidence, fa.mle_evidence),
+            frame,
+        )
     bottom_left, bottom_right = st.columns([1, 1.25])
     with bottom_left:
         st.number_input("Test point (black diamond)", 0, len(x_test) - 1, key="fa_point")
-        st.plotly_chart(
-            posterior_ellipses(**fa.posteriors_of(index), title=f"Latent space for test point {index}"),
-            key="fa_latent",
-            width="stretch",
+        live_chart(
+            "fa_latent",
+            fa_ellipses_chart(**fa.posteriors_of(index), title=f"Latent space for test point {index}"),
+            frame,
         )
     with bottom_right:
         st.markdown(reading(fa))
+        step_ms, ran = state.get("fa_step_ms", (0.0, 0))
+        st.caption(
+            f"⏱ Server time of this frame: {(time.perf_counter() - start) * 1e3:.0f} ms, of which {ran} "
+            f"step(s) with their test metrics {step_ms:.0f} ms. While playing, a frame comes every "
+            f"{FRAME_SECONDS:g} s with the steps that fit in {FRAME_BUDGET_S * 1e3:.0f} ms."
+        )
 
     if state.fa_playing != was_playing:
-        st.rerun()  # start or stop the timer below
+        st.rerun()  # stop the timer, and show ▶ Play again
 
 
-st.fragment(stepper, run_every=FRAME_SECONDS if st.session_state.fa_playing else None)()
+st.fragment(controls)()
+st.fragment(frames, run_every=FRAME_SECONDS if st.session_state.fa_playing else None)()

@@ -22,25 +22,27 @@ from explorer_core.cluster_views import (
     ClusterBundle,
     cluster_name,
     cluster_sample_png,
+    decode_plane,
     gallery,
     gallery_order,
     image_posterior,
     load_cluster_bundle,
+    plane_ranges,
     stored_clusters,
 )
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
+from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR
 from explorer_core.figures_gmvae import (
-    clicked_target,
-    cluster_map_figure,
     cluster_posterior_figure,
     confusion_figure,
     image_rows_figure,
 )
 from explorer_core.latent import IMAGE_SIDE
-from explorer_core.latent_views import display_subset, png_bytes
+from explorer_core.latent_views import display_subset, png_bytes, view_region
 from views import _latent_common as lc
 from views._models import PREFERRED, available_models, model_label, model_picker, model_stamp
+from views.components import latent_pad as lp
 
 P = "gmvae"
 GALLERY_PER_CLUSTER = 15
@@ -56,7 +58,7 @@ PIXELATED_CSS = f"<style>.st-key-{P}_samples img {{ image-rendering: pixelated; 
 
 def _forget(prefix: str) -> None:
     """A new model has new clusters: the picked cluster, the chart's selection and the comparison restart."""
-    for name in ("cluster", "map", "map__seen", "cmp_a", "cmp_b"):
+    for name in ("cluster", "map", "map__seen", "cmp_a", "cmp_b", "u", "v", "zoom", "centre", "pad_ack"):
         state.pop(f"{prefix}_{name}", None)
 
 
@@ -72,6 +74,14 @@ def _cached_gallery(model_key: str, _bundle: ClusterBundle, seed: int, spread: f
     """The gallery (one row of samples per cluster, in matched-digit order) as PNG bytes."""
     grid = gallery(_bundle.model, _bundle.order, GALLERY_PER_CLUSTER, seed, spread)
     return png_bytes(grid, GALLERY_FACTOR)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _cached_samples(
+    model_key: str, _bundle: ClusterBundle, cluster: int, n: int, seed: int, spread: float
+) -> bytes:
+    """N samples of one cluster as PNG bytes, cached so a drag on the pad does not redraw them."""
+    return cluster_sample_png(_bundle.model, cluster, n, seed, spread, n_cols=10, factor=1)
 
 
 def open_bundle(meta: dict[str, Any]) -> tuple[ClusterBundle, str] | None:
@@ -155,12 +165,23 @@ st.markdown(
 )
 
 st.html(PIXELATED_CSS)
+lc.model_from_url("gmvae", P)
 meta = model_picker("gmvae", P, on_change=_forget)
 loaded = None
 if meta is not None:
     metrics_row(meta)
     loaded = open_bundle(meta)
 
+lc.url_in(
+    P,
+    {
+        "cluster": (f"{P}_cluster", lc.int_in(0, 999)),
+        "img": (f"{P}_index", lc.int_in(0, 9999)),
+        "seed": (f"{P}_seed", lc.int_in(0, 2**31 - 1)),
+        "u": (f"{P}_u", lc.finite_float),
+        "v": (f"{P}_v", lc.finite_float),
+    },
+)
 lc.init_state(
     {
         f"{P}_seed": 0,
@@ -223,78 +244,107 @@ def chosen_input(bundle: ClusterBundle) -> tuple[Any, np.ndarray, str, int | Non
     return bundle.x[index], bundle.image(index), name, index
 
 
-def handle_chart_click(bundle: ClusterBundle) -> None:
-    """A click on a cluster mean picks that cluster; a click on a test image classifies it (full rerun)."""
-    point = lc.take_map_click(f"{P}_map")
-    if point is None:
-        return
-    target = clicked_target(point)
-    if target is None:
-        return
-    kind, value = target
-    if kind == "cluster" and value < bundle.n_clusters:
-        state[f"{P}_cluster"] = value
-    elif kind == "image" and value < len(bundle.labels):
-        state[f"{P}_pending"] = {f"{P}_index": value, f"{P}_source": "test"}
-        st.rerun(scope="app")
+def _goto_cluster(bundle: ClusterBundle, cluster: int) -> None:
+    """Pick ``cluster`` and move the pad's z to its prior mean mu(y) (on the plane)."""
+    state[f"{P}_cluster"] = int(cluster)
+    u, v = bundle.prior_coords[int(cluster)]
+    state[f"{P}_u"], state[f"{P}_v"] = float(u), float(v)
+
+
+def _picked_or_first(bundle: ClusterBundle) -> int:
+    """The picked cluster (the pills' value), or the first in gallery order when none is."""
+    picked = state.get(f"{P}_cluster")
+    return int(picked) if isinstance(picked, int) and 0 <= picked < bundle.n_clusters else bundle.order[0]
+
+
+def cluster_marks(bundle: ClusterBundle, picked: int, highlight: np.ndarray | None) -> list[dict]:
+    """The pad's marks: each cluster's prior mean as a disc in its matched digit's colour (a click picks it),
+    a black ring round the picked one, a red ring round the image classified below."""
+    marks = []
+    for c in range(bundle.n_clusters):
+        digit = int(bundle.matched_label[c])
+        colour = DIGIT_COLOURS[digit] if 0 <= digit < len(DIGIT_COLOURS) else "#7f7f7f"
+        text = str(digit) if digit >= 0 else "–"
+        marks.append(lp.mark(bundle.prior_coords[c], colour, "disc", 11.0, text=text, pick=c))
+    marks.append(lp.mark(bundle.prior_coords[picked], "#111111", "ring", 16.0, width=3.0))
+    if highlight is not None:
+        marks.append(lp.mark(highlight, Q_COLOUR, "ring", 7.0, width=2.5))
+    return marks
 
 
 @st.fragment
-def cluster_panel(bundle: ClusterBundle, highlight: np.ndarray | None) -> None:
-    """Pick a cluster (click its mean on the chart, or a pill) and sample N images from p(z|y)."""
+def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray | None) -> None:
+    """Pick a cluster (its prior mean on the pad, or a pill), drag on the pad to decode any z of the plane,
+    and sample N images from p(z|y)."""
     panel_start = time.perf_counter()
+    lc.rerun_app_if_picked(P)
     names = {c: cluster_name(c, bundle.matched_label) for c in range(bundle.n_clusters)}
     if state.get(f"{P}_cluster") not in names:
-        state[f"{P}_cluster"] = bundle.order[0]
-    handle_chart_click(bundle)
+        _goto_cluster(bundle, bundle.order[0])
     cluster = st.pills(
-        "Cluster y → matched digit (or click a cluster on the chart)",
+        "Cluster y → matched digit (or click a cluster's disc on the map)",
         bundle.order,
         format_func=names.get,
         key=f"{P}_cluster",
         required=True,
+        on_change=lambda: _goto_cluster(bundle, _picked_or_first(bundle)),
     )
     cluster = bundle.order[0] if cluster is None else int(cluster)
+    ranges = plane_ranges(np.concatenate([bundle.coords, bundle.prior_coords]))
+    u = lc.clamp(state.get(f"{P}_u", bundle.prior_coords[cluster][0]), ranges[0])
+    v = lc.clamp(state.get(f"{P}_v", bundle.prior_coords[cluster][1]), ranges[1])
+    zoom = state.get(f"{P}_zoom", 1)
+    region = view_region(ranges, state.get(f"{P}_centre"), float(zoom if zoom in lc.ZOOMS else 1))
 
-    map_col, sample_col = st.columns([1.1, 1], gap="medium")
+    map_col, sample_col = st.columns([1.25, 1], gap="medium")
     with map_col:
-        start = time.perf_counter()
         idx = display_subset(bundle.labels, MAX_MAP_POINTS)
+
+        def on_point(i: int) -> None:
+            state[f"{P}_index"], state[f"{P}_source"] = int(idx[i]), "test"
+            state[f"{P}_rerun_app"] = True
+
+        start = time.perf_counter()
+        image = png_bytes(decode_plane(bundle.model, bundle.projection, np.array([u, v])))
+        decode_s = time.perf_counter() - start
         ex = bundle.projection.explained
-        fig = cluster_map_figure(
-            bundle.coords[idx],
-            bundle.labels[idx],
-            idx,
-            bundle.prior_coords,
-            [names[c] for c in range(bundle.n_clusters)],
-            bundle.matched_label,
-            bundle.usage,
-            picked=cluster,
-            highlight=highlight,
-            axis_titles=(f"PC 1 ({ex[0]:.0%} of var.)", f"PC 2 ({ex[1]:.0%} of var.)"),
-        )
-        figure_s = time.perf_counter() - start
-        st.plotly_chart(
-            fig,
-            key=f"{P}_map",
-            on_select="rerun",
-            selection_mode="points",
-            width="stretch",
-            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+        lc.mount_pad(
+            P,
+            version=lc.point_version(model_key, "pca", len(idx)),
+            points=lambda: lp.points_payload(bundle.coords[idx], bundle.labels[idx]),
+            region=region,
+            ranges=ranges,
+            uv=(u, v),
+            image_png=image,
+            title="Decoded z (λ(z))",
+            caption=f"PC 1 = {u:.2f}, PC 2 = {v:.2f}",
+            callbacks=lc.pad_callbacks(
+                P,
+                ranges,
+                len(idx),
+                on_point=on_point,
+                on_mark=lambda c: _goto_cluster(bundle, c),
+                n_marks=bundle.n_clusters,
+            ),
+            overlays={"lines": [], "marks": cluster_marks(bundle, cluster, highlight)},
+            axes=(f"PC 1 ({ex[0]:.0%})", f"PC 2 ({ex[1]:.0%})"),
+            hint="Drag: decode z under the pointer · click a disc: pick that cluster · click a dot: classify "
+            "that test image below · arrow keys: move z · wheel: zoom",
         )
         st.caption(
-            "The latent space on the plane of its first two principal components: each dot is a test "
-            "image's posterior mean E[z|x, ŷ] under its most probable cluster ŷ, coloured by its true digit; "
-            "the large discs are the cluster prior means μ(y), labelled and coloured by their matched digit "
-            "(the black ring: the picked cluster, the red ring: the image classified below). Click a disc to "
-            "pick that cluster, a dot to classify that test image. The plane is a 2-D shadow of an "
-            f"L = {bundle.prior_means.shape[1]} space: clusters that overlap here may be apart."
+            "The latent space on the plane of its first two principal components "
+            f"({ex[0]:.0%} and {ex[1]:.0%} of the variance): each dot is a test image's posterior mean "
+            "E[z|x, ŷ] under its most probable cluster ŷ, coloured by its true digit; the discs are the "
+            "cluster prior means μ(y), labelled and coloured by their matched digit (the black ring: the "
+            "picked cluster, the red ring: the image classified below). Drag anywhere to decode that z. The "
+            f"plane is a 2-D shadow of an L = {bundle.prior_means.shape[1]} space: clusters that overlap "
+            "here may be apart."
         )
     with sample_col:
         n = st.slider("Samples N", 10, 200, step=10, key=f"{P}_n")
         seed, spread = int(state[f"{P}_seed"]), float(state[f"{P}_spread"])
         start = time.perf_counter()
-        png = cluster_sample_png(bundle.model, cluster, n, seed, spread, n_cols=10, factor=1)
+        png = _cached_samples(model_key, bundle, cluster, n, seed, spread)
         sample_s = time.perf_counter() - start
         with st.container(key=f"{P}_samples"):
             lc.show_image(
@@ -311,9 +361,11 @@ def cluster_panel(bundle: ClusterBundle, highlight: np.ndarray | None) -> None:
             f"z ~ N(μ(y), ({spread:g}·σ(y))²) for y = {cluster}, decoded to Bernoulli means λ(z). The spread "
             "slider and the seed are shared with the gallery above. "
             f"⏱ Server time: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; sampling and PNG "
-            f"{sample_s * 1e3:.1f} ms, chart figure {figure_s * 1e3:.1f} ms; the model and q(y|x) of the "
+            f"{sample_s * 1e3:.1f} ms, decode under the pointer {decode_s * 1e3:.1f} ms; the model and "
+            "q(y|x) of the "
             f"test set were computed once, in {bundle.seconds:.1f} s."
         )
+    lc.url_out({"u": float(u), "v": float(v), "cluster": cluster})
 
 
 def posterior_section(bundle: ClusterBundle) -> None:
@@ -487,8 +539,11 @@ if loaded is not None:
         highlight = bundle.projection(image_posterior(bundle.model, x_chosen).z_mean)
     gallery_section(bundle, model_key)
     st.subheader("Pick a cluster and sample from p(z|y)")
-    cluster_panel(bundle, highlight)
+    cluster_panel(bundle, model_key, highlight)
     posterior_section(bundle)
+    lc.url_out(
+        {"model": lc.model_name(meta), "img": int(state[f"{P}_index"]), "seed": int(state[f"{P}_seed"])}
+    )
 
 if meta is not None:
     comparison_section(None if loaded is None else (meta["path"], loaded[0]))

@@ -1,8 +1,13 @@
-"""Home: what AEVB is, and what each page shows."""
+"""Home: what AEVB is, and a card per explorer (a picture drawn from the shipped models, a click opens it)."""
+
+from pathlib import Path
 
 import streamlit as st
 
+from explorer_core.cards import CARDS_DIR, CardUnavailableError, card_png
 from explorer_core.device import DeviceError, device_info
+
+ROOT = Path(__file__).resolve().parents[1]
 
 st.title("AEVB Explorer")
 st.markdown(
@@ -22,40 +27,98 @@ Seen through EM (the view of the tutorial *Training Latent Variable Models with 
     unsafe_allow_html=True,
 )
 
-st.subheader("Pages")
-st.page_link("views/factor_analysis.py", label="Factor analysis: step through E- and M-phases", icon="📐")
-st.markdown(
-    "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors live."
-)
-st.page_link(
-    "views/vae.py", label="VAE latent space: drag z, see the decoder and the encoder at work", icon="🌀"
-)
-st.markdown(
-    "A VAE on MNIST: decode any point of the latent map, see q(z|x) and the reparameterisation "
-    "z = μ + σ·ε for a test image or your own drawing, the ELBO split into reconstruction and KL, "
-    "and interpolations."
-)
-st.page_link("views/cvae.py", label="Conditional VAE: the label sets the class, z the style", icon="🏷️")
-st.markdown(
-    "Decode one z under all ten labels, re-label an image, see the learned priors p(z|y), and draw the "
-    "paper's 10 × 15 grid of class-conditional samples."
-)
-st.page_link("views/gmvae.py", label="Gaussian mixture VAE: pick a cluster, generate from it", icon="🧩")
-st.markdown(
-    "Ten clusters found without labels: a gallery of samples per cluster ordered by its matched digit, "
-    "q(y|x) and the reconstruction under every cluster for any image, the confusion matrix, and the two "
-    "estimators (exact marginalisation over y, Gumbel-softmax) side by side."
-)
-st.page_link("views/vrnn.py", label="Variational RNN: generate a digit row by row", icon="📜")
-st.markdown(
-    "A latent z_t per row: watch a grid of digits grow one row at a time with the prior's trajectory, "
-    "complete the top rows of a test digit or your drawing, and see where the KL is spent row by row."
-)
-st.page_link("views/training.py", label="Training: train any model in the background", icon="🏋️")
-st.markdown(
-    "Start a run (the paper's recipe or a one-minute one), watch its learning curves and samples while you "
-    "keep exploring, and find it in the model picker of its page when it is done."
-)
+# (page file, card picture, link label, icon, what it shows); the pictures are drawn from the shipped models
+# by `python -m explorer_core.cards` (pretrained/cards/*.png), or computed once per process when missing
+EXPLORERS = [
+    (
+        "views/factor_analysis.py",
+        "factor_analysis",
+        "Factor analysis: step through E- and M-phases",
+        "📐",
+        "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors "
+        "live.",
+    ),
+    (
+        "views/vae.py",
+        "vae",
+        "VAE latent space: drag z, see the decoder",
+        "🌀",
+        "Decode any point of the latent map, see q(z|x) and z = μ + σ·ε for a test image or your drawing, "
+        "the ELBO split into reconstruction and KL, and interpolations.",
+    ),
+    (
+        "views/watch.py",
+        "watch",
+        "Watch it learn: a VAE trained live",
+        "👀",
+        "Train a small VAE in your session by E-, M- or joint steps, and watch its latent map form.",
+    ),
+    (
+        "views/cvae.py",
+        "cvae",
+        "Conditional VAE: the label sets the class, z the style",
+        "🏷️",
+        "Decode one z under all ten labels, re-label an image, see the learned priors p(z|y).",
+    ),
+    (
+        "views/gmvae.py",
+        "gmvae",
+        "Gaussian mixture VAE: pick a cluster, generate",
+        "🧩",
+        "Ten clusters found without labels, ordered by their matched digit; q(y|x), the confusion matrix, "
+        "and the two estimators side by side.",
+    ),
+    (
+        "views/vrnn.py",
+        "vrnn",
+        "Variational RNN: a digit row by row",
+        "📜",
+        "A latent z_t per row: watch digits grow one row at a time, complete a digit's top rows, see where "
+        "the KL is spent.",
+    ),
+    (
+        "views/training.py",
+        "training",
+        "Training: train any model in the background",
+        "🏋️",
+        "Start a run (the paper's recipe or a one-minute one), watch its curves and samples, find it in its "
+        "page's model picker.",
+    ),
+]
+CARDS_PER_ROW = 3
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def card_picture(page: str, stamp: float) -> bytes | None:
+    """The card's PNG: the file written by ``python -m explorer_core.cards``, else drawn now (once per
+    process and file version ``stamp``); ``None`` when a model it needs is missing."""
+    path = CARDS_DIR / f"{page}.png"
+    if path.exists():
+        return path.read_bytes()
+    try:
+        return card_png(page)
+    except (CardUnavailableError, OSError, ValueError, RuntimeError):
+        return None
+
+
+def explorers() -> list[tuple[str, str, str, str, str]]:
+    """The pages with a card: those whose file exists (a page being added appears once it is there)."""
+    return [e for e in EXPLORERS if (ROOT / e[0]).exists()]
+
+
+st.subheader("What there is to explore")
+shown = explorers()
+for start in range(0, len(shown), CARDS_PER_ROW):
+    columns = st.columns(CARDS_PER_ROW)
+    row = shown[start : start + CARDS_PER_ROW]
+    for column, (path, page, label, icon, blurb) in zip(columns[: len(row)], row, strict=True):
+        card = column.container(border=True, key=f"home_card_{page}")
+        file = CARDS_DIR / f"{page}.png"
+        picture = card_picture(page, file.stat().st_mtime if file.exists() else 0.0)
+        if picture is not None:
+            card.image(picture, width="stretch", output_format="PNG")  # crisp: no JPEG re-encoding
+        card.page_link(path, label=label, icon=icon)
+        card.caption(blurb)
 
 try:
     st.caption(f"Computing on {device_info().label()}.")

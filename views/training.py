@@ -5,6 +5,11 @@ A run is a separate process managed by ``explorer_core.jobs.JobManager`` (one pe
 same runs and closing the tab does not stop one. The run list is a fragment that reruns itself every second
 while some run is queued or running (and not at all otherwise); a finished run's model appears in the model
 picker of its family's page.
+
+In class mode (``make serve``, see ``explorer_core.access``) visitors see every run, but starting, cancelling,
+resuming and deleting runs needs the operator's passphrase; every session may have at most a few runs of its
+own queued or running. A value the form cannot take disables Start (the widgets have no bounds of their own,
+so a wrong value reaches the page instead of leaving the previous one in place).
 """
 
 from __future__ import annotations
@@ -14,6 +19,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from explorer_core.access import (
+    check_passphrase,
+    class_mode,
+    may_change,
+    passphrase_configured,
+    session_run_limit,
+)
+from explorer_core.artifacts import PRETRAINED_DIR, ArtifactError, read_model_description
 from explorer_core.figures_training import (
     curves_from_metrics,
     family_metrics_figure,
@@ -25,6 +38,7 @@ from explorer_core.jobs import (
     JobError,
     JobManager,
     RunInfo,
+    RunProblem,
     available_memory,
     estimate_memory,
     eta_text,
@@ -64,6 +78,53 @@ DATA_LIMITS = {
     1_000: "first 1,000 of each split",
     300: "first 300 of each split",
 }
+
+
+#: the shipped model whose training history the page shows before any run exists
+EXAMPLE_MODEL = "vae-cb-l2"
+
+
+def unlocked() -> bool:
+    """Whether this session may change runs (see ``explorer_core.access.may_change``)."""
+    return may_change(bool(st.session_state.get("tr_operator")))
+
+
+def operator_panel() -> None:
+    """Class mode only: the passphrase box that unlocks starting, cancelling, resuming and deleting runs."""
+    if not class_mode():
+        return
+    if st.session_state.get("tr_operator"):
+        c1, c2 = st.columns([4, 1])
+        c1.success("Operator mode: you can start, cancel, resume and delete runs in this browser session.")
+        if c2.button("Lock", key="tr_lock"):
+            st.session_state.tr_operator = False
+            st.rerun()
+        return
+    if not passphrase_configured():
+        st.info(
+            "This app is served to a class in read-only mode: explore every run and model; nobody can start "
+            "or delete runs (no operator passphrase is set on the server)."
+        )
+        return
+    with st.form("tr_unlock_form", clear_on_submit=True, border=True):
+        st.markdown(
+            "**Served to a class.** Explore every run and model freely; starting, cancelling, resuming or "
+            "deleting a run needs the operator's passphrase."
+        )
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        given = c1.text_input("Operator passphrase", type="password", key="tr_passphrase")
+        if c2.form_submit_button("Unlock", key="tr_unlock"):
+            if check_passphrase(given):
+                st.session_state.tr_operator = True
+                st.rerun()
+            else:
+                st.error("That is not the operator's passphrase.")
+
+
+def my_active_runs(manager: JobManager) -> list[str]:
+    """The runs this browser session started that are still queued or running."""
+    mine = set(st.session_state.get("tr_mine", []))
+    return [r.id for r in manager.runs() if r.id in mine and r.active]
 
 
 @st.cache_resource(show_spinner=False)
@@ -112,13 +173,13 @@ def hyperparameter_form(choice: str, preset: str, base: TrainConfig) -> dict:
     family = base.family
     c = st.columns(5)
     values = {
-        "epochs": c[0].number_input("Epochs", 1, 10_000, base.epochs, key=f"tr_epochs_{k}"),
-        "batch_size": c[1].number_input("Batch size", 1, 60_000, base.batch_size, key=f"tr_batch_{k}"),
+        "epochs": c[0].number_input("Epochs", value=base.epochs, step=1, key=f"tr_epochs_{k}"),
+        "batch_size": c[1].number_input("Batch size", value=base.batch_size, step=1, key=f"tr_batch_{k}"),
         "lr": c[2].number_input(
-            "Learning rate (Adam)", 1e-6, 10.0, base.lr, step=1e-4, format="%.1e", key=f"tr_lr_{k}"
+            "Learning rate (Adam)", value=float(base.lr), step=1e-4, format="%.1e", key=f"tr_lr_{k}"
         ),
-        "latent_dim": c[3].number_input("Latent dim L", 1, 1024, base.latent_dim, key=f"tr_latent_{k}"),
-        "seed": c[4].number_input("Seed", 0, 2**31 - 1, base.seed, key=f"tr_seed_{k}"),
+        "latent_dim": c[3].number_input("Latent dim L", value=base.latent_dim, step=1, key=f"tr_latent_{k}"),
+        "seed": c[4].number_input("Seed", value=base.seed, step=1, key=f"tr_seed_{k}"),
     }
     c = st.columns(5)
     values["hidden"] = c[0].text_input(
@@ -129,27 +190,29 @@ def hyperparameter_form(choice: str, preset: str, base: TrainConfig) -> dict:
     )
     if family in ("vae", "cvae"):
         values["dropout"] = c[1].number_input(
-            "Dropout", 0.0, 0.95, base.dropout, step=0.05, key=f"tr_drop_{k}"
+            "Dropout", value=float(base.dropout), step=0.05, key=f"tr_drop_{k}"
         )
     elif family == "gmvae":
         values["n_clusters"] = c[1].number_input(
-            "Clusters C", 2, 100, base.n_clusters, key=f"tr_clusters_{k}"
+            "Clusters C", value=base.n_clusters, step=1, key=f"tr_clusters_{k}"
         )
         if base.estimator == "gumbel":
             values["temperature"] = c[2].number_input(
-                "Temperature (start)", 0.05, 10.0, base.temperature, step=0.1, key=f"tr_temp_{k}"
+                "Temperature (start)", value=float(base.temperature), step=0.1, key=f"tr_temp_{k}"
             )
             values["temperature_final"] = c[3].number_input(
                 "Temperature (end)",
-                0.05,
-                10.0,
-                base.temperature_final or base.temperature,
+                value=float(base.temperature_final or base.temperature),
                 step=0.1,
                 key=f"tr_temp_end_{k}",
             )
     elif family == "vrnn":
-        values["rnn_hidden"] = c[1].number_input("LSTM units", 1, 4096, base.rnn_hidden, key=f"tr_rnn_{k}")
-        values["rnn_layers"] = c[2].number_input("LSTM layers", 1, 8, base.rnn_layers, key=f"tr_layers_{k}")
+        values["rnn_hidden"] = c[1].number_input(
+            "LSTM units", value=base.rnn_hidden, step=1, key=f"tr_rnn_{k}"
+        )
+        values["rnn_layers"] = c[2].number_input(
+            "LSTM layers", value=base.rnn_layers, step=1, key=f"tr_layers_{k}"
+        )
     c[4].selectbox(
         "Training data",
         list(DATA_LIMITS),
@@ -186,10 +249,27 @@ def new_run_panel(manager: JobManager) -> None:
         config = validate_config(merged, manager.device, n_train)
     except (ValueError, ConfigRejectedError) as err:
         problem = str(err)
+    locked = not unlocked()
+    busy = my_active_runs(manager)
+    limit = session_run_limit()
     left, right = st.columns([1, 4])
-    start = left.button("▶ Start training", type="primary", key="tr_start", disabled=problem is not None)
+    start = left.button(
+        "▶ Start training",
+        type="primary",
+        key="tr_start",
+        disabled=problem is not None or locked or len(busy) >= limit,
+    )
     if problem:
         right.error(f"Cannot start: {problem}")
+    elif locked:
+        right.info(
+            "Starting a run needs the operator's passphrase (above). You can still explore everything."
+        )
+    elif len(busy) >= limit:
+        right.warning(
+            f"This browser session already has {len(busy)} run(s) queued or running (at most {limit}): "
+            "wait for one to finish or cancel one."
+        )
     else:
         estimate = estimate_memory(config, data_limit, manager.device)
         free = available_memory(manager.device)
@@ -200,13 +280,20 @@ def new_run_panel(manager: JobManager) -> None:
             f"{estimate.total_bytes / 2**30:.2f} GiB needed{free_text} on {manager.device}. Runs in its own "
             "process: keep exploring the other pages meanwhile."
         )
-    if start and config is not None:
+    if (
+        start
+        and config is not None
+        and problem is None
+        and unlocked()
+        and len(my_active_runs(manager)) < limit
+    ):
         try:
             run_id = manager.start(config, label=CHOICES[choice][0], preset=preset, data_limit=data_limit)
         except ConfigRejectedError as err:
             st.error(f"Not started: {err}")
         else:
             st.session_state.tr_selected = run_id
+            st.session_state.setdefault("tr_mine", []).append(run_id)
             st.toast(f"Started {run_id}")
 
 
@@ -247,9 +334,17 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
                 text=f"epoch {progress.epoch} of {progress.epochs} · step {progress.step:,} of "
                 f"{progress.total_steps:,} · {eta_text(progress.eta_s)}",
             )
-        if st.button("⏹ Cancel", key=f"tr_cancel_{run.id}"):
+        if (
+            st.button(
+                "⏹ Cancel",
+                key=f"tr_cancel_{run.id}",
+                disabled=not unlocked(),
+                help="ends this epoch's steps, then evaluates and keeps the best epoch",
+            )
+            and unlocked()
+        ):
             manager.cancel(run.id)
-            st.toast(f"Cancelling {run.id}…")
+            st.toast(f"Cancelling {run.id}: its best epoch is kept…")
     else:
         message = run.status.get("error") or run.status.get("message") or ""
         if run.state == "done":
@@ -262,11 +357,22 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
             )
         elif run.state == "failed":
             st.error(f"Failed: {message}")
-            if run.status.get("traceback"):
+            if run.status.get("traceback") and (not class_mode() or unlocked()):
                 with st.expander("Traceback"):
                     st.code(run.status["traceback"], language="text")
         elif run.state == "interrupted":
-            st.warning(f"Interrupted: {message}")
+            st.warning(
+                f"Interrupted: {message}"
+                + (" It can be resumed from its checkpoint." if run.resumable else "")
+            )
+        elif run.model_json is not None:
+            page = PAGE_OF.get(run.family, "?")
+            elbo = run.status.get("test_elbo")
+            elbo_text = f"test ELBO {elbo:.2f} nats" if isinstance(elbo, int | float) else "no test ELBO"
+            st.info(
+                f"Cancelled after {_duration(run)}; its best epoch ({run.status.get('best_epoch')}) was kept "
+                f"and evaluated: {elbo_text}. It is in the model picker of the **{page}** page as `{run.id}`."
+            )
         else:
             st.info(f"Cancelled after {_duration(run)}.")
     curves = curves_from_metrics(rows, progress.epochs)
@@ -292,21 +398,73 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
             actions(manager, run)
 
 
+def _reader(path: Path, max_bytes: int = 2**31):
+    """A callable that reads ``path`` when the download is asked for (not on every rerun)."""
+
+    def read() -> bytes:
+        from explorer_core.untrusted import read_bytes
+
+        return read_bytes(path, max_bytes)
+
+    return read
+
+
 def actions(manager: JobManager, run: RunInfo) -> None:
-    """Download the weights and the JSON of a done run; delete a finished run."""
+    """Download the weights and the JSON of a run with a model (read only when a download is asked for);
+    resume an interrupted or cancelled run from its checkpoint; delete a finished run."""
     path = run.model_json
     if path is not None:
-        weights = path.with_suffix(".safetensors")
-        c1, c2 = st.columns(2)
-        c1.download_button(
-            "⬇ weights",
-            weights.read_bytes(),
-            weights.name,
-            "application/octet-stream",
-            key=f"tr_dl_w_{run.id}",
+        try:
+            weights = path.with_name(read_model_description(path)["weights"])
+        except ArtifactError as err:
+            st.error(str(err))
+        else:
+            c1, c2 = st.columns(2)
+            c1.download_button(
+                "⬇ weights",
+                _reader(weights),
+                weights.name,
+                "application/octet-stream",
+                key=f"tr_dl_w_{run.id}",
+                on_click="ignore",
+            )
+            c2.download_button(
+                "⬇ JSON",
+                _reader(path),
+                path.name,
+                "application/json",
+                key=f"tr_dl_j_{run.id}",
+                on_click="ignore",
+            )
+    allowed = unlocked()
+    if (
+        run.resumable
+        and st.button(
+            "⏯ Resume",
+            key=f"tr_resume_{run.id}",
+            type="primary",
+            disabled=not allowed,
+            help="continue from the last whole epoch's checkpoint, in the background, to its epochs",
         )
-        c2.download_button("⬇ JSON", path.read_text(), path.name, "application/json", key=f"tr_dl_j_{run.id}")
-    if st.button("🗑 Delete run", key=f"tr_delete_{run.id}", help="removes runs/<id>/ and its model"):
+        and allowed
+    ):
+        try:
+            manager.resume(run.id)
+        except JobError as err:
+            st.error(str(err))
+        else:
+            st.session_state.setdefault("tr_mine", []).append(run.id)
+            st.toast(f"Resuming {run.id}")
+            st.rerun()
+    if (
+        st.button(
+            "🗑 Delete run",
+            key=f"tr_delete_{run.id}",
+            help="removes runs/<id>/ and its model",
+            disabled=not allowed,
+        )
+        and allowed
+    ):
         try:
             manager.delete(run.id)
         except JobError as err:
@@ -314,6 +472,60 @@ def actions(manager: JobManager, run: RunInfo) -> None:
         else:
             st.toast(f"Deleted {run.id}")
             st.rerun()
+
+
+def problems_panel(manager: JobManager, problems: list[RunProblem]) -> None:
+    """One line per run folder whose files are not a valid run, with a Delete button each."""
+    if not problems:
+        return
+    st.warning(
+        f"{len(problems)} run folder{'s' if len(problems) > 1 else ''} cannot be read (the other runs are "
+        "fine):",
+        icon="⚠️",
+    )
+    for problem in problems:
+        c1, c2 = st.columns([6, 1])
+        c1.text(problem.message.splitlines()[0][:400])
+        if c2.button("🗑 Delete", key=f"tr_delete_bad_{problem.id}", disabled=not unlocked()) and unlocked():
+            try:
+                manager.delete(problem.id)
+            except JobError as err:
+                st.error(str(err))
+            else:
+                st.rerun()
+
+
+def example_panel() -> None:
+    """Before any run: what one looks like, from a shipped model's training history."""
+    try:
+        meta = read_model_description(PRETRAINED_DIR / f"{EXAMPLE_MODEL}.json")
+    except ArtifactError:
+        return
+    history = (meta.get("training") or {}).get("history") or []
+    epochs = len(history)
+    if not epochs:
+        return
+    rows = [
+        {"kind": "epoch", **{k: v for k, v in h.items() if isinstance(v, int | float)}}
+        for h in history
+        if isinstance(h.get("train_elbo"), int | float)
+    ]
+    best = (meta.get("training") or {}).get("best_epoch")
+    if rows and best is not None:
+        rows[-1]["best_epoch"] = best
+    st.markdown(
+        f"**What a run looks like**: the learning curves of the shipped `{EXAMPLE_MODEL}` "
+        f"({epochs} epochs, {config_caption_short(meta)}). A run started here draws the same curves live, "
+        "with its progress, ETA and samples after every epoch."
+    )
+    curves = curves_from_metrics(rows, epochs)
+    st.plotly_chart(learning_curves(curves, epochs), key="tr_example_curves", width="stretch")
+
+
+def config_caption_short(meta: dict) -> str:
+    """``L = 2, hidden [500, 500]``."""
+    config = meta.get("config") or {}
+    return f"L = {config.get('latent_dim')}, hidden {config.get('hidden')}"
 
 
 def runs_panel() -> None:
@@ -325,8 +537,10 @@ def runs_panel() -> None:
     head, refresh = st.columns([5, 1])
     head.subheader("Runs")
     refresh.button("↻ Refresh", key="tr_refresh", help="see runs started from other browser sessions")
+    problems_panel(manager, manager.problems())
     if not runs:
-        st.caption(f"No runs yet in `{manager.root}`.")
+        st.caption("No runs yet." if class_mode() else f"No runs yet in `{manager.root}`.")
+        example_panel()
     for run in active:
         with st.container(border=True):
             st.markdown(run_header(run))
@@ -380,6 +594,7 @@ st.markdown(
     "browser session and go on when you leave this page or close the tab."
 )
 manager = job_manager(str(runs_root()))
+operator_panel()
 new_run_panel(manager)
 st.divider()
 if "tr_polling" not in st.session_state:

@@ -24,10 +24,11 @@ state = st.session_state
 st.title("🌀 VAE: the latent space")
 st.markdown(
     "A variational autoencoder (Kingma & Welling 2014) on MNIST: an encoder q(z|x) = N(μ(x), diag σ(x)²) and "
-    "a decoder p(x|z) whose pixels are Continuous Bernoulli (or Bernoulli) with parameter λ(z). **Drag z** "
-    "with the sliders or click the map to see a decoding; the map shows the test images' posterior means "
-    "μ(x), coloured by digit. For L > 2 the map is the plane of their first two principal components, "
-    "z = centre + u·e1 + v·e2, so every point of it decodes."
+    "a decoder p(x|z) whose pixels are Continuous Bernoulli (or Bernoulli) with parameter λ(z). **Drag "
+    "through the latent map** below and the decoder answers while you drag (arrow keys and the sliders move "
+    "z too; the wheel zooms); the map shows the test images' posterior means μ(x), coloured by digit. For "
+    "L > 2 the map is the plane of their first two principal components, z = centre + u·e1 + v·e2, so every "
+    "point of it decodes."
 )
 
 bundle, model_key = lc.open_model("vae", P)
@@ -35,6 +36,14 @@ lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
 
+URL = {
+    "u": (f"{P}_u", lc.finite_float),
+    "v": (f"{P}_v", lc.finite_float),
+    "img": (f"{P}_index", lc.int_in(0, n_test - 1)),
+    "seed": (f"{P}_sample_seed", lc.int_in(0, 2**31 - 1)),
+    "zoom": (f"{P}_zoom", lambda t: lc.ZOOMS[lc.ZOOMS.index(int(t))]),
+}
+lc.url_in(P, URL)
 lc.init_state(
     {
         f"{P}_u": 0.0,
@@ -81,54 +90,60 @@ if state[f"{P}_show_q"]:
 
 @st.fragment
 def latent_panel(overlays: dict) -> None:
-    """Map, sliders and decoding: a slider move or a click reruns only this."""
+    """The latent pad, the sliders and the manifold: a drag, a key or a slider reruns only this."""
     panel_start = time.perf_counter()
+    lc.rerun_app_if_picked(P)
     ranges = slider_ranges(lm)
-    lc.handle_map_click(P, bundle, ranges)
     u_col, v_col, view_col, zoom_col = st.columns([1, 1, 1.15, 1.25], gap="medium")
     u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
     with view_col:
         view = lc.view_radio(P)
     with zoom_col:
         region = lc.zoom_region(P, ranges)
-    z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
 
-    map_col, image_col, manifold_col = st.columns([1.3, 0.62, 1.0], gap="medium")
-    with image_col:
-        decode_s = lc.decoded_image(P, bundle, z, (u, v), view, f"**Decoded** ({lc.VIEW_LABELS[view]})")
-    figure_s, manifold_s = lc.map_and_manifold(
-        map_col,
-        manifold_col,
-        P,
-        bundle,
-        model_key,
-        region,
-        (u, v),
-        overlays,
-        view,
-        f"**Manifold** of the region the map shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})",
+    pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
+    with pad_col:
+        decode_s = lc.latent_pad_panel(
+            P, bundle, model_key, ranges, region, (u, v), view, f"Decoded ({lc.VIEW_LABELS[view]})", overlays
+        )
+        if view == "sample":
+            st.button(
+                "🎲 another sample",
+                key=f"{P}_resample",
+                on_click=lambda: state.update({f"{P}_sample_seed": state[f"{P}_sample_seed"] + 1}),
+            )
+    with manifold_col:
+        start = time.perf_counter()
+        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, None)
+        manifold_s = time.perf_counter() - start
+        st.markdown(f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})")
+        lc.show_image(grid, None, width="stretch")
+    plane = (
+        ""
+        if lm.latent_dim == 2
+        else f"z has {lm.latent_dim} dimensions; the pad is the plane z = centre + u·e1 + v·e2 of the "
+        f"encodings' first two principal components ({sum(lm.explained):.0%} of their variance). "
     )
     st.caption(
-        "On the map: **+** the z being decoded; a click on a point picks that test image for the encoder "
-        "view below and moves z to its encoding; a click elsewhere moves z there. Red: q(z|x) of the chosen "
-        "image (1σ and 2σ ellipses, its mean ringed, the samples z = μ + σ·ε as ✕); dotted: the "
-        "interpolation line. "
-        "Drag on the map to zoom the chart itself; the Zoom control sets the region the manifold shows. "
-        f"⏱ Server time of this update: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
-        f"{decode_s * 1e3:.1f} ms, map figure {figure_s * 1e3:.1f} ms, "
+        "On the pad: **+** the z being decoded; dots: test images' posterior means μ(x), coloured by digit; "
+        "red: q(z|x) of the chosen image (1σ and 2σ ellipses, its mean ringed, the samples z = μ + σ·ε as "
+        "✕); dotted: the interpolation line. " + plane + "⏱ Server time of this update: "
+        f"{(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode {decode_s * 1e3:.1f} ms, "
         f"manifold {manifold_s * 1e3:.1f} ms (cached per region); the model and the test encodings were "
         f"loaded once, in {bundle.seconds:.1f} s."
     )
+    lc.url_out({"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "zoom": state[f"{P}_zoom"]})
 
 
 latent_panel(overlays)
+lc.tsne_section(P, bundle, model_key)
 
 # ----------------------------------------------------------------------------------- encoder view
 st.subheader("Encoder: q(z|x), the reparameterisation and the ELBO")
 pick_col, draw_col, elbo_col = st.columns([1, 1, 1.1], gap="medium")
 with pick_col:
     lc.image_picker(P, n_test, drawing, chosen_image, chosen_name)
-    st.checkbox("Show q(z|x) and the samples on the map", key=f"{P}_show_q")
+    st.checkbox("Show q(z|x) and the samples on the pad", key=f"{P}_show_q")
 
 with draw_col:
     st.markdown("**Draw a digit** (white on black; it is scaled and centred as MNIST was)")
@@ -191,6 +206,7 @@ strip = interpolate(model, z_a, z_b, steps=steps, view=view)
 start_image = chosen_image if state[f"{P}_interp_from_encoder"] else bundle.image(int(state[f"{P}_interp_a"]))
 ends = np.stack([start_image, *strip, bundle.image(int(state[f"{P}_interp_b"]))])
 lc.show_image(tile(ends, len(ends), pad=3, pad_value=0.5), None, factor=2)
+lc.url_out({"model": lc.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_sample_seed"])})
 st.caption(
     f"First and last: the two images; between them, {steps} decodings ({lc.VIEW_LABELS[view]}) of "
     "z = (1 − t)·μ_a + t·μ_b, t from 0 to 1, between their posterior means (the dotted line on the map)."

@@ -19,7 +19,7 @@ import streamlit as st
 from explorer_core.artifacts import ArtifactError, LoadedModel
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
-from explorer_core.figures_vrnn import prior_trajectory_figure, row_terms_figure
+from explorer_core.figures_vrnn import prior_trajectory_chart, row_terms_figure
 from explorer_core.sequence_views import (
     Generation,
     TestSet,
@@ -36,9 +36,12 @@ from explorer_core.sequence_views import (
 )
 from views import _latent_common as lc
 from views._models import model_picker, model_stamp
+from views.components.live_chart import live_chart
 
 P = "vrnn"
-FRAME_SECONDS = 0.3
+# ▶ Play: the fragment reruns every FRAME_SECONDS; one row is a few ms of model time, the grid a small PNG and
+# the prior's path a canvas redrawn in place, so several rows a second reach the screen
+FRAME_SECONDS = 0.15
 DIGIT_CHOICES = (1, 4, 9, 16, 25, 36, 49, 64)
 ROWS_PER_FRAME = (1, 2, 4, 7)
 GRID_WIDTH_PX = 520
@@ -257,9 +260,10 @@ def generation_panel() -> None:
             label_visibility="collapsed",
         )
         t2 = time.perf_counter()
-        fig = prior_trajectory_figure(gen.state.prior_means.float().cpu().numpy(), T, mode)
+        spec = prior_trajectory_chart(gen.state.prior_means.float().cpu().numpy(), T, mode)
         figure_s = time.perf_counter() - t2
-        st.plotly_chart(fig, key=f"{P}_trajectory", width="stretch", config={"displaylogo": False})
+        state[f"{P}_frame_no"] = state.get(f"{P}_frame_no", 0) + 1
+        live_chart(f"{P}_trajectory", spec, state[f"{P}_frame_no"])
     st.caption(
         f"{'Bernoulli means' if show == 'means' else 'Sampled binary rows'} of each row, in the order they "
         "were generated; grey rows are not generated yet and the orange ticks mark the row generated last. "

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from explorer_core.artifacts import save_model
 from explorer_core.evaluation import cluster_accuracy
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
+from tests.app.pad_helpers import pad_data, pad_send
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,12 +118,6 @@ def figures(at: AppTest) -> list[dict]:
     return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
 
 
-def click(at: AppTest, key: str, **point) -> AppTest:
-    """Simulate a click on the plotly chart ``key`` (as the frontend reports it) and rerun."""
-    at.session_state[key] = {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
-    return at.run()
-
-
 @pytest.mark.usefixtures("no_pretrained")
 def test_no_model_gives_a_hint_not_an_error(monkeypatch):
     at = open_page(None, None, monkeypatch)
@@ -168,12 +163,33 @@ def test_picking_a_cluster_changes_the_samples(model_dir, monkeypatch):
     after_pill = samples(at)
     assert after_pill != before
 
-    # a click on a cluster's disc on the chart picks it too
+    # a click on a cluster's disc (its prior mean) on the pad picks it too, and z goes to that mean
     third = (new + 1) % 10
-    click(at, f"{P}_map", x=0.0, y=0.0, curve_number=12, point_number=third, customdata=f"y={third}")
+    data = pad_data(at, f"{P}_pad")
+    picks = [m for m in data["overlays"]["marks"] if m["pick"] is not None]
+    assert sorted(m["pick"] for m in picks) == list(range(10))
+    pad_send(at, f"{P}_pad", "pick", {"kind": "mark", "i": third}, have=data["version"])
     assert not at.exception
     assert at.session_state[f"{P}_cluster"] == third
     assert samples(at) != after_pill
+    disc = next(m for m in picks if m["pick"] == third)
+    assert pad_data(at, f"{P}_pad")["z"] == [
+        pytest.approx(disc["u"], abs=1e-3),
+        pytest.approx(disc["v"], abs=1e-3),
+    ]
+
+    # a drag decodes any z of the plane; the samples of the cluster are not redrawn
+    current_samples, image = samples(at), pad_data(at, f"{P}_pad")["image"]
+    region = pad_data(at, f"{P}_pad")["region"]
+    for seq, t in enumerate((0.2, 0.5, 0.8), start=1):
+        u = region[0][0] + t * (region[0][1] - region[0][0])
+        pad_send(at, f"{P}_pad", "move", {"u": u, "v": region[1][0] + 0.5, "seq": seq}, have=data["version"])
+        assert not at.exception
+        moved = pad_data(at, f"{P}_pad")
+        assert moved["ack"] == seq and moved["image"] != image and moved["points"] is None
+        image = moved["image"]
+        assert samples(at) == current_samples
+    assert dict(at.query_params)["cluster"] == str(third)
 
     # the spread slider and the reseed button give new samples of the same cluster
     current = samples(at)
@@ -191,10 +207,12 @@ def test_picking_a_cluster_changes_the_samples(model_dir, monkeypatch):
 def test_clicking_a_test_image_classifies_it(model_dir, monkeypatch):
     at = open_page(model_dir, "tiny-gmvae", monkeypatch)
     bars = next(f for f in figures(at) if f["data"][0].get("type") == "bar")
-    click(at, f"{P}_map", x=0.0, y=0.0, curve_number=2, point_number=0, customdata=1)
+    data = pad_data(at, f"{P}_pad")
+    position = data["points"]["c"].index(2)  # the pad's first point of a 2
+    pad_send(at, f"{P}_pad", "pick", {"kind": "point", "i": position}, have=data["version"])
     assert not at.exception
-    assert at.session_state[f"{P}_index"] == 1
-    image_by_caption(at, "test image 1 (digit 2)")
+    index = at.session_state[f"{P}_index"]
+    image_by_caption(at, f"test image {index} (digit 2)")
     new_bars = next(f for f in figures(at) if f["data"][0].get("type") == "bar")
     assert new_bars["data"][0]["y"] != bars["data"][0]["y"]
     recon = [c for i in at.image for c in i.captions if c.startswith("y=") and ": " in c]
@@ -224,7 +242,7 @@ def test_a_drawing_is_classified(model_dir, monkeypatch):
 
 @pytest.mark.usefixtures("no_pretrained")
 @pytest.mark.parametrize(
-    ("name", "says"), [("broken-gmvae", "corrupt"), ("mismatched-gmvae", "does not fit")]
+    ("name", "says"), [("broken-gmvae", "cannot be used"), ("mismatched-gmvae", "does not fit")]
 )
 def test_bad_weights_give_a_clear_error_and_the_page_goes_on(model_dir, monkeypatch, name, says):
     at = open_page(model_dir, name, monkeypatch)

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer_core.artifacts import save_model
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
+from tests.app.pad_helpers import pad_data, pad_send
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,26 +86,11 @@ def image_by_caption(at: AppTest, prefix: str) -> str:
 
 
 def decoded(at: AppTest) -> str:
-    """The decoded image of the latent panel (captioned with z or u, v)."""
-    for prefix in ("z = (", "u = "):
-        try:
-            return image_by_caption(at, prefix)
-        except AssertionError:
-            pass
-    raise AssertionError("no decoded image")
-
-
-def click(at: AppTest, key: str, **point) -> AppTest:
-    """Simulate a click on the plotly chart ``key`` (as the frontend reports it) and rerun."""
-    at.session_state[key] = {
-        "selection": {
-            "points": [point],
-            "point_indices": [point.get("point_index", 0)],
-            "box": [],
-            "lasso": [],
-        }
-    }
-    return at.run()
+    """The decoded image the latent pad shows (a PNG data URL)."""
+    page = "cvae" if "cvae_pad" in at.session_state else "vae"
+    image = pad_data(at, f"{page}_pad")["image"]
+    assert image and image.startswith("data:image/png;base64,")
+    return image
 
 
 @pytest.mark.usefixtures("no_pretrained")
@@ -140,29 +126,92 @@ def test_vae_slider_changes_the_decoded_image(model_dir, monkeypatch):
 
 
 @pytest.mark.usefixtures("no_pretrained")
-def test_vae_map_click_moves_z_and_picks_images(model_dir, monkeypatch):
+def test_vae_pad_drag_moves_z_and_a_click_picks_an_image(model_dir, monkeypatch):
     at = open_page("vae", model_dir, "tiny-vae", monkeypatch)
+    data = pad_data(at, "vae_pad")
+    version = data["version"]
+    assert data["points"] is not None and len(data["points"]["u"]) == len(data["points"]["c"]) > 100
+    assert data["ack"] == 0 and data["z"] == [0.0, 0.0]
+    # the browser reports that it holds the point set: it is not sent again
+    pad_send(at, "vae_pad", have=version)
+    assert pad_data(at, "vae_pad")["points"] is None
     before = decoded(at)
+
+    # a drag streams moves: z, the sliders and the decoded image follow; each move is acknowledged
     lo, hi = at.slider(key="vae_u").min, at.slider(key="vae_u").max
-    u = round(lo + 0.8 * (hi - lo), 2)
-    click(at, "vae_map", x=u, y=0.0, curve_number=0, point_number=3, point_index=3)
-    assert not at.exception
-    assert at.session_state["vae_u"] == pytest.approx(u)
-    assert at.session_state["vae_v"] == pytest.approx(0.0)
-    assert decoded(at) != before
+    v_lo, v_hi = at.slider(key="vae_v").min, at.slider(key="vae_v").max
+    v = round(v_lo + 0.3 * (v_hi - v_lo), 3)
+    images = {before}
+    for seq, t in enumerate((0.6, 0.7, 0.8), start=1):
+        u = round(lo + t * (hi - lo), 3)
+        pad_send(at, "vae_pad", "move", {"u": u, "v": v, "seq": seq}, have=version)
+        assert not at.exception
+        data = pad_data(at, "vae_pad")
+        assert data["ack"] == seq and data["z"] == [pytest.approx(u), pytest.approx(v)]
+        assert at.slider(key="vae_u").value == pytest.approx(u)
+        assert data["points"] is None
+        images.add(decoded(at))
+    assert len(images) == 4
 
-    # a click on a test image's point: z moves to its encoding and the encoder view shows that image
-    click(at, "vae_map", x=0.0, y=0.0, curve_number=4, point_number=7, point_index=7, customdata=42)
-    assert not at.exception
-    assert at.session_state["vae_index"] == 42
-    assert at.number_input(key="vae_index").value == 42
-    image_by_caption(at, "test image 42")
-    u42 = at.session_state["vae_u"]
-    assert u42 != pytest.approx(u)
+    # out of range and malformed moves: clamped, or ignored
+    pad_send(at, "vae_pad", "move", {"u": 1e9, "v": "x", "seq": 9}, have=version)
+    assert pad_data(at, "vae_pad")["ack"] == 3
+    pad_send(at, "vae_pad", "move", {"u": 1e9, "v": 0.0, "seq": 10}, have=version)
+    assert at.slider(key="vae_u").value == hi
 
-    # the same selection seen again on the next rerun is not applied twice: the slider wins
+    # a click on a test point: z moves to its encoding and the encoder view shows that image
+    pad_send(at, "vae_pad", "pick", {"kind": "point", "i": 7}, have=version)
+    assert not at.exception
+    index = at.session_state["vae_index"]
+    assert at.number_input(key="vae_index").value == index
+    image_by_caption(at, f"test image {index}")
+    u_picked = at.session_state["vae_u"]
+    assert u_picked != pytest.approx(hi)
+    assert pad_data(at, "vae_pad")["overlays"]["marks"]  # q(z|x) of the new image is drawn
+
+    # the slider still wins afterwards (the pick is not applied twice)
     at.slider(key="vae_u").set_value(lo).run()
     assert at.session_state["vae_u"] == lo
+    assert pad_data(at, "vae_pad")["z"][0] == lo
+
+    # the wheel zooms in around the pointer and the manifold follows
+    manifolds = {u for i in at.image for u in i.value}
+    pad_send(at, "vae_pad", "zoom", {"dir": 1, "u": 0.0, "v": 0.0}, have=version)
+    assert at.session_state["vae_zoom"] == 2
+    region = pad_data(at, "vae_pad")["region"]
+    assert region[0][1] - region[0][0] == pytest.approx((hi - lo) / 2)
+    assert {u for i in at.image for u in i.value} != manifolds
+    pad_send(at, "vae_pad", "zoom", {"dir": -1, "u": 0.0, "v": 0.0}, have=version)
+    assert at.session_state["vae_zoom"] == 1
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_vae_state_goes_to_the_url_and_a_url_opens_that_view(model_dir, monkeypatch):
+    at = open_page("vae", model_dir, "tiny-vae", monkeypatch)
+    u = round(at.slider(key="vae_u").max / 2, 2)
+    at.slider(key="vae_u").set_value(u).run()
+    at.number_input(key="vae_index").set_value(12).run()
+    params = dict(at.query_params)
+    assert params["model"] == "tiny-vae" and params["img"] == "12" and params["u"] == f"{u:.3f}", params
+
+    monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
+    fresh = AppTest.from_file(str(PAGES["vae"]), default_timeout=TIMEOUT)
+    fresh.query_params.update({"model": "tiny-vae-l5", "u": "0.05", "v": "-0.05", "img": "3", "zoom": "4"})
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    assert fresh.selectbox(key="vae_model").value.endswith("tiny-vae-l5.json")
+    assert fresh.slider(key="vae_u").value == pytest.approx(0.05)
+    assert fresh.slider(key="vae_v").value == pytest.approx(-0.05)
+    assert fresh.session_state["vae_zoom"] == 4
+    image_by_caption(fresh, "test image 3")
+
+    # nonsense in the URL is ignored, not an error
+    bad = AppTest.from_file(str(PAGES["vae"]), default_timeout=TIMEOUT)
+    bad.session_state["vae_model"] = str(model_dir / "tiny-vae.json")
+    bad.query_params.update({"model": "<script>", "u": "nan", "img": "-4", "zoom": "3", "seed": "x"})
+    bad.run()
+    assert not bad.exception and not bad.error
+    assert bad.session_state["vae_index"] == 0 and bad.session_state["vae_zoom"] == 1
 
 
 @pytest.mark.usefixtures("no_pretrained")
@@ -209,7 +258,9 @@ def test_vae_latent_plane_for_a_larger_latent(model_dir, monkeypatch):
 
 
 @pytest.mark.usefixtures("no_pretrained")
-@pytest.mark.parametrize(("name", "says"), [("broken-vae", "corrupt"), ("mismatched-vae", "does not fit")])
+@pytest.mark.parametrize(
+    ("name", "says"), [("broken-vae", "cannot be used"), ("mismatched-vae", "does not fit")]
+)
 def test_bad_weights_give_a_clear_error_and_the_app_goes_on(model_dir, monkeypatch, name, says):
     at = open_page("vae", model_dir, name, monkeypatch)
     assert not at.exception
@@ -233,12 +284,22 @@ def test_cvae_label_pill_and_sliders_change_the_image(model_dir, monkeypatch):
     assert after_label != before
     at.slider(key="cvae_v").set_value(at.slider(key="cvae_v").max).run()
     assert decoded(at) != after_label
+    # a drag on the pad changes the decoded image and the row of ten labels together
+    data = pad_data(at, "cvae_pad")
+    assert data["row"] and data["row"].startswith("data:image/png;base64,")
+    pad_send(at, "cvae_pad", "move", {"u": 0.3, "v": 0.2, "seq": 1}, have=data["version"])
+    moved = pad_data(at, "cvae_pad")
+    assert moved["image"] != data["image"] and moved["row"] != data["row"] and moved["ack"] == 1
+    # the class priors p(z|y) are drawn (ten 1-sigma ellipses and the q(z|x, y) ellipses)
+    assert len(moved["overlays"]["lines"]) >= 11
     # a click on a test image's point also picks its label
-    click(at, "cvae_map", x=0.0, y=0.0, curve_number=2, point_number=0, point_index=0, customdata=1)
+    position = data["points"]["c"].index(2)  # the first point of a 2
+    pad_send(at, "cvae_pad", "pick", {"kind": "point", "i": position}, have=data["version"])
     assert not at.exception
-    assert at.session_state["cvae_index"] == 1
-    assert at.session_state["cvae_label"] == 2  # MNIST test image 1 is a 2
-    image_by_caption(at, "test image 1 (y = 2)")
+    index = at.session_state["cvae_index"]
+    assert at.session_state["cvae_label"] == 2
+    image_by_caption(at, f"test image {index} (y = 2)")
+    assert dict(at.query_params)["label"] == "2"
 
 
 @pytest.mark.usefixtures("no_pretrained")

@@ -1,5 +1,6 @@
 """Pages under streamlit.testing.v1.AppTest: they render without exceptions and react to the controls."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,45 @@ def fa_page() -> AppTest:
     return at
 
 
+def play_out(at: AppTest, max_frames: int = 50) -> None:
+    """Rerun until the queued steps are done (the fragment's timer, which AppTest never fires)."""
+    for _ in range(max_frames):
+        if not at.session_state["fa_playing"]:
+            return
+        at.run()
+    raise AssertionError("the queue did not drain")
+
+
 def test_home_lists_the_pages_and_the_device():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.title[0].value == "AEVB Explorer"
     assert any("torch" in c.value for c in at.sidebar.caption)
     assert "E-step" in at.markdown[0].value and "M-step" in at.markdown[0].value
+
+
+def test_home_shows_a_card_per_explorer_with_a_picture_and_a_link():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    links = {link.proto.page for link in at.get("page_link")}
+    expected = {"factor-analysis", "vae", "cvae", "gmvae", "vrnn", "training"}
+    if (ROOT / "views" / "watch.py").exists():
+        expected.add("watch")
+    assert expected <= links, links
+    # one picture per card, drawn from the shipped models (pretrained/cards, or computed when missing)
+    assert len(at.get("image")) == len(expected)
+    assert all(img.proto.imgs[0].url.endswith(".png") for img in at.get("image"))
+
+
+def test_card_pictures_are_computed_from_the_models(tmp_path):
+    from explorer_core.cards import CARDS, CardUnavailableError, card_png, write_cards
+
+    assert card_png("factor_analysis").startswith(b"\x89PNG")  # needs no model: the FA data and its MLE
+    with pytest.raises(CardUnavailableError):
+        card_png("vae", model_dir=tmp_path)  # no model there: no picture, and the page shows none
+    done = write_cards(tmp_path / "cards", model_dir=tmp_path)
+    assert set(done) == set(CARDS) and (tmp_path / "cards" / "factor_analysis.png").exists()
+    assert done["vrnn"].startswith("skipped")
 
 
 def test_e_step_changes_the_elbo_and_not_the_evidence(fa_page):
@@ -38,12 +72,48 @@ def test_e_step_changes_the_elbo_and_not_the_evidence(fa_page):
     at.number_input(key="fa_n").set_value(50)
     at.button(key="fa_e").click().run()
     assert not at.exception
+    assert int(metric(at, "Step")) > 0  # the first frame runs at once (all 50 unless the machine is busy)
+    play_out(at)
     assert metric(at, "Step") == "50"
     assert metric(at, "Test ELBO (estimate)") != elbo
     assert metric(at, "Exact evidence") == evidence
     fa = at.session_state["fa"]
     assert set(fa.history.phase[1:]) == {"e_step"}
-    assert not at.session_state["fa_playing"]  # all 50 steps ran in the first frame: nothing left to stream
+    assert not at.session_state["fa_playing"]  # nothing left to stream
+
+
+def component_data(at: AppTest, key: str) -> dict:
+    """The data sent to the components v2 element mounted with ``key``."""
+    found = [el for el in at.get("bidi_component") if el.proto.id.endswith(f"-{key}")]
+    assert found, [el.proto.id for el in at.get("bidi_component")]
+    return json.loads(found[0].proto.json)
+
+
+def test_fa_frames_send_only_what_changes(fa_page):
+    at = fa_page
+    scatter = component_data(at, "fa_scatter")
+    assert [s["name"] for s in scatter["static"]["sets"]] == ["test data"]  # the browser lacks it yet
+    assert [s["name"] for s in scatter["sets"]] == ["model samples", "chosen test point"]
+    assert len(scatter["sets"][0]["x"]) == 1000 and scatter["view_key"] == "fa"
+    curves = component_data(at, "fa_curves")
+    assert len(curves["panels"][0]["lines"][0]["y"]) == 1  # the initial model only
+    frame = curves["frame"]
+    at.number_input(key="fa_n").set_value(30)
+    at.button(key="fa_e").click().run()
+    play_out(at)
+    curves = component_data(at, "fa_curves")
+    assert curves["frame"] > frame
+    evidence, elbo = (line["y"] for line in curves["panels"][0]["lines"])
+    assert len(evidence) == len(elbo) == 31 and len(set(evidence)) == 1  # E-steps never move the evidence
+    assert [b["label"] for b in curves["panels"][0]["bands"]] == ["E"]  # the E-phase is shaded
+    assert curves["panels"][1]["y"]["log"]  # the exact gap, on a log scale
+    assert component_data(at, "fa_scatter")["ranges"] == scatter["ranges"]  # fixed axes: no rescaling
+    ellipses = component_data(at, "fa_latent")
+    assert ellipses["title"] == "Latent space for test point 0" and len(ellipses["panels"][0]["lines"]) == 4
+    # the browser reports the test data it holds: from then on only the samples travel
+    at.session_state["fa_scatter"] = {"have": scatter["version"]}
+    at.run()
+    assert component_data(at, "fa_scatter")["static"] is None
 
 
 def test_m_step_moves_the_evidence_and_reset_starts_again(fa_page):
@@ -51,6 +121,7 @@ def test_m_step_moves_the_evidence_and_reset_starts_again(fa_page):
     evidence = metric(at, "Exact evidence")
     at.number_input(key="fa_n").set_value(20)
     at.button(key="fa_m").click().run()
+    play_out(at)
     assert metric(at, "Exact evidence") != evidence
     at.button(key="fa_reset").click().run()
     assert metric(at, "Step") == "0" and metric(at, "Exact evidence") == evidence

@@ -156,3 +156,49 @@ def page(browser, warm_app_url: str):
     """A fresh browser page for the tests against the app with its shipped models."""
     with fresh_page(browser) as pg:
         yield pg
+
+
+# ------------------------------------------------------------------------------ the latent pad (shared)
+# The pad (views/components/latent_pad) sits in a shadow root; Playwright's CSS locators pierce it.
+
+
+def pad_canvas(page, key: str):
+    """The canvas of the latent pad mounted with ``key``."""
+    return page.locator(f".st-key-{key} canvas.canvas").first
+
+
+def pad_image_src(page, key: str) -> str:
+    """The ``src`` (a PNG data URL) of the pad's decoded image."""
+    return page.locator(f".st-key-{key} img.decoded").first.get_attribute("src") or ""
+
+
+def pad_caption(page, key: str) -> str:
+    """The caption under the pad's decoded image (``z = (u, v)`` and the like)."""
+    return page.locator(f".st-key-{key} .caption").first.inner_text().strip()
+
+
+def pad_point(page, key: str, attribute: str = "data-sample") -> list[tuple[float, float, int]]:
+    """Page coordinates and ids of the pad's isolated test point (``data-sample``) or of its pickable marks
+    (``data-picks``), as the pad reports them."""
+    canvas = pad_canvas(page, key)
+    box = canvas.bounding_box()
+    text = canvas.get_attribute(attribute) or ""
+    out = []
+    for item in filter(None, text.split(";")):
+        x, y, i = item.split(",")
+        out.append((box["x"] + float(x), box["y"] + float(y), int(i)))
+    return out
+
+
+def watch_pad_images(page, key: str) -> None:
+    """Start recording every new ``src`` of the pad's decoded image (read with :func:`pad_images_seen`)."""
+    page.locator(f".st-key-{key} img.decoded").first.evaluate(
+        """img => { window.__padSrcs = [];
+            new MutationObserver(() => window.__padSrcs.push(img.getAttribute('src')))
+                .observe(img, {attributes: true, attributeFilter: ['src']}); }"""
+    )
+
+
+def pad_images_seen(page) -> list[str]:
+    """The decoded images shown since :func:`watch_pad_images`, in order."""
+    return page.evaluate("window.__padSrcs || []")

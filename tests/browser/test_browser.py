@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 PAGES = [("", "AEVB Explorer"), ("factor-analysis", "Factor analysis")]
 LOAD_TIMEOUT_S = 90
 STEP_TIMEOUT_S = 60
-CURVE_LINES = ".st-key-fa_curves path.js-line"
+PLAY_TIMEOUT_S = 60
 
 
 def poll(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.25) -> Any:
@@ -73,11 +73,26 @@ def metric(page, label: str) -> str:
     return box.get_by_test_id("stMetricValue").inner_text().strip()
 
 
-def curve_path_length(page) -> int:
-    """Total length of the SVG path data of the learning-curve lines (grows as steps are added)."""
-    return page.locator(CURVE_LINES).evaluate_all(
-        "els => els.reduce((n, e) => n + (e.getAttribute('d') || '').length, 0)"
-    )
+def canvas_frame(page, key: str) -> int:
+    """The frame number a live canvas (components v2, in a shadow root: Playwright's CSS looks inside) drew
+    last; 0 before it drew anything."""
+    return int(page.locator(f".st-key-{key} canvas").first.get_attribute("data-frame") or 0)
+
+
+def scatter_view(page) -> str:
+    """The 3-D scatter's view (azimuth, elevation, zoom) as the canvas reports it."""
+    return page.locator(".st-key-fa_scatter canvas").first.get_attribute("data-view") or ""
+
+
+def turn_the_scatter(page) -> None:
+    """A mouse drag across the 3-D scatter: the user turns the view."""
+    box = page.locator(".st-key-fa_scatter canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 9):
+        page.mouse.move(x + 15 * i, y + 5 * i)
+    page.mouse.up()
 
 
 def click(page, label: str) -> None:
@@ -98,7 +113,7 @@ def test_fa_e_step_then_m_step(page, warm_app_url: str) -> None:
     open_page(page, f"{warm_app_url}/factor-analysis", "Factor analysis")
     assert metric(page, "Step") == "0"
     elbo0, evidence0 = metric(page, "Test ELBO (estimate)"), metric(page, "Exact evidence")
-    curve0 = curve_path_length(page)
+    curve0 = canvas_frame(page, "fa_curves")
 
     click(page, "E-step × N")
     poll(
@@ -109,7 +124,7 @@ def test_fa_e_step_then_m_step(page, warm_app_url: str) -> None:
     poll(lambda: metric(page, "Step") == "100", STEP_TIMEOUT_S, "all 100 E-steps to run")
     wait_idle(page)
     assert metric(page, "Exact evidence") == evidence0, "an E-step must not move the evidence"
-    poll(lambda: curve_path_length(page) > curve0, STEP_TIMEOUT_S, "the learning curves to grow")
+    poll(lambda: canvas_frame(page, "fa_curves") > curve0, STEP_TIMEOUT_S, "the learning curves to redraw")
 
     click(page, "M-step × N")
     poll(
@@ -120,3 +135,40 @@ def test_fa_e_step_then_m_step(page, warm_app_url: str) -> None:
     poll(lambda: metric(page, "Step") == "200", STEP_TIMEOUT_S, "all 100 M-steps to run")
     wait_idle(page)
     assert_no_exception(page)
+
+
+def test_fa_play_shows_many_frames_and_the_camera_stays_where_the_user_turned_it(page, warm_app_url: str):
+    """▶ Play streams frames: the step count, the 3-D scatter and the curves change several times, and the
+    view the user turned the 3-D scatter to is kept through every frame (it is the browser's, not the
+    figure's)."""
+    open_page(page, f"{warm_app_url}/factor-analysis", "Factor analysis")
+    default_view = scatter_view(page)
+    turn_the_scatter(page)
+    turned = poll(lambda: scatter_view(page) if scatter_view(page) != default_view else "", 10, "the turn")
+    steps, frames = set(), set()
+    click(page, "▶ Play")
+    deadline = time.monotonic() + PLAY_TIMEOUT_S
+    while (len(steps) < 5 or len(frames) < 5) and time.monotonic() < deadline:
+        steps.add(metric(page, "Step"))
+        frames.add(canvas_frame(page, "fa_scatter"))
+        assert scatter_view(page) == turned, "a frame moved the camera"
+        time.sleep(0.1)
+    click(page, "⏸ Pause")
+    wait_idle(page)
+    assert len(steps) >= 5 and len(frames) >= 5, (steps, frames)
+    assert scatter_view(page) == turned
+    assert canvas_frame(page, "fa_curves") >= max(frames) - 1  # the curves follow the frames
+    assert_no_exception(page)
+
+
+def test_home_shows_a_card_per_explorer_and_a_card_opens_its_page(page, warm_app_url: str):
+    open_page(page, warm_app_url, "AEVB Explorer")
+    cards = page.locator('[class*="st-key-home_card_"]')
+    assert cards.count() >= 6
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        assert card.get_by_test_id("stImage").count() == 1, card.inner_text()
+        assert card.locator("img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    page.locator(".st-key-home_card_vae").get_by_role("link").first.click()
+    page.locator("h1", has_text="VAE").first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
+    assert "/vae" in page.url

@@ -15,7 +15,14 @@ import torch
 
 from explorer_core.artifacts import save_model
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
-from tests.browser.conftest import fresh_page, streamlit_server
+from tests.browser.conftest import (
+    fresh_page,
+    pad_canvas,
+    pad_images_seen,
+    pad_point,
+    streamlit_server,
+    watch_pad_images,
+)
 from tests.browser.test_browser import assert_no_exception, poll, wait_idle
 from tests.browser.test_latent_browser import choose_model
 
@@ -78,27 +85,38 @@ def test_picking_a_cluster_shows_new_samples(gmvae_page, gmvae_app_url):
     assert f"cluster {label} " in samples_caption(page)
     assert_no_exception(page)
 
-    # a click on the cluster disc farthest from the picked one (the black ring) picks that cluster
+    # a click on a cluster's disc (its prior mean) on the pad picks that cluster
     src, caption = samples_src(page), samples_caption(page)
-    traces = page.locator(".st-key-gmvae_map .scatterlayer .trace")
-    discs = traces.last.locator("path.point")
-    ring = traces.nth(traces.count() - 2).locator("path.point").first.bounding_box()
-    boxes = [discs.nth(i).bounding_box() for i in range(discs.count())]
-    assert len(boxes) == 10
-
-    def centre(box):
-        return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-
-    rx, ry = centre(ring)
-    far = max(boxes, key=lambda b: (centre(b)[0] - rx) ** 2 + (centre(b)[1] - ry) ** 2)
-    page.mouse.click(*centre(far))
+    picked = page.locator(".st-key-gmvae_cluster").get_by_role("radio", checked=True).inner_text().strip()
+    discs = pad_point(page, "gmvae_pad", "data-picks")
+    assert len(discs) == 10
+    target = next((d for d in discs if f"y={d[2]} " not in f"{picked} "), discs[0])
+    pad_canvas(page, "gmvae_pad").scroll_into_view_if_needed()
+    discs = pad_point(page, "gmvae_pad", "data-picks")
+    x, y, cluster = next(d for d in discs if d[2] == target[2])
+    page.mouse.click(x, y)
     poll(
         lambda: samples_caption(page) != caption,
         CHANGE_TIMEOUT_S,
         "another cluster after a click on its disc",
     )
     wait_idle(page)
+    assert f"y={cluster} " in samples_caption(page)
     assert samples_src(page) != src
+    assert_no_exception(page)
+
+    # a drag on the pad decodes the z under the pointer (several images while the mouse is down)
+    watch_pad_images(page, "gmvae_pad")
+    canvas = pad_canvas(page, "gmvae_pad")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for i in range(1, 31):
+        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.6 * i / 30), box["y"] + box["height"] * 0.5)
+        page.wait_for_timeout(25)
+    page.mouse.up()
+    assert len(set(pad_images_seen(page))) >= 2
+    wait_idle(page)
     assert_no_exception(page)
 
     # new samples of the same cluster

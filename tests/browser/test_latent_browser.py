@@ -15,7 +15,16 @@ import torch
 
 from explorer_core.artifacts import save_model
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
-from tests.browser.conftest import fresh_page, streamlit_server
+from tests.browser.conftest import (
+    fresh_page,
+    pad_canvas,
+    pad_caption,
+    pad_image_src,
+    pad_images_seen,
+    pad_point,
+    streamlit_server,
+    watch_pad_images,
+)
 from tests.browser.test_browser import assert_no_exception, open_page, poll, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -55,14 +64,13 @@ def choose_model(page, family: str, name: str) -> None:
     wait_idle(page)
 
 
-def decoded_src(page) -> str:
-    """The ``src`` of the latent panel's decoded image (captioned "z = (u, v)")."""
-    image = page.get_by_test_id("stImage").filter(has_text="z = (").first
-    return image.locator("img").get_attribute("src") or ""
+def decoded_src(page, key: str = "vae_pad") -> str:
+    """The ``src`` of the latent pad's decoded image."""
+    return pad_image_src(page, key)
 
 
-def decoded_caption(page) -> str:
-    return page.get_by_test_id("stImage").filter(has_text="z = (").first.inner_text().strip()
+def decoded_caption(page, key: str = "vae_pad") -> str:
+    return pad_caption(page, key)
 
 
 def chosen_image_caption(page) -> str:
@@ -89,43 +97,104 @@ def drag_slider(page, label: str, dx: float) -> None:
 def open_latent(page, url: str, path: str, title: str, family: str, model: str) -> None:
     open_page(page, f"{url}/{path}", title)
     choose_model(page, family, model)
-    page.get_by_test_id("stImage").filter(has_text="z = (").first.wait_for()
+    pad_canvas(page, f"{family}_pad").wait_for()
+    poll(lambda: decoded_src(page, f"{family}_pad"), CHANGE_TIMEOUT_S, "the pad's decoded image")
+    wait_idle(page)
     assert_no_exception(page)
 
 
-def test_vae_slider_drag_and_map_click_change_the_decoded_image(latent_page, latent_app_url):
+def drag_on_pad(
+    page, key: str, start: tuple[float, float], end: tuple[float, float], steps: int = 40
+) -> None:
+    """Press the mouse at ``start`` (fractions of the pad's canvas), move to ``end`` in ``steps``, release."""
+    canvas = pad_canvas(page, key)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+    page.mouse.move(*at(*start))
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        t = i / steps
+        page.mouse.move(*at(start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t))
+        page.wait_for_timeout(25)
+    page.mouse.up()
+
+
+def test_vae_slider_moves_z_on_the_pad(latent_page, latent_app_url):
     page = latent_page
     open_latent(page, latent_app_url, "vae", "VAE", "vae", "tiny-vae")
     src, caption = decoded_src(page), decoded_caption(page)
-    assert src and "z = (0.00, 0.00)" in caption
+    assert src.startswith("data:image/png;base64,") and caption == "z = (0.00, 0.00)"
+    z_before = pad_canvas(page, "vae_pad").get_attribute("data-z")
 
     drag_slider(page, "z1", 90)
     poll(lambda: decoded_src(page) != src, CHANGE_TIMEOUT_S, "the decoded image to change after a drag")
     wait_idle(page)
     assert decoded_caption(page) != caption
+    assert pad_canvas(page, "vae_pad").get_attribute("data-z") != z_before  # the cursor follows
     assert_no_exception(page)
 
-    # a click on an empty part of the map moves z there (the invisible click grid)
-    src, caption = decoded_src(page), decoded_caption(page)
-    plot = page.locator(".st-key-vae_map .nsewdrag").first
-    box = plot.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.12, box["y"] + box["height"] * 0.12)
-    poll(lambda: decoded_caption(page) != caption, CHANGE_TIMEOUT_S, "z to move after a click on the map")
+
+def test_vae_pointer_drag_streams_decoded_images(latent_page, latent_app_url):
+    page = latent_page
+    open_latent(page, latent_app_url, "vae", "VAE", "vae", "tiny-vae")
+    watch_pad_images(page, "vae_pad")
+    drag_on_pad(page, "vae_pad", (0.15, 0.2), (0.85, 0.8))
+    seen_during = list(pad_images_seen(page))
     wait_idle(page)
-    assert decoded_src(page) != src
+    # several different decoded images reached the screen while the mouse was held down
+    assert len(set(seen_during)) >= 3, len(set(seen_during))
+    # the last z is where the pointer stopped: the cursor, the caption, the slider agree
+    u, v = (float(t) for t in pad_canvas(page, "vae_pad").get_attribute("data-z").split(","))
+    poll(lambda: decoded_caption(page) == f"z = ({u:.2f}, {v:.2f})", CHANGE_TIMEOUT_S, "the last z decoded")
+    slider = page.get_by_test_id("stSlider").filter(has=page.get_by_text("z1", exact=True)).first
+    assert f"{u:.2f}" in slider.inner_text()
+    assert f"u={u:.3f}" in page.url
     assert_no_exception(page)
 
-    # a click on a test image's point picks that image for the encoder view (trace 0 is the click grid)
+
+def test_vae_click_on_a_test_point_picks_it_and_keys_move_z(latent_page, latent_app_url):
+    page = latent_page
+    open_latent(page, latent_app_url, "vae", "VAE", "vae", "tiny-vae")
     assert chosen_image_caption(page) == "test image 0 (digit 7)"
-    points = page.locator(".st-key-vae_map .scatterlayer .trace").nth(5).locator("path.point")
-    box = points.nth(points.count() // 2).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    points = pad_point(page, "vae_pad")
+    assert points, "the pad reports no isolated test point"
+    x, y, _ = points[0]
+    page.mouse.click(x, y)
     poll(
         lambda: chosen_image_caption(page) not in ("", "test image 0 (digit 7)"),
         CHANGE_TIMEOUT_S,
         "the encoder view to show the clicked test image",
     )
     wait_idle(page)
+    assert_no_exception(page)
+
+    # the keyboard: the pad has focus after the click; arrows move z
+    caption = decoded_caption(page)
+    pad_canvas(page, "vae_pad").focus()
+    page.keyboard.press("ArrowRight")
+    poll(lambda: decoded_caption(page) != caption, CHANGE_TIMEOUT_S, "z to move with an arrow key")
+    wait_idle(page)
+    caption = decoded_caption(page)
+    page.keyboard.press("Shift+ArrowUp")
+    poll(lambda: decoded_caption(page) != caption, CHANGE_TIMEOUT_S, "z to move with Shift+ArrowUp")
+    wait_idle(page)
+    assert_no_exception(page)
+
+
+def test_a_url_with_query_parameters_opens_that_view(latent_page, latent_app_url):
+    page = latent_page
+    open_page(page, f"{latent_app_url}/vae?model=tiny-vae&u=0.05&v=-0.04&img=5", "VAE")
+    poll(lambda: decoded_src(page), CHANGE_TIMEOUT_S, "the pad's decoded image")
+    wait_idle(page)
+    assert decoded_caption(page) == "z = (0.05, -0.04)"
+    assert chosen_image_caption(page).startswith("test image 5 ")
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first
+    shown = box.inner_text() + " ".join(box.locator("input").evaluate_all("e => e.map(i => i.value)"))
+    assert "tiny-vae" in shown
     assert_no_exception(page)
 
 
@@ -153,9 +222,21 @@ def test_vae_drawing_reaches_the_encoder_view(latent_page, latent_app_url):
 def test_cvae_label_pill_changes_the_decoded_image(latent_page, latent_app_url):
     page = latent_page
     open_latent(page, latent_app_url, "cvae", "Conditional VAE", "cvae", "tiny-cvae")
-    src = decoded_src(page)
+    src = decoded_src(page, "cvae_pad")
+    row = page.locator(".st-key-cvae_pad img.row").first.get_attribute("src")
+    assert row and row.startswith("data:image/png;base64,")
     page.locator(".st-key-cvae_label").get_by_role("radio", name="7", exact=True).click()
-    poll(lambda: decoded_src(page) != src, CHANGE_TIMEOUT_S, "the decoded image to change with the label")
+    poll(
+        lambda: decoded_src(page, "cvae_pad") != src,
+        CHANGE_TIMEOUT_S,
+        "the decoded image to change with the label",
+    )
     wait_idle(page)
-    assert "Decoded with y = 7" in page.get_by_test_id("stMain").inner_text()
+    assert "Decoded with y = 7" in page.locator(".st-key-cvae_pad .title").first.inner_text()
+    # a drag moves z: the decoded image and the row of ten labels follow
+    src = decoded_src(page, "cvae_pad")
+    drag_on_pad(page, "cvae_pad", (0.3, 0.3), (0.7, 0.6), steps=15)
+    poll(lambda: decoded_src(page, "cvae_pad") != src, CHANGE_TIMEOUT_S, "a new decoding after a drag")
+    wait_idle(page)
+    assert page.locator(".st-key-cvae_pad img.row").first.get_attribute("src") != row
     assert_no_exception(page)

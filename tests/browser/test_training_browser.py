@@ -95,3 +95,34 @@ def test_a_run_started_in_the_browser_shows_progress_and_lands_in_the_vae_picker
         poll(lambda: run_id in picker.input_value(), LOAD_TIMEOUT_S, "the run to be the chosen VAE model")
         page.get_by_test_id("stImage").filter(has_text="z = (").first.wait_for()
         assert_no_exception(page)
+
+
+@pytest.fixture(scope="module")
+def interrupted_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A server whose runs folder holds one tiny run killed after its first checkpoint (interrupted)."""
+    from tests.app.test_training_page import tiny_interrupted_run
+
+    folder = tmp_path_factory.mktemp("browser-resume")
+    run_id = tiny_interrupted_run(folder / "runs")
+    env = {"AEVB_RUNS_DIR": str(folder / "runs"), "AEVB_DEVICE": "cpu"}
+    with streamlit_server(folder / "server.log", env) as url:
+        yield url, run_id
+
+
+def test_an_interrupted_run_resumes_in_the_browser(browser, interrupted_url):
+    url, run_id = interrupted_url
+    with fresh_page(browser) as page:
+        page.set_default_timeout(LOAD_TIMEOUT_S * 1000)
+        open_page(page, f"{url}/training", "Training")
+        warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="Interrupted")
+        poll(lambda: warning.count(), 60, "the interrupted run's warning")
+        assert "resumed" in warning.first.inner_text()
+        page.get_by_role("button", name="Resume").click()
+        done = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Done in")
+        poll(lambda: done.count(), RUN_TIMEOUT_S, "the resumed run to finish")
+        assert run_id in done.first.inner_text()
+        wait_idle(page)
+        assert page.get_by_role("button", name="Resume").count() == 0
+        downloads = page.get_by_test_id("stDownloadButton")
+        poll(lambda: downloads.count() == 2, 30, "the weights and JSON download buttons")
+        assert_no_exception(page)

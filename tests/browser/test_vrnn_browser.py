@@ -9,7 +9,9 @@ the tiny one by name.
 from __future__ import annotations
 
 import io
+import os
 import re
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,7 +22,7 @@ from PIL import Image
 from explorer_core.artifacts import save_model
 from explorer_core.models.vrnn import VRNN, VRNNConfig
 from explorer_core.sequence_views import FUTURE_RGB
-from tests.browser.conftest import fresh_page, streamlit_server
+from tests.browser.conftest import REPO_ROOT, fresh_page, streamlit_server
 from tests.browser.test_browser import assert_no_exception, open_page, poll, wait_idle
 from tests.browser.test_latent_browser import choose_model
 
@@ -94,3 +96,31 @@ def test_play_a_generation_to_the_end_and_see_all_28_rows(vrnn_page, vrnn_app_ur
     assert grey_rows(grid_pixels(page, vrnn_app_url)) == 0  # every row drawn, the 28th included
     assert page.get_by_role("button", name="▶ Play", exact=True).count() == 1  # stopped by itself
     assert_no_exception(page)
+
+
+@pytest.mark.skipif(not (REPO_ROOT / "pretrained" / "vrnn.json").exists(), reason="no shipped VRNN")
+def test_play_with_the_shipped_model_advances_row_after_row(page, warm_app_url):
+    """▶ Play on the shipped VRNN: the row counter and the grid image move on many times, one row at a time.
+    With ``AEVB_SCREENSHOTS=1`` the page, paused part-way, is saved as docs/screenshot-vrnn.png."""
+    open_page(page, f"{warm_app_url}/vrnn", "Variational RNN")
+    poll(lambda: row_status(page).startswith("Row 0 of 28"), CHANGE_TIMEOUT_S, "the row counter")
+    seen, grids = [], set()
+    page.get_by_role("button", name="▶ Play", exact=True).click()
+    deadline = time.monotonic() + PLAY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        match = re.match(r"Row (\d+) of 28", row_status(page))
+        if match and (not seen or seen[-1] != int(match.group(1))):
+            seen.append(int(match.group(1)))
+            grids.add(page.locator(".st-key-vrnn_grid img").first.get_attribute("src"))
+        if seen and seen[-1] >= 18:
+            break
+        time.sleep(0.05)
+    page.get_by_role("button", name="⏸ Pause", exact=True).click()
+    wait_idle(page)
+    assert seen == sorted(seen) and len(seen) >= 8, seen  # row after row, in order
+    assert len(grids) >= 8  # a new grid image with every row shown
+    assert page.locator(".st-key-vrnn_trajectory canvas").first.get_attribute("data-frame")
+    assert_no_exception(page)
+    if os.environ.get("AEVB_SCREENSHOTS") == "1":
+        page.mouse.move(0, 0)
+        page.screenshot(path=REPO_ROOT / "docs" / "screenshot-vrnn.png", full_page=True)

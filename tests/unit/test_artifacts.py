@@ -66,10 +66,11 @@ def test_mismatched_architecture_is_refused(saved):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda m: m.update(family="flow"), "unknown model family"),
-        (lambda m: m.pop("weights"), "not a readable model description"),
+        (lambda m: m.update(family="flow"), "not a model file: family must be one of"),
+        (lambda m: m.pop("weights"), "not a model file: weights is missing"),
         (lambda m: m.update(weights="missing.safetensors"), "missing"),
-        (lambda m: m["config"].update(likelihood="gaussian"), "invalid cvae config"),
+        (lambda m: m.update(weights="../tiny.safetensors"), "not a plain file name"),
+        (lambda m: m["config"].update(likelihood="gaussian"), "config.likelihood must be one of"),
     ],
 )
 def test_bad_descriptions(saved, edit, message):

@@ -62,13 +62,17 @@ def test_interrupted_and_resumed_equals_straight_through(tmp_path, config):
     )
     assert json.loads(stopped.read_text())["training"]["epochs_run"] == 2
     torch.manual_seed(1234)  # the resumed run must not depend on the caller's RNG
-    resumed = train(config, tmp_path / "b", "m", device=cpu, splits=tiny_splits(), run_dir=tmp_path / "rb", resume=True)
+    resumed = train(
+        config, tmp_path / "b", "m", device=cpu, splits=tiny_splits(), run_dir=tmp_path / "rb", resume=True
+    )
     wa, ma = _weights(straight)
     wb, mb = _weights(resumed)
     assert wa.keys() == wb.keys()
     for key in wa:
         assert torch.equal(wa[key], wb[key]), key
-    assert [h["val_elbo"] for h in ma["training"]["history"]] == [h["val_elbo"] for h in mb["training"]["history"]]
+    assert [h["val_elbo"] for h in ma["training"]["history"]] == [
+        h["val_elbo"] for h in mb["training"]["history"]
+    ]
     assert mb["training"]["resumed"] is True
     assert ma["training"]["best_epoch"] == mb["training"]["best_epoch"]
     assert ma["test_metrics"]["elbo"] == mb["test_metrics"]["elbo"]
@@ -87,7 +91,9 @@ def test_resume_refuses_another_recipe_and_a_corrupt_checkpoint(tmp_path):
         train(other, tmp_path, "m", device=cpu, splits=tiny_splits(), run_dir=tmp_path / "run", resume=True)
     # more epochs are allowed: the run goes on from epoch 2 to 3
     longer = TrainConfig("vae", **{**TINY, "epochs": 3})
-    path = train(longer, tmp_path, "m", device=cpu, splits=tiny_splits(), run_dir=tmp_path / "run", resume=True)
+    path = train(
+        longer, tmp_path, "m", device=cpu, splits=tiny_splits(), run_dir=tmp_path / "run", resume=True
+    )
     assert json.loads(path.read_text())["training"]["epochs_run"] == 3
     weights = next((tmp_path / "run").glob("checkpoint-*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-10])
@@ -97,7 +103,9 @@ def test_resume_refuses_another_recipe_and_a_corrupt_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         read_checkpoint_description(tmp_path / "run")
     with pytest.raises(TrainingError, match="cannot resume"):
-        train(config, tmp_path, "m", device=cpu, splits=tiny_splits(), run_dir=tmp_path / "nothing", resume=True)
+        train(
+            config, tmp_path, "m", device=cpu, splits=tiny_splits(), run_dir=tmp_path / "nothing", resume=True
+        )
 
 
 @pytest.mark.parametrize(("min_epochs", "expected"), [(0, 2), (4, 4)])

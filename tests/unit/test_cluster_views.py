@@ -157,7 +157,7 @@ def test_image_posterior(model):
     assert post.best == int(np.argmax(post.probs))
     expected = model.reconstructions_per_cluster(x[None])[:, 0].reshape(c, 28, 28).detach().numpy()
     np.testing.assert_allclose(post.reconstructions, expected, atol=1e-6)
-    assert image_posterior(model, x.numpy()).probs == pytest.approx(post.probs)
+    assert image_posterior(model, x.numpy()).probs == pytest.approx(post.probs, rel=1e-5, abs=1e-6)
 
 
 # ------------------------------------------------------------------------------------------ bundle

@@ -46,7 +46,7 @@ def test_the_marginal_elbo_includes_minus_log_c():
     model = GMVAE(GMVAEConfig(**SMALL)).eval()
     x = binary(50)
     metrics = evaluate_gmvae(model, x, torch.arange(50) % 10)
-    assert metrics["elbo_without_log_c"] - metrics["elbo"] == pytest.approx(math.log(10))
+    assert metrics["elbo_without_log_c"] - metrics["elbo"] == pytest.approx(math.log(10), abs=1e-4)  # float32
     qy = model.cluster_posterior(x)
     kl_y = kl_divergence(qy, model.cluster_prior())
     assert torch.allclose(kl_y, math.log(10) - qy.entropy(), atol=1e-5)

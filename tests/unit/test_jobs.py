@@ -89,11 +89,18 @@ def test_runs_queue_behind_the_concurrency_limit_and_can_be_cancelled(manager):
 
     manager.cancel(second)
     assert manager.get(second).state == "cancelled"
+    wait_for(lambda: (manager.get(first).path / "checkpoint.json").exists(), "the first epoch's checkpoint")
     manager.cancel(first)
     run = manager.wait(first, 60)
-    assert run.state == "cancelled" and run.model_json is None
-    assert not list(run.path.glob("*.safetensors")) or (run.path / jobs.PREVIEW_FILE).exists()
+    # a cancelled run keeps and evaluates its best epoch (as Ctrl-C does in the CLI): a loadable model
+    assert run.state == "cancelled" and run.model_json is not None, run.status
+    assert run.status["best_epoch"] >= 1 and "best epoch" in run.status["message"]
+    loaded = load_model(run.model_json)
+    assert loaded.name == first and loaded.meta["training"]["best_epoch"] == run.status["best_epoch"]
+    assert [m["run_id"] for m in done_models("vae", manager.root)] == [first]
+    assert run.resumable  # its checkpoint stays, to continue it
     assert manager.get(second).status.get("pid") is None  # it never started
+    assert not manager.get(second).resumable  # cancelled in the queue: nothing to continue
 
 
 def test_a_run_that_raises_ends_failed_with_its_error_and_traceback(manager, tmp_path, monkeypatch):
@@ -134,9 +141,12 @@ def test_the_owning_manager_reports_the_kill_signal(manager):
     ("overrides", "message"),
     [
         ({"epochs": 10**9}, "epochs must be between 1 and 10000"),
-        ({"lr": -1.0}, "learning rate must be in"),
-        ({"latent_dim": 0}, "latent_dim must be in"),
-        ({"hidden": (8192,) * 80}, "needs about .* GiB on cpu .* but only .* is free"),
+        ({"lr": -1.0}, "lr must be between"),
+        ({"latent_dim": 0}, "latent_dim must be between"),
+        ({"epochs": 2.5}, "epochs must be a whole number"),
+        ({"hidden": ["a"]}, r"hidden\[0\] must be a number"),
+        ({"dropout": "0.1"}, "dropout must be a number"),
+        ({"hidden": (8192,) * 16}, "needs about .* GiB on cpu .* but only .* is free"),
         ({"batch_size": 0}, "batch_size must be between"),
     ],
 )
@@ -154,3 +164,73 @@ def test_unknown_fields_and_memory_estimates():
     assert small.parameters == sum(p.numel() for p in built.parameters())
     assert big.parameter_bytes > 100 * small.parameter_bytes and big.total_bytes > small.total_bytes
     assert jobs.eta_text(None) == "estimating…" and jobs.eta_text(75) == "about 1 min 15 s left"
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_end(manager):
+    run_id = manager.start(tiny(epochs=4), data_limit=DATA_LIMIT, log_every=1)
+    wait_for(lambda: (manager.get(run_id).path / "checkpoint.json").exists(), "the first epoch's checkpoint")
+    os.kill(manager.get(run_id).status["pid"], signal.SIGKILL)
+    run = manager.wait(run_id, 30)
+    assert run.state == "interrupted" and run.resumable
+    with pytest.raises(JobError, match="only an interrupted or cancelled run"):
+        manager.resume(manager.start(tiny(), data_limit=DATA_LIMIT))  # a queued or running one is not
+
+    manager.resume(run_id)
+    run = manager.wait(run_id, TIMEOUT_S)
+    assert run.state == "done", run.status
+    assert run.status["resumed_from"] >= 1
+    loaded = load_model(run.model_json)
+    assert loaded.meta["training"]["resumed"] is True
+    assert [h["epoch"] for h in loaded.meta["training"]["history"]] == [1, 2, 3, 4]
+    epochs = [r["epoch"] for r in run.metrics() if r["kind"] == "epoch"]
+    assert epochs == [1, 2, 3, 4]  # the curves go on from the checkpoint, without duplicates
+    assert not (run.path / "checkpoint.json").exists()  # a done run drops its checkpoint
+    with pytest.raises(JobError, match="only an interrupted or cancelled run"):
+        manager.resume(run_id)
+
+
+def test_a_diverging_run_ends_failed_and_is_not_published(manager):
+    # the case: a VAE with lr 10 (validation ELBO about -1e15 nats) used to end "done"
+    run = manager.wait(manager.start(tiny(lr=10.0, hidden=(500, 500)), data_limit=DATA_LIMIT), TIMEOUT_S)
+    assert run.state == "failed", run.status
+    assert "diverged" in run.status["error"] and "smaller learning rate" in run.status["error"]
+    assert run.model_json is None and done_models(root=manager.root) == []
+
+
+def test_a_full_queue_refuses_more_runs(manager):
+    manager.max_queued = 1
+    manager.start(tiny(epochs=10_000), data_limit=DATA_LIMIT)
+    manager.start(tiny(epochs=10_000), data_limit=DATA_LIMIT)
+    with pytest.raises(ConfigRejectedError, match="already waiting in the queue"):
+        manager.start(tiny(), data_limit=DATA_LIMIT)
+
+
+def test_stale_temporary_files_are_removed_when_a_manager_starts(tmp_path):
+    root = tmp_path / "runs"
+    run = root / "vae-20260101-000000-dead"
+    run.mkdir(parents=True)
+    dead = run / ".vae.safetensors.tmp-999999999"
+    mine = run / f".status.json.tmp-{os.getpid()}-1"
+    dead.write_bytes(b"half")
+    mine.write_text("{}")
+    JobManager(root, device="cpu", supervise=False).close()
+    assert not dead.exists() and mine.exists()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -3.4e10, None])
+def test_non_finite_or_absurd_elbos_are_refused(value):
+    with pytest.raises(jobs.TrainingError, match="diverged"):
+        jobs.check_elbo(value, "validation ELBO")
+    jobs.check_elbo(-85.0, "validation ELBO")
+    jobs.check_elbo(1820.0, "validation ELBO")
+
+
+def test_folders_that_are_not_runs_are_never_deleted(tmp_path):
+    root = tmp_path / "runs"
+    (root / "gmvae-seeds").mkdir(parents=True)  # e.g. a CLI training's output folder under the runs root
+    manager = JobManager(root, device="cpu", supervise=False)
+    for run_id in ("gmvae-seeds", "..", "../runs", "missing"):
+        with pytest.raises(JobError):
+            manager.delete(run_id)
+    assert (root / "gmvae-seeds").is_dir()
+    manager.close()

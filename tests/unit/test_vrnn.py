@@ -61,7 +61,7 @@ def test_generation_row_by_row_at_batch_size_one():
     with pytest.raises(ValueError, match="already"):
         model.generation_step(state, g)
     again = model.sample(1, torch.Generator().manual_seed(0))
-    assert torch.allclose(again, state.means.reshape(1, -1))  # same seed, same digit
+    assert torch.allclose(again, state.means.reshape(1, -1), rtol=1e-5, atol=1e-6)  # same seed, same digit
 
 
 def test_completion_keeps_the_given_rows_exactly():
@@ -88,6 +88,6 @@ def test_training_a_tiny_vrnn_with_clipping_and_its_per_row_evaluation(tmp_path)
     test = loaded.meta["test_metrics"]
     assert len(test["per_row_kl"]) == 28 and len(test["per_row_reconstruction"]) == 28
     assert sum(test["per_row_kl"]) == pytest.approx(test["kl"], abs=0.01)
-    assert test["elbo"] == pytest.approx(test["reconstruction"] - test["kl"])
+    assert test["elbo"] == pytest.approx(test["reconstruction"] - test["kl"], rel=1e-5, abs=1e-4)
     again = evaluate_vrnn(loaded.model, (tiny_splits().x_test >= 128).float())
     assert again["elbo"] == pytest.approx(test["elbo"], abs=1e-3)

@@ -1,0 +1,270 @@
+"""A bounded soak: many browser sessions across every page for a few minutes while a job trains.
+
+One fresh server (the shipped models, an empty temporary runs folder); a training job (a VAE, hidden 500-500,
+on all of MNIST, more epochs than the soak lasts) is started through the job manager before the sessions
+begin, as the Training page would start it. Then N browser contexts in one headless Chromium (one Streamlit
+session each) visit the pages in a random order, again and again, for the given duration: each visit is a
+navigation to the page's URL, timed until its title is shown and the script is idle (and at most one light
+interaction on the FA page: an E-step). Reported: visits, errors (a visit that times out, or a page that shows
+an exception or a dialog; 0 expected), p50/p95/max visit latency per page and overall, and the server's
+resident memory (VmRSS of the server process; the job is a separate process) sampled every 2 s: first, peak,
+last, and the slope of a least-squares line over the second half (MB per minute; about 0 means no growth).
+The job is killed at the end.
+
+    python bench/bench_soak.py                 # 20 sessions, 150 s (about 4 minutes with start-up)
+    python bench/bench_soak.py --quick         # smoke run: 3 sessions, 30 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from common import ROOT, summary, write_result
+
+CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PAGES = {
+    "": "AEVB Explorer",
+    "factor-analysis": "Factor analysis",
+    "vae": "VAE",
+    "cvae": "Conditional VAE",
+    "gmvae": "mixture",
+    "vrnn": "Variational RNN",
+    "training": "Training",
+}
+VISIT_TIMEOUT_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MB (VmRSS), None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += [
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AEVB_RUNS_DIR": str(folder / "runs")}
+    env.pop("AEVB_MODEL_DIRS", None)
+    log = (folder / "server.log").open("ab")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {folder / 'server.log'}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("streamlit did not answer within 120 s")
+        time.sleep(0.2)
+
+
+def start_job(folder: Path) -> tuple[str, object]:
+    """A VAE run that outlasts the soak, started as the Training page starts one."""
+    sys.path.insert(0, str(ROOT))
+    from explorer_core.jobs import JobManager
+    from explorer_core.training import TrainConfig
+
+    manager = JobManager(folder / "runs", device="cpu", supervise=False)
+    config = TrainConfig("vae", latent_dim=2, epochs=200, tsne_points=0)
+    run_id = manager.start(config, label="VAE", preset="soak")
+    return run_id, manager
+
+
+async def idle(page, timeout_ms: int = VISIT_TIMEOUT_MS, settle_s: float = 0.3) -> None:
+    """The script is idle and has stayed so for ``settle_s`` (the Training page's run list reruns itself every
+    second while a job runs, so there any idle moment counts)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    since = None
+    while time.monotonic() < deadline:
+        state = await page.get_by_test_id("stApp").get_attribute("data-test-script-state")
+        running = await page.get_by_test_id("stStatusWidget").count()
+        if state == "notRunning" and not running:
+            since = since or time.monotonic()
+            if time.monotonic() - since >= settle_s:
+                return
+        else:
+            since = None
+        await asyncio.sleep(0.1)
+    raise TimeoutError("the app did not become idle")
+
+
+async def session(browser, url: str, seed: int, until: float, visits: list, errors: list) -> None:
+    rng = random.Random(seed)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(VISIT_TIMEOUT_MS)
+    page = await context.new_page()
+    try:
+        while time.monotonic() < until:
+            path = rng.choice(list(PAGES))
+            start = time.perf_counter()
+            try:
+                await page.goto(f"{url}/{path}", timeout=VISIT_TIMEOUT_MS)
+                await page.locator("h1", has_text=PAGES[path]).first.wait_for(timeout=VISIT_TIMEOUT_MS)
+                await idle(page, settle_s=0.0 if path == "training" else 0.3)
+                seconds = time.perf_counter() - start
+                if path == "factor-analysis" and rng.random() < 0.5:
+                    await page.get_by_role("button", name="E-step").first.click()
+                    await idle(page)
+                problems = await page.get_by_test_id("stException").all_inner_texts()
+                problems += await page.get_by_role("dialog").all_inner_texts()
+                if problems:
+                    errors.append({"page": path or "home", "error": problems[0][:300]})
+                visits.append({"page": path or "home", "seconds": seconds, "t": time.monotonic()})
+            except Exception as err:  # a timeout or a closed page: an error of the soak
+                errors.append({"page": path or "home", "error": f"{type(err).__name__}: {str(err)[:200]}"})
+            await asyncio.sleep(rng.uniform(0.5, 2.0))  # a user reads the page
+    finally:
+        await context.close()
+
+
+async def sample_memory(pid: int, until: float, samples: list) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() < until:
+        value = rss_mb(pid)
+        if value is not None:
+            samples.append((round(time.monotonic() - t0, 1), round(value, 1)))
+        await asyncio.sleep(2.0)
+
+
+async def run(args) -> dict:
+    from playwright.async_api import async_playwright
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    proc, url = start_server(folder)
+    run_id, manager = start_job(folder)
+    visits: list[dict] = []
+    errors: list[dict] = []
+    memory: list[tuple[float, float]] = []
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            # warm-up: one session visits every page once (models load into the server's caches)
+            context = await browser.new_context()
+            page = await context.new_page()
+            for path, title in PAGES.items():
+                await page.goto(f"{url}/{path}", timeout=VISIT_TIMEOUT_MS)
+                await page.locator("h1", has_text=title).first.wait_for(timeout=VISIT_TIMEOUT_MS)
+                await idle(page, settle_s=0.0)
+            await context.close()
+            until = time.monotonic() + args.duration
+            tasks = [sample_memory(proc.pid, until, memory)]
+            tasks += [session(browser, url, seed, until, visits, errors) for seed in range(args.sessions)]
+            await asyncio.gather(*tasks)
+            await browser.close()
+        job = manager.get(run_id)
+        job_rows = [r for r in job.metrics() if r["kind"] == "step"]
+    finally:
+        status = manager.get(run_id).status
+        if status.get("pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(status["pid"], signal.SIGKILL)
+        manager.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    seconds = np.array([v["seconds"] for v in visits]) * 1e3
+    per_page = {
+        p or "home": summary(np.array([v["seconds"] * 1e3 for v in visits if v["page"] == (p or "home")]))
+        for p in PAGES
+        if any(v["page"] == (p or "home") for v in visits)
+    }
+    times = np.array([t for t, _ in memory])
+    values = np.array([m for _, m in memory])
+    half = len(times) // 2
+    slope = float(np.polyfit(times[half:], values[half:], 1)[0] * 60) if len(times) - half >= 3 else None
+    return {
+        "what": __doc__.split("python bench")[0].strip(),
+        "sessions": args.sessions,
+        "duration_s": args.duration,
+        "visits": len(visits),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "latency": summary(seconds) if len(seconds) else None,
+        "per_page": per_page,
+        "memory_mb": {
+            "first": float(values[0]) if len(values) else None,
+            "peak": float(values.max()) if len(values) else None,
+            "last": float(values[-1]) if len(values) else None,
+            "slope_mb_per_min_second_half": None if slope is None else round(slope, 2),
+            "samples": memory[:: max(1, len(memory) // 60)],
+        },
+        "job": {
+            "config": "VAE, hidden 500-500, L = 2, all of MNIST",
+            "steps_during_soak": (job_rows[-1]["step"] if job_rows else 0),
+            "state_at_end": job.state,
+        },
+        "mode": "quick" if args.quick else "full",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=150.0, help="seconds of soak after the warm-up")
+    parser.add_argument("--quick", action="store_true", help="3 sessions, 30 s")
+    args = parser.parse_args()
+    if args.quick:
+        args.sessions, args.duration = 3, 30.0
+    result = asyncio.run(run(args))
+    memory = result["memory_mb"]
+    memory = result["memory_mb"]
+    print(
+        f"{result['visits']} visits, {result['errors']} errors, latency {result['latency']}, "
+        f"memory {memory['first']} -> {memory['last']} MB "
+        f"(peak {memory['peak']}, slope {memory['slope_mb_per_min_second_half']} MB/min)"
+    )
+    write_result("soak", result)
+
+
+if __name__ == "__main__":
+    main()

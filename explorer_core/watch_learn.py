@@ -1,0 +1,751 @@
+"""Watch a VAE learn: a small VAE trained live, phase by phase, with the EM view made visible.
+
+The tutorial's thesis (Yang 2022, arXiv 2208.07818, sections 3-4): AEVB is approximate EM. Maximising the
+ELBO over the inference parameters phi is an approximate E-step (it closes the gap
+KL(q(z|x) || p(z|x)) = log p(x) - ELBO, and log p(x) cannot move), over the generative parameters theta an
+approximate M-step (it raises the bound with q fixed, and log p(x) with it). For a deep model log p(x) is not
+tractable, so the page plots the tightest estimate we have, the IWAE bound with k importance samples
+(Burda et al. 2016, eq. 8), and the difference IWAE - ELBO as an estimate of the gap. The IWAE bound is
+itself a lower bound on log p(x), so the plotted gap is a lower estimate of the true one; and since its
+proposal is q(z|x), the IWAE bound can rise a little in an E-phase even though log p(x) does not move.
+
+:class:`WatchExperiment` holds the model (a :class:`explorer_core.models.vae.VAE`), one Adam optimizer for
+phi and one for theta, a training subset of MNIST, and a fixed validation subset with FIXED reparameterisation
+noise for its evaluations, so the curves move only when the parameters move. Steps go through
+:func:`explorer_core.aevb.aevb_step`, the same step as every trainer of the explorer. A queue of
+``(phase, steps)`` segments is worked off frame by frame (:meth:`WatchExperiment.frame`); every frame ends
+with one evaluation (:class:`WatchFrame`). No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from explorer_core.aevb import PHASES, AEVBOptimizers, NonFiniteError, aevb_step, check_learning_rate
+from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
+from explorer_core.models.vae import VAE, VAEConfig
+
+#: Likelihood -> its preprocessing (as in :data:`explorer_core.training.LIKELIHOOD_PREPROCESSINGS`).
+PREPROCESSING_OF = {"bernoulli": "binarized", "continuous_bernoulli": "dequantized"}
+#: The tutorial's experiment-2 pattern, scaled to a live demo: E, M, E, M x 250 steps.
+EM_SCHEDULE: tuple[tuple[str, int], ...] = (
+    ("e_step", 250),
+    ("m_step", 250),
+    ("e_step", 250),
+    ("m_step", 250),
+)
+IWAE_KS = (1, 4, 16, 64, 256)
+MAX_TRAIN = 60_000 - 10_000
+MAX_EVAL = 2_000
+MAX_MAP = 5_000
+MAX_QUEUED_STEPS = 1_000_000
+MAX_HIDDEN = 2048
+MAX_LATENT = 64
+IMAGE_SIDE = 28
+
+
+class WatchError(ValueError):
+    """A configuration the page cannot run (the message says what to change)."""
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """Everything that defines a live run. Validated on construction (:class:`WatchError` on nonsense).
+
+    Attributes:
+        latent_dim: L, 1..64.
+        hidden: hidden widths of the encoder MLP (the decoder mirrors them), each 1..2048, 1 to 4 layers.
+        likelihood: ``"bernoulli"`` (binarized MNIST) or ``"continuous_bernoulli"`` (dequantized MNIST).
+        n_train: training images (the first n of MNIST's training split), 100..50,000.
+        batch_size: minibatch size, 1..n_train.
+        lr_inference, lr_generative: Adam learning rates of phi and theta, in (0, 10].
+        iwae_k: importance samples per validation image in the IWAE bound, 1..1024.
+        n_eval: validation images in the curves (the last 10,000 training images are the validation split).
+        n_map: validation images drawn on the latent map (their posterior means).
+        seed: seeds the initial parameters, the minibatch order, the training noise and the fixed
+            evaluation noise.
+    """
+
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (256, 256)
+    likelihood: str = "bernoulli"
+    n_train: int = 10_000
+    batch_size: int = 100
+    lr_inference: float = 1e-3
+    lr_generative: float = 1e-3
+    iwae_k: int = 16
+    n_eval: int = 100
+    n_map: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+            for name in ("latent_dim", "n_train", "batch_size", "iwae_k", "n_eval", "n_map", "seed"):
+                value = getattr(self, name)
+                if isinstance(value, float) and not value.is_integer():
+                    raise WatchError(f"{name} must be a whole number, got {value}.")
+                object.__setattr__(self, name, int(value))
+            check_learning_rate(self.lr_inference)
+            check_learning_rate(self.lr_generative)
+        except (TypeError, ValueError) as err:
+            raise WatchError(str(err)) from err
+        checks = [
+            (1 <= self.latent_dim <= MAX_LATENT, f"latent dimension L must be in 1..{MAX_LATENT}"),
+            (
+                1 <= len(self.hidden) <= 4 and all(1 <= h <= MAX_HIDDEN for h in self.hidden),
+                f"hidden sizes must be 1 to 4 layers of 1..{MAX_HIDDEN} units",
+            ),
+            (self.likelihood in PREPROCESSING_OF, f"likelihood must be one of {tuple(PREPROCESSING_OF)}"),
+            (100 <= self.n_train <= MAX_TRAIN, f"training images must be in 100..{MAX_TRAIN:,}"),
+            (1 <= self.batch_size <= self.n_train, "batch size must be between 1 and the training images"),
+            (1 <= self.iwae_k <= 1024, "k (IWAE samples) must be in 1..1024"),
+            (10 <= self.n_eval <= MAX_EVAL, f"validation images for the curves must be in 10..{MAX_EVAL:,}"),
+            (10 <= self.n_map <= MAX_MAP, f"map points must be in 10..{MAX_MAP:,}"),
+            (0 <= self.seed < 2**31, "seed must be in 0..2^31-1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise WatchError(f"{message}.")
+
+    @property
+    def preprocessing(self) -> str:
+        """``binarized`` or ``dequantized``, matching the likelihood."""
+        return PREPROCESSING_OF[self.likelihood]
+
+    def model_config(self) -> VAEConfig:
+        """The :class:`VAEConfig` of the model (no dropout: the curves must be deterministic)."""
+        return VAEConfig(
+            latent_dim=self.latent_dim, hidden=self.hidden, dropout=0.0, likelihood=self.likelihood
+        )
+
+
+@dataclass(frozen=True)
+class WatchData:
+    """The images of a run, preprocessed once.
+
+    Attributes:
+        x_train: float32 [n_train, 784] in [0, 1]; the minibatches come from here.
+        x_eval, y_eval: the fixed validation subset of the curves, [n_eval, 784] and int64 [n_eval].
+        x_map, y_map: the validation images shown on the latent map, [n_map, 784] and [n_map].
+        x_test: float32 [N_test, 784], the MNIST test set (used once, at export), or ``None``.
+        checksums: md5 of the MNIST files read (provenance).
+    """
+
+    x_train: torch.Tensor
+    x_eval: torch.Tensor
+    y_eval: torch.Tensor
+    x_map: torch.Tensor
+    y_map: torch.Tensor
+    x_test: torch.Tensor | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+def load_watch_data(config: WatchConfig, directory: str | Path | None = None) -> WatchData:
+    """MNIST for ``config``: the first ``n_train`` training images, validation images from MNIST's last
+    10,000 training images (the split the trainer holds out), and the test set for the export.
+
+    Preprocessing is deterministic (:func:`explorer_core.data.preprocess_for_evaluation`): binarized at
+    pixel >= 128 or dequantized once with a fixed seed.
+
+    Raises:
+        MNISTUnavailable: the MNIST files are missing or damaged.
+    """
+    splits = load_mnist_splits(n_validation=10_000, directory=directory)
+    kind = config.preprocessing
+    x_val = preprocess_for_evaluation(splits.x_val, kind)
+    n_eval, n_map = config.n_eval, config.n_map
+    return WatchData(
+        x_train=preprocess_for_evaluation(splits.x_train[: config.n_train], kind),
+        x_eval=x_val[:n_eval],
+        y_eval=splits.y_val[:n_eval],
+        # the map shows other validation images than the curves when there are enough of them
+        x_map=x_val[-n_map:],
+        y_map=splits.y_val[-n_map:],
+        x_test=preprocess_for_evaluation(splits.x_test, kind),
+        checksums=dict(splits.checksums),
+    )
+
+
+@dataclass(frozen=True)
+class WatchMetrics:
+    """One evaluation on the fixed validation subset, means over its images in nats per image.
+
+    Attributes:
+        elbo: the ELBO estimate E_q[log p(x|z)] - KL(q(z|x) || p(z)) with the k fixed samples in the first
+            term and the KL in closed form (Kingma & Welling 2014, eq. 10).
+        iwae: the IWAE bound log (1/k) sum_k p(x, z_k) / q(z_k|x) with the same k samples (Burda et al. 2016,
+            eq. 8); a lower bound on log p(x) that is >= the ELBO in expectation.
+        gap: iwae - elbo, a lower estimate of KL(q(z|x) || p(z|x)) (tutorial section 4).
+        reconstruction: E_q[log p(x|z)] (k-sample estimate); kl: KL(q(z|x) || p(z)).
+        kl_per_dim: KL per latent dimension, [L] (a dimension with ~0 nats is inactive).
+        k: samples used.
+    """
+
+    elbo: float
+    iwae: float
+    gap: float
+    reconstruction: float
+    kl: float
+    kl_per_dim: tuple[float, ...]
+    k: int
+
+
+@dataclass
+class WatchFrame:
+    """What the page draws after a frame: the metrics and the latent map of the model now.
+
+    Attributes:
+        step: gradient steps taken so far; phase: the phase of this frame's steps (``init`` at step 0).
+        metrics: see :class:`WatchMetrics`.
+        coords: posterior means of the map images on the map plane, [n_map, 2] float32. For L = 2 the latent
+            itself; for L > 2 the plane of the first two principal components, rotated (and reflected) to
+            agree best with the previous frame's coordinates (orthogonal Procrustes), so it does not flip.
+        centre, basis: the plane, z = centre + u e1 + v e2 with orthonormal rows e1, e2 of basis [2, L].
+        explained: fraction of the variance of the means on e1 and e2 (1, 1 for L = 2).
+        seconds: wall time of this frame's steps and evaluation.
+        steps_run: steps in this frame.
+    """
+
+    step: int
+    phase: str
+    metrics: WatchMetrics
+    coords: np.ndarray
+    centre: np.ndarray
+    basis: np.ndarray
+    explained: tuple[float, float]
+    seconds: float = 0.0
+    steps_run: int = 0
+
+    def plane_to_z(self, uv: np.ndarray) -> np.ndarray:
+        """Map coordinates [n, 2] (or [2]) to latents [n, L] (or [L])."""
+        return self.centre + np.asarray(uv, dtype=np.float32) @ self.basis
+
+
+@dataclass
+class WatchHistory:
+    """The curves: one entry per evaluation (index 0: the initial model)."""
+
+    step: list[int] = field(default_factory=list)
+    phase: list[str] = field(default_factory=list)
+    elbo: list[float] = field(default_factory=list)
+    iwae: list[float] = field(default_factory=list)
+    gap: list[float] = field(default_factory=list)
+    reconstruction: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    train_elbo: list[float | None] = field(default_factory=list)
+    k: list[int] = field(default_factory=list)
+    #: maximal runs of one phase, ``[phase, first_step, last_step]`` (1-based step numbers)
+    segments: list[list] = field(default_factory=list)
+
+    def append(self, step: int, phase: str, m: WatchMetrics, train_elbo: float | None) -> None:
+        """Record an evaluation after ``step`` steps."""
+        self.step.append(step)
+        self.phase.append(phase)
+        for name in ("elbo", "iwae", "gap", "reconstruction", "kl", "k"):
+            getattr(self, name).append(getattr(m, name))
+        self.train_elbo.append(train_elbo)
+
+    def add_steps(self, phase: str, first: int, last: int) -> None:
+        """Mark steps ``first..last`` as taken in ``phase`` (merged with the previous run of it)."""
+        if self.segments and self.segments[-1][0] == phase and self.segments[-1][2] == first - 1:
+            self.segments[-1][2] = last
+        else:
+            self.segments.append([phase, first, last])
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+def _orthogonal_align(new: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The orthogonal 2 x 2 matrix R minimising ||new R - previous|| (orthogonal Procrustes, Schoenemann
+    1966): new and previous are [n, 2] coordinates of the same points."""
+    u, _, vt = np.linalg.svd(new.T.astype(np.float64) @ previous.astype(np.float64))
+    return (u @ vt).astype(np.float32)
+
+
+class WatchExperiment:
+    """A VAE trained live, phase by phase, and measured on fixed validation images with fixed noise.
+
+    Args:
+        config: the run's :class:`WatchConfig`.
+        data: preprocessed images (default: :func:`load_watch_data`), e.g. a small set for tests.
+        device: where the model lives (default CPU).
+
+    Raises:
+        WatchError: an invalid configuration (also one that does not fit the data).
+        MNISTUnavailable: no data given and the MNIST files are missing.
+    """
+
+    def __init__(
+        self,
+        config: WatchConfig | None = None,
+        data: WatchData | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        self.config = config or WatchConfig()
+        self.device = torch.device(device)
+        self.data = data if data is not None else load_watch_data(self.config)
+        c = self.config
+        if len(self.data.x_train) < c.batch_size:
+            raise WatchError(f"batch size {c.batch_size} is larger than the {len(self.data.x_train)} images.")
+        torch.manual_seed(c.seed)
+        self.model = VAE(c.model_config()).to(self.device)
+        self.model.train()
+        self.optimizers = AEVBOptimizers(
+            inference=torch.optim.Adam(self.model.inference_parameters(), lr=c.lr_inference),
+            generative=torch.optim.Adam(self.model.generative_parameters(), lr=c.lr_generative),
+        )
+        self._x_train = self.data.x_train.to(self.device)
+        self._x_eval = self.data.x_eval.to(self.device)
+        self._x_map = self.data.x_map.to(self.device)
+        self._order_gen = torch.Generator().manual_seed(c.seed + 1)
+        self._order = torch.empty(0, dtype=torch.long)
+        self._cursor = 0
+        self._eval_eps = self._fixed_noise(c.iwae_k)
+        self.history = WatchHistory()
+        self.pending: deque[list] = deque()
+        self.error: str | None = None
+        self.seconds = 0.0
+        self.created = time.time()
+        self.frame_obj: WatchFrame | None = None
+        self.frame_obj = self._evaluate("init", 0, 0.0)
+        self.history.append(0, "init", self.frame_obj.metrics, None)
+
+    # --- configuration that may change during a run ---------------------------------------------------
+    def _fixed_noise(self, k: int) -> torch.Tensor:
+        """Standard-normal noise [k, n_eval, L] from a generator seeded by the run's seed (and k)."""
+        g = torch.Generator().manual_seed(self.config.seed * 7919 + 104729 + k)
+        return torch.randn(k, len(self.data.x_eval), self.config.latent_dim, generator=g).to(self.device)
+
+    def set_learning_rates(
+        self, lr_inference: float | None = None, lr_generative: float | None = None
+    ) -> None:
+        """Change the Adam learning rates of phi and/or theta from the next step on (moments are kept).
+
+        Raises:
+            WatchError: a rate outside (0, 10].
+        """
+        changes = {}
+        for name, value, opt in (
+            ("lr_inference", lr_inference, self.optimizers.inference),
+            ("lr_generative", lr_generative, self.optimizers.generative),
+        ):
+            if value is None:
+                continue
+            try:
+                value = check_learning_rate(value)
+            except ValueError as err:
+                raise WatchError(str(err)) from err
+            for group in opt.param_groups:
+                group["lr"] = value
+            changes[name] = value
+        self.config = replace(self.config, **changes)
+
+    def set_iwae_k(self, k: int) -> None:
+        """Use k importance samples in the evaluations from now on (the curve shows the change of k as a
+        step in the IWAE bound; the history records k per point) and re-measure the current model.
+
+        Raises:
+            WatchError: k outside 1..1024.
+        """
+        new = replace(self.config, iwae_k=int(k)) if int(k) != self.config.iwae_k else self.config
+        if new is self.config:
+            return
+        self.config = new
+        self._eval_eps = self._fixed_noise(new.iwae_k)
+        self.frame_obj = self._evaluate(self.last_phase, self.steps, 0.0)
+        self.history.append(self.steps, self.last_phase, self.frame_obj.metrics, None)
+
+    # --- the queue ------------------------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        """Gradient steps taken so far."""
+        return self.history.segments[-1][2] if self.history.segments else 0
+
+    @property
+    def last_phase(self) -> str:
+        """The phase of the latest step (``init`` before any)."""
+        return self.history.segments[-1][0] if self.history.segments else "init"
+
+    @property
+    def latest(self) -> WatchFrame:
+        """The latest evaluation."""
+        assert self.frame_obj is not None
+        return self.frame_obj
+
+    @property
+    def queued_steps(self) -> int:
+        """Steps waiting in the queue."""
+        return sum(n for _, n in self.pending)
+
+    def enqueue(self, phase: str, n_steps: int) -> None:
+        """Queue ``n_steps`` steps of ``phase`` (``e_step``, ``m_step`` or ``joint``).
+
+        Raises:
+            WatchError: unknown phase or a step count outside 1..1,000,000 in all.
+        """
+        if phase not in PHASES:
+            raise WatchError(f"phase must be one of {PHASES}, got {phase!r}.")
+        room = MAX_QUEUED_STEPS - self.queued_steps
+        if not 1 <= int(n_steps) <= room:
+            raise WatchError(f"step count must be between 1 and {room:,}, got {n_steps}.")
+        self.error = None
+        if self.pending and self.pending[-1][0] == phase:
+            self.pending[-1][1] += int(n_steps)
+        else:
+            self.pending.append([phase, int(n_steps)])
+
+    def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = EM_SCHEDULE) -> None:
+        """Queue a whole schedule of ``(phase, steps)`` segments."""
+        for phase, n in schedule:
+            self.enqueue(phase, n)
+
+    def clear_queue(self) -> None:
+        """Drop every queued step."""
+        self.pending.clear()
+
+    def frame(self, max_steps: int, time_budget_s: float | None = None) -> WatchFrame | None:
+        """Run up to ``max_steps`` queued steps of ONE phase (a frame never spans two phases, so every point
+        of the curves belongs to one phase), then evaluate once.
+
+        Stops early after ``time_budget_s`` seconds of steps. A NaN or inf stops the run: the queue is
+        cleared, :attr:`error` says what happened, the model goes back to its state at the start of the
+        frame, and ``None`` is returned. Also ``None`` when nothing is queued.
+        """
+        if not self.pending or max_steps < 1:
+            return None
+        start = time.perf_counter()
+        phase = self.pending[0][0]
+        snapshot = self._snapshot()
+        first = self.steps + 1
+        done, train_elbos = 0, []
+        try:
+            while done < min(int(max_steps), self.pending[0][1]):
+                train_elbos.append(aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase))
+                done += 1
+                if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+                    break
+            frame = self._evaluate(phase, first + done - 1, 0.0)
+            m = frame.metrics
+            if not all(math.isfinite(v) for v in (m.elbo, m.iwae, m.reconstruction, m.kl)):
+                raise NonFiniteError("the validation ELBO or IWAE bound became NaN or inf.")
+        except (NonFiniteError, RuntimeError) as err:
+            self._restore(snapshot)
+            self.pending.clear()
+            self.error = (
+                f"Stopped in a {phase} frame after step {self.steps}: {err} The model was put back as it was "
+                f"after step {self.steps}; try smaller learning rates."
+            )
+            self.seconds += time.perf_counter() - start
+            return None
+        self.pending[0][1] -= done
+        if self.pending[0][1] == 0:
+            self.pending.popleft()
+        self.history.add_steps(phase, first, first + done - 1)
+        frame.seconds, frame.steps_run = time.perf_counter() - start, done
+        self.seconds += frame.seconds
+        self.frame_obj = frame
+        self.history.append(self.steps, phase, m, float(np.mean(train_elbos)))
+        return frame
+
+    def run(self, phase: str, n_steps: int, steps_per_frame: int = 50) -> int:
+        """Queue ``n_steps`` of ``phase`` and work off the whole queue now, evaluating every
+        ``steps_per_frame`` steps. Returns the steps run."""
+        self.enqueue(phase, n_steps)
+        before = self.steps
+        while self.pending and self.frame(steps_per_frame) is not None:
+            pass
+        return self.steps - before
+
+    def _next_batch(self) -> torch.Tensor:
+        x = self._x_train
+        b = self.config.batch_size
+        if self._cursor + b > len(self._order):
+            self._order = torch.randperm(len(x), generator=self._order_gen).to(self.device)
+            self._cursor = 0
+        index = self._order[self._cursor : self._cursor + b]
+        self._cursor += b
+        return x[index]
+
+    def _snapshot(self) -> tuple:
+        params = [p.detach().clone() for p in self.model.parameters()]
+        opts = [
+            (
+                opt,
+                {
+                    k: {n: (t.clone() if torch.is_tensor(t) else t) for n, t in v.items()}
+                    for k, v in opt.state.items()
+                },
+            )
+            for opt in (self.optimizers.inference, self.optimizers.generative)
+        ]
+        return params, opts
+
+    def _restore(self, snapshot: tuple) -> None:
+        params, opts = snapshot
+        with torch.no_grad():
+            for p, saved in zip(self.model.parameters(), params, strict=True):
+                p.copy_(saved)
+        for opt, state in opts:
+            opt.state.clear()
+            opt.state.update(state)
+
+    # --- evaluation -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def measure(self) -> WatchMetrics:
+        """ELBO, IWAE bound, their gap, the two ELBO terms and the KL per dimension on the fixed validation
+        subset, with the fixed noise eps [k, n_eval, L] (z_k = mu(x) + sigma(x) eps_k), so that the numbers
+        change only when the parameters do. Means over images, nats per image.
+
+        Equations: the ELBO as in Kingma & Welling 2014, eq. 10 (closed-form KL, here with the mean over the
+        k samples in the reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Every density
+        and KL comes from ``torch.distributions``.
+        """
+        model = self.model
+        was_training = model.training
+        model.eval()
+        try:
+            x = self._x_eval
+            q = model.encode(x)  # Independent(Normal), batch [n], event [L]
+            prior = model.prior()
+            z = q.mean + q.stddev * self._eval_eps  # [k, n, L], the reparameterisation with fixed eps
+            log_px_z = model.decode(z).log_prob(x)  # [k, n]
+            log_w = log_px_z + prior.log_prob(z) - q.log_prob(z)  # [k, n]
+            k = log_w.shape[0]
+            iwae = torch.logsumexp(log_w.double(), 0) - math.log(k)  # [n]
+            kl_dims = kl_divergence(q.base_dist, Normal(prior.mean, prior.stddev))  # [n, L]
+            reconstruction = log_px_z.double().mean(0)  # [n]
+            kl = kl_dims.double().sum(-1)
+            elbo = reconstruction - kl
+            values = torch.stack([elbo.mean(), iwae.mean(), reconstruction.mean(), kl.mean()]).cpu().tolist()
+            per_dim = kl_dims.double().mean(0).cpu().tolist()
+        finally:
+            model.train(was_training)
+        e, i, r, kk = values
+        return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k)
+
+    @torch.no_grad()
+    def latent_means(self) -> np.ndarray:
+        """Posterior means mu(x) of the map images, [n_map, L] float32."""
+        self.model.eval()
+        try:
+            return self.model.encode(self._x_map).mean.float().cpu().numpy()
+        finally:
+            self.model.train()
+
+    def _evaluate(self, phase: str, step: int, seconds: float) -> WatchFrame:
+        metrics = self.measure()
+        mu = self.latent_means()
+        L = mu.shape[1]
+        if L == 1:
+            centre, basis = np.zeros(1, np.float32), np.array([[1.0], [0.0]], np.float32)
+            coords = np.c_[mu[:, 0], np.zeros(len(mu), np.float32)]
+            explained = (1.0, 0.0)
+        elif L == 2:
+            centre, basis, explained = np.zeros(2, np.float32), np.eye(2, dtype=np.float32), (1.0, 1.0)
+            coords = mu
+        else:
+            centre = mu.mean(0)
+            _, s, vt = np.linalg.svd(mu - centre, full_matrices=False)
+            basis = vt[:2].astype(np.float32)
+            variance = s**2 / max(float(np.sum(s**2)), 1e-30)
+            explained = (float(variance[0]), float(variance[1]))
+            coords = (mu - centre) @ basis.T
+            previous = self.frame_obj
+            if previous is not None and previous.coords.shape == coords.shape:
+                r = _orthogonal_align(coords, previous.coords)
+                coords, basis = coords @ r, (basis.T @ r).T
+        return WatchFrame(
+            step=step,
+            phase=phase,
+            metrics=metrics,
+            coords=np.ascontiguousarray(coords, dtype=np.float32),
+            centre=centre.astype(np.float32),
+            basis=np.ascontiguousarray(basis, dtype=np.float32),
+            explained=explained,
+            seconds=seconds,
+        )
+
+    # --- views ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode_means(self, z: np.ndarray) -> np.ndarray:
+        """Decoded images E[x|z] for latents [n, L], as [n, 28, 28] floats in [0, 1]."""
+        self.model.eval()
+        try:
+            zt = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=self.device)
+            images = self.model.decode(zt).mean
+        finally:
+            self.model.train()
+        return images.clamp(0, 1).reshape(-1, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
+
+    def manifold(self, region: tuple[tuple[float, float], tuple[float, float]], n: int = 12) -> np.ndarray:
+        """Decodings over an n x n grid of the map region (v grows upwards), tiled, [n*28, n*28]."""
+        u = np.linspace(*region[0], n)
+        v = np.linspace(*region[1], n)[::-1]
+        uv = np.stack(np.meshgrid(u, v), -1).reshape(-1, 2)
+        images = self.decode_means(self.latest.plane_to_z(uv))
+        return images.reshape(n, n, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 1, 3).reshape(n * IMAGE_SIDE, -1)
+
+    @torch.no_grad()
+    def reconstructions(self, n: int = 8) -> np.ndarray:
+        """The first n curve images (top row) over their reconstructions E[x|z = mu(x)] (bottom row),
+        [2*28, n*28] in [0, 1]."""
+        n = min(n, len(self._x_eval))
+        x = self._x_eval[:n]
+        self.model.eval()
+        try:
+            recon = self.model.decode(self.model.encode(x).mean).mean.clamp(0, 1)
+        finally:
+            self.model.train()
+        rows = torch.stack([x, recon]).reshape(2, n, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
+        return rows.transpose(0, 2, 1, 3).reshape(2 * IMAGE_SIDE, n * IMAGE_SIDE)
+
+    def map_region(
+        self, previous: tuple[tuple[float, float], tuple[float, float]] | None = None
+    ) -> tuple[tuple[float, float], tuple[float, float]]:
+        """A square region around the map points (99 % of them, 20 % margin, at least [-1, 1]), which only
+        grows while the map spreads (from ``previous``), so the view does not jitter from frame to frame."""
+        c = self.latest.coords
+        lo, hi = np.quantile(c, 0.005, axis=0), np.quantile(c, 0.995, axis=0)
+        half = max(float(np.max(np.abs(np.r_[lo, hi]))) * 1.2, 1.0)
+        if previous is not None:
+            prev_half = max(abs(previous[0][0]), abs(previous[0][1]))
+            # shrink slowly (5 % per frame), grow at once
+            half = max(half, 0.95 * prev_half) if half < prev_half else half
+        half = float(np.ceil(half * 10) / 10)
+        return (-half, half), (-half, half)
+
+    # --- export ---------------------------------------------------------------------------------------
+    def recipe(self) -> dict[str, Any]:
+        """The run as a :class:`explorer_core.training.TrainConfig` dict (what a run's ``config.json`` and a
+        model's ``recipe`` hold): the architecture, the data, and theta's learning rate as ``lr``."""
+        from explorer_core.training import TrainConfig
+
+        c = self.config
+        return TrainConfig(
+            family="vae",
+            latent_dim=c.latent_dim,
+            hidden=c.hidden,
+            dropout=0.0,
+            likelihood=c.likelihood,
+            preprocessing=c.preprocessing,
+            epochs=max(1, math.ceil(self.steps * c.batch_size / max(len(self.data.x_train), 1))),
+            batch_size=c.batch_size,
+            lr=c.lr_generative,
+            tsne_points=0,
+            seed=c.seed,
+        ).to_dict()
+
+    @torch.no_grad()
+    def export(self, root: str | Path, name: str | None = None) -> Path:
+        """Save the model as a finished run under ``root`` (normally :func:`explorer_core.jobs.runs_root`),
+        so that it appears in the VAE page's model picker: ``root/<id>/<id>.safetensors`` + ``<id>.json``
+        (written by :func:`explorer_core.artifacts.save_model`), ``status.json`` (state ``done``),
+        ``config.json`` and ``metrics.jsonl`` (one ``step`` row per evaluation). The JSON records the test-set
+        ELBO (single-sample estimate, nats per image) of the 10,000 MNIST test images when they are loaded.
+
+        Returns the model's JSON path.
+
+        Raises:
+            WatchError: no step taken yet.
+            OSError: the folder cannot be written.
+        """
+        from explorer_core.artifacts import save_model
+        from explorer_core.evaluation import evaluate_vae
+
+        if self.steps == 0:
+            raise WatchError("Take a few steps first: an untrained model is not worth saving.")
+        run_id = name or f"watch-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run_dir = Path(root) / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        self.model.eval()
+        try:
+            test_metrics = {}
+            if self.data.x_test is not None:
+                test_metrics = evaluate_vae(self.model, self.data.x_test.to(self.device), seed=0)
+        finally:
+            self.model.train()
+        m = self.latest.metrics
+        recipe = self.recipe()
+        phases = [{"phase": p, "first_step": a, "last_step": b} for p, a, b in self.history.segments]
+        meta = {
+            "recipe": recipe,
+            "preprocessing": self.config.preprocessing,
+            "training": {
+                "stopped": f"exported from the Watch it learn page after {self.steps:,} live steps",
+                "wall_seconds": round(self.seconds, 2),
+                "device": str(self.device),
+                "torch": torch.__version__,
+                "n_train": len(self.data.x_train),
+                "n_validation": 10_000,
+            },
+            "data": {"dataset": "MNIST", "checksums_md5": self.data.checksums},
+            "test_metrics": test_metrics,
+            "units": "nats per image",
+            "selection": "the model as it was when exported (no model selection)",
+            # kept in the file for the record (the app's schema reads only the fields above)
+            "watch": {
+                "steps": self.steps,
+                "phases": phases[-200:],
+                "lr_inference": self.config.lr_inference,
+                "lr_generative": self.config.lr_generative,
+                "validation": {
+                    "elbo": m.elbo,
+                    "iwae_bound": m.iwae,
+                    "iwae_k": m.k,
+                    "gap_estimate": m.gap,
+                    "n_images": len(self.data.x_eval),
+                },
+            },
+        }
+        path = save_model(self.model, "vae", run_dir, run_id, meta)
+        rows = [
+            {
+                "kind": "step",
+                "epoch": 1,
+                "step": step,
+                "total_steps": max(self.steps, 1),
+                "train_elbo": elbo if train is None else train,
+                "val_elbo": elbo,
+                "iwae_bound": iwae,
+            }
+            for step, elbo, iwae, train in zip(
+                self.history.step, self.history.elbo, self.history.iwae, self.history.train_elbo, strict=True
+            )
+        ]
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        _write_json(
+            run_dir / "config.json",
+            {"config": recipe, "options": {"label": "VAE (Watch it learn)", "preset": "watch it learn"}},
+        )
+        status = {
+            "state": "done",
+            "created": self.created,
+            "started": self.created,
+            "finished": time.time(),
+            "device": str(self.device),
+            "model": path.name,
+            "test_elbo": test_metrics.get("elbo"),
+            "message": f"exported from the Watch it learn page after {self.steps:,} steps",
+        }
+        _write_json(run_dir / "status.json", {k: v for k, v in status.items() if v is not None})
+        return path
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)

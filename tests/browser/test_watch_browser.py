@@ -1,0 +1,83 @@
+"""The "Watch it learn" page in a real Chromium: ▶ Play streams frames (the step count, the latent map and the
+learning curves change several times), ⏸ Pause stops them, and a drag or a click on the paused map decodes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.test_browser import assert_no_exception, click, metric, open_page, poll, wait_idle
+
+pytestmark = pytest.mark.browser
+
+PLAY_TIMEOUT_S = 120
+CHANGE_TIMEOUT_S = 60
+MAP = ".st-key-watch_map"
+CURVES = ".st-key-watch_curves path.js-line"
+
+
+def map_signature(page) -> str:
+    """Where the map's points are drawn now (their SVG transforms), as one string."""
+    return page.locator(f"{MAP} .scatterlayer path.point").evaluate_all(
+        "els => els.slice(0, 400).map(e => e.getAttribute('transform')).join(';')"
+    )
+
+
+def curves_signature(page) -> str:
+    """The learning curves' SVG path data."""
+    return page.locator(CURVES).evaluate_all("els => els.map(e => e.getAttribute('d') || '').join('|')")
+
+
+def captions(page) -> str:
+    """The text of every image caption on the page."""
+    return " ".join(page.get_by_test_id("stImageCaption").all_inner_texts())
+
+
+def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url: str):
+    open_page(page, f"{warm_app_url}/watch", "Watch it learn")
+    assert_no_exception(page)
+    assert "lower estimate" in page.get_by_test_id("stMain").inner_text()
+    assert metric(page, "Step") == "0"
+
+    steps, maps, curves = set(), set(), set()
+    click(page, "▶ Play")
+    deadline = time.monotonic() + PLAY_TIMEOUT_S
+    while (len(steps) < 4 or len(maps) < 4 or len(curves) < 4) and time.monotonic() < deadline:
+        steps.add(metric(page, "Step"))
+        maps.add(map_signature(page))
+        curves.add(curves_signature(page))
+        time.sleep(0.15)
+    click(page, "⏸ Pause")
+    assert len(steps) >= 4 and len(maps) >= 4 and len(curves) >= 4, (steps, len(maps), len(curves))
+    page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+    wait_idle(page)
+    paused_at = metric(page, "Step")
+    time.sleep(1.5)
+    assert metric(page, "Step") == paused_at, "frames went on after ⏸ Pause"
+    assert int(paused_at.replace(",", "")) > 0
+    assert_no_exception(page)
+
+    # a drag on the paused map (plotly's box select) decodes the box's centre and shows its manifold
+    plot = page.locator(f"{MAP} .nsewdrag").first
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x0 + box["width"] * 0.35 * i / 10, y0 + box["height"] * 0.3 * i / 10)
+    page.mouse.up()
+    poll(lambda: "dragged box" in captions(page), CHANGE_TIMEOUT_S, "the manifold of the dragged box")
+    poll(lambda: "decoded at" in captions(page), CHANGE_TIMEOUT_S, "the decoded image of the drag")
+    wait_idle(page)
+    assert metric(page, "Step") == paused_at, "decoding must not train"
+    assert_no_exception(page)
+
+    # a click elsewhere on the map moves the decoded point
+    before = captions(page)
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.8)
+    poll(lambda: captions(page) != before, CHANGE_TIMEOUT_S, "a click on the map to decode there")
+    wait_idle(page)
+    assert_no_exception(page)

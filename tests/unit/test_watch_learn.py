@@ -1,0 +1,233 @@
+"""The live VAE of the "Watch it learn" page: E-steps touch only phi, M-steps only theta; fixed evaluation
+noise; the tutorial's E/M pattern from scratch; the map's frame-to-frame alignment; export and reload."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from explorer_core.artifacts import load_model
+from explorer_core.data import MNISTUnavailable
+from explorer_core.figures_watch import bound_curves, kl_per_dimension, terms_curves
+from explorer_core.jobs import done_models, read_run
+from explorer_core.watch_learn import (
+    WatchConfig,
+    WatchData,
+    WatchError,
+    WatchExperiment,
+    _orthogonal_align,
+    load_watch_data,
+)
+
+SMALL = WatchConfig(hidden=(32,), n_train=200, batch_size=20, n_eval=20, n_map=30, iwae_k=8, seed=3)
+
+
+def synthetic_data(n_train: int = 200, n_eval: int = 20, n_map: int = 30, seed: int = 0) -> WatchData:
+    """Binary 'images' with structure (two prototypes plus noise) so that a VAE has something to learn."""
+    g = torch.Generator().manual_seed(seed)
+    protos = (torch.rand(2, 784, generator=g) > 0.7).float()
+
+    def draw(n):
+        labels = torch.randint(0, 2, (n,), generator=g)
+        flips = (torch.rand(n, 784, generator=g) < 0.05).float()
+        return (protos[labels] + flips) % 2, labels
+
+    x_train, _ = draw(n_train)
+    x_eval, y_eval = draw(n_eval)
+    x_map, y_map = draw(n_map)
+    return WatchData(x_train, x_eval, y_eval, x_map, y_map, x_test=x_eval.clone())
+
+
+def params(parameters) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in parameters]
+
+
+def identical(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture
+def small() -> WatchExperiment:
+    return WatchExperiment(SMALL, synthetic_data())
+
+
+def test_e_phase_leaves_theta_bit_identical_and_moves_phi(small):
+    theta, phi = params(small.model.generative_parameters()), params(small.model.inference_parameters())
+    assert small.run("e_step", 30, steps_per_frame=10) == 30
+    assert identical(theta, params(small.model.generative_parameters()))
+    assert not identical(phi, params(small.model.inference_parameters()))
+
+
+def test_m_phase_leaves_phi_bit_identical_and_moves_theta(small):
+    theta, phi = params(small.model.generative_parameters()), params(small.model.inference_parameters())
+    assert small.run("m_step", 30, steps_per_frame=10) == 30
+    assert identical(phi, params(small.model.inference_parameters()))
+    assert not identical(theta, params(small.model.generative_parameters()))
+
+
+def test_evaluation_uses_fixed_noise(small):
+    """Same parameters, same numbers: the curves move only when the parameters move."""
+    a, b = small.measure(), small.measure()
+    assert a == b
+    assert math.isfinite(a.elbo) and math.isfinite(a.iwae)
+    assert a.gap == pytest.approx(a.iwae - a.elbo)
+    assert a.elbo == pytest.approx(a.reconstruction - a.kl)
+    assert sum(a.kl_per_dim) == pytest.approx(a.kl, rel=1e-6)
+    assert len(a.kl_per_dim) == SMALL.latent_dim
+
+
+def test_frames_never_span_two_phases_and_history_matches(small):
+    small.enqueue("e_step", 15)
+    small.enqueue("m_step", 15)
+    frame = small.frame(100)
+    assert frame is not None and frame.steps_run == 15 and frame.phase == "e_step"
+    while small.pending:
+        small.frame(7)
+    h = small.history
+    assert small.steps == 30
+    assert h.segments == [["e_step", 1, 15], ["m_step", 16, 30]]
+    assert h.step == [0, 15, 22, 29, 30]
+    assert h.phase == ["init", "e_step", "m_step", "m_step", "m_step"]
+    assert len(h.elbo) == len(h.iwae) == len(h.gap) == len(h.kl) == 5
+
+
+def test_changing_k_re_measures_and_lr_changes_apply(small):
+    small.run("joint", 10)
+    small.set_iwae_k(32)
+    assert small.latest.metrics.k == 32 and small.history.k[-1] == 32
+    small.set_learning_rates(3e-4, 1e-2)
+    assert small.optimizers.inference.param_groups[0]["lr"] == 3e-4
+    assert small.optimizers.generative.param_groups[0]["lr"] == 1e-2
+    with pytest.raises(WatchError):
+        small.set_learning_rates(lr_inference=-1.0)
+    with pytest.raises(WatchError):
+        small.set_iwae_k(0)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"latent_dim": 0},
+        {"hidden": (0,)},
+        {"hidden": ()},
+        {"likelihood": "gaussian"},
+        {"n_train": 10},
+        {"batch_size": 0},
+        {"batch_size": 10**6},
+        {"lr_inference": float("nan")},
+        {"lr_generative": 100.0},
+        {"iwae_k": 0},
+        {"n_eval": 1},
+        {"seed": -1},
+    ],
+)
+def test_absurd_hyperparameters_give_clear_errors(changes):
+    with pytest.raises(WatchError):
+        replace(WatchConfig(), **changes)
+
+
+def test_nan_stops_the_run_and_restores_the_frame_start(small, monkeypatch):
+    small.run("joint", 5)
+    before, steps = params(small.model.parameters()), small.steps
+    nan = replace(small.latest.metrics, elbo=float("nan"))
+    monkeypatch.setattr(small, "measure", lambda: nan)
+    small.enqueue("m_step", 10)
+    assert small.frame(10) is None
+    assert "NaN" in small.error and "smaller learning rates" in small.error
+    assert not small.pending and small.steps == steps
+    assert identical(before, params(small.model.parameters()))  # the frame's steps were undone
+
+
+def test_pca_plane_is_aligned_from_frame_to_frame():
+    ex = WatchExperiment(replace(SMALL, latent_dim=5), synthetic_data())
+    previous = ex.latest.coords
+    for _ in range(4):
+        ex.run("joint", 5)
+        frame = ex.latest
+        # the plane's basis stays orthonormal and the coordinates are the projections on it
+        np.testing.assert_allclose(frame.basis @ frame.basis.T, np.eye(2), atol=1e-5)
+        mu = ex.latent_means()
+        np.testing.assert_allclose((mu - frame.centre) @ frame.basis.T, frame.coords, atol=1e-4)
+        # aligned: no worse a match to the previous frame than the raw principal axes or any sign flip
+        aligned_err = np.linalg.norm(frame.coords - previous)
+        for flip in (np.diag([-1, 1]), np.diag([1, -1]), np.diag([-1, -1])):
+            assert aligned_err <= np.linalg.norm(frame.coords @ flip - previous) + 1e-4
+        previous = frame.coords
+
+
+def test_orthogonal_align_undoes_a_rotation_and_a_flip():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(50, 2)).astype(np.float32)
+    angle = 1.1
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.diag([1, -1])
+    moved = points @ rotation.astype(np.float32)
+    r = _orthogonal_align(moved, points)
+    np.testing.assert_allclose(moved @ r, points, atol=1e-5)
+
+
+def test_export_appears_as_a_done_run_and_loads(small, tmp_path):
+    with pytest.raises(WatchError):
+        small.export(tmp_path)  # nothing learnt yet
+    small.run("joint", 20)
+    path = small.export(tmp_path, name="watch-test")
+    loaded = load_model(path)
+    assert loaded.family == "vae" and loaded.model.config.latent_dim == SMALL.latent_dim
+    assert loaded.meta["preprocessing"] == "binarized"
+    assert "after 20 live steps" in loaded.meta["training"]["stopped"]
+    assert json.loads(path.read_text())["watch"]["steps"] == 20
+    for a, b in zip(loaded.model.state_dict().values(), small.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b.cpu())
+    run = read_run(path.parent)
+    assert run is not None and run.state == "done" and run.model_json == path
+    models = done_models("vae", root=tmp_path)
+    assert [m["run_id"] for m in models] == ["watch-test"]
+    rows = [json.loads(line) for line in (path.parent / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 20 and rows[-1]["kind"] == "step"
+
+
+def test_figures_build_from_the_history(small):
+    small.run("e_step", 10, steps_per_frame=5)
+    small.run("m_step", 10, steps_per_frame=5)
+    h = small.history
+    fig = bound_curves(h.step, h.elbo, h.iwae, h.segments, small.config.iwae_k)
+    assert len(fig.data) == 3 and len(fig.layout.shapes) == 4  # E and M shaded, in both subplots
+    fig.to_json()
+    terms_curves(h.step, h.reconstruction, h.kl, h.segments).to_json()
+    bars = kl_per_dimension(small.latest.metrics.kl_per_dim)
+    assert list(bars.data[0].x) == ["z1", "z2"]
+
+
+def test_views_have_the_documented_shapes(small):
+    region = small.map_region()
+    assert region[0][0] < 0 < region[0][1]
+    assert small.manifold(region, 4).shape == (4 * 28, 4 * 28)
+    assert small.reconstructions(5).shape == (2 * 28, 5 * 28)
+    assert small.decode_means(np.zeros((3, 2), np.float32)).shape == (3, 28, 28)
+
+
+@pytest.fixture(scope="module")
+def mnist_em_data():
+    config = WatchConfig(hidden=(64,), n_train=2000, n_eval=100, n_map=100, iwae_k=64)
+    try:
+        return config, load_watch_data(config)
+    except MNISTUnavailable as err:
+        pytest.skip(f"MNIST is not available: {err}")
+
+
+def test_em_schedule_from_scratch_shows_the_tutorial_pattern(mnist_em_data):
+    """E-phases close the ELBO-IWAE gap; M-phases raise the IWAE bound (the tutorial's EM view of AEVB)."""
+    config, data = mnist_em_data
+    ex = WatchExperiment(config, data)
+    for phase in ("e_step", "m_step", "e_step", "m_step"):
+        before = ex.latest.metrics
+        ex.run(phase, 100, steps_per_frame=100)
+        after = ex.latest.metrics
+        if phase == "e_step":
+            assert after.gap < before.gap, (phase, before, after)
+        else:
+            assert after.iwae > before.iwae, (phase, before, after)

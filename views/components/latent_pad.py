@@ -1,0 +1,286 @@
+"""The latent pad: a Streamlit components v2 canvas of a latent plane that a person drags through.
+
+The HTML, CSS and JavaScript live beside this file in ``latent_pad/`` (no build step, nothing fetched at run
+time). The browser only draws what it is sent: plain numbers (the plane's coordinates) and PNG images the
+server made; text is set with ``textContent`` or drawn on the canvas, never parsed as HTML.
+
+Data in (:func:`pad_data` builds it; every coordinate is on the map plane (u, v)):
+    ``version``: a key of the point set; ``points`` ({u, v, c}: coordinates [n] and digit colour index [n])
+    is sent only while the browser does not hold that version (it reports the version it drew in its state
+    ``have``), so the test encodings travel once per model and plane, not on every move.
+    ``region`` ((u0, u1), (v0, v1)): the part of the plane shown; ``bounds``: where z may go (the sliders'
+    ranges); ``z`` (u, v): the cursor; ``ack``: the sequence number of the last move the server answered;
+    ``image`` / ``row``: PNG data URLs of the decoded image (and, for the CVAE, the row of ten labels);
+    ``title`` / ``caption`` / ``row_title`` / ``hint`` / ``axes`` (the axis names): plain text;
+    ``overlays``: ``lines`` (polylines with colour, width, dash) and ``marks`` (dots, rings, crosses, discs
+    with an optional short text and an optional ``pick`` id).
+
+Values out (read them with :func:`read_move`, :func:`read_pick`, :func:`read_zoom` inside the callbacks,
+which run before the fragment reruns, so the page can set its sliders before drawing them):
+    trigger ``move`` {u, v, seq}: the pointer drags (or an arrow key moves) z; at most one is in flight, the
+    newest position is sent when the answer (``ack`` >= seq) arrives ("latest wins"). A click away from any
+    point moves z there too.
+    trigger ``pick`` {kind: "point" | "mark", i}: a click within ``pick_px`` pixels of a test point (its
+    position in ``points``) or of a pickable mark (its ``pick`` id).
+    trigger ``zoom`` {dir: +1 | -1, u, v}: a wheel notch (in or out) at the plane position (u, v).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+ASSETS = Path(__file__).with_name("latent_pad")
+NAME = "aevb_latent_pad"
+PNG_PREFIX = "data:image/png;base64,"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_SHAPES = ("dot", "ring", "x", "plus", "disc")
+_TEXT_MAX = 24
+
+
+def _read(name: str) -> str:
+    return (ASSETS / name).read_text(encoding="utf-8")
+
+
+_component = st.components.v2.component(
+    NAME, html=_read("index.html"), css=_read("style.css"), js=_read("main.js"), isolate_styles=True
+)
+
+
+# ------------------------------------------------------------------------------------ data in (pure)
+
+
+def data_url(png: bytes | None) -> str | None:
+    """PNG bytes as a ``data:image/png;base64,...`` URL (``None`` stays ``None``).
+
+    Raises:
+        ValueError: the bytes are not a PNG.
+    """
+    if png is None:
+        return None
+    if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("not a PNG")
+    return PNG_PREFIX + base64.b64encode(png).decode("ascii")
+
+
+def points_payload(coords: np.ndarray, labels: np.ndarray, decimals: int = 3) -> dict[str, list]:
+    """Test encodings for the pad: coords [n, 2] on the plane and digit labels [n] (0..9) as
+    ``{"u": [n], "v": [n], "c": [n]}`` of plain floats (rounded) and ints."""
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    labels = np.asarray(labels).reshape(-1)
+    if len(coords) != len(labels):
+        raise ValueError(f"{len(coords)} points but {len(labels)} labels")
+    return {
+        "u": np.round(coords[:, 0], decimals).tolist(),
+        "v": np.round(coords[:, 1], decimals).tolist(),
+        "c": np.clip(labels.astype(np.int64), 0, 255).tolist(),
+    }
+
+
+def _colour(value: str) -> str:
+    if not isinstance(value, str) or not _COLOUR.match(value):
+        raise ValueError(f"colours are #rrggbb strings, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:_TEXT_MAX]
+
+
+def line(
+    points: np.ndarray, colour: str, width: float = 2.0, dash: Sequence[float] = (), closed: bool = False
+) -> dict[str, Any]:
+    """A polyline overlay through plane points [n, 2]."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return {
+        "pts": np.round(pts, 4).tolist(),
+        "color": _colour(colour),
+        "width": float(width),
+        "dash": [float(d) for d in dash],
+        "closed": bool(closed),
+    }
+
+
+def mark(
+    uv: Sequence[float],
+    colour: str,
+    shape: str = "dot",
+    radius_px: float = 5.0,
+    text: str | None = None,
+    pick: int | None = None,
+    width: float = 2.0,
+) -> dict[str, Any]:
+    """A marker overlay at the plane point ``uv`` [2]: ``dot``, ``ring``, ``x``, ``plus`` or ``disc`` (a
+    filled circle with ``text`` in white); ``pick`` makes a click on it a ``pick`` of kind ``mark``."""
+    if shape not in _SHAPES:
+        raise ValueError(f"shape must be one of {_SHAPES}, got {shape!r}")
+    u, v = (float(x) for x in np.asarray(uv, dtype=np.float64).reshape(2))
+    return {
+        "u": round(u, 4),
+        "v": round(v, 4),
+        "shape": shape,
+        "r": float(radius_px),
+        "color": _colour(colour),
+        "text": _text(text),
+        "pick": None if pick is None else int(pick),
+        "width": float(width),
+    }
+
+
+def ellipse_points(mean: np.ndarray, cov: np.ndarray, k: float = 1.0, n: int = 48) -> np.ndarray:
+    """The k-sigma contour of N(mean [2], cov [2, 2]) as a closed polyline [n, 2]."""
+    vals, vecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    circle = np.stack([np.cos(t), np.sin(t)], -1)
+    return np.asarray(mean, dtype=np.float64) + k * (circle * np.sqrt(np.maximum(vals, 0))) @ vecs.T
+
+
+def pad_data(
+    *,
+    version: str,
+    points: dict[str, list] | None,
+    region: Sequence[Sequence[float]],
+    bounds: Sequence[Sequence[float]],
+    z: Sequence[float],
+    ack: int,
+    image_png: bytes | None,
+    caption: str = "",
+    title: str = "",
+    row_png: bytes | None = None,
+    row_title: str = "",
+    overlays: dict[str, list] | None = None,
+    colours: Sequence[str] = (),
+    height_px: int = 420,
+    pick_px: float = 8.0,
+    pick_points: bool = True,
+    hint: str = "",
+    axes: Sequence[str] = ("", ""),
+) -> dict[str, Any]:
+    """The pad's data, JSON-ready: see the module docstring. ``points`` is ``None`` when the browser holds
+    ``version`` already (see :func:`needs_points`)."""
+
+    def pair(p: Sequence[Sequence[float]]) -> list[list[float]]:
+        out = [[float(p[0][0]), float(p[0][1])], [float(p[1][0]), float(p[1][1])]]
+        if not all(math.isfinite(x) for row in out for x in row) or out[0][0] >= out[0][1]:
+            raise ValueError(f"bad region {p!r}")
+        if out[1][0] >= out[1][1]:
+            raise ValueError(f"bad region {p!r}")
+        return out
+
+    return {
+        "version": str(version),
+        "points": points,
+        "region": pair(region),
+        "bounds": pair(bounds),
+        "z": [float(z[0]), float(z[1])],
+        "ack": int(ack),
+        "image": data_url(image_png),
+        "caption": str(caption),
+        "title": str(title),
+        "row": data_url(row_png),
+        "row_title": str(row_title),
+        "overlays": overlays or {"lines": [], "marks": []},
+        "colors": [_colour(c) for c in colours],
+        "height": int(height_px),
+        "pick_px": float(pick_px),
+        "pick_points": bool(pick_points),
+        "hint": str(hint),
+        "axes": [str(a)[:40] for a in axes][:2],
+    }
+
+
+# ------------------------------------------------------------------------------------ values out
+
+
+def _field(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return value.get(name) if hasattr(value, "get") else getattr(value, name, None)
+    except (KeyError, AttributeError, TypeError):
+        return None
+
+
+def pad_value(key: str, name: str) -> Any:
+    """The value ``name`` (a state or a trigger) of the pad mounted with ``key``; ``None`` when unset."""
+    try:
+        return _field(st.session_state[key], name)
+    except (KeyError, AttributeError):
+        return None
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def read_move(value: Any) -> tuple[float, float, int] | None:
+    """A ``move`` trigger as (u, v, seq); ``None`` when absent or malformed."""
+    if not isinstance(value, dict):
+        return None
+    u, v, seq = value.get("u"), value.get("v"), value.get("seq")
+    if not (_finite(u) and _finite(v) and _finite(seq)):
+        return None
+    return float(u), float(v), int(seq)
+
+
+def read_pick(value: Any, n_points: int, n_marks: int = 0) -> tuple[str, int] | None:
+    """A ``pick`` trigger as (``"point"``, position in the points) or (``"mark"``, pick id); ``None`` when
+    absent, malformed or out of range."""
+    if not isinstance(value, dict):
+        return None
+    kind, i = value.get("kind"), value.get("i")
+    if not _finite(i) or int(i) != i or i < 0:
+        return None
+    if kind == "point" and i < n_points:
+        return "point", int(i)
+    if kind == "mark" and i < n_marks:
+        return "mark", int(i)
+    return None
+
+
+def read_zoom(value: Any) -> tuple[int, float, float] | None:
+    """A ``zoom`` trigger as (direction +1 in / -1 out, u, v); ``None`` when absent or malformed."""
+    if not isinstance(value, dict):
+        return None
+    d, u, v = value.get("dir"), value.get("u"), value.get("v")
+    if d not in (1, -1) or not (_finite(u) and _finite(v)):
+        return None
+    return int(d), float(u), float(v)
+
+
+def needs_points(key: str, version: str) -> bool:
+    """True unless the browser reported (state ``have``) that it holds the point set ``version``."""
+    return pad_value(key, "have") != version
+
+
+def latent_pad(
+    key: str,
+    data: dict[str, Any],
+    on_move: Callable[[], None],
+    on_pick: Callable[[], None],
+    on_zoom: Callable[[], None],
+) -> Any:
+    """Mount the pad (``data`` from :func:`pad_data`) with ``key``.
+
+    ``on_move`` / ``on_pick`` / ``on_zoom`` run (as Streamlit callbacks, before the rerun) when the browser
+    sends that trigger; inside them ``pad_value(key, "move")`` etc. holds it. Returns Streamlit's result
+    object (attributes ``have``, ``move``, ``pick``, ``zoom``).
+    """
+    return _component(
+        key=key,
+        data=data,
+        default={"have": None},
+        width="stretch",
+        height="content",
+        on_have_change=lambda: None,
+        on_move_change=on_move,
+        on_pick_change=on_pick,
+        on_zoom_change=on_zoom,
+    )

@@ -1,0 +1,451 @@
+// The latent pad: a canvas map of the latent plane that streams z to the server while the pointer drags.
+//
+// Data in (from views/components/latent_pad.py, plain numbers and server-made PNG data URLs only):
+//   version, points {u, v, c} (only when the pad lacks this version), region, bounds, z, ack, image,
+//   caption, title, row, row_title, overlays {lines, marks}, colors, height, pick_px, hint.
+// Values out: trigger "move" {u, v, seq} (latest wins: at most one in flight), trigger "pick" {kind, i},
+//   trigger "zoom" {dir, u, v}, state "have" (the point-set version drawn).
+// Text is only ever set with textContent or drawn with fillText: nothing becomes HTML.
+
+const PADS = new WeakMap();
+const MOVE_TIMEOUT_MS = 4000;
+const WHEEL_GAP_MS = 250;
+const DRAG_PX = 3;
+
+function num(x, fallback) {
+  return typeof x === "number" && Number.isFinite(x) ? x : fallback;
+}
+
+function setup(parent) {
+  const root = parent.querySelector(".pad");
+  const canvas = parent.querySelector(".canvas");
+  const s = {
+    root,
+    canvas,
+    ctx: canvas.getContext("2d"),
+    img: parent.querySelector(".decoded"),
+    caption: parent.querySelector(".caption"),
+    title: parent.querySelector(".title"),
+    hint: parent.querySelector(".hint"),
+    rowwrap: parent.querySelector(".rowwrap"),
+    row: parent.querySelector(".row"),
+    rowtitle: parent.querySelector(".rowtitle"),
+    data: null,
+    api: null,
+    points: null, // {version, u: Float32Array, v: Float32Array, c: Uint8Array}
+    layer: null, // offscreen canvas with the points, for (version, region, size)
+    layerKey: "",
+    local: null, // [u, v] while the pointer (or keys) lead
+    seq: Date.now(),
+    inflight: null,
+    sentAt: 0,
+    pending: null,
+    down: null,
+    dragging: false,
+    lastWheel: 0,
+    asked: "",
+    shown: 0,
+  };
+  s.size = () => {
+    const w = Math.max(120, Math.round(canvas.clientWidth || 480));
+    const h = Math.max(120, Math.round(num(s.data && s.data.height, 420)));
+    return [w, h];
+  };
+  s.toPx = (u, v) => {
+    const [w, h] = s.size();
+    const r = s.data.region;
+    return [((u - r[0][0]) / (r[0][1] - r[0][0])) * w, (1 - (v - r[1][0]) / (r[1][1] - r[1][0])) * h];
+  };
+  s.toPlane = (x, y) => {
+    const [w, h] = s.size();
+    const r = s.data.region;
+    return [r[0][0] + (x / w) * (r[0][1] - r[0][0]), r[1][0] + (1 - y / h) * (r[1][1] - r[1][0])];
+  };
+  s.clamp = (uv) => {
+    const b = s.data.bounds;
+    return [Math.min(Math.max(uv[0], b[0][0]), b[0][1]), Math.min(Math.max(uv[1], b[1][0]), b[1][1])];
+  };
+  s.cursor = () => s.local || s.data.z;
+
+  const eventXY = (e) => {
+    const rect = canvas.getBoundingClientRect();
+    return [e.clientX - rect.left, e.clientY - rect.top];
+  };
+
+  s.onDown = (e) => {
+    if (e.button !== 0 || !s.data) return;
+    canvas.focus();
+    canvas.setPointerCapture(e.pointerId);
+    s.down = eventXY(e);
+    s.dragging = false;
+    e.preventDefault();
+  };
+  s.onMove = (e) => {
+    if (!s.down || !s.data) return;
+    const [x, y] = eventXY(e);
+    if (!s.dragging && Math.hypot(x - s.down[0], y - s.down[1]) < DRAG_PX) return;
+    s.dragging = true;
+    moveTo(s, s.clamp(s.toPlane(x, y)));
+  };
+  s.onUp = (e) => {
+    if (!s.down || !s.data) return;
+    const [x, y] = eventXY(e);
+    if (!s.dragging) {
+      const hit = nearest(s, x, y);
+      if (hit) {
+        s.api.setTriggerValue("pick", hit);
+      } else {
+        moveTo(s, s.clamp(s.toPlane(x, y)));
+      }
+    }
+    s.down = null;
+    s.dragging = false;
+  };
+  s.onKey = (e) => {
+    if (!s.data) return;
+    const r = s.data.region;
+    const step = ((r[0][1] - r[0][0]) / 60) * (e.shiftKey ? 5 : 1);
+    const d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] }[e.key];
+    if (!d) return;
+    e.preventDefault();
+    const z = s.cursor();
+    moveTo(s, s.clamp([z[0] + d[0], z[1] + d[1]]));
+  };
+  s.onWheel = (e) => {
+    if (!s.data) return;
+    e.preventDefault();
+    const now = performance.now();
+    if (now - s.lastWheel < WHEEL_GAP_MS || e.deltaY === 0) return;
+    s.lastWheel = now;
+    const [u, v] = s.toPlane(...eventXY(e));
+    s.api.setTriggerValue("zoom", { dir: e.deltaY < 0 ? 1 : -1, u, v });
+  };
+  canvas.addEventListener("pointerdown", s.onDown);
+  canvas.addEventListener("pointermove", s.onMove);
+  canvas.addEventListener("pointerup", s.onUp);
+  canvas.addEventListener("pointercancel", s.onUp);
+  canvas.addEventListener("keydown", s.onKey);
+  canvas.addEventListener("wheel", s.onWheel, { passive: false });
+  s.resize = new ResizeObserver(() => draw(s));
+  s.resize.observe(canvas);
+  s.cleanup = () => {
+    canvas.removeEventListener("pointerdown", s.onDown);
+    canvas.removeEventListener("pointermove", s.onMove);
+    canvas.removeEventListener("pointerup", s.onUp);
+    canvas.removeEventListener("pointercancel", s.onUp);
+    canvas.removeEventListener("keydown", s.onKey);
+    canvas.removeEventListener("wheel", s.onWheel);
+    s.resize.disconnect();
+    PADS.delete(parent);
+  };
+  return s;
+}
+
+// Latest wins: one move in flight; newer positions wait in `pending`, only the newest is kept.
+function moveTo(s, uv) {
+  s.local = uv;
+  draw(s);
+  send(s);
+}
+
+function send(s) {
+  const now = performance.now();
+  if (s.inflight !== null && now - s.sentAt < MOVE_TIMEOUT_MS) {
+    s.pending = true;
+    return;
+  }
+  s.pending = false;
+  s.seq += 1;
+  s.inflight = s.seq;
+  s.sentAt = now;
+  s.api.setTriggerValue("move", { u: s.local[0], v: s.local[1], seq: s.seq });
+}
+
+function nearest(s, x, y) {
+  const d = s.data;
+  const limit = num(d.pick_px, 8);
+  let best = null;
+  let bestD = Infinity;
+  for (const m of (d.overlays && d.overlays.marks) || []) {
+    if (typeof m.pick !== "number") continue;
+    const [mx, my] = s.toPx(m.u, m.v);
+    const dist = Math.hypot(mx - x, my - y);
+    if (dist <= Math.max(limit, num(m.r, 0)) && dist < bestD) {
+      best = { kind: "mark", i: m.pick };
+      bestD = dist;
+    }
+  }
+  if (best || !s.points || !d.pick_points) return best;
+  const p = s.points;
+  for (let i = 0; i < p.u.length; i++) {
+    const [px, py] = s.toPx(p.u[i], p.v[i]);
+    const dist = Math.hypot(px - x, py - y);
+    if (dist <= limit && dist < bestD) {
+      best = { kind: "point", i };
+      bestD = dist;
+    }
+  }
+  return best;
+}
+
+function drawLayer(s, w, h, ratio) {
+  const key = `${s.points ? s.points.version : ""}|${JSON.stringify(s.data.region)}|${w}x${h}@${ratio}`;
+  if (s.layer && s.layerKey === key) return s.layer;
+  const layer = document.createElement("canvas");
+  layer.width = w * ratio;
+  layer.height = h * ratio;
+  const ctx = layer.getContext("2d");
+  ctx.scale(ratio, ratio);
+  const colors = s.data.colors || [];
+  drawAxes(s, ctx, w, h);
+  let sample = "";
+  if (s.points) {
+    const p = s.points;
+    const px = new Float32Array(p.u.length * 2);
+    ctx.globalAlpha = 0.6;
+    for (let i = 0; i < p.u.length; i++) {
+      const [x, y] = s.toPx(p.u[i], p.v[i]);
+      px[2 * i] = x;
+      px[2 * i + 1] = y;
+      if (x < -2 || y < -2 || x > w + 2 || y > h + 2) continue;
+      ctx.fillStyle = colors[p.c[i]] || "#888888";
+      ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+    }
+    // for tests and tools: one isolated point inside the view (css px in the canvas, and its position)
+    const limit = num(s.data.pick_px, 8) * 2;
+    for (let i = 0; i < p.u.length && !sample; i++) {
+      const x = px[2 * i];
+      const y = px[2 * i + 1];
+      if (x < 20 || y < 20 || x > w - 20 || y > h - 20) continue;
+      let alone = true;
+      for (let j = 0; j < p.u.length && alone; j++) {
+        if (j !== i && Math.hypot(px[2 * j] - x, px[2 * j + 1] - y) < limit) alone = false;
+      }
+      if (alone) sample = `${x.toFixed(1)},${y.toFixed(1)},${i}`;
+    }
+  }
+  drawLegend(ctx, colors);
+  s.canvas.dataset.sample = sample;
+  s.layer = layer;
+  s.layerKey = key;
+  return layer;
+}
+
+function niceStep(span) {
+  const raw = span / 6;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const f = raw / p;
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
+}
+
+// Light grid lines with their values, and the axis names (plain text from the server, drawn with fillText).
+function drawAxes(s, ctx, w, h) {
+  const r = s.data.region;
+  ctx.save();
+  ctx.font = "10px sans-serif";
+  ctx.fillStyle = "#8a8d96";
+  ctx.lineWidth = 1;
+  for (const axis of [0, 1]) {
+    const [lo, hi] = r[axis];
+    const step = niceStep(hi - lo);
+    for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
+      const value = Math.abs(t) < step / 1e6 ? 0 : t;
+      ctx.strokeStyle = value === 0 ? "#d5d7dd" : "#eef0f3";
+      ctx.beginPath();
+      if (axis === 0) {
+        const [x] = s.toPx(value, r[1][0]);
+        ctx.moveTo(x, 0);
+        ctx.lineTo(x, h);
+        ctx.stroke();
+        ctx.textAlign = "center";
+        ctx.textBaseline = "bottom";
+        ctx.fillText(String(+value.toPrecision(3)), x, h - 2);
+      } else {
+        const [, y] = s.toPx(r[0][0], value);
+        ctx.moveTo(0, y);
+        ctx.lineTo(w, y);
+        ctx.stroke();
+        ctx.textAlign = "left";
+        ctx.textBaseline = "middle";
+        ctx.fillText(String(+value.toPrecision(3)), 3, y);
+      }
+    }
+  }
+  const axes = Array.isArray(s.data.axes) ? s.data.axes : [];
+  ctx.font = "12px sans-serif";
+  ctx.fillStyle = "#555a66";
+  if (typeof axes[0] === "string") {
+    ctx.textAlign = "right";
+    ctx.textBaseline = "bottom";
+    ctx.fillText(axes[0], w - 4, h - 14);
+  }
+  if (typeof axes[1] === "string") {
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillText(axes[1], 22, 4);
+  }
+  ctx.restore();
+}
+
+function drawLegend(ctx, colors) {
+  if (!colors.length) return;
+  ctx.save();
+  ctx.font = "11px sans-serif";
+  ctx.textBaseline = "middle";
+  ctx.textAlign = "left";
+  const x0 = 22;
+  const y0 = 24;
+  colors.forEach((c, i) => {
+    const x = x0 + i * 22;
+    ctx.globalAlpha = 0.9;
+    ctx.fillStyle = c;
+    ctx.fillRect(x, y0 - 4, 8, 8);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = "#555a66";
+    ctx.fillText(String(i), x + 10, y0);
+  });
+  ctx.restore();
+}
+
+function drawMark(ctx, x, y, m) {
+  const r = num(m.r, 5);
+  ctx.strokeStyle = m.color || "#000000";
+  ctx.fillStyle = m.color || "#000000";
+  ctx.lineWidth = num(m.width, 2);
+  ctx.beginPath();
+  if (m.shape === "x") {
+    ctx.moveTo(x - r, y - r);
+    ctx.lineTo(x + r, y + r);
+    ctx.moveTo(x + r, y - r);
+    ctx.lineTo(x - r, y + r);
+    ctx.stroke();
+  } else if (m.shape === "plus") {
+    ctx.moveTo(x - r, y);
+    ctx.lineTo(x + r, y);
+    ctx.moveTo(x, y - r);
+    ctx.lineTo(x, y + r);
+    ctx.stroke();
+  } else {
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+    if (m.shape === "disc") {
+      ctx.globalAlpha = 0.85;
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.strokeStyle = "#ffffff";
+      ctx.lineWidth = 1.5;
+    }
+    ctx.stroke();
+  }
+  if (typeof m.text === "string" && m.text) {
+    ctx.font = `bold ${Math.max(10, Math.round(r * 1.1))}px sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = m.shape === "disc" ? "#ffffff" : m.color || "#000000";
+    ctx.fillText(m.text, x, y);
+  }
+}
+
+function draw(s) {
+  if (!s.data) return;
+  const [w, h] = s.size();
+  const ratio = window.devicePixelRatio || 1;
+  const canvas = s.canvas;
+  if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
+    canvas.width = Math.round(w * ratio);
+    canvas.height = Math.round(h * ratio);
+    canvas.style.height = `${h}px`;
+  }
+  const ctx = s.ctx;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  ctx.drawImage(drawLayer(s, w, h, ratio), 0, 0, w, h);
+  const ov = s.data.overlays || {};
+  for (const line of ov.lines || []) {
+    const pts = line.pts || [];
+    if (pts.length < 2) continue;
+    ctx.strokeStyle = line.color || "#000000";
+    ctx.lineWidth = num(line.width, 2);
+    ctx.setLineDash(Array.isArray(line.dash) ? line.dash : []);
+    ctx.beginPath();
+    pts.forEach((p, i) => {
+      const [x, y] = s.toPx(p[0], p[1]);
+      if (i === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+    });
+    if (line.closed) ctx.closePath();
+    ctx.stroke();
+  }
+  ctx.setLineDash([]);
+  for (const m of ov.marks || []) {
+    const [x, y] = s.toPx(m.u, m.v);
+    drawMark(ctx, x, y, m);
+  }
+  const z = s.cursor();
+  const [cx, cy] = s.toPx(z[0], z[1]);
+  drawMark(ctx, cx, cy, { shape: "plus", r: 11, width: 4, color: "#ffffff" });
+  drawMark(ctx, cx, cy, { shape: "plus", r: 10, width: 2, color: "#111111" });
+  canvas.dataset.z = `${z[0].toFixed(4)},${z[1].toFixed(4)}`;
+  // for tests and tools: where the pickable marks are (css px in the canvas) and their pick ids
+  canvas.dataset.picks = (ov.marks || [])
+    .filter((m) => typeof m.pick === "number")
+    .map((m) => {
+      const [x, y] = s.toPx(m.u, m.v);
+      return `${x.toFixed(1)},${y.toFixed(1)},${m.pick}`;
+    })
+    .join(";");
+  const r = s.data.region;
+  canvas.dataset.region = `${r[0][0]},${r[0][1]},${r[1][0]},${r[1][1]}`;
+}
+
+function render(s, data) {
+  s.data = data;
+  if (data.points && Array.isArray(data.points.u)) {
+    s.points = {
+      version: data.version,
+      u: Float32Array.from(data.points.u),
+      v: Float32Array.from(data.points.v),
+      c: Uint8Array.from(data.points.c),
+    };
+    s.layer = null;
+    s.api.setStateValue("have", data.version);
+  } else if (!s.points || s.points.version !== data.version) {
+    // the server thinks this pad has the points (a remount lost them): ask again, once per version
+    if (s.asked !== data.version) {
+      s.asked = data.version;
+      s.api.setStateValue("have", `need:${data.version}:${Date.now()}`);
+    }
+  }
+  if (s.inflight !== null && num(data.ack, -1) >= s.inflight) {
+    s.inflight = null;
+    if (s.pending) send(s);
+    else if (!s.down) s.local = null; // answered and released: the server's z leads again
+  }
+  if (typeof data.image === "string" && data.image.startsWith("data:image/png;base64,")) {
+    if (s.img.getAttribute("src") !== data.image) {
+      s.img.setAttribute("src", data.image);
+      s.shown += 1;
+      s.img.dataset.shown = String(s.shown);
+    }
+  }
+  s.title.textContent = typeof data.title === "string" ? data.title : "";
+  s.caption.textContent = typeof data.caption === "string" ? data.caption : "";
+  s.hint.textContent = typeof data.hint === "string" ? data.hint : "";
+  const hasRow = typeof data.row === "string" && data.row.startsWith("data:image/png;base64,");
+  s.rowwrap.classList.toggle("on", hasRow);
+  if (hasRow && s.row.getAttribute("src") !== data.row) s.row.setAttribute("src", data.row);
+  s.rowtitle.textContent = typeof data.row_title === "string" ? data.row_title : "";
+  draw(s);
+}
+
+export default function (component) {
+  const { data, parentElement } = component;
+  let s = PADS.get(parentElement);
+  if (!s) {
+    if (!parentElement.querySelector(".canvas")) return undefined;
+    s = setup(parentElement);
+    PADS.set(parentElement, s);
+  }
+  s.api = component;
+  if (data && typeof data === "object") render(s, data);
+  return s.cleanup;
+}

@@ -1,0 +1,40 @@
+"""A light 2-D chart that is redrawn in place: a Streamlit components v2 canvas (``live_chart/``, no build
+step, nothing fetched at run time), for the figures a timer streams (FA learning curves and posteriors, the
+VRNN's prior path).
+
+Why not ``st.plotly_chart`` there: in Streamlit 1.67 a plotly chart's element id includes its figure, so
+each new frame mounts a new chart (plotly's full layout and draw, a few hundred ms on a 2-core machine),
+which caps Play at one or two frames per second. This canvas keeps its element and redraws from a small
+JSON spec in a few milliseconds.
+
+Data in: a plain dict built by the pure builders (:func:`explorer_core.figures.fa_curves_chart`,
+:func:`explorer_core.figures.fa_ellipses_chart`, :func:`explorer_core.figures_vrnn.prior_trajectory_chart`):
+``title``, ``height``, ``frame``, ``legend`` and ``panels`` (axes with fixed ranges, lines, shaded bands,
+reference lines, markers); see ``live_chart/main.js``. Nothing comes back. The browser draws numbers and plain
+text only (``fillText``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+ASSETS = Path(__file__).with_name("live_chart")
+NAME = "aevb_live_chart"
+
+
+def _read(name: str) -> str:
+    return (ASSETS / name).read_text(encoding="utf-8")
+
+
+_component = st.components.v2.component(
+    NAME, html=_read("index.html"), css=_read("style.css"), js=_read("main.js"), isolate_styles=True
+)
+
+
+def live_chart(key: str, data: dict[str, Any], frame: int = 0) -> Any:
+    """Mount (or update in place) the chart ``data`` with ``key``; ``frame`` is exposed to tests as the
+    canvas's ``data-frame``."""
+    return _component(key=key, data={**data, "frame": int(frame)}, width="stretch", height="content")
