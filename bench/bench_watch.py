@@ -145,14 +145,13 @@ def browser_fps(seconds: float, log_dir: Path) -> dict:
             page.wait_for_selector(IDLE_APP)
             page.locator(CURVES).first.wait_for(state="attached")
             page.screenshot(path=str(log_dir / "start.png"), full_page=True)
-            page.get_by_role("button", name="▶ Play").click()
-            page.get_by_role("button", name="⏸ Pause").wait_for()
+            page.locator(".st-key-watch_play_toggle").get_by_text("Play").click()
             time.sleep(3.0)  # warm-up: first frames, torch's first calls
             page.evaluate(RECORDER)
             time.sleep(seconds)
             frames = page.evaluate("() => { cancelAnimationFrame(window.__rec); return window.__frames; }")
             page.screenshot(path=str(log_dir / "playing.png"))
-            page.get_by_role("button", name="⏸ Pause").click()
+            page.locator(".st-key-watch_play_toggle").get_by_text("Play").click()
             exceptions = page.get_by_test_id("stException").count()
             browser.close()
     finally:

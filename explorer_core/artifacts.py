@@ -230,7 +230,7 @@ MODEL_SCHEMA = Obj(
         ),
         "test_metrics": TEST_METRICS,
         "units": _TEXT_OPT,
-        "selection": _TEXT_OPT,
+        "selection": AnyJSON(),  # how the model was chosen (explorer_core.selection): a text or a record
         "weights": Text(max_len=255),
         "sha256": _SHA256,
         "views": Obj(
@@ -241,6 +241,7 @@ MODEL_SCHEMA = Obj(
     },
     required=frozenset({"family", "config", "weights", "sha256"}),
     check=_check_model_description,
+    extra="keep",  # fields no page reads (newer writers' additions) travel on untouched
 )
 
 

@@ -168,10 +168,6 @@ class JobError(RuntimeError):
     """An operation on a run that cannot be done (unknown id, deleting a run that is still active)."""
 
 
-class _CancelRequestedError(Exception):
-    """Raised inside the worker by ``should_stop`` once the run's cancel file exists."""
-
-
 class _Terminated(BaseException):
     """Raised inside the worker by its SIGTERM handler."""
 
@@ -833,8 +829,6 @@ def _worker(run_dir: str, device: str, options: dict[str, Any]) -> None:
         else:
             _remove_checkpoint(run)  # a finished run is not continued: its checkpoint only takes space
             _update_status(run, state="done", message=training.get("stopped"), **done)
-    except _CancelRequestedError:
-        _update_status(run, state="cancelled", finished=time.time(), message="cancelled on request")
     except _Terminated:
         if cancel_file.exists():
             _update_status(run, state="cancelled", finished=time.time(), message="cancelled (terminated)")

@@ -213,7 +213,8 @@ class MapOf:
 @dataclass(frozen=True)
 class Obj:
     """An object with the given ``fields`` (name -> schema); those in ``required`` must be there. Keys that
-    are not in ``fields`` are dropped (``extra="drop"``), rejected (``"reject"``) or kept when their value is
+    are not in ``fields`` are dropped (``extra="drop"``), rejected (``"reject"``), kept as they are
+    (``"keep"``: parts no page reads, bounded by the file's size cap) or kept when their value is
     a number, a string, a bool or null (``"scalars"``). ``check``, when given, sees the validated dict and
     raises ``SchemaError`` for rules across fields."""
 
@@ -300,6 +301,8 @@ def check(value: Any, schema: Any, where: str = "") -> Any:
                 out[key] = check(item, schema.fields[key], path)
             elif schema.extra == "reject":
                 raise _fail(path, "is not a known field")
+            elif schema.extra == "keep":
+                out[key] = item
             elif schema.extra == "scalars":
                 if item is not None and not isinstance(item, bool | int | float | str):
                     raise _fail(path, f"must be a number, a string or a bool, got {_kind(item)}")

@@ -544,12 +544,20 @@ def _tsne_figure(model_key: str, _bundle: LatentBundle):
 
 
 def tsne_section(prefix: str, bundle: LatentBundle, model_key: str) -> None:
-    """The stored t-SNE of the test encodings (display only; plotly, for its hover and zoom), in an expander;
-    a click on a point picks that test image and moves z to its encoding."""
+    """The stored t-SNE of the test encodings (display only; plotly, for its hover and zoom), behind a toggle
+    (it is heavy, and off the per-move path); a click on a point picks that test image and moves z to its
+    encoding."""
     lm = bundle.latent_map
     if lm.tsne is None:
         return
-    with st.expander(f"t-SNE of the first {len(lm.tsne):,} test encodings (display only)"):
+    shown = st.toggle(
+        f"Show the t-SNE of the first {len(lm.tsne):,} test encodings (display only)",
+        key=f"{prefix}_show_tsne",
+        help="Computed at training time; drawn with plotly (hover, zoom), so only when asked for.",
+    )
+    if not shown:
+        return
+    with st.container(border=True):
         key = f"{prefix}_map"
         point = take_map_click(key)
         index = clicked_test_image(point, len(lm.tsne)) if point is not None else None

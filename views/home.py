@@ -33,7 +33,7 @@ EXPLORERS = [
     (
         "views/factor_analysis.py",
         "factor_analysis",
-        "Factor analysis: step through E- and M-phases",
+        "Factor analysis: E- and M-steps",
         "📐",
         "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors "
         "live.",
@@ -41,29 +41,30 @@ EXPLORERS = [
     (
         "views/vae.py",
         "vae",
-        "VAE latent space: drag z, see the decoder",
+        "VAE latent space",
         "🌀",
-        "Decode any point of the latent map, see q(z|x) and z = μ + σ·ε for a test image or your drawing, "
-        "the ELBO split into reconstruction and KL, and interpolations.",
+        "Drag z and watch the decoder; see q(z|x) and z = μ + σ·ε for a test image or your drawing, the "
+        "ELBO split into reconstruction and KL, and interpolations.",
     ),
     (
         "views/watch.py",
         "watch",
-        "Watch it learn: a VAE trained live",
+        "Watch it learn",
         "👀",
         "Train a small VAE in your session by E-, M- or joint steps, and watch its latent map form.",
     ),
     (
         "views/cvae.py",
         "cvae",
-        "Conditional VAE: the label sets the class, z the style",
+        "Conditional VAE",
         "🏷️",
-        "Decode one z under all ten labels, re-label an image, see the learned priors p(z|y).",
+        "The label sets the class, z the style: decode one z under all ten labels, re-label an image, see "
+        "the learned priors p(z|y).",
     ),
     (
         "views/gmvae.py",
         "gmvae",
-        "Gaussian mixture VAE: pick a cluster, generate",
+        "Gaussian mixture VAE",
         "🧩",
         "Ten clusters found without labels, ordered by their matched digit; q(y|x), the confusion matrix, "
         "and the two estimators side by side.",
@@ -71,7 +72,7 @@ EXPLORERS = [
     (
         "views/vrnn.py",
         "vrnn",
-        "Variational RNN: a digit row by row",
+        "Variational RNN",
         "📜",
         "A latent z_t per row: watch digits grow one row at a time, complete a digit's top rows, see where "
         "the KL is spent.",
@@ -79,7 +80,7 @@ EXPLORERS = [
     (
         "views/training.py",
         "training",
-        "Training: train any model in the background",
+        "Training in the background",
         "🏋️",
         "Start a run (the paper's recipe or a one-minute one), watch its curves and samples, find it in its "
         "page's model picker.",

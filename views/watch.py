@@ -63,6 +63,7 @@ def new_experiment(config: WatchConfig) -> str | None:
     except RuntimeError as err:  # e.g. out of memory for an absurd model size
         return f"Cannot start this run ({type(err).__name__}): {err}"
     state.watch_playing = False
+    state.watch_play_toggle = False
     state.watch_autoplay = False
     state.watch_region = None
     state.watch_z = None
@@ -182,20 +183,19 @@ def handle_map_selection(ex: WatchExperiment, region) -> None:
         points, boxes = list(selection.get("points") or []), list(selection.get("box") or [])
     except (KeyError, TypeError, AttributeError):
         return
-    signature = repr((points[:1], boxes[:1]))
-    if not (points or boxes) or state.get("watch_map_seen") == signature:
-        if not (points or boxes):
-            state.pop("watch_map_seen", None)
-        return
-    state.watch_map_seen = signature
-    if boxes:
+    # what is new decides: plotly keeps a dragged box in the selection while a later click adds a point
+    box_sig, point_sig = repr(boxes[:1]), repr(points[:1])
+    new_box = bool(boxes) and state.get("watch_map_seen_box") != box_sig
+    new_point = bool(points) and state.get("watch_map_seen_point") != point_sig
+    state.watch_map_seen_box, state.watch_map_seen_point = box_sig, point_sig
+    if new_box:
         xs, ys = boxes[0].get("x") or [], boxes[0].get("y") or []
         if len(xs) >= 2 and len(ys) >= 2:
             (u0, u1), (v0, v1) = sorted(map(float, xs[:2])), sorted(map(float, ys[:2]))
             if u1 - u0 > 1e-6 and v1 - v0 > 1e-6:
                 state.watch_zoom = ((u0, u1), (v0, v1))
             state.watch_z = ((u0 + u1) / 2, (v0 + v1) / 2)
-    elif points:
+    elif new_point:
         x, y = points[0].get("x"), points[0].get("y")
         if isinstance(x, int | float) and isinstance(y, int | float):
             state.watch_z = (float(x), float(y))
@@ -203,6 +203,8 @@ def handle_map_selection(ex: WatchExperiment, region) -> None:
 
 def player() -> None:
     state = st.session_state
+    if state.pop("watch_stop_pending", False):
+        state.watch_play_toggle = False
     ex: WatchExperiment = state.watch
 
     c = st.columns(5)
@@ -229,7 +231,6 @@ def player() -> None:
         "joint": b[2].button("Joint × N", key="watch_joint", help="plain AEVB: update θ and φ together"),
     }
     schedule = b[3].button("Schedule E, M, E, M × 250", key="watch_schedule")
-    play = b[4].button("⏸ Pause" if state.watch_playing else "▶ Play", key="watch_play")
     reset = b[5].button("↺ Reset", key="watch_reset")
     export = b[6].button(
         "💾 Export", key="watch_export", help="save as a run: it appears in the VAE page's picker"
@@ -247,11 +248,19 @@ def player() -> None:
             ex.enqueue(phase, int(n_steps))
     if schedule:
         ex.enqueue_schedule(EM_SCHEDULE)
-    if play:
-        state.watch_playing = not state.watch_playing
-        state.watch_autoplay = state.watch_playing and ex.queued_steps == 0
-    elif any(pressed.values()) or schedule:
-        state.watch_playing, state.watch_autoplay = True, False
+    queued_now = any(pressed.values()) or schedule
+    if queued_now:
+        state.watch_play_toggle, state.watch_autoplay = True, False
+    # Play is a toggle, not a button: its value is state, so a click survives the frames' reruns (a button's
+    # one-shot trigger could be consumed by an interrupted frame and lost)
+    playing = b[4].toggle(
+        "▶ Play",
+        key="watch_play_toggle",
+        help="stream frames; when nothing is queued, it runs the phase chosen below",
+    )
+    if playing and not was_playing and not queued_now:
+        state.watch_autoplay = ex.queued_steps == 0
+    state.watch_playing = playing
 
     frame_start = time.perf_counter()
     if state.watch_playing:
@@ -260,6 +269,7 @@ def player() -> None:
         ex.frame(per_frame, time_budget_s=FRAME_BUDGET_S)
         if ex.error or (ex.queued_steps == 0 and not state.watch_autoplay):
             state.watch_playing = False
+            state.watch_stop_pending = True  # the toggle is drawn already: switched off on the next run
         stamps = [*state.get("watch_stamps", [])[-9:], time.time()]
         state.watch_stamps = stamps
     else:
@@ -399,7 +409,7 @@ def player() -> None:
     st.markdown(reading(ex))
     state.watch_server_ms = (time.perf_counter() - frame_start) * 1000
 
-    if state.watch_playing != was_playing:
+    if state.watch_playing != was_playing or state.get("watch_stop_pending"):
         st.rerun()  # start or stop the timer below
 
 

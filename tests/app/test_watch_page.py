@@ -71,14 +71,24 @@ def test_e_steps_move_phi_only_and_the_curves(page):
 
 def test_play_runs_a_frame_and_pause_stops(page):
     at = page
-    at.button(key="watch_play").click().run()
+    at.toggle(key="watch_play_toggle").set_value(True).run()
     assert not at.exception
     assert at.session_state["watch_playing"]
-    # a frame of the default 20 joint steps, and one more in the rerun that starts the frame timer
-    assert int(metric(at, "Step")) in (20, 40)
+    # a frame of up to 20 joint steps (fewer on a busy machine: a frame has a time budget), and one more in
+    # the rerun that starts the frame timer
+    assert 0 < int(metric(at, "Step")) <= 40
     assert at.session_state["watch"].last_phase == "joint"
-    at.button(key="watch_play").click().run()
+    at.toggle(key="watch_play_toggle").set_value(False).run()
     assert not at.session_state["watch_playing"]
+
+
+def test_queued_steps_switch_play_off_when_done(page):
+    at = page
+    at.number_input(key="watch_n").set_value(10)
+    at.button(key="watch_m").click().run()
+    assert metric(at, "Step") == "10"
+    assert not at.session_state["watch_playing"]
+    assert at.toggle(key="watch_play_toggle").value is False
 
 
 def test_click_and_box_on_the_map_decode_while_paused(page):

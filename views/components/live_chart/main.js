@@ -216,8 +216,23 @@ function draw(s) {
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, w, h);
   const legend = Array.isArray(d.legend) ? d.legend : [];
+  // the legend under the plot, wrapped into as many lines as it needs
+  ctx.font = "12px sans-serif";
+  const placed = [];
+  let lx = MARGIN.l, line = 0;
+  for (const item of legend) {
+    const name = text(item.name);
+    const width = 40 + ctx.measureText(name).width;
+    if (lx > MARGIN.l && lx + width > w - MARGIN.r) {
+      lx = MARGIN.l;
+      line += 1;
+    }
+    placed.push([item, name, lx, line]);
+    lx += width;
+  }
+  const legendLines = legend.length ? line + 1 : 0;
   const top = MARGIN.t + (d.title ? 18 : 0);
-  const bottom = MARGIN.b + (legend.length ? 22 : 0);
+  const bottom = MARGIN.b + 20 * legendLines;
   const area = [MARGIN.l, top, w - MARGIN.l - MARGIN.r, h - top - bottom];
   if (d.title) {
     ctx.fillStyle = "rgba(49,51,63,1)";
@@ -230,24 +245,21 @@ function draw(s) {
     const t = num(p.top, 0), b = num(p.bottom, 1);
     drawPanel(ctx, p, [area[0], area[1] + t * area[3], area[2], (b - t) * area[3]]);
   }
-  // legend, one line under the plot
-  let lx = MARGIN.l, ly = h - 10;
   ctx.font = "12px sans-serif";
   ctx.textBaseline = "middle";
   ctx.textAlign = "left";
-  for (const item of legend) {
-    const name = text(item.name);
+  for (const [item, name, x, row] of placed) {
+    const y = h - 10 - 20 * (legendLines - 1 - row);
     ctx.strokeStyle = colour(item.color, "#000000");
     ctx.lineWidth = num(item.width, 2);
     ctx.setLineDash(Array.isArray(item.dash) ? item.dash : []);
     ctx.beginPath();
-    ctx.moveTo(lx, ly);
-    ctx.lineTo(lx + 22, ly);
+    ctx.moveTo(x, y);
+    ctx.lineTo(x + 22, y);
     ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = "rgba(49,51,63,0.9)";
-    ctx.fillText(name, lx + 27, ly);
-    lx += 40 + ctx.measureText(name).width;
+    ctx.fillText(name, x + 27, y);
   }
   canvas.dataset.frame = String(d.frame);
 }
