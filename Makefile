@@ -6,7 +6,7 @@ PORT   ?= 8501
 # `make run` listens on this machine only; `make serve` on every interface (a class on the network)
 ADDRESS ?= localhost
 
-.PHONY: gmvae-seeds run serve test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn bench-soak bench-play cards clean
+.PHONY: gmvae-seeds run serve test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn bench-soak bench-play cards clean bench-watch
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,7 +55,7 @@ test: lint data
 # `make bench` runs every target in BENCH_TARGETS (add yours there) and prints the total time;
 # BENCH_ARGS=--quick gives the quality, training-speed and app scripts a short smoke run.
 BENCH_TARGETS = bench-quality bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-training-speed bench-app \
-	bench-training-load bench-vrnn bench-soak bench-play
+	bench-training-load bench-vrnn bench-soak bench-play bench-watch
 BENCH_ARGS ?=
 
 bench:
@@ -104,6 +104,10 @@ bench-app: install-dev data
 # the shipped GMVAE: four seeds of gmvae-marginal (hours of CPU), resumable, then the declared selection rule
 gmvae-seeds: install data
 	tools/gmvae_seeds.sh gmvae-marginal 0 1 2 3
+
+# the Watch it learn page in Chromium: frames per second while playing (pause background trainings first)
+bench-watch: install-dev data
+	cd bench && ../$(PY) bench_watch.py && ../$(PY) report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -256,7 +256,7 @@ def main() -> None:
                 "stopped_during_run": bool(training_before)
                 and all(p["stopped"] for p in training_before + training_after),
             },
-            "note": "other engineers' tests may have been running on the same 2 cores at the same time",
+            "note": "Other engineers' tests may have been running on the same 2 cores at the same time",
             "screenshot": str(log_dir / "playing.png"),
         },
     )

@@ -537,6 +537,41 @@ def play_section(r: dict) -> list[str]:
     return lines
 
 
+def watch_section(r: dict) -> list[str]:
+    """The Watch it learn page: frames per second while playing, in Chromium (bench_watch.py)."""
+    b, srv, bg = r["browser"], r["server_frame_ms"], r.get("background_training") or {}
+    interval = b["frame_interval"]
+    paused = (
+        "stopped (SIGSTOP) during the run"
+        if bg.get("stopped_during_run")
+        else ("running" if bg.get("processes") else "none on the machine")
+    )
+    lines = [
+        "## Watch it learn page: frames per second while playing (browser)",
+        "",
+        _machine_line(r["machine"]),
+        "",
+        r["method"],
+        "",
+        f"Target: {r['target']}: **{'met' if r['met'] == 'yes' else 'not met'}**. Background trainings: "
+        f"{paused}. {r.get('note', '')}.",
+        "",
+        "| in Chromium | value |",
+        "|---|---|",
+        f"| frames per second | **{b['frames_per_s']}** |",
+        f"| steps per frame | {b['steps_per_frame']} |",
+        f"| steps per second | {b['steps_per_s']} |",
+        f"| frame interval p50 / p95 ms | {interval['p50_ms']} / {interval['p95_ms']} |",
+        f"| frames recorded / seconds | {b['frames']} / {b['seconds_recorded']} |",
+        "",
+        "| one frame on the server (no browser) | p50 ms | p95 ms |",
+        "|---|---|---|",
+    ]
+    for key in ("steps", "evaluation", "figures", "images", "total"):
+        lines.append(f"| {key} | {srv[key]['p50_ms']} | {srv[key]['p95_ms']} |")
+    return [*lines, ""]
+
+
 SECTIONS = {
     "fa": fa_section,
     "latent": latent_section,
@@ -548,6 +583,7 @@ SECTIONS = {
     "training_load": training_load_section,
     "soak": soak_section,
     "play": play_section,
+    "watch": watch_section,
 }
 
 

@@ -361,10 +361,11 @@ def player() -> None:
         st.caption(
             f"Posterior means of {len(f.coords)} validation images, coloured by digit, on {where}. "
             + (
-                "Pause to click (or drag a box) on the map and decode there."
+                "Pause, then drag a box on the map to decode its centre and see its manifold."
                 if state.watch_playing
-                else "Click on the map to decode z there; drag a box to decode its centre and see its "
-                "manifold."
+                else "Drag a box on the map: its centre is decoded (black cross) and the manifold shows the "
+                "box. (This map is plotly in box-select mode; the latent pad's continuous drag is not used "
+                "here yet.)"
             )
         )
     with right:
@@ -400,7 +401,7 @@ def player() -> None:
                 width=168,
             )
         else:
-            st.caption("Pause and click the map to decode a point.")
+            st.caption("Pause and drag a box on the map to decode its centre.")
     with right:
         st.plotly_chart(
             terms_curves(h.step, h.reconstruction, h.kl, h.segments), key="watch_terms", width="stretch"

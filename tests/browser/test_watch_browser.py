@@ -1,6 +1,5 @@
 """The "Watch it learn" page in a real Chromium: ▶ Play streams frames (the step count, the latent map and the
-learning curves change several times), switching it off pauses them, and a drag or a click on the paused map
-decodes.
+learning curves change several times), switching it off pauses them, and a drag on the paused map decodes.
 """
 
 from __future__ import annotations
@@ -70,10 +69,11 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
     assert int(paused_at.replace(",", "")) > 0
     assert_no_exception(page)
 
-    # a drag on the paused map (plotly's box select) decodes the box's centre and shows its manifold
     plot = page.locator(f"{MAP} .nsewdrag").first
     plot.scroll_into_view_if_needed()
     box = plot.bounding_box()
+
+    # a drag on the paused map (plotly's box select) decodes the box's centre and shows its manifold
     x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
     page.mouse.move(x0, y0)
     page.mouse.down()
@@ -84,15 +84,4 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
     poll(lambda: "decoded at" in captions(page), CHANGE_TIMEOUT_S, "the decoded image of the drag")
     wait_idle(page)
     assert metric(page, "Step") == paused_at, "decoding must not train"
-    assert_no_exception(page)
-
-    # a click elsewhere on the map moves the decoded point (plotly's first click clears the box selection)
-    before = captions(page)
-    for _ in range(2):
-        page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.8)
-        wait_idle(page)
-        if captions(page) != before:
-            break
-    poll(lambda: captions(page) != before, CHANGE_TIMEOUT_S, "a click on the map to decode there")
-    wait_idle(page)
     assert_no_exception(page)
