@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import fresh_page, streamlit_server
+from tests.browser.conftest import fresh_page, pad_image_src, streamlit_server
 from tests.browser.test_browser import assert_no_exception, poll, wait_idle
 from tests.browser.test_latent_browser import choose_model
 
@@ -93,7 +93,10 @@ def test_a_run_started_in_the_browser_shows_progress_and_lands_in_the_vae_picker
         # the searchable selectbox shows its value in an <input>, not in its text
         picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").locator("input").first
         poll(lambda: run_id in picker.input_value(), LOAD_TIMEOUT_S, "the run to be the chosen VAE model")
-        page.get_by_test_id("stImage").filter(has_text="z = (").first.wait_for()
+        # the run's decoder answers on the latent pad (a PNG data URL in the pad's decoded image)
+        poll(
+            lambda: pad_image_src(page, "vae_pad").startswith("data:image"), LOAD_TIMEOUT_S, "a decoded image"
+        )
         assert_no_exception(page)
 
 

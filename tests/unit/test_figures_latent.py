@@ -229,5 +229,5 @@ def test_load_bundle_encodes_the_test_set(tmp_path):
     assert bundle.preprocessing == "dequantized" and not bundle.conditional
     assert bundle.image(0).shape == (28, 28) and bundle.image(0).max() <= 1.0
     path.with_suffix(".safetensors").write_bytes(b"garbage")
-    with pytest.raises(ArtifactError, match="corrupt|does not (fit|belong)"):
+    with pytest.raises(ArtifactError, match=r"corrupt|does not (fit|belong)"):
         load_bundle(path, n_test=10)
