@@ -38,6 +38,7 @@ STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100, 200]
 FRAME_SECONDS = 0.05  # the timer between frames while playing; a frame itself takes longer
 FRAME_BUDGET_S = 1.5  # a frame stops taking steps after this long (big models stay responsive)
 MANIFOLD_N = 12
+STALE_PLAY_S = 1.5  # after the run stopped itself, a Play toggle turned on sooner is a stale timer rerun
 GRID_CLICK_N = 30
 WATCH_THREADS = 1  # on this busy 2-core CPU two torch threads were up to 10 times slower per step
 
@@ -259,7 +260,12 @@ def player() -> None:
         help="stream frames; when nothing is queued, it runs the phase chosen below",
     )
     if playing and not was_playing and not queued_now:
-        state.watch_autoplay = ex.queued_steps == 0
+        if time.monotonic() - state.get("watch_stopped_at", -1e9) < STALE_PLAY_S:
+            # a rerun requested by the frame timer just before the run stopped itself still carries the
+            # toggle's old value: not a user's click, so it must not start an autoplay
+            playing, state.watch_stop_pending = False, True
+        else:
+            state.watch_autoplay = ex.queued_steps == 0
     state.watch_playing = playing
 
     frame_start = time.perf_counter()
@@ -270,6 +276,7 @@ def player() -> None:
         if ex.error or (ex.queued_steps == 0 and not state.watch_autoplay):
             state.watch_playing = False
             state.watch_stop_pending = True  # the toggle is drawn already: switched off on the next run
+            state.watch_stopped_at = time.monotonic()
         stamps = [*state.get("watch_stamps", [])[-9:], time.time()]
         state.watch_stamps = stamps
     else:
