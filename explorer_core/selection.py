@@ -60,7 +60,7 @@ def select_by_validation_elbo(paths: list[Path]) -> tuple[Path, dict[str, Any]]:
 
     Raises:
         ValueError: no candidates, an unreadable candidate, or candidates of different recipes (apart from
-            the seed and the number of epochs run).
+            the seed and the run's length: epochs, patience, min_epochs, max_minutes).
     """
     if not paths:
         raise ValueError("no candidates to choose from.")
@@ -69,8 +69,10 @@ def select_by_validation_elbo(paths: list[Path]) -> tuple[Path, dict[str, Any]]:
         meta = json.loads(Path(path).read_text())
         rows.append(candidate_row(meta, Path(path).name))
         metas[Path(path).name] = meta
+    # the seed and the run's length and budget may differ; the model, data and optimisation may not
+    budget = ("seed", "epochs", "patience", "min_epochs", "max_minutes")
     recipes = {
-        json.dumps({k: v for k, v in m["recipe"].items() if k != "seed"}, sort_keys=True)
+        json.dumps({k: v for k, v in m["recipe"].items() if k not in budget}, sort_keys=True)
         for m in metas.values()
     }
     if len(recipes) > 1:

@@ -154,6 +154,39 @@ def metrics_row(meta: dict[str, Any]) -> None:
             col.metric(label, _fmt(value, fmt), help=help_)
 
 
+def seeds_panel(meta: dict[str, Any]) -> None:
+    """ "Initialisation matters": every seed of this model's recipe (its JSON's ``selection`` record, written
+    by ``python -m explorer_core select``), the declared rule, and the spread of test accuracy."""
+    selection = meta.get("selection")
+    if not isinstance(selection, dict) or not isinstance(selection.get("candidates"), list):
+        return
+    rows = [r for r in selection["candidates"] if isinstance(r, dict)]
+    with st.expander(f"Initialisation matters: {len(rows)} seeds of this recipe", expanded=False):
+        st.caption(
+            f"Chosen by the rule declared before any test figure was read: {selection.get('rule', '–')}."
+        )
+        st.dataframe(
+            [
+                {
+                    "seed": r.get("seed"),
+                    "epochs": r.get("epochs_run"),
+                    "validation ELBO (rule)": _fmt(r.get("val_elbo"), "{:.2f}"),
+                    "test ELBO": _fmt(r.get("test_elbo"), "{:.2f}"),
+                    "test accuracy": _fmt(r.get("test_cluster_accuracy"), "{:.2%}"),
+                    "chosen": "✓" if r.get("seed") == selection.get("chosen_seed") else "",
+                }
+                for r in rows
+            ],
+            hide_index=True,
+        )
+        mean, std = selection.get("test_cluster_accuracy_mean"), selection.get("test_cluster_accuracy_std")
+        if isinstance(mean, int | float) and isinstance(std, int | float):
+            st.caption(
+                f"Test accuracy across seeds: mean {mean:.2%}, standard deviation {std:.2%}. The same recipe "
+                "and data, only the random initialisation differs."
+            )
+
+
 # ------------------------------------------------------------------------------------------ the page
 st.title("🧩 Gaussian mixture VAE: clusters without labels")
 st.markdown(
@@ -170,6 +203,7 @@ meta = model_picker("gmvae", P, on_change=_forget)
 loaded = None
 if meta is not None:
     metrics_row(meta)
+    seeds_panel(meta)
     loaded = open_bundle(meta)
 
 lc.url_in(

@@ -38,7 +38,7 @@ STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100, 200]
 FRAME_SECONDS = 0.05  # the timer between frames while playing; a frame itself takes longer
 FRAME_BUDGET_S = 1.5  # a frame stops taking steps after this long (big models stay responsive)
 MANIFOLD_N = 12
-STALE_PLAY_S = 1.5  # after the run stopped itself, a Play toggle turned on sooner is a stale timer rerun
+STALE_PLAY_S = 6.0  # after the run stopped itself, a Play toggle turned on sooner is a stale timer rerun
 GRID_CLICK_N = 30
 WATCH_THREADS = 1  # on this busy 2-core CPU two torch threads were up to 10 times slower per step
 
