@@ -257,3 +257,18 @@ def test_bad_weights_give_a_clear_error_and_the_page_goes_on(model_dir, monkeypa
     samples(at)
     at.switch_page(str(ROOT / "views" / "home.py")).run()
     assert not at.exception
+
+
+def test_initialisation_panel_shows_every_seed_of_the_shipped_recipe(monkeypatch):
+    """The shipped gmvae-marginal carries the table of every seed (``select``); the page shows it."""
+    monkeypatch.delenv("AEVB_MODEL_DIRS", raising=False)
+    meta = json.loads((ROOT / "pretrained" / "gmvae-marginal.json").read_text())
+    seeds = sorted(r["seed"] for r in meta["selection"]["candidates"])
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    panels = [e for e in at.expander if e.label.startswith("Initialisation matters")]
+    assert panels and f"{len(seeds)} seeds" in panels[0].label
+    table = at.dataframe[0].value
+    assert sorted(table["seed"].tolist()) == seeds
+    assert table["chosen"].tolist().count("✓") == 1
