@@ -38,20 +38,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, summary, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, IDLE_APP, ROOT, summary, write_result
 
-CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
-#: as tests/browser/conftest.py launches it
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 MODEL = "vae-cb-l2"
 LOG_DIR = Path(tempfile.mkdtemp(prefix="bench-app-"))  # the servers' log, screenshots of failures
 HOME_TITLE = "AEVB Explorer"

@@ -37,19 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import ROOT, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, ROOT, write_result
 
-CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 TIMEOUT_MS = 120_000
 TARGET_PER_S = 5.0
 

@@ -33,18 +33,8 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, summary, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, ROOT, summary, write_result
 
-CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 #: url path -> (the sidebar link's text, a text of the page's title)
 PAGES = {
     "": ("Home", "AEVB Explorer"),

@@ -29,19 +29,8 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, summary, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, IDLE_APP, ROOT, summary, write_result
 
-CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 CURVES = ".st-key-watch_curves path.js-line"
 TARGET_FPS, TARGET_STEPS = 5.0, 20
 RECORDER = """

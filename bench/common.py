@@ -19,6 +19,19 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Debian's Chromium, launched as tests/browser/conftest.py launches it (the closed network needs these flags)
+CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+#: a Streamlit app whose script has finished its run
+IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
