@@ -356,6 +356,7 @@ def wheel_zoom(prefix: str, value: Any) -> None:
     state[f"{prefix}_zoom"] = ZOOMS[int(np.clip(i + direction, 0, len(ZOOMS) - 1))]
     if direction > 0:
         state[f"{prefix}_centre"] = (u, v)
+    state[f"{prefix}_rerun_zoom"] = True
 
 
 def pad_callbacks(
@@ -528,6 +529,20 @@ def latent_pad_panel(
         axes=axis_titles(bundle),
     )
     return decode_s
+
+
+def rerun_panel_if_zoomed(prefix: str) -> None:
+    """A wheel notch on the pad (handled in the pad's own fragment) changes the region that the zoom control
+    and the manifold outside it show: rerun the whole page (once) so they follow."""
+    if st.session_state.pop(f"{prefix}_rerun_zoom", False):
+        st.rerun(scope="app")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_slider_ranges(model_key: str, _lm) -> tuple[tuple[float, float], tuple[float, float]]:
+    """:func:`explorer_core.latent_views.slider_ranges` of the model's map, once per model (it takes
+    quantiles of every test encoding)."""
+    return slider_ranges(_lm)
 
 
 def rerun_app_if_picked(prefix: str) -> None:

@@ -22,7 +22,6 @@ from explorer_core.latent_views import (
     decode_under_labels,
     png_bytes,
     prior_projections,
-    slider_ranges,
 )
 from views import _latent_common as lc
 
@@ -107,46 +106,64 @@ overlays = {"ellipses": ellipses, "highlight": lm.z_to_plane(rep.mu)}
 
 
 @st.fragment
+def pad_fragment(overlays: dict, ranges, region, view: str, label: int) -> None:
+    """The z sliders and the latent pad with the row of ten labels: a drag, an arrow key or a slider reruns
+    only this, so the images follow the pointer. A wheel notch changes the region: the page reruns too."""
+    lc.rerun_app_if_picked(P)
+    lc.rerun_panel_if_zoomed(P)
+    u_col, v_col = st.columns(2, gap="medium")
+    u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
+    z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
+    start = time.perf_counter()
+    with torch.inference_mode():
+        row = tile(
+            decode_under_labels(model, z, view, int(state[f"{P}_sample_seed"])),
+            N_CLASSES,
+            pad=2,
+            pad_value=0.5,
+        )
+    decode_s = time.perf_counter() - start
+    decode_s += lc.latent_pad_panel(
+        P,
+        bundle,
+        model_key,
+        ranges,
+        region,
+        (u, v),
+        view,
+        f"Decoded with y = {label}",
+        overlays,
+        label=label,
+        on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
+        row=row,
+        row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the class "
+        "changes",
+    )
+    state[f"{P}_decode_s"] = decode_s
+    lc.url_out(
+        {"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "label": label, "zoom": state[f"{P}_zoom"]}
+    )
+
+
+@st.fragment
 def latent_panel(overlays: dict) -> None:
-    """The latent pad, the label, the sliders and the manifold: a drag or a change here reruns only this."""
+    """The label, what the decoder shows, the zoom, the pad and the manifold: a change of label, view or zoom
+    reruns this; a move of z reruns only :func:`pad_fragment`."""
     panel_start = time.perf_counter()
     lc.rerun_app_if_picked(P)
-    ranges = slider_ranges(lm)
-    label_col, view_col = st.columns([1.6, 1], gap="medium")
+    ranges = lc.cached_slider_ranges(model_key, lm)
+    label_col, view_col, zoom_col = st.columns([1.6, 1, 1.2], gap="medium")
     with label_col:
         label = st.pills("Label y", list(range(N_CLASSES)), key=f"{P}_label", required=True)
         label = 0 if label is None else int(label)
     with view_col:
         view = lc.view_radio(P)
-    u_col, v_col, zoom_col = st.columns([1, 1, 1.2], gap="medium")
-    u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
     with zoom_col:
         region = lc.zoom_region(P, ranges)
-    z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
-    seed = int(state[f"{P}_sample_seed"])
 
     pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
     with pad_col:
-        start = time.perf_counter()
-        with torch.inference_mode():
-            row = tile(decode_under_labels(model, z, view, seed), N_CLASSES, pad=2, pad_value=0.5)
-        decode_s = time.perf_counter() - start
-        decode_s += lc.latent_pad_panel(
-            P,
-            bundle,
-            model_key,
-            ranges,
-            region,
-            (u, v),
-            view,
-            f"Decoded with y = {label}",
-            overlays,
-            label=label,
-            on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
-            row=row,
-            row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the "
-            "class changes",
-        )
+        pad_fragment(overlays, ranges, region, view, label)
         if view == "sample":
             st.button(
                 "🎲 another sample",
@@ -163,12 +180,9 @@ def latent_panel(overlays: dict) -> None:
         "On the pad: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
         "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. Drag to "
         "move z (the image and the row follow), click a dot to pick that test image and its label. "
-        f"⏱ Server time of this update: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
-        f"{decode_s * 1e3:.1f} ms (11 images), manifold {manifold_s * 1e3:.1f} ms (cached per region and "
-        "label)."
-    )
-    lc.url_out(
-        {"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "label": label, "zoom": state[f"{P}_zoom"]}
+        f"⏱ Server time of this panel: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
+        f"{state.get(f'{P}_decode_s', 0.0) * 1e3:.1f} ms (11 images), manifold {manifold_s * 1e3:.1f} ms "
+        "(cached per region and label). A move of z reruns only the pad and its sliders."
     )
 
 
