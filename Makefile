@@ -23,8 +23,9 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# serve.py: `streamlit run app.py` with torch, the model code and MNIST loaded before the server answers
 run: install
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(PY) serve.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # For a class: every interface, visitors explore read-only; starting, cancelling, resuming and deleting runs
 # needs the operator's passphrase, from the environment (never put it on the command line or in a file):
@@ -33,7 +34,7 @@ serve: install
 	@if [ -z "$$AEVB_OPERATOR_PASSPHRASE" ]; then \
 		echo "make serve: set AEVB_OPERATOR_PASSPHRASE first (read -rs AEVB_OPERATOR_PASSPHRASE && export AEVB_OPERATOR_PASSPHRASE)"; \
 		exit 2; fi
-	AEVB_CLASS_MODE=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.address 0.0.0.0 \
+	AEVB_CLASS_MODE=1 $(PY) serve.py --server.port $(PORT) --server.address 0.0.0.0 \
 		--client.showErrorDetails none
 
 lint: install-dev

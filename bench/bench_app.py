@@ -1,10 +1,11 @@
 """The app in a real browser: cold start, cold deep link, the live latent pad, and concurrent sessions.
 
-(a) Cold start: ``streamlit run app.py`` (headless, a fresh port) is launched and timed until a Playwright
-    Chromium page (launched beforehand, not counted) shows the home page's title with the script idle; then a
-    fresh server again, deep-linked to /vae, until its first figure renders (the latent pad's decoded image,
-    or any image), the pad's test points drawn, and the idle app. Each 3 times; p50; times are also given
-    from the moment the server answers /_stcore/health.
+(a) Cold start: ``python serve.py`` (what ``make run`` runs: ``streamlit run app.py`` with torch, the model
+    code and MNIST loaded before the server answers; headless, a fresh port) is launched and timed until a
+    Playwright Chromium page (launched beforehand, not counted) shows the home page's title with the script
+    idle; then a fresh server again, deep-linked to /vae, until its first figure renders (the latent pad's
+    decoded image, or any image), the pad's test points drawn, and the idle app. Each 3 times; p50; times
+    are also given from the moment the server answers /_stcore/health.
 (b) One session on /vae (vae-cb-l2). Latency of a latent move: from the key press (or pointer move) as the
     page sees it (a capturing listener's performance.now()) to the first animation frame that shows the new
     decoded image (a requestAnimationFrame loop compares its src). Key: ArrowRight / ArrowLeft on the focused
@@ -55,15 +56,14 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def server(log: Path, script: str = "app.py"):
-    """A fresh ``streamlit run <script>``; yields (base URL, launch time, seconds until /_stcore/health, the
-    server's process)."""
+    """A fresh server of ``script``; yields (base URL, launch time, seconds until /_stcore/health, the
+    server's process). The app is started as ``make run`` starts it (``serve.py``: its libraries and MNIST
+    are loaded before the server answers); any other script with ``streamlit run``."""
     port = free_port()
+    launch = ["serve.py"] if script == "app.py" else ["-m", "streamlit", "run", script]
     cmd = [
         sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        script,
+        *launch,
         "--server.headless",
         "true",
         "--server.port",

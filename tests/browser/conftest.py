@@ -50,15 +50,13 @@ def _free_port() -> int:
 
 @contextmanager
 def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on a free port (with extra environment ``env``), yield its base URL once
-    ``/_stcore/health`` answers, and stop it afterwards. The server's output goes to ``log_path``."""
+    """Run the app as ``make run`` does (``serve.py``: ``streamlit run app.py`` after preloading) on a free
+    port (with extra environment ``env``), yield its base URL once ``/_stcore/health`` answers, and stop it
+    afterwards. The server's output goes to ``log_path``."""
     port = _free_port()
     cmd = [
         sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
+        "serve.py",
         "--server.headless",
         "true",
         "--server.port",

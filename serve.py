@@ -1,0 +1,65 @@
+"""Start AEVB Explorer with its heavy libraries loaded before the server answers (``make run``/``serve``).
+
+``streamlit run app.py`` imports nothing of the app until the first visitor arrives, so that visitor waits for
+torch, pandas, scipy and the model code to import (about 5 s on a 2-core CPU) before the first figure. Here
+they are imported first, then Streamlit's own command line runs ``app.py`` in this process: every later
+``import`` in the pages is a dictionary lookup. Arguments are passed to ``streamlit run app.py``.
+
+    python serve.py --server.port 8501
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+PRELOAD = (
+    "torch",
+    "pandas",  # the pages' tables
+    "plotly.graph_objects",
+    "explorer_core.jobs",  # training, evaluation, scipy's Hungarian matching
+    "explorer_core.latent_views",
+    "explorer_core.cluster_views",
+    "explorer_core.sequence_views",
+    "explorer_core.fa_experiment",
+    "explorer_core.figures",
+    "streamlit.emojis",  # the page icon's check reads this 1 MB table on the first visit
+)
+
+
+def preload(modules: tuple[str, ...] = PRELOAD) -> float:
+    """Import ``modules`` (what every page needs); the seconds it took."""
+    start = time.perf_counter()
+    for name in modules:
+        importlib.import_module(name)
+    return time.perf_counter() - start
+
+
+def warm_mnist() -> str:
+    """Read the MNIST files into the process's cache (:func:`explorer_core.data.load_mnist_splits`), so the
+    first visit of an MNIST page does not parse them; a line saying what happened (missing data is fine:
+    the pages say how to fetch it)."""
+    from explorer_core.data import MNISTUnavailable, load_mnist_splits
+
+    start = time.perf_counter()
+    try:
+        load_mnist_splits(n_validation=0)
+    except (MNISTUnavailable, ValueError, OSError) as err:
+        return f"MNIST not read ({type(err).__name__})"
+    return f"MNIST read in {time.perf_counter() - start:.1f} s"
+
+
+def main(argv: list[str]) -> int:
+    """Preload, then ``streamlit run app.py *argv``; Streamlit's exit status."""
+    from streamlit.web import cli
+
+    seconds = preload()
+    mnist = warm_mnist()
+    print(f"AEVB Explorer: libraries loaded in {seconds:.1f} s; {mnist}", file=sys.stderr, flush=True)
+    sys.argv = ["streamlit", "run", "app.py", *argv]
+    return cli.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
