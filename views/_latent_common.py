@@ -21,9 +21,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer_core.artifacts import ArtifactError
-from explorer_core.data import MNISTUnavailable
-from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
+from explorer_core.device import limit_cpu_threads
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, latent_map_figure
 from explorer_core.latent import decode_images, manifold
 from explorer_core.latent_views import (
@@ -37,9 +35,11 @@ from explorer_core.latent_views import (
     upscale,
     view_region,
 )
-from views._models import available_models, model_stamp
+from views._models import available_models
 from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
+from views.components import model_panel
+from views.components.model_panel import Metric
 
 VIEW_LABELS = {
     "lambda": "λ (parameter)",
@@ -75,43 +75,21 @@ def _cached_bundle(json_path: str, stamp: str, device: str) -> LatentBundle:
     return load_bundle(json_path, device)
 
 
-def load_or_explain(meta: dict[str, Any]) -> tuple[LatentBundle, str] | None:
-    """The cached bundle of the chosen model and its cache key; ``st.error`` and ``None`` when it fails."""
-    name = meta.get("name", Path(meta["path"]).stem)
-    try:
-        stamp = model_stamp(meta["path"])
-        device = str(pick_device())
-        return _cached_bundle(meta["path"], stamp, device), f"{meta['path']}:{stamp}"
-    except ArtifactError as err:
-        st.error(
-            f"**Model {name} cannot be used.** {err}\n\nPick another model in the sidebar; the rest of the "
-            "app is not affected.",
-            icon="🚫",
-        )
-    except MNISTUnavailable as err:
-        st.error(f"**The MNIST test set is needed to draw the latent map.** {err}", icon="🚫")
-    except (DeviceError, OSError, ValueError) as err:
-        st.error(f"**Model {name} cannot be used.** {err}", icon="🚫")
-    return None
-
-
 def metrics_row(meta: dict[str, Any]) -> None:
     """The model's stored test-set metrics, one row."""
     m = meta.get("test_metrics") or {}
     config = meta.get("config") or {}
-    cols = st.columns(5)
-    for col, (label, value, fmt, help_) in zip(
-        cols,
+    model_panel.metrics_row(
         [
-            ("Test ELBO", m.get("elbo"), "{:.1f}", "nats per image, mean over the 10,000 MNIST test images"),
-            ("Reconstruction", m.get("reconstruction"), "{:.1f}", "E_q[log p(x|z)], nats per image"),
-            ("KL(q(z|x) ‖ p(z))", m.get("kl"), "{:.2f}", "nats per image"),
-            ("Active units", m.get("active_units"), "{}", "latent dimensions the encoder uses"),
-            ("Latent dim L", config.get("latent_dim"), "{}", None),
-        ],
-        strict=True,
-    ):
-        col.metric(label, "–" if value is None else fmt.format(value), help=help_)
+            Metric(
+                "Test ELBO", m.get("elbo"), "{:.1f}", "nats per image, mean over the 10,000 MNIST test images"
+            ),
+            Metric("Reconstruction", m.get("reconstruction"), "{:.1f}", "E_q[log p(x|z)], nats per image"),
+            Metric("KL(q(z|x) ‖ p(z))", m.get("kl"), "{:.2f}", "nats per image"),
+            Metric("Active units", m.get("active_units"), "{}", "latent dimensions the encoder uses"),
+            Metric("Latent dim L", config.get("latent_dim"), "{}"),
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------- session state
@@ -317,7 +295,7 @@ def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
     meta = _model_picker(family, prefix, on_change=_forget_latents)
     if meta is None:
         st.stop()
-    loaded = load_or_explain(meta)
+    loaded = model_panel.load_or_explain(meta, _cached_bundle, "to draw the latent map")
     if loaded is None:
         st.stop()
     metrics_row(meta)

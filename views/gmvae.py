@@ -11,13 +11,11 @@ Per interaction: a few decoder calls. The cluster picker and its samples share o
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from explorer_core.artifacts import ArtifactError
 from explorer_core.cluster_views import (
     ClusterBundle,
     cluster_name,
@@ -30,8 +28,7 @@ from explorer_core.cluster_views import (
     plane_ranges,
     stored_clusters,
 )
-from explorer_core.data import MNISTUnavailable
-from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
+from explorer_core.device import limit_cpu_threads
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR
 from explorer_core.figures_gmvae import (
     cluster_posterior_figure,
@@ -41,8 +38,10 @@ from explorer_core.figures_gmvae import (
 from explorer_core.latent import IMAGE_SIDE
 from explorer_core.latent_views import display_subset, png_bytes, view_region
 from views import _latent_common as lc
-from views._models import PREFERRED, available_models, model_label, model_picker, model_stamp
+from views._models import PREFERRED, available_models, model_label, model_picker
 from views.components import latent_pad as lp
+from views.components import model_panel
+from views.components.model_panel import Metric
 
 P = "gmvae"
 GALLERY_PER_CLUSTER = 15
@@ -84,74 +83,48 @@ def _cached_samples(
     return cluster_sample_png(_bundle.model, cluster, n, seed, spread, n_cols=10, factor=1)
 
 
-def open_bundle(meta: dict[str, Any]) -> tuple[ClusterBundle, str] | None:
-    """The cached bundle of the chosen model and its cache key; ``st.error`` and ``None`` when it fails."""
-    name = meta.get("name", Path(meta["path"]).stem)
-    try:
-        stamp = model_stamp(meta["path"])
-        return _cached_bundle(meta["path"], stamp, str(pick_device())), f"{meta['path']}:{stamp}"
-    except ArtifactError as err:
-        st.error(
-            f"**Model {name} cannot be used.** {err}\n\nPick another model in the sidebar; the rest of the "
-            "page and the app are not affected.",
-            icon="🚫",
-        )
-    except MNISTUnavailable as err:
-        st.error(f"**The MNIST test set is needed to match clusters to digits.** {err}", icon="🚫")
-    except (DeviceError, OSError, ValueError) as err:
-        st.error(f"**Model {name} cannot be used.** {err}", icon="🚫")
-    return None
-
-
-def _fmt(value: Any, fmt: str) -> str:
-    return fmt.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else "–"
-
-
 def metrics_row(meta: dict[str, Any]) -> None:
     """The model's stored test-set metrics (written by the trainer's final evaluation), one row."""
     m = meta.get("test_metrics") or {}
     config = meta.get("config") or {}
     c = config.get("n_clusters", "C")
-    cols = st.columns(6)
-    for col, (label, value, fmt, help_) in zip(
-        cols,
+    model_panel.metrics_row(
         [
-            (
+            Metric(
                 "Test ELBO",
                 m.get("elbo"),
                 "{:.2f}",
                 f"nats per image on the 10,000 binarized test images, marginalised over y, with the −log C "
                 f"term (C = {c}): a true lower bound on log p(x)",
             ),
-            (
+            Metric(
                 "ELBO without −log C",
                 m.get("elbo_without_log_c"),
                 "{:.2f}",
                 "the reference implementation's convention (it omits the constant −log C), for comparison",
             ),
-            (
+            Metric(
                 "H(q(y|x))",
                 m.get("conditional_entropy"),
                 "{:.3f}",
                 "mean conditional entropy of the cluster posterior, nats (0: every image sure of its "
                 "cluster)",
             ),
-            (
+            Metric(
                 "Cluster accuracy",
                 m.get("cluster_accuracy"),
                 "{:.2%}",
                 "fraction of test images whose cluster argmax q(y|x) is matched to their digit by Hungarian "
                 "matching of the contingency table (the reference: 83.51 %)",
             ),
-            ("Reconstruction", m.get("reconstruction"), "{:.1f}", "Σ_y q(y|x) E_q(z|x,y)[log p(x|z)], nats"),
-            ("Clusters C · L", None, "", None),
-        ],
-        strict=True,
-    ):
-        if label == "Clusters C · L":
-            col.metric(label, f"{config.get('n_clusters', '–')} · {config.get('latent_dim', '–')}")
-        else:
-            col.metric(label, _fmt(value, fmt), help=help_)
+            Metric(
+                "Reconstruction", m.get("reconstruction"), "{:.1f}", "Σ_y q(y|x) E_q(z|x,y)[log p(x|z)], nats"
+            ),
+            Metric(
+                "Clusters C · L", text=f"{config.get('n_clusters', '–')} · {config.get('latent_dim', '–')}"
+            ),
+        ]
+    )
 
 
 def seeds_panel(meta: dict[str, Any]) -> None:
@@ -170,9 +143,9 @@ def seeds_panel(meta: dict[str, Any]) -> None:
                 {
                     "seed": r.get("seed"),
                     "epochs": r.get("epochs_run"),
-                    "validation ELBO (rule)": _fmt(r.get("val_elbo"), "{:.2f}"),
-                    "test ELBO": _fmt(r.get("test_elbo"), "{:.2f}"),
-                    "test accuracy": _fmt(r.get("test_cluster_accuracy"), "{:.2%}"),
+                    "validation ELBO (rule)": model_panel.number(r.get("val_elbo"), "{:.2f}"),
+                    "test ELBO": model_panel.number(r.get("test_elbo"), "{:.2f}"),
+                    "test accuracy": model_panel.number(r.get("test_cluster_accuracy"), "{:.2%}"),
                     "chosen": "✓" if r.get("seed") == selection.get("chosen_seed") else "",
                 }
                 for r in rows
@@ -204,7 +177,7 @@ loaded = None
 if meta is not None:
     metrics_row(meta)
     seeds_panel(meta)
-    loaded = open_bundle(meta)
+    loaded = model_panel.load_or_explain(meta, _cached_bundle, "to match clusters to digits")
 
 lc.url_in(
     P,
@@ -512,10 +485,12 @@ def comparison_column(meta: dict[str, Any], current: tuple[str, ClusterBundle] |
     }.get(estimator, "")
     st.markdown(f"**{meta.get('name')}** · {estimator} estimator: {detail}")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Test ELBO", _fmt(m.get("elbo"), "{:.2f}"), help="with −log C, nats per image")
-    c2.metric("H(q(y|x))", _fmt(m.get("conditional_entropy"), "{:.3f}"), help="nats")
+    c1.metric("Test ELBO", model_panel.number(m.get("elbo"), "{:.2f}"), help="with −log C, nats per image")
+    c2.metric("H(q(y|x))", model_panel.number(m.get("conditional_entropy"), "{:.3f}"), help="nats")
     c3.metric(
-        "Accuracy", _fmt(m.get("cluster_accuracy"), "{:.1%}"), help="Hungarian-matched cluster accuracy"
+        "Accuracy",
+        model_panel.number(m.get("cluster_accuracy"), "{:.1%}"),
+        help="Hungarian-matched cluster accuracy",
     )
     wall = training.get("wall_seconds")
     st.caption(
