@@ -1,5 +1,7 @@
-"""Streamlit pieces shared by the VAE and CVAE pages: the model picker, cached loading, the latent map with
-its sliders, zoom and click handling, and image display.
+"""Streamlit pieces of the VAE and CVAE pages only: the cached latent bundle and its metrics, the z sliders,
+what a decoding shows, the zoom, the manifold, the pad panel with the test encodings, the t-SNE map and the
+encoder's image picker. What other pages share too lives in ``views/components/`` (the pad, page state and
+URL, images and the drawing canvas, model loading and the metrics row).
 
 Computation lives in ``explorer_core.latent`` and ``explorer_core.latent_views``; this module only caches
 it per model (``st.cache_resource``), reads widgets and draws.
@@ -10,11 +12,9 @@ variable ``AEVB_MODEL_DIRS`` (separated by ``os.pathsep``), for example a folder
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,24 +22,22 @@ import streamlit as st
 import torch
 
 from explorer_core.device import limit_cpu_threads
-from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, latent_map_figure
+from explorer_core.figures import Q_COLOUR, latent_map_figure
 from explorer_core.latent import decode_images, manifold
 from explorer_core.latent_views import (
-    Drawing,
     LatentBundle,
     display_subset,
-    drawing_input,
     load_bundle,
     png_bytes,
     slider_ranges,
-    upscale,
     view_region,
 )
-from views._models import available_models
 from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
 from views.components import model_panel
+from views.components.images import show_image
 from views.components.model_panel import Metric
+from views.components.page_state import model_from_url
 
 VIEW_LABELS = {
     "lambda": "λ (parameter)",
@@ -51,10 +49,8 @@ VIEW_HELP = (
     "show). mean: E[x|z]; for the Continuous Bernoulli it differs from λ (it is pulled towards 0.5), for "
     "the Bernoulli it is λ. sample: one draw x ~ p(x|z), noisy by nature."
 )
-ZOOMS = (1, 2, 4, 8)
 MAX_MAP_POINTS = 3000
 MANIFOLD_N = 15
-IMAGE_FACTOR = 8
 
 # Per-interaction decodes are a few small matrix products: one thread beats two (on a busy 2-core CPU, two
 # threads made ten decodes 30 times slower), as on the factor-analysis page.
@@ -95,58 +91,6 @@ def metrics_row(meta: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------- session state
 
 
-def init_state(defaults: dict[str, Any]) -> None:
-    """Give widget keys their first values (widgets are then created without ``value=``)."""
-    for key, value in defaults.items():
-        st.session_state.setdefault(key, value)
-
-
-def apply_pending(prefix: str) -> None:
-    """Values queued by a map click for widgets that were already drawn; applied before any is drawn."""
-    pending = st.session_state.pop(f"{prefix}_pending", None)
-    if pending:
-        for key, value in pending.items():
-            st.session_state[key] = value
-
-
-def take_map_click(key: str) -> dict[str, Any] | None:
-    """The newly clicked point of the plotly chart ``key``, or ``None``.
-
-    Read dict-style from session state before the chart is drawn (so AppTest can simulate it). A click that
-    was handled already is not handed out again; it is forgotten once the selection is empty, so a second
-    click on the same spot later counts again.
-    """
-    event = st.session_state.get(key)
-    try:
-        points = list(event["selection"]["points"])
-    except (KeyError, TypeError):
-        points = []
-    seen = f"{key}__seen"
-    if not points:
-        st.session_state.pop(seen, None)
-        return None
-    signature = json.dumps(points[0], sort_keys=True, default=str)
-    if st.session_state.get(seen) == signature:
-        return None
-    st.session_state[seen] = signature
-    return points[0]
-
-
-def clicked_test_image(point: dict[str, Any], n_images: int) -> int | None:
-    """The test-image index of a clicked map point (its ``customdata``), ``None`` for the click grid."""
-    data = point.get("customdata")
-    if isinstance(data, list | tuple):
-        data = data[0] if data else None
-    if isinstance(data, int | float) and not isinstance(data, bool) and 0 <= int(data) < n_images:
-        return int(data)
-    return None
-
-
-def clamp(value: float, bounds: tuple[float, float]) -> float:
-    """``value`` inside ``bounds``, as a plain float."""
-    return float(min(max(float(value), bounds[0]), bounds[1]))
-
-
 def axis_titles(bundle: LatentBundle) -> tuple[str, str]:
     """``z1``, ``z2`` for a 2-D latent; the principal components of the encodings otherwise."""
     lm = bundle.latent_map
@@ -163,8 +107,8 @@ def z_sliders(prefix: str, bundle: LatentBundle, ranges, columns) -> tuple[float
     for name, bounds, title, column in zip(("u", "v"), ranges, titles, columns, strict=True):
         key = f"{prefix}_{name}"
         current = state.get(key)
-        if not isinstance(current, int | float) or clamp(current, bounds) != current:
-            state[key] = clamp(current if isinstance(current, int | float) else 0.0, bounds)
+        if not isinstance(current, int | float) or lp.clamp(current, bounds) != current:
+            state[key] = lp.clamp(current if isinstance(current, int | float) else 0.0, bounds)
         step = float(10 ** np.floor(np.log10((bounds[1] - bounds[0]) / 200)))
         values.append(column.slider(title, bounds[0], bounds[1], step=step, key=key, format="%.2f"))
     return values[0], values[1]
@@ -192,7 +136,7 @@ def zoom_region(prefix: str, ranges) -> tuple[tuple[float, float], tuple[float, 
     c1, c2 = st.columns([1.5, 1], vertical_alignment="bottom")
     zoom = c1.select_slider(
         "Zoom",
-        ZOOMS,
+        lp.ZOOMS,
         format_func=lambda k: f"×{k}",
         key=f"{prefix}_zoom",
         on_change=recentre,
@@ -216,58 +160,6 @@ def decode_one(
 ) -> np.ndarray:
     """One decoding [28, 28]."""
     return decode_images(bundle.model, z, y, view, seed)[0]
-
-
-def show_image(
-    image: np.ndarray | bytes, caption: str | None = None, factor: int = IMAGE_FACTOR, **kwargs
-) -> None:
-    """An image in [0, 1] (white ink on black), enlarged with crisp pixels; or PNG bytes, as they are.
-
-    Sent as PNG: Streamlit's default ("auto") re-encodes numpy images as JPEG, which blurs the pixels.
-    """
-    if isinstance(image, bytes):
-        st.image(image, caption=caption, **kwargs)
-    else:
-        kwargs.setdefault("output_format", "PNG")
-        st.image(upscale(np.clip(image, 0, 1), factor), caption=caption, clamp=True, **kwargs)
-
-
-def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
-    """The drawing canvas (streamlit-drawable-canvas) and what it holds, as a :class:`Drawing`.
-
-    A new drawing is stored in ``state[prefix + "_drawing"]`` and switches the encoder view to it (one rerun);
-    a cleared canvas forgets it. Returns the current drawing, or ``None`` when the canvas is empty or the
-    package is missing (then an info box says so and the rest of the page works).
-    """
-    state = st.session_state
-    st.space("small")  # room for the canvas's floating toolbar
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except ImportError:
-        st.info("Drawing needs the package streamlit-drawable-canvas (see requirements.txt).")
-        return None
-    canvas = st_canvas(
-        stroke_width=18,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        height=224,
-        width=224,
-        drawing_mode="freedraw",
-        key=f"{prefix}_canvas",
-        return_image_data=True,
-    )
-    new = drawing_input(canvas.image_data, preprocessing)
-    signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()
-    if signature != state.get(f"{prefix}_canvas_sig"):
-        previous, state[f"{prefix}_canvas_sig"] = state.get(f"{prefix}_canvas_sig"), signature
-        if new is not None:
-            state[f"{prefix}_drawing"] = new
-            state[f"{prefix}_pending"] = {f"{prefix}_source": "drawing"}
-            st.rerun()
-        elif previous is not None:  # the canvas was cleared
-            state[f"{prefix}_drawing"] = None
-            st.rerun()
-    return new
 
 
 def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, chosen_name: str) -> None:
@@ -304,81 +196,6 @@ def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
 
 # ------------------------------------------------------------------------------------- the latent pad
 
-PAD_HEIGHT = 430
-PAD_PICK_PX = 8
-PAD_HINT = (
-    "Drag: z follows the pointer · click a dot: pick that test image · arrow keys (Shift ×5): move z · "
-    "wheel: zoom"
-)
-
-
-def pad_key(prefix: str) -> str:
-    """The session-state key of a page's latent pad."""
-    return f"{prefix}_pad"
-
-
-def point_version(*parts: Any) -> str:
-    """A short key of a point set (model, plane, subset): the pad redraws its points only when it changes."""
-    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
-
-
-def wheel_zoom(prefix: str, value: Any) -> None:
-    """Apply a wheel notch of the pad: one step along ``ZOOMS``; zooming in centres on the pointer."""
-    zoom = lp.read_zoom(value)
-    if zoom is None:
-        return
-    direction, u, v = zoom
-    state = st.session_state
-    current = state.get(f"{prefix}_zoom", 1)
-    i = ZOOMS.index(current) if current in ZOOMS else 0
-    state[f"{prefix}_zoom"] = ZOOMS[int(np.clip(i + direction, 0, len(ZOOMS) - 1))]
-    if direction > 0:
-        state[f"{prefix}_centre"] = (u, v)
-    state[f"{prefix}_rerun_zoom"] = True
-
-
-def pad_callbacks(
-    prefix: str,
-    ranges,
-    n_points: int,
-    on_point: Callable[[int], None] | None = None,
-    on_mark: Callable[[int], None] | None = None,
-    n_marks: int = 0,
-) -> dict[str, Callable[[], None]]:
-    """The pad's callbacks (they run before the fragment reruns, so the sliders can follow):
-
-    - move: the sliders' state (``{prefix}_u``, ``{prefix}_v``) becomes the pad's z, clamped to ``ranges``;
-      the move's sequence number is kept to be acknowledged (``{prefix}_pad_ack``);
-    - pick: ``on_point(position in the pad's points)`` or ``on_mark(pick id)``;
-    - zoom: :func:`wheel_zoom`.
-    """
-    key = pad_key(prefix)
-    state = st.session_state
-
-    def on_move() -> None:
-        move = lp.read_move(lp.pad_value(key, "move"))
-        if move is None:
-            return
-        u, v, seq = move
-        state[f"{prefix}_u"] = round(clamp(u, ranges[0]), 4)
-        state[f"{prefix}_v"] = round(clamp(v, ranges[1]), 4)
-        state[f"{prefix}_pad_ack"] = seq
-
-    def on_pick() -> None:
-        pick = lp.read_pick(lp.pad_value(key, "pick"), n_points, n_marks)
-        if pick is None:
-            return
-        kind, i = pick
-        if kind == "point" and on_point is not None:
-            on_point(i)
-        elif kind == "mark" and on_mark is not None:
-            on_mark(i)
-
-    def on_zoom() -> None:
-        wheel_zoom(prefix, lp.pad_value(key, "zoom"))
-
-    return {"on_move": on_move, "on_pick": on_pick, "on_zoom": on_zoom}
-
 
 def pad_overlays(overlays: dict[str, Any]) -> dict[str, list]:
     """The latent pages' overlays (``ellipses`` as :func:`explorer_core.figures.map_ellipse` dicts,
@@ -404,51 +221,6 @@ def decode_png(bundle: LatentBundle, z: np.ndarray, view: str, label: int | None
     """One decoding of z [L] as a 28 x 28 greyscale PNG (the pad enlarges it with crisp pixels)."""
     with torch.inference_mode():
         return png_bytes(decode_one(bundle, z, view, y=label, seed=seed))
-
-
-def mount_pad(
-    prefix: str,
-    *,
-    version: str,
-    points: Callable[[], dict[str, list]],
-    region,
-    ranges,
-    uv: tuple[float, float],
-    image_png: bytes,
-    title: str,
-    caption: str,
-    callbacks: dict[str, Callable[[], None]],
-    overlays: dict[str, list] | None = None,
-    row_png: bytes | None = None,
-    row_title: str = "",
-    pick_points: bool = True,
-    hint: str = PAD_HINT,
-    axes: tuple[str, str] = ("", ""),
-) -> None:
-    """Mount the page's latent pad (see :mod:`views.components.latent_pad`); ``points()`` builds the point
-    payload, called only when the browser does not hold ``version`` yet."""
-    key = pad_key(prefix)
-    data = lp.pad_data(
-        version=version,
-        points=points() if lp.needs_points(key, version) else None,
-        region=region,
-        bounds=ranges,
-        z=uv,
-        ack=int(st.session_state.get(f"{prefix}_pad_ack", 0)),
-        image_png=image_png,
-        caption=caption,
-        title=title,
-        row_png=row_png,
-        row_title=row_title,
-        overlays=overlays,
-        colours=DIGIT_COLOURS,
-        height_px=PAD_HEIGHT,
-        pick_px=PAD_PICK_PX,
-        pick_points=pick_points,
-        hint=hint,
-        axes=axes,
-    )
-    lp.latent_pad(key, data, **callbacks)
 
 
 def latent_pad_panel(
@@ -477,7 +249,7 @@ def latent_pad_panel(
     def on_point(i: int) -> None:
         index = int(idx[i])
         u, v = lm.coords[index]
-        state[f"{prefix}_u"], state[f"{prefix}_v"] = clamp(u, ranges[0]), clamp(v, ranges[1])
+        state[f"{prefix}_u"], state[f"{prefix}_v"] = lp.clamp(u, ranges[0]), lp.clamp(v, ranges[1])
         state[f"{prefix}_index"] = index
         state[f"{prefix}_source"] = "test"
         for k, value in (on_image(index) if on_image else {}).items():
@@ -490,9 +262,9 @@ def latent_pad_panel(
     decode_s = time.perf_counter() - start
     u, v = uv
     caption = f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}"
-    mount_pad(
+    lp.mount_pad(
         prefix,
-        version=point_version(model_key, "plane", len(idx)),
+        version=lp.point_version(model_key, "plane", len(idx)),
         points=lambda: lp.points_payload(lm.coords[idx], lm.labels[idx]),
         region=region,
         ranges=ranges,
@@ -500,20 +272,13 @@ def latent_pad_panel(
         image_png=image,
         title=title,
         caption=caption,
-        callbacks=pad_callbacks(prefix, ranges, len(idx), on_point=on_point),
+        callbacks=lp.pad_callbacks(prefix, ranges, len(idx), on_point=on_point),
         overlays=pad_overlays(overlays),
         row_png=None if row is None else png_bytes(row),
         row_title=row_title,
         axes=axis_titles(bundle),
     )
     return decode_s
-
-
-def rerun_panel_if_zoomed(prefix: str) -> None:
-    """A wheel notch on the pad (handled in the pad's own fragment) changes the region that the zoom control
-    and the manifold outside it show: rerun the whole page (once) so they follow."""
-    if st.session_state.pop(f"{prefix}_rerun_zoom", False):
-        st.rerun(scope="app")
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -523,10 +288,37 @@ def cached_slider_ranges(model_key: str, _lm) -> tuple[tuple[float, float], tupl
     return slider_ranges(_lm)
 
 
-def rerun_app_if_picked(prefix: str) -> None:
-    """A pick on the pad changes the encoder view too: rerun the whole page (once)."""
-    if st.session_state.pop(f"{prefix}_rerun_app", False):
-        st.rerun(scope="app")
+def take_map_click(key: str) -> dict[str, Any] | None:
+    """The newly clicked point of the plotly chart ``key``, or ``None``.
+
+    Read dict-style from session state before the chart is drawn (so AppTest can simulate it). A click that
+    was handled already is not handed out again; it is forgotten once the selection is empty, so a second
+    click on the same spot later counts again.
+    """
+    event = st.session_state.get(key)
+    try:
+        points = list(event["selection"]["points"])
+    except (KeyError, TypeError):
+        points = []
+    seen = f"{key}__seen"
+    if not points:
+        st.session_state.pop(seen, None)
+        return None
+    signature = json.dumps(points[0], sort_keys=True, default=str)
+    if st.session_state.get(seen) == signature:
+        return None
+    st.session_state[seen] = signature
+    return points[0]
+
+
+def clicked_test_image(point: dict[str, Any], n_images: int) -> int | None:
+    """The test-image index of a clicked map point (its ``customdata``), ``None`` for the click grid."""
+    data = point.get("customdata")
+    if isinstance(data, list | tuple):
+        data = data[0] if data else None
+    if isinstance(data, int | float) and not isinstance(data, bool) and 0 <= int(data) < n_images:
+        return int(data)
+    return None
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -558,8 +350,8 @@ def tsne_section(prefix: str, bundle: LatentBundle, model_key: str) -> None:
             ranges = slider_ranges(lm)
             u, v = lm.coords[index]
             st.session_state[f"{prefix}_pending"] = {
-                f"{prefix}_u": clamp(u, ranges[0]),
-                f"{prefix}_v": clamp(v, ranges[1]),
+                f"{prefix}_u": lp.clamp(u, ranges[0]),
+                f"{prefix}_v": lp.clamp(v, ranges[1]),
                 f"{prefix}_index": index,
                 f"{prefix}_source": "test",
             }
@@ -579,71 +371,3 @@ def tsne_section(prefix: str, bundle: LatentBundle, model_key: str) -> None:
 
 
 # ----------------------------------------------------------------------------------- state in the URL
-
-
-def url_in(prefix: str, spec: dict[str, tuple[str, Callable[[str], Any]]]) -> None:
-    """Once per session and page: take the page's state from the URL's query parameters.
-
-    ``spec`` maps a parameter name to (state key, parse); ``parse`` turns the text into a value or raises
-    ``ValueError`` (the parameter is then ignored). Call before the widgets are drawn.
-    """
-    flag = f"{prefix}_url_read"
-    if st.session_state.get(flag):
-        return
-    st.session_state[flag] = True
-    for name, (key, parse) in spec.items():
-        text = st.query_params.get(name)
-        if text is None:
-            continue
-        try:
-            st.session_state[key] = parse(str(text)[:64])
-        except (ValueError, TypeError):
-            continue
-
-
-def url_out(values: dict[str, Any]) -> None:
-    """Write the page's state to the URL (only the parameters whose text changed)."""
-    for name, value in values.items():
-        text = f"{value:.3f}" if isinstance(value, float) else str(value)
-        if st.query_params.get(name) != text:
-            st.query_params[name] = text
-
-
-def finite_float(text: str) -> float:
-    """A finite float from URL text; ``ValueError`` otherwise."""
-    value = float(text)
-    if not np.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
-def int_in(lo: int, hi: int) -> Callable[[str], int]:
-    """A parser of an int in [lo, hi] from URL text."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if not lo <= value <= hi:
-            raise ValueError(text)
-        return value
-
-    return parse
-
-
-def model_from_url(family: str, prefix: str) -> None:
-    """Before the picker is drawn (once per session): the model named by the URL's ``model`` parameter."""
-    flag = f"{prefix}_url_model"
-    if st.session_state.get(flag):
-        return
-    st.session_state[flag] = True
-    name = st.query_params.get("model")
-    if not name:
-        return
-    for meta in available_models(family):
-        if meta.get("name") == name:
-            st.session_state[f"{prefix}_model"] = meta["path"]
-            return
-
-
-def model_name(meta: dict[str, Any]) -> str:
-    """The model's name as the URL carries it."""
-    return str(meta.get("name", Path(meta["path"]).stem))

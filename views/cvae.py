@@ -24,6 +24,9 @@ from explorer_core.latent_views import (
     prior_projections,
 )
 from views import _latent_common as lc
+from views.components import images as im
+from views.components import latent_pad as lp
+from views.components import page_state as ps
 
 P = "cvae"
 GRID_PER_CLASS = 15
@@ -42,18 +45,18 @@ lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
 
-lc.url_in(
+ps.url_in(
     P,
     {
-        "u": (f"{P}_u", lc.finite_float),
-        "v": (f"{P}_v", lc.finite_float),
-        "label": (f"{P}_label", lc.int_in(0, N_CLASSES - 1)),
-        "img": (f"{P}_index", lc.int_in(0, n_test - 1)),
-        "seed": (f"{P}_grid_seed", lc.int_in(0, 2**31 - 1)),
-        "zoom": (f"{P}_zoom", lambda t: lc.ZOOMS[lc.ZOOMS.index(int(t))]),
+        "u": (f"{P}_u", ps.finite_float),
+        "v": (f"{P}_v", ps.finite_float),
+        "label": (f"{P}_label", ps.int_in(0, N_CLASSES - 1)),
+        "img": (f"{P}_index", ps.int_in(0, n_test - 1)),
+        "seed": (f"{P}_grid_seed", ps.int_in(0, 2**31 - 1)),
+        "zoom": (f"{P}_zoom", lambda t: lp.ZOOMS[lp.ZOOMS.index(int(t))]),
     },
 )
-lc.init_state(
+ps.init_state(
     {
         f"{P}_u": 0.0,
         f"{P}_v": 0.0,
@@ -68,7 +71,7 @@ lc.init_state(
         f"{P}_grid_seed": 0,
     }
 )
-lc.apply_pending(P)
+ps.apply_pending(P)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -109,8 +112,8 @@ overlays = {"ellipses": ellipses, "highlight": lm.z_to_plane(rep.mu)}
 def pad_fragment(overlays: dict, ranges, region, view: str, label: int) -> None:
     """The z sliders and the latent pad with the row of ten labels: a drag, an arrow key or a slider reruns
     only this, so the images follow the pointer. A wheel notch changes the region: the page reruns too."""
-    lc.rerun_app_if_picked(P)
-    lc.rerun_panel_if_zoomed(P)
+    lp.rerun_app_if_picked(P)
+    lp.rerun_panel_if_zoomed(P)
     u_col, v_col = st.columns(2, gap="medium")
     u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
     z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
@@ -140,7 +143,7 @@ def pad_fragment(overlays: dict, ranges, region, view: str, label: int) -> None:
         "changes",
     )
     state[f"{P}_decode_s"] = decode_s
-    lc.url_out(
+    ps.url_out(
         {"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "label": label, "zoom": state[f"{P}_zoom"]}
     )
 
@@ -150,7 +153,7 @@ def latent_panel(overlays: dict) -> None:
     """The label, what the decoder shows, the zoom, the pad and the manifold: a change of label, view or zoom
     reruns this; a move of z reruns only :func:`pad_fragment`."""
     panel_start = time.perf_counter()
-    lc.rerun_app_if_picked(P)
+    lp.rerun_app_if_picked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
     label_col, view_col, zoom_col = st.columns([1.6, 1, 1.2], gap="medium")
     with label_col:
@@ -175,7 +178,7 @@ def latent_panel(overlays: dict) -> None:
         grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, label)
         manifold_s = time.perf_counter() - start
         st.markdown(f"**Manifold for y = {label}** over the region the pad shows")
-        lc.show_image(grid, None, width="stretch")
+        im.show_image(grid, None, width="stretch")
     st.caption(
         "On the pad: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
         "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. Drag to "
@@ -199,7 +202,7 @@ with pick_col:
 with draw_col:
     st.markdown("**Draw a digit** (white on black) and say which it is")
     st.selectbox("Your drawing is a", list(range(N_CLASSES)), key=f"{P}_draw_label")
-    if lc.drawing_canvas(P, bundle.preprocessing) is None:
+    if im.drawing_canvas(P, bundle.preprocessing) is None:
         st.caption("✏️ Draw a digit above: it is then encoded with the label you chose.")
 
 with out_col:
@@ -209,7 +212,7 @@ with out_col:
         f"**{chosen_name[0].upper() + chosen_name[1:]}**, encoded with y = {chosen_label} (z = μ(x, y)), "
         f"then decoded with y = 0 … 9 ({lc.VIEW_LABELS[view]}):"
     )
-    lc.show_image(tile(swapped, 5, pad=3, pad_value=0.5), None, factor=3)
+    im.show_image(tile(swapped, 5, pad=3, pad_value=0.5), None, factor=3)
     st.caption(
         f"Image {chosen_label} (row {chosen_label // 5 + 1}, column {chosen_label % 5 + 1}) is the "
         "reconstruction; the others keep its style and change its class."
@@ -225,8 +228,8 @@ button_col.button(
     on_click=lambda: state.update({f"{P}_grid_seed": int(state[f"{P}_grid_seed"]) + 1}),
 )
 view = state[f"{P}_view"]
-lc.show_image(sample_grid(model_key, int(state[f"{P}_grid_seed"]), view), None, factor=2)
-lc.url_out({"model": lc.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_grid_seed"])})
+im.show_image(sample_grid(model_key, int(state[f"{P}_grid_seed"]), view), None, factor=2)
+ps.url_out({"model": ps.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_grid_seed"])})
 st.caption(
     f"Row y: {GRID_PER_CLASS} decodings ({lc.VIEW_LABELS[view]}) of z ~ p(z|y), the learned prior of "
     "class y. The seed fixes the noise ε; a column uses the same ε in every row."

@@ -36,11 +36,12 @@ from explorer_core.figures_gmvae import (
     image_rows_figure,
 )
 from explorer_core.latent import IMAGE_SIDE
-from explorer_core.latent_views import display_subset, png_bytes, view_region
-from views import _latent_common as lc
+from explorer_core.latent_views import display_subset, png_bytes, upscale, view_region
 from views._models import PREFERRED, available_models, model_label, model_picker
+from views.components import images as im
 from views.components import latent_pad as lp
 from views.components import model_panel
+from views.components import page_state as ps
 from views.components.model_panel import Metric
 
 P = "gmvae"
@@ -49,7 +50,7 @@ GALLERY_FACTOR = 2
 MAX_MAP_POINTS = 3000
 state = st.session_state
 
-limit_cpu_threads(1)  # per-interaction decodes are small: one thread is fastest (see _latent_common)
+limit_cpu_threads(1)  # per-interaction decodes are small: one thread is fastest (see views/_latent_common.py)
 #: The samples are sent at 28 px per digit and enlarged by the browser with crisp pixels (cheaper than a PNG
 #: enlarged on the server).
 PIXELATED_CSS = f"<style>.st-key-{P}_samples img {{ image-rendering: pixelated; }}</style>"
@@ -171,7 +172,7 @@ st.markdown(
 )
 
 st.html(PIXELATED_CSS)
-lc.model_from_url("gmvae", P)
+ps.model_from_url("gmvae", P)
 meta = model_picker("gmvae", P, on_change=_forget)
 loaded = None
 if meta is not None:
@@ -179,17 +180,17 @@ if meta is not None:
     seeds_panel(meta)
     loaded = model_panel.load_or_explain(meta, _cached_bundle, "to match clusters to digits")
 
-lc.url_in(
+ps.url_in(
     P,
     {
-        "cluster": (f"{P}_cluster", lc.int_in(0, 999)),
-        "img": (f"{P}_index", lc.int_in(0, 9999)),
-        "seed": (f"{P}_seed", lc.int_in(0, 2**31 - 1)),
-        "u": (f"{P}_u", lc.finite_float),
-        "v": (f"{P}_v", lc.finite_float),
+        "cluster": (f"{P}_cluster", ps.int_in(0, 999)),
+        "img": (f"{P}_index", ps.int_in(0, 9999)),
+        "seed": (f"{P}_seed", ps.int_in(0, 2**31 - 1)),
+        "u": (f"{P}_u", ps.finite_float),
+        "v": (f"{P}_v", ps.finite_float),
     },
 )
-lc.init_state(
+ps.init_state(
     {
         f"{P}_seed": 0,
         f"{P}_spread": 1.0,
@@ -198,7 +199,7 @@ lc.init_state(
         f"{P}_source": "test",
     }
 )
-lc.apply_pending(P)
+ps.apply_pending(P)
 
 
 def gallery_section(bundle: ClusterBundle, model_key: str) -> None:
@@ -286,10 +287,10 @@ def cluster_pad(
     """The pad alone: a drag or an arrow key reruns only this, so the decoded image follows the pointer. A
     click on a cluster's disc or a test point, or a wheel notch, changes what the rest of the page shows: the
     page reruns (once)."""
-    lc.rerun_app_if_picked(P)
-    lc.rerun_panel_if_zoomed(P)
-    u = lc.clamp(state.get(f"{P}_u", bundle.prior_coords[cluster][0]), ranges[0])
-    v = lc.clamp(state.get(f"{P}_v", bundle.prior_coords[cluster][1]), ranges[1])
+    lp.rerun_app_if_picked(P)
+    lp.rerun_panel_if_zoomed(P)
+    u = lp.clamp(state.get(f"{P}_u", bundle.prior_coords[cluster][0]), ranges[0])
+    v = lp.clamp(state.get(f"{P}_v", bundle.prior_coords[cluster][1]), ranges[1])
     idx = display_subset(bundle.labels, MAX_MAP_POINTS)
 
     def on_point(i: int) -> None:
@@ -304,9 +305,9 @@ def cluster_pad(
     image = png_bytes(decode_plane(bundle.model, bundle.projection, np.array([u, v])))
     state[f"{P}_decode_s"] = time.perf_counter() - start
     ex = bundle.projection.explained
-    lc.mount_pad(
+    lp.mount_pad(
         P,
-        version=lc.point_version(model_key, "pca", len(idx)),
+        version=lp.point_version(model_key, "pca", len(idx)),
         points=lambda: lp.points_payload(bundle.coords[idx], bundle.labels[idx]),
         region=region,
         ranges=ranges,
@@ -314,7 +315,7 @@ def cluster_pad(
         image_png=image,
         title="Decoded z (λ(z))",
         caption=f"PC 1 = {u:.2f}, PC 2 = {v:.2f}",
-        callbacks=lc.pad_callbacks(
+        callbacks=lp.pad_callbacks(
             P, ranges, len(idx), on_point=on_point, on_mark=on_mark, n_marks=bundle.n_clusters
         ),
         overlays={"lines": [], "marks": cluster_marks(bundle, cluster, highlight)},
@@ -322,7 +323,7 @@ def cluster_pad(
         hint="Drag: decode z under the pointer · click a disc: pick that cluster · click a dot: classify "
         "that test image below · arrow keys: move z · wheel: zoom",
     )
-    lc.url_out({"u": float(u), "v": float(v)})
+    ps.url_out({"u": float(u), "v": float(v)})
 
 
 @st.fragment
@@ -330,7 +331,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
     """Pick a cluster (its prior mean on the pad, or a pill), drag on the pad to decode any z of the plane,
     and sample N images from p(z|y)."""
     panel_start = time.perf_counter()
-    lc.rerun_app_if_picked(P)
+    lp.rerun_app_if_picked(P)
     names = {c: cluster_name(c, bundle.matched_label) for c in range(bundle.n_clusters)}
     if state.get(f"{P}_cluster") not in names:
         _goto_cluster(bundle, bundle.order[0])
@@ -346,7 +347,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
     ranges = plane_ranges(np.concatenate([bundle.coords, bundle.prior_coords]))
     ex = bundle.projection.explained
     zoom = state.get(f"{P}_zoom", 1)
-    region = view_region(ranges, state.get(f"{P}_centre"), float(zoom if zoom in lc.ZOOMS else 1))
+    region = view_region(ranges, state.get(f"{P}_centre"), float(zoom if zoom in lp.ZOOMS else 1))
 
     map_col, sample_col = st.columns([1.25, 1], gap="medium")
     with map_col:
@@ -367,7 +368,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
         png = _cached_samples(model_key, bundle, cluster, n, seed, spread)
         sample_s = time.perf_counter() - start
         with st.container(key=f"{P}_samples"):
-            lc.show_image(
+            im.show_image(
                 png,
                 f"{n} samples from cluster {names[cluster]} (spread {spread:g}, seed {seed})",
                 width="stretch",
@@ -385,7 +386,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
             "ms (a move reruns only the pad); the model and q(y|x) of the test set were "
             f"computed once, in {bundle.seconds:.1f} s."
         )
-    lc.url_out({"cluster": cluster})
+    ps.url_out({"cluster": cluster})
 
 
 def posterior_section(bundle: ClusterBundle) -> None:
@@ -415,15 +416,15 @@ def posterior_section(bundle: ClusterBundle) -> None:
             st.info(
                 "Nothing drawn yet: draw a digit in the box on the right. Meanwhile the test image is used."
             )
-        lc.show_image(image, name, factor=5)
+        im.show_image(image, name, factor=5)
     with draw_col:
         st.markdown("**Draw a digit** (white on black)")
-        new = lc.drawing_canvas(P, bundle.preprocessing)
+        new = im.drawing_canvas(P, bundle.preprocessing)
         if new is None:
             st.caption("✏️ Draw a digit above: it is binarized as the test set was and classified.")
         else:
             st.caption("As the model sees it (28×28, binarized):")
-            lc.show_image(new.image, None, factor=3)
+            im.show_image(new.image, None, factor=3)
     with bar_col:
         best = post.best
         st.plotly_chart(
@@ -439,7 +440,7 @@ def posterior_section(bundle: ClusterBundle) -> None:
             config={"displaylogo": False},
         )
         order = bundle.order
-        recon = [lc.upscale(post.reconstructions[c], 3) for c in order]
+        recon = [upscale(post.reconstructions[c], 3) for c in order]
         st.markdown(
             "**Reconstruction under each cluster**: the decoder's λ(z) at z = E[z|x, y] of q(z|x, y), "
             "for every y, in gallery order"
@@ -563,8 +564,8 @@ if loaded is not None:
     st.subheader("Pick a cluster and sample from p(z|y)")
     cluster_panel(bundle, model_key, highlight)
     posterior_section(bundle)
-    lc.url_out(
-        {"model": lc.model_name(meta), "img": int(state[f"{P}_index"]), "seed": int(state[f"{P}_seed"])}
+    ps.url_out(
+        {"model": ps.model_name(meta), "img": int(state[f"{P}_index"]), "seed": int(state[f"{P}_seed"])}
     )
 
 if meta is not None:

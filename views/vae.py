@@ -16,6 +16,9 @@ import streamlit as st
 from explorer_core.figures import Q_COLOUR, map_ellipse, reparameterisation_figure
 from explorer_core.latent import decode_images, interpolate, reparameterise, tile
 from views import _latent_common as lc
+from views.components import images as im
+from views.components import latent_pad as lp
+from views.components import page_state as ps
 
 P = "vae"
 state = st.session_state
@@ -36,14 +39,14 @@ model = bundle.model
 n_test = len(lm.coords)
 
 URL = {
-    "u": (f"{P}_u", lc.finite_float),
-    "v": (f"{P}_v", lc.finite_float),
-    "img": (f"{P}_index", lc.int_in(0, n_test - 1)),
-    "seed": (f"{P}_sample_seed", lc.int_in(0, 2**31 - 1)),
-    "zoom": (f"{P}_zoom", lambda t: lc.ZOOMS[lc.ZOOMS.index(int(t))]),
+    "u": (f"{P}_u", ps.finite_float),
+    "v": (f"{P}_v", ps.finite_float),
+    "img": (f"{P}_index", ps.int_in(0, n_test - 1)),
+    "seed": (f"{P}_sample_seed", ps.int_in(0, 2**31 - 1)),
+    "zoom": (f"{P}_zoom", lambda t: lp.ZOOMS[lp.ZOOMS.index(int(t))]),
 }
-lc.url_in(P, URL)
-lc.init_state(
+ps.url_in(P, URL)
+ps.init_state(
     {
         f"{P}_u": 0.0,
         f"{P}_v": 0.0,
@@ -61,7 +64,7 @@ lc.init_state(
         f"{P}_show_q": True,
     }
 )
-lc.apply_pending(P)
+ps.apply_pending(P)
 
 # ------------------------------------------------------------------- the image in the encoder view
 drawing = state.get(f"{P}_drawing")
@@ -91,15 +94,15 @@ if state[f"{P}_show_q"]:
 def pad_fragment(overlays: dict, ranges, region, view: str) -> None:
     """The z sliders and the latent pad: a drag, an arrow key or a slider reruns only this (a few elements),
     so the decoded image follows the pointer. A wheel notch changes the region: the panel reruns too."""
-    lc.rerun_app_if_picked(P)
-    lc.rerun_panel_if_zoomed(P)
+    lp.rerun_app_if_picked(P)
+    lp.rerun_panel_if_zoomed(P)
     u_col, v_col = st.columns(2, gap="medium")
     u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
     decode_s = lc.latent_pad_panel(
         P, bundle, model_key, ranges, region, (u, v), view, f"Decoded ({lc.VIEW_LABELS[view]})", overlays
     )
     state[f"{P}_decode_s"] = decode_s
-    lc.url_out({"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "zoom": state[f"{P}_zoom"]})
+    ps.url_out({"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "zoom": state[f"{P}_zoom"]})
 
 
 @st.fragment
@@ -107,7 +110,7 @@ def latent_panel(overlays: dict) -> None:
     """What the decoder shows, the zoom, the pad and the manifold of the region it shows: a change of view
     or zoom reruns this; a move of z reruns only :func:`pad_fragment`."""
     panel_start = time.perf_counter()
-    lc.rerun_app_if_picked(P)
+    lp.rerun_app_if_picked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
     view_col, zoom_col = st.columns([1.15, 1.25], gap="medium")
     with view_col:
@@ -129,7 +132,7 @@ def latent_panel(overlays: dict) -> None:
         grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, None)
         manifold_s = time.perf_counter() - start
         st.markdown(f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})")
-        lc.show_image(grid, None, width="stretch")
+        im.show_image(grid, None, width="stretch")
     plane = (
         ""
         if lm.latent_dim == 2
@@ -159,12 +162,12 @@ with pick_col:
 
 with draw_col:
     st.markdown("**Draw a digit** (white on black; it is scaled and centred as MNIST was)")
-    new = lc.drawing_canvas(P, bundle.preprocessing)
+    new = im.drawing_canvas(P, bundle.preprocessing)
     if new is None:
         st.caption("✏️ Draw a digit above: the encoder view then uses it (the trash icon clears it).")
     else:
         st.caption("As the model sees it (28×28):")
-        lc.show_image(new.image, None, factor=3)
+        im.show_image(new.image, None, factor=3)
 
 with elbo_col:
     st.markdown(f"**ELBO of {chosen_name}**, estimated with the {len(rep.z)} samples below")
@@ -197,7 +200,7 @@ with samples_col:
     view = state[f"{P}_view"]
     decodings = decode_images(model, rep.z, None, view, seed=int(state[f"{P}_eps_seed"]))
     st.markdown(f"**The {len(rep.z)} samples z_k decoded** ({lc.VIEW_LABELS[view]}):")
-    lc.show_image(tile(decodings, min(len(decodings), 6), pad=2), None, factor=3)
+    im.show_image(tile(decodings, min(len(decodings), 6), pad=2), None, factor=3)
     table = pd.DataFrame(
         {"μ": rep.mu, "σ": rep.sigma, "ε₁": rep.eps[0], "z₁ = μ + σ·ε₁": rep.z[0]},
         index=[f"z{j + 1}" for j in range(len(rep.mu))],
@@ -217,8 +220,8 @@ view = state[f"{P}_view"]
 strip = interpolate(model, z_a, z_b, steps=steps, view=view)
 start_image = chosen_image if state[f"{P}_interp_from_encoder"] else bundle.image(int(state[f"{P}_interp_a"]))
 ends = np.stack([start_image, *strip, bundle.image(int(state[f"{P}_interp_b"]))])
-lc.show_image(tile(ends, len(ends), pad=3, pad_value=0.5), None, factor=2)
-lc.url_out({"model": lc.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_sample_seed"])})
+im.show_image(tile(ends, len(ends), pad=3, pad_value=0.5), None, factor=2)
+ps.url_out({"model": ps.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_sample_seed"])})
 st.caption(
     f"First and last: the two images; between them, {steps} decodings ({lc.VIEW_LABELS[view]}) of "
     "z = (1 − t)·μ_a + t·μ_b, t from 0 to 1, between their posterior means (the dotted line on the map)."

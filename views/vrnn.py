@@ -34,9 +34,10 @@ from explorer_core.sequence_views import (
     start_generation,
     state_rows,
 )
-from views import _latent_common as lc
 from views._models import model_picker, model_stamp
+from views.components.images import drawing_canvas, show_image
 from views.components.live_chart import live_chart
+from views.components.page_state import apply_pending, init_state
 
 P = "vrnn"
 # ▶ Play: the fragment reruns every FRAME_SECONDS; one row is a few ms of model time, the grid a small PNG and
@@ -160,7 +161,7 @@ model = loaded.model
 T = model.config.n_rows
 metrics_row(meta)
 
-lc.init_state(
+init_state(
     {
         f"{P}_n": 16,
         f"{P}_seed": 0,
@@ -177,7 +178,7 @@ lc.init_state(
         f"{P}_terms_n": 16,
     }
 )
-lc.apply_pending(P)
+apply_pending(P)
 
 
 def current_generation() -> Generation:
@@ -325,7 +326,7 @@ with pick_col:
     )
 with draw_col:
     st.markdown("**Draw a digit** (white on black)")
-    new = lc.drawing_canvas(P, "binarized")
+    new = drawing_canvas(P, "binarized")
     if new is None:
         st.caption("✏️ Draw above to complete your own digit (the trash icon clears it).")
 
@@ -356,7 +357,7 @@ terms = memo(
     "terms", (model_key, chosen_id, n_paths), lambda: row_terms_of(model, x_chosen, n_samples=n_paths)
 )
 with image_col:
-    lc.show_image(chosen_image, chosen_name, factor=6, output_format="PNG")
+    show_image(chosen_image, chosen_name, factor=6, output_format="PNG")
     st.metric("ELBO", f"{terms.elbo:.2f}", help="Σ_t reconstruction − KL, nats (averaged over the paths)")
     st.slider("Posterior paths averaged", 1, 64, key=f"{P}_terms_n")
 with bars_col:

@@ -28,6 +28,7 @@ which run before the fragment reruns, so the page can set its sliders before dra
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -36,6 +37,8 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+
+from explorer_core.figures import DIGIT_COLOURS
 
 ASSETS = Path(__file__).with_name("latent_pad")
 NAME = "aevb_latent_pad"
@@ -284,3 +287,149 @@ def latent_pad(
         on_pick_change=on_pick,
         on_zoom_change=on_zoom,
     )
+
+
+# ------------------------------------------------------------------------- on a page (session state)
+# A page mounts its pad with :func:`mount_pad`; the pad's state lives under ``{prefix}_...`` keys: ``u``/``v``
+# (z on the plane, shared with the page's sliders), ``zoom``/``centre`` (the region shown), ``pad_ack`` (the
+# last move answered), ``rerun_app``/``rerun_zoom`` (a pick or a wheel notch that the rest of the page must
+# follow).
+
+ZOOMS = (1, 2, 4, 8)
+PAD_HEIGHT = 430
+PAD_PICK_PX = 8
+PAD_HINT = (
+    "Drag: z follows the pointer · click a dot: pick that test image · arrow keys (Shift ×5): move z · "
+    "wheel: zoom"
+)
+
+
+def clamp(value: float, bounds: tuple[float, float]) -> float:
+    """``value`` inside ``bounds``, as a plain float."""
+    return float(min(max(float(value), bounds[0]), bounds[1]))
+
+
+def pad_key(prefix: str) -> str:
+    """The session-state key of a page's latent pad."""
+    return f"{prefix}_pad"
+
+
+def point_version(*parts: Any) -> str:
+    """A short key of a point set (model, plane, subset): the pad redraws its points only when it changes."""
+    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
+
+
+def wheel_zoom(prefix: str, value: Any) -> None:
+    """Apply a wheel notch of the pad: one step along ``ZOOMS``; zooming in centres on the pointer."""
+    zoom = read_zoom(value)
+    if zoom is None:
+        return
+    direction, u, v = zoom
+    state = st.session_state
+    current = state.get(f"{prefix}_zoom", 1)
+    i = ZOOMS.index(current) if current in ZOOMS else 0
+    state[f"{prefix}_zoom"] = ZOOMS[int(np.clip(i + direction, 0, len(ZOOMS) - 1))]
+    if direction > 0:
+        state[f"{prefix}_centre"] = (u, v)
+    state[f"{prefix}_rerun_zoom"] = True
+
+
+def pad_callbacks(
+    prefix: str,
+    ranges,
+    n_points: int,
+    on_point: Callable[[int], None] | None = None,
+    on_mark: Callable[[int], None] | None = None,
+    n_marks: int = 0,
+) -> dict[str, Callable[[], None]]:
+    """The pad's callbacks (they run before the fragment reruns, so the sliders can follow):
+
+    - move: the sliders' state (``{prefix}_u``, ``{prefix}_v``) becomes the pad's z, clamped to ``ranges``;
+      the move's sequence number is kept to be acknowledged (``{prefix}_pad_ack``);
+    - pick: ``on_point(position in the pad's points)`` or ``on_mark(pick id)``;
+    - zoom: :func:`wheel_zoom`.
+    """
+    key = pad_key(prefix)
+    state = st.session_state
+
+    def on_move() -> None:
+        move = read_move(pad_value(key, "move"))
+        if move is None:
+            return
+        u, v, seq = move
+        state[f"{prefix}_u"] = round(clamp(u, ranges[0]), 4)
+        state[f"{prefix}_v"] = round(clamp(v, ranges[1]), 4)
+        state[f"{prefix}_pad_ack"] = seq
+
+    def on_pick() -> None:
+        pick = read_pick(pad_value(key, "pick"), n_points, n_marks)
+        if pick is None:
+            return
+        kind, i = pick
+        if kind == "point" and on_point is not None:
+            on_point(i)
+        elif kind == "mark" and on_mark is not None:
+            on_mark(i)
+
+    def on_zoom() -> None:
+        wheel_zoom(prefix, pad_value(key, "zoom"))
+
+    return {"on_move": on_move, "on_pick": on_pick, "on_zoom": on_zoom}
+
+
+def mount_pad(
+    prefix: str,
+    *,
+    version: str,
+    points: Callable[[], dict[str, list]],
+    region,
+    ranges,
+    uv: tuple[float, float],
+    image_png: bytes,
+    title: str,
+    caption: str,
+    callbacks: dict[str, Callable[[], None]],
+    overlays: dict[str, list] | None = None,
+    row_png: bytes | None = None,
+    row_title: str = "",
+    pick_points: bool = True,
+    hint: str = PAD_HINT,
+    axes: tuple[str, str] = ("", ""),
+) -> None:
+    """Mount the page's latent pad (see :mod:`views.components.latent_pad`); ``points()`` builds the point
+    payload, called only when the browser does not hold ``version`` yet."""
+    key = pad_key(prefix)
+    data = pad_data(
+        version=version,
+        points=points() if needs_points(key, version) else None,
+        region=region,
+        bounds=ranges,
+        z=uv,
+        ack=int(st.session_state.get(f"{prefix}_pad_ack", 0)),
+        image_png=image_png,
+        caption=caption,
+        title=title,
+        row_png=row_png,
+        row_title=row_title,
+        overlays=overlays,
+        colours=DIGIT_COLOURS,
+        height_px=PAD_HEIGHT,
+        pick_px=PAD_PICK_PX,
+        pick_points=pick_points,
+        hint=hint,
+        axes=axes,
+    )
+    latent_pad(key, data, **callbacks)
+
+
+def rerun_app_if_picked(prefix: str) -> None:
+    """A pick on the pad changes the encoder view too: rerun the whole page (once)."""
+    if st.session_state.pop(f"{prefix}_rerun_app", False):
+        st.rerun(scope="app")
+
+
+def rerun_panel_if_zoomed(prefix: str) -> None:
+    """A wheel notch on the pad (handled in the pad's own fragment) changes the region that the zoom control
+    and the manifold outside it show: rerun the whole page (once) so they follow."""
+    if st.session_state.pop(f"{prefix}_rerun_zoom", False):
+        st.rerun(scope="app")

@@ -1,0 +1,65 @@
+"""Images on a page: MNIST-sized images enlarged with crisp pixels, and the drawing canvas whose digit the
+encoders read (as MNIST was scaled and centred)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from explorer_core.latent_views import Drawing, drawing_input, upscale
+
+IMAGE_FACTOR = 8
+
+
+def show_image(
+    image: np.ndarray | bytes, caption: str | None = None, factor: int = IMAGE_FACTOR, **kwargs
+) -> None:
+    """An image in [0, 1] (white ink on black), enlarged with crisp pixels; or PNG bytes, as they are.
+
+    Sent as PNG: Streamlit's default ("auto") re-encodes numpy images as JPEG, which blurs the pixels.
+    """
+    if isinstance(image, bytes):
+        st.image(image, caption=caption, **kwargs)
+    else:
+        kwargs.setdefault("output_format", "PNG")
+        st.image(upscale(np.clip(image, 0, 1), factor), caption=caption, clamp=True, **kwargs)
+
+
+def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
+    """The drawing canvas (streamlit-drawable-canvas) and what it holds, as a :class:`Drawing`.
+
+    A new drawing is stored in ``state[prefix + "_drawing"]`` and switches the encoder view to it (one rerun);
+    a cleared canvas forgets it. Returns the current drawing, or ``None`` when the canvas is empty or the
+    package is missing (then an info box says so and the rest of the page works).
+    """
+    state = st.session_state
+    st.space("small")  # room for the canvas's floating toolbar
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:
+        st.info("Drawing needs the package streamlit-drawable-canvas (see requirements.txt).")
+        return None
+    canvas = st_canvas(
+        stroke_width=18,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=224,
+        width=224,
+        drawing_mode="freedraw",
+        key=f"{prefix}_canvas",
+        return_image_data=True,
+    )
+    new = drawing_input(canvas.image_data, preprocessing)
+    signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()
+    if signature != state.get(f"{prefix}_canvas_sig"):
+        previous, state[f"{prefix}_canvas_sig"] = state.get(f"{prefix}_canvas_sig"), signature
+        if new is not None:
+            state[f"{prefix}_drawing"] = new
+            state[f"{prefix}_pending"] = {f"{prefix}_source": "drawing"}
+            st.rerun()
+        elif previous is not None:  # the canvas was cleared
+            state[f"{prefix}_drawing"] = None
+            st.rerun()
+    return new
