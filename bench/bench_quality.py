@@ -1,5 +1,6 @@
 """Shipped models on the MNIST test set: `python -m explorer_core evaluate <name> --json` on every model in
-pretrained/, beside the anchors of ../shared/REFERENCE.md.
+pretrained/, beside the published anchors (the tutorial, Yang 2022, arXiv 2208.07818, sections 5.3-5.6,
+and the papers it cites).
 
 Each model is evaluated in a subprocess by the same command a user runs. An earlier output is reused from
 bench/results/evaluate-cache.json only when the model's weights still have the sha256 its JSON records (and
@@ -43,7 +44,8 @@ TARGETS = {
     "gmvae-marginal": ([("cluster_accuracy", ">=", 0.84)], "reference notebook GMVAE accuracy 0.8351"),
     "vrnn": ([("elbo", ">=", -78.3), ("kl", ">", 1.0)], "reference notebook VRNN best test ELBO -78.29"),
 }
-#: The published figures each family is shown beside (../shared/REFERENCE.md); quoted, not measured here.
+#: The published figures each family is shown beside (the tutorial's sections 5.3-5.6 and the papers it
+#: cites); quoted, not measured here.
 ANCHORS = [
     {
         "family": "vae",

@@ -110,7 +110,7 @@ DATA_WORDS = {
 
 
 def quality_section() -> list[str]:
-    """The shipped models on the test set (bench/results/quality.json) beside the anchors of REFERENCE.md."""
+    """The shipped models on the test set (bench/results/quality.json) beside the published anchors."""
     title = "Shipped models on the MNIST test set, beside the anchors"
     path = RESULTS / "quality.json"
     if not path.exists():
@@ -126,7 +126,8 @@ def quality_section() -> list[str]:
         "`pretrained/` (an earlier output is reused only while the weights' sha256 is unchanged: column "
         '"cached"). Nats per image, means over the '
         f"{r.get('test_images', 10_000):,} test images, eval mode. "
-        "*Italic rows* are published figures quoted from `../shared/REFERENCE.md`, not measured here. "
+        "*Italic rows* are published figures (the tutorial, Yang 2022, arXiv 2208.07818, and the papers "
+        "it cites), quoted, not measured here. "
         "Continuous Bernoulli (CB) densities are positive and not comparable with binarized nats; "
         "static binarization costs about 2 nats against dynamic binarization.",
         "",
