@@ -13,7 +13,8 @@ in one run on one machine, with the same architectures.
 2. Time to reach the reference's final test ELBO (1788.41 nats, VAE with the Continuous Bernoulli on
    dequantized MNIST; the tutorial, Yang 2022, section 5.3): ``explorer_core.training.train`` itself vs the
    reference-style loop, both on the 60,000 training images, the single-sample test ELBO (eval mode, fixed
-   noise) measured after every epoch; the clock counts training only (the test evaluations are timed apart), up to a cap.
+   noise) measured after every epoch; the clock counts training only (the test evaluations are timed apart),
+   up to a cap.
    When a run does not cross the threshold within its cap this says so; the figure is then the time each
    needs to reach the best test ELBO the reference-style loop reached within its cap (matched quality).
 
