@@ -29,17 +29,25 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
-from common import CHROMIUM, CHROMIUM_ARGS, IDLE_APP, ROOT, summary, write_result
+from common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IDLE_APP,
+    ROOT,
+    free_port,
+    healthy,
+    server_command,
+    server_env,
+    summary,
+    write_result,
+)
 
 MODEL = "vae-cb-l2"
 LOG_DIR = Path(tempfile.mkdtemp(prefix="bench-app-"))  # the servers' log, screenshots of failures
@@ -48,48 +56,20 @@ TIMEOUT_MS = 120_000
 MOVE_TIMEOUT_MS = 30_000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @asynccontextmanager
 async def server(log: Path, script: str = "app.py"):
     """A fresh server of ``script``; yields (base URL, launch time, seconds until /_stcore/health, the
     server's process). The app is started as ``make run`` starts it (``serve.py``: its libraries and MNIST
     are loaded before the server answers); any other script with ``streamlit run``."""
     port = free_port()
-    launch = ["serve.py"] if script == "app.py" else ["-m", "streamlit", "run", script]
-    cmd = [
-        sys.executable,
-        *launch,
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    # the shipped models only: no extra model folders, an empty folder of training runs
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AEVB_RUNS_DIR": str(log.parent / "runs")}
-    env.pop("AEVB_MODEL_DIRS", None)
+    cmd = server_command(port, script)
+    env = server_env(log.parent / "runs")
     url = f"http://localhost:{port}"
     with log.open("ab") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
+            while not healthy(url, proc):
                 if time.perf_counter() - t0 > 120:
                     raise RuntimeError("streamlit did not answer within 120 s")
                 await asyncio.sleep(0.05)

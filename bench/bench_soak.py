@@ -24,16 +24,14 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-from common import CHROMIUM, CHROMIUM_ARGS, ROOT, summary, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, ROOT, start_server, summary, write_result
 
 #: url path -> (the sidebar link's text, a text of the page's title)
 PAGES = {
@@ -51,12 +49,6 @@ RAMP_S = 3.0
 VISIT_TIMEOUT_MS = 120_000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float | None:
     """Resident memory of process ``pid`` in MB (VmRSS), None when it is gone."""
     try:
@@ -66,37 +58,6 @@ def rss_mb(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-
-
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += [
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AEVB_RUNS_DIR": str(folder / "runs")}
-    env.pop("AEVB_MODEL_DIRS", None)
-    log = (folder / "server.log").open("ab")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {folder / 'server.log'}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("streamlit did not answer within 120 s")
-        time.sleep(0.2)
 
 
 def start_job(folder: Path) -> tuple[str, object]:
@@ -181,7 +142,7 @@ async def run(args) -> dict:
     from playwright.async_api import async_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    proc, url = start_server(folder)
+    proc, url = start_server(folder / "server.log", folder / "runs")
     run_id, manager = start_job(folder)
     visits: list[dict] = []
     errors: list[dict] = []

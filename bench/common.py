@@ -10,8 +10,11 @@ import datetime as dt
 import json
 import os
 import platform
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +37,76 @@ CHROMIUM_ARGS = [
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_command(port: int, script: str = "app.py") -> list[str]:
+    """The command that serves ``script`` headless on ``port``: the app as ``make run`` starts it
+    (``serve.py``, its libraries and MNIST loaded before the server answers), any other script with
+    ``streamlit run``."""
+    launch = ["serve.py"] if script == "app.py" else ["-m", "streamlit", "run", script]
+    return [
+        sys.executable,
+        *launch,
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+
+
+def server_env(runs_dir: Path) -> dict[str, str]:
+    """The environment of a benchmark's server: the shipped models only (no extra model folders) and the
+    training runs in ``runs_dir``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AEVB_RUNS_DIR": str(runs_dir)}
+    env.pop("AEVB_MODEL_DIRS", None)
+    return env
+
+
+def healthy(url: str, proc: subprocess.Popen) -> bool:
+    """Whether the server at ``url`` answers /_stcore/health; raises RuntimeError when ``proc`` has exited."""
+    if proc.poll() is not None:
+        raise RuntimeError(f"the server exited with code {proc.returncode}")
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def start_server(log_path: Path, runs_dir: Path, script: str = "app.py", timeout_s: float = 120):
+    """Start a server of ``script`` (output to ``log_path``) and wait until it is healthy; (process, URL).
+
+    Raises:
+        RuntimeError: it exited, or did not answer within ``timeout_s``.
+    """
+    port = free_port()
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            server_command(port, script),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_env(runs_dir),
+        )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + timeout_s
+    while not healthy(url, proc):
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise RuntimeError(f"the server did not answer within {timeout_s:.0f} s; see {log_path}")
+        time.sleep(0.1)
+    return proc, url
 
 
 def machine() -> dict:
