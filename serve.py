@@ -50,6 +50,23 @@ def warm_mnist() -> str:
     return f"MNIST read in {time.perf_counter() - start:.1f} s"
 
 
+def headless_command(port: int, python: str = sys.executable) -> list[str]:
+    """The command line that serves the app headless on ``port`` for tests and benchmarks: this launcher,
+    no file watcher, no usage statistics."""
+    return [
+        python,
+        "serve.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+
+
 def main(argv: list[str]) -> int:
     """Preload, then ``streamlit run app.py *argv``; Streamlit's exit status."""
     from streamlit.web import cli

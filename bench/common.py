@@ -38,6 +38,8 @@ IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
+from serve import headless_command  # noqa: E402  (the repository root is on the path from here)
+
 
 def free_port() -> int:
     """A TCP port free on this machine now."""
@@ -49,20 +51,11 @@ def free_port() -> int:
 def server_command(port: int, script: str = "app.py") -> list[str]:
     """The command that serves ``script`` headless on ``port``: the app as ``make run`` starts it
     (``serve.py``, its libraries and MNIST loaded before the server answers), any other script with
-    ``streamlit run``."""
-    launch = ["serve.py"] if script == "app.py" else ["-m", "streamlit", "run", script]
-    return [
-        sys.executable,
-        *launch,
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    ``streamlit run`` and the same options."""
+    command = headless_command(port)
+    if script != "app.py":
+        command[1:2] = ["-m", "streamlit", "run", script]
+    return command
 
 
 def server_env(runs_dir: Path) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from serve import headless_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
@@ -54,18 +55,7 @@ def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Itera
     port (with extra environment ``env``), yield its base URL once ``/_stcore/health`` answers, and stop it
     afterwards. The server's output goes to ``log_path``."""
     port = _free_port()
-    cmd = [
-        sys.executable,
-        "serve.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    cmd = headless_command(port)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
