@@ -35,6 +35,7 @@ from explorer_core.latent_views import (
 from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
 from views.components import model_panel
+from views.components import page_state as ps
 from views.components.images import show_image
 from views.components.model_panel import Metric
 from views.components.page_state import model_from_url
@@ -223,33 +224,42 @@ def decode_png(bundle: LatentBundle, z: np.ndarray, view: str, label: int | None
         return png_bytes(decode_one(bundle, z, view, y=label, seed=seed))
 
 
-def latent_pad_panel(
+@st.fragment
+def pad_fragment(
     prefix: str,
     bundle: LatentBundle,
     model_key: str,
     ranges,
     region,
-    uv: tuple[float, float],
     view: str,
     title: str,
     overlays: dict[str, Any],
     label: int | None = None,
     on_image: Callable[[int], dict[str, Any]] | None = None,
-    row: np.ndarray | None = None,
+    row_of: Callable[[np.ndarray], np.ndarray] | None = None,
     row_title: str = "",
-) -> float:
-    """The VAE / CVAE pad: the test encodings (a fixed subset of ``MAX_MAP_POINTS``), the cursor at ``uv``,
-    the decoding of z (and the CVAE's ``row``). A click on a point moves z to that encoding and picks the
-    image for the encoder view (``on_image(index)`` may add state values; the whole page then reruns).
-    Returns the decode's server seconds."""
+) -> None:
+    """The VAE / CVAE pad and its z sliders, in a fragment of their own: a drag, an arrow key or a slider
+    reruns only this (a few elements), so the decoded image follows the pointer.
+
+    Shows the test encodings (a fixed subset of ``MAX_MAP_POINTS``), the cursor at the sliders' z, the
+    decoding of z under ``label`` and, when ``row_of`` is given, ``row_of(z [L])`` (an image [h, w], the
+    CVAE's ten labels). A click on a point moves z to that encoding and picks the image for the encoder view
+    (``on_image(index)`` may add state values; the whole page then reruns); a wheel notch changes the region
+    that the panel around the pad shows, so the page reruns too. Keeps the decode's server seconds in
+    ``state[prefix + "_decode_s"]`` and z, the zoom and the label in the URL."""
+    lp.rerun_app_if_picked(prefix)
+    lp.rerun_panel_if_zoomed(prefix)
     state = st.session_state
     lm = bundle.latent_map
     idx = display_subset(lm.labels, MAX_MAP_POINTS)
+    u_col, v_col = st.columns(2, gap="medium")
+    u, v = z_sliders(prefix, bundle, ranges, (u_col, v_col))
 
     def on_point(i: int) -> None:
         index = int(idx[i])
-        u, v = lm.coords[index]
-        state[f"{prefix}_u"], state[f"{prefix}_v"] = lp.clamp(u, ranges[0]), lp.clamp(v, ranges[1])
+        pu, pv = lm.coords[index]
+        state[f"{prefix}_u"], state[f"{prefix}_v"] = lp.clamp(pu, ranges[0]), lp.clamp(pv, ranges[1])
         state[f"{prefix}_index"] = index
         state[f"{prefix}_source"] = "test"
         for k, value in (on_image(index) if on_image else {}).items():
@@ -257,10 +267,12 @@ def latent_pad_panel(
         state[f"{prefix}_rerun_app"] = True
 
     start = time.perf_counter()
-    z = lm.plane_to_z(np.array(uv, dtype=np.float32))
-    image = decode_png(bundle, z, view, label, int(state.get(f"{prefix}_sample_seed", 0)))
-    decode_s = time.perf_counter() - start
-    u, v = uv
+    z = lm.plane_to_z(np.array((u, v), dtype=np.float32))
+    seed = int(state.get(f"{prefix}_sample_seed", 0))
+    image = decode_png(bundle, z, view, label, seed)
+    with torch.inference_mode():
+        row = None if row_of is None else png_bytes(row_of(z))
+    state[f"{prefix}_decode_s"] = time.perf_counter() - start
     caption = f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}"
     lp.mount_pad(
         prefix,
@@ -268,17 +280,22 @@ def latent_pad_panel(
         points=lambda: lp.points_payload(lm.coords[idx], lm.labels[idx]),
         region=region,
         ranges=ranges,
-        uv=uv,
+        uv=(u, v),
         image_png=image,
         title=title,
         caption=caption,
         callbacks=lp.pad_callbacks(prefix, ranges, len(idx), on_point=on_point),
         overlays=pad_overlays(overlays),
-        row_png=None if row is None else png_bytes(row),
+        row_png=row,
         row_title=row_title,
         axes=axis_titles(bundle),
     )
-    return decode_s
+    url = {
+        "u": float(state[f"{prefix}_u"]),
+        "v": float(state[f"{prefix}_v"]),
+        "zoom": state[f"{prefix}_zoom"],
+    }
+    ps.url_out(url if label is None else {**url, "label": label})
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

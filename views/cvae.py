@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import streamlit as st
-import torch
 
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, map_ellipse
 from explorer_core.latent import reparameterise, tile
@@ -109,49 +108,10 @@ overlays = {"ellipses": ellipses, "highlight": lm.z_to_plane(rep.mu)}
 
 
 @st.fragment
-def pad_fragment(overlays: dict, ranges, region, view: str, label: int) -> None:
-    """The z sliders and the latent pad with the row of ten labels: a drag, an arrow key or a slider reruns
-    only this, so the images follow the pointer. A wheel notch changes the region: the page reruns too."""
-    lp.rerun_app_if_picked(P)
-    lp.rerun_panel_if_zoomed(P)
-    u_col, v_col = st.columns(2, gap="medium")
-    u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
-    z = lm.plane_to_z(np.array([u, v], dtype=np.float32))
-    start = time.perf_counter()
-    with torch.inference_mode():
-        row = tile(
-            decode_under_labels(model, z, view, int(state[f"{P}_sample_seed"])),
-            N_CLASSES,
-            pad=2,
-            pad_value=0.5,
-        )
-    decode_s = time.perf_counter() - start
-    decode_s += lc.latent_pad_panel(
-        P,
-        bundle,
-        model_key,
-        ranges,
-        region,
-        (u, v),
-        view,
-        f"Decoded with y = {label}",
-        overlays,
-        label=label,
-        on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
-        row=row,
-        row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the class "
-        "changes",
-    )
-    state[f"{P}_decode_s"] = decode_s
-    ps.url_out(
-        {"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "label": label, "zoom": state[f"{P}_zoom"]}
-    )
-
-
-@st.fragment
 def latent_panel(overlays: dict) -> None:
     """The label, what the decoder shows, the zoom, the pad and the manifold: a change of label, view or zoom
-    reruns this; a move of z reruns only :func:`pad_fragment`."""
+    reruns this; a move of z reruns only the pad and its sliders
+    (:func:`views._latent_common.pad_fragment`)."""
     panel_start = time.perf_counter()
     lp.rerun_app_if_picked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
@@ -166,7 +126,26 @@ def latent_panel(overlays: dict) -> None:
 
     pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
     with pad_col:
-        pad_fragment(overlays, ranges, region, view, label)
+        lc.pad_fragment(
+            P,
+            bundle,
+            model_key,
+            ranges,
+            region,
+            view,
+            f"Decoded with y = {label}",
+            overlays,
+            label=label,
+            on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
+            row_of=lambda z: tile(
+                decode_under_labels(model, z, view, int(state[f"{P}_sample_seed"])),
+                N_CLASSES,
+                pad=2,
+                pad_value=0.5,
+            ),
+            row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the class "
+            "changes",
+        )
         if view == "sample":
             st.button(
                 "🎲 another sample",

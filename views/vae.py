@@ -91,24 +91,10 @@ if state[f"{P}_show_q"]:
 
 
 @st.fragment
-def pad_fragment(overlays: dict, ranges, region, view: str) -> None:
-    """The z sliders and the latent pad: a drag, an arrow key or a slider reruns only this (a few elements),
-    so the decoded image follows the pointer. A wheel notch changes the region: the panel reruns too."""
-    lp.rerun_app_if_picked(P)
-    lp.rerun_panel_if_zoomed(P)
-    u_col, v_col = st.columns(2, gap="medium")
-    u, v = lc.z_sliders(P, bundle, ranges, (u_col, v_col))
-    decode_s = lc.latent_pad_panel(
-        P, bundle, model_key, ranges, region, (u, v), view, f"Decoded ({lc.VIEW_LABELS[view]})", overlays
-    )
-    state[f"{P}_decode_s"] = decode_s
-    ps.url_out({"u": float(state[f"{P}_u"]), "v": float(state[f"{P}_v"]), "zoom": state[f"{P}_zoom"]})
-
-
-@st.fragment
 def latent_panel(overlays: dict) -> None:
     """What the decoder shows, the zoom, the pad and the manifold of the region it shows: a change of view
-    or zoom reruns this; a move of z reruns only :func:`pad_fragment`."""
+    or zoom reruns this; a move of z reruns only the pad and its sliders
+    (:func:`views._latent_common.pad_fragment`)."""
     panel_start = time.perf_counter()
     lp.rerun_app_if_picked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
@@ -120,7 +106,9 @@ def latent_panel(overlays: dict) -> None:
 
     pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
     with pad_col:
-        pad_fragment(overlays, ranges, region, view)
+        lc.pad_fragment(
+            P, bundle, model_key, ranges, region, view, f"Decoded ({lc.VIEW_LABELS[view]})", overlays
+        )
         if view == "sample":
             st.button(
                 "🎲 another sample",
