@@ -10,7 +10,6 @@ half-way through its rows, the shipped models' validation curves, and a VAE's la
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+
+from explorer_core.imaging import encode_png, tile
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "pretrained"
@@ -66,8 +67,6 @@ def _fit(image: Image.Image, background=BACKGROUND) -> Image.Image:
 
 
 def _grey(images: np.ndarray, n_cols: int, pad: int = 1, pad_value: float = 0.35) -> Image.Image:
-    from explorer_core.latent import tile
-
     grid = tile(np.asarray(images, dtype=np.float32), n_cols, pad=pad, pad_value=pad_value)
     return Image.fromarray((np.clip(grid, 0, 1) * 255).astype(np.uint8), "L").convert("RGB")
 
@@ -245,9 +244,7 @@ def card_png(page: str, model_dir: Path = PRETRAINED) -> bytes:
     Raises:
         KeyError: unknown page. CardUnavailableError: a model (or MNIST) it needs is missing.
     """
-    buf = io.BytesIO()
-    CARDS[page](Path(model_dir)).save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
+    return encode_png(CARDS[page](Path(model_dir)), optimize=True)
 
 
 def write_cards(out: Path = CARDS_DIR, model_dir: Path = PRETRAINED) -> dict[str, str]:

@@ -112,7 +112,7 @@ def _run_data(args: argparse.Namespace) -> int:
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
-    from explorer_core.artifacts import FAMILIES
+    from explorer_core.families import FAMILIES
     from explorer_core.training import PRESETS
 
     p = sub.add_parser("train", help="train a model on MNIST with AEVB")
@@ -299,7 +299,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         preprocess_for_evaluation,
     )
     from explorer_core.device import DeviceError, pick_device
-    from explorer_core.evaluation import evaluate_model
+    from explorer_core.families import model_family
 
     try:
         device = pick_device()
@@ -328,8 +328,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     iwae_k = args.iwae_k if args.iwae_k is not None else (loaded.meta.get("recipe") or {}).get("iwae_k", 0)
     start = time.perf_counter()
     with tqdm(total=n, unit="image", file=sys.stderr, disable=None if iwae_k else True, desc="IWAE") as bar:
-        metrics = evaluate_model(
-            loaded.family, loaded.model, x, labels, iwae_k=iwae_k, progress=lambda d, t: bar.update(d - bar.n)
+        metrics = model_family(loaded.family).evaluate(
+            loaded.model, x, labels, iwae_k=iwae_k, progress=lambda d, t: bar.update(d - bar.n)
         )
     result = {
         "model": loaded.name,

@@ -24,8 +24,9 @@ import torch
 from explorer_core.artifacts import ArtifactError, LoadedModel, load_model
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
 from explorer_core.evaluation import cluster_accuracy, cluster_posteriors
-from explorer_core.latent import IMAGE_SIDE, tile
-from explorer_core.latent_views import png_bytes
+from explorer_core.families import model_family
+from explorer_core.imaging import png_bytes, tile
+from explorer_core.latent import IMAGE_SIDE
 
 N_CLASSES = 10
 
@@ -204,7 +205,7 @@ def load_cluster_bundle(
     """
     start = time.perf_counter()
     loaded = load_model(json_path, device)
-    if loaded.family != "gmvae":
+    if not model_family(loaded.family).has_clusters:
         raise ArtifactError(f"{Path(json_path).name}: a {loaded.family} model, not a GMVAE.")
     model = loaded.model
     splits = load_mnist_splits(n_validation=0, directory=mnist_directory)

@@ -1,6 +1,8 @@
 """Evaluation of trained models on held-out data: factor analysis, the VAE family, the GMVAE and the VRNN.
 
 Factor analysis: the test-set ELBO estimate, the exact evidence and the exact gap (tutorial section 5.2.4).
+Which function evaluates which MNIST family is said once, in :mod:`explorer_core.families`
+(``FAMILIES[name].evaluate`` and ``.epoch_metrics``).
 """
 
 from __future__ import annotations
@@ -249,30 +251,15 @@ def evaluate_vrnn(model, x: torch.Tensor, batch_size: int = 500, seed: int = 0) 
     }
 
 
-def evaluate_model(
-    family: str, model, x: torch.Tensor, labels: torch.Tensor, iwae_k: int = 0, progress=None
-) -> dict[str, Any]:
-    """Test metrics of any MNIST family (the one entry point of the trainer and ``evaluate``).
-
-    Args:
-        x: preprocessed images [N, 784] on the model's device; labels: [N] (passed to the CVAE as its
-            condition, used by the GMVAE only for its cluster accuracy).
-    """
-    if family == "gmvae":
-        return evaluate_gmvae(model, x, labels)
-    if family == "vrnn":
-        return evaluate_vrnn(model, x)
-    y = labels if getattr(model, "conditional", False) else None
-    return evaluate_vae(model, x, y, iwae_k=iwae_k, progress=progress)
-
-
 @torch.no_grad()
-def epoch_metrics(family: str, model, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
-    """The family's own metrics on the validation split, logged per epoch (never used for selection):
-    cluster accuracy and conditional entropy for the GMVAE, total KL for the VRNN; empty otherwise."""
-    if family == "gmvae" and labels is not None and len(x):
-        probs = cluster_posteriors(model, x)
-        entropy = float(torch.distributions.Categorical(probs=probs).entropy().mean())
-        acc = cluster_accuracy(probs.argmax(-1), labels.cpu(), model.config.n_clusters)["accuracy"]
-        return {"cluster_accuracy": acc, "conditional_entropy": entropy}
-    return {}
+def cluster_metrics(model, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+    """A GMVAE's cluster metrics on preprocessed images x [N, 784] with labels [N] (tutorial section 5.5):
+    ``cluster_accuracy`` (Hungarian matching, :func:`cluster_accuracy`) and ``conditional_entropy`` (mean
+    H(q(y|x)), nats); empty without labels or images. Logged per epoch on the validation split, never used for
+    selection."""
+    if labels is None or not len(x):
+        return {}
+    probs = cluster_posteriors(model, x)
+    entropy = float(torch.distributions.Categorical(probs=probs).entropy().mean())
+    acc = cluster_accuracy(probs.argmax(-1), labels.cpu(), model.config.n_clusters)["accuracy"]
+    return {"cluster_accuracy": acc, "conditional_entropy": entropy}

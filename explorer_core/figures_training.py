@@ -1,5 +1,5 @@
 """Figures of the Training page: plain data (lists, numpy arrays, the rows of ``metrics.jsonl``) in,
-``go.Figure`` (or an image array) out. No Streamlit, no torch.
+``go.Figure`` out (the preview's sample grid is :func:`explorer_core.imaging.tile`). No Streamlit, no torch.
 """
 
 from __future__ import annotations
@@ -196,20 +196,3 @@ def family_metrics_figure(curves: Curves, height: int = 260) -> go.Figure | None
         fig.update_xaxes(title_text="epoch", row=1, col=i + 1)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision="keep")
     return fig
-
-
-def sample_grid(images: np.ndarray, cols: int = 8, pad: int = 2) -> np.ndarray:
-    """Tile images [n, 784] (or [n, 28, 28]) in [0, 1] into one grayscale picture [H, W] float32 in [0, 1],
-    ``cols`` per row, ``pad`` pixels of mid-grey between them (n = 0 gives a black 28 x 28 square)."""
-    images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
-    n = len(images)
-    if n == 0:
-        return np.zeros((28, 28), dtype=np.float32)
-    cols = max(1, min(cols, n))
-    rows = math.ceil(n / cols)
-    grid = np.full((rows * (28 + pad) + pad, cols * (28 + pad) + pad), 0.4, dtype=np.float32)
-    for i, image in enumerate(images):
-        r, c = divmod(i, cols)
-        top, left = pad + r * (28 + pad), pad + c * (28 + pad)
-        grid[top : top + 28, left : left + 28] = np.clip(image, 0.0, 1.0)
-    return grid

@@ -58,6 +58,7 @@ from explorer_core.artifacts import (
     bad_model_entry,
     read_model_description,
 )
+from explorer_core.families import PIXELS, model_family
 from explorer_core.training import TrainConfig, TrainingError, TrainingProgress
 from explorer_core.untrusted import (
     Flag,
@@ -87,7 +88,6 @@ CPU_PROCESS_OVERHEAD = 400 * 2**20
 MEMORY_FRACTION = 0.8
 MNIST_TRAIN = 60_000
 MNIST_TEST = 10_000
-PIXELS = 784
 #: seconds a cancelled run may take to evaluate and save its best epoch once it has seen the cancel
 FINISH_GRACE_S = 600.0
 #: runs waiting in the queue at most (a start beyond it is refused)
@@ -552,13 +552,7 @@ def estimate_memory(config: TrainConfig, n_train: int | None = None, device: str
     """
     n_train = MNIST_TRAIN - config.n_validation if n_train is None else int(n_train)
     params = count_parameters(config)
-    widths = [PIXELS, *config.hidden, 2 * config.latent_dim, *reversed(config.hidden), PIXELS * 2]
-    per_example = 2 * sum(widths) * config.n_samples  # pre- and post-activation values
-    if config.family == "gmvae":
-        per_example *= config.n_clusters if config.estimator == "marginal" else 2
-    if config.family == "vrnn":
-        rows = 28
-        per_example = rows * (2 * sum(config.hidden) + 8 * config.rnn_hidden * config.rnn_layers + 4 * 28)
+    per_example = model_family(config.family).activations_per_example(config)  # pre- and post-activation
     activations = 2 * 4 * per_example * config.batch_size  # values and their gradients, float32
     data = n_train * PIXELS * 5 + (config.n_validation + MNIST_TEST) * PIXELS * 4
     if torch.device(device).type == "cpu":
@@ -636,21 +630,16 @@ def validate_config(
 
 def preview_images(model, family: str, n: int = PREVIEW_COUNT, seed: int = 0) -> torch.Tensor:
     """``n`` images from ``model`` with fixed noise (the same across epochs), [n, 784] float32 in [0, 1] on
-    the CPU: the decoder's Bernoulli/CB parameter at z from the prior (the CVAE cycles the labels 0..9, the
-    GMVAE the clusters), the VRNN's row-by-row means."""
+    the CPU: the family's ``preview`` (:mod:`explorer_core.families`): the decoder's Bernoulli/CB parameter
+    at z from the prior (the CVAE cycles the labels 0..9), the GMVAE's samples cycling the clusters, the
+    VRNN's row-by-row means."""
+    preview = model_family(family).preview
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            if family in ("vae", "cvae"):
-                device = next(model.parameters()).device
-                y = (torch.arange(n) % 10).to(device) if model.conditional else None
-                eps = torch.randn(n, model.config.latent_dim, generator=generator)
-                z = model.prior_noise_to_z(eps, y)
-                images = torch.sigmoid(model.decoder_logits(z, y))
-            else:
-                images = model.sample(n, generator=generator)
+            images = preview(model, n, generator)
     finally:
         model.train(was_training)
     return images.detach().float().reshape(n, -1).clamp(0, 1).cpu()
@@ -939,7 +928,7 @@ class JobManager:
         """Validate ``config`` and queue a run (it starts at once when a slot is free); returns its id.
 
         Args:
-            label: how the page names the family (default the family in capitals).
+            label: how the page names the family (default: its name in capitals).
             preset: the preset it started from (shown only).
             data_limit: use only the first ``data_limit`` images of each split (tests, demos).
             log_every: steps between step reports (default about 25 per epoch).
@@ -956,8 +945,7 @@ class JobManager:
             raise ConfigRejectedError(
                 f"{waiting} runs are already waiting in the queue; start this one when one of them has run."
             )
-        gumbel = config.family == "gmvae" and config.estimator == "gumbel"
-        slug = config.family + ("-gumbel" if gumbel else "")
+        slug = model_family(config.family).choice_for(config).run_slug
         run_id = f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         run_dir = self.root / run_id
         run_dir.mkdir(parents=True)

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from explorer_core.imaging import tile
+
 IMAGE_SIDE = 28
 DECODE_VIEWS = ("mean", "lambda", "sample")
 
@@ -165,17 +167,6 @@ def decode_images(
         torch.manual_seed(seed)
         images = p.sample()
     return images.clamp(0, 1).reshape(-1, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
-
-
-def tile(images: np.ndarray, n_cols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
-    """Arrange images [n, h, w] in a grid with ``n_cols`` columns and ``pad`` pixels between, [H, W]."""
-    n, h, w = images.shape
-    n_rows = -(-n // n_cols)
-    grid = np.full((n_rows * (h + pad) - pad, n_cols * (w + pad) - pad), pad_value, dtype=np.float32)
-    for i, image in enumerate(images):
-        r, c = divmod(i, n_cols)
-        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
-    return grid
 
 
 def manifold(

@@ -8,17 +8,16 @@ Images are white ink on black, values in [0, 1]; a digit is T = 28 rows of 28 pi
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from explorer_core.artifacts import ArtifactError, LoadedModel, load_model
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
+from explorer_core.imaging import png_bytes, tile, upscale
 from explorer_core.models.vrnn import VRNN, GenerationState
 
 #: Colours of the grid image (RGB, 0..255).
@@ -204,30 +203,20 @@ def sequence_grid(
         rows = np.zeros((1, 0, rows.shape[2]), dtype=np.float32)
     n, done, width = rows.shape
     n_cols = n_cols or grid_shape(n)[1]
-    grid_rows = -(-n // n_cols)
     kept = int(np.clip(kept, 0, done))
     f = max(1, int(factor))
 
-    # every digit at image resolution, RGB: future rows grey, kept rows tinted; empty cells are background
-    cells = grid_rows * n_cols
-    tiles = np.empty((cells, n_rows + pad, width + pad, 3), dtype=np.uint8)
-    tiles[:] = GUTTER_RGB
-    tiles[:n, :n_rows, :width] = FUTURE_RGB
+    # every digit at image resolution, RGB: future rows grey, kept rows tinted
+    digits = np.empty((n, n_rows, width, 3), dtype=np.uint8)
+    digits[:] = FUTURE_RGB
     if done:
         ink = np.clip(rows, 0.0, 1.0)[..., None]
-        tiles[:n, :done, :width] = np.round(ink * 255.0)
+        digits[:, :done] = np.round(ink * 255.0)
         if kept:
             paper, kept_ink = np.asarray(KEPT_PAPER_RGB, np.float32), np.asarray(KEPT_INK_RGB, np.float32)
-            tiles[:n, :kept, :width] = np.round(paper + ink[:, :kept] * (kept_ink - paper))
-    # cells side by side (each followed by its gutter), a gutter in front of the first row and column
-    small = np.empty((grid_rows * (n_rows + pad) + pad, n_cols * (width + pad) + pad, 3), dtype=np.uint8)
-    small[:] = GUTTER_RGB
-    small[pad:, pad:] = (
-        tiles.reshape(grid_rows, n_cols, n_rows + pad, width + pad, 3)
-        .transpose(0, 2, 1, 3, 4)
-        .reshape(grid_rows * (n_rows + pad), n_cols * (width + pad), 3)
-    )
-    image = np.repeat(np.repeat(small, f, axis=0), f, axis=1)
+            digits[:, :kept] = np.round(paper + ink[:, :kept] * (kept_ink - paper))
+    # side by side with gutters between and around them (empty cells are background), then enlarged
+    image = upscale(tile(digits, n_cols, pad=pad, pad_value=GUTTER_RGB, border=True, dtype=np.uint8), f)
 
     # marks, drawn at screen resolution so they can be thinner than an image pixel
     line = max(1, f // 2)
@@ -245,11 +234,8 @@ def sequence_grid(
     return image
 
 
-def png_bytes_rgb(image: np.ndarray) -> bytes:
-    """An RGB image uint8 [H, W, 3] as PNG bytes (fast compression: it is redrawn on every row)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image), mode="RGB").save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+#: kept for views/vrnn.py and bench/bench_vrnn.py until they use :func:`explorer_core.imaging.png_bytes`
+png_bytes_rgb = png_bytes
 
 
 # --------------------------------------------------------------------------------------------- completion

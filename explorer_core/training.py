@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from explorer_core.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
-from explorer_core.artifacts import FAMILIES, build_model, save_model
+from explorer_core.artifacts import build_model, save_model
 from explorer_core.data import (
     PREPROCESSINGS,
     MNISTSplits,
@@ -29,7 +29,7 @@ from explorer_core.data import (
     preprocess_for_evaluation,
 )
 from explorer_core.device import pick_device
-from explorer_core.evaluation import epoch_metrics, evaluate_model
+from explorer_core.families import FAMILIES, UnknownFamilyError, model_family
 
 LR_SCHEDULES = ("constant", "cosine")
 #: Which preprocessings suit which likelihood.
@@ -44,7 +44,7 @@ class TrainConfig:
     """A training recipe (model architecture + optimisation + data), validated on construction.
 
     Attributes:
-        family: ``"vae"``, ``"cvae"``, ``"gmvae"`` or ``"vrnn"`` (:meth:`for_family` gives each family's
+        family: a name in :data:`explorer_core.families.FAMILIES` (:meth:`for_family` gives each family's
             paper defaults).
         latent_dim, hidden, dropout, likelihood: the architecture (see ``VAEConfig``; the GMVAE and the VRNN
             have no dropout and a Bernoulli likelihood).
@@ -96,17 +96,22 @@ class TrainConfig:
 
     @classmethod
     def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
-        """The paper's recipe for ``family`` (REFERENCE.md sections 2-5) with ``overrides`` applied.
+        """The paper's recipe for ``family`` (its ``recipe_defaults`` in :mod:`explorer_core.families`) with
+        ``overrides`` applied.
 
         Raises:
             ValueError: unknown family or an invalid value.
         """
-        return cls(**{"family": family, **FAMILY_DEFAULTS.get(family, {}), **overrides})
+        spec = FAMILIES.get(family)
+        defaults = spec.recipe_defaults if spec is not None else {}
+        return cls(**{"family": family, **defaults, **overrides})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {self.family!r}.")
+        try:
+            model_family(self.family)
+        except UnknownFamilyError as err:
+            raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {self.family!r}.") from err
         if self.preprocessing not in PREPROCESSINGS:
             raise ValueError(f"preprocessing must be one of {PREPROCESSINGS}, got {self.preprocessing!r}.")
         allowed = LIKELIHOOD_PREPROCESSINGS.get(self.likelihood, ())
@@ -138,23 +143,19 @@ class TrainConfig:
         self.model_config()  # architecture checks
 
     def model_config(self) -> dict[str, Any]:
-        """The config dict of the model module (validated by the family's config class)."""
+        """The config dict of the model module: ``latent_dim``, ``hidden`` and the family's ``model_fields``
+        (validated by the family's config class).
+
+        Raises:
+            ValueError: a likelihood the family does not have, or an invalid architecture.
+        """
+        spec = model_family(self.family)
         config: dict[str, Any] = {"latent_dim": self.latent_dim, "hidden": list(self.hidden)}
-        if self.family in ("vae", "cvae"):
-            config |= {"dropout": self.dropout, "likelihood": self.likelihood}
-        elif self.family == "gmvae":
-            config |= {
-                "n_clusters": self.n_clusters,
-                "estimator": self.estimator,
-                "temperature": self.temperature,
-                "straight_through": self.straight_through,
-            }
-        elif self.family == "vrnn":
-            config |= {"rnn_hidden": self.rnn_hidden, "rnn_layers": self.rnn_layers}
-        if self.family in ("gmvae", "vrnn") and self.likelihood != "bernoulli":
-            raise ValueError(f"the {self.family} has a Bernoulli likelihood, not {self.likelihood!r}.")
-        _family_cls, config_cls = FAMILIES[self.family]
-        config_cls(**config)
+        config |= {name: getattr(self, name) for name in spec.model_fields}
+        if spec.fixed_likelihood is not None and self.likelihood != spec.fixed_likelihood:
+            likelihood = spec.fixed_likelihood.replace("_", " ").title()
+            raise ValueError(f"the {self.family} has a {likelihood} likelihood, not {self.likelihood!r}.")
+        spec.config_class(**config)
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,63 +173,16 @@ class TrainConfig:
         return self.temperature * (self.temperature_final / self.temperature) ** frac
 
 
-#: Each family's paper recipe (REFERENCE.md): what :meth:`TrainConfig.for_family` starts from.
-FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gmvae": {
-        "latent_dim": 64,
-        "hidden": (512, 512),
-        "dropout": 0.0,
-        "likelihood": "bernoulli",
-        "preprocessing": "binarized",
-        "lr": 1e-3,
-        "tsne_points": 0,
-    },
-    "vrnn": {
-        "latent_dim": 2,
-        "hidden": (500, 500),
-        "dropout": 0.0,
-        "likelihood": "bernoulli",
-        "preprocessing": "binarized",
-        "lr": 1e-3,
-        "max_grad_norm": 10.0,
-        "tsne_points": 0,
-    },
-}
-
-
-#: The recipes of the shipped models (see README). Selection is by validation ELBO only.
+#: The recipes of the shipped models (see README), every family's ``presets`` in
+#: :mod:`explorer_core.families`, and ``quick`` (the VAE's short run; :func:`config_from_args` gives every
+#: family its own). Selection is by validation ELBO only.
 PRESETS: dict[str, TrainConfig] = {
-    "vae-cb-l20": TrainConfig("vae", epochs=100, patience=15),
-    "cvae-cb-l20": TrainConfig("cvae", epochs=140, lr_schedule="cosine", patience=140),
-    "vae-cb-l2": TrainConfig("vae", latent_dim=2, epochs=30, patience=6),
-    "cvae-cb-l2": TrainConfig("cvae", latent_dim=2, epochs=30, patience=6),
-    "vae-bernoulli-l20": TrainConfig(
-        "vae",
-        likelihood="bernoulli",
-        preprocessing="dynamic_binarized",
-        dropout=0.0,
-        epochs=100,
-        batch_size=100,
-        lr=1e-3,
-        lr_schedule="cosine",
-        patience=100,
-        iwae_k=1000,
-    ),
-    # at least the reference's 78 epochs, then on while the validation ELBO improves (patience 10)
-    "gmvae-marginal": TrainConfig.for_family("gmvae", epochs=150, min_epochs=78, patience=10),
-    "gmvae-gumbel": TrainConfig.for_family(
-        "gmvae", estimator="gumbel", temperature=1.0, temperature_final=0.5, epochs=40, patience=40
-    ),
-    "vrnn": TrainConfig.for_family("vrnn", epochs=4, lr_schedule="cosine", patience=4),
-    "quick": TrainConfig("vae", latent_dim=2, epochs=2, tsne_points=0),
-}
-
-#: The ``quick`` preset per family: a short run for a lecture (about a minute on a 2-core CPU).
-QUICK: dict[str, dict[str, Any]] = {
-    "vae": {"latent_dim": 2, "epochs": 2, "tsne_points": 0},
-    "cvae": {"latent_dim": 2, "epochs": 2, "tsne_points": 0},
-    "gmvae": {"epochs": 1, "hidden": (256, 256), "latent_dim": 16},
-    "vrnn": {"epochs": 1, "hidden": (128, 128), "rnn_hidden": 64, "rnn_layers": 1},
+    **{
+        name: TrainConfig.for_family(spec.name, **overrides)
+        for spec in FAMILIES.values()
+        for name, overrides in spec.presets.items()
+    },
+    "quick": TrainConfig.for_family("vae", **FAMILIES["vae"].quick),
 }
 
 
@@ -346,7 +300,8 @@ def train(
             )
     torch.manual_seed(config.seed)
     splits = splits or load_mnist_splits(config.n_validation)
-    conditional = FAMILIES[config.family][0].conditional
+    spec = model_family(config.family)
+    conditional = spec.conditional
     x_train = splits.x_train.to(device)
     y_train = splits.y_train.to(device) if conditional else None
     x_val = preprocess_for_evaluation(splits.x_val.to(device), config.preprocessing)
@@ -401,7 +356,7 @@ def train(
         stopped = finished_early()
         first_epoch = config.epochs + 1  # nothing left to train: evaluate and save
     for epoch in range(first_epoch, config.epochs + 1):
-        if hasattr(model, "temperature"):
+        if spec.anneals_temperature:
             model.temperature = config.temperature_at(epoch)
         x_epoch = preprocess(x_train, config.preprocessing, generator=noise)
         permutation = torch.randperm(n, generator=order).to(device)
@@ -437,8 +392,8 @@ def train(
         for scheduler in schedulers:
             scheduler.step()
         val = validation_elbo(model, x_val, y_val) if len(x_val) else running / max(count, 1)
-        metrics = epoch_metrics(config.family, model, x_val, labels_val)
-        if hasattr(model, "temperature"):
+        metrics = spec.epoch_metrics(model, x_val, labels_val)
+        if spec.anneals_temperature:
             metrics["temperature"] = model.temperature
         history.append({"epoch": epoch, "train_elbo": running / max(count, 1), "val_elbo": val, **metrics})
         if val > best_val:
@@ -501,9 +456,9 @@ def train(
     x_test = preprocess_for_evaluation(splits.x_test.to(device), config.preprocessing)
     labels_test = splits.y_test.to(device)
     y_test = labels_test if conditional else None
-    test = evaluate_model(config.family, model, x_test, labels_test, iwae_k=config.iwae_k)
+    test = spec.evaluate(model, x_test, labels_test, iwae_k=config.iwae_k)
     views = {}
-    if config.tsne_points and config.family in ("vae", "cvae"):
+    if config.tsne_points and spec.tsne_view:
         k = min(config.tsne_points, len(x_test))
         views["tsne"] = tsne_view(model, x_test[:k], None if y_test is None else y_test[:k], config.seed)
         views["tsne_index"] = torch.arange(k)
@@ -534,19 +489,18 @@ def train(
 def config_from_args(preset: str | None, family: str, overrides: dict[str, Any]) -> TrainConfig:
     """A preset (or the paper defaults for ``family``) with the given non-None overrides applied.
 
-    ``quick`` works for every family: its paper recipe cut to a short run (see ``QUICK``).
+    ``quick`` works for every family: its paper recipe cut to a short run (the family's ``quick``).
 
     Raises:
-        ValueError: unknown preset, a preset of another family, or an invalid value.
+        ValueError: unknown family, unknown preset, a preset of another family, or an invalid value.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     if preset == "quick":
-        return TrainConfig.for_family(family, **{**QUICK.get(family, QUICK["vae"]), **given})
+        return TrainConfig.for_family(family, **{**model_family(family).quick, **given})
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}.")
-        base = PRESETS[preset]
-        if base.family != family:
-            raise ValueError(f"preset {preset!r} is for the {base.family} family, not {family}.")
-        return replace(base, **given)
+        if preset not in model_family(family).presets:
+            raise ValueError(f"preset {preset!r} is for the {PRESETS[preset].family} family, not {family}.")
+        return replace(PRESETS[preset], **given)
     return TrainConfig.for_family(family, **given)

@@ -19,17 +19,14 @@ import streamlit as st
 
 from explorer_core.access import class_mode
 from explorer_core.artifacts import MAX_MODEL_JSON_BYTES, PRETRAINED_DIR, list_models
+from explorer_core.families import FAMILIES
 from explorer_core.jobs import done_models, runs_root
 from explorer_core.untrusted import read_bytes
 
 ENV_MODEL_DIRS = "AEVB_MODEL_DIRS"
-#: The model each family's page opens first (the first that exists).
-PREFERRED = {
-    "vae": ("vae-cb-l2", "vae-cb-l20"),
-    "cvae": ("cvae-cb-l2", "cvae-cb-l20"),
-    "gmvae": ("gmvae-marginal", "gmvae-gumbel"),
-    "vrnn": ("vrnn",),
-}
+#: The model each family's page opens first (the first that exists): every family's ``preferred_models``.
+#: Kept for views/gmvae.py, which still reads it; the picker asks ``explorer_core.families``.
+PREFERRED = {name: spec.preferred_models for name, spec in FAMILIES.items()}
 
 
 def config_caption(meta: dict[str, Any]) -> str:
@@ -111,7 +108,13 @@ def model_picker(
 ) -> dict[str, Any] | None:
     """The sidebar's model selectbox (key ``{prefix}_model``) of the valid models of ``family``, and below it
     one warning listing the model files that cannot be used; an ``st.info`` and ``None`` when there is no
-    usable model. ``on_change(prefix)`` runs when the user picks another model."""
+    usable model. ``on_change(prefix)`` runs when the user picks another model. What it names and opens
+    first is the family's record in ``explorer_core.families`` (``short_name``, ``preferred_models``).
+
+    Raises:
+        KeyError: ``family`` is not a family of ``explorer_core.families.FAMILIES``.
+    """
+    spec = FAMILIES[family]
     found = available_models(family)
     models = [m for m in found if not m.get("error")]
     broken = [m for m in found if m.get("error")]
@@ -122,9 +125,9 @@ def model_picker(
         if class_mode():
             where = "the model folders and the finished runs"
         st.info(
-            f"No trained {family.upper()} found (looked in {where}). Train one on the Training page, or "
+            f"No trained {spec.short_name} found (looked in {where}). Train one on the Training page, or "
             "for example "
-            f"`python -m explorer_core train {family} --preset {PREFERRED.get(family, ('quick',))[0]} "
+            f"`python -m explorer_core train {family} --preset {spec.preferred_models[0]} "
             "--out pretrained`, "
             f"or point the environment variable `{ENV_MODEL_DIRS}` at a folder of trained models."
         )
@@ -135,11 +138,11 @@ def model_picker(
     paths = list(by_path)
     key = f"{prefix}_model"
     if st.session_state.get(key) not in by_path:
-        preferred = [p for name in PREFERRED[family] for p in paths if by_path[p].get("name") == name]
+        preferred = [p for name in spec.preferred_models for p in paths if by_path[p].get("name") == name]
         st.session_state[key] = (preferred or paths)[0]
     with st.sidebar:
         path = st.selectbox(
-            f"{family.upper()} model",
+            f"{spec.short_name} model",
             paths,
             format_func=labels.get,
             key=key,

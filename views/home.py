@@ -6,6 +6,7 @@ import streamlit as st
 
 from explorer_core.cards import CARDS_DIR, CardUnavailableError, card_png
 from explorer_core.device import DeviceError, device_info
+from explorer_core.families import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +28,13 @@ Seen through EM (the view of the tutorial *Training Latent Variable Models with 
     unsafe_allow_html=True,
 )
 
+
+def _family_card(name: str) -> tuple[str, str, str, str, str]:
+    """A model family's card, from its record in ``explorer_core.families`` (the card picture is its name)."""
+    spec = FAMILIES[name]
+    return (spec.page_file, name, spec.page_title, spec.icon, spec.summary)
+
+
 # (page file, card picture, link label, icon, what it shows); the pictures are drawn from the shipped models
 # by `python -m explorer_core.cards` (pretrained/cards/*.png), or computed once per process when missing
 EXPLORERS = [
@@ -38,14 +46,7 @@ EXPLORERS = [
         "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors "
         "live.",
     ),
-    (
-        "views/vae.py",
-        "vae",
-        "VAE latent space",
-        "🌀",
-        "Drag z and watch the decoder; see q(z|x) and z = μ + σ·ε for a test image or your drawing, the "
-        "ELBO split into reconstruction and KL, and interpolations.",
-    ),
+    _family_card("vae"),
     (
         "views/watch.py",
         "watch",
@@ -53,30 +54,9 @@ EXPLORERS = [
         "👀",
         "Train a small VAE in your session by E-, M- or joint steps, and watch its latent map form.",
     ),
-    (
-        "views/cvae.py",
-        "cvae",
-        "Conditional VAE",
-        "🏷️",
-        "The label sets the class, z the style: decode one z under all ten labels, re-label an image, see "
-        "the learned priors p(z|y).",
-    ),
-    (
-        "views/gmvae.py",
-        "gmvae",
-        "Gaussian mixture VAE",
-        "🧩",
-        "Ten clusters found without labels, ordered by their matched digit; q(y|x), the confusion matrix, "
-        "and the two estimators side by side.",
-    ),
-    (
-        "views/vrnn.py",
-        "vrnn",
-        "Variational RNN",
-        "📜",
-        "A latent z_t per row: watch digits grow one row at a time, complete a digit's top rows, see where "
-        "the KL is spent.",
-    ),
+    _family_card("cvae"),
+    _family_card("gmvae"),
+    _family_card("vrnn"),
     (
         "views/training.py",
         "training",

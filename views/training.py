@@ -1,4 +1,4 @@
-"""Training page: train any model family in the background while the other pages stay usable.
+"""Training page: train a model of any family while the other pages stay usable (runs in the background).
 
 A run is a separate process managed by ``explorer_core.jobs.JobManager`` (one per server, in
 ``st.cache_resource``); everything about it is on disk under ``runs/<id>/``, so every browser session sees the
@@ -27,12 +27,9 @@ from explorer_core.access import (
     session_run_limit,
 )
 from explorer_core.artifacts import PRETRAINED_DIR, ArtifactError, read_model_description
-from explorer_core.figures_training import (
-    curves_from_metrics,
-    family_metrics_figure,
-    learning_curves,
-    sample_grid,
-)
+from explorer_core.families import FAMILIES, TrainingChoice
+from explorer_core.figures_training import curves_from_metrics, family_metrics_figure, learning_curves
+from explorer_core.imaging import tile
 from explorer_core.jobs import (
     ConfigRejectedError,
     JobError,
@@ -49,21 +46,10 @@ from explorer_core.jobs import (
 from explorer_core.training import PRESETS, TrainConfig, config_from_args
 
 POLL_S = 1.0
-#: page choice -> (label, family, fixed overrides)
-CHOICES = {
-    "vae": ("VAE", "vae", {}),
-    "cvae": ("CVAE", "cvae", {}),
-    "gmvae-marginal": ("GMVAE (marginal)", "gmvae", {"estimator": "marginal"}),
-    "gmvae-gumbel": ("GMVAE (Gumbel)", "gmvae", {"estimator": "gumbel"}),
-    "vrnn": ("VRNN", "vrnn", {}),
-}
-#: family -> the page whose model picker lists its models
-PAGE_OF = {
-    "vae": "VAE latent space",
-    "cvae": "Conditional VAE",
-    "gmvae": "Gaussian mixture VAE",
-    "vrnn": "Variational RNN",
-}
+#: the family list's entries by key (every family's ``choices`` in ``explorer_core.families``)
+CHOICES: dict[str, TrainingChoice] = {c.key: c for spec in FAMILIES.values() for c in spec.choices}
+#: the family each entry trains
+FAMILY_OF: dict[str, str] = {c.key: spec.name for spec in FAMILIES.values() for c in spec.choices}
 STATE_ICONS = {
     "queued": "⏳",
     "running": "🏃",
@@ -133,22 +119,24 @@ def job_manager(root: str) -> JobManager:
     return JobManager(Path(root))
 
 
+def page_of(family: str) -> str:
+    """The title of the page whose model picker lists the models of ``family`` (``"?"`` if unknown)."""
+    spec = FAMILIES.get(family)
+    return spec.page_title if spec is not None else "?"
+
+
 def presets_for(choice: str) -> list[str]:
-    """The paper recipes of ``PRESETS`` that fit the choice, then ``quick``."""
-    _label, family, fixed = CHOICES[choice]
-    names = [
-        name
-        for name, cfg in PRESETS.items()
-        if name != "quick" and cfg.family == family and all(getattr(cfg, k) == v for k, v in fixed.items())
-    ]
+    """The family's shipped recipes (``PRESETS``) that fit the choice, then ``quick``."""
+    entry = CHOICES[choice]
+    names = [name for name in FAMILIES[FAMILY_OF[choice]].presets if entry.matches(PRESETS[name])]
     return [*names, "quick"]
 
 
 def base_config(choice: str, preset: str) -> TrainConfig:
-    """The preset's config for the choice (``quick``: the family's short recipe, see ``QUICK``)."""
-    _label, family, fixed = CHOICES[choice]
+    """The preset's config for the choice (``quick``: the family's short recipe, its ``quick``)."""
+    family = FAMILY_OF[choice]
     if preset == "quick":
-        return config_from_args("quick", family, dict(fixed))
+        return config_from_args("quick", family, dict(CHOICES[choice].fixed))
     return config_from_args(preset, family, {})
 
 
@@ -170,7 +158,6 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 def hyperparameter_form(choice: str, preset: str, base: TrainConfig) -> dict:
     """The main hyperparameters, with the preset's values as defaults; returns the chosen overrides."""
     k = f"{choice}_{preset}"
-    family = base.family
     c = st.columns(5)
     values = {
         "epochs": c[0].number_input("Epochs", value=base.epochs, step=1, key=f"tr_epochs_{k}"),
@@ -188,30 +175,11 @@ def hyperparameter_form(choice: str, preset: str, base: TrainConfig) -> dict:
         key=f"tr_hidden_{k}",
         help="widths, e.g. 500, 500",
     )
-    if family in ("vae", "cvae"):
-        values["dropout"] = c[1].number_input(
-            "Dropout", value=float(base.dropout), step=0.05, key=f"tr_drop_{k}"
-        )
-    elif family == "gmvae":
-        values["n_clusters"] = c[1].number_input(
-            "Clusters C", value=base.n_clusters, step=1, key=f"tr_clusters_{k}"
-        )
-        if base.estimator == "gumbel":
-            values["temperature"] = c[2].number_input(
-                "Temperature (start)", value=float(base.temperature), step=0.1, key=f"tr_temp_{k}"
-            )
-            values["temperature_final"] = c[3].number_input(
-                "Temperature (end)",
-                value=float(base.temperature_final or base.temperature),
-                step=0.1,
-                key=f"tr_temp_end_{k}",
-            )
-    elif family == "vrnn":
-        values["rnn_hidden"] = c[1].number_input(
-            "LSTM units", value=base.rnn_hidden, step=1, key=f"tr_rnn_{k}"
-        )
-        values["rnn_layers"] = c[2].number_input(
-            "LSTM layers", value=base.rnn_layers, step=1, key=f"tr_layers_{k}"
+    # the family's own hyperparameters (its ``form_fields``) in the columns between
+    shown = [f for f in FAMILIES[base.family].form_fields if f.shown_for(base)]
+    for column, spec in zip(c[1:4], shown, strict=False):
+        values[spec.name] = column.number_input(
+            spec.label, value=spec.value_for(base), step=spec.step, key=f"{spec.key}_{k}"
         )
     c[4].selectbox(
         "Training data",
@@ -228,7 +196,9 @@ def new_run_panel(manager: JobManager) -> None:
     """Family, preset and hyperparameters; the memory estimate; Start."""
     st.subheader("New run")
     c1, c2 = st.columns([1, 2])
-    choice = c1.selectbox("Model family", list(CHOICES), format_func=lambda k: CHOICES[k][0], key="tr_family")
+    choice = c1.selectbox(
+        "Model family", list(CHOICES), format_func=lambda k: CHOICES[k].label, key="tr_family"
+    )
     presets = presets_for(choice)
     preset = c2.radio(
         "Recipe",
@@ -236,7 +206,8 @@ def new_run_panel(manager: JobManager) -> None:
         format_func=lambda p: "quick (a lecture-sized run, about a minute on a CPU)" if p == "quick" else p,
         horizontal=True,
         key=f"tr_preset_{choice}",
-        help="The paper's recipe as shipped (PRESETS in explorer_core/training.py), or a short one.",
+        help="The paper's recipe as shipped (the family's presets in explorer_core/families.py), or a short "
+        "one.",
     )
     base = base_config(choice, preset)
     values = hyperparameter_form(choice, preset, base)
@@ -288,7 +259,7 @@ def new_run_panel(manager: JobManager) -> None:
         and len(my_active_runs(manager)) < limit
     ):
         try:
-            run_id = manager.start(config, label=CHOICES[choice][0], preset=preset, data_limit=data_limit)
+            run_id = manager.start(config, label=CHOICES[choice].label, preset=preset, data_limit=data_limit)
         except ConfigRejectedError as err:
             st.error(f"Not started: {err}")
         else:
@@ -348,7 +319,7 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
     else:
         message = run.status.get("error") or run.status.get("message") or ""
         if run.state == "done":
-            page = PAGE_OF.get(run.family, "?")
+            page = page_of(run.family)
             elbo = run.status.get("test_elbo")
             elbo_text = f"test ELBO {elbo:.2f} nats" if isinstance(elbo, int | float) else "no test ELBO"
             st.success(
@@ -366,7 +337,7 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
                 + (" It can be resumed from its checkpoint." if run.resumable else "")
             )
         elif run.model_json is not None:
-            page = PAGE_OF.get(run.family, "?")
+            page = page_of(run.family)
             elbo = run.status.get("test_elbo")
             elbo_text = f"test ELBO {elbo:.2f} nats" if isinstance(elbo, int | float) else "no test ELBO"
             st.info(
@@ -391,7 +362,8 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
         preview = read_preview(run.path)
         if preview is not None:
             images, epoch = preview
-            st.image(sample_grid(images, cols=4), caption=f"samples after epoch {epoch}", width="stretch")
+            grid = tile(images.reshape(-1, 28, 28), min(4, len(images)), pad=2, pad_value=0.4, border=True)
+            st.image(grid, caption=f"samples after epoch {epoch}", width="stretch")
         else:
             st.caption("Samples appear after the first epoch.")
         if not run.active:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -32,7 +33,16 @@ class ELBOTerms:
 
 
 class LatentVariableModel(nn.Module, abc.ABC):
-    """Base class of the explorer's models (see ``../shared/ARCHITECTURE.md``, the model protocol)."""
+    """Base class of the explorer's models: the AEVB model protocol (Kingma & Welling 2014, section 2;
+    tutorial section 5). What a family adds beyond it is listed in :mod:`explorer_core.families`.
+
+    Attributes:
+        conditional: a class constant; True when the model is conditioned on the label y (the CVAE), so
+            that every method takes the labels and callers must pass them; False when ``y`` is ignored or
+            means something else (the GMVAE's cluster).
+    """
+
+    conditional: ClassVar[bool] = False
 
     @abc.abstractmethod
     def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> ELBOTerms:

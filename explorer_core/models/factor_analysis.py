@@ -156,11 +156,11 @@ class FactorAnalysis(LatentVariableModel):
         self.pre_sigma = nn.Parameter(torch.randn(D, generator=g))
         # inference parameters phi
         self.V = nn.Parameter(torch.randn(L, D, generator=g))
-        family = self.config.posterior
-        if family == "full":
+        posterior = self.config.posterior
+        if posterior == "full":
             self.chol_offdiag = nn.Parameter(torch.zeros(L, L))
             self.pre_chol_diag = nn.Parameter(torch.full((L,), _softplus_inverse(1.0)))
-        elif family == "diagonal":
+        elif posterior == "diagonal":
             self.pre_chol_diag = nn.Parameter(torch.full((L,), _softplus_inverse(1.0)))
         else:
             self.register_buffer("fixed_chol_diag", torch.full((L,), self.config.fixed_posterior_std))

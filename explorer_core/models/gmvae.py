@@ -36,13 +36,12 @@ from torch.distributions import (
     Bernoulli,
     Categorical,
     Independent,
-    Normal,
     RelaxedOneHotCategorical,
     kl_divergence,
 )
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.vae import MIN_STD, mlp
+from explorer_core.models.layers import gaussian_head, mlp
 
 ESTIMATORS = ("marginal", "gumbel")
 
@@ -159,9 +158,7 @@ class GMVAE(LatentVariableModel):
         return Categorical(logits=zeros, validate_args=False)
 
     def _qz(self, x_features: torch.Tensor, y_onehot: torch.Tensor) -> Independent:
-        h = self.qz_body(x_features + self.qz_y(y_onehot))
-        sigma = F.softplus(self.qz_sigma(h)) + MIN_STD
-        return Independent(Normal(self.qz_mu(h), sigma, validate_args=False), 1)
+        return gaussian_head(self.qz_body(x_features + self.qz_y(y_onehot)), self.qz_mu, self.qz_sigma)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
         """q(z|x, y) for a batch x [batch, 784]. ``y``: cluster ints [batch] or one-hots [batch, C]; when
@@ -184,9 +181,7 @@ class GMVAE(LatentVariableModel):
         all C components (batch [C]). Event [L]."""
         if y is None:
             y = torch.arange(self.config.n_clusters, device=self.decoder[-1].bias.device)
-        onehot = self._one_hot(y)
-        sigma = F.softplus(self.pz_sigma(onehot)) + MIN_STD
-        return Independent(Normal(self.pz_mu(onehot), sigma, validate_args=False), 1)
+        return gaussian_head(self._one_hot(y), self.pz_mu, self.pz_sigma)
 
     # --- the AEVB estimators -----------------------------------------------------------------------
     def marginal_elbo_terms(self, x: torch.Tensor, n_samples: int = 1) -> ELBOTerms:

@@ -2,8 +2,9 @@
 
 VAE (Kingma & Welling 2014):  p(z) = N(0, I_L);  p(x|z) = prod_d CB(x_d; lambda_d(z)) (Continuous Bernoulli,
 Loaiza-Ganem & Cunningham 2019) on dequantized data, or prod_d Bernoulli(x_d; lambda_d(z)) on binarized data;
-q(z|x) = N(mu(x), diag sigma(x)^2) with sigma = softplus. Encoder MLP 784-500-500 (ReLU, dropout) with two
-heads; decoder MLP L-500-500-784 (ReLU, dropout) whose output is the logit of lambda.
+q(z|x) = N(mu(x), diag sigma(x)^2) with sigma = softplus (:func:`explorer_core.models.layers.gaussian_head`).
+Encoder MLP 784-500-500 (ReLU, dropout) with two heads; decoder MLP L-500-500-784 (ReLU, dropout) whose output
+is the logit of lambda.
 
 CVAE (Sohn et al. 2015): a learned prior p(z|y) = N(mu(y), diag sigma(y)^2) (one linear layer each on the
 one-hot label), decoder on [y, z], encoder on [x, y].
@@ -13,7 +14,6 @@ Images are flat: x is [batch, 784] in [0, 1]; labels y are int64 [batch] in 0..9
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -30,9 +30,9 @@ from torch.distributions import (
 )
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
+from explorer_core.models.layers import gaussian_head, mlp
 
 LIKELIHOODS = ("continuous_bernoulli", "bernoulli")
-MIN_STD = 1e-6
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,6 @@ class VAEConfig:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
         return d
-
-
-def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
-    """Linear-ReLU-Dropout blocks through ``sizes`` (the hidden layers of the paper's MLPs)."""
-    layers: list[nn.Module] = []
-    for n_in, n_out in itertools.pairwise(sizes):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
 
 
 class VAE(LatentVariableModel):
@@ -125,9 +115,7 @@ class VAE(LatentVariableModel):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
         """q(z|x) = N(mu(x), diag sigma(x)^2), batch [batch], event [L]."""
-        h = self.encoder(self._inputs(x, y))
-        sigma = F.softplus(self.encoder_sigma(h)) + MIN_STD
-        return Independent(Normal(self.encoder_mu(h), sigma, validate_args=False), 1)
+        return gaussian_head(self.encoder(self._inputs(x, y)), self.encoder_mu, self.encoder_sigma)
 
     def decoder_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """logit(lambda(z)), [..., 784]."""
@@ -224,9 +212,7 @@ class CVAE(VAE):
 
     def prior(self, y: torch.Tensor | None = None) -> Independent:
         """p(z|y) = N(mu(y), diag sigma(y)^2), batch [batch], event [L]."""
-        onehot = self.one_hot(y)
-        sigma = F.softplus(self.prior_sigma(onehot)) + MIN_STD
-        return Independent(Normal(self.prior_mu(onehot), sigma, validate_args=False), 1)
+        return gaussian_head(self.one_hot(y), self.prior_mu, self.prior_sigma)
 
     @torch.no_grad()
     def sample(

@@ -8,7 +8,8 @@ q(z_t|h_t, x_t) from an MLP on [h_t, x_t] 284-500-500; decoder p(x_t|h_t, z_t) =
 
 ELBO (nats per image) = sum_t [ E_q log p(x_t|h_t, z_t) - KL(q(z_t|h_t,x_t) || p(z_t|h_t)) ] with the KL in
 closed form and z_t a *reparameterised* sample (the reference's ``.sample()`` cut the reconstruction gradient
-to the posterior, REFERENCE.md section 5). Images are passed flat, [batch, 784], like every MNIST model here.
+to the posterior; Chung et al. 2015, section 3). Images are passed flat, [batch, 784], like every MNIST model
+here.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.vae import MIN_STD, mlp
+from explorer_core.models.layers import gaussian_head, mlp
 
 
 @dataclass(frozen=True)
@@ -160,18 +160,12 @@ class VRNN(LatentVariableModel):
 
     def row_prior(self, h: torch.Tensor) -> Independent:
         """p(z_t|h_t) for h [..., H]: batch [...], event [L]."""
-        g = self.prior_net(h)
-        return Independent(
-            Normal(self.prior_mu(g), F.softplus(self.prior_sigma(g)) + MIN_STD, validate_args=False), 1
-        )
+        return gaussian_head(self.prior_net(h), self.prior_mu, self.prior_sigma)
 
     def row_posterior(self, h: torch.Tensor, x_row: torch.Tensor) -> Independent:
         """q(z_t|h_t, x_t) for h [..., H] and rows [..., row_dim]: batch [...], event [L]."""
-        g = self.posterior_net(torch.cat([h, x_row], -1))
-        return Independent(
-            Normal(self.posterior_mu(g), F.softplus(self.posterior_sigma(g)) + MIN_STD, validate_args=False),
-            1,
-        )
+        features = self.posterior_net(torch.cat([h, x_row], -1))
+        return gaussian_head(features, self.posterior_mu, self.posterior_sigma)
 
     def row_likelihood(self, h: torch.Tensor, z: torch.Tensor) -> Independent:
         """p(x_t|h_t, z_t): row_dim Bernoullis, batch [...], event [row_dim]."""
@@ -265,8 +259,8 @@ class VRNN(LatentVariableModel):
         self, state: GenerationState, generator: torch.Generator | None = None
     ) -> GenerationState:
         """Generate the next row of every sequence: z_t ~ p(z_t|h_t), x_t ~ p(x_t|h_t, z_t); the *sampled*
-        binary row is fed back into the LSTM, as the model defines (REFERENCE.md section 5). Returns a new
-        state (the given one is not modified).
+        binary row is fed back into the LSTM, as the model defines (Chung et al. 2015, section 3). Returns a
+        new state (the given one is not modified).
 
         Raises:
             ValueError: all T rows are already generated.

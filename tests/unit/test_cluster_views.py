@@ -29,7 +29,7 @@ from explorer_core.figures_gmvae import (
     confusion_figure,
     image_rows_figure,
 )
-from explorer_core.latent_views import png_bytes
+from explorer_core.imaging import png_bytes
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from explorer_core.models.vae import VAE, VAEConfig
 

@@ -5,7 +5,7 @@ import torch
 
 from explorer_core.artifacts import PRETRAINED_DIR, list_models, load_model
 from explorer_core.data import MNISTUnavailable, load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation import evaluate_model
+from explorer_core.families import model_family
 
 SHIPPED = [m["name"] for m in list_models(PRETRAINED_DIR)]
 
@@ -24,7 +24,7 @@ def test_evaluate_reproduces_the_recorded_test_elbo(name, mnist):
     loaded = load_model(name)
     x = preprocess_for_evaluation(mnist.x_test, loaded.meta["preprocessing"])
     with torch.inference_mode():
-        metrics = evaluate_model(loaded.family, loaded.model, x, mnist.y_test)
+        metrics = model_family(loaded.family).evaluate(loaded.model, x, mnist.y_test)
     recorded = loaded.meta["test_metrics"]
     assert metrics["elbo"] == pytest.approx(recorded["elbo"], abs=0.05)
     assert metrics["kl"] == pytest.approx(recorded["kl"], abs=0.05)

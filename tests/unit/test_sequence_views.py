@@ -13,6 +13,7 @@ from PIL import Image
 
 from explorer_core.artifacts import ArtifactError, save_model
 from explorer_core.figures_vrnn import prior_trajectory_figure, row_terms_figure
+from explorer_core.imaging import png_bytes
 from explorer_core.models.vae import VAE, VAEConfig
 from explorer_core.models.vrnn import VRNN, VRNNConfig
 from explorer_core.sequence_views import (
@@ -26,7 +27,6 @@ from explorer_core.sequence_views import (
     completions,
     grid_shape,
     load_vrnn,
-    png_bytes_rgb,
     row_terms_of,
     sequence_grid,
     start_generation,
@@ -118,7 +118,7 @@ def test_grid_tints_kept_rows_and_draws_a_line_where_they_end():
 
 def test_png_bytes_round_trip():
     image = sequence_grid(np.random.default_rng(1).uniform(size=(4, 3, 28)), T, factor=2)
-    decoded = np.asarray(Image.open(io.BytesIO(png_bytes_rgb(image))).convert("RGB"))
+    decoded = np.asarray(Image.open(io.BytesIO(png_bytes(image))).convert("RGB"))
     np.testing.assert_array_equal(decoded, image)
 
 

@@ -1,0 +1,112 @@
+"""The family registry: every record is complete and consistent with the code it names, and no other module
+dispatches on a family's name."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from explorer_core.artifacts import CONFIG_SCHEMAS, RECIPE_FIELDS
+from explorer_core.families import FAMILIES, UnknownFamilyError, is_model_family, model_family
+from explorer_core.training import PRESETS, TrainConfig, config_from_args
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = {"latent_dim": 2, "hidden": (8,)}
+TINY_FAMILY = {"gmvae": {"n_clusters": 3}, "vrnn": {"rnn_hidden": 4, "rnn_layers": 1}}
+
+
+def tiny_model(name: str):
+    spec = model_family(name)
+    config = TrainConfig.for_family(name, **TINY, **TINY_FAMILY.get(name, {})).model_config()
+    torch.manual_seed(0)
+    return spec.model_class(spec.config_class(**config)).eval()
+
+
+def test_the_registry_names_every_family_the_files_know():
+    assert list(FAMILIES) == ["vae", "cvae", "gmvae", "vrnn"]
+    assert set(FAMILIES) == set(CONFIG_SCHEMAS) == set(RECIPE_FIELDS["family"].choices)
+    for name, spec in FAMILIES.items():
+        assert spec.name == name
+        assert (ROOT / spec.page_file).is_file()
+        assert spec.conditional is spec.model_class.conditional
+    assert [n for n, s in FAMILIES.items() if s.conditional] == ["cvae"]
+
+
+def test_unknown_names_are_refused_with_the_known_ones():
+    with pytest.raises(UnknownFamilyError, match=r"unknown model family 'fa'; known: \['cvae', 'gmvae'"):
+        model_family("fa")
+    assert is_model_family("vrnn") and not is_model_family("VRNN") and not is_model_family(None)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_family_s_recipes_build_its_model(name):
+    spec = FAMILIES[name]
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(spec.model_fields) <= fields and set(spec.recipe_defaults) <= fields
+    assert {f.name for f in spec.form_fields} <= fields and set(spec.quick) <= fields
+    for preset in spec.presets:
+        config = PRESETS[preset]
+        assert config.family == name
+        assert spec.choice_for(config) in spec.choices
+        spec.config_class(**config.model_config())
+    quick = config_from_args("quick", name, {})
+    assert quick.family == name and quick.epochs <= 2
+    for choice in spec.choices:
+        assert choice.matches(config_from_args("quick", name, dict(choice.fixed)))
+
+
+def test_the_gmvae_estimators_are_two_entries_with_their_own_run_ids():
+    spec = FAMILIES["gmvae"]
+    assert spec.choice_for(PRESETS["gmvae-gumbel"]).run_slug == "gmvae-gumbel"
+    assert spec.choice_for(PRESETS["gmvae-marginal"]).run_slug == "gmvae"
+    shown = [f.name for f in spec.form_fields if f.shown_for(PRESETS["gmvae-marginal"])]
+    assert shown == ["n_clusters"]
+    gumbel = PRESETS["gmvae-gumbel"]
+    end = next(f for f in spec.form_fields if f.name == "temperature_final")
+    assert end.value_for(gumbel) == pytest.approx(0.5)
+    assert end.value_for(dataclasses.replace(gumbel, temperature_final=None)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_previews_are_images_with_fixed_noise(name):
+    model = tiny_model(name)
+    with torch.no_grad():
+        a = FAMILIES[name].preview(model, 6, torch.Generator().manual_seed(3))
+        b = FAMILIES[name].preview(model, 6, torch.Generator().manual_seed(3))
+        c = FAMILIES[name].preview(model, 6, torch.Generator().manual_seed(4))
+    assert a.reshape(6, -1).shape == (6, 784)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_evaluate_and_epoch_metrics_report_the_family_s_own_metrics(name):
+    model = tiny_model(name)
+    x = (torch.rand(20, 784, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    labels = torch.arange(20) % 10
+    metrics = FAMILIES[name].evaluate(model, x, labels, iwae_k=4)
+    assert metrics["n_images"] == 20 and metrics["elbo"] < 0
+    assert ("iwae_bound" in metrics) == (name in ("vae", "cvae"))
+    assert ("cluster_accuracy" in metrics) == FAMILIES[name].has_clusters
+    assert ("per_row_kl" in metrics) == (name == "vrnn")
+    per_epoch = FAMILIES[name].epoch_metrics(model, x, labels)
+    assert set(per_epoch) == ({"cluster_accuracy", "conditional_entropy"} if name == "gmvae" else set())
+
+
+def test_no_module_dispatches_on_a_family_name():
+    """The registry is the one place that says what differs between families (issue 14)."""
+    pattern = re.compile(r"family (==|!=|in |not in )")
+    allowed = {ROOT / "explorer_core" / "families.py", ROOT / "explorer_core" / "cli.py"}
+    files = [*(ROOT / "explorer_core").rglob("*.py"), *(ROOT / "views").rglob("*.py"), ROOT / "app.py"]
+    hits = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for path in files
+        if path not in allowed
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert hits == []
