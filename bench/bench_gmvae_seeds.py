@@ -3,7 +3,8 @@
 Reads the ``selection`` record of each pretrained GMVAE (written by ``python -m explorer_core select``: seed,
 epochs, validation ELBO (the criterion), test ELBO and test cluster accuracy of every seed trained, and the
 mean and spread of accuracy) into ``bench/results/gmvae_seeds.json``. Test figures were computed by the
-trainer's final ``evaluate_model`` on the 10,000 MNIST test images, the same code as ``evaluate``.
+trainer's final evaluation (``FAMILIES[family].evaluate``) on the 10,000 MNIST test images, the same code
+as ``evaluate``.
 """
 
 import json

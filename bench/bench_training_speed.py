@@ -36,9 +36,10 @@ from common import write_result
 from torch.utils.data import DataLoader, TensorDataset
 
 from explorer_core.aevb import aevb_step, make_optimizers
-from explorer_core.artifacts import FAMILIES, build_model
+from explorer_core.artifacts import build_model
 from explorer_core.data import load_mnist_splits, preprocess, preprocess_for_evaluation
 from explorer_core.device import pick_device
+from explorer_core.families import FAMILIES
 from explorer_core.training import PRESETS, TrainingError, train, validation_elbo
 
 #: family row -> the preset whose architecture and learning rate it trains
@@ -140,7 +141,7 @@ def throughput(
         preset = MODELS[row]
         config = PRESETS[preset]
         family = config.family
-        conditional = FAMILIES[family][0].conditional
+        conditional = FAMILIES[family].conditional
         noise = torch.Generator(device=device).manual_seed(0)
         x = preprocess(splits.x_train.to(device), config.preprocessing, generator=noise)
         y = splits.y_train.to(device) if conditional else None

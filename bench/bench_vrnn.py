@@ -19,11 +19,11 @@ from common import summary, write_result
 from explorer_core.artifacts import PRETRAINED_DIR, list_models
 from explorer_core.device import limit_cpu_threads
 from explorer_core.figures_vrnn import prior_trajectory_figure
+from explorer_core.imaging import png_bytes
 from explorer_core.sequence_views import (
     advance,
     grid_shape,
     load_vrnn,
-    png_bytes_rgb,
     sequence_grid,
     start_generation,
     state_rows,
@@ -53,7 +53,7 @@ def bench_model(json_path: str) -> dict:
         image = sequence_grid(
             state_rows(gen.state, "means"), T, n_cols, current=gen.rows - 1, factor=1, pad=2
         )
-        png_bytes_rgb(image)
+        png_bytes(image)
         t2 = time.perf_counter()
         fig = prior_trajectory_figure(gen.state.prior_means.float().cpu().numpy(), T, "time")
         t3 = time.perf_counter()

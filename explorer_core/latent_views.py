@@ -8,7 +8,6 @@ interaction.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import time
 from dataclasses import dataclass
@@ -16,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from explorer_core.artifacts import LoadedModel, load_model, load_views
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
+from explorer_core.imaging import tile
 from explorer_core.latent import (
     IMAGE_SIDE,
     LatentMap,
@@ -27,7 +26,6 @@ from explorer_core.latent import (
     canvas_to_mnist,
     decode_images,
     latent_map_from_encodings,
-    tile,
 )
 
 N_CLASSES = 10
@@ -107,7 +105,7 @@ class LatentBundle:
     @property
     def conditional(self) -> bool:
         """True for the CVAE."""
-        return bool(getattr(self.model, "conditional", False))
+        return bool(self.model.conditional)
 
     def image(self, index: int) -> np.ndarray:
         """Test image ``index`` as floats [28, 28] in [0, 1]."""
@@ -202,26 +200,6 @@ def click_grid(region: tuple[tuple[float, float], tuple[float, float]], n: int) 
     u = np.linspace(*region[0], n)
     v = np.linspace(*region[1], n)
     return np.stack(np.meshgrid(u, v), -1).reshape(-1, 2).astype(np.float32)
-
-
-def upscale(image: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement of an image [h, w] by an integer factor (crisp pixels on screen)."""
-    factor = max(1, int(factor))
-    return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)
-
-
-def png_bytes(image: np.ndarray, factor: int = 1) -> bytes:
-    """An image [h, w] in [0, 1] as an 8-bit greyscale PNG, enlarged ``factor`` times (nearest).
-
-    For images shown on every rerun but rarely changed (a manifold, a sample grid): encoded once and cached,
-    the page sends the bytes instead of encoding the array again.
-    """
-    pixels = np.round(np.clip(upscale(np.asarray(image, dtype=np.float32), factor), 0, 1) * 255).astype(
-        np.uint8
-    )
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True)

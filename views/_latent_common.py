@@ -23,12 +23,12 @@ import torch
 
 from explorer_core.device import limit_cpu_threads
 from explorer_core.figures import Q_COLOUR, latent_map_figure
+from explorer_core.imaging import png_bytes
 from explorer_core.latent import decode_images, manifold
 from explorer_core.latent_views import (
     LatentBundle,
     display_subset,
     load_bundle,
-    png_bytes,
     slider_ranges,
     view_region,
 )

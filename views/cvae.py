@@ -14,12 +14,12 @@ import numpy as np
 import streamlit as st
 
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, map_ellipse
-from explorer_core.latent import reparameterise, tile
+from explorer_core.imaging import png_bytes, tile
+from explorer_core.latent import reparameterise
 from explorer_core.latent_views import (
     N_CLASSES,
     class_conditional_samples,
     decode_under_labels,
-    png_bytes,
     prior_projections,
 )
 from views import _latent_common as lc

@@ -29,15 +29,17 @@ from explorer_core.cluster_views import (
     stored_clusters,
 )
 from explorer_core.device import limit_cpu_threads
+from explorer_core.families import FAMILIES
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR
 from explorer_core.figures_gmvae import (
     cluster_posterior_figure,
     confusion_figure,
     image_rows_figure,
 )
+from explorer_core.imaging import png_bytes, upscale
 from explorer_core.latent import IMAGE_SIDE
-from explorer_core.latent_views import display_subset, png_bytes, upscale, view_region
-from views._models import PREFERRED, available_models, model_label, model_picker
+from explorer_core.latent_views import display_subset, view_region
+from views._models import available_models, model_label, model_picker
 from views.components import images as im
 from views.components import latent_pad as lp
 from views.components import model_panel
@@ -462,7 +464,9 @@ def posterior_section(bundle: ClusterBundle) -> None:
 def _comparison_defaults(paths: list[str], by_path: dict[str, dict], current: str | None) -> tuple[str, str]:
     """Left: the model open in the sidebar (else the preferred one); right: preferably one trained with the
     other estimator (the preferred names first), else the next model."""
-    named = [p for name in PREFERRED["gmvae"] for p in paths if by_path[p].get("name") == name]
+    named = [
+        p for name in FAMILIES["gmvae"].preferred_models for p in paths if by_path[p].get("name") == name
+    ]
     first = current if current in by_path else (named or paths)[0]
 
     def estimator(path: str) -> Any:

@@ -17,6 +17,7 @@ from explorer_core.figures import (
     map_ellipse,
     reparameterisation_figure,
 )
+from explorer_core.imaging import upscale
 from explorer_core.latent import IMAGE_SIDE
 from explorer_core.latent_views import (
     N_CLASSES,
@@ -27,7 +28,6 @@ from explorer_core.latent_views import (
     drawing_input,
     prior_projections,
     slider_ranges,
-    upscale,
     view_region,
 )
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
