@@ -23,7 +23,7 @@ import torch
 
 from explorer_core.artifacts import ArtifactError, LoadedModel, load_model
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation import cluster_accuracy, cluster_posteriors
+from explorer_core.evaluation import cluster_accuracy, cluster_posteriors, hungarian_match
 from explorer_core.families import model_family
 from explorer_core.imaging import png_bytes, tile
 from explorer_core.latent import IMAGE_SIDE
@@ -362,17 +362,13 @@ def stored_clusters(meta: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] != N_CLASSES:
         return None
-    from scipy.optimize import linear_sum_assignment
-
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    matched = np.full(table.shape[0], -1, dtype=np.int64)
-    matched[rows] = cols
+    counts, matched = hungarian_match(table)
     total = max(int(table.sum()), 1)
     stored = metrics.get("matched_label")
     if isinstance(stored, list) and len(stored) == table.shape[0]:
         matched = np.asarray(stored, dtype=np.int64)
     return {
-        "accuracy": float(metrics.get("cluster_accuracy", table[rows, cols].sum() / total)),
+        "accuracy": float(metrics.get("cluster_accuracy", counts.sum() / total)),
         "matched_label": matched.tolist(),
         "contingency": table.tolist(),
         "usage": (table.sum(1) / total).tolist(),

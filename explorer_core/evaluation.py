@@ -133,6 +133,18 @@ def evaluate_vae(
     return result
 
 
+def hungarian_match(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The one-to-one matching of clusters to classes that maximises the images they share: Hungarian
+    matching (scipy.optimize.linear_sum_assignment) of a clusters x classes contingency table [C, K] of
+    counts. Returns (matched count [C'] of each matched pair, the class matched to each cluster [C], -1 when
+    unmatched, as with more clusters than classes)."""
+    table = np.asarray(table)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    matched = np.full(table.shape[0], -1, dtype=np.int64)
+    matched[rows] = cols
+    return table[rows, cols], matched
+
+
 def cluster_accuracy(
     assignments: torch.Tensor | np.ndarray,
     labels: torch.Tensor | np.ndarray,
@@ -162,11 +174,9 @@ def cluster_accuracy(
         raise ValueError("cluster or label index out of range.")
     table = np.zeros((n_clusters, n_classes), dtype=np.int64)
     np.add.at(table, (a, y), 1)
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    matched = np.full(n_clusters, -1, dtype=np.int64)
-    matched[rows] = cols
+    counts, matched = hungarian_match(table)
     return {
-        "accuracy": float(table[rows, cols].sum() / max(len(a), 1)),
+        "accuracy": float(counts.sum() / max(len(a), 1)),
         "matched_label": matched.tolist(),
         "contingency": table.tolist(),
         "usage": (table.sum(1) / max(len(a), 1)).tolist(),
