@@ -116,6 +116,11 @@ MNIST_FILES: dict[str, tuple[str, str]] = {
 }
 """key -> (raw file name, md5 of the raw, uncompressed file)."""
 
+MNIST_TRAIN = 60_000
+"""Images in MNIST's training file (the validation set is taken from its end)."""
+MNIST_TEST = 10_000
+"""Images in MNIST's test file."""
+
 MNIST_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
