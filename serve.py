@@ -19,9 +19,9 @@ PRELOAD = (
     "pandas",  # the pages' tables
     "plotly.graph_objects",
     "explorer_core.jobs",  # training, evaluation, scipy's Hungarian matching
-    "explorer_core.latent_views",
-    "explorer_core.cluster_views",
-    "explorer_core.sequence_views",
+    "explorer_core.explore.latent",
+    "explorer_core.explore.clusters",
+    "explorer_core.explore.sequences",
     "explorer_core.fa_experiment",
     "explorer_core.figures",
     "streamlit.emojis",  # the page icon's check reads this 1 MB table on the first visit

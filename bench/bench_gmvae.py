@@ -23,10 +23,10 @@ import torch
 from common import summary, write_result
 
 from explorer_core.artifacts import PRETRAINED_DIR, list_models, save_model
-from explorer_core.cluster_views import cluster_name, cluster_sample_png, load_cluster_bundle
 from explorer_core.device import limit_cpu_threads
+from explorer_core.explore.clusters import cluster_name, cluster_sample_png, load_cluster_bundle
+from explorer_core.explore.latent import display_subset
 from explorer_core.figures_gmvae import cluster_map_figure
-from explorer_core.latent_views import display_subset
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 
 REPEAT = 300

@@ -14,16 +14,17 @@ from common import summary, write_result
 
 from explorer_core.artifacts import PRETRAINED_DIR, list_models
 from explorer_core.device import limit_cpu_threads
-from explorer_core.figures import Q_COLOUR, latent_map_figure, map_ellipse
-from explorer_core.latent import decode_images, reparameterise
-from explorer_core.latent_views import (
+from explorer_core.explore.latent import (
     click_grid,
+    decode_images,
     decode_under_labels,
     display_subset,
     load_bundle,
+    reparameterise,
     slider_ranges,
     view_region,
 )
+from explorer_core.figures import Q_COLOUR, latent_map_figure, map_ellipse
 
 REPEAT = 300
 

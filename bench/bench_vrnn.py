@@ -18,9 +18,7 @@ from common import summary, write_result
 
 from explorer_core.artifacts import PRETRAINED_DIR, list_models
 from explorer_core.device import limit_cpu_threads
-from explorer_core.figures_vrnn import prior_trajectory_figure
-from explorer_core.imaging import png_bytes
-from explorer_core.sequence_views import (
+from explorer_core.explore.sequences import (
     advance,
     grid_shape,
     load_vrnn,
@@ -28,6 +26,8 @@ from explorer_core.sequence_views import (
     start_generation,
     state_rows,
 )
+from explorer_core.figures_vrnn import prior_trajectory_figure
+from explorer_core.imaging import png_bytes
 
 REPEAT = 300
 N_DIGITS = 16

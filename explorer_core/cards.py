@@ -122,7 +122,7 @@ def fa_card(model_dir: Path = PRETRAINED) -> Image.Image:
 
 def vae_card(model_dir: Path = PRETRAINED) -> Image.Image:
     """vae-cb-l2: its decoder over an 11 x 11 grid of the 2-D latent plane (z1, z2 in [-2.2, 2.2])."""
-    from explorer_core.latent import decode_images
+    from explorer_core.explore.latent import decode_images
 
     model = _load("vae-cb-l2", model_dir).model
     u = np.linspace(-2.2, 2.2, 11)
@@ -134,7 +134,7 @@ def vae_card(model_dir: Path = PRETRAINED) -> Image.Image:
 
 def cvae_card(model_dir: Path = PRETRAINED) -> Image.Image:
     """cvae-cb-l20: four styles (z ~ p(z|y) with shared noise) in rows, the ten labels in columns."""
-    from explorer_core.latent import decode_images
+    from explorer_core.explore.latent import decode_images
 
     model = _load("cvae-cb-l20", model_dir).model
     n_styles = 4
@@ -149,7 +149,7 @@ def cvae_card(model_dir: Path = PRETRAINED) -> Image.Image:
 
 def gmvae_card(model_dir: Path = PRETRAINED) -> Image.Image:
     """gmvae-marginal: four samples of each cluster (columns), clusters ordered by their matched digit."""
-    from explorer_core.cluster_views import cluster_samples, gallery_order, stored_clusters
+    from explorer_core.explore.clusters import cluster_samples, gallery_order, stored_clusters
 
     loaded = _load("gmvae-marginal", model_dir)
     model = loaded.model
@@ -163,7 +163,7 @@ def gmvae_card(model_dir: Path = PRETRAINED) -> Image.Image:
 
 def vrnn_card(model_dir: Path = PRETRAINED) -> Image.Image:
     """vrnn: ten digits caught after 18 of their 28 rows (grey: rows not generated yet)."""
-    from explorer_core.sequence_views import advance, sequence_grid, start_generation, state_rows
+    from explorer_core.explore.sequences import advance, sequence_grid, start_generation, state_rows
 
     model = _load("vrnn", model_dir).model
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """Plotly figure builders of the Gaussian mixture VAE page: plain data in, ``go.Figure`` out (no Streamlit).
 
 Clusters are named ``y=c → d`` (cluster c, matched digit d; see
-:func:`explorer_core.cluster_views.cluster_name`) and drawn in the colour of their matched digit
+:func:`explorer_core.explore.clusters.cluster_name`) and drawn in the colour of their matched digit
 (:data:`explorer_core.figures.DIGIT_COLOURS`; grey when unmatched), so a cluster and the test images of its
 digit share a colour.
 """

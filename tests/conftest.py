@@ -13,7 +13,8 @@ if "AEVB_RUNS_DIR" not in os.environ:
 
     os.environ["AEVB_RUNS_DIR"] = tempfile.mkdtemp(prefix="aevb-test-runs-")
 
-# The on-disk cache of test-set encodings (explorer_core.latent_views.cache_dir) stays out of the user's home.
+# The on-disk cache of test-set encodings (explorer_core.explore.latent.cache_dir) stays out of the user's
+# home.
 if "AEVB_CACHE_DIR" not in os.environ:
     import tempfile
 

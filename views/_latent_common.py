@@ -3,12 +3,11 @@ what a decoding shows, the zoom, the manifold, the pad panel with the test encod
 encoder's image picker. What other pages share too lives in ``views/components/`` (the pad, page state and
 URL, images and the drawing canvas, model loading and the metrics row).
 
-Computation lives in ``explorer_core.latent`` and ``explorer_core.latent_views``; this module only caches
-it per model (``st.cache_resource``), reads widgets and draws.
+Computation lives in ``explorer_core.explore.latent``; this module only caches it per model
+(``st.cache_resource``), reads widgets and draws.
 
 Where models come from: ``explorer_core.artifacts.PRETRAINED_DIR`` plus the directories in the environment
-variable ``AEVB_MODEL_DIRS`` (separated by ``os.pathsep``), for example a folder of your own trained runs.
-"""
+variable ``AEVB_MODEL_DIRS`` (separated by ``os.pathsep``), for example a folder of your own trained runs."""
 
 from __future__ import annotations
 
@@ -22,16 +21,17 @@ import streamlit as st
 import torch
 
 from explorer_core.device import limit_cpu_threads
-from explorer_core.figures import Q_COLOUR, latent_map_figure
-from explorer_core.imaging import png_bytes
-from explorer_core.latent import decode_images, manifold
-from explorer_core.latent_views import (
+from explorer_core.explore.latent import (
     LatentBundle,
+    decode_images,
     display_subset,
     load_bundle,
+    manifold,
     slider_ranges,
     view_region,
 )
+from explorer_core.figures import Q_COLOUR, latent_map_figure
+from explorer_core.imaging import png_bytes
 from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
 from views.components import model_panel
@@ -300,7 +300,7 @@ def pad_fragment(
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def cached_slider_ranges(model_key: str, _lm) -> tuple[tuple[float, float], tuple[float, float]]:
-    """:func:`explorer_core.latent_views.slider_ranges` of the model's map, once per model (it takes
+    """:func:`explorer_core.explore.latent.slider_ranges` of the model's map, once per model (it takes
     quantiles of every test encoding)."""
     return slider_ranges(_lm)
 

@@ -13,15 +13,15 @@ import time
 import numpy as np
 import streamlit as st
 
-from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, map_ellipse
-from explorer_core.imaging import png_bytes, tile
-from explorer_core.latent import reparameterise
-from explorer_core.latent_views import (
+from explorer_core.explore.latent import (
     N_CLASSES,
     class_conditional_samples,
     decode_under_labels,
     prior_projections,
+    reparameterise,
 )
+from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, map_ellipse
+from explorer_core.imaging import png_bytes, tile
 from views import _latent_common as lc
 from views.components import images as im
 from views.components import latent_pad as lp

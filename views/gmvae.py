@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from explorer_core.cluster_views import (
+from explorer_core.device import limit_cpu_threads
+from explorer_core.explore.clusters import (
     ClusterBundle,
     cluster_name,
     cluster_sample_png,
@@ -28,7 +29,7 @@ from explorer_core.cluster_views import (
     plane_ranges,
     stored_clusters,
 )
-from explorer_core.device import limit_cpu_threads
+from explorer_core.explore.latent import IMAGE_SIDE, display_subset, view_region
 from explorer_core.families import FAMILIES
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR
 from explorer_core.figures_gmvae import (
@@ -37,8 +38,6 @@ from explorer_core.figures_gmvae import (
     image_rows_figure,
 )
 from explorer_core.imaging import png_bytes, upscale
-from explorer_core.latent import IMAGE_SIDE
-from explorer_core.latent_views import display_subset, view_region
 from views._models import available_models, model_label, model_picker
 from views.components import images as im
 from views.components import latent_pad as lp

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer_core.explore.latent import decode_images, interpolate, reparameterise
 from explorer_core.figures import Q_COLOUR, map_ellipse, reparameterisation_figure
 from explorer_core.imaging import tile
-from explorer_core.latent import decode_images, interpolate, reparameterise
 from views import _latent_common as lc
 from views.components import images as im
 from views.components import latent_pad as lp

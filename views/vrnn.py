@@ -20,7 +20,7 @@ from explorer_core.artifacts import ArtifactError, LoadedModel
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
 from explorer_core.figures_vrnn import prior_trajectory_chart, row_terms_figure
-from explorer_core.sequence_views import (
+from explorer_core.explore.sequences import (
     Generation,
     TestSet,
     advance,

@@ -224,7 +224,7 @@ def test_clicking_a_test_image_classifies_it(model_dir, monkeypatch):
 
 @pytest.mark.usefixtures("no_pretrained")
 def test_a_drawing_is_classified(model_dir, monkeypatch):
-    from explorer_core.latent_views import drawing_input
+    from explorer_core.explore.latent import drawing_input
 
     at = open_page(model_dir, "tiny-gmvae", monkeypatch)
     at.radio(key=f"{P}_source").set_value("drawing").run()

@@ -232,7 +232,7 @@ def test_vae_encoder_view_and_interpolation_follow_their_inputs(model_dir, monke
 
 @pytest.mark.usefixtures("no_pretrained")
 def test_vae_drawing_is_encoded_like_a_test_image(model_dir, monkeypatch):
-    from explorer_core.latent_views import drawing_input
+    from explorer_core.explore.latent import drawing_input
 
     at = open_page("vae", model_dir, "tiny-vae", monkeypatch)
     at.radio(key="vae_source").set_value("drawing").run()

@@ -207,7 +207,7 @@ def test_completion_and_per_row_terms_follow_the_chosen_digit(model_dir, monkeyp
 
 
 def test_a_drawing_is_completed(model_dir, monkeypatch):
-    from explorer_core.latent_views import drawing_input
+    from explorer_core.explore.latent import drawing_input
 
     at = open_page(model_dir, "tiny-vrnn", monkeypatch)
     at.radio(key="vrnn_source").set_value("drawing").run()

@@ -1,4 +1,4 @@
-"""The latent-space figure builders (explorer_core.figures) and the helpers of explorer_core.latent_views,
+"""The latent-space figure builders (explorer_core.figures) and the helpers of explorer_core.explore.latent,
 without Streamlit and without trained models (tiny random ones; the bundle test uses MNIST when present)."""
 
 from __future__ import annotations
@@ -11,15 +11,8 @@ import plotly.io
 import pytest
 import torch
 
-from explorer_core.figures import (
-    DIGIT_COLOURS,
-    latent_map_figure,
-    map_ellipse,
-    reparameterisation_figure,
-)
-from explorer_core.imaging import upscale
-from explorer_core.latent import IMAGE_SIDE
-from explorer_core.latent_views import (
+from explorer_core.explore.latent import (
+    IMAGE_SIDE,
     N_CLASSES,
     class_conditional_samples,
     click_grid,
@@ -30,6 +23,13 @@ from explorer_core.latent_views import (
     slider_ranges,
     view_region,
 )
+from explorer_core.figures import (
+    DIGIT_COLOURS,
+    latent_map_figure,
+    map_ellipse,
+    reparameterisation_figure,
+)
+from explorer_core.imaging import upscale
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 
 
@@ -128,7 +128,7 @@ def test_reparameterisation_figure_shows_mu_sigma_samples_and_prior():
     np.testing.assert_allclose(fig.data[0].error_y.array, 2 * sigma)
 
 
-# ------------------------------------------------------------------------------------- latent_views
+# ------------------------------------------------------------------------ the pages around the map
 
 
 def test_view_region_zooms_inside_the_ranges():
@@ -193,7 +193,7 @@ def test_cvae_label_views(tiny_cvae):
 
 
 def test_prior_projections_match_the_prior(tiny_cvae):
-    from explorer_core.latent import build_latent_map
+    from explorer_core.explore.latent import build_latent_map
 
     x = torch.rand(50, 784)
     y = torch.arange(50) % 10
@@ -214,7 +214,7 @@ def test_load_bundle_encodes_the_test_set(tmp_path):
     """With MNIST on disk: a saved model comes back with its preprocessed test set and latent map."""
     from explorer_core.artifacts import ArtifactError, save_model
     from explorer_core.data import MNISTUnavailable
-    from explorer_core.latent_views import load_bundle
+    from explorer_core.explore.latent import load_bundle
 
     torch.manual_seed(0)
     model = VAE(VAEConfig(latent_dim=2, hidden=(8,), dropout=0.0))

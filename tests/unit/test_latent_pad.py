@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer_core.cluster_views import Projection, plane_ranges
+from explorer_core.explore.clusters import Projection, plane_ranges
+from explorer_core.explore.latent import build_latent_map, cached_encodings, encodings_cache_path
 from explorer_core.imaging import png_bytes
-from explorer_core.latent import build_latent_map
-from explorer_core.latent_views import cached_encodings, encodings_cache_path
 from views.components import latent_pad as lp
 
 PNG = png_bytes(np.linspace(0, 1, 28 * 28).reshape(28, 28))

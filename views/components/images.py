@@ -8,8 +8,8 @@ import hashlib
 import numpy as np
 import streamlit as st
 
+from explorer_core.explore.latent import Drawing, drawing_input
 from explorer_core.imaging import upscale
-from explorer_core.latent_views import Drawing, drawing_input
 
 IMAGE_FACTOR = 8
 

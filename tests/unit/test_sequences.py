@@ -1,5 +1,5 @@
-"""The VRNN page's computation (explorer_core.sequence_views) and figures (explorer_core.figures_vrnn), on a
-tiny random VRNN: grid images with blank future rows and marks, stepping a generation, completions that keep
+"""The VRNN page's computation (explorer_core.explore.sequences) and figures (explorer_core.figures_vrnn), on
+a tiny random VRNN: grid images with blank future rows and marks, stepping a generation, completions that keep
 the given rows exactly, per-row ELBO terms, and the plotly builders."""
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ import torch
 from PIL import Image
 
 from explorer_core.artifacts import ArtifactError, save_model
-from explorer_core.figures_vrnn import prior_trajectory_figure, row_terms_figure
-from explorer_core.imaging import png_bytes
-from explorer_core.models.vae import VAE, VAEConfig
-from explorer_core.models.vrnn import VRNN, VRNNConfig
-from explorer_core.sequence_views import (
+from explorer_core.explore.sequences import (
     CURRENT_RGB,
     FUTURE_RGB,
     GUTTER_RGB,
@@ -32,6 +28,10 @@ from explorer_core.sequence_views import (
     start_generation,
     state_rows,
 )
+from explorer_core.figures_vrnn import prior_trajectory_figure, row_terms_figure
+from explorer_core.imaging import png_bytes
+from explorer_core.models.vae import VAE, VAEConfig
+from explorer_core.models.vrnn import VRNN, VRNNConfig
 
 T = 28
 

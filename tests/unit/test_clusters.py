@@ -1,4 +1,4 @@
-"""The GMVAE page's computation (explorer_core.cluster_views) and figures (explorer_core.figures_gmvae),
+"""The GMVAE page's computation (explorer_core.explore.clusters) and figures (explorer_core.figures_gmvae),
 without Streamlit. Tiny random models; the bundle test reads the first MNIST test images."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from explorer_core.artifacts import ArtifactError, save_model
-from explorer_core.cluster_views import (
+from explorer_core.evaluation import cluster_accuracy
+from explorer_core.explore.clusters import (
     cluster_name,
     cluster_sample_png,
     cluster_samples,
@@ -20,7 +21,6 @@ from explorer_core.cluster_views import (
     load_cluster_bundle,
     stored_clusters,
 )
-from explorer_core.evaluation import cluster_accuracy
 from explorer_core.figures_gmvae import (
     UNMATCHED_COLOUR,
     clicked_target,
