@@ -77,8 +77,9 @@ class VRNNConfig:
 class RowTerms:
     """Per-row terms of the VRNN's ELBO for a batch, each [batch, T] in nats per row, plus the path taken.
 
-    ``elbo = (reconstruction - kl).sum(-1)``. ``z`` [batch, T, L] are the reparameterised posterior samples
-    and ``prior_mean`` [batch, T, L] the means of p(z_t|h_t) along that path.
+    ``elbo = (reconstruction - kl).sum(-1)``. ``z`` [batch, T, L] are the reparameterised posterior samples,
+    ``prior_mean`` [batch, T, L] the means of p(z_t|h_t) along that path, ``posterior_mean`` and
+    ``posterior_std`` [batch, T, L] those of q(z_t|h_t, x_t).
     """
 
     reconstruction: torch.Tensor
@@ -86,6 +87,7 @@ class RowTerms:
     z: torch.Tensor
     prior_mean: torch.Tensor
     posterior_mean: torch.Tensor
+    posterior_std: torch.Tensor
 
 
 @dataclass
@@ -203,7 +205,7 @@ class VRNN(LatentVariableModel):
         prior = self.row_prior(h_all)
         reconstruction = self.row_likelihood(h_all, z_all).log_prob(rows)
         kl = kl_divergence(q_all, prior)
-        return RowTerms(reconstruction, kl, z_all, prior.mean, q_all.mean)
+        return RowTerms(reconstruction, kl, z_all, prior.mean, q_all.mean, q_all.stddev)
 
     def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> ELBOTerms:
         """Per-image ELBO, [batch], nats per image: the sum over rows of reconstruction minus KL, averaged
@@ -222,9 +224,11 @@ class VRNN(LatentVariableModel):
 
     # --- protocol methods ------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
-        """The posteriors q(z_t|h_t, x_t) along one sampled path, batch [batch], event [T, L]."""
+        """The posteriors q(z_t|h_t, x_t) along one sampled path (each row's h_t follows the z drawn for the
+        rows before it), as one distribution: batch [batch], event [T, L], the means and standard deviations
+        of every row's Gaussian (Chung et al. 2015, eq. 9)."""
         terms = self.row_terms(x)
-        return Independent(Normal(terms.posterior_mean, torch.ones_like(terms.posterior_mean)), 2)
+        return Independent(Normal(terms.posterior_mean, terms.posterior_std, validate_args=False), 2)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
         """p(x|z) for a latent path z [batch, T, L]: the recurrence is run with the given z_t and the sampled

@@ -91,3 +91,17 @@ def test_training_a_tiny_vrnn_with_clipping_and_its_per_row_evaluation(tmp_path)
     assert test["elbo"] == pytest.approx(test["reconstruction"] - test["kl"], rel=1e-5, abs=1e-4)
     again = evaluate_vrnn(loaded.model, (tiny_splits().x_test >= 128).float())
     assert again["elbo"] == pytest.approx(test["elbo"], abs=1e-3)
+
+
+def test_encode_gives_each_rows_posterior_with_its_own_scale():
+    torch.manual_seed(0)
+    model = VRNN(SMALL).eval()
+    x = binary(3)
+    torch.manual_seed(1)
+    q = model.encode(x)
+    torch.manual_seed(1)
+    terms = model.row_terms(x)  # the same path: the same reparameterised draws
+    assert q.batch_shape == (3,) and q.event_shape == (model.config.n_rows, SMALL.latent_dim)
+    torch.testing.assert_close(q.mean, terms.posterior_mean)
+    torch.testing.assert_close(q.stddev, terms.posterior_std)
+    assert not torch.allclose(q.stddev, torch.ones_like(q.stddev))  # the learned scales, not a made-up 1
