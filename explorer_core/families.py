@@ -212,7 +212,7 @@ def _decoder_preview(model, n: int, generator: torch.Generator) -> torch.Tensor:
 def _sample_preview(model, n: int, generator: torch.Generator) -> torch.Tensor:
     """The model's own samples: the GMVAE's Bernoulli means cycling the clusters, the VRNN's row-by-row
     means."""
-    return model.sample(n, generator=generator)
+    return model.sample(n, generator=generator, means=True)
 
 
 def _mlp_activations(config: TrainConfig) -> int:

@@ -300,7 +300,7 @@ def gallery(
         raise ValueError("the gallery needs at least one cluster and one sample per cluster.")
     generator = torch.Generator().manual_seed(int(seed))
     y = torch.as_tensor(list(order), dtype=torch.long).repeat_interleave(n_per_cluster)
-    images = model.sample(len(y), generator, y, spread=float(spread)).clamp(0, 1)
+    images = model.sample(len(y), generator, y, means=True, spread=float(spread)).clamp(0, 1)
     images = images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
     return tile(images, n_per_cluster, pad=1, pad_value=0.5)
 

@@ -77,8 +77,20 @@ class LatentVariableModel(nn.Module, abc.ABC):
         """The prior p(z) (or p(z|y))."""
 
     @abc.abstractmethod
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` observations from the generative model, [n, ...]."""
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+        means: bool = False,
+    ) -> torch.Tensor:
+        """Draw ``n`` observations from the generative model, [n, D]: z from the prior (p(z|y) for the label
+        or cluster ``y`` [n] of a family that has one; others take ``None``), then x ~ p(x|z), or the mean
+        E[x|z] when ``means``. The noise comes from ``generator``.
+
+        Raises:
+            ValueError: ``y`` given to a family without labels or clusters.
+        """
 
     @abc.abstractmethod
     def inference_parameters(self) -> Iterator[nn.Parameter]:

@@ -258,12 +258,24 @@ class FactorAnalysis(LatentVariableModel):
         """
         return kl_divergence(q if q is not None else self.encode(x), self.exact_posterior(x))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` points x = W z + sigma * eps with z, eps ~ N(0, I), [n, D].
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+        means: bool = False,
+    ) -> torch.Tensor:
+        """Draw ``n`` points x = W z + sigma * eps with z, eps ~ N(0, I), [n, D] (``means``: W z).
 
         The noise comes from ``generator`` so that, with a generator re-seeded the same way, samples
         of successive models move continuously as the parameters change.
+
+        Raises:
+            ValueError: ``y`` is given (factor analysis has no labels).
         """
+        if y is not None:
+            raise ValueError("factor analysis has no labels: y must be None.")
         z = torch.randn(n, self.config.latent_dim, generator=generator, dtype=self.W.dtype)
         eps = torch.randn(n, self.config.data_dim, generator=generator, dtype=self.W.dtype)
-        return z.to(self.W.device) @ self.W.T + eps.to(self.W.device) * self.sigma
+        mean = z.to(self.W.device) @ self.W.T
+        return mean if means else mean + eps.to(self.W.device) * self.sigma

@@ -258,12 +258,13 @@ class GMVAE(LatentVariableModel):
         n: int,
         generator: torch.Generator | None = None,
         y: torch.Tensor | None = None,
+        means: bool = False,
+        *,
         spread: float = 1.0,
-        means: bool = True,
     ) -> torch.Tensor:
         """Draw n images from clusters ``y`` [n] (default: cycling 0..C-1): z ~ p(z|y) with its standard
-        deviation scaled by ``spread`` (sampling temperature), then the Bernoulli means lambda(z) (or binary
-        samples when ``means`` is False). Returns [n, 784] in [0, 1]."""
+        deviation scaled by ``spread`` (sampling temperature), then binary samples x ~ p(x|z), or the
+        Bernoulli means lambda(z) when ``means``. Returns [n, 784] in [0, 1]."""
         if y is None:
             y = torch.arange(n) % self.config.n_clusters
         eps = torch.randn(n, self.config.latent_dim, generator=generator)

@@ -163,11 +163,23 @@ class VAE(LatentVariableModel):
 
     @torch.no_grad()
     def sample(
-        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+        means: bool = False,
     ) -> torch.Tensor:
-        """Draw n images: z from the prior (noise from ``generator``), then x ~ p(x|z). Returns [n, 784]."""
+        """Draw n images: z from the prior (noise from ``generator``), then x ~ p(x|z), or E[x|z] when
+        ``means``. Returns [n, 784].
+
+        Raises:
+            ValueError: ``y`` given to the (unconditional) VAE.
+        """
+        if y is not None and not self.conditional:
+            raise ValueError("the VAE has no labels: y must be None (the CVAE takes them).")
         z = self.prior_noise_to_z(torch.randn(n, self.config.latent_dim, generator=generator), y)
-        return self.decode(z, y).sample()
+        px = self.decode(z, y)
+        return px.mean if means else px.sample()
 
     def prior_noise_to_z(self, eps: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z = mu_prior + sigma_prior * eps for standard-normal noise eps [n, L] (any device)."""
@@ -216,9 +228,14 @@ class CVAE(VAE):
 
     @torch.no_grad()
     def sample(
-        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+        means: bool = False,
     ) -> torch.Tensor:
-        """Draw n images for labels y [n] (default: n // 10 of each class, cycling). Returns [n, 784]."""
+        """Draw n images for labels y [n] (default: n // 10 of each class, cycling): z ~ p(z|y), then
+        x ~ p(x|z, y), or its mean E[x|z, y] when ``means``. Returns [n, 784]."""
         if y is None:
             y = torch.arange(n, device=self.decoder_out.bias.device) % self.config.n_classes
-        return super().sample(n, generator, y)
+        return super().sample(n, generator, y, means)

@@ -321,9 +321,21 @@ class VRNN(LatentVariableModel):
         return state
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, means: bool = True) -> torch.Tensor:
-        """Generate n images row by row; returns the Bernoulli means [n, 784] (the sampled rows when
-        ``means`` is False)."""
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+        means: bool = False,
+    ) -> torch.Tensor:
+        """Generate n images row by row (each sampled row is fed back); returns the sampled rows [n, 784], or
+        each row's Bernoulli means when ``means``.
+
+        Raises:
+            ValueError: ``y`` is given (the VRNN has no labels).
+        """
+        if y is not None:
+            raise ValueError("the VRNN has no labels: y must be None.")
         state = self.start_generation(n)
         for _ in range(self.config.n_rows):
             state = self.generation_step(state, generator)

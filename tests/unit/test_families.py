@@ -110,3 +110,19 @@ def test_no_module_dispatches_on_a_family_name():
         if pattern.search(line)
     ]
     assert hits == []
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_samples_through_one_protocol(name):
+    model = tiny_model(name).eval()
+    draws = model.sample(4, torch.Generator().manual_seed(0))
+    means = model.sample(4, torch.Generator().manual_seed(0), means=True)
+    assert draws.shape == means.shape == (4, 784)
+    assert float(means.min()) >= 0 and float(means.max()) <= 1
+    labelled = FAMILIES[name].conditional or FAMILIES[name].has_clusters
+    y = torch.zeros(4, dtype=torch.long)
+    if labelled:
+        assert model.sample(4, torch.Generator().manual_seed(0), y=y).shape == (4, 784)
+    else:
+        with pytest.raises(ValueError, match="y must be None"):
+            model.sample(4, torch.Generator().manual_seed(0), y=y)
