@@ -104,11 +104,12 @@ def fa_scatter_3d(
     return fig
 
 
-def _thin(n: int) -> np.ndarray:
-    """Indices keeping at most MAX_CURVE_POINTS of n, always the first and the last."""
-    if n <= MAX_CURVE_POINTS:
+def thin_indices(n: int, limit: int) -> np.ndarray:
+    """Sorted indices [<= limit] that keep at most ``limit`` of ``n`` evenly spread points of a curve, always
+    the first and the last (all ``n`` when ``n <= limit``): what a chart draws of a long history."""
+    if n <= limit:
         return np.arange(n)
-    return np.unique(np.r_[np.linspace(0, n - 1, MAX_CURVE_POINTS).astype(int), n - 1])
+    return np.unique(np.r_[np.linspace(0, n - 1, limit).round().astype(int), n - 1])
 
 
 def fa_learning_curves(
@@ -127,7 +128,7 @@ def fa_learning_curves(
             (as in the tutorial's figure 7) and M-phases amber; joint steps are not shaded.
         true_evidence: test evidence of the generating model; mle_evidence: of the maximum-likelihood fit.
     """
-    idx = _thin(len(elbo))
+    idx = thin_indices(len(elbo), MAX_CURVE_POINTS)
     steps = idx
     elbo_a, evidence_a, gap_a = (np.asarray(v, dtype=float)[idx] for v in (elbo, evidence, gap))
     fig = make_subplots(
@@ -282,12 +283,6 @@ def finite_list(values: np.ndarray, decimals: int = 5) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in a]
 
 
-def _thin_to(n: int, max_points: int) -> np.ndarray:
-    if n <= max_points:
-        return np.arange(n)
-    return np.unique(np.r_[np.linspace(0, n - 1, max_points).astype(int), n - 1])
-
-
 def fa_curves_chart(
     elbo: Sequence[float],
     evidence: Sequence[float],
@@ -304,7 +299,7 @@ def fa_curves_chart(
     At most ``max_points`` points per line (the first and the last always kept), so a frame stays small.
     """
     n = len(elbo)
-    idx = _thin_to(n, max_points)
+    idx = thin_indices(n, max_points)
     elbo_a, evidence_a, gap_a = (np.asarray(v, dtype=float)[idx] for v in (elbo, evidence, gap))
     total = max(n - 1, 1)
     x_range = [0.0, float(max(total, 10))]

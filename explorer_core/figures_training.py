@@ -13,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explorer_core.figures import thin_indices
+
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#d62728"
 METRIC_COLOURS = ("#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
@@ -82,12 +84,6 @@ def curves_from_metrics(rows: Sequence[dict[str, Any]], epochs: int) -> Curves:
     return curves
 
 
-def _thin(n: int, limit: int = MAX_POINTS) -> np.ndarray:
-    if n <= limit:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
-
-
 def _finite(values: Sequence[float | None]) -> list[float | None]:
     return [v if v is not None and math.isfinite(v) else None for v in values]
 
@@ -101,7 +97,7 @@ def learning_curves(curves: Curves, epochs: int | None = None, height: int = 320
         epochs: the run's planned epochs (fixes the x range so the curve grows into it); None: autorange.
     """
     fig = go.Figure()
-    idx = _thin(len(curves.step_x))
+    idx = thin_indices(len(curves.step_x), MAX_POINTS)
     step_x = np.asarray(curves.step_x, dtype=float)[idx] if len(idx) else []
     step_y = np.asarray(curves.step_train_elbo, dtype=float)[idx] if len(idx) else []
     fig.add_trace(

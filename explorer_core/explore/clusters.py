@@ -24,56 +24,11 @@ import torch
 from explorer_core.artifacts import ArtifactError, LoadedModel, load_model
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
 from explorer_core.evaluation import cluster_accuracy, cluster_posteriors, hungarian_match
-from explorer_core.explore.latent import IMAGE_SIDE
+from explorer_core.explore.latent import IMAGE_SIDE, Projection, fit_pca
 from explorer_core.families import model_family
 from explorer_core.imaging import png_bytes, tile
 
 N_CLASSES = 10
-
-
-# ---------------------------------------------------------------------------------------------- PCA
-
-
-@dataclass(frozen=True)
-class Projection:
-    """An orthogonal projection onto the plane of the first two principal components.
-
-    Attributes:
-        centre: the mean of the fitted points [L]; basis: orthonormal rows e1, e2 [2, L].
-        explained: fraction of the fitted points' variance along e1 and e2.
-    """
-
-    centre: np.ndarray
-    basis: np.ndarray
-    explained: tuple[float, float]
-
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        """Plane coordinates of latents [n, L] (or [L]): (z - centre) @ basis.T, [n, 2] (or [2])."""
-        return ((np.asarray(z, dtype=np.float32) - self.centre) @ self.basis.T).astype(np.float32)
-
-
-def fit_pca(points: np.ndarray) -> Projection:
-    """The 2-D PCA plane of ``points`` [n, L] (n >= 1). For L = 1 the second axis is zero; for L = 2 the plane
-    is the latent space itself, rotated onto its principal axes.
-
-    Raises:
-        ValueError: ``points`` is not a non-empty [n, L] array.
-    """
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or len(points) == 0 or points.shape[1] == 0:
-        raise ValueError(f"points must be a non-empty [n, L] array, got shape {points.shape}.")
-    centre = points.mean(0)
-    _, s, vt = np.linalg.svd(points - centre, full_matrices=False)  # vt [min(n, L), L]
-    basis = np.zeros((2, points.shape[1]))
-    k = min(2, len(vt))
-    basis[:k] = vt[:k]
-    variance = np.zeros(2)
-    total = float(np.sum(s**2))
-    if total > 0:
-        variance[: min(2, len(s))] = (s[:2] ** 2) / total
-    return Projection(
-        centre.astype(np.float32), basis.astype(np.float32), (float(variance[0]), float(variance[1]))
-    )
 
 
 # --------------------------------------------------------------------------------------- clusters

@@ -109,6 +109,48 @@ def build_latent_map(
     return latent_map_from_encodings(mu, sigma, y.cpu().numpy(), None if tsne is None else tsne.cpu().numpy())
 
 
+@dataclass(frozen=True)
+class Projection:
+    """An orthogonal projection onto the plane of the first two principal components.
+
+    Attributes:
+        centre: the mean of the fitted points [L]; basis: orthonormal rows e1, e2 [2, L].
+        explained: fraction of the fitted points' variance along e1 and e2.
+    """
+
+    centre: np.ndarray
+    basis: np.ndarray
+    explained: tuple[float, float]
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """Plane coordinates of latents [n, L] (or [L]): (z - centre) @ basis.T, [n, 2] (or [2])."""
+        return ((np.asarray(z, dtype=np.float32) - self.centre) @ self.basis.T).astype(np.float32)
+
+
+def fit_pca(points: np.ndarray) -> Projection:
+    """The 2-D PCA plane of ``points`` [n, L] (n >= 1). For L = 1 the second axis is zero; for L = 2 the plane
+    is the latent space itself, rotated onto its principal axes.
+
+    Raises:
+        ValueError: ``points`` is not a non-empty [n, L] array.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or len(points) == 0 or points.shape[1] == 0:
+        raise ValueError(f"points must be a non-empty [n, L] array, got shape {points.shape}.")
+    centre = points.mean(0)
+    _, s, vt = np.linalg.svd(points - centre, full_matrices=False)  # vt [min(n, L), L]
+    basis = np.zeros((2, points.shape[1]))
+    k = min(2, len(vt))
+    basis[:k] = vt[:k]
+    variance = np.zeros(2)
+    total = float(np.sum(s**2))
+    if total > 0:
+        variance[: min(2, len(s))] = (s[:2] ** 2) / total
+    return Projection(
+        centre.astype(np.float32), basis.astype(np.float32), (float(variance[0]), float(variance[1]))
+    )
+
+
 def latent_map_from_encodings(
     mu: np.ndarray, sigma: np.ndarray, labels: np.ndarray, tsne: np.ndarray | None = None
 ) -> LatentMap:
@@ -120,11 +162,8 @@ def latent_map_from_encodings(
     if L == 2:
         centre, basis, explained = np.zeros(2, np.float32), np.eye(2, dtype=np.float32), (1.0, 1.0)
     else:
-        centre = mu.mean(0)
-        _, s, vt = np.linalg.svd(mu - centre, full_matrices=False)
-        basis = vt[:2].astype(np.float32)
-        variance = s**2 / np.sum(s**2)
-        explained = (float(variance[0]), float(variance[1]))
+        plane = fit_pca(mu)
+        centre, basis, explained = plane.centre, plane.basis, plane.explained
     coords = (mu - centre) @ basis.T
     return LatentMap(
         mu=mu,

@@ -14,13 +14,13 @@ from explorer_core.explore.clusters import (
     cluster_name,
     cluster_sample_png,
     cluster_samples,
-    fit_pca,
     gallery,
     gallery_order,
     image_posterior,
     load_cluster_bundle,
     stored_clusters,
 )
+from explorer_core.explore.latent import fit_pca
 from explorer_core.figures_gmvae import (
     UNMATCHED_COLOUR,
     clicked_target,

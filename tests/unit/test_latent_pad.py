@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer_core.explore.clusters import Projection, plane_ranges
-from explorer_core.explore.latent import build_latent_map, cached_encodings, encodings_cache_path
+from explorer_core.explore.clusters import plane_ranges
+from explorer_core.explore.latent import Projection, build_latent_map, cached_encodings, encodings_cache_path
 from explorer_core.imaging import png_bytes
 from views.components import latent_pad as lp
 
