@@ -17,6 +17,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from explorer_core.untrusted import read_json_object
+
 RULE = (
     "highest validation ELBO (best epoch, 10,000 held-out training images; for the GMVAE the marginal "
     "estimator including -log C), declared before any test figure was read; labels never used"
@@ -66,7 +68,7 @@ def select_by_validation_elbo(paths: list[Path]) -> tuple[Path, dict[str, Any]]:
         raise ValueError("no candidates to choose from.")
     rows, metas = [], {}
     for path in paths:
-        meta = json.loads(Path(path).read_text())
+        meta = read_json_object(path, what="model description")  # a regular file, size-capped
         rows.append(candidate_row(meta, Path(path).name))
         metas[Path(path).name] = meta
     # the seed and the run's length and budget may differ; the model, data and optimisation may not
