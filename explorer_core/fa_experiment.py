@@ -8,13 +8,12 @@ exact gap (:func:`explorer_core.evaluation.evaluate_fa`) and appends them to its
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from explorer_core.aevb import PHASES, NonFiniteError, aevb_step, check_learning_rate, make_optimizers
+from explorer_core.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
 from explorer_core.data import FADataset
 from explorer_core.evaluation import FAMetrics, evaluate_fa
 from explorer_core.models.factor_analysis import (
@@ -24,6 +23,7 @@ from explorer_core.models.factor_analysis import (
     fa_marginal,
     fit_fa_em,
 )
+from explorer_core.schedule import MAX_QUEUED_STEPS, PhaseQueue
 
 #: The tutorial's experiment 2: E 1000, M 1000, E 1000, M 1000 steps.
 PAPER_EM_SCHEDULE: tuple[tuple[str, int], ...] = (
@@ -34,7 +34,6 @@ PAPER_EM_SCHEDULE: tuple[tuple[str, int], ...] = (
 )
 MAX_BATCH_SIZE = 10_000
 MAX_ELBO_SAMPLES = 1000
-MAX_QUEUED_STEPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ class FAExperiment:
         self.mle_evidence = float(self.mle.evidence(dataset.x_test).mean())
         self.history = FAHistory()
         self.history.append("init", self._measure())
-        self.pending: deque[list] = deque()  # [phase, steps left]
+        self.pending = PhaseQueue(MAX_QUEUED_STEPS)  # the steps still to run (explorer_core.schedule)
         self.error: str | None = None
         self.seconds = 0.0
 
@@ -163,28 +162,18 @@ class FAExperiment:
         Raises:
             ValueError: unknown phase, or a step count outside 1..1,000,000 in all.
         """
-        if phase not in PHASES:
-            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}.")
-        queued = sum(n for _, n in self.pending)
-        if not 1 <= int(n_steps) <= MAX_QUEUED_STEPS - queued:
-            raise ValueError(
-                f"step count must be between 1 and {MAX_QUEUED_STEPS - queued:,}, got {n_steps}."
-            )
+        self.pending.enqueue(phase, n_steps)
         self.error = None
-        if self.pending and self.pending[-1][0] == phase:
-            self.pending[-1][1] += int(n_steps)
-        else:
-            self.pending.append([phase, int(n_steps)])
 
     def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = PAPER_EM_SCHEDULE) -> None:
         """Queue a whole schedule of ``(phase, steps)`` segments (default: the tutorial's experiment 2)."""
-        for phase, n in schedule:
-            self.enqueue(phase, n)
+        self.pending.enqueue_schedule(schedule)
+        self.error = None
 
     @property
     def queued_steps(self) -> int:
         """Steps waiting in the queue."""
-        return sum(n for _, n in self.pending)
+        return self.pending.queued_steps
 
     def clear_queue(self) -> None:
         """Drop every queued step."""
@@ -199,14 +188,12 @@ class FAExperiment:
         start = time.perf_counter()
         done = 0
         while self.pending and done < max_steps:
-            phase, _ = self.pending[0]
+            phase, _ = self.pending.head()
             if not self._step(phase):
                 self.pending.clear()
                 break
             done += 1
-            self.pending[0][1] -= 1
-            if self.pending[0][1] == 0:
-                self.pending.popleft()
+            self.pending.take(1)
             if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
                 break
         self.seconds += time.perf_counter() - start

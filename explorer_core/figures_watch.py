@@ -1,20 +1,23 @@
-"""Plotly figures of the "Watch it learn" page: plain data in, ``go.Figure`` out (no Streamlit).
+"""Charts of the "Watch it learn" page as live-chart specs: plain data in, a JSON-ready dict out (no
+Streamlit, no plotly).
 
-They are rebuilt on every frame while a run plays, so they are lean: plain-dict traces built without plotly's
-per-property validation (as :func:`explorer_core.figures.latent_map_figure`), curves thinned to
-:data:`MAX_POINTS` points, at most :data:`MAX_SEGMENTS` shaded phases, and a fixed ``uirevision`` so that a
-zoom the user made survives the next frame. The latent map itself is
-:func:`explorer_core.figures.latent_map_figure`.
+They are rebuilt on every frame while a run plays and drawn by the page's canvas component
+(``views/components/live_chart``), which redraws in place in a few milliseconds; a plotly chart would be
+re-mounted with its whole layout on every frame. A spec is ``{title, height, legend, panels}``; a panel has
+``top``/``bottom`` (fractions of the plot area), ``x``/``y`` axes with fixed ranges, ``bands`` (the shaded
+phases), ``lines`` and ``markers``; see ``views/components/live_chart/main.js``. Curves are thinned to
+:data:`MAX_POINTS` points and at most :data:`MAX_SEGMENTS` phases are shaded; numbers are plain floats, and
+a value that is not finite becomes ``None`` (a break in the line).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
-from explorer_core.figures import PHASE_NAMES, PHASE_SHADES
+from explorer_core.figures import DIGIT_COLOURS, PHASE_NAMES, PHASE_SHADES
 
 MAX_POINTS = 600
 MAX_SEGMENTS = 60
@@ -23,6 +26,8 @@ IWAE_COLOUR = "#2ca02c"
 GAP_COLOUR = "#7f7f7f"
 RECON_COLOUR = "#1f77b4"
 KL_COLOUR = "#9467bd"
+INACTIVE_COLOUR = "#c7c7c7"
+CURSOR_COLOUR = "#000000"
 
 
 def _thin(n: int, limit: int = MAX_POINTS) -> np.ndarray:
@@ -32,73 +37,48 @@ def _thin(n: int, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.r_[np.linspace(0, n - 1, limit).astype(int), n - 1])
 
 
-def _phase_shapes(segments: Sequence[Sequence], yrefs: Sequence[str], total: int) -> tuple[list, list]:
-    """Rectangles (one per E- or M-phase and subplot) and phase labels for the top subplot.
+def _floats(values, decimals: int = 4) -> list[float | None]:
+    """Plain floats (rounded), ``None`` for a value that is not finite."""
+    return [round(float(v), decimals) if math.isfinite(float(v)) else None for v in values]
 
-    E-phases are grey and M-phases amber, as on the factor-analysis page; joint steps are not shaded.
-    """
-    shapes, notes = [], []
+
+def _bands(segments: Sequence[Sequence], total: int) -> list[dict]:
+    """The shaded phases: E grey, M amber (as on the factor-analysis page); joint steps are not shaded. A
+    phase longer than 4 % of the run is labelled."""
+    bands = []
     for phase, first, last in list(segments)[-MAX_SEGMENTS:]:
         if phase not in PHASE_SHADES:
             continue
-        for i, yref in enumerate(yrefs):
-            shapes.append(
-                {
-                    "type": "rect",
-                    "xref": "x",
-                    "yref": f"{yref} domain",
-                    "x0": first - 0.5,
-                    "x1": last + 0.5,
-                    "y0": 0,
-                    "y1": 1,
-                    "fillcolor": PHASE_SHADES[phase],
-                    "line": {"width": 0},
-                    "layer": "below",
-                }
-            )
-            if i == 0 and (last - first + 1) / max(total, 1) > 0.05:
-                notes.append(
-                    {
-                        "x": first - 0.5,
-                        "xref": "x",
-                        "y": 1,
-                        "yref": f"{yref} domain",
-                        "text": PHASE_NAMES[phase],
-                        "showarrow": False,
-                        "xanchor": "left",
-                        "yanchor": "top",
-                        "font": {"size": 11, "color": "#555"},
-                    }
-                )
-    return shapes, notes
+        label = PHASE_NAMES[phase] if (last - first + 1) / max(total, 1) > 0.04 else ""
+        bands.append({"x0": first - 0.5, "x1": last + 0.5, "color": PHASE_SHADES[phase], "label": label})
+    return bands
 
 
-def _line(
-    x, y, name: str, colour: str, xaxis: str = "x", yaxis: str = "y", width: float = 2, **extra
-) -> dict:
-    return {
-        "type": "scatter",
-        "mode": "lines",
-        "x": x,
-        "y": y,
-        "name": name,
-        "line": {"color": colour, "width": width},
-        "xaxis": xaxis,
-        "yaxis": yaxis,
-        **extra,
-    }
+def _range(values: np.ndarray, steps: np.ndarray, pad: float = 0.06) -> list[float]:
+    """A y range around the finite values [n] at gradient steps [n]; the lower end ignores the first 10 %
+    of the steps when two or more values lie after them (a fresh model's first evaluations are hundreds of
+    nats lower and would squash the rest)."""
+    ok = np.isfinite(values)
+    if not ok.any():
+        return [0.0, 1.0]
+    later = ok & (steps >= 0.1 * float(np.max(steps)))
+    low_from = values[later] if later.sum() >= 2 else values[ok]
+    low, high = float(np.min(low_from)), float(np.max(values[ok]))
+    margin = pad * max(high - low, 1.0)
+    return [low - margin, high + margin]
 
 
-def bound_curves(
+def bound_chart(
     steps: Sequence[int],
     elbo: Sequence[float],
     iwae: Sequence[float],
     segments: Sequence[Sequence],
     k: int,
     height: int = 420,
-) -> go.Figure:
-    """The validation ELBO and the IWAE-k bound per evaluation, E- and M-phases shaded; below, their
-    difference, the estimate of the gap KL(q(z|x) || p(z|x)).
+) -> dict:
+    """The validation ELBO and the IWAE-k bound per evaluation, E- and M-phases shaded (top); their
+    difference, the estimate of the gap KL(q(z|x) || p(z|x)) (bottom). Tutorial section 4; the IWAE bound
+    as in Burda et al. 2016, eq. 8.
 
     Args:
         steps: the gradient step of each evaluation [n]; elbo, iwae: nats per image [n].
@@ -106,99 +86,182 @@ def bound_curves(
         k: importance samples of the latest IWAE bound (for the legend).
     """
     idx = _thin(len(steps))
-    x = np.asarray(steps)[idx]
+    x = np.asarray(steps, dtype=float)[idx]
     e = np.asarray(elbo, dtype=float)[idx]
     i = np.asarray(iwae, dtype=float)[idx]
+    gap = i - e
     total = int(steps[-1]) if len(steps) else 0
-    traces = [
-        _line(x, i, f"IWAE bound, k = {k} (≤ log p(x))", IWAE_COLOUR),
-        _line(x, e, "ELBO", ELBO_COLOUR),
-        _line(x, i - e, "gap estimate = IWAE − ELBO", GAP_COLOUR, "x", "y2", fill="tozeroy"),
-    ]
-    shapes, notes = _phase_shapes(segments, ("y", "y2"), total)
-    # the first evaluations of a fresh model are hundreds of nats lower: keep the view on the rest
-    finite = np.r_[e, i][np.isfinite(np.r_[e, i])]
-    yaxis = {"title": {"text": "nats per image"}, "domain": [0.36, 1.0]}
-    if len(finite) > 4:
-        recent = np.r_[e[len(e) // 10 :], i[len(i) // 10 :]]
-        low, high = float(np.nanmin(recent)), float(np.nanmax(finite))
-        pad = 0.06 * max(high - low, 1.0)
-        yaxis["range"] = [low - pad, high + pad]
-    layout = {
-        "height": height,
-        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-        "xaxis": {"anchor": "y2", "title": {"text": "gradient step"}, "range": [0, max(total, 10)]},
-        "yaxis": yaxis,
-        "yaxis2": {"title": {"text": "gap"}, "domain": [0.0, 0.28], "rangemode": "tozero"},
-        "shapes": shapes,
-        "annotations": notes,
-        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        "hovermode": "x unified",
-        "uirevision": "watch-bounds",
+    x_range = [0.0, float(max(total, 10))]
+    bands = _bands(segments, total)
+    xs = _floats(x, 1)
+    finite_gap = gap[np.isfinite(gap)]
+    gap_top = float(np.max(finite_gap)) * 1.1 if len(finite_gap) and np.max(finite_gap) > 0 else 1.0
+    return {
+        "title": "",
+        "height": int(height),
+        "legend": [
+            {"name": f"IWAE bound, k = {k} (≤ log p(x))", "color": IWAE_COLOUR, "width": 2},
+            {"name": "ELBO", "color": ELBO_COLOUR, "width": 2},
+            {"name": "gap estimate = IWAE − ELBO", "color": GAP_COLOUR, "width": 2},
+        ],
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 0.64,
+                "title": "validation bounds, nats per image",
+                "x": {"range": x_range, "ticks": False},
+                "y": {"range": _range(np.r_[e, i], np.r_[x, x])},
+                "bands": bands,
+                "lines": [
+                    {"x": xs, "y": _floats(i), "color": IWAE_COLOUR, "width": 2},
+                    {"x": xs, "y": _floats(e), "color": ELBO_COLOUR, "width": 2},
+                ],
+            },
+            {
+                "top": 0.74,
+                "bottom": 1.0,
+                "title": "gap estimate",
+                "x": {"range": x_range, "title": "gradient step"},
+                "y": {"range": [0.0, gap_top]},
+                "bands": bands,
+                "lines": [{"x": xs, "y": _floats(gap), "color": GAP_COLOUR, "width": 2}],
+            },
+        ],
     }
-    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
-def terms_curves(
+def terms_chart(
     steps: Sequence[int],
     reconstruction: Sequence[float],
     kl: Sequence[float],
     segments: Sequence[Sequence],
     height: int = 300,
-) -> go.Figure:
-    """The ELBO's two terms per evaluation: E_q[log p(x|z)] (top) and KL(q(z|x) || p(z)) (bottom), nats per
-    image, phases shaded."""
+) -> dict:
+    """The ELBO's two terms per evaluation (Kingma & Welling 2014, eq. 10): E_q[log p(x|z)] (top) and
+    KL(q(z|x) || p(z)) (bottom), nats per image, phases shaded."""
     idx = _thin(len(steps))
-    x = np.asarray(steps)[idx]
+    x = np.asarray(steps, dtype=float)[idx]
     r = np.asarray(reconstruction, dtype=float)[idx]
     kl_a = np.asarray(kl, dtype=float)[idx]
     total = int(steps[-1]) if len(steps) else 0
-    traces = [
-        _line(x, r, "reconstruction E_q[log p(x|z)]", RECON_COLOUR),
-        _line(x, kl_a, "KL(q(z|x) ‖ p(z))", KL_COLOUR, "x", "y2"),
-    ]
-    shapes, notes = _phase_shapes(segments, ("y", "y2"), total)
-    yaxis = {"title": {"text": "recon."}, "domain": [0.55, 1.0]}
-    if len(r) > 4:
-        recent = r[len(r) // 10 :]
-        low, high = float(np.nanmin(recent)), float(np.nanmax(r))
-        pad = 0.06 * max(high - low, 1.0)
-        yaxis["range"] = [low - pad, high + pad]
-    layout = {
-        "height": height,
-        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-        "xaxis": {"anchor": "y2", "title": {"text": "gradient step"}, "range": [0, max(total, 10)]},
-        "yaxis": yaxis,
-        "yaxis2": {"title": {"text": "KL"}, "domain": [0.0, 0.45], "rangemode": "tozero"},
-        "shapes": shapes,
-        "annotations": notes,
-        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        "hovermode": "x unified",
-        "uirevision": "watch-terms",
+    x_range = [0.0, float(max(total, 10))]
+    bands = _bands(segments, total)
+    xs = _floats(x, 1)
+    finite_kl = kl_a[np.isfinite(kl_a)]
+    kl_top = float(np.max(finite_kl)) * 1.1 if len(finite_kl) and np.max(finite_kl) > 0 else 1.0
+    return {
+        "title": "",
+        "height": int(height),
+        "legend": [
+            {"name": "reconstruction E_q[log p(x|z)]", "color": RECON_COLOUR, "width": 2},
+            {"name": "KL(q(z|x) ‖ p(z))", "color": KL_COLOUR, "width": 2},
+        ],
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 0.5,
+                "title": "reconstruction, nats per image",
+                "x": {"range": x_range, "ticks": False},
+                "y": {"range": _range(r, x)},
+                "bands": bands,
+                "lines": [{"x": xs, "y": _floats(r), "color": RECON_COLOUR, "width": 2}],
+            },
+            {
+                "top": 0.62,
+                "bottom": 1.0,
+                "title": "KL, nats per image",
+                "x": {"range": x_range, "title": "gradient step"},
+                "y": {"range": [0.0, kl_top]},
+                "bands": bands,
+                "lines": [{"x": xs, "y": _floats(kl_a), "color": KL_COLOUR, "width": 2}],
+            },
+        ],
     }
-    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
-def kl_per_dimension(
-    kl_per_dim: Sequence[float], active_threshold: float = 0.01, height: int = 260
-) -> go.Figure:
-    """KL(q(z_d|x) || p(z_d)) per latent dimension d, nats per image; dimensions below
-    ``active_threshold`` nats are drawn grey (inactive: the encoder ignores them)."""
+def kl_dims_chart(kl_per_dim: Sequence[float], active_threshold: float = 0.01, height: int = 230) -> dict:
+    """KL(q(z_d|x) || p(z_d)) per latent dimension d = 1..L as bars (nats per image); dimensions below
+    ``active_threshold`` nats are grey (inactive: the encoder ignores them)."""
     values = np.asarray(kl_per_dim, dtype=float)
-    colours = [KL_COLOUR if v >= active_threshold else "#c7c7c7" for v in values]
-    trace = {
-        "type": "bar",
-        "x": [f"z{d + 1}" for d in range(len(values))],
-        "y": values,
-        "marker": {"color": colours},
-        "hovertemplate": "%{x}: %{y:.3f} nats<extra></extra>",
+    n = len(values)
+    width = float(np.clip(240 / max(n, 1), 2, 40))
+    lines = [
+        {
+            "x": [float(d + 1), float(d + 1)],
+            "y": [0.0, round(float(v), 4) if math.isfinite(float(v)) else None],
+            "color": KL_COLOUR if v >= active_threshold else INACTIVE_COLOUR,
+            "width": width,
+        }
+        for d, v in enumerate(values)
+    ]
+    finite = values[np.isfinite(values)]
+    top = float(np.max(finite)) * 1.15 if len(finite) and np.max(finite) > 0 else 1.0
+    return {
+        "title": "KL per latent dimension (grey: inactive)",
+        "height": int(height),
+        "legend": [],
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 1.0,
+                "x": {"range": [0.5, n + 0.5], "title": "latent dimension d"},
+                "y": {"range": [0.0, top], "title": "nats"},
+                "lines": lines,
+            }
+        ],
     }
-    layout = {
-        "height": height,
-        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-        "yaxis": {"title": {"text": "KL, nats"}, "rangemode": "tozero"},
-        "title": {"text": "KL per latent dimension (grey: inactive)", "font": {"size": 13}},
-        "uirevision": "watch-kl",
-        "bargap": 0.25,
+
+
+def map_chart(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    region: Sequence[Sequence[float]],
+    axis_titles: tuple[str, str] = ("z1", "z2"),
+    cursor: Sequence[float] | None = None,
+    height: int = 430,
+) -> dict:
+    """The latent map: posterior means on the map plane, coords [n, 2], coloured by digit label [n] (0..9),
+    in the fixed square ``region`` ((u0, u1), (v0, v1)), same scale on both axes; ``cursor`` (u, v) as a
+    black ring."""
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    labels = np.asarray(labels).reshape(-1)
+    markers = []
+    for digit in range(10):
+        pick = labels == digit
+        if pick.any():
+            markers.append(
+                {
+                    "x": _floats(coords[pick, 0], 3),
+                    "y": _floats(coords[pick, 1], 3),
+                    "color": DIGIT_COLOURS[digit],
+                    "size": 2.5,
+                }
+            )
+    if cursor is not None:
+        markers.append(
+            {
+                "x": [float(cursor[0])],
+                "y": [float(cursor[1])],
+                "color": CURSOR_COLOUR,
+                "size": 7,
+                "symbol": "ring",
+            }
+        )
+    (u0, u1), (v0, v1) = region
+    return {
+        "title": "",
+        "height": int(height),
+        "legend": [{"name": str(d), "color": DIGIT_COLOURS[d], "width": 6} for d in range(10)],
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 1.0,
+                "equal": True,
+                "x": {"range": [float(u0), float(u1)], "title": axis_titles[0]},
+                "y": {"range": [float(v0), float(v1)], "title": axis_titles[1]},
+                "hlines": [{"y": 0.0, "color": "#dddddd", "width": 1}],
+                "vlines": [{"x": 0.0, "color": "#dddddd", "width": 1}],
+                "markers": markers,
+            }
+        ],
     }
-    return go.Figure(data=[trace], layout=layout, _validate=False)

@@ -13,8 +13,11 @@ proposal is q(z|x), the IWAE bound can rise a little in an E-phase even though l
 phi and one for theta, a training subset of MNIST, and a fixed validation subset with FIXED reparameterisation
 noise for its evaluations, so the curves move only when the parameters move. Steps go through
 :func:`explorer_core.aevb.aevb_step`, the same step as every trainer of the explorer. A queue of
-``(phase, steps)`` segments is worked off frame by frame (:meth:`WatchExperiment.frame`); every frame ends
-with one evaluation (:class:`WatchFrame`). No Streamlit here.
+``(phase, steps)`` segments (:class:`explorer_core.schedule.PhaseQueue`) is worked off either frame by frame
+(:meth:`WatchExperiment.frame`, each frame ending with one evaluation, :class:`WatchFrame`) or by the
+experiment's own background thread (:meth:`WatchExperiment.start`), whose parameters a caller collects and
+evaluates whenever it draws (:meth:`WatchExperiment.collect`); the end of every phase is always evaluated.
+No Streamlit here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import math
 import os
 import secrets
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -36,6 +40,7 @@ from torch.distributions import Normal, kl_divergence
 from explorer_core.aevb import PHASES, AEVBOptimizers, NonFiniteError, aevb_step, check_learning_rate
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
 from explorer_core.models.vae import VAE, VAEConfig
+from explorer_core.schedule import MAX_QUEUED_STEPS, PhaseQueue, add_segment
 
 #: Likelihood -> its preprocessing (as in :data:`explorer_core.training.LIKELIHOOD_PREPROCESSINGS`).
 PREPROCESSING_OF = {"bernoulli": "binarized", "continuous_bernoulli": "dequantized"}
@@ -50,7 +55,6 @@ IWAE_KS = (1, 4, 16, 64, 256)
 MAX_TRAIN = 60_000 - 10_000
 MAX_EVAL = 2_000
 MAX_MAP = 5_000
-MAX_QUEUED_STEPS = 1_000_000
 MAX_HIDDEN = 2048
 MAX_LATENT = 64
 IMAGE_SIDE = 28
@@ -215,8 +219,9 @@ class WatchFrame:
             agree best with the previous frame's coordinates (orthogonal Procrustes), so it does not flip.
         centre, basis: the plane, z = centre + u e1 + v e2 with orthonormal rows e1, e2 of basis [2, L].
         explained: fraction of the variance of the means on e1 and e2 (1, 1 for L = 2).
-        seconds: wall time of this frame's steps and evaluation.
-        steps_run: steps in this frame.
+        seconds: wall time of this frame's evaluation, and of its steps when :meth:`WatchExperiment.frame` ran
+            them (the background thread's steps run while other frames are drawn).
+        steps_run: steps in this frame (:meth:`WatchExperiment.frame` only; 0 from the background thread).
     """
 
     step: int
@@ -260,10 +265,7 @@ class WatchHistory:
 
     def add_steps(self, phase: str, first: int, last: int) -> None:
         """Mark steps ``first..last`` as taken in ``phase`` (merged with the previous run of it)."""
-        if self.segments and self.segments[-1][0] == phase and self.segments[-1][2] == first - 1:
-            self.segments[-1][2] = last
-        else:
-            self.segments.append([phase, first, last])
+        add_segment(self.segments, phase, first, last)
 
     def __len__(self) -> int:
         return len(self.step)
@@ -276,8 +278,40 @@ def _orthogonal_align(new: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return (u @ vt).astype(np.float32)
 
 
+@dataclass
+class _Handover:
+    """Parameters the background thread copied for an evaluation: after ``step`` steps, the last of
+    ``phase``; ``snapshot`` as :meth:`WatchExperiment._snapshot`; the mean minibatch ELBO since the previous
+    copy (``None`` when no step was taken); the phase runs up to ``step``."""
+
+    step: int
+    phase: str
+    snapshot: tuple
+    train_elbo: float | None
+    segments: list[list]
+
+
+def _truncate_segments(segments: list[list], steps: int) -> list[list]:
+    """The phase runs ``[phase, first, last]`` cut at step ``steps``."""
+    return [[p, a, min(b, steps)] for p, a, b in segments if a <= steps]
+
+
 class WatchExperiment:
     """A VAE trained live, phase by phase, and measured on fixed validation images with fixed noise.
+
+    Two ways to run the queued steps:
+
+    * :meth:`frame` / :meth:`run` (synchronous): up to N steps of one phase, then one evaluation.
+    * :meth:`start` (a background thread owned by this experiment, for the page's Play): the thread takes
+      the queued steps one by one (or, with ``autoplay``, steps of that phase while the queue is empty) and
+      hands a copy of the parameters to :meth:`collect` whenever it asks for one, and at the end of every
+      phase. :meth:`collect` (the page's frame, in the calling thread) evaluates those copies, so the steps go
+      on while a frame is measured and drawn: with one torch thread each, training and drawing use two cores.
+
+    Thread safety: :attr:`lock` guards the live model, its optimizers, the queue and the phase record; the
+    views (:meth:`measure`, :meth:`latent_means`, :meth:`decode_means`, :meth:`manifold`,
+    :meth:`reconstructions`) read :attr:`view_model`, a copy that holds the parameters of :attr:`latest`
+    and that only the caller's thread touches.
 
     Args:
         config: the run's :class:`WatchConfig`.
@@ -288,6 +322,11 @@ class WatchExperiment:
         WatchError: an invalid configuration (also one that does not fit the data).
         MNISTUnavailable: no data given and the MNIST files are missing.
     """
+
+    #: the background thread stops stepping when no frame was collected for this long (a closed tab)...
+    AHEAD_S = 2.0
+    #: ... and ends when none was collected for this long
+    IDLE_S = 10.0
 
     def __init__(
         self,
@@ -304,9 +343,13 @@ class WatchExperiment:
         torch.manual_seed(c.seed)
         self.model = VAE(c.model_config()).to(self.device)
         self.model.train()
+        self.view_model = VAE(c.model_config()).to(self.device)
+        self.view_model.load_state_dict(self.model.state_dict())
+        self.view_model.eval()
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
         self.optimizers = AEVBOptimizers(
-            inference=torch.optim.Adam(self.model.inference_parameters(), lr=c.lr_inference),
-            generative=torch.optim.Adam(self.model.generative_parameters(), lr=c.lr_generative),
+            inference=torch.optim.Adam(self.model.inference_parameters(), lr=c.lr_inference, **fused),
+            generative=torch.optim.Adam(self.model.generative_parameters(), lr=c.lr_generative, **fused),
         )
         self._x_train = self.data.x_train.to(self.device)
         self._x_eval = self.data.x_eval.to(self.device)
@@ -316,13 +359,29 @@ class WatchExperiment:
         self._cursor = 0
         self._eval_eps = self._fixed_noise(c.iwae_k)
         self.history = WatchHistory()
-        self.pending: deque[list] = deque()
+        self.pending = PhaseQueue(MAX_QUEUED_STEPS)
         self.error: str | None = None
         self.seconds = 0.0
         self.created = time.time()
+        self.lock = threading.RLock()
+        self._steps = 0  # steps taken by the live model
+        self._train_elbos: list[float] = []  # minibatch ELBOs since the last hand-over
+        # parameter copies the thread made, not yet evaluated; their own small lock, so that a frame never
+        # waits for a training step to end
+        self._handed: deque[_Handover] = deque()
+        self._handed_lock = threading.Lock()
+        self._handed_event = threading.Event()
+        self._shown_segments: list[list] = []
+        self._thread: threading.Thread | None = None
+        self._halt = threading.Event()
+        self._want = threading.Event()
+        self._last_collect = time.monotonic()
+        self._want_at = 0  # asked for a hand-over once the live model has taken this many steps
+        self.autoplay: str | None = None
         self.frame_obj: WatchFrame | None = None
         self.frame_obj = self._evaluate("init", 0, 0.0)
         self.history.append(0, "init", self.frame_obj.metrics, None)
+        self._good: tuple = self._snapshot()  # live model + optimizers as of the last finite evaluation
 
     # --- configuration that may change during a run ---------------------------------------------------
     def _fixed_noise(self, k: int) -> torch.Tensor:
@@ -339,24 +398,25 @@ class WatchExperiment:
             WatchError: a rate outside (0, 10].
         """
         changes = {}
-        for name, value, opt in (
-            ("lr_inference", lr_inference, self.optimizers.inference),
-            ("lr_generative", lr_generative, self.optimizers.generative),
-        ):
-            if value is None:
-                continue
-            try:
-                value = check_learning_rate(value)
-            except ValueError as err:
-                raise WatchError(str(err)) from err
-            for group in opt.param_groups:
-                group["lr"] = value
-            changes[name] = value
-        self.config = replace(self.config, **changes)
+        with self.lock:
+            for name, value, opt in (
+                ("lr_inference", lr_inference, self.optimizers.inference),
+                ("lr_generative", lr_generative, self.optimizers.generative),
+            ):
+                if value is None:
+                    continue
+                try:
+                    value = check_learning_rate(value)
+                except ValueError as err:
+                    raise WatchError(str(err)) from err
+                for group in opt.param_groups:
+                    group["lr"] = value
+                changes[name] = value
+            self.config = replace(self.config, **changes)
 
     def set_iwae_k(self, k: int) -> None:
         """Use k importance samples in the evaluations from now on (the curve shows the change of k as a
-        step in the IWAE bound; the history records k per point) and re-measure the current model.
+        step in the IWAE bound; the history records k per point) and re-measure the model shown.
 
         Raises:
             WatchError: k outside 1..1024.
@@ -366,19 +426,20 @@ class WatchExperiment:
             return
         self.config = new
         self._eval_eps = self._fixed_noise(new.iwae_k)
-        self.frame_obj = self._evaluate(self.last_phase, self.steps, 0.0)
-        self.history.append(self.steps, self.last_phase, self.frame_obj.metrics, None)
+        shown = self.latest
+        self.frame_obj = self._evaluate(shown.phase, shown.step, 0.0)
+        self.history.append(shown.step, shown.phase, self.frame_obj.metrics, None)
 
     # --- the queue ------------------------------------------------------------------------------------
     @property
     def steps(self) -> int:
-        """Gradient steps taken so far."""
-        return self.history.segments[-1][2] if self.history.segments else 0
+        """Gradient steps the live model has taken (the background thread may be ahead of :attr:`latest`)."""
+        return self._steps
 
     @property
     def last_phase(self) -> str:
-        """The phase of the latest step (``init`` before any)."""
-        return self.history.segments[-1][0] if self.history.segments else "init"
+        """The phase of the latest step shown (``init`` before any)."""
+        return self.latest.phase
 
     @property
     def latest(self) -> WatchFrame:
@@ -389,7 +450,7 @@ class WatchExperiment:
     @property
     def queued_steps(self) -> int:
         """Steps waiting in the queue."""
-        return sum(n for _, n in self.pending)
+        return self.pending.queued_steps
 
     def enqueue(self, phase: str, n_steps: int) -> None:
         """Queue ``n_steps`` steps of ``phase`` (``e_step``, ``m_step`` or ``joint``).
@@ -397,68 +458,93 @@ class WatchExperiment:
         Raises:
             WatchError: unknown phase or a step count outside 1..1,000,000 in all.
         """
-        if phase not in PHASES:
-            raise WatchError(f"phase must be one of {PHASES}, got {phase!r}.")
-        room = MAX_QUEUED_STEPS - self.queued_steps
-        if not 1 <= int(n_steps) <= room:
-            raise WatchError(f"step count must be between 1 and {room:,}, got {n_steps}.")
-        self.error = None
-        if self.pending and self.pending[-1][0] == phase:
-            self.pending[-1][1] += int(n_steps)
-        else:
-            self.pending.append([phase, int(n_steps)])
+        with self.lock:
+            try:
+                self.pending.enqueue(phase, n_steps)
+            except ValueError as err:
+                raise WatchError(str(err)) from err
+            self.error = None
 
     def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = EM_SCHEDULE) -> None:
-        """Queue a whole schedule of ``(phase, steps)`` segments."""
-        for phase, n in schedule:
-            self.enqueue(phase, n)
+        """Queue a whole schedule of ``(phase, steps)`` segments (all or nothing).
+
+        Raises:
+            WatchError: as :meth:`enqueue`.
+        """
+        with self.lock:
+            try:
+                self.pending.enqueue_schedule(schedule)
+            except ValueError as err:
+                raise WatchError(str(err)) from err
+            self.error = None
 
     def clear_queue(self) -> None:
         """Drop every queued step."""
-        self.pending.clear()
+        with self.lock:
+            self.pending.clear()
+
+    def segments_shown(self) -> list[list]:
+        """The phase runs ``[phase, first, last]`` up to the step of :attr:`latest` (copies)."""
+        return [list(s) for s in self._shown_segments]
+
+    # --- stepping -------------------------------------------------------------------------------------
+    def _step_locked(self, phase: str) -> None:
+        """One step of ``phase`` on the live model (the caller holds :attr:`lock`)."""
+        self._train_elbos.append(aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase))
+        self._steps += 1
+        self.history.add_steps(phase, self._steps, self._steps)
+
+    def _hand_over_locked(self, phase: str) -> None:
+        """Copy the live parameters (and the optimizers, to go back to) for :meth:`collect`."""
+        with self._handed_lock:
+            last = self._handed[-1].step if self._handed else self.latest.step
+        if last == self._steps:
+            return
+        elbo = float(np.mean(self._train_elbos)) if self._train_elbos else None
+        self._train_elbos = []
+        segments = _truncate_segments(self.history.segments, self._steps)
+        item = _Handover(self._steps, phase, self._snapshot(), elbo, segments)
+        with self._handed_lock:
+            self._handed.append(item)
+        self._handed_event.set()
 
     def frame(self, max_steps: int, time_budget_s: float | None = None) -> WatchFrame | None:
         """Run up to ``max_steps`` queued steps of ONE phase (a frame never spans two phases, so every point
-        of the curves belongs to one phase), then evaluate once.
+        of the curves belongs to one phase), then evaluate once. Not while the background thread runs.
 
         Stops early after ``time_budget_s`` seconds of steps. A NaN or inf stops the run: the queue is
         cleared, :attr:`error` says what happened, the model goes back to its state at the start of the
         frame, and ``None`` is returned. Also ``None`` when nothing is queued.
+
+        Raises:
+            WatchError: the background thread is running (see :meth:`start`).
         """
-        if not self.pending or max_steps < 1:
-            return None
-        start = time.perf_counter()
-        phase = self.pending[0][0]
-        snapshot = self._snapshot()
-        first = self.steps + 1
-        done, train_elbos = 0, []
-        try:
-            while done < min(int(max_steps), self.pending[0][1]):
-                train_elbos.append(aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase))
-                done += 1
-                if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
-                    break
-            frame = self._evaluate(phase, first + done - 1, 0.0)
-            m = frame.metrics
-            if not all(math.isfinite(v) for v in (m.elbo, m.iwae, m.reconstruction, m.kl)):
-                raise NonFiniteError("the validation ELBO or IWAE bound became NaN or inf.")
-        except (NonFiniteError, RuntimeError) as err:
-            self._restore(snapshot)
-            self.pending.clear()
-            self.error = (
-                f"Stopped in a {phase} frame after step {self.steps}: {err} The model was put back as it was "
-                f"after step {self.steps}; try smaller learning rates."
-            )
-            self.seconds += time.perf_counter() - start
-            return None
-        self.pending[0][1] -= done
-        if self.pending[0][1] == 0:
-            self.pending.popleft()
-        self.history.add_steps(phase, first, first + done - 1)
-        frame.seconds, frame.steps_run = time.perf_counter() - start, done
-        self.seconds += frame.seconds
-        self.frame_obj = frame
-        self.history.append(self.steps, phase, m, float(np.mean(train_elbos)))
+        if self.running:
+            raise WatchError("the background thread is running: stop it first.")
+        with self.lock:
+            head = self.pending.head()
+            if head is None or max_steps < 1:
+                return None
+            start = time.perf_counter()
+            phase, available = head
+            snapshot = self._snapshot()
+            done = 0
+            try:
+                while done < min(int(max_steps), available):
+                    self._step_locked(phase)
+                    done += 1
+                    if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+                        break
+            except (NonFiniteError, RuntimeError) as err:
+                self._fail_locked(phase, err, snapshot)
+                self.seconds += time.perf_counter() - start
+                return None
+            self.pending.take(done)
+            self._hand_over_locked(phase)
+        frame = self._evaluate_handed()
+        if frame is not None:
+            frame.seconds, frame.steps_run = time.perf_counter() - start, done
+            self.seconds += frame.seconds
         return frame
 
     def run(self, phase: str, n_steps: int, steps_per_frame: int = 50) -> int:
@@ -471,6 +557,7 @@ class WatchExperiment:
         return self.steps - before
 
     def _next_batch(self) -> torch.Tensor:
+        """The next minibatch [batch_size, 784] of a seeded random order of the training images."""
         x = self._x_train
         b = self.config.batch_size
         if self._cursor + b > len(self._order):
@@ -480,7 +567,23 @@ class WatchExperiment:
         self._cursor += b
         return x[index]
 
+    def _fail_locked(self, phase: str, err: Exception, snapshot: tuple) -> None:
+        """Go back to ``snapshot`` (see :meth:`_snapshot`), clear the queue and say what happened."""
+        self._restore(snapshot)
+        self._steps = snapshot[0]
+        self.history.segments = _truncate_segments(self.history.segments, self._steps)
+        with self._handed_lock:
+            self._handed.clear()
+        self._train_elbos = []
+        self.pending.clear()
+        self.autoplay = None
+        self.error = (
+            f"Stopped in a {phase} frame after step {self._steps}: {err} The model was put back as it was "
+            f"after step {self._steps}; try smaller learning rates."
+        )
+
     def _snapshot(self) -> tuple:
+        """(steps, parameter copies, optimizer state copies) of the live model."""
         params = [p.detach().clone() for p in self.model.parameters()]
         opts = [
             (
@@ -492,16 +595,150 @@ class WatchExperiment:
             )
             for opt in (self.optimizers.inference, self.optimizers.generative)
         ]
-        return params, opts
+        return self._steps, params, opts
 
     def _restore(self, snapshot: tuple) -> None:
-        params, opts = snapshot
+        _, params, opts = snapshot
         with torch.no_grad():
             for p, saved in zip(self.model.parameters(), params, strict=True):
                 p.copy_(saved)
         for opt, state in opts:
             opt.state.clear()
             opt.state.update(state)
+
+    # --- the background thread ------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, autoplay: str | None = None) -> None:
+        """Start the background thread (no-op when it runs): it works off the queue and, when ``autoplay``
+        is a phase, takes steps of that phase while the queue is empty (they never enter the queue, so a
+        schedule queued meanwhile runs unmixed). Without ``autoplay`` it ends when the queue is empty. It
+        also stops stepping when no frame was collected for :attr:`AHEAD_S` and ends after :attr:`IDLE_S`.
+
+        Raises:
+            WatchError: ``autoplay`` is not a phase.
+        """
+        if autoplay is not None and autoplay not in PHASES:
+            raise WatchError(f"phase must be one of {PHASES}, got {autoplay!r}.")
+        with self.lock:
+            self.autoplay = autoplay
+            if self.running:
+                return
+            self.error = None
+            self._halt.clear()
+            self._last_collect = time.monotonic()
+            self._thread = threading.Thread(target=self._loop, name="watch-learn", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the background thread and wait for it; the steps it took stay, and the parameters as they are
+        now are handed over, so the next :meth:`collect` (even without the thread) shows them."""
+        self._halt.set()
+        self._want.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+        with self.lock:
+            self.autoplay = None
+            if (
+                self._steps and self.error is None
+            ):  # the steps since the last frame: the next collect shows them
+                self._hand_over_locked(self.history.segments[-1][0])
+
+    def _loop(self) -> None:
+        try:
+            while not self._halt.is_set():
+                idle = time.monotonic() - self._last_collect
+                if idle > self.IDLE_S:
+                    break
+                if idle > self.AHEAD_S:  # nobody looks: wait for a frame before stepping on
+                    self._want.wait(0.25)
+                    continue
+                with self.lock:
+                    head = self.pending.head()
+                    phase = head[0] if head is not None else self.autoplay
+                    if phase is None:
+                        self._hand_over_locked(self.history.segments[-1][0] if self._steps else "init")
+                        break
+                    try:
+                        self._step_locked(phase)
+                    except (NonFiniteError, RuntimeError) as err:
+                        self._fail_locked(phase, err, self._good)
+                        break
+                    if head is not None:
+                        self.pending.take(1)
+                    following = self.pending.head()
+                    next_phase = following[0] if following is not None else self.autoplay
+                    if next_phase != phase or (self._want.is_set() and self._steps >= self._want_at):
+                        self._want.clear()
+                        self._hand_over_locked(phase)
+        finally:
+            self._handed_event.set()  # wake a frame that waits
+
+    def collect(self, timeout_s: float = 1.0, min_steps: int = 1) -> WatchFrame | None:
+        """The page's frame while the thread runs: ask it for the parameters once it has taken ``min_steps``
+        steps more than :attr:`latest` shows (or at the end of a phase, whichever comes first), wait up to
+        ``timeout_s`` for them, evaluate every copy handed over (the one asked for, and one at the end of
+        each phase) and return the newest frame; ``None`` when nothing new came (the thread is done, or
+        slower than ``timeout_s``: the copy asked for then comes with a later call).
+
+        A NaN or inf in an evaluation stops the thread, puts the live model back to the last frame that was
+        finite, clears the queue and sets :attr:`error`.
+        """
+        self._last_collect = time.monotonic()
+        self._want_at = self.latest.step + max(1, int(min_steps))
+        if self.running and not self._has_handed():
+            self._handed_event.clear()
+            self._want.set()
+            if not self._has_handed():  # (handed over between the check and the clear: no wait)
+                deadline = time.monotonic() + timeout_s
+                while not self._has_handed() and self.running and time.monotonic() < deadline:
+                    self._handed_event.wait(max(0.0, min(0.05, deadline - time.monotonic())))
+        frame = None
+        while True:
+            got = self._evaluate_handed()
+            if got is None:
+                break
+            frame = got
+        self._last_collect = time.monotonic()
+        return frame
+
+    def _has_handed(self) -> bool:
+        with self._handed_lock:
+            return bool(self._handed)
+
+    def _evaluate_handed(self) -> WatchFrame | None:
+        """Evaluate the oldest parameter copy handed over (None when there is none); see :meth:`collect`."""
+        with self._handed_lock:
+            if not self._handed:
+                return None
+            item = self._handed.popleft()
+        start = time.perf_counter()
+        with torch.no_grad():
+            for p, saved in zip(self.view_model.parameters(), item.snapshot[1], strict=True):
+                p.copy_(saved)
+        try:
+            frame = self._evaluate(item.phase, item.step, 0.0)
+            m = frame.metrics
+            if not all(math.isfinite(v) for v in (m.elbo, m.iwae, m.reconstruction, m.kl)):
+                raise NonFiniteError("the validation ELBO or IWAE bound became NaN or inf.")
+        except (NonFiniteError, RuntimeError) as err:
+            self._halt.set()
+            with self.lock:
+                self._fail_locked(item.phase, err, self._good)
+            with torch.no_grad():
+                for p, saved in zip(self.view_model.parameters(), self._good[1], strict=True):
+                    p.copy_(saved)
+            return None
+        self._good = item.snapshot
+        self._shown_segments = item.segments
+        self.frame_obj = frame
+        frame.seconds = time.perf_counter() - start
+        self.history.append(item.step, item.phase, m, item.train_elbo)
+        return frame
 
     # --- evaluation -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -514,37 +751,28 @@ class WatchExperiment:
         k samples in the reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Every density
         and KL comes from ``torch.distributions``.
         """
-        model = self.model
-        was_training = model.training
-        model.eval()
-        try:
-            x = self._x_eval
-            q = model.encode(x)  # Independent(Normal), batch [n], event [L]
-            prior = model.prior()
-            z = q.mean + q.stddev * self._eval_eps  # [k, n, L], the reparameterisation with fixed eps
-            log_px_z = model.decode(z).log_prob(x)  # [k, n]
-            log_w = log_px_z + prior.log_prob(z) - q.log_prob(z)  # [k, n]
-            k = log_w.shape[0]
-            iwae = torch.logsumexp(log_w.double(), 0) - math.log(k)  # [n]
-            kl_dims = kl_divergence(q.base_dist, Normal(prior.mean, prior.stddev))  # [n, L]
-            reconstruction = log_px_z.double().mean(0)  # [n]
-            kl = kl_dims.double().sum(-1)
-            elbo = reconstruction - kl
-            values = torch.stack([elbo.mean(), iwae.mean(), reconstruction.mean(), kl.mean()]).cpu().tolist()
-            per_dim = kl_dims.double().mean(0).cpu().tolist()
-        finally:
-            model.train(was_training)
+        model = self.view_model
+        x = self._x_eval
+        q = model.encode(x)  # Independent(Normal), batch [n], event [L]
+        prior = model.prior()
+        z = q.mean + q.stddev * self._eval_eps  # [k, n, L], the reparameterisation with fixed eps
+        log_px_z = model.decode(z).log_prob(x)  # [k, n]
+        log_w = log_px_z + prior.log_prob(z) - q.log_prob(z)  # [k, n]
+        k = log_w.shape[0]
+        iwae = torch.logsumexp(log_w.double(), 0) - math.log(k)  # [n]
+        kl_dims = kl_divergence(q.base_dist, Normal(prior.mean, prior.stddev))  # [n, L]
+        reconstruction = log_px_z.double().mean(0)  # [n]
+        kl = kl_dims.double().sum(-1)
+        elbo = reconstruction - kl
+        values = torch.stack([elbo.mean(), iwae.mean(), reconstruction.mean(), kl.mean()]).cpu().tolist()
+        per_dim = kl_dims.double().mean(0).cpu().tolist()
         e, i, r, kk = values
         return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k)
 
     @torch.no_grad()
     def latent_means(self) -> np.ndarray:
         """Posterior means mu(x) of the map images, [n_map, L] float32."""
-        self.model.eval()
-        try:
-            return self.model.encode(self._x_map).mean.float().cpu().numpy()
-        finally:
-            self.model.train()
+        return self.view_model.encode(self._x_map).mean.float().cpu().numpy()
 
     def _evaluate(self, phase: str, step: int, seconds: float) -> WatchFrame:
         metrics = self.measure()
@@ -583,12 +811,8 @@ class WatchExperiment:
     @torch.no_grad()
     def decode_means(self, z: np.ndarray) -> np.ndarray:
         """Decoded images E[x|z] for latents [n, L], as [n, 28, 28] floats in [0, 1]."""
-        self.model.eval()
-        try:
-            zt = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=self.device)
-            images = self.model.decode(zt).mean
-        finally:
-            self.model.train()
+        zt = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=self.device)
+        images = self.view_model.decode(zt).mean
         return images.clamp(0, 1).reshape(-1, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
 
     def manifold(self, region: tuple[tuple[float, float], tuple[float, float]], n: int = 12) -> np.ndarray:
@@ -605,11 +829,7 @@ class WatchExperiment:
         [2*28, n*28] in [0, 1]."""
         n = min(n, len(self._x_eval))
         x = self._x_eval[:n]
-        self.model.eval()
-        try:
-            recon = self.model.decode(self.model.encode(x).mean).mean.clamp(0, 1)
-        finally:
-            self.model.train()
+        recon = self.view_model.decode(self.view_model.encode(x).mean).mean.clamp(0, 1)
         rows = torch.stack([x, recon]).reshape(2, n, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
         return rows.transpose(0, 2, 1, 3).reshape(2 * IMAGE_SIDE, n * IMAGE_SIDE)
 
@@ -663,6 +883,10 @@ class WatchExperiment:
             WatchError: no step taken yet.
             OSError: the folder cannot be written.
         """
+        with self.lock:
+            return self._export_locked(root, name)
+
+    def _export_locked(self, root: str | Path, name: str | None) -> Path:
         from explorer_core.artifacts import save_model
         from explorer_core.evaluation import evaluate_vae
 

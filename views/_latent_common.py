@@ -111,7 +111,12 @@ def z_sliders(prefix: str, bundle: LatentBundle, ranges, columns) -> tuple[float
         if not isinstance(current, int | float) or lp.clamp(current, bounds) != current:
             state[key] = lp.clamp(current if isinstance(current, int | float) else 0.0, bounds)
         step = float(10 ** np.floor(np.log10((bounds[1] - bounds[0]) / 200)))
-        values.append(column.slider(title, bounds[0], bounds[1], step=step, key=key, format="%.2f"))
+        # value= (the state's own value) spares Streamlit a walk over every session-state entry to guess
+        # the slider's kind (SessionState.filtered_state, ~35 % of a latent move's server time); the state
+        # still decides (.streamlit/config.toml silences the duplicate-value log line)
+        values.append(
+            column.slider(title, bounds[0], bounds[1], value=state[key], step=step, key=key, format="%.2f")
+        )
     return values[0], values[1]
 
 

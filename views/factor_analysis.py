@@ -1,9 +1,10 @@
 """Factor analysis (tutorial section 5.2): step through approximate E- and M-phases and watch the ELBO
 close on the exact evidence.
 
-State per browser session: one ``FAExperiment`` in ``st.session_state``. The controls and the charts share
-one fragment, so stepping reruns only the fragment and the 3-D camera keeps still; while playing, the
-fragment reruns itself on a timer and streams steps in.
+State per browser session: one ``FAExperiment`` in ``st.session_state`` and the shared player
+(``views/components/player.py``). The controls are a fragment without a timer; the metrics and charts are
+the player's frame fragment, which reruns itself on a timer while playing and streams steps in (the 3-D
+camera keeps still: the canvases are updated in place).
 """
 
 import time
@@ -22,6 +23,7 @@ from explorer_core.figures import (
 )
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
 from views.components.live_chart import live_chart
+from views.components.player import Player
 from views.components.scatter3d import needs_static, point_set, scatter3d, scatter_data
 
 POSTERIOR_LABELS = {
@@ -40,6 +42,7 @@ SCATTER_KEY = "fa_scatter"
 STEPS_PER_FRAME = [1, 5, 10, 25, 50, 100, 200, 500]
 
 limit_cpu_threads(1)  # the FA model is tiny: one thread per step beats two
+player = Player("fa", FRAME_SECONDS)
 
 
 def new_experiment(dataset=None, **config) -> None:
@@ -48,8 +51,7 @@ def new_experiment(dataset=None, **config) -> None:
     dataset = dataset if dataset is not None else state.fa.dataset
     config = FATrainingConfig(**{**vars(state.fa.config), **config}) if "fa" in state else FATrainingConfig()
     state.fa = FAExperiment(dataset, config)
-    state.fa_playing = False
-    state.fa_autoplay = False
+    player.stop()
 
 
 if "fa" not in st.session_state:
@@ -140,10 +142,26 @@ def scatter_panel(fa: FAExperiment, x_test, index: int) -> None:
     scatter3d(SCATTER_KEY, data)
 
 
+def queue_steps(phase: str) -> None:
+    """E-step × N, M-step × N, Joint × N (a callback): queue N steps and play them; the first frame runs at
+    once with a longer time budget."""
+    state = st.session_state
+    state.fa.enqueue(phase, int(state.get("fa_n", 100)))
+    player.start(free=False)
+    state.fa_click_frame = True
+
+
+def queue_paper_schedule() -> None:
+    """The tutorial's schedule E, M, E, M × 1000 (a callback): queue it and play it."""
+    st.session_state.fa.enqueue_schedule(PAPER_EM_SCHEDULE)
+    player.start(free=False)
+    st.session_state.fa_click_frame = True
+
+
 def controls() -> None:
-    """The controls: a fragment without a timer (a frame of Play never re-sends them). Whatever changes
-    what the charts show (a step button, ▶ Play, ↺ Reset) reruns the page, which starts or stops the
-    timer of :func:`frames`."""
+    """The controls: a fragment without a timer (a frame of Play never re-sends them). Step buttons, ▶ Play
+    and ↺ Reset act in callbacks; the player then reruns the page once, which starts or stops the timer of
+    :func:`frames`."""
     state = st.session_state
     fa: FAExperiment = state.fa
 
@@ -171,15 +189,20 @@ def controls() -> None:
         fa.update_config(lr=lr, batch_size=int(batch), n_elbo_samples=int(k))
 
     b = st.columns([1.1, 1, 1, 1, 1.6, 1, 1])
-    n_steps = b[0].number_input("N steps", 1, 100_000, 100, key="fa_n", label_visibility="collapsed")
-    pressed = {
-        "e_step": b[1].button("E-step × N", key="fa_e", help="approximate E-step: update φ only"),
-        "m_step": b[2].button("M-step × N", key="fa_m", help="approximate M-step: update θ only"),
-        "joint": b[3].button("Joint × N", key="fa_joint", help="plain AEVB: update θ and φ together"),
-    }
-    schedule = b[4].button("Paper schedule (E, M, E, M × 1000)", key="fa_paper")
-    play = b[5].button("⏸ Pause" if state.fa_playing else "▶ Play", key="fa_play")
-    reset = b[6].button("↺ Reset", key="fa_reset")
+    b[0].number_input("N steps", 1, 100_000, 100, key="fa_n", label_visibility="collapsed")
+    for col, (phase, label, key, help_) in zip(
+        b[1:4],
+        [
+            ("e_step", "E-step × N", "fa_e", "approximate E-step: update φ only"),
+            ("m_step", "M-step × N", "fa_m", "approximate M-step: update θ only"),
+            ("joint", "Joint × N", "fa_joint", "plain AEVB: update θ and φ together"),
+        ],
+        strict=True,
+    ):
+        col.button(label, key=key, help=help_, on_click=queue_steps, args=(phase,))
+    b[4].button("Paper schedule (E, M, E, M × 1000)", key="fa_paper", on_click=queue_paper_schedule)
+    player.button(b[5], on_play=lambda: state.fa.queued_steps == 0)
+    b[6].button("↺ Reset", key="fa_reset", on_click=new_experiment)
     st.radio(
         "▶ Play runs, when nothing is queued:",
         list(PHASE_LABELS),
@@ -187,44 +210,34 @@ def controls() -> None:
         horizontal=True,
         key="fa_autoplay_phase",
     )
-
-    if reset:
-        new_experiment()
-        fa = state.fa
-    for phase, hit in pressed.items():
-        if hit:
-            fa.enqueue(phase, int(n_steps))
-    if schedule:
-        fa.enqueue_schedule(PAPER_EM_SCHEDULE)
-    if play:
-        state.fa_playing = not state.fa_playing
-        state.fa_autoplay = state.fa_playing and fa.queued_steps == 0
-    elif any(pressed.values()) or schedule:
-        state.fa_playing, state.fa_autoplay = True, False
-        state.fa_click_frame = True  # the first frame runs at once, with a longer time budget
-    new_run = state.pop("fa_refresh", False)  # a new posterior family: its callback started a new run
-    if reset or play or schedule or any(pressed.values()) or new_run:
-        st.rerun()  # the frames below show it, and their timer starts or stops
+    if state.pop("fa_refresh", False):  # a new posterior family: its callback started a new run
+        st.rerun()
+    player.sync()
 
 
-def frames() -> None:
-    """What a frame of Play shows (and, while playing, the steps it runs): metrics, the 3-D scatter, the
-    learning curves, the posteriors. While playing it reruns itself every FRAME_SECONDS; only the data that
-    changed is sent (the canvases are updated in place, the test data travel once)."""
+def frames(playing: bool) -> bool:
+    """What a frame of Play shows (and, while ``playing``, the steps it runs first): metrics, the 3-D
+    scatter, the learning curves, the posteriors. Only the data that changed is sent (the canvases are
+    updated in place, the test data travel once). Returns whether Play goes on: not after an error, nor
+    when the queue is done (unless Play runs free, with nothing queued)."""
     start = time.perf_counter()
     state = st.session_state
     fa: FAExperiment = state.fa
-    was_playing = state.fa_playing
-    if state.fa_playing:
+    go_on = True
+    if playing:
         per_frame = int(state.get("fa_frame", 100))
-        if state.fa_autoplay and fa.queued_steps == 0:
+        free = player.free and fa.queued_steps == 0
+        if (
+            free
+        ):  # steps of the chosen phase that never stay in the queue (a schedule queued later runs alone)
             fa.enqueue(state.get("fa_autoplay_phase", "joint"), per_frame)
         budget = CLICK_BUDGET_S if state.pop("fa_click_frame", False) else FRAME_BUDGET_S
         t0 = time.perf_counter()
         ran = fa.run_pending(per_frame, time_budget_s=budget)
+        if free:
+            fa.clear_queue()
         state["fa_step_ms"] = ((time.perf_counter() - t0) * 1e3, ran)
-        if fa.error or (fa.queued_steps == 0 and not state.fa_autoplay):
-            state.fa_playing = False
+        go_on = not fa.error and (fa.queued_steps > 0 or player.free)
     # conditional messages live in fixed containers, so the charts below keep their place in the
     # layout and are updated in place instead of being re-created (no flicker while playing)
     if fa.error:
@@ -243,9 +256,7 @@ def frames() -> None:
     )
     queue_note = ""
     if fa.queued_steps:
-        queue_note = f"{fa.queued_steps:,} steps queued" + (
-            "" if state.fa_playing else " (paused: ▶ Play goes on)"
-        )
+        queue_note = f"{fa.queued_steps:,} steps queued" + ("" if playing else " (paused: ▶ Play goes on)")
     st.caption(queue_note or "Nothing queued.")
 
     x_test = fa.dataset.x_test.numpy()
@@ -277,10 +288,8 @@ def frames() -> None:
             f"step(s) with their test metrics {step_ms:.0f} ms. While playing, a frame comes every "
             f"{FRAME_SECONDS:g} s with the steps that fit in {FRAME_BUDGET_S * 1e3:.0f} ms."
         )
-
-    if state.fa_playing != was_playing:
-        st.rerun()  # stop the timer, and show ▶ Play again
+    return go_on
 
 
 st.fragment(controls)()
-st.fragment(frames, run_every=FRAME_SECONDS if st.session_state.fa_playing else None)()
+player.frames(frames)

@@ -2,8 +2,9 @@
 latent path, completions of a digit's top rows, and the ELBO's two terms per row.
 
 Per model (cached for the process): the VRNN and the binarized MNIST test set. Per browser session: the
-generation (``st.session_state["vrnn_gen"]``). The generation's controls, grid and chart share one fragment:
-a row reruns only that part, and while playing the fragment reruns itself on a timer and streams rows in.
+generation (``st.session_state["vrnn_gen"]``) and the shared player (``views/components/player.py``). The
+generation's controls, grid and chart are the player's frame fragment: a row reruns only that part, and
+while playing the fragment reruns itself on a timer and streams rows in.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from explorer_core.artifacts import ArtifactError, LoadedModel
+from explorer_core.artifacts import LoadedModel
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
-from explorer_core.figures_vrnn import prior_trajectory_chart, row_terms_figure
 from explorer_core.explore.sequences import (
     Generation,
     TestSet,
@@ -34,10 +34,14 @@ from explorer_core.explore.sequences import (
     start_generation,
     state_rows,
 )
-from views._models import model_picker, model_stamp
+from explorer_core.figures_vrnn import prior_trajectory_chart, row_terms_figure
+from views._models import model_picker
+from views.components import model_panel
 from views.components.images import drawing_canvas, show_image
 from views.components.live_chart import live_chart
+from views.components.model_panel import Metric
 from views.components.page_state import apply_pending, init_state
+from views.components.player import Player
 
 P = "vrnn"
 # ▶ Play: the fragment reruns every FRAME_SECONDS; one row is a few ms of model time, the grid a small PNG and
@@ -50,15 +54,16 @@ GUTTER = 2
 state = st.session_state
 
 limit_cpu_threads(1)  # one generated row is a few small matrix products: one thread beats two
+player = Player(P, FRAME_SECONDS)
 
 
 # ------------------------------------------------------------------------------------------------ models
 
 
 def _forget_generation(prefix: str = P) -> None:
-    """A new model (or N, or seed) means a new generation."""
+    """A new model (or N, or seed) means a new generation (and Play stops)."""
     state.pop(f"{prefix}_gen", None)
-    state[f"{prefix}_playing"] = False
+    player.stop()
 
 
 @st.cache_resource(show_spinner="Loading the VRNN…", max_entries=6)
@@ -71,56 +76,37 @@ def _cached_test_set(preprocessing: str, device: str) -> TestSet:
     return load_test_set(preprocessing, device)
 
 
-def open_model(meta: dict[str, Any]) -> tuple[LoadedModel, str] | None:
-    """The cached model and its cache key; ``st.error`` and ``None`` when it cannot be used."""
-    name = meta.get("name", "?")
-    try:
-        stamp = model_stamp(meta["path"])
-        return _cached_model(meta["path"], stamp, str(pick_device())), f"{meta['path']}:{stamp}"
-    except (ArtifactError, DeviceError, OSError, ValueError) as err:
-        st.error(
-            f"**Model {name} cannot be used.** {err}\n\nPick another model in the sidebar; the rest of the "
-            "app is not affected.",
-            icon="🚫",
-        )
-    return None
-
-
 def metrics_row(meta: dict[str, Any]) -> None:
     """The model's stored test-set metrics, one row."""
     m = meta.get("test_metrics") or {}
     config = meta.get("config") or {}
-    lstm = f"{config.get('rnn_layers')} × {config.get('rnn_hidden')}" if config else None
-    cols = st.columns(5)
-    for col, (label, value, fmt, help_) in zip(
-        cols,
+    lstm = f"{config.get('rnn_layers')} × {config.get('rnn_hidden')}" if config else "–"
+    model_panel.metrics_row(
         [
-            (
+            Metric(
                 "Test ELBO",
                 m.get("elbo"),
                 "{:.2f}",
                 "nats per image, mean over the 10,000 binarized MNIST test images (one sample per image). "
                 "The tutorial's VRNN: −78.29 at its best epoch.",
             ),
-            (
+            Metric(
                 "Reconstruction",
                 m.get("reconstruction"),
                 "{:.2f}",
                 "Σ_t E_q[log p(x_t|h_t, z_t)], nats per image",
             ),
-            (
+            Metric(
                 "Total KL per image",
                 m.get("kl"),
                 "{:.2f}",
                 "Σ_t KL(q(z_t|h_t, x_t) ‖ p(z_t|h_t)), nats per image: how much the latents are used (the "
                 "reference's .sample() left them nearly unused)",
             ),
-            ("Latent per row L", config.get("latent_dim"), "{}", "z_t ∈ R^L for each of the 28 rows"),
-            ("LSTM", lstm, "{}", "layers × hidden units of the recurrence h_t"),
-        ],
-        strict=True,
-    ):
-        col.metric(label, "–" if value is None else fmt.format(value), help=help_)
+            Metric("Latent per row L", config.get("latent_dim"), "{}", "z_t ∈ R^L for each of the 28 rows"),
+            Metric("LSTM", text=lstm, help="layers × hidden units of the recurrence h_t"),
+        ]
+    )
 
 
 def memo(name: str, key: Any, compute: Callable[[], Any]) -> Any:
@@ -153,7 +139,7 @@ st.markdown(
 meta = model_picker("vrnn", P, on_change=_forget_generation)
 if meta is None:
     st.stop()
-opened = open_model(meta)
+opened = model_panel.load_or_explain(meta, _cached_model)
 if opened is None:
     st.stop()
 loaded, model_key = opened
@@ -168,7 +154,6 @@ init_state(
         f"{P}_per_frame": 1,
         f"{P}_show_samples": False,
         f"{P}_traj_mode": "time",
-        f"{P}_playing": False,
         f"{P}_source": "test",
         f"{P}_index": 0,
         f"{P}_keep": 14,
@@ -191,8 +176,17 @@ def current_generation() -> Generation:
     return gen
 
 
-def generation_panel() -> None:
-    """Controls, the grid of digits and the prior's latent path: one fragment."""
+def on_play() -> bool:
+    """▶ Play (a callback): a generation played to its end starts again; Play runs until row 28."""
+    gen = state.get(f"{P}_gen")
+    if isinstance(gen, Generation) and gen.rows >= T:
+        _forget_generation()
+    return False
+
+
+def generation_panel(playing: bool) -> bool:
+    """Controls, the grid of digits and the prior's latent path: the player's frame fragment. While
+    ``playing`` a frame first adds the rows of one frame; returns whether Play goes on (not at row 28)."""
     start = time.perf_counter()
     c = st.columns([1.3, 1, 1.1, 0.9, 0.9, 0.8], vertical_alignment="bottom")
     c[0].select_slider("Digits N", DIGIT_CHOICES, key=f"{P}_n", on_change=_forget_generation)
@@ -201,30 +195,21 @@ def generation_panel() -> None:
         "Rows per frame (▶ Play)", ROWS_PER_FRAME, key=f"{P}_per_frame", help="rows added per timer tick"
     )
     next_row = c[3].button("Next row ⏭", key=f"{P}_next", help="generate one more row of every digit")
-    play = c[4].button("⏸ Pause" if state[f"{P}_playing"] else "▶ Play", key=f"{P}_play")
+    player.button(c[4], on_play=on_play)
     reset = c[5].button("↺ Reset", key=f"{P}_reset", help="back to row 0 (same seed, same digits)")
 
-    was_playing = state[f"{P}_playing"]
     gen = current_generation()
     if reset:
         _forget_generation()
         gen = current_generation()
     t0 = time.perf_counter()
     if next_row:
-        state[f"{P}_playing"] = False
+        player.stop()
         advance(model, gen, 1)
-    if play:
-        if state[f"{P}_playing"]:
-            state[f"{P}_playing"] = False
-        else:
-            if gen.rows >= T:  # played to the end: start again
-                _forget_generation()
-                gen = current_generation()
-            state[f"{P}_playing"] = True
-    if state[f"{P}_playing"] and was_playing:  # (a fresh ▶ Play reruns the page first: its timer starts)
+    go_on = True
+    if playing and player.running:  # (Next row or Reset in this run stopped it)
         advance(model, gen, int(per_frame))
-        if gen.rows >= T:
-            state[f"{P}_playing"] = False
+        go_on = gen.rows < T
     step_s = time.perf_counter() - t0
 
     show = "samples" if state[f"{P}_show_samples"] else "means"
@@ -237,7 +222,9 @@ def generation_panel() -> None:
 
     grid_col, chart_col = st.columns([1, 1.05], gap="medium")
     with grid_col:
-        done = "all rows generated" if gen.rows >= T else ("playing…" if state[f"{P}_playing"] else "paused")
+        done = (
+            "all rows generated" if gen.rows >= T else ("playing…" if player.running and go_on else "paused")
+        )
         st.markdown(f"**Row {gen.rows} of {T}** · {done}")
         # sent at image resolution (a small PNG, quick to encode on every row) and enlarged by the browser
         # with crisp pixels (the CSS rule under the "Generation" heading)
@@ -273,14 +260,12 @@ def generation_panel() -> None:
         f"⏱ Server time of this update: {(time.perf_counter() - start) * 1e3:.0f} ms; generation "
         f"{step_s * 1e3:.1f} ms, grid image {grid_s * 1e3:.1f} ms, chart {figure_s * 1e3:.1f} ms."
     )
-
-    if state[f"{P}_playing"] != was_playing:
-        st.rerun()  # start or stop the timer below
+    return go_on
 
 
 st.subheader("Generation")
 st.html(f"<style>.st-key-{P}_grid img {{ image-rendering: pixelated; }}</style>")
-st.fragment(generation_panel, run_every=FRAME_SECONDS if state[f"{P}_playing"] else None)()
+player.frames(generation_panel)
 
 # ------------------------------------------------------------------------------------------- the test set
 try:

@@ -2,10 +2,15 @@
 M-steps (theta only) or joint AEVB steps, with the latent map forming and the ELBO / IWAE-bound gap made
 visible (tutorial sections 3-5).
 
-State per browser session: one ``WatchExperiment`` in ``st.session_state``. The controls and the charts share
-one fragment; while playing, the fragment reruns itself on a short timer, runs one frame of steps and
-redraws the charts in place (same keys, so only changed data is re-sent). All computation is in
-``explorer_core.watch_learn``; the figures are in ``explorer_core.figures_watch``.
+State per browser session: one ``WatchExperiment`` in ``st.session_state`` and the shared player
+(``views/components/player.py``). The controls are one fragment without a timer (a frame never re-sends
+them); the live part is the player's frame fragment. While playing, the experiment's own background thread
+takes the steps (the queued ones, or with nothing queued steps of the phase chosen for ▶ Play) and each frame
+collects the parameters once the thread has taken the chosen number of steps more (or a phase ended),
+evaluates them and redraws: training and drawing overlap on two cores. The charts are canvases updated in
+place (``views/components/live_chart``); the map is one too while playing and the latent pad
+(``views/components/latent_pad``) while paused, where a drag decodes. All computation is in
+``explorer_core.watch_learn``; the chart specs are in ``explorer_core.figures_watch``.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ import streamlit as st
 
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import limit_cpu_threads
-from explorer_core.figures import latent_map_figure
-from explorer_core.figures_watch import bound_curves, kl_per_dimension, terms_curves
+from explorer_core.figures import DIGIT_COLOURS
+from explorer_core.figures_watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
-from explorer_core.latent_views import click_grid, png_bytes
 from explorer_core.watch_learn import (
     EM_SCHEDULE,
     IWAE_KS,
@@ -29,20 +34,27 @@ from explorer_core.watch_learn import (
     WatchExperiment,
     load_watch_data,
 )
+from views.components import latent_pad as lp
+from views.components.live_chart import live_chart
+from views.components.player import Player
 
 PHASE_LABELS = {"joint": "joint (θ and φ)", "e_step": "E-step (φ only)", "m_step": "M-step (θ only)"}
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 HIDDEN_CHOICES = {"128": (128,), "256-256": (256, 256), "500-500": (500, 500), "128-128": (128, 128)}
 TRAIN_SIZES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000]
-STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100, 200]
-FRAME_SECONDS = 0.05  # the timer between frames while playing; a frame itself takes longer
-FRAME_BUDGET_S = 1.5  # a frame stops taking steps after this long (big models stay responsive)
+FRAME_SECONDS = 0.18  # the timer between frames (5.5 a second at most): the CPU left goes to the steps
+COLLECT_TIMEOUT_S = 1.0  # a frame waits at most this long for the training thread's parameters
+STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100]
 MANIFOLD_N = 12
-STALE_PLAY_S = 6.0  # after the run stopped itself, a Play toggle turned on sooner is a stale timer rerun
-GRID_CLICK_N = 30
-WATCH_THREADS = 1  # on this busy 2-core CPU two torch threads were up to 10 times slower per step
+PAD_KEY = "watch_pad"
+ZOOM_STEP = 0.7  # a wheel notch on the paused map shrinks (or grows) the manifold's box by this factor
+# one torch thread per thread: the training thread and the page's frames then run on the two cores side by
+# side (two threads per op were slower for this model size on a busy 2-core CPU)
+WATCH_THREADS = 1
 
 limit_cpu_threads(WATCH_THREADS)
+player = Player("watch", FRAME_SECONDS)
+state = st.session_state
 
 
 @st.cache_resource(show_spinner="Loading MNIST…", max_entries=4)
@@ -52,8 +64,12 @@ def cached_data(n_train: int, likelihood: str, n_eval: int, n_map: int):
 
 
 def new_experiment(config: WatchConfig) -> str | None:
-    """Start a fresh run in this session; an error message instead when it cannot start."""
-    state = st.session_state
+    """Start a fresh run in this session (stopping the old one's thread); an error message instead when it
+    cannot start."""
+    old = state.get("watch")
+    if isinstance(old, WatchExperiment):
+        old.stop()
+    player.stop()
     try:
         data = cached_data(config.n_train, config.likelihood, config.n_eval, config.n_map)
         state.watch = WatchExperiment(config, data)
@@ -63,13 +79,10 @@ def new_experiment(config: WatchConfig) -> str | None:
         return f"Cannot start this run: {err}"
     except RuntimeError as err:  # e.g. out of memory for an absurd model size
         return f"Cannot start this run ({type(err).__name__}): {err}"
-    state.watch_playing = False
-    state.watch_play_toggle = False
-    state.watch_autoplay = False
     state.watch_region = None
-    state.watch_z = None
+    state.watch_z = (0.0, 0.0)
     state.watch_zoom = None
-    state.watch_fps = []
+    state.watch_shown_step = 0
     return None
 
 
@@ -174,40 +187,58 @@ def reading(ex: WatchExperiment) -> str:
     )
 
 
-def handle_map_selection(ex: WatchExperiment, region) -> None:
-    """A click on the map (paused) decodes there; a box dragged on it decodes its centre and shows the
-    manifold of the box."""
-    state = st.session_state
-    event = state.get("watch_map")
-    try:
-        selection = event["selection"]
-        points, boxes = list(selection.get("points") or []), list(selection.get("box") or [])
-    except (KeyError, TypeError, AttributeError):
-        return
-    # what is new decides: plotly keeps a dragged box in the selection while a later click adds a point
-    box_sig, point_sig = repr(boxes[:1]), repr(points[:1])
-    new_box = bool(boxes) and state.get("watch_map_seen_box") != box_sig
-    new_point = bool(points) and state.get("watch_map_seen_point") != point_sig
-    state.watch_map_seen_box, state.watch_map_seen_point = box_sig, point_sig
-    if new_box:
-        xs, ys = boxes[0].get("x") or [], boxes[0].get("y") or []
-        if len(xs) >= 2 and len(ys) >= 2:
-            (u0, u1), (v0, v1) = sorted(map(float, xs[:2])), sorted(map(float, ys[:2]))
-            if u1 - u0 > 1e-6 and v1 - v0 > 1e-6:
-                state.watch_zoom = ((u0, u1), (v0, v1))
-            state.watch_z = ((u0 + u1) / 2, (v0 + v1) / 2)
-    elif new_point:
-        x, y = points[0].get("x"), points[0].get("y")
-        if isinstance(x, int | float) and isinstance(y, int | float):
-            state.watch_z = (float(x), float(y))
+# ------------------------------------------------------------------------------------------ callbacks
+# Every control that starts, stops or queues acts in an on_click callback (run before the next run draws
+# anything), so a click is never lost to an interrupted frame, and only a click starts the player.
 
 
-def player() -> None:
-    state = st.session_state
-    if state.pop("watch_stop_pending", False):
-        state.watch_play_toggle = False
+def queue_steps(phase: str) -> None:
+    """E-step × N, M-step × N, Joint × N: queue N steps and play them (the thread leaves ▶ Play's own phase:
+    a queue runs unmixed)."""
     ex: WatchExperiment = state.watch
+    try:
+        ex.enqueue(phase, int(state.get("watch_n", 250)))
+    except WatchError as err:
+        state.watch_note = f"Not queued: {err}"
+        return
+    if ex.running:
+        ex.start(autoplay=None)
+    player.start(free=False)
 
+
+def queue_schedule() -> None:
+    """The schedule E, M, E, M × 250: queue it and play it."""
+    ex: WatchExperiment = state.watch
+    try:
+        ex.enqueue_schedule(EM_SCHEDULE)
+    except WatchError as err:
+        state.watch_note = f"Not queued: {err}"
+        return
+    if ex.running:
+        ex.start(autoplay=None)
+    player.start(free=False)
+
+
+def on_play() -> bool:
+    """▶ Play: run the queue, or with nothing queued steps of the chosen phase until paused."""
+    return state.watch.queued_steps == 0
+
+
+def on_pause() -> None:
+    """⏸ Pause: stop the training thread (its last steps are shown by the next frame)."""
+    state.watch.stop()
+
+
+def reset() -> None:
+    """↺ Reset: a fresh run with the same configuration."""
+    message = new_experiment(state.watch.config)
+    if message:
+        state.watch_note = message
+
+
+def controls() -> None:
+    """The controls: a fragment without a timer (a frame of Play never re-sends them)."""
+    ex: WatchExperiment = state.watch
     c = st.columns(5)
     lr_phi = c[0].select_slider(
         "Learning rate φ (E)", LEARNING_RATES, ex.config.lr_inference, key="watch_lr_phi"
@@ -216,72 +247,48 @@ def player() -> None:
         "Learning rate θ (M)", LEARNING_RATES, ex.config.lr_generative, key="watch_lr_theta"
     )
     k = c[2].select_slider(
-        "k (IWAE samples)", IWAE_KS, ex.config.iwae_k if ex.config.iwae_k in IWAE_KS else 16, key="watch_k"
+        "k (IWAE samples)",
+        IWAE_KS,
+        ex.config.iwae_k if ex.config.iwae_k in IWAE_KS else 16,
+        key="watch_k",
+        help="importance samples per validation image in the IWAE bound; more: tighter, slower frames",
     )
-    per_frame = c[3].select_slider("Steps per frame", STEPS_PER_FRAME, 20, key="watch_frame")
-    n_steps = c[4].number_input("N steps", 1, 100_000, 250, key="watch_n")
+    c[3].select_slider(
+        "Steps per frame (at least)",
+        STEPS_PER_FRAME,
+        20,
+        key="watch_frame",
+        help="a frame shows the model once the training thread has taken this many more steps (or a phase "
+        f"ended, or {COLLECT_TIMEOUT_S:g} s passed): more steps per frame leave more of the CPU to training, "
+        "fewer give smoother frames",
+    )
+    c[4].number_input("N steps", 1, 100_000, 250, key="watch_n")
     if (lr_phi, lr_theta) != (ex.config.lr_inference, ex.config.lr_generative):
         ex.set_learning_rates(lr_phi, lr_theta)
     if k != ex.config.iwae_k:
         ex.set_iwae_k(k)
 
     b = st.columns([1, 1, 1, 1.5, 1, 1, 1])
-    pressed = {
-        "e_step": b[0].button("E-step × N", key="watch_e", help="approximate E-step: update φ only"),
-        "m_step": b[1].button("M-step × N", key="watch_m", help="approximate M-step: update θ only"),
-        "joint": b[2].button("Joint × N", key="watch_joint", help="plain AEVB: update θ and φ together"),
-    }
-    schedule = b[3].button("Schedule E, M, E, M × 250", key="watch_schedule")
-    reset = b[5].button("↺ Reset", key="watch_reset")
+    b[0].button("E-step × N", key="watch_e", on_click=queue_steps, args=("e_step",), help="update φ only")
+    b[1].button("M-step × N", key="watch_m", on_click=queue_steps, args=("m_step",), help="update θ only")
+    b[2].button(
+        "Joint × N",
+        key="watch_joint",
+        on_click=queue_steps,
+        args=("joint",),
+        help="plain AEVB: update θ and φ together",
+    )
+    b[3].button("Schedule E, M, E, M × 250", key="watch_schedule", on_click=queue_schedule)
+    player.button(
+        b[4],
+        on_play=on_play,
+        on_pause=on_pause,
+        help="run the queue; with nothing queued, steps of the phase chosen below until paused",
+    )
+    b[5].button("↺ Reset", key="watch_reset", on_click=reset)
     export = b[6].button(
         "💾 Export", key="watch_export", help="save as a run: it appears in the VAE page's picker"
     )
-
-    was_playing = state.watch_playing
-    if reset:
-        message = new_experiment(ex.config)
-        if message:
-            st.error(message)
-            return
-        ex = state.watch
-    for phase, hit in pressed.items():
-        if hit:
-            ex.enqueue(phase, int(n_steps))
-    if schedule:
-        ex.enqueue_schedule(EM_SCHEDULE)
-    queued_now = any(pressed.values()) or schedule
-    if queued_now:
-        state.watch_play_toggle, state.watch_autoplay = True, False
-    # Play is a toggle, not a button: its value is state, so a click survives the frames' reruns (a button's
-    # one-shot trigger could be consumed by an interrupted frame and lost)
-    playing = b[4].toggle(
-        "▶ Play",
-        key="watch_play_toggle",
-        help="stream frames; when nothing is queued, it runs the phase chosen below",
-    )
-    if playing and not was_playing and not queued_now:
-        if time.monotonic() - state.get("watch_stopped_at", -1e9) < STALE_PLAY_S:
-            # a rerun requested by the frame timer just before the run stopped itself still carries the
-            # toggle's old value: not a user's click, so it must not start an autoplay
-            playing, state.watch_stop_pending = False, True
-        else:
-            state.watch_autoplay = ex.queued_steps == 0
-    state.watch_playing = playing
-
-    frame_start = time.perf_counter()
-    if state.watch_playing:
-        if state.watch_autoplay and ex.queued_steps == 0:
-            ex.enqueue(state.get("watch_autoplay_phase", "joint"), per_frame)
-        ex.frame(per_frame, time_budget_s=FRAME_BUDGET_S)
-        if ex.error or (ex.queued_steps == 0 and not state.watch_autoplay):
-            state.watch_playing = False
-            state.watch_stop_pending = True  # the toggle is drawn already: switched off on the next run
-            state.watch_stopped_at = time.monotonic()
-        stamps = [*state.get("watch_stamps", [])[-9:], time.time()]
-        state.watch_stamps = stamps
-    else:
-        state.watch_stamps = []
-
     st.radio(
         "▶ Play runs, when nothing is queued:",
         list(PHASE_LABELS),
@@ -289,28 +296,130 @@ def player() -> None:
         horizontal=True,
         key="watch_autoplay_phase",
     )
-    notes = st.container()  # fixed slot: conditional messages do not shift the charts below
-    if ex.error:
-        notes.error(ex.error)
+    note = state.pop("watch_note", None)
+    if note:
+        st.error(note)
     if export:
         try:
-            path = ex.export(runs_root())
+            path = state.watch.export(runs_root())
         except (WatchError, OSError) as err:
-            notes.error(f"Not exported: {err}")
+            st.error(f"Not exported: {err}")
         else:
-            notes.success(
+            st.success(
                 f"Exported as run `{path.parent.name}`: pick it in the **VAE latent space** page's model "
                 f"picker (marked 🏋️). Files in `{path.parent}`."
             )
+    player.sync()
+
+
+# ------------------------------------------------------------------------------------------ the map
+
+
+def clamp_uv(uv, region) -> tuple[float, float]:
+    """(u, v) clamped into the region ((u0, u1), (v0, v1))."""
+    (u0, u1), (v0, v1) = region
+    return float(np.clip(uv[0], u0, u1)), float(np.clip(uv[1], v0, v1))
+
+
+def pad_callbacks(coords: np.ndarray, region) -> dict:
+    """The paused map's callbacks: a drag moves z, a click on a point moves z to its encoding, a wheel notch
+    zooms the manifold's box around the pointer."""
+
+    def on_move() -> None:
+        move = lp.read_move(lp.pad_value(PAD_KEY, "move"))
+        if move is not None:
+            state.watch_z = clamp_uv(move[:2], region)
+            state.watch_pad_ack = move[2]
+
+    def on_pick() -> None:
+        pick = lp.read_pick(lp.pad_value(PAD_KEY, "pick"), len(coords))
+        if pick is not None and pick[0] == "point":
+            state.watch_z = clamp_uv(coords[pick[1]], region)
+
+    def on_zoom() -> None:
+        zoom = lp.read_zoom(lp.pad_value(PAD_KEY, "zoom"))
+        if zoom is None:
+            return
+        direction, u, v = zoom
+        full = (region[0][1] - region[0][0]) / 2
+        current = state.get("watch_zoom")
+        half = (current[0][1] - current[0][0]) / 2 if current else full
+        half = half * (ZOOM_STEP if direction > 0 else 1 / ZOOM_STEP)
+        if half >= full * 0.999:
+            state.watch_zoom = None
+            return
+        u, v = clamp_uv(
+            (u, v), ((region[0][0] + half, region[0][1] - half), (region[1][0] + half, region[1][1] - half))
+        )
+        state.watch_zoom = ((u - half, u + half), (v - half, v + half))
+
+    return {"on_move": on_move, "on_pick": on_pick, "on_zoom": on_zoom}
+
+
+def paused_map(ex: WatchExperiment, region, axes: tuple[str, str]) -> None:
+    """The latent pad over the map: the points (sent once per evaluation), z and its decoding, the box of
+    the manifold when zoomed."""
+    f = ex.latest
+    z_uv = clamp_uv(state.get("watch_z") or (0.0, 0.0), region)
+    version = f"watch:{id(ex)}:{len(ex.history)}"
+    image = png_bytes(ex.decode_means(f.plane_to_z(np.asarray(z_uv, dtype=np.float32)))[0])
+    zoom = state.get("watch_zoom")
+    lines = []
+    if zoom:
+        (a, b), (c, d) = zoom
+        box = np.array([[a, c], [b, c], [b, d], [a, d]])
+        lines.append(lp.line(box, "#333333", 1.5, (4, 3), closed=True))
+    data = lp.pad_data(
+        version=version,
+        points=lp.points_payload(f.coords, ex.data.y_map.numpy())
+        if lp.needs_points(PAD_KEY, version)
+        else None,
+        region=region,
+        bounds=region,
+        z=z_uv,
+        ack=int(state.get("watch_pad_ack", 0)),
+        image_png=image,
+        caption=f"decoded at ({z_uv[0]:.2f}, {z_uv[1]:.2f})",
+        title="E[x|z]",
+        overlays={"lines": lines, "marks": []},
+        colours=DIGIT_COLOURS,
+        height_px=430,
+        hint="drag: decode z · click a point: its encoding · wheel: zoom the manifold",
+        axes=axes,
+    )
+    lp.latent_pad(PAD_KEY, data, **pad_callbacks(f.coords, region))
+
+
+# ------------------------------------------------------------------------------------------ a frame
+
+
+def frame(playing: bool) -> bool:
+    """One frame: while playing, collect the training thread's parameters and evaluate them; then draw the
+    metrics, the map, the curves, the manifold, the reconstructions and the reading. Returns whether Play
+    goes on (not after an error, nor when the queue is done and nothing runs)."""
+    start = time.perf_counter()
+    ex: WatchExperiment = state.watch
+    go_on = True
+    if playing:
+        if ex.error is None and (ex.queued_steps or player.free or ex.running):
+            ex.start(autoplay=state.get("watch_autoplay_phase", "joint") if player.free else None)
+        new = ex.collect(COLLECT_TIMEOUT_S, min_steps=int(state.get("watch_frame", 20)))
+        go_on = ex.error is None and (ex.running or new is not None)
+    else:
+        ex.collect(0.0)  # what the thread handed over when it stopped
+    collect_ms = (time.perf_counter() - start) * 1e3
 
     f = ex.latest
     m = f.metrics
-    stamps = state.get("watch_stamps", [])
-    fps = (
-        (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) >= 3 and stamps[-1] > stamps[0] else None
-    )
+    shown_before = state.get("watch_shown_step", 0)
+    steps_this_frame = f.step - shown_before
+    state.watch_shown_step = f.step
+    errors = st.container()  # fixed slot: a message does not shift the charts below
+    if ex.error:
+        errors.error(ex.error)
+    fps = player.fps()
     cols = st.columns(7)
-    cols[0].metric("Step", f"{ex.steps:,}", help=f"{ex.queued_steps:,} steps queued")
+    cols[0].metric("Step", f"{f.step:,}", help=f"{ex.queued_steps:,} steps queued")
     cols[1].metric("ELBO", f"{m.elbo:.1f}", help="validation images, nats per image")
     cols[2].metric(
         f"IWAE bound (k={m.k})", f"{m.iwae:.1f}", help="a lower bound on log p(x), tighter than the ELBO"
@@ -322,41 +431,27 @@ def player() -> None:
     cols[5].metric("KL(q ‖ p(z))", f"{m.kl:.2f}", help="nats per image")
     cols[6].metric(
         "Frames / s",
-        "–" if fps is None else f"{fps:.1f}",
-        help=f"while playing; this frame: {f.steps_run} steps in {f.seconds * 1000:.0f} ms of computation",
+        "–" if fps is None or not playing else f"{fps:.1f}",
+        help=f"while playing; this frame: {steps_this_frame} steps since the last one, evaluated in "
+        f"{f.seconds * 1e3:.0f} ms (collecting {collect_ms:.0f} ms)",
     )
     queue_note = f"{ex.queued_steps:,} steps queued" if ex.queued_steps else "Nothing queued."
-    if ex.queued_steps and not state.watch_playing:
+    if ex.queued_steps and not playing:
         queue_note += " (paused: ▶ Play goes on)"
     st.caption(queue_note)
 
     region = ex.map_region(state.get("watch_region"))
     state.watch_region = region
-    if not state.watch_playing:
-        handle_map_selection(ex, region)
-    z_uv = state.get("watch_z")
+    zoom = state.get("watch_zoom")
+    n_frame = len(ex.history)
+    L = ex.config.latent_dim
+    axes = ("z1", "z2") if L == 2 else ("PC 1", "PC 2") if L > 2 else ("z1", "–")
     left, right = st.columns([1, 1.25])
     with left:
-        L = ex.config.latent_dim
-        axes = ("z1", "z2") if L == 2 else ("PC 1", "PC 2") if L > 2 else ("z1", "–")
-        fig = latent_map_figure(
-            f.coords,
-            ex.data.y_map.numpy(),
-            region=region,
-            marker=z_uv,
-            grid=None if state.watch_playing else click_grid(region, GRID_CLICK_N),
-            axis_titles=axes,
-            height=430,
-        )
-        fig.update_layout(uirevision="watch-map", dragmode="select")
-        st.plotly_chart(
-            fig,
-            key="watch_map",
-            on_select="rerun",
-            selection_mode=("points", "box"),
-            width="stretch",
-            config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]},
-        )
+        if playing:
+            live_chart("watch_map", map_chart(f.coords, ex.data.y_map.numpy(), region, axes), n_frame)
+        else:
+            paused_map(ex, region, axes)
         where = (
             "the latent space itself"
             if L == 2
@@ -368,62 +463,40 @@ def player() -> None:
         st.caption(
             f"Posterior means of {len(f.coords)} validation images, coloured by digit, on {where}. "
             + (
-                "Pause, then drag a box on the map to decode its centre and see its manifold."
-                if state.watch_playing
-                else "Drag a box on the map: its centre is decoded (black cross) and the manifold shows the "
-                "box. (This map is plotly in box-select mode; the latent pad's continuous drag is not used "
-                "here yet.)"
+                "Pause, then drag on the map to decode z."
+                if playing
+                else "Drag on the map: the image beside it decodes z (as on the VAE page); a wheel notch "
+                "zooms the manifold below."
             )
         )
     with right:
-        h = ex.history
-        st.plotly_chart(
-            bound_curves(h.step, h.elbo, h.iwae, h.segments, m.k), key="watch_curves", width="stretch"
+        live_chart(
+            "watch_curves",
+            bound_chart(ex.history.step, ex.history.elbo, ex.history.iwae, ex.segments_shown(), m.k),
+            n_frame,
         )
-
+    h = ex.history
     left, mid, right = st.columns([1, 0.8, 1.25])
     with left:
-        zoom = state.get("watch_zoom")
-        manifold_region = zoom or region
         st.image(
-            png_bytes(ex.manifold(manifold_region, MANIFOLD_N)),
-            caption=("the dragged box" if zoom else "the map region")
+            png_bytes(ex.manifold(zoom or region, MANIFOLD_N)),
+            caption=("the zoomed box" if zoom else "the map region")
             + f": decodings E[x|z] on a {MANIFOLD_N} × {MANIFOLD_N} grid",
             width="stretch",
         )
-        if zoom and st.button("Manifold of the whole map", key="watch_unzoom"):
-            state.watch_zoom = None
-            st.rerun(scope="fragment")
     with mid:
         st.image(
             png_bytes(ex.reconstructions(8), 2),
             caption="validation images (top) and reconstructions E[x|z = μ(x)] (bottom)",
             width="stretch",
         )
-        if z_uv is not None:
-            z = f.plane_to_z(np.asarray(z_uv))
-            st.image(
-                png_bytes(ex.decode_means(z)[0], 6),
-                caption=f"decoded at ({z_uv[0]:.2f}, {z_uv[1]:.2f})",
-                width=168,
-            )
-        else:
-            st.caption("Pause and drag a box on the map to decode its centre.")
     with right:
-        st.plotly_chart(
-            terms_curves(h.step, h.reconstruction, h.kl, h.segments), key="watch_terms", width="stretch"
-        )
-        st.plotly_chart(kl_per_dimension(m.kl_per_dim), key="watch_kl", width="stretch")
+        live_chart("watch_terms", terms_chart(h.step, h.reconstruction, h.kl, ex.segments_shown()), n_frame)
+        live_chart("watch_kl", kl_dims_chart(m.kl_per_dim), n_frame)
     st.markdown(reading(ex))
-    state.watch_server_ms = (time.perf_counter() - frame_start) * 1000
-
-    if state.watch_playing != was_playing or state.get("watch_stop_pending"):
-        st.rerun()  # start or stop the timer below
+    state.watch_server_ms = (time.perf_counter() - start) * 1e3
+    return go_on
 
 
-def live() -> None:
-    with st.container(key="watch_live"):
-        player()
-
-
-st.fragment(live, run_every=FRAME_SECONDS if st.session_state.watch_playing else None)()
+st.fragment(controls)()
+player.frames(frame)

@@ -24,10 +24,15 @@ def fa_page() -> AppTest:
     return at
 
 
+def fa_playing(at: AppTest) -> bool:
+    """Whether the FA page's player runs (views/components/player.py)."""
+    return at.session_state["fa_player"].running
+
+
 def play_out(at: AppTest, max_frames: int = 50) -> None:
     """Rerun until the queued steps are done (the fragment's timer, which AppTest never fires)."""
     for _ in range(max_frames):
-        if not at.session_state["fa_playing"]:
+        if not fa_playing(at):
             return
         at.run()
     raise AssertionError("the queue did not drain")
@@ -79,7 +84,7 @@ def test_e_step_changes_the_elbo_and_not_the_evidence(fa_page):
     assert metric(at, "Exact evidence") == evidence
     fa = at.session_state["fa"]
     assert set(fa.history.phase[1:]) == {"e_step"}
-    assert not at.session_state["fa_playing"]  # nothing left to stream
+    assert not fa_playing(at)  # nothing left to stream
 
 
 def component_data(at: AppTest, key: str) -> dict:
@@ -135,9 +140,32 @@ def test_paper_schedule_queues_4000_steps_and_streams_them(fa_page):
     assert 0 < fa.steps <= 100  # at most two frames of 50 (fewer when a frame's time budget runs out)
     assert fa.steps + fa.queued_steps == 4000
     queued = fa.queued_steps
-    assert at.session_state["fa_playing"]  # the fragment timer takes over (run_every never fires in AppTest)
+    assert fa_playing(at)  # the fragment timer takes over (run_every never fires in AppTest)
     at.button(key="fa_play").click().run()  # pause
-    assert not at.session_state["fa_playing"] and fa.queued_steps == queued
+    assert not fa_playing(at) and fa.queued_steps == queued
+    assert at.button(key="fa_play").label == "▶ Play"
+    at.button(key="fa_play").click().run()  # ▶ Play goes on with the queue
+    assert fa_playing(at) and fa.queued_steps < queued
+    assert set(fa.history.phase[1:]) == {"e_step"}  # no joint step slipped in
+
+
+def test_fa_free_play_then_schedule_runs_the_schedule_unmixed(fa_page):
+    at = fa_page
+    at.button(key="fa_play").click().run()  # nothing queued: joint steps until paused
+    assert fa_playing(at) and at.session_state["fa"].queued_steps == 0  # free steps never stay queued
+    at.run()
+    fa = at.session_state["fa"]
+    joint = fa.steps
+    assert joint > 0 and set(fa.history.phase[1:]) == {"joint"}
+    at.select_slider(key="fa_frame").set_value(500)
+    at.button(key="fa_paper").click().run()
+    for _ in range(20):
+        at.run()
+        if fa.steps > joint + 1000:
+            break
+    phases = [s[0] for s in fa.history.phase_segments()]
+    assert phases[:3] == ["joint", "e_step", "m_step"][: len(phases)]
+    assert fa.steps + fa.queued_steps == joint + 4000
 
 
 def test_changing_the_posterior_family_starts_a_new_run(fa_page):

@@ -155,10 +155,12 @@ def test_play_runs_a_frame_then_pause_keeps_the_rows(model_dir, monkeypatch):
     at.select_slider(key="vrnn_per_frame").set_value(4).run()
     at.button(key="vrnn_play").click().run()
     assert not at.exception
-    assert at.session_state["vrnn_playing"]  # the fragment timer takes over (never fires in AppTest)
+    assert at.session_state["vrnn_player"].running  # the fragment timer takes over (never fires in AppTest)
     assert rows_done(at) == 4
+    assert at.button(key="vrnn_play").label == "⏸ Pause"
     at.button(key="vrnn_play").click().run()  # pause
-    assert not at.session_state["vrnn_playing"] and rows_done(at) == 4
+    assert not at.session_state["vrnn_player"].running and rows_done(at) == 4
+    assert at.button(key="vrnn_play").label == "▶ Play"
     # to the end: 28 rows, the last one included, then playing stops by itself
     for _ in range(24):
         at.button(key="vrnn_next").click().run()

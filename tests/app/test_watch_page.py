@@ -2,11 +2,12 @@
 map while paused, rejects absurd settings with a message, and exports a run the VAE page's picker lists.
 
 MNIST must be on disk (``make test`` fetches it). ``run_every`` never fires in AppTest, so "playing" here is
-one frame per rerun.
+one frame per rerun: each rerun collects what the experiment's training thread did meanwhile.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,27 @@ def captions(at: AppTest) -> list[str]:
     return [c for i in at.image for c in i.captions]
 
 
+def component_data(at: AppTest, key: str) -> dict:
+    """The data sent to the components v2 element mounted with ``key``."""
+    found = [el for el in at.get("bidi_component") if el.proto.id.endswith(f"-{key}")]
+    assert found, [el.proto.id for el in at.get("bidi_component")]
+    return json.loads(found[0].proto.json)
+
+
+def playing(at: AppTest) -> bool:
+    return at.session_state["watch_player"].running
+
+
+def play_out(at: AppTest, max_frames: int = 400) -> None:
+    """Rerun (one frame each) until the player stops by itself (the queue is done)."""
+    for _ in range(max_frames):
+        if not playing(at):
+            return
+        at.run()
+        assert not at.exception, at.exception
+    raise AssertionError("the queue did not drain")
+
+
 @pytest.fixture
 def page() -> AppTest:
     try:
@@ -50,7 +72,13 @@ def test_page_renders_and_says_what_the_iwae_bound_is(page):
     assert "lower bound" in text and "lower estimate" in text and "E-phase" in text
     assert metric(at, "Step") == "0"
     assert metric(at, "IWAE bound (k=16)") != ""
-    assert len(at.get("plotly_chart")) == 4  # map, bounds, terms, KL per dimension
+    assert not at.get("plotly_chart")  # canvases only: nothing is re-mounted per frame
+    curves = component_data(at, "watch_curves")
+    assert len(curves["panels"][0]["lines"][0]["y"]) == 1  # the initial model
+    assert component_data(at, "watch_kl")["panels"][0]["lines"]
+    assert component_data(at, "watch_terms")["panels"]
+    pad = component_data(at, "watch_pad")  # paused: the map is the latent pad
+    assert len(pad["points"]["u"]) == 500 and pad["image"].startswith("data:image/png;base64,")
     assert len(at.image) >= 2  # manifold and reconstructions
 
 
@@ -62,49 +90,72 @@ def test_e_steps_move_phi_only_and_the_curves(page):
     at.number_input(key="watch_n").set_value(20)
     at.button(key="watch_e").click().run()
     assert not at.exception
+    play_out(at)
     assert metric(at, "Step") == "20"
     assert metric(at, "ELBO") != elbo
     assert all(torch.equal(a, b) for a, b in zip(theta, ex.model.generative_parameters(), strict=True))
-    assert not at.session_state["watch_playing"]  # the 20 steps fit in one frame: nothing left to stream
     assert at.session_state["watch"].history.segments == [["e_step", 1, 20]]
+    assert [b["label"] for b in component_data(at, "watch_curves")["panels"][0]["bands"]] == ["E"]
+    assert at.button(key="watch_play").label == "▶ Play"
 
 
-def test_play_runs_a_frame_and_pause_stops(page):
+def test_play_streams_pause_stops_and_play_starts_again(page):
     at = page
-    at.toggle(key="watch_play_toggle").set_value(True).run()
+    at.button(key="watch_play").click().run()
     assert not at.exception
-    assert at.session_state["watch_playing"]
-    # a frame of up to 20 joint steps (fewer on a busy machine: a frame has a time budget), and one more in
-    # the rerun that starts the frame timer
-    assert 0 < int(metric(at, "Step")) <= 40
-    assert at.session_state["watch"].last_phase == "joint"
-    at.toggle(key="watch_play_toggle").set_value(False).run()
-    assert not at.session_state["watch_playing"]
+    assert playing(at) and at.button(key="watch_play").label == "⏸ Pause"
+    for _ in range(3):
+        at.run()
+    ex = at.session_state["watch"]
+    assert int(metric(at, "Step").replace(",", "")) > 0 and ex.last_phase == "joint"
+    assert "watch_map" in {el.proto.id.rsplit("-", 1)[-1] for el in at.get("bidi_component")}  # live map
+    at.button(key="watch_play").click().run()  # pause
+    assert not playing(at) and not ex.running
+    paused_at = metric(at, "Step")
+    assert paused_at == f"{ex.steps:,}"  # the last steps are shown at the pause
+    at.run()
+    assert metric(at, "Step") == paused_at
+    at.button(key="watch_play").click().run()  # a click right after the stop plays again
+    assert playing(at)
+    at.button(key="watch_play").click().run()
+    assert not playing(at)
+
+
+def test_schedule_plays_its_phases_without_joint_steps(page):
+    at = page
+    at.button(key="watch_play").click().run()  # free play (joint) first, then the schedule
+    at.run()
+    at.button(key="watch_schedule").click().run()
+    ex = at.session_state["watch"]
+    while ex.steps < 300:  # into the first M-phase
+        at.run()
+    at.button(key="watch_play").click().run()  # pause: the queue keeps the rest
+    assert not playing(at) and ex.queued_steps > 0
+    phases = [p for p, _, _ in ex.history.segments]
+    assert phases[-2:] == ["e_step", "m_step"] and phases.count("joint") <= 1
+    assert phases.index("e_step") == len(phases) - 2  # nothing between the joint start and the schedule
 
 
 def test_queued_steps_switch_play_off_when_done(page):
     at = page
     at.number_input(key="watch_n").set_value(10)
     at.button(key="watch_m").click().run()
+    play_out(at)
     assert metric(at, "Step") == "10"
-    assert not at.session_state["watch_playing"]
-    assert at.toggle(key="watch_play_toggle").value is False
+    assert not playing(at)
+    assert at.button(key="watch_play").label == "▶ Play"
 
 
-def test_click_and_box_on_the_map_decode_while_paused(page):
+def test_the_paused_map_decodes_z(page):
     at = page
-    empty = {"points": [], "point_indices": [], "box": [], "lasso": []}
-    at.session_state["watch_map"] = {"selection": {**empty, "points": [{"x": 0.5, "y": -0.25}]}}
+    at.session_state["watch_z"] = (0.5, -0.25)
     at.run()
     assert not at.exception
-    assert at.session_state["watch_z"] == (0.5, -0.25)
-    assert any("decoded at (0.50, -0.25)" in c for c in captions(at))
-    box = {"x": [-1.0, 0.0], "y": [0.2, 1.0], "xref": "x", "yref": "y"}
-    at.session_state["watch_map"] = {"selection": {**empty, "box": [box]}}
+    pad = component_data(at, "watch_pad")
+    assert pad["z"] == [0.5, -0.25] and pad["caption"] == "decoded at (0.50, -0.25)"
+    at.session_state["watch_z"] = (99.0, 0.0)  # outside the map: clamped to its edge
     at.run()
-    assert at.session_state["watch_z"] == (-0.5, 0.6)
-    assert at.session_state["watch_zoom"] == ((-1.0, 0.0), (0.2, 1.0))
-    assert any("dragged box" in c for c in captions(at))
+    assert component_data(at, "watch_pad")["z"][0] == pad["region"][0][1]
 
 
 def test_absurd_settings_give_a_message_not_a_traceback(page):
@@ -122,6 +173,7 @@ def test_export_lists_the_run_in_the_vae_picker(page):
     assert any("Not exported" in e.value for e in at.error)  # nothing learnt yet
     at.number_input(key="watch_n").set_value(20)
     at.button(key="watch_joint").click().run()
+    play_out(at)
     at.button(key="watch_export").click().run()
     assert not at.exception
     assert any("Exported as run" in s.value for s in at.success)

@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 
 from explorer_core.artifacts import save_model
-from explorer_core.models.vrnn import VRNN, VRNNConfig
 from explorer_core.explore.sequences import FUTURE_RGB
+from explorer_core.models.vrnn import VRNN, VRNNConfig
 from tests.browser.conftest import REPO_ROOT, fresh_page, streamlit_server
 from tests.browser.test_browser import assert_no_exception, open_page, poll, wait_idle
 from tests.browser.test_latent_browser import choose_model

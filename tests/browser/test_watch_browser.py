@@ -1,5 +1,6 @@
 """The "Watch it learn" page in a real Chromium: ▶ Play streams frames (the step count, the latent map and the
-learning curves change several times), switching it off pauses them, and a drag on the paused map decodes.
+learning curves change several times), ⏸ Pause stops them, a schedule plays its phases, and a drag on the
+paused map (the latent pad) decodes.
 """
 
 from __future__ import annotations
@@ -8,42 +9,26 @@ import time
 
 import pytest
 
-from tests.browser.test_browser import assert_no_exception, metric, open_page, poll, wait_idle
+from tests.browser.conftest import pad_canvas, pad_caption, pad_image_src
+from tests.browser.test_browser import (
+    assert_no_exception,
+    canvas_frame,
+    click,
+    metric,
+    open_page,
+    poll,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
 PLAY_TIMEOUT_S = 120
 CHANGE_TIMEOUT_S = 60
-MAP = ".st-key-watch_map"
-CURVES = ".st-key-watch_curves path.js-line"
-PLAY = ".st-key-watch_play_toggle"
+PAD = "watch_pad"
 
 
-def set_playing(page, on: bool) -> None:
-    """Switch the ▶ Play toggle on or off (a toggle, so that the click survives the frames' reruns)."""
-    switch = page.locator(f"{PLAY} input[type=checkbox]")
-    if switch.is_checked() != on:
-        page.locator(PLAY).get_by_text("Play").click()
-    poll(
-        lambda: switch.is_checked() == on, CHANGE_TIMEOUT_S, f"the Play toggle to be {'on' if on else 'off'}"
-    )
-
-
-def map_signature(page) -> str:
-    """Where the map's points are drawn now (their SVG transforms), as one string."""
-    return page.locator(f"{MAP} .scatterlayer path.point").evaluate_all(
-        "els => els.slice(0, 400).map(e => e.getAttribute('transform')).join(';')"
-    )
-
-
-def curves_signature(page) -> str:
-    """The learning curves' SVG path data."""
-    return page.locator(CURVES).evaluate_all("els => els.map(e => e.getAttribute('d') || '').join('|')")
-
-
-def captions(page) -> str:
-    """The text of every image caption on the page."""
-    return " ".join(page.get_by_test_id("stImageCaption").all_inner_texts())
+def step(page) -> int:
+    return int(metric(page, "Step").replace(",", ""))
 
 
 def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url: str):
@@ -52,36 +37,64 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
     assert "lower estimate" in page.get_by_test_id("stMain").inner_text()
     assert metric(page, "Step") == "0"
 
+    click(page, "▶ Play")
+    page.get_by_role("button", name="⏸ Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
     steps, maps, curves = set(), set(), set()
-    set_playing(page, True)
     deadline = time.monotonic() + PLAY_TIMEOUT_S
     while (len(steps) < 4 or len(maps) < 4 or len(curves) < 4) and time.monotonic() < deadline:
         steps.add(metric(page, "Step"))
-        maps.add(map_signature(page))
-        curves.add(curves_signature(page))
-        time.sleep(0.15)
-    set_playing(page, False)
-    assert len(steps) >= 4 and len(maps) >= 4 and len(curves) >= 4, (steps, len(maps), len(curves))
+        if page.locator(".st-key-watch_map canvas").count():
+            maps.add(canvas_frame(page, "watch_map"))
+        curves.add(canvas_frame(page, "watch_curves"))
+        time.sleep(0.1)
+    click(page, "⏸ Pause")
+    assert len(steps) >= 4 and len(maps) >= 4 and len(curves) >= 4, (steps, maps, curves)
+    page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
     wait_idle(page)
     paused_at = metric(page, "Step")
     time.sleep(1.5)
-    assert metric(page, "Step") == paused_at, "frames went on after Play was switched off"
+    assert metric(page, "Step") == paused_at, "frames went on after Pause"
     assert int(paused_at.replace(",", "")) > 0
     assert_no_exception(page)
 
-    plot = page.locator(f"{MAP} .nsewdrag").first
-    plot.scroll_into_view_if_needed()
-    box = plot.bounding_box()
-
-    # a drag on the paused map (plotly's box select) decodes the box's centre and shows its manifold
-    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    # a drag on the paused map (the latent pad) decodes z as it moves
+    canvas = pad_canvas(page, PAD)
+    canvas.scroll_into_view_if_needed()
+    poll(lambda: pad_image_src(page, PAD), CHANGE_TIMEOUT_S, "the pad's decoded image")
+    before_src, before_caption = pad_image_src(page, PAD), pad_caption(page, PAD)
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
     page.mouse.move(x0, y0)
     page.mouse.down()
     for i in range(1, 11):
-        page.mouse.move(x0 + box["width"] * 0.35 * i / 10, y0 + box["height"] * 0.3 * i / 10)
+        page.mouse.move(x0 + box["width"] * 0.3 * i / 10, y0 - box["height"] * 0.25 * i / 10)
     page.mouse.up()
-    poll(lambda: "dragged box" in captions(page), CHANGE_TIMEOUT_S, "the manifold of the dragged box")
-    poll(lambda: "decoded at" in captions(page), CHANGE_TIMEOUT_S, "the decoded image of the drag")
+    poll(
+        lambda: pad_caption(page, PAD) != before_caption and pad_image_src(page, PAD) != before_src,
+        CHANGE_TIMEOUT_S,
+        "the decoding of the dragged z",
+    )
     wait_idle(page)
+    assert "decoded at" in pad_caption(page, PAD)
     assert metric(page, "Step") == paused_at, "decoding must not train"
+    assert_no_exception(page)
+
+
+def test_a_schedule_plays_e_then_m_and_stops_play_when_paused(page, warm_app_url: str):
+    open_page(page, f"{warm_app_url}/watch", "Watch it learn")
+    click(page, "Schedule E, M, E, M × 250")
+    page.get_by_role("button", name="⏸ Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+    poll(lambda: step(page) > 260, PLAY_TIMEOUT_S, "the schedule to reach its first M-phase")
+    click(page, "⏸ Pause")
+    page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+    wait_idle(page)
+    assert "steps queued" in page.get_by_test_id("stMain").inner_text()
+    paused_at = metric(page, "Step")
+    time.sleep(1.5)
+    assert metric(page, "Step") == paused_at
+    # ▶ Play right after the pause goes on with the queue (no click is ignored)
+    click(page, "▶ Play")
+    poll(lambda: metric(page, "Step") != paused_at, CHANGE_TIMEOUT_S, "Play to go on with the queue")
+    click(page, "⏸ Pause")
+    wait_idle(page)
     assert_no_exception(page)

@@ -13,7 +13,7 @@ import torch
 
 from explorer_core.artifacts import load_model
 from explorer_core.data import MNISTUnavailable
-from explorer_core.figures_watch import bound_curves, kl_per_dimension, terms_curves
+from explorer_core.figures_watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.jobs import done_models, read_run
 from explorer_core.watch_learn import (
     WatchConfig,
@@ -190,16 +190,29 @@ def test_export_appears_as_a_done_run_and_loads(small, tmp_path):
     assert rows[-1]["step"] == 20 and rows[-1]["kind"] == "step"
 
 
-def test_figures_build_from_the_history(small):
+def test_charts_build_from_the_history(small):
     small.run("e_step", 10, steps_per_frame=5)
     small.run("m_step", 10, steps_per_frame=5)
     h = small.history
-    fig = bound_curves(h.step, h.elbo, h.iwae, h.segments, small.config.iwae_k)
-    assert len(fig.data) == 3 and len(fig.layout.shapes) == 4  # E and M shaded, in both subplots
-    fig.to_json()
-    terms_curves(h.step, h.reconstruction, h.kl, h.segments).to_json()
-    bars = kl_per_dimension(small.latest.metrics.kl_per_dim)
-    assert list(bars.data[0].x) == ["z1", "z2"]
+    spec = bound_chart(h.step, h.elbo, h.iwae, h.segments, small.config.iwae_k)
+    json.dumps(spec, allow_nan=False)  # plain JSON for the canvas
+    top, gap = spec["panels"]
+    assert [b["label"] for b in top["bands"]] == ["E", "M"]  # E and M shaded
+    iwae, elbo = top["lines"]
+    assert len(iwae["y"]) == len(h.step) == 5
+    np.testing.assert_allclose(gap["lines"][0]["y"], np.subtract(iwae["y"], elbo["y"]), atol=2e-4)
+    terms = terms_chart(h.step, h.reconstruction, h.kl, h.segments)
+    json.dumps(terms, allow_nan=False)
+    bars = kl_dims_chart([0.5, 0.001])
+    assert [line["x"][0] for line in bars["panels"][0]["lines"]] == [1.0, 2.0]
+    assert bars["panels"][0]["lines"][1]["color"] != bars["panels"][0]["lines"][0]["color"]  # inactive
+    chart = map_chart(small.latest.coords, small.data.y_map.numpy(), ((-2, 2), (-2, 2)))
+    markers = chart["panels"][0]["markers"]
+    assert sum(len(m["x"]) for m in markers) == len(small.latest.coords)
+    # a value that is not finite becomes a break in the line, not an invalid JSON number
+    spec = bound_chart([0, 1], [float("nan"), -100.0], [-90.0, -95.0], [], 8)
+    assert spec["panels"][0]["lines"][1]["y"][0] is None
+    json.dumps(spec, allow_nan=False)
 
 
 def test_views_have_the_documented_shapes(small):
@@ -208,6 +221,101 @@ def test_views_have_the_documented_shapes(small):
     assert small.manifold(region, 4).shape == (4 * 28, 4 * 28)
     assert small.reconstructions(5).shape == (2 * 28, 5 * 28)
     assert small.decode_means(np.zeros((3, 2), np.float32)).shape == (3, 28, 28)
+
+
+def play_out(ex: WatchExperiment, max_frames: int = 500) -> list:
+    """Collect frames from the background thread as the page does, until it is done."""
+    frames = []
+    for _ in range(max_frames):
+        frame = ex.collect(timeout_s=2.0)
+        if frame is not None:
+            frames.append(frame)
+        elif not ex.running:
+            return frames
+    raise AssertionError("the background thread did not finish")
+
+
+def test_background_thread_runs_a_schedule_unmixed_and_freezes_theta_in_e(small):
+    """A queued E, M, E, M schedule played by the thread: exactly those phases, no joint step between them,
+    every curve point inside one phase, theta bit-identical over each E-phase and phi over each M-phase."""
+    small.enqueue_schedule((("e_step", 12), ("m_step", 9), ("e_step", 7), ("m_step", 5)))
+    theta = params(small.model.generative_parameters())
+    small.start()
+    frames = play_out(small)
+    assert small.steps == 33 and small.queued_steps == 0 and small.error is None
+    assert small.history.segments == [
+        ["e_step", 1, 12],
+        ["m_step", 13, 21],
+        ["e_step", 22, 28],
+        ["m_step", 29, 33],
+    ]
+    h = small.history
+    assert h.step[-1] == 33 and frames[-1].step == 33
+    # every phase's last step is evaluated, so each phase ends with a point of its own
+    for _, _, last in h.segments:
+        assert last in h.step
+    for step, phase in zip(h.step[1:], h.phase[1:], strict=True):
+        assert any(p == phase and a <= step <= b for p, a, b in h.segments), (step, phase)
+    assert not identical(theta, params(small.model.generative_parameters()))  # the M-phases moved theta
+
+
+def test_background_e_phase_is_bit_identical_in_theta(small):
+    theta, phi = params(small.model.generative_parameters()), params(small.model.inference_parameters())
+    small.enqueue("e_step", 25)
+    small.start()
+    play_out(small)
+    assert small.steps == 25
+    assert identical(theta, params(small.model.generative_parameters()))
+    assert not identical(phi, params(small.model.inference_parameters()))
+    # the view model (what the page draws) holds the live parameters once the thread is done
+    for a, b in zip(small.view_model.parameters(), small.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_autoplay_steps_never_enter_the_queue_and_stop_hands_over(small):
+    small.start(autoplay="joint")
+    while small.steps < 6:
+        small.collect(timeout_s=2.0)
+    assert small.queued_steps == 0  # autoplay steps are not queued
+    small.enqueue("e_step", 5)  # what the page's E-step button does while Play runs free
+    small.start(autoplay=None)
+    play_out(small)
+    phases = [p for p, _, _ in small.history.segments]
+    assert (
+        phases == ["joint", "e_step"] and small.history.segments[-1][2] - small.history.segments[-1][1] == 4
+    )
+    small.start(autoplay="m_step")
+    while small.latest.step <= small.history.segments[-1][2] - 1 or small.last_phase != "m_step":
+        small.collect(timeout_s=2.0)
+    small.stop()
+    assert not small.running
+    small.collect(0.0)  # the steps taken since the last frame were handed over at the stop
+    assert small.latest.step == small.steps
+    with pytest.raises(WatchError):
+        small.start(autoplay="gaussian")
+
+
+def test_collect_waits_for_the_steps_per_frame_asked_for(small):
+    small.start(autoplay="joint")
+    try:
+        for _ in range(3):
+            before = small.latest.step
+            frame = small.collect(timeout_s=30.0, min_steps=7)
+            assert frame is not None and frame.step - before >= 7
+    finally:
+        small.stop()
+
+
+def test_nan_in_the_thread_stops_it_and_goes_back(small, monkeypatch):
+    small.run("joint", 5)
+    before, steps = params(small.model.parameters()), small.steps
+    nan = replace(small.latest.metrics, iwae=float("nan"))
+    monkeypatch.setattr(small, "measure", lambda: nan)
+    small.enqueue("m_step", 1000)
+    small.start()
+    play_out(small)
+    assert "NaN" in small.error and small.queued_steps == 0 and not small.running
+    assert small.steps == steps and identical(before, params(small.model.parameters()))
 
 
 @pytest.fixture(scope="module")
