@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explorer_core.figures import DIGIT_COLOURS, PHASE_NAMES, PHASE_SHADES
+from explorer_core.figures import DIGIT_COLOURS, PHASE_NAMES, PHASE_SHADES, thin_indices
 
 MAX_POINTS = 600
 MAX_SEGMENTS = 60
@@ -28,13 +28,6 @@ RECON_COLOUR = "#1f77b4"
 KL_COLOUR = "#9467bd"
 INACTIVE_COLOUR = "#c7c7c7"
 CURSOR_COLOUR = "#000000"
-
-
-def _thin(n: int, limit: int = MAX_POINTS) -> np.ndarray:
-    """Indices keeping at most ``limit`` of n points, always the first and the last."""
-    if n <= limit:
-        return np.arange(n)
-    return np.unique(np.r_[np.linspace(0, n - 1, limit).astype(int), n - 1])
 
 
 def _floats(values, decimals: int = 4) -> list[float | None]:
@@ -85,7 +78,7 @@ def bound_chart(
         segments: ``(phase, first_step, last_step)`` runs of one phase.
         k: importance samples of the latest IWAE bound (for the legend).
     """
-    idx = _thin(len(steps))
+    idx = thin_indices(len(steps), MAX_POINTS)
     x = np.asarray(steps, dtype=float)[idx]
     e = np.asarray(elbo, dtype=float)[idx]
     i = np.asarray(iwae, dtype=float)[idx]
@@ -139,7 +132,7 @@ def terms_chart(
 ) -> dict:
     """The ELBO's two terms per evaluation (Kingma & Welling 2014, eq. 10): E_q[log p(x|z)] (top) and
     KL(q(z|x) || p(z)) (bottom), nats per image, phases shaded."""
-    idx = _thin(len(steps))
+    idx = thin_indices(len(steps), MAX_POINTS)
     x = np.asarray(steps, dtype=float)[idx]
     r = np.asarray(reconstruction, dtype=float)[idx]
     kl_a = np.asarray(kl, dtype=float)[idx]

@@ -39,6 +39,8 @@ from torch.distributions import Normal, kl_divergence
 
 from explorer_core.aevb import PHASES, AEVBOptimizers, NonFiniteError, aevb_step, check_learning_rate
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
+from explorer_core.evaluation import iwae_bound
+from explorer_core.explore.latent import fit_pca
 from explorer_core.models.vae import VAE, VAEConfig
 from explorer_core.schedule import MAX_QUEUED_STEPS, PhaseQueue, add_segment
 
@@ -759,7 +761,7 @@ class WatchExperiment:
         log_px_z = model.decode(z).log_prob(x)  # [k, n]
         log_w = log_px_z + prior.log_prob(z) - q.log_prob(z)  # [k, n]
         k = log_w.shape[0]
-        iwae = torch.logsumexp(log_w.double(), 0) - math.log(k)  # [n]
+        iwae = iwae_bound(log_w)  # [n]
         kl_dims = kl_divergence(q.base_dist, Normal(prior.mean, prior.stddev))  # [n, L]
         reconstruction = log_px_z.double().mean(0)  # [n]
         kl = kl_dims.double().sum(-1)
@@ -786,12 +788,9 @@ class WatchExperiment:
             centre, basis, explained = np.zeros(2, np.float32), np.eye(2, dtype=np.float32), (1.0, 1.0)
             coords = mu
         else:
-            centre = mu.mean(0)
-            _, s, vt = np.linalg.svd(mu - centre, full_matrices=False)
-            basis = vt[:2].astype(np.float32)
-            variance = s**2 / max(float(np.sum(s**2)), 1e-30)
-            explained = (float(variance[0]), float(variance[1]))
-            coords = (mu - centre) @ basis.T
+            plane = fit_pca(mu)
+            centre, basis, explained = plane.centre, plane.basis, plane.explained
+            coords = plane(mu)
             previous = self.frame_obj
             if previous is not None and previous.coords.shape == coords.shape:
                 r = _orthogonal_align(coords, previous.coords)
