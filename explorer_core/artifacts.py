@@ -19,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from explorer_core.device import available_memory
 from explorer_core.families import FAMILIES as FAMILY_RECORDS
 from explorer_core.families import UnknownFamilyError, is_model_family, model_family
 from explorer_core.models.base import LatentVariableModel
@@ -284,16 +285,6 @@ def count_model_parameters(family: str, config: dict[str, Any]) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _free_memory() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def check_loadable(family: str, config: dict[str, Any], weights: Path) -> int:
     """Before a model is built: its parameter count, the weights file's size against it, and the memory the
     load needs (the file plus the module, about twice its size) against what is free. Returns the count.
@@ -313,7 +304,7 @@ def check_loadable(family: str, config: dict[str, Any], weights: Path) -> int:
             f"{weights.name} holds {size:,} bytes, which does not fit a {family} with {params:,} float32 "
             "parameters: the file is corrupt or does not belong to this description."
         )
-    free = _free_memory()
+    free = available_memory("cpu")
     if free is not None and 2 * size > LOAD_MEMORY_FRACTION * free:
         raise ArtifactError(
             f"loading {weights.name} needs about {2 * size / 2**30:.2f} GiB, but only {free / 2**30:.2f} GiB "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
@@ -94,3 +95,20 @@ def limit_cpu_threads(n: int) -> None:
     because the per-op thread hand-off costs more than the arithmetic.
     """
     torch.set_num_threads(max(1, int(n)))
+
+
+def available_memory(device: str = "cpu") -> int | None:
+    """Free bytes on ``device``: ``MemAvailable`` of /proc/meminfo for the CPU (else None), the CUDA
+    driver's free memory for a GPU, None where unknown (MPS)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(dev)
+        return int(free)
+    if dev.type == "cpu":
+        try:
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            return None
+    return None

@@ -35,7 +35,7 @@ validation before anything is spent), :mod:`.worker` (the process of one run), :
 """
 
 from explorer_core.jobs.manager import JobManager, eta_text
-from explorer_core.jobs.memory import MemoryEstimate, available_memory, estimate_memory, validate_config
+from explorer_core.jobs.memory import MemoryEstimate, estimate_memory, validate_config
 from explorer_core.jobs.store import (
     CONFIG_FILE_SCHEMA,
     STATUS_SCHEMA,
@@ -64,7 +64,6 @@ __all__ = [
     "RunInfo",
     "RunProblem",
     "TrainingError",
-    "available_memory",
     "check_elbo",
     "done_models",
     "estimate_memory",

@@ -4,7 +4,6 @@ has, and the validation that turns an absurd config into one clear message."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,6 +12,7 @@ from explorer_core.artifacts import (
     RECIPE_FIELDS,
 )
 from explorer_core.data import MNIST_TEST, MNIST_TRAIN
+from explorer_core.device import available_memory
 from explorer_core.families import PIXELS, model_family
 from explorer_core.jobs.store import ConfigRejectedError
 from explorer_core.training import TrainConfig
@@ -76,23 +76,6 @@ def estimate_memory(config: TrainConfig, n_train: int | None = None, device: str
     if torch.device(device).type == "cpu":
         data += CPU_PROCESS_OVERHEAD
     return MemoryEstimate(params, 5 * 4 * params, activations, data)
-
-
-def available_memory(device: str = "cpu") -> int | None:
-    """Free bytes on ``device``: ``MemAvailable`` of /proc/meminfo for the CPU (else None), the CUDA
-    driver's free memory for a GPU, None where unknown (MPS)."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(dev)
-        return int(free)
-    if dev.type == "cpu":
-        try:
-            for line in Path("/proc/meminfo").read_text().splitlines():
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            return None
-    return None
 
 
 def _gib(n: float) -> str:
