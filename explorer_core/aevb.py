@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
+from torch import nn
 
 from explorer_core.models.base import LatentVariableModel
 
@@ -29,6 +30,10 @@ MAX_LEARNING_RATE = 10.0
 
 class NonFiniteError(FloatingPointError):
     """A training step produced a NaN or inf loss or gradient; no parameter was updated."""
+
+
+#: copies of a model's parameters and of its optimizers' states (see :meth:`AEVBOptimizers.snapshot`)
+Snapshot = tuple[list[torch.Tensor], list[tuple[torch.optim.Optimizer, dict]]]
 
 
 @dataclass
@@ -52,6 +57,36 @@ class AEVBOptimizers:
             "m_step": [self.generative],
         }[phase]
         return [opt for opt in chosen if opt is not None]
+
+    def snapshot(
+        self, model: nn.Module
+    ) -> tuple[list[torch.Tensor], list[tuple[torch.optim.Optimizer, dict]]]:
+        """Copies of ``model``'s parameters (in ``parameters()`` order) and of both optimizers' states (Adam's
+        moments and step counts): what :meth:`restore` brings back, e.g. the last finite state after a NaN."""
+        params = [p.detach().clone() for p in model.parameters()]
+        states = [
+            (
+                opt,
+                {
+                    k: {n: (t.clone() if torch.is_tensor(t) else t) for n, t in v.items()}
+                    for k, v in opt.state.items()
+                },
+            )
+            for opt in (self.inference, self.generative)
+            if opt is not None
+        ]
+        return params, states
+
+    @staticmethod
+    def restore(model: nn.Module, snapshot: Snapshot) -> None:
+        """Put ``model``'s parameters and the optimizers' states back to a :meth:`snapshot`."""
+        params, states = snapshot
+        with torch.no_grad():
+            for p, saved in zip(model.parameters(), params, strict=True):
+                p.copy_(saved)
+        for opt, state in states:
+            opt.state.clear()
+            opt.state.update(state)
 
     def set_learning_rate(self, lr: float) -> None:
         """Set the learning rate of both optimizers in place (Adam's moment estimates are kept).

@@ -236,28 +236,10 @@ class FAExperiment:
         return evaluate_fa(self.model, self.dataset.x_test, self.config.n_elbo_samples)
 
     def _snapshot(self) -> tuple:
-        params = [p.detach().clone() for p in self.model.parameters()]
-        opts = [
-            (
-                opt,
-                {
-                    k: {n: (t.clone() if torch.is_tensor(t) else t) for n, t in v.items()}
-                    for k, v in opt.state.items()
-                },
-            )
-            for opt in (self.optimizers.inference, self.optimizers.generative)
-            if opt is not None
-        ]
-        return params, opts
+        return self.optimizers.snapshot(self.model)
 
     def _restore(self, snapshot: tuple) -> None:
-        params, opts = snapshot
-        with torch.no_grad():
-            for p, saved in zip(self.model.parameters(), params, strict=True):
-                p.copy_(saved)
-        for opt, state in opts:
-            opt.state.clear()
-            opt.state.update(state)
+        self.optimizers.restore(self.model, snapshot)
 
     # --- views -------------------------------------------------------------------------------------------
     @torch.no_grad()

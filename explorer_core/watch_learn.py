@@ -455,7 +455,9 @@ class WatchExperiment:
         return self.pending.queued_steps
 
     def enqueue(self, phase: str, n_steps: int) -> None:
-        """Queue ``n_steps`` steps of ``phase`` (``e_step``, ``m_step`` or ``joint``).
+        """Queue ``n_steps`` steps of ``phase`` (``e_step``, ``m_step`` or ``joint``). Queued steps end free
+        play (:attr:`autoplay`) in the same breath, so no free step can follow them before the caller's next
+        :meth:`start`: the queue runs unmixed.
 
         Raises:
             WatchError: unknown phase or a step count outside 1..1,000,000 in all.
@@ -465,10 +467,12 @@ class WatchExperiment:
                 self.pending.enqueue(phase, n_steps)
             except ValueError as err:
                 raise WatchError(str(err)) from err
+            self.autoplay = None
             self.error = None
 
     def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = EM_SCHEDULE) -> None:
-        """Queue a whole schedule of ``(phase, steps)`` segments (all or nothing).
+        """Queue a whole schedule of ``(phase, steps)`` segments (all or nothing); it ends free play as
+        :meth:`enqueue` does.
 
         Raises:
             WatchError: as :meth:`enqueue`.
@@ -478,6 +482,7 @@ class WatchExperiment:
                 self.pending.enqueue_schedule(schedule)
             except ValueError as err:
                 raise WatchError(str(err)) from err
+            self.autoplay = None
             self.error = None
 
     def clear_queue(self) -> None:
@@ -586,27 +591,10 @@ class WatchExperiment:
 
     def _snapshot(self) -> tuple:
         """(steps, parameter copies, optimizer state copies) of the live model."""
-        params = [p.detach().clone() for p in self.model.parameters()]
-        opts = [
-            (
-                opt,
-                {
-                    k: {n: (t.clone() if torch.is_tensor(t) else t) for n, t in v.items()}
-                    for k, v in opt.state.items()
-                },
-            )
-            for opt in (self.optimizers.inference, self.optimizers.generative)
-        ]
-        return self._steps, params, opts
+        return (self._steps, *self.optimizers.snapshot(self.model))
 
     def _restore(self, snapshot: tuple) -> None:
-        _, params, opts = snapshot
-        with torch.no_grad():
-            for p, saved in zip(self.model.parameters(), params, strict=True):
-                p.copy_(saved)
-        for opt, state in opts:
-            opt.state.clear()
-            opt.state.update(state)
+        self.optimizers.restore(self.model, snapshot[1:])
 
     # --- the background thread ------------------------------------------------------------------------
     @property
