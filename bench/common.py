@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
 #: a Streamlit app whose script has finished its run
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 RESULTS = ROOT / "bench" / "results"
+#: the 1-minute load average when this benchmark process started (its own load is not in it)
+START_LOAD = round(os.getloadavg()[0], 2)
 sys.path.insert(0, str(ROOT))
 
 from serve import headless_command  # noqa: E402  (the repository root is on the path from here)
@@ -118,7 +120,8 @@ def machine() -> dict:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
+        "load_average_1min": START_LOAD,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "torch": torch.__version__,
         "device": info.name,
         "torch_threads": torch.get_num_threads(),
