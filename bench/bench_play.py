@@ -1,9 +1,9 @@
 """Play as a browser shows it: frames per second on the factor-analysis page, rows per second on the VRNN
 page.
 
-A fresh ``streamlit run app.py`` (headless, the shipped models) and Debian's Chromium driven by Playwright
-(launched as tests/browser/conftest.py does, 1500 x 1100). In the page, a sampler polls the DOM every 10 ms
-and records, with ``performance.now()``, every change of what the user sees:
+A fresh server of the app as ``make run`` starts it (serve.py; headless, the shipped models) and Debian's
+Chromium driven by Playwright (launched as tests/browser/conftest.py does, 1500 x 1100). In the page, a
+sampler polls the DOM every 10 ms and records, with ``performance.now()``, every change of what the user sees:
 
 - FA: the "Step" metric (one change per frame shown) and plotly's ``plotly_afterplot`` events of the 3-D
   scatter, the learning curves and the posterior ellipses (one per redraw of that chart). ▶ Play (joint
@@ -24,20 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import CHROMIUM, CHROMIUM_ARGS, ROOT, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, start_server, write_result
 
 TIMEOUT_MS = 120_000
 TARGET_PER_S = 5.0
@@ -95,46 +91,20 @@ SAMPLER_JS = """
 SCATTER_CANVAS = ".st-key-fa_scatter canvas"  # Playwright's CSS locators look into the shadow root
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def server(log: Path):
-    """A fresh ``streamlit run app.py`` with the shipped models; yields its base URL once healthy."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    cmd += ["--server.fileWatcherType", "none"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AEVB_RUNS_DIR": str(log.parent / "runs")}
-    env.pop("AEVB_MODEL_DIRS", None)
-    url = f"http://localhost:{port}"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+    """A fresh server of the app with the shipped models, started as ``make run`` starts it; yields its base
+    URL once healthy."""
+    proc, url = start_server(log, log.parent / "runs")
+    try:
+        yield url
+    finally:
+        proc.terminate()
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("streamlit did not answer within 120 s")
-                time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_idle(page, settle_s: float = 1.0, timeout_s: float = 120) -> None:

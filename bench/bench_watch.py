@@ -1,13 +1,13 @@
 """Watch it learn: frames per second while playing, measured in a real browser.
 
-A fresh ``streamlit run app.py`` (headless) and Debian's Chromium driven by Playwright open /watch with the
-default configuration (L = 2, hidden 256-256, 10,000 training images, batch 100, IWAE k = 16 on 100
-validation images, 500 map points, the page's default of at least 20 steps per frame) and press ▶ Play
-(joint steps until paused; the page's training thread takes the steps while frames are drawn, and a frame
-shows the model once 20 more steps were taken, or after 1 s). In the page, a ``requestAnimationFrame``
-loop records the moments at which the learning-curve canvas draws a new frame (its ``data-frame``
-changes: a frame has arrived and been drawn) together with the step counter shown. After a warm-up of
-3 s, frames are counted for ``--seconds`` seconds: frames/s = drawn curve updates per second,
+A fresh server of the app as ``make run`` starts it (serve.py, headless) and Debian's Chromium driven by
+Playwright open /watch with the default configuration (L = 2, hidden 256-256, 10,000 training images, batch
+100, IWAE k = 16 on 100 validation images, 500 map points, the page's default of at least 20 steps per
+frame) and press ▶ Play (joint steps until paused; the page's training thread takes the steps while frames
+are drawn, and a frame shows the model once 20 more steps were taken, or after 1 s). In the page, a
+``requestAnimationFrame`` loop records the moments at which the learning-curve canvas draws a new frame (its
+``data-frame`` changes: a frame has arrived and been drawn) together with the step counter shown. After a
+warm-up of 3 s, frames are counted for ``--seconds`` seconds: frames/s = drawn curve updates per second,
 steps/frame = steps advanced (as shown) per drawn update.
 
 The server side alone (no browser, no Streamlit): the same experiment's training thread runs while a loop
@@ -28,17 +28,14 @@ recorded (``background_training``); the numbers depend on it on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-from common import CHROMIUM, CHROMIUM_ARGS, IDLE_APP, ROOT, summary, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, IDLE_APP, ROOT, start_server, summary, write_result
 
 CURVES = ".st-key-watch_curves"  # the live-chart canvas sits in a shadow root below this element
 TARGET_FPS, TARGET_STEPS = 5.0, 20
@@ -93,53 +90,11 @@ def background_training() -> list[dict]:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AEVB_RUNS_DIR": str(log.parent / "runs")}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("streamlit did not answer within 120 s")
-        time.sleep(0.2)
-
-
 def browser_fps(seconds: float, log_dir: Path) -> dict:
     """Frames drawn per second in Chromium while the page plays (see the module docstring)."""
     from playwright.sync_api import sync_playwright
 
-    proc, url = start_server(log_dir / "server.log")
+    proc, url = start_server(log_dir / "server.log", log_dir / "runs")
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
