@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Debian's Chromium, launched as tests/browser/conftest.py launches it (the closed network needs these flags)
+#: Debian's Chromium and its flags (the closed network needs them), for the benchmarks and the browser tests
 CHROMIUM = os.environ.get("AEVB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

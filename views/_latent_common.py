@@ -24,7 +24,6 @@ from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.latent import (
     LatentBundle,
     decode_images,
-    display_subset,
     load_bundle,
     manifold,
     slider_ranges,
@@ -50,7 +49,6 @@ VIEW_HELP = (
     "show). mean: E[x|z]; for the Continuous Bernoulli it differs from λ (it is pulled towards 0.5), for "
     "the Bernoulli it is λ. sample: one draw x ~ p(x|z), noisy by nature."
 )
-MAX_MAP_POINTS = 3000
 MANIFOLD_N = 15
 
 # Per-interaction decodes are a few small matrix products: one thread beats two (on a busy 2-core CPU, two
@@ -247,17 +245,17 @@ def pad_fragment(
     """The VAE / CVAE pad and its z sliders, in a fragment of their own: a drag, an arrow key or a slider
     reruns only this (a few elements), so the decoded image follows the pointer.
 
-    Shows the test encodings (a fixed subset of ``MAX_MAP_POINTS``), the cursor at the sliders' z, the
-    decoding of z under ``label`` and, when ``row_of`` is given, ``row_of(z [L])`` (an image [h, w], the
-    CVAE's ten labels). A click on a point moves z to that encoding and picks the image for the encoder view
-    (``on_image(index)`` may add state values; the whole page then reruns); a wheel notch changes the region
-    that the panel around the pad shows, so the page reruns too. Keeps the decode's server seconds in
-    ``state[prefix + "_decode_s"]`` and z, the zoom and the label in the URL."""
+    Shows the test encodings (a fixed subset, :func:`views.components.latent_pad.shown_points`), the cursor at
+    the sliders' z, the decoding of z under ``label`` and, when ``row_of`` is given, ``row_of(z [L])`` (an
+    image [h, w], the CVAE's ten labels). A click on a point moves z to that encoding and picks the image for
+    the encoder view (``on_image(index)`` may add state values; the whole page then reruns); a wheel notch
+    changes the region that the panel around the pad shows, so the page reruns too. Keeps the decode's server
+    seconds in ``state[prefix + "_decode_s"]`` and z, the zoom and the label in the URL."""
     lp.rerun_app_if_picked(prefix)
     lp.rerun_panel_if_zoomed(prefix)
     state = st.session_state
     lm = bundle.latent_map
-    idx = display_subset(lm.labels, MAX_MAP_POINTS)
+    idx = lp.shown_points(model_key, lm.labels)
     u_col, v_col = st.columns(2, gap="medium")
     u, v = z_sliders(prefix, bundle, ranges, (u_col, v_col))
 

@@ -29,7 +29,7 @@ from explorer_core.explore.clusters import (
     plane_ranges,
     stored_clusters,
 )
-from explorer_core.explore.latent import IMAGE_SIDE, display_subset, view_region
+from explorer_core.explore.latent import IMAGE_SIDE, view_region
 from explorer_core.families import FAMILIES
 from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR
 from explorer_core.figures_gmvae import (
@@ -48,7 +48,6 @@ from views.components.model_panel import Metric
 P = "gmvae"
 GALLERY_PER_CLUSTER = 15
 GALLERY_FACTOR = 2
-MAX_MAP_POINTS = 3000
 state = st.session_state
 
 limit_cpu_threads(1)  # per-interaction decodes are small: one thread is fastest (see views/_latent_common.py)
@@ -292,7 +291,7 @@ def cluster_pad(
     lp.rerun_panel_if_zoomed(P)
     u = lp.clamp(state.get(f"{P}_u", bundle.prior_coords[cluster][0]), ranges[0])
     v = lp.clamp(state.get(f"{P}_v", bundle.prior_coords[cluster][1]), ranges[1])
-    idx = display_subset(bundle.labels, MAX_MAP_POINTS)
+    idx = lp.shown_points(model_key, bundle.labels)
 
     def on_point(i: int) -> None:
         state[f"{P}_index"], state[f"{P}_source"] = int(idx[i]), "test"

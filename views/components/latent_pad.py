@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from explorer_core.explore.latent import display_subset
 from explorer_core.figures import DIGIT_COLOURS
 
 ASSETS = Path(__file__).with_name("latent_pad")
@@ -297,6 +298,8 @@ def latent_pad(
 
 ZOOMS = (1, 2, 4, 8)
 PAD_HEIGHT = 430
+#: test encodings a pad draws at most
+MAX_POINTS = 3000
 PAD_PICK_PX = 8
 PAD_HINT = (
     "Drag: z follows the pointer · click a dot: pick that test image · arrow keys (Shift ×5): move z · "
@@ -307,6 +310,13 @@ PAD_HINT = (
 def clamp(value: float, bounds: tuple[float, float]) -> float:
     """``value`` inside ``bounds``, as a plain float."""
     return float(min(max(float(value), bounds[0]), bounds[1]))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def shown_points(model_key: str, _labels: np.ndarray) -> np.ndarray:
+    """The fixed subset of the test encodings a pad draws (:func:`explorer_core.explore.latent.display_subset`
+    of ``MAX_POINTS``), computed once per model, not on every move: sorted indices [<= MAX_POINTS]."""
+    return display_subset(_labels, MAX_POINTS)
 
 
 def pad_key(prefix: str) -> str:
