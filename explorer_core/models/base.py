@@ -12,11 +12,28 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 from torch.distributions import Distribution
+
+
+@runtime_checkable
+class MLPDecoder(Protocol):
+    """A typed capability: the likelihood's parameter is an MLP of the decoder input, so the decoder can be
+    exported as plain matrices (the latent pad runs it in the browser,
+    :mod:`explorer_core.explore.browser_decoder`). The VAE, the CVAE and the GMVAE have it.
+
+    ``decoder_input(z [..., L], y)`` is what the first layer reads ([..., D_in]: z, or [one-hot(y), z] for
+    the CVAE); ``decoder_layers()`` are its Linear layers in order, a ReLU after each but the last, whose
+    output are the logits of the pixel distributions [..., 784] (the Bernoulli's or Continuous Bernoulli's
+    ``logits`` in :meth:`LatentVariableModel.decode`). Dropout (a no-op in eval mode) is left out.
+    """
+
+    def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def decoder_layers(self) -> list[nn.Linear]: ...
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,15 @@ class GMVAE(LatentVariableModel):
         eye = torch.eye(self.config.n_clusters, dtype=x.dtype, device=x.device)
         return self._qz(self.qz_x(x).unsqueeze(0), eye.unsqueeze(1))
 
+    def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """What the decoder's first layer reads: z [..., L] itself (x depends on z only)."""
+        return z
+
+    def decoder_layers(self) -> list[nn.Linear]:
+        """The decoder's Linear layers in order (ReLU between them), the last giving the Bernoulli logits
+        [..., 784] (:class:`explorer_core.models.base.MLPDecoder`)."""
+        return [m for m in self.decoder.modules() if isinstance(m, nn.Linear)]
+
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
         """p(x|z): 784 independent Bernoullis, for z [..., L] (y is ignored: x depends on z only)."""
         return Independent(Bernoulli(logits=self.decoder(z), validate_args=False), 1)

@@ -117,6 +117,15 @@ class VAE(LatentVariableModel):
         """q(z|x) = N(mu(x), diag sigma(x)^2), batch [batch], event [L]."""
         return gaussian_head(self.encoder(self._inputs(x, y)), self.encoder_mu, self.encoder_sigma)
 
+    def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """What the decoder's first layer reads: z [..., L] (the CVAE: [one-hot(y), z], [..., C + L])."""
+        return self._latents(z, y)
+
+    def decoder_layers(self) -> list[nn.Linear]:
+        """The decoder's Linear layers in order (ReLU between them), the last giving logit(lambda) [..., 784]
+        (:class:`explorer_core.models.base.MLPDecoder`)."""
+        return [m for m in self.decoder if isinstance(m, nn.Linear)] + [self.decoder_out]
+
     def decoder_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """logit(lambda(z)), [..., 784]."""
         return self.decoder_out(self.decoder(self._latents(z, y)))
