@@ -22,6 +22,7 @@ import torch
 
 from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.latent import (
+    N_CLASSES,
     LatentBundle,
     decode_images,
     load_bundle,
@@ -269,14 +270,19 @@ def pad_fragment(
             state[k] = value
         state[f"{prefix}_rerun_app"] = True
 
+    labels = (None,) if label is None else tuple(range(N_CLASSES))
+    decoder = lp.cached_browser_decoder(model_key, "plane", bundle.model, lm.centre, lm.basis, labels)
     start = time.perf_counter()
-    z = lm.plane_to_z(np.array((u, v), dtype=np.float32))
-    seed = int(state.get(f"{prefix}_sample_seed", 0))
-    image = decode_png(bundle, z, view, label, seed)
-    with torch.inference_mode():
-        row = None if row_of is None else png_bytes(row_of(z))
+    image = row = None
+    if decoder is None or not lp.browser_decodes(lp.pad_key(prefix), decoder.version, view):
+        z = lm.plane_to_z(np.array((u, v), dtype=np.float32))
+        seed = int(state.get(f"{prefix}_sample_seed", 0))
+        image = decode_png(bundle, z, view, label, seed)
+        with torch.inference_mode():
+            row = None if row_of is None else png_bytes(row_of(z))
     state[f"{prefix}_decode_s"] = time.perf_counter() - start
-    caption = f"z = ({u:.2f}, {v:.2f})" if lm.latent_dim == 2 else f"u = {u:.2f}, v = {v:.2f}"
+    caption_format = "z = ({u}, {v})" if lm.latent_dim == 2 else "u = {u}, v = {v}"
+    caption = caption_format.format(u=f"{u:.2f}", v=f"{v:.2f}")
     lp.mount_pad(
         prefix,
         version=lp.point_version(model_key, "plane", len(idx)),
@@ -292,6 +298,11 @@ def pad_fragment(
         row_png=row,
         row_title=row_title,
         axes=axis_titles(bundle),
+        decoder=decoder,
+        view=view,
+        label_k=0 if label is None else label,
+        row_k=range(N_CLASSES) if row_of is not None else (),
+        caption_format=caption_format,
     )
     url = {
         "u": float(state[f"{prefix}_u"]),

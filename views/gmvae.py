@@ -301,10 +301,16 @@ def cluster_pad(
         _goto_cluster(bundle, c)
         state[f"{P}_rerun_app"] = True
 
+    projection = bundle.projection
+    decoder = lp.cached_browser_decoder(
+        model_key, "pca", bundle.model, projection.centre, projection.basis, (None,)
+    )
     start = time.perf_counter()
-    image = png_bytes(decode_plane(bundle.model, bundle.projection, np.array([u, v])))
+    image = None
+    if decoder is None or not lp.browser_decodes(lp.pad_key(P), decoder.version, "lambda"):
+        image = png_bytes(decode_plane(bundle.model, projection, np.array([u, v])))
     state[f"{P}_decode_s"] = time.perf_counter() - start
-    ex = bundle.projection.explained
+    ex = projection.explained
     lp.mount_pad(
         P,
         version=lp.point_version(model_key, "pca", len(idx)),
@@ -322,6 +328,9 @@ def cluster_pad(
         axes=(f"PC 1 ({ex[0]:.0%})", f"PC 2 ({ex[1]:.0%})"),
         hint="Drag: decode z under the pointer · click a disc: pick that cluster · click a dot: classify "
         "that test image below · arrow keys: move z · wheel: zoom",
+        decoder=decoder,
+        view="lambda",
+        caption_format="PC 1 = {u}, PC 2 = {v}",
     )
     ps.url_out({"u": float(u), "v": float(v)})
 

@@ -27,13 +27,16 @@ class MLPDecoder(Protocol):
 
     ``decoder_input(z [..., L], y)`` is what the first layer reads ([..., D_in]: z, or [one-hot(y), z] for
     the CVAE); ``decoder_layers()`` are its Linear layers in order, a ReLU after each but the last, whose
-    output are the logits of the pixel distributions [..., 784] (the Bernoulli's or Continuous Bernoulli's
-    ``logits`` in :meth:`LatentVariableModel.decode`). Dropout (a no-op in eval mode) is left out.
+    output are the logits [..., 784] of the pixel distributions ``pixel_likelihood(logits)`` (Bernoullis or
+    Continuous Bernoullis, event [784]): ``decode(z, y)`` is
+    ``pixel_likelihood(layers(decoder_input(z, y)))``. Dropout (a no-op in eval mode) is left out.
     """
 
     def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def decoder_layers(self) -> list[nn.Linear]: ...
+
+    def pixel_likelihood(self, logits: torch.Tensor) -> Distribution: ...
 
 
 @dataclass(frozen=True)

@@ -181,9 +181,13 @@ class GMVAE(LatentVariableModel):
         [..., 784] (:class:`explorer_core.models.base.MLPDecoder`)."""
         return [m for m in self.decoder.modules() if isinstance(m, nn.Linear)]
 
+    def pixel_likelihood(self, logits: torch.Tensor) -> Independent:
+        """The pixel distributions for decoder logits [..., 784]: independent Bernoullis, event [784]."""
+        return Independent(Bernoulli(logits=logits, validate_args=False), 1)
+
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
         """p(x|z): 784 independent Bernoullis, for z [..., L] (y is ignored: x depends on z only)."""
-        return Independent(Bernoulli(logits=self.decoder(z), validate_args=False), 1)
+        return self.pixel_likelihood(self.decoder(z))
 
     def prior(self, y: torch.Tensor | None = None) -> Independent:
         """p(z|y) = N(mu(y), diag sigma(y)^2). ``y``: ints [...] or (relaxed) one-hots [..., C]; None gives

@@ -130,12 +130,16 @@ class VAE(LatentVariableModel):
         """logit(lambda(z)), [..., 784]."""
         return self.decoder_out(self.decoder(self._latents(z, y)))
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
-        """p(x|z): 784 independent Continuous Bernoullis (or Bernoullis) with parameter lambda(z)."""
-        logits = self.decoder_logits(z, y)
+    def pixel_likelihood(self, logits: torch.Tensor) -> Independent:
+        """The pixel distributions for decoder logits [..., 784]: independent Continuous Bernoullis (or
+        Bernoullis) with parameter lambda = sigmoid(logits), event [784]."""
         if self.config.likelihood == "continuous_bernoulli":
             return Independent(ContinuousBernoulli(logits=logits, validate_args=False), 1)
         return Independent(Bernoulli(logits=logits, validate_args=False), 1)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
+        """p(x|z): 784 independent Continuous Bernoullis (or Bernoullis) with parameter lambda(z)."""
+        return self.pixel_likelihood(self.decoder_logits(z, y))
 
     def prior(self, y: torch.Tensor | None = None) -> Distribution:
         """p(z) = N(0, I_L), event [L]."""

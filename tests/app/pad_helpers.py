@@ -37,14 +37,22 @@ def pad_data(at: AppTest, key: str) -> dict[str, Any]:
     return json.loads(pad_element(at, key).proto.json)
 
 
-def pad_send(at: AppTest, key: str, event: str | None = None, value: Any = None, have: Any = None) -> AppTest:
+def pad_send(
+    at: AppTest,
+    key: str,
+    event: str | None = None,
+    value: Any = None,
+    have: Any = None,
+    have_decoder: Any = None,
+) -> AppTest:
     """Rerun as if the browser's pad ``key`` reported its state ``have`` (the point-set version it holds)
-    and, when ``event`` is given, sent that trigger with ``value``."""
+    and ``have_decoder`` (the decoder version it holds) and, when ``event`` is given, sent that trigger with
+    ``value``."""
     element = pad_element(at, key)
     states = at._tree.get_widget_states()
     state = states.widgets.add()
     state.id = element.proto.id
-    state.json_value = json.dumps({"have": have})
+    state.json_value = json.dumps({"have": have, "have_decoder": have_decoder})
     if event is not None:
         trigger = states.widgets.add()
         trigger.id = _make_trigger_id(element.proto.id, "events")

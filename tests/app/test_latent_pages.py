@@ -186,6 +186,38 @@ def test_vae_pad_drag_moves_z_and_a_click_picks_an_image(model_dir, monkeypatch)
 
 
 @pytest.mark.usefixtures("no_pretrained")
+@pytest.mark.parametrize(("page", "model"), [("vae", "tiny-vae"), ("cvae", "tiny-cvae")])
+def test_pad_sends_its_decoder_once_then_the_browser_decodes(page, model, model_dir, monkeypatch):
+    at = open_page(page, model_dir, model, monkeypatch)
+    key = f"{page}_pad"
+    data = pad_data(at, key)
+    decoder, version = data["decoder"], data["decoder_version"]
+    # the decoder on the map's plane, float32 arrays in base64, one first-layer bias per label
+    assert (
+        decoder["version"] == version
+        and decoder["h0"] == 32
+        and decoder["k"] == (10 if page == "cvae" else 1)
+    )
+    assert [layer["n_out"] for layer in decoder["layers"]] == [784]
+    assert set(decoder["tables"]) == {"lambda", "mean"} and data["view"] == "lambda"
+    assert data["caption_format"] == "z = ({u}, {v})" and data["image"]  # the server's image until it is held
+    assert data["row_k"] == (list(range(10)) if page == "cvae" else [])
+    # held: neither the decoder nor an image is sent, a move still moves the sliders and is acknowledged
+    pad_send(at, key, "move", {"u": 0.3, "v": 0.2, "seq": 1}, have=data["version"], have_decoder=version)
+    held = pad_data(at, key)
+    assert held["decoder"] is None and held["decoder_version"] == version
+    assert held["image"] is None and held["row"] is None and held["ack"] == 1
+    assert at.slider(key=f"{page}_u").value == pytest.approx(0.3)
+    # a sample is random: the server draws it, the browser shows it
+    at.radio(key=f"{page}_view").set_value("sample")
+    pad_send(at, key, have=data["version"], have_decoder=version)
+    assert pad_data(at, key)["image"].startswith("data:image/png;base64,")
+    # the browser lost it (a remount): the next run sends it again
+    pad_send(at, key, have=data["version"], have_decoder=f"need:{version}:1")
+    assert pad_data(at, key)["decoder"]["version"] == version
+
+
+@pytest.mark.usefixtures("no_pretrained")
 def test_vae_state_goes_to_the_url_and_a_url_opens_that_view(model_dir, monkeypatch):
     at = open_page("vae", model_dir, "tiny-vae", monkeypatch)
     u = round(at.slider(key="vae_u").max / 2, 2)

@@ -14,12 +14,23 @@ Data in (:func:`pad_data` builds it; every coordinate is on the map plane (u, v)
     ``title`` / ``caption`` / ``row_title`` / ``hint`` / ``axes`` (the axis names): plain text;
     ``overlays``: ``lines`` (polylines with colour, width, dash) and ``marks`` (dots, rings, crosses, discs
     with an optional short text and an optional ``pick`` id).
+    ``decoder_version`` / ``decoder``: the model's decoder on this plane as float32 arrays
+    (:func:`explorer_core.explore.browser_decoder.browser_payload`), sent, like the points, only while the
+    browser does not hold that version (state ``have_decoder``); ``view`` (``lambda`` / ``mean`` decode in
+    the browser; ``sample`` is the server's), ``label_k`` (the label row of the main image), ``row_k`` (the
+    label rows of the CVAE's row) and ``caption_format`` (``{u}`` and ``{v}`` are replaced by z).
+
+With a decoder the browser decodes the z under the pointer itself, at the screen's rate, and sends ``move``
+only when the pointer is released or the arrow keys rest (300 ms): the server then updates its sliders and
+the URL, and sends no image (:func:`browser_decodes`). Without one (before it arrived, or for ``sample``)
+every move goes to the server, which answers with the PNG.
 
 Values out (read them with :func:`read_move`, :func:`read_pick`, :func:`read_zoom` inside the callbacks,
 which run before the fragment reruns, so the page can set its sliders before drawing them):
     trigger ``move`` {u, v, seq}: the pointer drags (or an arrow key moves) z; at most one is in flight, the
     newest position is sent when the answer (``ack`` >= seq) arrives ("latest wins"). A click away from any
     point moves z there too.
+    state ``have_decoder``: the decoder version the browser holds (``need:...`` asks for it again).
     trigger ``pick`` {kind: "point" | "mark", i}: a click within ``pick_px`` pixels of a test point (its
     position in ``points``) or of a pickable mark (its ``pick`` id).
     trigger ``zoom`` {dir: +1 | -1, u, v}: a wheel notch (in or out) at the plane position (u, v).
@@ -32,14 +43,17 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from explorer_core.explore.browser_decoder import TABLE_VIEWS, browser_payload, plane_decoder
 from explorer_core.explore.latent import display_subset
 from explorer_core.figures import DIGIT_COLOURS
+from explorer_core.models.base import MLPDecoder
 
 ASSETS = Path(__file__).with_name("latent_pad")
 NAME = "aevb_latent_pad"
@@ -166,9 +180,15 @@ def pad_data(
     pick_points: bool = True,
     hint: str = "",
     axes: Sequence[str] = ("", ""),
+    decoder: dict[str, Any] | None = None,
+    decoder_version: str = "",
+    view: str = "",
+    label_k: int = 0,
+    row_k: Sequence[int] = (),
+    caption_format: str = "",
 ) -> dict[str, Any]:
     """The pad's data, JSON-ready: see the module docstring. ``points`` is ``None`` when the browser holds
-    ``version`` already (see :func:`needs_points`)."""
+    ``version`` already (see :func:`needs_points`), ``decoder`` likewise for ``decoder_version``."""
 
     def pair(p: Sequence[Sequence[float]]) -> list[list[float]]:
         out = [[float(p[0][0]), float(p[0][1])], [float(p[1][0]), float(p[1][1])]]
@@ -197,6 +217,12 @@ def pad_data(
         "pick_points": bool(pick_points),
         "hint": str(hint),
         "axes": [str(a)[:40] for a in axes][:2],
+        "decoder": decoder,
+        "decoder_version": str(decoder_version),
+        "view": str(view),
+        "label_k": int(label_k),
+        "row_k": [int(k) for k in row_k],
+        "caption_format": str(caption_format)[:_TEXT_MAX],
     }
 
 
@@ -264,6 +290,12 @@ def needs_points(key: str, version: str) -> bool:
     return pad_value(key, "have") != version
 
 
+def browser_decodes(key: str, decoder_version: str, view: str) -> bool:
+    """True when the browser holds the decoder ``decoder_version`` (state ``have_decoder``) and ``view`` is
+    one it decodes itself: the server then sends no image."""
+    return bool(decoder_version) and view in TABLE_VIEWS and pad_value(key, "have_decoder") == decoder_version
+
+
 def latent_pad(
     key: str,
     data: dict[str, Any],
@@ -275,15 +307,16 @@ def latent_pad(
 
     ``on_move`` / ``on_pick`` / ``on_zoom`` run (as Streamlit callbacks, before the rerun) when the browser
     sends that trigger; inside them ``pad_value(key, "move")`` etc. holds it. Returns Streamlit's result
-    object (attributes ``have``, ``move``, ``pick``, ``zoom``).
+    object (attributes ``have``, ``have_decoder``, ``move``, ``pick``, ``zoom``).
     """
     return _component(
         key=key,
         data=data,
-        default={"have": None},
+        default={"have": None, "have_decoder": None},
         width="stretch",
         height="content",
         on_have_change=lambda: None,
+        on_have_decoder_change=lambda: None,
         on_move_change=on_move,
         on_pick_change=on_pick,
         on_zoom_change=on_zoom,
@@ -317,6 +350,29 @@ def shown_points(model_key: str, _labels: np.ndarray) -> np.ndarray:
     """The fixed subset of the test encodings a pad draws (:func:`explorer_core.explore.latent.display_subset`
     of ``MAX_POINTS``), computed once per model, not on every move: sorted indices [<= MAX_POINTS]."""
     return display_subset(_labels, MAX_POINTS)
+
+
+@dataclass(frozen=True)
+class BrowserDecoder:
+    """A model's decoder on a pad's plane, ready to send: ``version`` (a key of the arrays) and ``payload``
+    (:func:`explorer_core.explore.browser_decoder.browser_payload`, about 3.5 MB of JSON for the VAE)."""
+
+    version: str
+    payload: dict[str, Any]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_browser_decoder(
+    model_key: str, plane_key: str, _model, _centre: np.ndarray, _basis: np.ndarray, labels: tuple
+) -> BrowserDecoder | None:
+    """The decoder of ``_model`` on the plane z = centre [L] + u e1 + v e2 (``basis`` [2, L]) for
+    ``labels``, exported once per model and plane (``plane_key`` names it in the cache key;
+    :func:`explorer_core.explore.browser_decoder.plane_decoder`); ``None`` for a model without an MLP
+    decoder."""
+    if not isinstance(_model, MLPDecoder):
+        return None
+    decoder = plane_decoder(_model, _centre, _basis, labels)
+    return BrowserDecoder(decoder.version(), browser_payload(decoder))
 
 
 def pad_key(prefix: str) -> str:
@@ -395,7 +451,7 @@ def mount_pad(
     region,
     ranges,
     uv: tuple[float, float],
-    image_png: bytes,
+    image_png: bytes | None,
     title: str,
     caption: str,
     callbacks: dict[str, Callable[[], None]],
@@ -405,10 +461,18 @@ def mount_pad(
     pick_points: bool = True,
     hint: str = PAD_HINT,
     axes: tuple[str, str] = ("", ""),
+    decoder: BrowserDecoder | None = None,
+    view: str = "",
+    label_k: int = 0,
+    row_k: Sequence[int] = (),
+    caption_format: str = "",
 ) -> None:
     """Mount the page's latent pad (see :mod:`views.components.latent_pad`); ``points()`` builds the point
-    payload, called only when the browser does not hold ``version`` yet."""
+    payload, called only when the browser does not hold ``version`` yet; ``decoder`` (from
+    :func:`cached_browser_decoder`) is sent likewise. ``image_png`` may be ``None`` when
+    :func:`browser_decodes` says the browser decodes ``view`` itself."""
     key = pad_key(prefix)
+    send_decoder = decoder is not None and pad_value(key, "have_decoder") != decoder.version
     data = pad_data(
         version=version,
         points=points() if needs_points(key, version) else None,
@@ -428,6 +492,12 @@ def mount_pad(
         pick_points=pick_points,
         hint=hint,
         axes=axes,
+        decoder=decoder.payload if send_decoder else None,
+        decoder_version=decoder.version if decoder is not None else "",
+        view=view,
+        label_k=label_k,
+        row_k=row_k,
+        caption_format=caption_format,
     )
     latent_pad(key, data, **callbacks)
 

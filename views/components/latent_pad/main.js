@@ -2,15 +2,150 @@
 //
 // Data in (from views/components/latent_pad.py, plain numbers and server-made PNG data URLs only):
 //   version, points {u, v, c} (only when the pad lacks this version), region, bounds, z, ack, image,
-//   caption, title, row, row_title, overlays {lines, marks}, colors, height, pick_px, hint.
+//   caption, title, row, row_title, overlays {lines, marks}, colors, height, pick_px, hint;
+//   decoder (float32 arrays of the decoder on this plane, only when the pad lacks decoder_version), view,
+//   label_k, row_k, caption_format.
 // Values out: trigger "move" {u, v, seq} (latest wins: at most one in flight), trigger "pick" {kind, i},
-//   trigger "zoom" {dir, u, v}, state "have" (the point-set version drawn).
+//   trigger "zoom" {dir, u, v}, state "have" (the point-set version drawn), state "have_decoder".
+// With a decoder (explorer_core/explore/browser_decoder.py) the pad decodes the z under the pointer itself,
+// every frame, and sends z when the pointer is released or the keys rest; without one, every move goes to
+// the server, which answers with the decoded PNG.
 // Text is only ever set with textContent or drawn with fillText: nothing becomes HTML.
 
 const PADS = new WeakMap();
 const MOVE_TIMEOUT_MS = 4000;
 const WHEEL_GAP_MS = 250;
 const DRAG_PX = 3;
+const KEY_SYNC_MS = 300;
+const ROW_PAD = 2;
+const ROW_GREY = 128;
+
+// ------------------------------------------------------------------ the decoder, run in the browser
+function f32(b64) {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+
+function loadDecoder(p) {
+  const tables = {};
+  for (const [view, t] of Object.entries(p.tables || {})) tables[view] = f32(t);
+  return {
+    version: p.version,
+    h0: p.h0,
+    k: p.k,
+    fw: f32(p.first_w),
+    fb: f32(p.first_b),
+    layers: (p.layers || []).map((l) => ({ w: f32(l.w), b: f32(l.b), nIn: l.n_in, nOut: l.n_out })),
+    tables,
+    lutMax: num(p.lut_max, 256),
+    lutSize: num(p.lut_size, 8193),
+  };
+}
+
+// The grey levels [784] of the decoding at plane point (u, v) under label row k, by the view's table
+// (the same arithmetic as PlaneDecoder.logits / table_lookup on the server).
+function decodeLocal(dec, u, v, k, table) {
+  let h = new Float64Array(dec.h0);
+  const fb = k * dec.h0;
+  for (let j = 0; j < dec.h0; j++) {
+    const a = dec.fw[2 * j] * u + dec.fw[2 * j + 1] * v + dec.fb[fb + j];
+    h[j] = a > 0 ? a : 0;
+  }
+  dec.layers.forEach((l, i) => {
+    const out = new Float64Array(l.nOut);
+    const last = i === dec.layers.length - 1;
+    for (let o = 0; o < l.nOut; o++) {
+      let acc = l.b[o];
+      const row = o * l.nIn;
+      for (let q = 0; q < l.nIn; q++) acc += l.w[row + q] * h[q];
+      out[o] = last || acc > 0 ? acc : 0;
+    }
+    h = out;
+  });
+  const px = new Uint8ClampedArray(h.length);
+  const top = dec.lutSize - 1;
+  const scale = top / (2 * dec.lutMax);
+  for (let i = 0; i < h.length; i++) {
+    const t = (h[i] + dec.lutMax) * scale;
+    let value;
+    if (t <= 0) value = table[0];
+    else if (t >= top) value = table[top];
+    else {
+      const i0 = Math.floor(t);
+      const f = t - i0;
+      value = table[i0] * (1 - f) + table[i0 + 1] * f;
+    }
+    px[i] = Math.round(value * 255);
+  }
+  return px;
+}
+
+// Grey images [n][side * side] side by side (ROW_PAD grey pixels between) as a PNG data URL.
+function greyURL(s, images, side) {
+  const n = images.length;
+  const w = n * (side + ROW_PAD) - ROW_PAD;
+  const c = s.scratch || (s.scratch = document.createElement("canvas"));
+  c.width = w;
+  c.height = side;
+  const ctx = c.getContext("2d");
+  const img = ctx.createImageData(w, side);
+  img.data.fill(ROW_GREY);
+  images.forEach((px, j) => {
+    const x0 = j * (side + ROW_PAD);
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        const o = 4 * (y * w + x0 + x);
+        const g = px[y * side + x];
+        img.data[o] = g;
+        img.data[o + 1] = g;
+        img.data[o + 2] = g;
+      }
+    }
+  });
+  for (let i = 3; i < img.data.length; i += 4) img.data[i] = 255;
+  ctx.putImageData(img, 0, 0);
+  return c.toDataURL("image/png");
+}
+
+function localView(s) {
+  const d = s.data;
+  if (!s.dec || !d || d.decoder_version !== s.dec.version) return null;
+  const table = s.dec.tables[d.view];
+  return table ? table : null;
+}
+
+// Show the decoding of the cursor's z, decoded here; false when this pad cannot (no decoder, or a view
+// without a table: then the server's image is shown).
+function showLocal(s) {
+  const table = localView(s);
+  if (!table) return false;
+  const d = s.data;
+  const [u, v] = s.cursor();
+  const k = Math.min(Math.max(0, Math.round(num(d.label_k, 0))), s.dec.k - 1);
+  const rows = Array.isArray(d.row_k) ? d.row_k.filter((r) => r >= 0 && r < s.dec.k) : [];
+  if (typeof d.caption_format === "string" && d.caption_format) {
+    s.caption.textContent = d.caption_format.replace("{u}", u.toFixed(2)).replace("{v}", v.toFixed(2));
+  }
+  const key = `${s.dec.version}|${d.view}|${u}|${v}|${k}|${rows.join(",")}`;
+  if (key === s.localKey) return true;
+  s.localKey = key;
+  const side = Math.round(Math.sqrt(s.dec.layers[s.dec.layers.length - 1].nOut));
+  setImage(s, greyURL(s, [decodeLocal(s.dec, u, v, k, table)], side));
+  if (rows.length) {
+    const url = greyURL(s, rows.map((r) => decodeLocal(s.dec, u, v, r, table)), side);
+    if (s.row.getAttribute("src") !== url) s.row.setAttribute("src", url);
+  }
+  return true;
+}
+
+function setImage(s, url) {
+  if (s.img.getAttribute("src") === url) return;
+  s.img.setAttribute("src", url);
+  s.shown += 1;
+  s.img.dataset.shown = String(s.shown);
+}
 
 function num(x, fallback) {
   return typeof x === "number" && Number.isFinite(x) ? x : fallback;
@@ -44,7 +179,12 @@ function setup(parent) {
     dragging: false,
     lastWheel: 0,
     asked: "",
+    askedDecoder: "",
     shown: 0,
+    dec: null, // the decoder (loadDecoder), when the server sent one
+    localKey: "",
+    scratch: null,
+    keyTimer: null,
   };
   s.size = () => {
     const w = Math.max(120, Math.round(canvas.clientWidth || 480));
@@ -85,7 +225,11 @@ function setup(parent) {
     const [x, y] = eventXY(e);
     if (!s.dragging && Math.hypot(x - s.down[0], y - s.down[1]) < DRAG_PX) return;
     s.dragging = true;
-    moveTo(s, s.clamp(s.toPlane(x, y)));
+    const uv = s.clamp(s.toPlane(x, y));
+    if (localView(s)) {
+      s.local = uv; // decoded here; z goes to the server on release
+      draw(s);
+    } else moveTo(s, uv);
   };
   s.onUp = (e) => {
     if (!s.down || !s.data) return;
@@ -97,7 +241,7 @@ function setup(parent) {
       } else {
         moveTo(s, s.clamp(s.toPlane(x, y)));
       }
-    }
+    } else if (s.local) send(s);
     s.down = null;
     s.dragging = false;
   };
@@ -109,7 +253,14 @@ function setup(parent) {
     if (!d) return;
     e.preventDefault();
     const z = s.cursor();
-    moveTo(s, s.clamp([z[0] + d[0], z[1] + d[1]]));
+    const uv = s.clamp([z[0] + d[0], z[1] + d[1]]);
+    if (localView(s)) {
+      // decoded here at once; z goes to the server when the keys rest
+      s.local = uv;
+      draw(s);
+      clearTimeout(s.keyTimer);
+      s.keyTimer = setTimeout(() => s.local && send(s), KEY_SYNC_MS);
+    } else moveTo(s, uv);
   };
   s.onWheel = (e) => {
     if (!s.data) return;
@@ -135,6 +286,7 @@ function setup(parent) {
     canvas.removeEventListener("pointercancel", s.onUp);
     canvas.removeEventListener("keydown", s.onKey);
     canvas.removeEventListener("wheel", s.onWheel);
+    clearTimeout(s.keyTimer);
     s.resize.disconnect();
     PADS.delete(parent);
   };
@@ -385,6 +537,7 @@ function draw(s) {
   drawMark(ctx, cx, cy, { shape: "plus", r: 11, width: 4, color: "#ffffff" });
   drawMark(ctx, cx, cy, { shape: "plus", r: 10, width: 2, color: "#111111" });
   canvas.dataset.z = `${z[0].toFixed(4)},${z[1].toFixed(4)}`;
+  canvas.dataset.local = showLocal(s) ? "1" : "0";
   // for tests and tools: where the pickable marks are (css px in the canvas) and their pick ids
   canvas.dataset.picks = (ov.marks || [])
     .filter((m) => typeof m.pick === "number")
@@ -415,24 +568,36 @@ function render(s, data) {
       s.api.setStateValue("have", `need:${data.version}:${Date.now()}`);
     }
   }
+  if (data.decoder && typeof data.decoder === "object" && data.decoder.version === data.decoder_version) {
+    if (!s.dec || s.dec.version !== data.decoder.version) {
+      s.dec = loadDecoder(data.decoder);
+      s.localKey = "";
+    }
+    s.api.setStateValue("have_decoder", s.dec.version);
+  } else if (data.decoder_version && (!s.dec || s.dec.version !== data.decoder_version)) {
+    if (s.askedDecoder !== data.decoder_version) {
+      s.askedDecoder = data.decoder_version;
+      s.api.setStateValue("have_decoder", `need:${data.decoder_version}:${Date.now()}`);
+    }
+  }
   if (s.inflight !== null && num(data.ack, -1) >= s.inflight) {
     s.inflight = null;
     if (s.pending) send(s);
     else if (!s.down) s.local = null; // answered and released: the server's z leads again
   }
-  if (typeof data.image === "string" && data.image.startsWith("data:image/png;base64,")) {
-    if (s.img.getAttribute("src") !== data.image) {
-      s.img.setAttribute("src", data.image);
-      s.shown += 1;
-      s.img.dataset.shown = String(s.shown);
-    }
+  const local = Boolean(localView(s));
+  if (!local && typeof data.image === "string" && data.image.startsWith("data:image/png;base64,")) {
+    setImage(s, data.image);
+    s.localKey = "";
   }
   s.title.textContent = typeof data.title === "string" ? data.title : "";
   s.caption.textContent = typeof data.caption === "string" ? data.caption : "";
   s.hint.textContent = typeof data.hint === "string" ? data.hint : "";
-  const hasRow = typeof data.row === "string" && data.row.startsWith("data:image/png;base64,");
+  const hasRow =
+    (local && Array.isArray(data.row_k) && data.row_k.length > 0) ||
+    (typeof data.row === "string" && data.row.startsWith("data:image/png;base64,"));
   s.rowwrap.classList.toggle("on", hasRow);
-  if (hasRow && s.row.getAttribute("src") !== data.row) s.row.setAttribute("src", data.row);
+  if (!local && hasRow && s.row.getAttribute("src") !== data.row) s.row.setAttribute("src", data.row);
   s.rowtitle.textContent = typeof data.row_title === "string" ? data.row_title : "";
   draw(s);
 }
