@@ -182,11 +182,8 @@ class ModelFamily:
 
 
 def _evaluate_vae(model, x, labels, iwae_k=0, progress=None) -> dict[str, Any]:
-    return evaluate_vae(model, x, None, iwae_k=iwae_k, progress=progress)
-
-
-def _evaluate_cvae(model, x, labels, iwae_k=0, progress=None) -> dict[str, Any]:
-    return evaluate_vae(model, x, labels, iwae_k=iwae_k, progress=progress)
+    """The VAE's and CVAE's metrics: the labels go in only where the model is conditioned on them."""
+    return evaluate_vae(model, x, labels if model.conditional else None, iwae_k=iwae_k, progress=progress)
 
 
 def _evaluate_gmvae(model, x, labels, iwae_k=0, progress=None) -> dict[str, Any]:
@@ -269,62 +266,73 @@ _GMVAE_PRESETS = {
     },
 }
 
+
+def _vae_family(
+    name: str,
+    short_name: str,
+    model_class: type[LatentVariableModel],
+    *,
+    page_title: str,
+    icon: str,
+    summary: str,
+    preferred_models: tuple[str, ...],
+    presets: Mapping[str, Mapping[str, Any]],
+) -> ModelFamily:
+    """The record of the VAE or the CVAE: the two share their config class, the paper's recipe, the quick
+    recipe, the form, the evaluation, the decoder preview and the memory estimate; the page is
+    ``views/<name>.py`` at url ``<name>``, the one Training entry and its runs are called ``name``."""
+    return ModelFamily(
+        name=name,
+        short_name=short_name,
+        model_class=model_class,
+        config_class=VAEConfig,
+        page_file=f"views/{name}.py",
+        page_title=page_title,
+        url_path=name,
+        icon=icon,
+        summary=summary,
+        preferred_models=preferred_models,
+        recipe_defaults=_frozen({}),
+        presets=_frozen({k: _frozen(v) for k, v in presets.items()}),
+        quick=_frozen({"latent_dim": 2, "epochs": 2, "tsne_points": 0}),
+        choices=(TrainingChoice(name, short_name, _frozen({}), name),),
+        model_fields=("dropout", "likelihood"),
+        fixed_likelihood=None,
+        form_fields=(_DROPOUT,),
+        tsne_view=True,
+        anneals_temperature=False,
+        has_clusters=False,
+        evaluate=_evaluate_vae,
+        epoch_metrics=_no_epoch_metrics,
+        preview=_decoder_preview,
+        activations_per_example=_mlp_activations,
+    )
+
+
 #: every family, in the order the app lists them
 FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
     {
-        "vae": ModelFamily(
-            name="vae",
-            short_name="VAE",
-            model_class=VAE,
-            config_class=VAEConfig,
-            page_file="views/vae.py",
+        "vae": _vae_family(
+            "vae",
+            "VAE",
+            VAE,
             page_title="VAE latent space",
-            url_path="vae",
             icon="🌀",
             summary="Drag z and watch the decoder; see q(z|x) and z = μ + σ·ε for a test image or your "
             "drawing, the ELBO split into reconstruction and KL, and interpolations.",
             preferred_models=("vae-cb-l2", "vae-cb-l20"),
-            recipe_defaults=_frozen({}),
-            presets=_frozen({k: _frozen(v) for k, v in _VAE_PRESETS.items()}),
-            quick=_frozen({"latent_dim": 2, "epochs": 2, "tsne_points": 0}),
-            choices=(TrainingChoice("vae", "VAE", _frozen({}), "vae"),),
-            model_fields=("dropout", "likelihood"),
-            fixed_likelihood=None,
-            form_fields=(_DROPOUT,),
-            tsne_view=True,
-            anneals_temperature=False,
-            has_clusters=False,
-            evaluate=_evaluate_vae,
-            epoch_metrics=_no_epoch_metrics,
-            preview=_decoder_preview,
-            activations_per_example=_mlp_activations,
+            presets=_VAE_PRESETS,
         ),
-        "cvae": ModelFamily(
-            name="cvae",
-            short_name="CVAE",
-            model_class=CVAE,
-            config_class=VAEConfig,
-            page_file="views/cvae.py",
+        "cvae": _vae_family(
+            "cvae",
+            "CVAE",
+            CVAE,
             page_title="Conditional VAE",
-            url_path="cvae",
             icon="🏷️",
             summary="The label sets the class, z the style: decode one z under all ten labels, re-label an "
             "image, see the learned priors p(z|y).",
             preferred_models=("cvae-cb-l2", "cvae-cb-l20"),
-            recipe_defaults=_frozen({}),
-            presets=_frozen({k: _frozen(v) for k, v in _CVAE_PRESETS.items()}),
-            quick=_frozen({"latent_dim": 2, "epochs": 2, "tsne_points": 0}),
-            choices=(TrainingChoice("cvae", "CVAE", _frozen({}), "cvae"),),
-            model_fields=("dropout", "likelihood"),
-            fixed_likelihood=None,
-            form_fields=(_DROPOUT,),
-            tsne_view=True,
-            anneals_temperature=False,
-            has_clusters=False,
-            evaluate=_evaluate_cvae,
-            epoch_metrics=_no_epoch_metrics,
-            preview=_decoder_preview,
-            activations_per_example=_mlp_activations,
+            presets=_CVAE_PRESETS,
         ),
         "gmvae": ModelFamily(
             name="gmvae",
