@@ -112,6 +112,55 @@ def thin_indices(n: int, limit: int) -> np.ndarray:
     return np.unique(np.r_[np.linspace(0, n - 1, limit).round().astype(int), n - 1])
 
 
+def phase_bands(
+    segments: Sequence[Sequence], total: int, max_segments: int = MAX_SHADED_SEGMENTS
+) -> list[dict]:
+    """The shaded phases of a learning curve: E-phases grey (as in the tutorial's figure 7), M-phases amber;
+    joint steps are not shaded.
+
+    Args:
+        segments: ``(phase, first_step, last_step)`` runs of one phase; only the last ``max_segments``.
+        total: the curve's length in gradient steps; a phase longer than 4 % of it is labelled.
+
+    Returns:
+        ``{"x0", "x1", "color", "label"}`` per shaded phase, from half a step before its first step to half a
+        step after its last; ``label`` is ``"E"`` or ``"M"``, or ``""`` for a short phase.
+    """
+    bands = []
+    for phase, first, last in list(segments)[-max_segments:]:
+        if phase not in PHASE_SHADES:
+            continue
+        label = PHASE_NAMES[phase] if (last - first + 1) / max(total, 1) > 0.04 else ""
+        bands.append({"x0": first - 0.5, "x1": last + 0.5, "color": PHASE_SHADES[phase], "label": label})
+    return bands
+
+
+def stacked_chart(height: int, legend: list[dict], x_range: list[float], panels: Sequence[dict]) -> dict:
+    """A live-chart spec (``views/components/live_chart``) of panels stacked over one gradient-step axis.
+
+    Args:
+        height: the chart's height in pixels; legend: its entries (``{"name", "color", "width"}``...).
+        x_range: the shared x range [2], gradient steps.
+        panels: each panel's ``top``/``bottom`` (fractions of the plot area), ``title``, ``y``, ``bands``,
+            ``lines``...; this adds the x axis: without ticks, but on the last panel, titled "gradient step".
+    """
+    last = len(panels) - 1
+    return {
+        "title": "",
+        "height": int(height),
+        "legend": legend,
+        "panels": [
+            {
+                **p,
+                "x": {"range": x_range, "title": "gradient step"}
+                if i == last
+                else {"range": x_range, "ticks": False},
+            }
+            for i, p in enumerate(panels)
+        ],
+    }
+
+
 def fa_learning_curves(
     elbo: Sequence[float],
     evidence: Sequence[float],
@@ -145,27 +194,20 @@ def fa_learning_curves(
     fig.add_trace(
         go.Scatter(x=steps, y=elbo_a, name="ELBO (estimate)", line={"color": ELBO_COLOUR, "width": 1})
     )
-    fig.add_hline(y=true_evidence, line={"color": "black", "dash": "dot", "width": 1}, row=1, col=1)
-    fig.add_hline(y=mle_evidence, line={"color": "purple", "dash": "dash", "width": 1}, row=1, col=1)
+    references = (("true model", true_evidence, "black", "dot"), ("MLE (EM)", mle_evidence, "purple", "dash"))
+    for _, value, colour, dash in references:
+        fig.add_hline(y=value, line={"color": colour, "dash": dash, "width": 1}, row=1, col=1)
     # legend entries for the two reference lines
-    fig.add_trace(
-        go.Scatter(
-            x=[None],
-            y=[None],
-            mode="lines",
-            name=f"true model {true_evidence:.4f}",
-            line={"color": "black", "dash": "dot", "width": 1},
+    for name, value, colour, dash in references:
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=f"{name} {value:.4f}",
+                line={"color": colour, "dash": dash, "width": 1},
+            )
         )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[None],
-            y=[None],
-            mode="lines",
-            name=f"MLE (EM) {mle_evidence:.4f}",
-            line={"color": "purple", "dash": "dash", "width": 1},
-        )
-    )
     fig.add_trace(
         go.Scatter(
             x=steps, y=np.maximum(gap_a, 1e-6), name="gap", line={"color": "#7f7f7f"}, showlegend=False
@@ -174,19 +216,16 @@ def fa_learning_curves(
         col=1,
     )
     total = max(len(elbo) - 1, 1)
-    for phase, first, last in list(segments)[-MAX_SHADED_SEGMENTS:]:
-        if phase not in PHASE_SHADES:
-            continue
-        label = PHASE_NAMES[phase] if (last - first + 1) / total > 0.04 else None
+    for band in phase_bands(segments, total):
         fig.add_vrect(
-            x0=first - 0.5,
-            x1=last + 0.5,
-            fillcolor=PHASE_SHADES[phase],
+            x0=band["x0"],
+            x1=band["x1"],
+            fillcolor=band["color"],
             line_width=0,
             layer="below",
             row="all",
             col=1,
-            annotation_text=label,
+            annotation_text=band["label"] or None,
             annotation_position="top left",
         )
     low = min(np.nanmin(elbo_a), np.nanmin(evidence_a), true_evidence)
@@ -310,51 +349,39 @@ def fa_curves_chart(
     gap_pos = np.maximum(gap_a, 1e-6)
     g_lo, g_hi = float(np.nanmin(gap_pos)), float(np.nanmax(gap_pos))
     g_range = [10 ** np.floor(np.log10(g_lo)), 10 ** np.ceil(np.log10(max(g_hi, g_lo * 10)))]
-    bands = []
-    for phase, first, last in list(segments)[-MAX_SHADED_SEGMENTS:]:
-        if phase not in PHASE_SHADES:
-            continue
-        label = PHASE_NAMES[phase] if (last - first + 1) / total > 0.04 else ""
-        bands.append({"x0": first - 0.5, "x1": last + 0.5, "color": PHASE_SHADES[phase], "label": label})
+    bands = phase_bands(segments, total)
     steps = [float(i) for i in idx]
     dot, dash = [2, 3], [6, 4]
-    return {
-        "title": "",
-        "height": int(height),
-        "legend": [
-            {"name": "evidence log p(x)", "color": EVIDENCE_COLOUR, "width": 2},
-            {"name": "ELBO (estimate)", "color": ELBO_COLOUR, "width": 1.5},
-            {"name": f"true model {true_evidence:.4f}", "color": "#000000", "dash": dot, "width": 1},
-            {"name": f"MLE (EM) {mle_evidence:.4f}", "color": "#800080", "dash": dash, "width": 1},
+    legend = [
+        {"name": "evidence log p(x)", "color": EVIDENCE_COLOUR, "width": 2},
+        {"name": "ELBO (estimate)", "color": ELBO_COLOUR, "width": 1.5},
+        {"name": f"true model {true_evidence:.4f}", "color": "#000000", "dash": dot, "width": 1},
+        {"name": f"MLE (EM) {mle_evidence:.4f}", "color": "#800080", "dash": dash, "width": 1},
+    ]
+    upper = {
+        "top": 0.0,
+        "bottom": 0.66,
+        "title": "Test ELBO and exact evidence (nats per point)",
+        "y": {"range": [float(low - pad), float(high + pad)]},
+        "bands": bands,
+        "hlines": [
+            {"y": float(true_evidence), "color": "#000000", "dash": dot, "width": 1},
+            {"y": float(mle_evidence), "color": "#800080", "dash": dash, "width": 1},
         ],
-        "panels": [
-            {
-                "top": 0.0,
-                "bottom": 0.66,
-                "title": "Test ELBO and exact evidence (nats per point)",
-                "x": {"range": x_range, "ticks": False},
-                "y": {"range": [float(low - pad), float(high + pad)]},
-                "bands": bands,
-                "hlines": [
-                    {"y": float(true_evidence), "color": "#000000", "dash": dot, "width": 1},
-                    {"y": float(mle_evidence), "color": "#800080", "dash": dash, "width": 1},
-                ],
-                "lines": [
-                    {"x": steps, "y": finite_list(evidence_a), "color": EVIDENCE_COLOUR, "width": 2},
-                    {"x": steps, "y": finite_list(elbo_a), "color": ELBO_COLOUR, "width": 1},
-                ],
-            },
-            {
-                "top": 0.76,
-                "bottom": 1.0,
-                "title": "Exact gap KL(q(z|x) || p(z|x))",
-                "x": {"range": x_range, "title": "gradient step"},
-                "y": {"range": [float(g_range[0]), float(g_range[1])], "log": True, "title": "nats"},
-                "bands": [{**b, "label": ""} for b in bands],
-                "lines": [{"x": steps, "y": finite_list(gap_pos, 8), "color": "#7f7f7f", "width": 1.5}],
-            },
+        "lines": [
+            {"x": steps, "y": finite_list(evidence_a), "color": EVIDENCE_COLOUR, "width": 2},
+            {"x": steps, "y": finite_list(elbo_a), "color": ELBO_COLOUR, "width": 1},
         ],
     }
+    lower = {
+        "top": 0.76,
+        "bottom": 1.0,
+        "title": "Exact gap KL(q(z|x) || p(z|x))",
+        "y": {"range": [float(g_range[0]), float(g_range[1])], "log": True, "title": "nats"},
+        "bands": [{**b, "label": ""} for b in bands],
+        "lines": [{"x": steps, "y": finite_list(gap_pos, 8), "color": "#7f7f7f", "width": 1.5}],
+    }
+    return stacked_chart(height, legend, x_range, [upper, lower])
 
 
 def fa_ellipses_chart(
@@ -475,6 +502,21 @@ def digit_scatter_traces(
     return traces
 
 
+def ring_trace(point: Sequence[float], name: str, colour: str, size: float = 14, width: float = 2.5) -> dict:
+    """A plotly trace of one open ring at ``point`` (u, v) on a map, ``size`` px across and ``width`` px
+    thick, that ignores the mouse and has no legend entry: the chosen image, the picked cluster."""
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "hoverinfo": "skip",
+        "showlegend": False,
+        "x": [float(point[0])],
+        "y": [float(point[1])],
+        "name": name,
+        "marker": {"size": size, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": width}},
+    }
+
+
 def latent_map_figure(
     coords: np.ndarray,
     labels: np.ndarray,
@@ -576,16 +618,7 @@ def latent_map_figure(
             }
         )
     if highlight is not None:
-        traces.append(
-            {
-                **overlay,
-                "x": [float(highlight[0])],
-                "y": [float(highlight[1])],
-                "mode": "markers",
-                "name": "chosen image",
-                "marker": {"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": Q_COLOUR, "width": 2.5}},
-            }
-        )
+        traces.append(ring_trace(highlight, "chosen image", Q_COLOUR))
     if marker is not None:
         traces.append(
             {

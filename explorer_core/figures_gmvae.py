@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer_core.figures import DIGIT_COLOURS, digit_scatter_traces
+from explorer_core.figures import DIGIT_COLOURS, digit_scatter_traces, ring_trace
 
 UNMATCHED_COLOUR = "#bbbbbb"
 PICK_COLOUR = "black"
@@ -61,31 +61,10 @@ def cluster_map_figure(
     prior_coords = np.asarray(prior_coords, dtype=np.float32)
     traces: list[dict] = []
     traces += digit_scatter_traces(coords, labels, index, click_hint="click: classify it")
-    overlay = {"type": "scatter", "mode": "markers", "hoverinfo": "skip", "showlegend": False}
     if highlight is not None:
-        traces.append(
-            {
-                **overlay,
-                "x": [float(highlight[0])],
-                "y": [float(highlight[1])],
-                "name": "chosen image",
-                "marker": {
-                    "size": 14,
-                    "color": "rgba(0,0,0,0)",
-                    "line": {"color": CHOSEN_COLOUR, "width": 2.5},
-                },
-            }
-        )
+        traces.append(ring_trace(highlight, "chosen image", CHOSEN_COLOUR))
     if picked is not None and 0 <= picked < len(prior_coords):
-        traces.append(
-            {
-                **overlay,
-                "x": [float(prior_coords[picked, 0])],
-                "y": [float(prior_coords[picked, 1])],
-                "name": "picked cluster",
-                "marker": {"size": 38, "color": "rgba(0,0,0,0)", "line": {"color": PICK_COLOUR, "width": 3}},
-            }
-        )
+        traces.append(ring_trace(prior_coords[picked], "picked cluster", PICK_COLOUR, size=38, width=3))
     matched = [int(m) for m in matched_label]
     traces.append(
         {

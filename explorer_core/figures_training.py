@@ -110,24 +110,20 @@ def learning_curves(curves: Curves, epochs: int | None = None, height: int = 320
             opacity=0.6,
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=curves.epoch_x,
-            y=_finite(curves.epoch_train_elbo),
-            mode="lines+markers",
-            name="train ELBO (epoch)",
-            line={"color": TRAIN_COLOUR, "width": 2},
-        )
+    per_epoch = (
+        (curves.epoch_train_elbo, "train ELBO (epoch)", TRAIN_COLOUR),
+        (curves.epoch_val_elbo, "validation ELBO", VAL_COLOUR),
     )
-    fig.add_trace(
-        go.Scatter(
-            x=curves.epoch_x,
-            y=_finite(curves.epoch_val_elbo),
-            mode="lines+markers",
-            name="validation ELBO",
-            line={"color": VAL_COLOUR, "width": 2},
+    for values, name, colour in per_epoch:
+        fig.add_trace(
+            go.Scatter(
+                x=curves.epoch_x,
+                y=_finite(values),
+                mode="lines+markers",
+                name=name,
+                line={"color": colour, "width": 2},
+            )
         )
-    )
     if curves.best_epoch is not None and curves.best_epoch in curves.epoch_x:
         i = curves.epoch_x.index(curves.best_epoch)
         best = curves.epoch_val_elbo[i]

@@ -43,6 +43,22 @@ def _joined(paths: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return x.ravel(), y.ravel(), digit
 
 
+def _checked_trajectories(prior_means: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """The prior means [n, r, L] as float64 and the rows t = 1..r [r] of both trajectory views.
+
+    Raises:
+        ValueError: unknown mode, ``prior_means`` not 3-D, or ``"plane"`` with L < 2.
+    """
+    prior_means = np.asarray(prior_means, dtype=np.float64)
+    if prior_means.ndim != 3:
+        raise ValueError(f"prior_means must be [n, rows, L], got {list(prior_means.shape)}.")
+    if mode not in ("time", "plane"):
+        raise ValueError(f"mode must be 'time' or 'plane', got {mode!r}.")
+    if mode == "plane" and prior_means.shape[2] < 2:
+        raise ValueError("the plane view needs a latent of at least 2 dimensions.")
+    return prior_means, np.arange(1, prior_means.shape[1] + 1, dtype=np.float64)
+
+
 def prior_trajectory_figure(
     prior_means: np.ndarray, n_rows: int = 28, mode: str = "time", height: int = 420
 ) -> go.Figure:
@@ -62,15 +78,8 @@ def prior_trajectory_figure(
     Raises:
         ValueError: unknown mode, ``prior_means`` not 3-D, or ``"plane"`` with L < 2.
     """
-    prior_means = np.asarray(prior_means, dtype=np.float64)
-    if prior_means.ndim != 3:
-        raise ValueError(f"prior_means must be [n, rows, L], got {list(prior_means.shape)}.")
-    if mode not in ("time", "plane"):
-        raise ValueError(f"mode must be 'time' or 'plane', got {mode!r}.")
+    prior_means, t = _checked_trajectories(prior_means, mode)
     n, done, latent_dim = prior_means.shape
-    if mode == "plane" and latent_dim < 2:
-        raise ValueError("the plane view needs a latent of at least 2 dimensions.")
-    t = np.arange(1, done + 1, dtype=np.float64)
     traces: list[dict] = []
     shapes: list[dict] = []
     if mode == "time":
@@ -322,15 +331,8 @@ def prior_trajectory_chart(
     Raises:
         ValueError: unknown mode, ``prior_means`` not 3-D, or ``"plane"`` with L < 2.
     """
-    prior_means = np.asarray(prior_means, dtype=np.float64)
-    if prior_means.ndim != 3:
-        raise ValueError(f"prior_means must be [n, rows, L], got {list(prior_means.shape)}.")
-    if mode not in ("time", "plane"):
-        raise ValueError(f"mode must be 'time' or 'plane', got {mode!r}.")
+    prior_means, t = _checked_trajectories(prior_means, mode)
     n, done, latent_dim = prior_means.shape
-    if mode == "plane" and latent_dim < 2:
-        raise ValueError("the plane view needs a latent of at least 2 dimensions.")
-    t = np.arange(1, done + 1, dtype=np.float64)
     panels: list[dict] = []
     if mode == "time":
         dims = min(latent_dim, 2)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explorer_core.figures import DIGIT_COLOURS, PHASE_NAMES, PHASE_SHADES, thin_indices
+from explorer_core.figures import DIGIT_COLOURS, phase_bands, stacked_chart, thin_indices
 
 MAX_POINTS = 600
 MAX_SEGMENTS = 60
@@ -35,16 +35,20 @@ def _floats(values, decimals: int = 4) -> list[float | None]:
     return [round(float(v), decimals) if math.isfinite(float(v)) else None for v in values]
 
 
-def _bands(segments: Sequence[Sequence], total: int) -> list[dict]:
-    """The shaded phases: E grey, M amber (as on the factor-analysis page); joint steps are not shaded. A
-    phase longer than 4 % of the run is labelled."""
-    bands = []
-    for phase, first, last in list(segments)[-MAX_SEGMENTS:]:
-        if phase not in PHASE_SHADES:
-            continue
-        label = PHASE_NAMES[phase] if (last - first + 1) / max(total, 1) > 0.04 else ""
-        bands.append({"x0": first - 0.5, "x1": last + 0.5, "color": PHASE_SHADES[phase], "label": label})
-    return bands
+def _history(steps: Sequence[int], segments: Sequence[Sequence], *curves: Sequence[float]):
+    """What both history charts draw: the thinned steps x [m] (at most :data:`MAX_POINTS`), each curve at
+    them [m], the shared x range (at least 10 steps) and the shaded phases (the last :data:`MAX_SEGMENTS`)."""
+    idx = thin_indices(len(steps), MAX_POINTS)
+    x = np.asarray(steps, dtype=float)[idx]
+    values = [np.asarray(curve, dtype=float)[idx] for curve in curves]
+    total = int(steps[-1]) if len(steps) else 0
+    return x, values, [0.0, float(max(total, 10))], phase_bands(segments, total, MAX_SEGMENTS)
+
+
+def _top(values: np.ndarray, scale: float = 1.1) -> float:
+    """The upper end of a y range from 0: ``scale`` x the largest finite value, or 1 when none is above 0."""
+    finite = values[np.isfinite(values)]
+    return float(np.max(finite)) * scale if len(finite) and np.max(finite) > 0 else 1.0
 
 
 def _range(values: np.ndarray, steps: np.ndarray, pad: float = 0.06) -> list[float]:
@@ -78,49 +82,34 @@ def bound_chart(
         segments: ``(phase, first_step, last_step)`` runs of one phase.
         k: importance samples of the latest IWAE bound (for the legend).
     """
-    idx = thin_indices(len(steps), MAX_POINTS)
-    x = np.asarray(steps, dtype=float)[idx]
-    e = np.asarray(elbo, dtype=float)[idx]
-    i = np.asarray(iwae, dtype=float)[idx]
+    x, (e, i), x_range, bands = _history(steps, segments, elbo, iwae)
     gap = i - e
-    total = int(steps[-1]) if len(steps) else 0
-    x_range = [0.0, float(max(total, 10))]
-    bands = _bands(segments, total)
     xs = _floats(x, 1)
-    finite_gap = gap[np.isfinite(gap)]
-    gap_top = float(np.max(finite_gap)) * 1.1 if len(finite_gap) and np.max(finite_gap) > 0 else 1.0
-    return {
-        "title": "",
-        "height": int(height),
-        "legend": [
-            {"name": f"IWAE bound, k = {k} (≤ log p(x))", "color": IWAE_COLOUR, "width": 2},
-            {"name": "ELBO", "color": ELBO_COLOUR, "width": 2},
-            {"name": "gap estimate = IWAE − ELBO", "color": GAP_COLOUR, "width": 2},
-        ],
-        "panels": [
-            {
-                "top": 0.0,
-                "bottom": 0.64,
-                "title": "validation bounds, nats per image",
-                "x": {"range": x_range, "ticks": False},
-                "y": {"range": _range(np.r_[e, i], np.r_[x, x])},
-                "bands": bands,
-                "lines": [
-                    {"x": xs, "y": _floats(i), "color": IWAE_COLOUR, "width": 2},
-                    {"x": xs, "y": _floats(e), "color": ELBO_COLOUR, "width": 2},
-                ],
-            },
-            {
-                "top": 0.74,
-                "bottom": 1.0,
-                "title": "gap estimate",
-                "x": {"range": x_range, "title": "gradient step"},
-                "y": {"range": [0.0, gap_top]},
-                "bands": bands,
-                "lines": [{"x": xs, "y": _floats(gap), "color": GAP_COLOUR, "width": 2}],
-            },
+    legend = [
+        {"name": f"IWAE bound, k = {k} (≤ log p(x))", "color": IWAE_COLOUR, "width": 2},
+        {"name": "ELBO", "color": ELBO_COLOUR, "width": 2},
+        {"name": "gap estimate = IWAE − ELBO", "color": GAP_COLOUR, "width": 2},
+    ]
+    bounds = {
+        "top": 0.0,
+        "bottom": 0.64,
+        "title": "validation bounds, nats per image",
+        "y": {"range": _range(np.r_[e, i], np.r_[x, x])},
+        "bands": bands,
+        "lines": [
+            {"x": xs, "y": _floats(i), "color": IWAE_COLOUR, "width": 2},
+            {"x": xs, "y": _floats(e), "color": ELBO_COLOUR, "width": 2},
         ],
     }
+    gaps = {
+        "top": 0.74,
+        "bottom": 1.0,
+        "title": "gap estimate",
+        "y": {"range": [0.0, _top(gap)]},
+        "bands": bands,
+        "lines": [{"x": xs, "y": _floats(gap), "color": GAP_COLOUR, "width": 2}],
+    }
+    return stacked_chart(height, legend, x_range, [bounds, gaps])
 
 
 def terms_chart(
@@ -132,44 +121,29 @@ def terms_chart(
 ) -> dict:
     """The ELBO's two terms per evaluation (Kingma & Welling 2014, eq. 10): E_q[log p(x|z)] (top) and
     KL(q(z|x) || p(z)) (bottom), nats per image, phases shaded."""
-    idx = thin_indices(len(steps), MAX_POINTS)
-    x = np.asarray(steps, dtype=float)[idx]
-    r = np.asarray(reconstruction, dtype=float)[idx]
-    kl_a = np.asarray(kl, dtype=float)[idx]
-    total = int(steps[-1]) if len(steps) else 0
-    x_range = [0.0, float(max(total, 10))]
-    bands = _bands(segments, total)
+    x, (r, kl_a), x_range, bands = _history(steps, segments, reconstruction, kl)
     xs = _floats(x, 1)
-    finite_kl = kl_a[np.isfinite(kl_a)]
-    kl_top = float(np.max(finite_kl)) * 1.1 if len(finite_kl) and np.max(finite_kl) > 0 else 1.0
-    return {
-        "title": "",
-        "height": int(height),
-        "legend": [
-            {"name": "reconstruction E_q[log p(x|z)]", "color": RECON_COLOUR, "width": 2},
-            {"name": "KL(q(z|x) ‖ p(z))", "color": KL_COLOUR, "width": 2},
-        ],
-        "panels": [
-            {
-                "top": 0.0,
-                "bottom": 0.5,
-                "title": "reconstruction, nats per image",
-                "x": {"range": x_range, "ticks": False},
-                "y": {"range": _range(r, x)},
-                "bands": bands,
-                "lines": [{"x": xs, "y": _floats(r), "color": RECON_COLOUR, "width": 2}],
-            },
-            {
-                "top": 0.62,
-                "bottom": 1.0,
-                "title": "KL, nats per image",
-                "x": {"range": x_range, "title": "gradient step"},
-                "y": {"range": [0.0, kl_top]},
-                "bands": bands,
-                "lines": [{"x": xs, "y": _floats(kl_a), "color": KL_COLOUR, "width": 2}],
-            },
-        ],
+    legend = [
+        {"name": "reconstruction E_q[log p(x|z)]", "color": RECON_COLOUR, "width": 2},
+        {"name": "KL(q(z|x) ‖ p(z))", "color": KL_COLOUR, "width": 2},
+    ]
+    reconstruction_panel = {
+        "top": 0.0,
+        "bottom": 0.5,
+        "title": "reconstruction, nats per image",
+        "y": {"range": _range(r, x)},
+        "bands": bands,
+        "lines": [{"x": xs, "y": _floats(r), "color": RECON_COLOUR, "width": 2}],
     }
+    kl_panel = {
+        "top": 0.62,
+        "bottom": 1.0,
+        "title": "KL, nats per image",
+        "y": {"range": [0.0, _top(kl_a)]},
+        "bands": bands,
+        "lines": [{"x": xs, "y": _floats(kl_a), "color": KL_COLOUR, "width": 2}],
+    }
+    return stacked_chart(height, legend, x_range, [reconstruction_panel, kl_panel])
 
 
 def kl_dims_chart(kl_per_dim: Sequence[float], active_threshold: float = 0.01, height: int = 230) -> dict:
@@ -187,8 +161,7 @@ def kl_dims_chart(kl_per_dim: Sequence[float], active_threshold: float = 0.01, h
         }
         for d, v in enumerate(values)
     ]
-    finite = values[np.isfinite(values)]
-    top = float(np.max(finite)) * 1.15 if len(finite) and np.max(finite) > 0 else 1.0
+    top = _top(values, 1.15)
     return {
         "title": "KL per latent dimension (grey: inactive)",
         "height": int(height),
