@@ -8,12 +8,18 @@ tests pick the tiny ones by name.
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from explorer_core.artifacts import save_model
+from explorer_core.explore.latent import decode_images
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 from tests.browser.conftest import (
     fresh_page,
@@ -153,6 +159,35 @@ def test_vae_pointer_drag_streams_decoded_images(latent_page, latent_app_url):
     slider = page.get_by_test_id("stSlider").filter(has=page.get_by_text("z1", exact=True)).first
     assert f"{u:.2f}" in slider.inner_text()
     assert f"u={u:.3f}" in page.url
+    assert_no_exception(page)
+
+
+def test_vae_pad_decodes_in_the_browser_what_the_server_decodes(latent_page, latent_app_url):
+    page = latent_page
+    open_latent(page, latent_app_url, "vae", "VAE", "vae", "tiny-vae")
+    canvas = pad_canvas(page, "vae_pad")
+    poll(lambda: canvas.get_attribute("data-local") == "1", CHANGE_TIMEOUT_S, "the pad to hold the decoder")
+    canvas.focus()
+    before = decoded_src(page)
+    page.keyboard.press("ArrowRight")
+    # decoded at once, before any answer from the server
+    assert decoded_src(page) != before
+    page.keyboard.press("ArrowUp")
+    u, v = (float(t) for t in canvas.get_attribute("data-z").split(","))
+    png = base64.b64decode(decoded_src(page).split(",", 1)[1])
+    shown = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+    torch.manual_seed(0)  # tiny-vae, as the fixture made it
+    model = VAE(VAEConfig(latent_dim=2, hidden=(64,), dropout=0.0)).eval()
+    expected = decode_images(model, np.array([[u, v]], np.float32), None, "lambda")[0] * 255
+    assert np.abs(shown - np.round(expected)).max() <= 1
+
+    # when the keys rest, z reaches the server: the slider and the URL follow
+    def url_z() -> tuple[float, float]:
+        query = parse_qs(urlparse(page.evaluate("location.href")).query)
+        return float(query.get("u", ["nan"])[0]), float(query.get("v", ["nan"])[0])
+
+    poll(lambda: np.allclose(url_z(), (u, v), atol=1e-3), CHANGE_TIMEOUT_S, f"z = ({u}, {v}) in the URL")
+    wait_idle(page)
     assert_no_exception(page)
 
 
