@@ -23,6 +23,7 @@ from explorer_core.figures import (
 )
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
 from views.components.live_chart import live_chart
+from views.components.phase_controls import autoplay_radio, step_buttons
 from views.components.player import Player
 from views.components.scatter3d import needs_static, point_set, scatter3d, scatter_data
 
@@ -31,7 +32,6 @@ POSTERIOR_LABELS = {
     "diagonal": "diagonal covariance",
     "fixed": "fixed small diagonal (σ = 0.1)",
 }
-PHASE_LABELS = {"joint": "joint (θ and φ)", "e_step": "E-step (φ only)", "m_step": "M-step (θ only)"}
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
 # Play: the fragment reruns every FRAME_SECONDS and runs queued steps for at most FRAME_BUDGET_S, so frames
 # reach the screen several times a second (a step with its exact test metrics: 8-20 ms on a 2-core machine)
@@ -190,26 +190,11 @@ def controls() -> None:
 
     b = st.columns([1.1, 1, 1, 1, 1.6, 1, 1])
     b[0].number_input("N steps", 1, 100_000, 100, key="fa_n", label_visibility="collapsed")
-    for col, (phase, label, key, help_) in zip(
-        b[1:4],
-        [
-            ("e_step", "E-step × N", "fa_e", "approximate E-step: update φ only"),
-            ("m_step", "M-step × N", "fa_m", "approximate M-step: update θ only"),
-            ("joint", "Joint × N", "fa_joint", "plain AEVB: update θ and φ together"),
-        ],
-        strict=True,
-    ):
-        col.button(label, key=key, help=help_, on_click=queue_steps, args=(phase,))
+    step_buttons(b[1:4], "fa", queue_steps)
     b[4].button("Paper schedule (E, M, E, M × 1000)", key="fa_paper", on_click=queue_paper_schedule)
     player.button(b[5], on_play=lambda: state.fa.queued_steps == 0)
     b[6].button("↺ Reset", key="fa_reset", on_click=new_experiment)
-    st.radio(
-        "▶ Play runs, when nothing is queued:",
-        list(PHASE_LABELS),
-        format_func=PHASE_LABELS.get,
-        horizontal=True,
-        key="fa_autoplay_phase",
-    )
+    autoplay_radio("fa")
     if state.pop("fa_refresh", False):  # a new posterior family: its callback started a new run
         st.rerun()
     player.sync()

@@ -16,6 +16,7 @@ place (``views/components/live_chart``); the map is one too while playing and th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -36,9 +37,9 @@ from explorer_core.watch_learn import (
 )
 from views.components import latent_pad as lp
 from views.components.live_chart import live_chart
+from views.components.phase_controls import autoplay_radio, step_buttons
 from views.components.player import Player
 
-PHASE_LABELS = {"joint": "joint (θ and φ)", "e_step": "E-step (φ only)", "m_step": "M-step (θ only)"}
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 HIDDEN_CHOICES = {"128": (128,), "256-256": (256, 256), "500-500": (500, 500), "128-128": (128, 128)}
 TRAIN_SIZES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000]
@@ -192,31 +193,28 @@ def reading(ex: WatchExperiment) -> str:
 # anything), so a click is never lost to an interrupted frame, and only a click starts the player.
 
 
-def queue_steps(phase: str) -> None:
-    """E-step × N, M-step × N, Joint × N: queue N steps and play them (the thread leaves ▶ Play's own phase:
-    a queue runs unmixed)."""
+def _queue_and_play(enqueue: Callable[[WatchExperiment], None]) -> None:
+    """``enqueue(experiment)`` and play the queue (the thread leaves ▶ Play's own phase: a queue runs
+    unmixed); a refusal is shown as a note instead."""
     ex: WatchExperiment = state.watch
     try:
-        ex.enqueue(phase, int(state.get("watch_n", 250)))
+        enqueue(ex)
     except WatchError as err:
         state.watch_note = f"Not queued: {err}"
         return
     if ex.running:
         ex.start(autoplay=None)
     player.start(free=False)
+
+
+def queue_steps(phase: str) -> None:
+    """E-step × N, M-step × N, Joint × N: queue N steps and play them."""
+    _queue_and_play(lambda ex: ex.enqueue(phase, int(state.get("watch_n", 250))))
 
 
 def queue_schedule() -> None:
     """The schedule E, M, E, M × 250: queue it and play it."""
-    ex: WatchExperiment = state.watch
-    try:
-        ex.enqueue_schedule(EM_SCHEDULE)
-    except WatchError as err:
-        state.watch_note = f"Not queued: {err}"
-        return
-    if ex.running:
-        ex.start(autoplay=None)
-    player.start(free=False)
+    _queue_and_play(lambda ex: ex.enqueue_schedule(EM_SCHEDULE))
 
 
 def on_play() -> bool:
@@ -269,15 +267,7 @@ def controls() -> None:
         ex.set_iwae_k(k)
 
     b = st.columns([1, 1, 1, 1.5, 1, 1, 1])
-    b[0].button("E-step × N", key="watch_e", on_click=queue_steps, args=("e_step",), help="update φ only")
-    b[1].button("M-step × N", key="watch_m", on_click=queue_steps, args=("m_step",), help="update θ only")
-    b[2].button(
-        "Joint × N",
-        key="watch_joint",
-        on_click=queue_steps,
-        args=("joint",),
-        help="plain AEVB: update θ and φ together",
-    )
+    step_buttons(b[:3], "watch", queue_steps)
     b[3].button("Schedule E, M, E, M × 250", key="watch_schedule", on_click=queue_schedule)
     player.button(
         b[4],
@@ -289,13 +279,7 @@ def controls() -> None:
     export = b[6].button(
         "💾 Export", key="watch_export", help="save as a run: it appears in the VAE page's picker"
     )
-    st.radio(
-        "▶ Play runs, when nothing is queued:",
-        list(PHASE_LABELS),
-        format_func=PHASE_LABELS.get,
-        horizontal=True,
-        key="watch_autoplay_phase",
-    )
+    autoplay_radio("watch")
     note = state.pop("watch_note", None)
     if note:
         st.error(note)
