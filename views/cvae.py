@@ -147,11 +147,7 @@ def latent_panel(overlays: dict) -> None:
             "changes",
         )
         if view == "sample":
-            st.button(
-                "🎲 another sample",
-                key=f"{P}_resample",
-                on_click=lambda: state.update({f"{P}_sample_seed": state[f"{P}_sample_seed"] + 1}),
-            )
+            ps.reseed_button("🎲 another sample", f"{P}_resample", f"{P}_sample_seed")
     with manifold_col:
         start = time.perf_counter()
         grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, label)
@@ -201,11 +197,7 @@ with out_col:
 st.subheader("Class-conditional samples (the paper's 10 × 15 grid)")
 seed_col, button_col, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
 seed_col.number_input("Seed", 0, 2**31 - 1, key=f"{P}_grid_seed")
-button_col.button(
-    "🎲 Regenerate",
-    key=f"{P}_regenerate",
-    on_click=lambda: state.update({f"{P}_grid_seed": int(state[f"{P}_grid_seed"]) + 1}),
-)
+ps.reseed_button("🎲 Regenerate", f"{P}_regenerate", f"{P}_grid_seed", where=button_col)
 view = state[f"{P}_view"]
 im.show_image(sample_grid(model_key, int(state[f"{P}_grid_seed"]), view), None, factor=2)
 ps.url_out({"model": ps.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_grid_seed"])})

@@ -111,11 +111,7 @@ def latent_panel(overlays: dict) -> None:
             P, bundle, model_key, ranges, region, view, f"Decoded ({lc.VIEW_LABELS[view]})", overlays
         )
         if view == "sample":
-            st.button(
-                "🎲 another sample",
-                key=f"{P}_resample",
-                on_click=lambda: state.update({f"{P}_sample_seed": state[f"{P}_sample_seed"] + 1}),
-            )
+            ps.reseed_button("🎲 another sample", f"{P}_resample", f"{P}_sample_seed")
     with manifold_col:
         start = time.perf_counter()
         grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, None)
@@ -171,11 +167,7 @@ with elbo_col:
         "the gradient flows through μ and σ to the encoder. The KL term is exact."
     )
     st.slider("Samples n", 1, 12, key=f"{P}_n")
-    st.button(
-        "🎲 new ε",
-        key=f"{P}_new_eps",
-        on_click=lambda: state.update({f"{P}_eps_seed": state[f"{P}_eps_seed"] + 1}),
-    )
+    ps.reseed_button("🎲 new ε", f"{P}_new_eps", f"{P}_eps_seed")
 
 rep_col, samples_col = st.columns([1.3, 1], gap="medium")
 with rep_col:

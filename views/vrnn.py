@@ -40,7 +40,7 @@ from views.components import model_panel
 from views.components.images import drawing_canvas, show_image
 from views.components.live_chart import live_chart
 from views.components.model_panel import Metric
-from views.components.page_state import apply_pending, init_state
+from views.components.page_state import apply_pending, init_state, reseed_button
 from views.components.player import Player
 
 P = "vrnn"
@@ -304,11 +304,7 @@ with pick_col:
         st.info("Nothing drawn yet: draw a digit in the box. Meanwhile the test image is used.")
     keep = st.slider("Rows kept k", 0, T, key=f"{P}_keep", help="the top k rows are given, exactly")
     m = st.slider("Completions M", 1, 16, key=f"{P}_m")
-    st.button(
-        "🎲 new completions",
-        key=f"{P}_new_completions",
-        on_click=lambda: state.update({f"{P}_comp_seed": state[f"{P}_comp_seed"] + 1}),
-    )
+    reseed_button("🎲 new completions", f"{P}_new_completions", f"{P}_comp_seed")
 with draw_col:
     st.markdown("**Draw a digit** (white on black)")
     new = drawing_canvas(P, "binarized")

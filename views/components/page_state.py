@@ -27,6 +27,16 @@ def apply_pending(prefix: str) -> None:
             st.session_state[key] = value
 
 
+def reseed_button(label: str, key: str, seed_key: str, where: Any = st) -> None:
+    """A button that adds 1 to the integer seed in ``st.session_state[seed_key]`` (new noise, same view),
+    drawn in ``where`` (a column; default: the page)."""
+    where.button(
+        label,
+        key=key,
+        on_click=lambda: st.session_state.update({seed_key: int(st.session_state[seed_key]) + 1}),
+    )
+
+
 # ----------------------------------------------------------------------------------- state in the URL
 
 
