@@ -15,6 +15,7 @@ so a wrong value reaches the page instead of leaving the previous one in place).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -318,10 +319,10 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
             st.toast(f"Cancelling {run.id}: its best epoch is kept…")
     else:
         message = run.status.get("error") or run.status.get("message") or ""
+        page = page_of(run.family)
+        elbo = run.status.get("test_elbo")
+        elbo_text = f"test ELBO {elbo:.2f} nats" if isinstance(elbo, int | float) else "no test ELBO"
         if run.state == "done":
-            page = page_of(run.family)
-            elbo = run.status.get("test_elbo")
-            elbo_text = f"test ELBO {elbo:.2f} nats" if isinstance(elbo, int | float) else "no test ELBO"
             st.success(
                 f"Done in {_duration(run)}: {elbo_text}, best epoch {run.status.get('best_epoch')} "
                 f"({message}). It is in the model picker of the **{page}** page as `{run.id}`."
@@ -337,9 +338,6 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
                 + (" It can be resumed from its checkpoint." if run.resumable else "")
             )
         elif run.model_json is not None:
-            page = page_of(run.family)
-            elbo = run.status.get("test_elbo")
-            elbo_text = f"test ELBO {elbo:.2f} nats" if isinstance(elbo, int | float) else "no test ELBO"
             st.info(
                 f"Cancelled after {_duration(run)}; its best epoch ({run.status.get('best_epoch')}) was kept "
                 f"and evaluated: {elbo_text}. It is in the model picker of the **{page}** page as `{run.id}`."
@@ -409,6 +407,11 @@ def actions(manager: JobManager, run: RunInfo) -> None:
                 on_click="ignore",
             )
     allowed = unlocked()
+
+    def resume() -> None:
+        manager.resume(run.id)
+        st.session_state.setdefault("tr_mine", []).append(run.id)
+
     if (
         run.resumable
         and st.button(
@@ -420,14 +423,7 @@ def actions(manager: JobManager, run: RunInfo) -> None:
         )
         and allowed
     ):
-        try:
-            manager.resume(run.id)
-        except JobError as err:
-            st.error(str(err))
-        else:
-            st.session_state.setdefault("tr_mine", []).append(run.id)
-            st.toast(f"Resuming {run.id}")
-            st.rerun()
+        _act(resume, f"Resuming {run.id}")
     if (
         st.button(
             "🗑 Delete run",
@@ -437,13 +433,20 @@ def actions(manager: JobManager, run: RunInfo) -> None:
         )
         and allowed
     ):
-        try:
-            manager.delete(run.id)
-        except JobError as err:
-            st.error(str(err))
-        else:
-            st.toast(f"Deleted {run.id}")
-            st.rerun()
+        _act(lambda: manager.delete(run.id), f"Deleted {run.id}")
+
+
+def _act(action: Callable[[], None], done: str | None = None) -> None:
+    """Run a pressed button's ``action`` on a run (resume, delete): a refusal (``JobError``) is shown as an
+    error; otherwise ``done`` is toasted and the page reruns to show the change."""
+    try:
+        action()
+    except JobError as err:
+        st.error(str(err))
+    else:
+        if done is not None:
+            st.toast(done)
+        st.rerun()
 
 
 def problems_panel(manager: JobManager, problems: list[RunProblem]) -> None:
@@ -459,12 +462,7 @@ def problems_panel(manager: JobManager, problems: list[RunProblem]) -> None:
         c1, c2 = st.columns([6, 1])
         c1.text(problem.message.splitlines()[0][:400])
         if c2.button("🗑 Delete", key=f"tr_delete_bad_{problem.id}", disabled=not unlocked()) and unlocked():
-            try:
-                manager.delete(problem.id)
-            except JobError as err:
-                st.error(str(err))
-            else:
-                st.rerun()
+            _act(lambda problem=problem: manager.delete(problem.id))
 
 
 def example_panel() -> None:
