@@ -18,6 +18,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -82,12 +83,18 @@ def _run_fa(args: argparse.Namespace) -> int:
         "error": experiment.error,
         "units": "nats per point, means over the test set",
     }
-    if args.json:
+    _print_result(result, args.json, width=14)
+    return 1 if experiment.error else 0
+
+
+def _print_result(result: dict[str, Any], as_json: bool, width: int) -> None:
+    """Print a command's result: one JSON line, or one ``key: value`` line per entry, keys right-aligned in
+    ``width`` characters."""
+    if as_json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key:>14}: {value}")
-    return 1 if experiment.error else 0
+            print(f"{key:>{width}}: {value}")
 
 
 def _data_parser(sub: argparse._SubParsersAction) -> None:
@@ -340,11 +347,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         "device": str(device),
         "units": "nats per image",
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>16}: {value}")
+    _print_result(result, args.json, width=16)
     return 0
 
 

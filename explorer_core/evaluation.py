@@ -8,6 +8,7 @@ Which function evaluates which MNIST family is said once, in :mod:`explorer_core
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,6 +67,25 @@ def evaluate_fa(model: FactorAnalysis, x: torch.Tensor, n_samples: int = 1) -> F
     return FAMetrics(*(float(v) for v in stacked.cpu()))
 
 
+def _sum_over_batches(
+    n: int, batch_size: int, batch: Callable[[slice], tuple[Sequence[torch.Tensor], Any]]
+) -> tuple[torch.Tensor, list[Any]]:
+    """Sums of per-image values over a test set of ``n`` images, taken ``batch_size`` images at a time.
+
+    ``batch(rows)`` evaluates the images ``rows`` (a slice) and returns k per-image values [b] each (nats per
+    image) and one more thing to keep per batch. Returns the k sums (float64 [k] on the CPU; each batch's sum
+    is taken on the device, then added in float64) and the kept things, in order.
+    """
+    totals: torch.Tensor | None = None
+    kept = []
+    for start in range(0, n, batch_size):
+        values, keep = batch(slice(start, start + batch_size))
+        sums = torch.stack([v.sum() for v in values]).double().cpu()
+        totals = sums if totals is None else totals + sums
+        kept.append(keep)
+    return totals, kept
+
+
 @torch.no_grad()
 def evaluate_vae(
     model,
@@ -97,14 +117,13 @@ def evaluate_vae(
     model.eval()
     torch.manual_seed(seed)
     n = len(x)
-    totals = torch.zeros(3, dtype=torch.float64)
-    means = []
-    for start in range(0, n, batch_size):
-        xb = x[start : start + batch_size]
-        yb = None if y is None else y[start : start + batch_size]
+
+    def batch(rows: slice) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        xb, yb = x[rows], None if y is None else y[rows]
         terms = model.elbo_terms(xb, yb)
-        totals += torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()]).double().cpu()
-        means.append(model.encode(xb, yb).mean.double().cpu())
+        return (terms.elbo, terms.reconstruction, terms.kl), model.encode(xb, yb).mean.double().cpu()
+
+    totals, means = _sum_over_batches(n, batch_size, batch)
     mu = torch.cat(means)
     result = {
         "elbo": float(totals[0] / n),
@@ -213,18 +232,13 @@ def evaluate_gmvae(
     model.eval()
     torch.manual_seed(seed)
     n = len(x)
-    totals = torch.zeros(4, dtype=torch.float64)
-    probs = []
-    for start in range(0, n, batch_size):
-        xb = x[start : start + batch_size]
-        terms = model.marginal_elbo_terms(xb)
-        qy = model.cluster_posterior(xb)
-        totals += (
-            torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum(), qy.entropy().sum()])
-            .double()
-            .cpu()
-        )
-        probs.append(qy.probs.cpu())
+
+    def batch(rows: slice) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        terms = model.marginal_elbo_terms(x[rows])
+        qy = model.cluster_posterior(x[rows])
+        return (terms.elbo, terms.reconstruction, terms.kl, qy.entropy()), qy.probs.cpu()
+
+    totals, probs = _sum_over_batches(n, batch_size, batch)
     c = model.config.n_clusters
     clusters = cluster_accuracy(torch.cat(probs).argmax(-1), labels.cpu(), c)
     elbo = float(totals[0] / n)
