@@ -13,7 +13,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from explorer_core.data import (
 )
 from explorer_core.device import pick_device
 from explorer_core.families import FAMILIES, UnknownFamilyError, model_family
+from explorer_core.models.layers import MLPConfig
 
 LR_SCHEDULES = ("constant", "cosine")
 #: Which preprocessings suit which likelihood.
@@ -40,7 +41,7 @@ LIKELIHOOD_PREPROCESSINGS = {
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(MLPConfig):
     """A training recipe (model architecture + optimisation + data), validated on construction.
 
     Attributes:
@@ -157,12 +158,6 @@ class TrainConfig:
             raise ValueError(f"the {self.family} has a {likelihood} likelihood, not {self.likelihood!r}.")
         spec.config_class(**config)
         return config
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
 
     def temperature_at(self, epoch: int) -> float:
         """The Gumbel temperature during ``epoch`` (1-based): geometric from ``temperature`` to

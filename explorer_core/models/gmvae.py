@@ -27,7 +27,7 @@ exact sum over y, whichever estimator trained the model.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -41,13 +41,13 @@ from torch.distributions import (
 )
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.layers import gaussian_head, mlp
+from explorer_core.models.layers import MLPConfig, gaussian_head, mlp
 
 ESTIMATORS = ("marginal", "gumbel")
 
 
 @dataclass(frozen=True)
-class GMVAEConfig:
+class GMVAEConfig(MLPConfig):
     """Everything needed to rebuild a :class:`GMVAE`.
 
     Attributes:
@@ -84,12 +84,6 @@ class GMVAEConfig:
             raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
         if not 0.01 <= self.temperature <= 100:
             raise ValueError(f"temperature must be in [0.01, 100], got {self.temperature}.")
-
-    def to_dict(self) -> dict:
-        """JSON-ready data (``hidden`` as a list)."""
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
 
 
 def glorot_normal_(module: nn.Module) -> None:

@@ -10,11 +10,23 @@ Linear layers stay attributes of each model, so the parameter names of the saved
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, Normal
+
+
+class MLPConfig:
+    """What a model's config dataclass with MLP widths ``hidden`` (a tuple) shares: its JSON form."""
+
+    def to_dict(self) -> dict:
+        """JSON-ready data (``hidden`` as a list): what ``artifacts`` writes as the model's config."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
 
 #: the smallest standard deviation a Gaussian head gives (keeps log-densities finite)
 MIN_STD = 1e-6

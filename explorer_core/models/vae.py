@@ -15,7 +15,7 @@ Images are flat: x is [batch, 784] in [0, 1]; labels y are int64 [batch] in 0..9
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -30,13 +30,13 @@ from torch.distributions import (
 )
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.layers import gaussian_head, mlp
+from explorer_core.models.layers import MLPConfig, gaussian_head, mlp
 
 LIKELIHOODS = ("continuous_bernoulli", "bernoulli")
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(MLPConfig):
     """Everything needed to rebuild a :class:`VAE` or :class:`CVAE`.
 
     Attributes:
@@ -65,12 +65,6 @@ class VAEConfig:
             raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
-
-    def to_dict(self) -> dict:
-        """JSON-ready data (``hidden`` as a list)."""
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
 
 
 class VAE(LatentVariableModel):

@@ -15,18 +15,18 @@ here.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.layers import gaussian_head, mlp
+from explorer_core.models.layers import MLPConfig, gaussian_head, mlp
 
 
 @dataclass(frozen=True)
-class VRNNConfig:
+class VRNNConfig(MLPConfig):
     """Everything needed to rebuild a :class:`VRNN`.
 
     Attributes:
@@ -65,12 +65,6 @@ class VRNNConfig:
     def data_dim(self) -> int:
         """Pixels per image (T * row width)."""
         return self.n_rows * self.row_dim
-
-    def to_dict(self) -> dict:
-        """JSON-ready data (``hidden`` as a list)."""
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
 
 
 @dataclass
