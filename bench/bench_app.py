@@ -61,6 +61,8 @@ async def server(log: Path, script: str = "app.py"):
     """A fresh server of ``script``; yields (base URL, launch time, seconds until /_stcore/health, the
     server's process). The app is started as ``make run`` starts it (``serve.py``: its libraries and MNIST
     are loaded before the server answers); any other script with ``streamlit run``."""
+    from common import stop_server
+
     port = free_port()
     cmd = server_command(port, script)
     env = server_env(log.parent / "runs")
@@ -75,12 +77,7 @@ async def server(log: Path, script: str = "app.py"):
                 await asyncio.sleep(0.05)
             yield url, t0, time.perf_counter() - t0, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
 
 
 async def new_page(browser):

@@ -33,26 +33,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import CHROMIUM, CHROMIUM_ARGS, start_server, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, DEEP_JS, start_server, stop_server, write_result
 
 TIMEOUT_MS = 120_000
 TARGET_PER_S = 5.0
 
 #: Installed in the page: records [t_ms, value] of every change of the watched texts, and afterplot events.
-SAMPLER_JS = """
+SAMPLER_JS = (
+    """
 (spec) => {
   const out = {texts: {}, plots: {}};
   const last = {};
-  const deep = (root, sel) => {  // querySelector that looks into shadow roots too
-    if (!root) return null;
-    const hit = root.querySelector(sel);
-    if (hit) return hit;
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) { const h = deep(el.shadowRoot, sel); if (h) return h; }
-    }
-    return null;
-  };
-  const read = {
+"""
+    + DEEP_JS
+    + """  const read = {
     step: () => {
       const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(
         (e) => (e.querySelector('[data-testid="stMetricLabel"]')?.innerText || '').trim() === 'Step');
@@ -87,6 +81,7 @@ SAMPLER_JS = """
   }, 10);
 }
 """
+)
 
 SCATTER_CANVAS = ".st-key-fa_scatter canvas"  # Playwright's CSS locators look into the shadow root
 
@@ -99,12 +94,7 @@ def server(log: Path):
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 def wait_idle(page, settle_s: float = 1.0, timeout_s: float = 120) -> None:

@@ -24,14 +24,13 @@ import contextlib
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import CHROMIUM, CHROMIUM_ARGS, ROOT, start_server, summary, write_result
+from common import CHROMIUM, CHROMIUM_ARGS, ROOT, start_server, stop_server, summary, write_result
 
 #: url path -> (the sidebar link's text, a text of the page's title)
 PAGES = {
@@ -171,11 +170,7 @@ async def run(args) -> dict:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(status["pid"], signal.SIGKILL)
         manager.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     seconds = np.array([v["seconds"] for v in visits]) * 1e3
     per_page = {
         p or "home": summary(np.array([v["seconds"] * 1e3 for v in visits if v["page"] == (p or "home")]))

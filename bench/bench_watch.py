@@ -28,18 +28,28 @@ recorded (``background_training``); the numbers depend on it on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import CHROMIUM, CHROMIUM_ARGS, IDLE_APP, ROOT, start_server, summary, write_result
+from common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEEP_JS,
+    IDLE_APP,
+    ROOT,
+    start_server,
+    stop_server,
+    summary,
+    write_result,
+)
 
 CURVES = ".st-key-watch_curves"  # the live-chart canvas sits in a shadow root below this element
 TARGET_FPS, TARGET_STEPS = 5.0, 20
-RECORDER = """
+RECORDER = (
+    """
 () => {
   window.__frames = [];
   let last = null;
@@ -52,16 +62,9 @@ RECORDER = """
     }
     return null;
   };
-  const deep = (root, sel) => {  // querySelector that looks into shadow roots too
-    if (!root) return null;
-    const hit = root.querySelector(sel);
-    if (hit) return hit;
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) { const h = deep(el.shadowRoot, sel); if (h) return h; }
-    }
-    return null;
-  };
-  const tick = () => {
+"""
+    + DEEP_JS
+    + """  const tick = () => {
     const canvas = deep(document.querySelector('CURVES'), 'canvas');
     const d = canvas ? canvas.dataset.frame || '' : '';
     if (d !== last) {
@@ -72,7 +75,8 @@ RECORDER = """
   };
   tick();
 }
-""".replace("CURVES", CURVES)
+"""
+).replace("CURVES", CURVES)
 
 
 def background_training() -> list[dict]:
@@ -116,11 +120,7 @@ def browser_fps(seconds: float, log_dir: Path) -> dict:
             exceptions = page.get_by_test_id("stException").count()
             browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     times = np.array([f[0] for f in frames]) / 1000.0
     steps = np.array([f[1] if f[1] is not None else np.nan for f in frames], dtype=float)
     n = len(frames) - 1

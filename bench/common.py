@@ -36,6 +36,18 @@ CHROMIUM_ARGS = [
 #: a Streamlit app whose script has finished its run
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 RESULTS = ROOT / "bench" / "results"
+#: JavaScript for a page script: ``deep(root, selector)``, a querySelector that looks into shadow roots too
+#: (a components-v2 element draws its canvas in one); a ``const`` declaration, two-space indented
+DEEP_JS = """  const deep = (root, sel) => {  // querySelector that looks into shadow roots too
+    if (!root) return null;
+    const hit = root.querySelector(sel);
+    if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) { const h = deep(el.shadowRoot, sel); if (h) return h; }
+    }
+    return null;
+  };
+"""
 #: the 1-minute load average when this benchmark process started (its own load is not in it)
 START_LOAD = round(os.getloadavg()[0], 2)
 sys.path.insert(0, str(ROOT))
@@ -102,6 +114,16 @@ def start_server(log_path: Path, runs_dir: Path, script: str = "app.py", timeout
             raise RuntimeError(f"the server did not answer within {timeout_s:.0f} s; see {log_path}")
         time.sleep(0.1)
     return proc, url
+
+
+def stop_server(proc: subprocess.Popen, timeout_s: float = 15) -> None:
+    """End a server process: SIGTERM, and SIGKILL when it has not exited within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def machine() -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import CHROMIUM, CHROMIUM_ARGS
+from bench.common import CHROMIUM, CHROMIUM_ARGS, stop_server
 from serve import headless_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,12 +69,7 @@ def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Itera
                 time.sleep(0.5)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
 
 
 @pytest.fixture(scope="session")
