@@ -555,6 +555,25 @@ def preprocess_for_evaluation(x: torch.Tensor, kind: str) -> torch.Tensor:
     return preprocess(x, kind, generator=generator)
 
 
+def test_inputs(kind: str, directory: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST's 10,000 test images preprocessed for evaluation (:func:`preprocess_for_evaluation`) and their
+    labels: float32 [10000, 784] and int64 [10000], on the CPU, computed once per preprocessing and set of
+    files and shared by every caller (the explorer pages; ``serve.py`` warms them): treat them as read-only.
+
+    Raises:
+        as :func:`load_mnist_splits` and :func:`preprocess_for_evaluation`.
+    """
+    splits = load_mnist_splits(n_validation=0, directory=directory)
+    return _preprocessed(kind, splits.x_test), splits.y_test
+
+
+@functools.lru_cache(maxsize=4)
+def _preprocessed(kind: str, images: torch.Tensor) -> torch.Tensor:
+    # keyed by the images' identity: the parsed files are cached (_load_arrays), so the same files give the
+    # same tensor object, and this cache keeps it alive
+    return preprocess_for_evaluation(images, kind)
+
+
 # ------------------------------------------------------------------------------------------------ splits
 
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from explorer_core.artifacts import LoadedModel, load_model, load_views
-from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
+from explorer_core.data import load_mnist_splits, preprocess_for_evaluation, test_inputs
 from explorer_core.imaging import tile
 
 IMAGE_SIDE = 28
@@ -436,11 +436,13 @@ def load_bundle(
     loaded = load_model(json_path, device)
     splits = load_mnist_splits(n_validation=0, directory=mnist_directory)
     images, labels = splits.x_test, splits.y_test
-    if n_test is not None:
-        images, labels = images[:n_test], labels[:n_test]
     model_device = next(loaded.model.parameters()).device
     kind = str(loaded.meta.get("preprocessing", "dequantized"))
-    x = preprocess_for_evaluation(images, kind).to(model_device)
+    if n_test is None:
+        x = test_inputs(kind, mnist_directory)[0].to(model_device)  # preprocessed once per process
+    else:
+        images, labels = images[:n_test], labels[:n_test]
+        x = preprocess_for_evaluation(images, kind).to(model_device)
     y = labels.to(model_device)
     views = load_views(loaded)
     tsne = views.get("tsne")

@@ -295,6 +295,19 @@ def test_splits(tmp_path, synthetic):
             load_mnist_splits(n_validation=bad, directory=target)
 
 
+def test_test_inputs_are_preprocessed_once_and_shared(tmp_path, synthetic):
+    _, blobs = synthetic
+    target = write_dir(tmp_path / "mnist", blobs)
+    x, y = data.test_inputs("dequantized", target)
+    splits = load_mnist_splits(n_validation=0, directory=target)
+    torch.testing.assert_close(
+        x, data.preprocess_for_evaluation(splits.x_test, "dequantized"), rtol=0, atol=0
+    )
+    assert y is splits.y_test and x.shape == (N_TEST, 784) and x.dtype == torch.float32
+    assert data.test_inputs("dequantized", target)[0] is x  # computed once
+    assert not torch.equal(data.test_inputs("binarized", target)[0], x)  # per preprocessing
+
+
 # ----------------------------------------------------------------------------------------- preprocessing
 
 
