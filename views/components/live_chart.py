@@ -21,17 +21,13 @@ from typing import Any
 
 import streamlit as st
 
+from views.components.canvas_assets import component_files
+
 ASSETS = Path(__file__).with_name("live_chart")
 NAME = "aevb_live_chart"
 
 
-def _read(name: str) -> str:
-    return (ASSETS / name).read_text(encoding="utf-8")
-
-
-_component = st.components.v2.component(
-    NAME, html=_read("index.html"), css=_read("style.css"), js=_read("main.js"), isolate_styles=True
-)
+_component = st.components.v2.component(NAME, **component_files(ASSETS.name), isolate_styles=True)
 
 
 def live_chart(key: str, data: dict[str, Any], frame: int = 0) -> Any:

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from views.components.canvas_assets import component_files
+
 ASSETS = Path(__file__).with_name("scatter3d")
 NAME = "aevb_scatter3d"
 SYMBOLS = ("circle", "diamond")
@@ -39,13 +41,7 @@ DEFAULT_VIEW = {
 }
 
 
-def _read(name: str) -> str:
-    return (ASSETS / name).read_text(encoding="utf-8")
-
-
-_component = st.components.v2.component(
-    NAME, html=_read("index.html"), css=_read("style.css"), js=_read("main.js"), isolate_styles=True
-)
+_component = st.components.v2.component(NAME, **component_files(ASSETS.name), isolate_styles=True)
 
 
 def point_set(

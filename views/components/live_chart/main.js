@@ -9,13 +9,11 @@
 //     markers [{x, y, color, size, symbol}] }]
 // Nothing is sent back. Text is only drawn with fillText: nothing becomes HTML.
 
+// num() and fitCanvas() come from ../canvas.js, which views/components/canvas_assets.py puts first.
+
 const CHARTS = new WeakMap();
 const COLOUR = /^(#[0-9a-fA-F]{6}|rgba?\([0-9., ]+\))$/;
 const MARGIN = { l: 58, r: 12, t: 28, b: 40 };
-
-function num(x, fallback) {
-  return typeof x === "number" && Number.isFinite(x) ? x : fallback;
-}
 
 function colour(c, fallback) {
   return typeof c === "string" && COLOUR.test(c) ? c : fallback;
@@ -204,17 +202,10 @@ function draw(s) {
   const d = s.data;
   if (!d) return;
   const canvas = s.canvas;
-  const ratio = window.devicePixelRatio || 1;
   const w = Math.max(200, Math.round(canvas.clientWidth || 600));
   const h = Math.max(120, Math.round(num(d.height, 400)));
-  if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
-    canvas.width = Math.round(w * ratio);
-    canvas.height = Math.round(h * ratio);
-    canvas.style.height = `${h}px`;
-  }
   const ctx = s.ctx;
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, w, h);
+  fitCanvas(canvas, ctx, w, h);
   const legend = Array.isArray(d.legend) ? d.legend : [];
   // the legend under the plot, wrapped into as many lines as it needs
   ctx.font = "12px sans-serif";

@@ -9,13 +9,11 @@
 // Values out: state "have" (the static version drawn).
 // Text is only ever drawn with fillText or set with textContent: nothing becomes HTML.
 
+// num() and fitCanvas() come from ../canvas.js, which views/components/canvas_assets.py puts first.
+
 const PLOTS = new WeakMap();
 const VIEWS = new Map(); // view_key -> {az, el, zoom}: survives a remount of the component
 const COLOUR = /^#[0-9a-fA-F]{6}$/;
-
-function num(x, fallback) {
-  return typeof x === "number" && Number.isFinite(x) ? x : fallback;
-}
 
 function niceTicks(lo, hi, n) {
   const span = hi - lo;
@@ -111,17 +109,10 @@ function draw(s) {
   const d = s.data;
   if (!d) return;
   const canvas = s.canvas;
-  const ratio = window.devicePixelRatio || 1;
   const w = Math.max(160, Math.round(canvas.clientWidth || 480));
   const h = Math.max(160, Math.round(num(d.height, 420)));
-  if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
-    canvas.width = Math.round(w * ratio);
-    canvas.height = Math.round(h * ratio);
-    canvas.style.height = `${h}px`;
-  }
   const ctx = s.ctx;
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, w, h);
+  fitCanvas(canvas, ctx, w, h);
   const view = s.view();
   const ranges = Array.isArray(d.ranges) && d.ranges.length === 3 ? d.ranges : [[-1, 1], [-1, 1], [-1, 1]];
   const lo = ranges.map((r) => num(r[0], -1));

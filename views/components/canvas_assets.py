@@ -1,0 +1,25 @@
+"""The files of a canvas component (Streamlit components v2, inline: no build step, nothing fetched at run
+time): ``views/components/<folder>/{index.html,style.css,main.js}``, with ``canvas.js`` (what every canvas
+component's script shares: ``num``, ``fitCanvas``) put before its ``main.js``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SHARED_JS = HERE / "canvas.js"
+
+
+def component_files(folder: str) -> dict[str, str]:
+    """``html``, ``css`` and ``js`` of the component in ``views/components/<folder>/`` (keyword arguments of
+    ``st.components.v2.component``); ``js`` is ``canvas.js`` followed by the component's ``main.js``."""
+    assets = HERE / folder
+
+    def read(path: Path) -> str:
+        return path.read_text(encoding="utf-8")
+
+    return {
+        "html": read(assets / "index.html"),
+        "css": read(assets / "style.css"),
+        "js": read(SHARED_JS) + "\n" + read(assets / "main.js"),
+    }
