@@ -21,7 +21,13 @@ from safetensors.torch import load_file, save_file
 
 from explorer_core.device import available_memory
 from explorer_core.families import FAMILIES as FAMILY_RECORDS
-from explorer_core.families import UnknownFamilyError, is_model_family, model_family
+from explorer_core.families import (
+    HIDDEN_SCHEMA,
+    LIKELIHOOD_NAMES,
+    UnknownFamilyError,
+    is_model_family,
+    model_family,
+)
 from explorer_core.models.base import LatentVariableModel
 from explorer_core.untrusted import (
     AnyJSON,
@@ -56,7 +62,6 @@ class ArtifactError(RuntimeError):
 # and a range here, and a file that does not fit is listed as one entry with its reason, never loaded.
 
 PREPROCESSING_NAMES = ("dequantized", "binarized", "dynamic_binarized")
-LIKELIHOOD_NAMES = ("continuous_bernoulli", "bernoulli")
 #: nats per image beyond which an ELBO (or its terms) is not a trained model's (MNIST has 784 pixels)
 ABSURD_NATS = 1e6
 #: the JSON description of one model is small (its history is the largest part)
@@ -68,7 +73,6 @@ LOAD_MEMORY_FRACTION = 0.5
 #: extra bytes a safetensors file may hold beyond its float32 tensors (its JSON header)
 SAFETENSORS_SLACK = 16 * 2**20
 
-_HIDDEN = ListOf(Num(1, 8192, integer=True), max_len=16, min_len=1)
 _NATS = Num(-ABSURD_NATS, ABSURD_NATS)
 _NATS_OPT = Num(-ABSURD_NATS, ABSURD_NATS, optional=True)
 _INT_OPT = Num(0, 10**9, integer=True, optional=True)
@@ -78,7 +82,7 @@ _TEXT_OPT = Text(max_len=10_000, optional=True)
 RECIPE_FIELDS: dict[str, object] = {
     "family": Text(choices=tuple(FAMILY_RECORDS)),
     "latent_dim": Num(1, 1024, integer=True),
-    "hidden": _HIDDEN,
+    "hidden": HIDDEN_SCHEMA,
     "dropout": Num(0, 0.95),
     "likelihood": Text(choices=LIKELIHOOD_NAMES),
     "preprocessing": Text(choices=PREPROCESSING_NAMES),
@@ -104,49 +108,8 @@ RECIPE_FIELDS: dict[str, object] = {
     "rnn_layers": Num(1, 8, integer=True),
 }
 
-#: each family's module config (``model.config.to_dict()``): every field required, MNIST's shapes fixed
-CONFIG_SCHEMAS: dict[str, Obj] = {
-    "vae": Obj(
-        {
-            "latent_dim": Num(1, 1024, integer=True),
-            "hidden": _HIDDEN,
-            "dropout": Num(0, 0.95),
-            "likelihood": Text(choices=LIKELIHOOD_NAMES),
-            "data_dim": Num(784, 784, integer=True),
-            "n_classes": Num(10, 10, integer=True),
-        },
-        required=frozenset({"latent_dim", "hidden", "dropout", "likelihood", "data_dim", "n_classes"}),
-        extra="reject",
-    ),
-    "gmvae": Obj(
-        {
-            "n_clusters": Num(2, 100, integer=True),
-            "latent_dim": Num(1, 1024, integer=True),
-            "hidden": _HIDDEN,
-            "estimator": Text(choices=("marginal", "gumbel")),
-            "temperature": Num(0.01, 100),
-            "straight_through": Flag(),
-            "data_dim": Num(784, 784, integer=True),
-            "likelihood": Text(choices=("bernoulli",)),
-        },
-        required=frozenset({"n_clusters", "latent_dim", "hidden", "estimator", "temperature", "data_dim"}),
-        extra="reject",
-    ),
-    "vrnn": Obj(
-        {
-            "n_rows": Num(28, 28, integer=True),
-            "row_dim": Num(28, 28, integer=True),
-            "latent_dim": Num(1, 256, integer=True),
-            "rnn_hidden": Num(1, 4096, integer=True),
-            "rnn_layers": Num(1, 8, integer=True),
-            "hidden": _HIDDEN,
-            "likelihood": Text(choices=("bernoulli",)),
-        },
-        required=frozenset({"n_rows", "row_dim", "latent_dim", "rnn_hidden", "rnn_layers", "hidden"}),
-        extra="reject",
-    ),
-}
-CONFIG_SCHEMAS["cvae"] = CONFIG_SCHEMAS["vae"]
+#: each family's module config (``model.config.to_dict()``): its record's ``config_schema``
+CONFIG_SCHEMAS: dict[str, Obj] = {name: spec.config_schema for name, spec in FAMILY_RECORDS.items()}
 
 HISTORY_ROW = Obj(
     {"epoch": Num(1, 10**6, integer=True), "train_elbo": _NATS_OPT, "val_elbo": _NATS_OPT},

@@ -1,11 +1,12 @@
 """The model families of the MNIST explorers, one record each: the one place that says what a family is.
 
-Every other module asks :data:`FAMILIES` (or :func:`model_family`) instead of comparing family names: which
-module and config classes rebuild a model (:mod:`explorer_core.artifacts`), the paper's recipe, the shipped
-presets and the short ``quick`` recipe (:mod:`explorer_core.training`), how a trained model is evaluated
-(:mod:`explorer_core.evaluation`) and previewed during a run (:mod:`explorer_core.jobs`), how much memory a
-run's activations take, the family's page (file, url path, title, icon), what its model picker shows and
-opens first (``views/_models.py``), and what the Training page offers for it (``views/training.py``).
+Every other module asks :data:`FAMILIES` (or :func:`model_family`) instead of comparing family names:
+which module and config classes rebuild a model and which schema its JSON config must fit
+(:mod:`explorer_core.artifacts`), the paper's recipe, the shipped presets and the short ``quick`` recipe
+(:mod:`explorer_core.training`), how a trained model is evaluated (:mod:`explorer_core.evaluation`) and
+previewed during a run (:mod:`explorer_core.jobs`), how much memory a run's activations take, the family's
+page (file, url path, title, icon), what its model picker shows and opens first (``views/_models.py``), and
+what the Training page offers for it (``views/training.py``).
 
 The families (tutorial sections 5.3-5.6): ``vae`` (Kingma & Welling 2014), ``cvae`` (Sohn et al. 2015),
 ``gmvae`` (a Gaussian mixture prior over clusters) and ``vrnn`` (Chung et al. 2015). Factor analysis (section
@@ -28,12 +29,17 @@ from explorer_core.models.base import LatentVariableModel
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 from explorer_core.models.vrnn import VRNN, VRNNConfig
+from explorer_core.untrusted import Flag, ListOf, Num, Obj, Text
 
 if TYPE_CHECKING:
     from explorer_core.training import TrainConfig
 
 #: pixels of an MNIST image (28 x 28), the models' data_dim
 PIXELS = 784
+#: the likelihoods a model's JSON may name
+LIKELIHOOD_NAMES = ("continuous_bernoulli", "bernoulli")
+#: the hidden widths in a model's or a recipe's JSON
+HIDDEN_SCHEMA = ListOf(Num(1, 8192, integer=True), max_len=16, min_len=1)
 
 
 class UnknownFamilyError(ValueError):
@@ -141,6 +147,9 @@ class ModelFamily:
             noise from ``generator``, so that epochs are comparable); called without gradients, in eval mode.
         activations_per_example: forward values one training example holds (pre- and post-activation) under
             a recipe, for the memory estimate of a run.
+        config_schema: its config as a model's JSON holds it (``model.config.to_dict()``), untrusted input
+            checked by :mod:`explorer_core.artifacts` before a module is built: every field required (a
+            few that came later may be missing), typed and bounded, MNIST's shapes fixed.
     """
 
     name: str
@@ -167,6 +176,7 @@ class ModelFamily:
     epoch_metrics: Callable[[LatentVariableModel, torch.Tensor, torch.Tensor | None], dict[str, float]]
     preview: Callable[[LatentVariableModel, int, torch.Generator], torch.Tensor]
     activations_per_example: Callable[[TrainConfig], int]
+    config_schema: Obj
 
     @property
     def conditional(self) -> bool:
@@ -235,6 +245,18 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 _DROPOUT = RecipeField("dropout", "Dropout", "tr_drop", 0.05)
+_VAE_CONFIG = Obj(
+    {
+        "latent_dim": Num(1, 1024, integer=True),
+        "hidden": HIDDEN_SCHEMA,
+        "dropout": Num(0, 0.95),
+        "likelihood": Text(choices=LIKELIHOOD_NAMES),
+        "data_dim": Num(PIXELS, PIXELS, integer=True),
+        "n_classes": Num(10, 10, integer=True),
+    },
+    required=frozenset({"latent_dim", "hidden", "dropout", "likelihood", "data_dim", "n_classes"}),
+    extra="reject",
+)
 _VAE_PRESETS = {
     "vae-cb-l20": {"epochs": 100, "patience": 15},
     "vae-cb-l2": {"latent_dim": 2, "epochs": 30, "patience": 6},
@@ -306,6 +328,7 @@ def _vae_family(
         epoch_metrics=_no_epoch_metrics,
         preview=_decoder_preview,
         activations_per_example=_mlp_activations,
+        config_schema=_VAE_CONFIG,
     )
 
 
@@ -390,6 +413,22 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             epoch_metrics=cluster_metrics,
             preview=_sample_preview,
             activations_per_example=_gmvae_activations,
+            config_schema=Obj(
+                {
+                    "n_clusters": Num(2, 100, integer=True),
+                    "latent_dim": Num(1, 1024, integer=True),
+                    "hidden": HIDDEN_SCHEMA,
+                    "estimator": Text(choices=("marginal", "gumbel")),
+                    "temperature": Num(0.01, 100),
+                    "straight_through": Flag(),
+                    "data_dim": Num(PIXELS, PIXELS, integer=True),
+                    "likelihood": Text(choices=("bernoulli",)),
+                },
+                required=frozenset(
+                    {"n_clusters", "latent_dim", "hidden", "estimator", "temperature", "data_dim"}
+                ),
+                extra="reject",
+            ),
         ),
         "vrnn": ModelFamily(
             name="vrnn",
@@ -431,6 +470,19 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             epoch_metrics=_no_epoch_metrics,
             preview=_sample_preview,
             activations_per_example=_vrnn_activations,
+            config_schema=Obj(
+                {
+                    "n_rows": Num(28, 28, integer=True),
+                    "row_dim": Num(28, 28, integer=True),
+                    "latent_dim": Num(1, 256, integer=True),
+                    "rnn_hidden": Num(1, 4096, integer=True),
+                    "rnn_layers": Num(1, 8, integer=True),
+                    "hidden": HIDDEN_SCHEMA,
+                    "likelihood": Text(choices=("bernoulli",)),
+                },
+                required=frozenset({"n_rows", "row_dim", "latent_dim", "rnn_hidden", "rnn_layers", "hidden"}),
+                extra="reject",
+            ),
         ),
     }
 )
