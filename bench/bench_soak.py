@@ -3,13 +3,16 @@
 One fresh server (the shipped models, an empty temporary runs folder); a training job (a VAE, hidden 500-500,
 on all of MNIST, more epochs than the soak lasts) is started through the job manager before the sessions
 begin, as the Training page would start it. Then N browser contexts in one headless Chromium (one Streamlit
-session each, starting 3 s apart, as a class arrives) visit the pages in a random order, again and again, for
-the given duration: each visit is a click on the page's link in the sidebar (the first one a load of its
-URL), timed until its title is shown and the script is idle (and at most one light interaction on the FA
-page: an E-step), then 0.5-2 s of reading. Reported: visits, errors (a visit that times out, or a page that
-shows an exception or a dialog; 0 expected), p50/p95 visit latency per page and overall, and the server's
-resident memory (VmRSS of the server process; the job is a separate process) sampled every 2 s: first, peak,
-last, and the slope of a least-squares line over the second half (MB per minute; about 0 means no growth).
+session each, starting 3 s apart, as a class arrives) first visit every page once in a random order (the
+ramp: each session's state comes to be, e.g. its own live VAE on the Watch page) and, once all of them are
+through it, visit the pages in a random order, again and again, for the given duration (the steady phase):
+each visit is a click on the page's link in the sidebar (the first one a load of its URL), timed until its
+title is shown and the script is idle (and at most one light interaction on the FA page: an E-step), then
+0.5-2 s of reading. Reported for the steady phase (and the ramp apart): visits, errors (a visit that times
+out, or a page that shows an exception or a dialog; 0 expected), p50/p95 visit latency per page and overall,
+and the server's resident memory (VmRSS of the server process; the job is a separate process) sampled every
+2 s: first, at the start of the steady phase, peak, last, and the slope of a least-squares line over the
+steady phase (MB per minute; about 0 means no growth).
 The job is killed at the end. Chromium runs on the same machine as the server and takes its share of it.
 
     python bench/bench_soak.py                 # 20 sessions, 150 s (about 4 minutes with start-up)
@@ -89,18 +92,35 @@ async def idle(page, timeout_ms: int = VISIT_TIMEOUT_MS, settle_s: float = 0.3) 
     raise TimeoutError("the app did not become idle")
 
 
-async def session(browser, url: str, seed: int, until: float, visits: list, errors: list) -> None:
-    """One visitor: opens the app, then goes from page to page through the sidebar (one Streamlit session)."""
+async def session(
+    browser, url: str, seed: int, duration: float, visits: list, errors: list, ramp_done: list
+) -> None:
+    """One visitor: opens the app, visits every page once in a random order (the ramp: its Streamlit session
+    and the pages' per-session state come to be), waits until every visitor is through the ramp, then goes
+    from page to page at random through the sidebar for ``duration`` seconds (the steady phase)."""
     rng = random.Random(seed)
     await asyncio.sleep(max(seed, 0) * RAMP_S)
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(VISIT_TIMEOUT_MS)
     page = await context.new_page()
     opened = False
+    ramp = rng.sample(list(PAGES), len(PAGES))
+    until = None
     try:
-        while time.monotonic() < until:
-            path = rng.choice(list(PAGES))
+        while until is None or time.monotonic() < until:
+            if ramp:
+                path = ramp.pop()
+            else:
+                if until is None:  # through the ramp: the steady phase starts when every visitor is
+                    ramp_done.append(time.monotonic())
+                    while ramp_done[0] is None:
+                        await asyncio.sleep(0.2)
+                    until = ramp_done[0] + duration
+                    if time.monotonic() >= until:
+                        break
+                path = rng.choice(list(PAGES))
             link, title = PAGES[path]
+            phase = "ramp" if until is None else "steady"
             start = time.perf_counter()
             try:
                 if not opened:
@@ -118,23 +138,34 @@ async def session(browser, url: str, seed: int, until: float, visits: list, erro
                 problems = await page.get_by_test_id("stException").all_inner_texts()
                 problems += await page.get_by_role("dialog").all_inner_texts()
                 if problems:
-                    errors.append({"page": path or "home", "error": problems[0][:300]})
-                visits.append({"page": path or "home", "seconds": seconds, "t": time.monotonic()})
+                    errors.append({"page": path or "home", "error": problems[0][:300], "phase": phase})
+                visits.append(
+                    {"page": path or "home", "seconds": seconds, "t": time.monotonic(), "phase": phase}
+                )
             except Exception as err:  # a timeout or a closed page: an error of the soak
-                errors.append({"page": path or "home", "error": f"{type(err).__name__}: {str(err)[:200]}"})
+                message = f"{type(err).__name__}: {str(err)[:200]}"
+                errors.append({"page": path or "home", "error": message, "phase": phase})
                 opened = False  # start again from a fresh load
             await asyncio.sleep(rng.uniform(0.5, 2.0))  # a user reads the page
     finally:
         await context.close()
 
 
-async def sample_memory(pid: int, until: float, samples: list) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() < until:
+async def sample_memory(pid: int, done: asyncio.Event, samples: list) -> None:
+    """VmRSS of ``pid`` every 2 s, as (monotonic time, MB), until ``done``."""
+    while not done.is_set():
         value = rss_mb(pid)
         if value is not None:
-            samples.append((round(time.monotonic() - t0, 1), round(value, 1)))
-        await asyncio.sleep(2.0)
+            samples.append((time.monotonic(), round(value, 1)))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done.wait(), 2.0)
+
+
+async def steady_clock(ramp_done: list, sessions: int) -> None:
+    """Start the steady phase (``ramp_done[0]``) when all ``sessions`` visitors are through their ramp."""
+    while len(ramp_done) - 2 < sessions:
+        await asyncio.sleep(0.2)
+    ramp_done[0] = time.monotonic()
 
 
 async def run(args) -> dict:
@@ -157,10 +188,20 @@ async def run(args) -> dict:
                 await page.locator("h1", has_text=title).first.wait_for(timeout=VISIT_TIMEOUT_MS)
                 await idle(page, settle_s=0.0)
             await context.close()
-            until = time.monotonic() + args.duration
-            tasks = [sample_memory(proc.pid, until, memory)]
-            tasks += [session(browser, url, seed, until, visits, errors) for seed in range(args.sessions)]
-            await asyncio.gather(*tasks)
+            t_start = time.monotonic()
+            done = asyncio.Event()
+            sampler = asyncio.create_task(sample_memory(proc.pid, done, memory))
+            # [start of the steady phase (None until every visitor is through its ramp), visitors, ...ends]
+            ramp_done: list = [None, args.sessions]
+            await asyncio.gather(
+                steady_clock(ramp_done, args.sessions),
+                *(
+                    session(browser, url, seed, args.duration, visits, errors, ramp_done)
+                    for seed in range(args.sessions)
+                ),
+            )
+            done.set()
+            await sampler
             await browser.close()
         job = manager.get(run_id)
         job_rows = [r for r in job.metrics() if r["kind"] == "step"]
@@ -171,31 +212,41 @@ async def run(args) -> dict:
                 os.kill(status["pid"], signal.SIGKILL)
         manager.close()
         stop_server(proc)
-    seconds = np.array([v["seconds"] for v in visits]) * 1e3
+    steady = [v for v in visits if v["phase"] == "steady"]
+    seconds = np.array([v["seconds"] for v in steady]) * 1e3
+    ramp_seconds = np.array([v["seconds"] for v in visits if v["phase"] == "ramp"]) * 1e3
     per_page = {
-        p or "home": summary(np.array([v["seconds"] * 1e3 for v in visits if v["page"] == (p or "home")]))
+        p or "home": summary(np.array([v["seconds"] * 1e3 for v in steady if v["page"] == (p or "home")]))
         for p in PAGES
-        if any(v["page"] == (p or "home") for v in visits)
+        if any(v["page"] == (p or "home") for v in steady)
     }
-    times = np.array([t for t, _ in memory])
+    t_steady = ramp_done[0] if ramp_done[0] is not None else float("inf")
+    times = np.array([t - t_start for t, _ in memory])
     values = np.array([m for _, m in memory])
-    half = len(times) // 2
-    slope = float(np.polyfit(times[half:], values[half:], 1)[0] * 60) if len(times) - half >= 3 else None
+    during = np.array([t >= t_steady - t_start for t, _ in memory], dtype=bool)
+    slope = float(np.polyfit(times[during], values[during], 1)[0] * 60) if during.sum() >= 3 else None
     return {
         "what": __doc__.split("python bench")[0].strip(),
         "sessions": args.sessions,
         "duration_s": args.duration,
-        "visits": len(visits),
-        "errors": len(errors),
+        "ramp_s": round(t_steady - t_start, 1) if ramp_done[0] is not None else None,
+        "visits": len(steady),
+        "errors": len([e for e in errors if e["phase"] == "steady"]),
+        "ramp_visits": len(visits) - len(steady),
+        "ramp_errors": len([e for e in errors if e["phase"] == "ramp"]),
         "error_examples": errors[:5],
         "latency": summary(seconds) if len(seconds) else None,
+        "ramp_latency": summary(ramp_seconds) if len(ramp_seconds) else None,
         "per_page": per_page,
         "memory_mb": {
             "first": float(values[0]) if len(values) else None,
+            "at_steady_start": float(values[during][0]) if during.any() else None,
             "peak": float(values.max()) if len(values) else None,
             "last": float(values[-1]) if len(values) else None,
-            "slope_mb_per_min_second_half": None if slope is None else round(slope, 2),
-            "samples": memory[:: max(1, len(memory) // 60)],
+            "slope_mb_per_min_steady": None if slope is None else round(slope, 2),
+            "samples": [(round(t, 1), m) for t, m in zip(times, values, strict=True)][
+                :: max(1, len(memory) // 60)
+            ],
         },
         "job": {
             "config": "VAE, hidden 500-500, L = 2, all of MNIST",
@@ -211,18 +262,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--duration", type=float, default=150.0, help="seconds of soak after the warm-up")
+    parser.add_argument("--duration", type=float, default=150.0, help="seconds of the steady phase")
     parser.add_argument("--quick", action="store_true", help="3 sessions, 30 s")
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.duration = 3, 30.0
     result = asyncio.run(run(args))
     memory = result["memory_mb"]
-    memory = result["memory_mb"]
     print(
-        f"{result['visits']} visits, {result['errors']} errors, latency {result['latency']}, "
-        f"memory {memory['first']} -> {memory['last']} MB "
-        f"(peak {memory['peak']}, slope {memory['slope_mb_per_min_second_half']} MB/min)"
+        f"ramp: {result['ramp_visits']} visits in {result['ramp_s']} s, {result['ramp_errors']} errors; "
+        f"steady: {result['visits']} visits, {result['errors']} errors, latency {result['latency']}, memory "
+        f"{memory['at_steady_start']} -> {memory['last']} MB (peak {memory['peak']}, slope "
+        f"{memory['slope_mb_per_min_steady']} MB/min)"
     )
     write_result("soak", result)
 

@@ -466,7 +466,7 @@ def gmvae_seeds_section(r: dict) -> list[str]:
 
 def soak_section(r: dict) -> list[str]:
     """Many browser sessions over every page while a job trains (bench/results/soak.json, bench-soak)."""
-    lat, mem = r.get("latency") or {}, r["memory_mb"]
+    lat, mem, ramp = r.get("latency") or {}, r["memory_mb"], r.get("ramp_latency") or {}
     lines = [
         f"## Soak: {r['sessions']} browser sessions over every page for {r['duration_s']:.0f} s "
         "while a job trains",
@@ -475,12 +475,22 @@ def soak_section(r: dict) -> list[str]:
         "",
         r["what"],
         "",
-        f"Visits: {r['visits']}; errors: **{r['errors']}** (0 expected); visit latency p50 "
+        *(
+            [
+                f"Ramp (every session visits every page once): {r['ramp_visits']} visits in {r['ramp_s']} s, "
+                f"errors: **{r['ramp_errors']}**, visit latency p50 {ramp.get('p50_ms')} ms, p95 "
+                f"{ramp.get('p95_ms')} ms.",
+                "",
+            ]
+            if "ramp_visits" in r
+            else []
+        ),
+        f"Steady phase: visits: {r['visits']}; errors: **{r['errors']}** (0 expected); visit latency p50 "
         f"{lat.get('p50_ms')} ms, **p95 {lat.get('p95_ms')} ms**. Server memory (VmRSS): {mem['first']} MB "
-        "at the start, peak "
-        f"{mem['peak']} MB, {mem['last']} MB at the end; slope over the second half "
-        f"{mem['slope_mb_per_min_second_half']} MB/min. The job: {r['job']['config']}, "
-        f"{r['job']['steps_during_soak']} steps during the soak.",
+        f"at the start, {mem.get('at_steady_start', '–')} MB when the steady phase began, peak "
+        f"{mem['peak']} MB, {mem['last']} MB at the end; slope over the steady phase "
+        f"**{mem.get('slope_mb_per_min_steady', mem.get('slope_mb_per_min_second_half'))} MB/min**. "
+        f"The job: {r['job']['config']}, {r['job']['steps_during_soak']} steps during the soak.",
         "",
         "| page | visits | p50 ms | p95 ms |",
         "|---|---|---|---|",
