@@ -575,47 +575,32 @@ def latent_map_figure(
         )
     traces += digit_scatter_traces(coords, labels, index)
     overlay = {"type": "scatter", "hoverinfo": "skip", "showlegend": False}
+
+    def overlay_trace(xy: np.ndarray, mode: str, name: str, **style: dict) -> dict:
+        """Points xy [n, 2] laid over the map: no hover, no legend entry."""
+        return {**overlay, "x": xy[:, 0], "y": xy[:, 1], "mode": mode, "name": name, **style}
+
     for item in ellipses:
         for i, n_sigma in enumerate(item["sigmas"]):
+            line = {
+                "color": item["colour"],
+                "dash": item["dash"],
+                "width": item["width"] if i == 0 else item["width"] * 0.6,
+            }
             xy = ellipse_points(item["mean"], item["cov"], n_sigma, n_points=80)
-            traces.append(
-                {
-                    **overlay,
-                    "x": xy[:, 0],
-                    "y": xy[:, 1],
-                    "mode": "lines",
-                    "name": f"{item['name']} ({n_sigma:g}σ)",
-                    "line": {
-                        "color": item["colour"],
-                        "dash": item["dash"],
-                        "width": item["width"] if i == 0 else item["width"] * 0.6,
-                    },
-                }
-            )
+            traces.append(overlay_trace(xy, "lines", f"{item['name']} ({n_sigma:g}σ)", line=line))
     if samples is not None and len(samples):
-        samples = np.asarray(samples)
-        traces.append(
-            {
-                **overlay,
-                "x": samples[:, 0],
-                "y": samples[:, 1],
-                "mode": "markers",
-                "name": "z = μ + σ·ε",
-                "marker": {"symbol": "x", "size": 8, "color": Q_COLOUR, "line": {"width": 1}},
-            }
-        )
+        crosses = {"symbol": "x", "size": 8, "color": Q_COLOUR, "line": {"width": 1}}
+        traces.append(overlay_trace(np.asarray(samples), "markers", "z = μ + σ·ε", marker=crosses))
     if path is not None:
-        path = np.asarray(path)
         traces.append(
-            {
-                **overlay,
-                "x": path[:, 0],
-                "y": path[:, 1],
-                "mode": "lines+markers",
-                "name": "interpolation",
-                "line": {"color": "#555555", "dash": "dot", "width": 2},
-                "marker": {"size": 7, "symbol": "square"},
-            }
+            overlay_trace(
+                np.asarray(path),
+                "lines+markers",
+                "interpolation",
+                line={"color": "#555555", "dash": "dot", "width": 2},
+                marker={"size": 7, "symbol": "square"},
+            )
         )
     if highlight is not None:
         traces.append(ring_trace(highlight, "chosen image", Q_COLOUR))
