@@ -29,6 +29,8 @@ PRELOAD = (
 )
 
 
+#: mallopt's parameter number of the arena cap (glibc malloc.h)
+M_ARENA_MAX = -8
 #: the preprocessings of the shipped models, whose test inputs the latent pages share
 WARM_PREPROCESSINGS = ("dequantized", "binarized")
 
@@ -55,6 +57,30 @@ def warm_mnist() -> str:
     except (MNISTUnavailable, ValueError, OSError) as err:
         return f"MNIST not read ({type(err).__name__})"
     return f"MNIST read and its test set preprocessed in {time.perf_counter() - start:.1f} s"
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas (``mallopt(M_ARENA_MAX)``) before any thread starts; whether it took effect.
+
+    glibc gives threads that contend for malloc arenas of their own, up to 8 per core, and returns little of
+    them to the system; Streamlit runs each session's script in a thread of its own, so with a class of
+    sessions the server's resident memory crept up in the soak (a quick ``bench_soak.py --quick``, 3 sessions,
+    30 s of steady phase on a busy machine: 50 MB/min with glibc's default, 27 MB/min with two arenas; see
+    BENCHMARKS.md for the full soak). ``MALLOC_ARENA_MAX`` in the environment wins (glibc read it at start).
+    Not glibc (macOS, musl): nothing happens.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(M_ARENA_MAX, int(arenas)))
+    except (OSError, AttributeError, TypeError):
+        return False
 
 
 def settle() -> None:
@@ -93,6 +119,7 @@ def main(argv: list[str]) -> int:
     """Preload, then ``streamlit run app.py *argv``; Streamlit's exit status."""
     from streamlit.web import cli
 
+    limit_malloc_arenas()
     seconds = preload()
     mnist = warm_mnist()
     settle()

@@ -346,7 +346,14 @@ def paused_map(ex: WatchExperiment, region, axes: tuple[str, str]) -> None:
     f = ex.latest
     z_uv = clamp_uv(state.get("watch_z") or (0.0, 0.0), region)
     version = f"watch:{id(ex)}:{len(ex.history)}"
-    image = png_bytes(ex.decode_means(f.plane_to_z(np.asarray(z_uv, dtype=np.float32)))[0])
+    # paused, the parameters are those of the last frame: the browser decodes a drag itself (VAE page)
+    held = state.get("watch_decoder")
+    if held is None or held[0] is not f:
+        held = state.watch_decoder = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
+    decoder = held[1]
+    local = decoder is not None and lp.browser_decodes(PAD_KEY, decoder.version, "mean")
+    image = None if local else png_bytes(ex.decode_means(f.plane_to_z(np.asarray(z_uv, dtype=np.float32)))[0])
+    send_decoder = decoder is not None and lp.pad_value(PAD_KEY, "have_decoder") != decoder.version
     zoom = state.get("watch_zoom")
     lines = []
     if zoom:
@@ -370,6 +377,10 @@ def paused_map(ex: WatchExperiment, region, axes: tuple[str, str]) -> None:
         height_px=430,
         hint="drag: decode z · click a point: its encoding · wheel: zoom the manifold",
         axes=axes,
+        decoder=decoder.payload if send_decoder else None,
+        decoder_version=decoder.version if decoder is not None else "",
+        view="mean",
+        caption_format="decoded at ({u}, {v})",
     )
     lp.latent_pad(PAD_KEY, data, **pad_callbacks(f.coords, region))
 

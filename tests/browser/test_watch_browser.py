@@ -61,6 +61,8 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
     canvas = pad_canvas(page, PAD)
     canvas.scroll_into_view_if_needed()
     poll(lambda: pad_image_src(page, PAD), CHANGE_TIMEOUT_S, "the pad's decoded image")
+    # paused, the model is fixed: the pad holds its decoder and decodes the drag in the browser
+    poll(lambda: canvas.get_attribute("data-local") == "1", CHANGE_TIMEOUT_S, "the pad to hold the decoder")
     before_src, before_caption = pad_image_src(page, PAD), pad_caption(page, PAD)
     box = canvas.bounding_box()
     x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5

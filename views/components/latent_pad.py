@@ -369,9 +369,17 @@ def cached_browser_decoder(
     ``labels``, exported once per model and plane (``plane_key`` names it in the cache key;
     :func:`explorer_core.explore.browser_decoder.plane_decoder`); ``None`` for a model without an MLP
     decoder."""
-    if not isinstance(_model, MLPDecoder):
+    return browser_decoder(_model, _centre, _basis, labels)
+
+
+def browser_decoder(
+    model, centre: np.ndarray, basis: np.ndarray, labels: tuple = (None,)
+) -> BrowserDecoder | None:
+    """:func:`cached_browser_decoder` without the cache (for a model whose parameters change, such as the
+    Watch page's); ``None`` for a model without an MLP decoder."""
+    if not isinstance(model, MLPDecoder):
         return None
-    decoder = plane_decoder(_model, _centre, _basis, labels)
+    decoder = plane_decoder(model, centre, basis, labels)
     return BrowserDecoder(decoder.version(), browser_payload(decoder))
 
 

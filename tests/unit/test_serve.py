@@ -1,0 +1,41 @@
+"""serve.py, the launcher of `make run`: what it prepares before the server answers."""
+
+from __future__ import annotations
+
+import gc
+
+import serve
+
+
+def test_headless_command_runs_this_launcher_on_the_port():
+    command = serve.headless_command(8765, python="python")
+    assert command[:2] == ["python", "serve.py"]
+    assert command[command.index("--server.port") + 1] == "8765"
+    assert command[command.index("--server.headless") + 1] == "true"
+
+
+def test_malloc_arenas_are_left_to_the_environment_when_it_says(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert serve.limit_malloc_arenas() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert isinstance(serve.limit_malloc_arenas(), bool)  # True on glibc, False elsewhere
+
+
+def test_settle_freezes_the_heap_and_skips_streamlits_repl_check():
+    import streamlit.delta_generator as delta_generator
+
+    monkeypatch_flag = delta_generator._use_warning_has_been_displayed
+    try:
+        delta_generator._use_warning_has_been_displayed = False
+        serve.settle()
+        assert delta_generator._use_warning_has_been_displayed is True
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        delta_generator._use_warning_has_been_displayed = monkeypatch_flag
+
+
+def test_the_pages_test_inputs_are_warmed_for_the_shipped_preprocessings():
+    from explorer_core.data import PREPROCESSINGS
+
+    assert set(serve.WARM_PREPROCESSINGS) <= set(PREPROCESSINGS)
