@@ -103,6 +103,35 @@ def test_pad_data_is_json_with_the_image_and_without_points_when_held():
         lp.pad_data(points=None, **{**kwargs, "region": ((0, float("nan")), (0, 1))})
 
 
+def test_pad_data_carries_the_decoder_only_when_given_and_plain_fields_always():
+    base = dict(
+        version="abc",
+        points=None,
+        region=((-1, 1), (-1, 1)),
+        bounds=((-2, 2), (-2, 2)),
+        z=(0, 0),
+        ack=0,
+        image_png=None,
+    )
+    data = lp.pad_data(**base)
+    assert data["decoder"] is None and data["decoder_version"] == "" and data["image"] is None
+    assert data["row_k"] == [] and data["view"] == ""
+    payload = {"version": "v1", "h0": 4, "k": 10}
+    data = lp.pad_data(
+        **base,
+        decoder=payload,
+        decoder_version="v1",
+        view="lambda",
+        label_k=np.int64(3),
+        row_k=range(10),
+        caption_format="z = ({u}, {v}) and far too long a caption format",
+    )
+    json.dumps(data)
+    assert data["decoder"] is payload and data["decoder_version"] == "v1" and data["label_k"] == 3
+    assert data["row_k"] == list(range(10)) and data["view"] == "lambda"
+    assert len(data["caption_format"]) <= 24 and data["caption_format"].startswith("z = ({u}, {v})")
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
