@@ -54,25 +54,20 @@ def fa_scatter_3d(
         A figure with a fixed camera and ``uirevision`` set, so redraws keep the user's view.
     """
     ranges = ranges or fa_axis_ranges(x_data)
-    marker = {"size": 2, "opacity": 0.6}
     fig = go.Figure(
         [
             go.Scatter3d(
-                x=x_data[:, 0],
-                y=x_data[:, 1],
-                z=x_data[:, 2],
+                x=points[:, 0],
+                y=points[:, 1],
+                z=points[:, 2],
                 mode="markers",
-                name="test data",
-                marker={**marker, "color": DATA_COLOUR},
-            ),
-            go.Scatter3d(
-                x=x_model[:, 0],
-                y=x_model[:, 1],
-                z=x_model[:, 2],
-                mode="markers",
-                name="model samples",
-                marker={**marker, "color": MODEL_COLOUR},
-            ),
+                name=name,
+                marker={"size": 2, "opacity": 0.6, "color": colour},
+            )
+            for points, name, colour in (
+                (x_data, "test data", DATA_COLOUR),
+                (x_model, "model samples", MODEL_COLOUR),
+            )
         ]
     )
     if highlight is not None:
