@@ -91,6 +91,26 @@ def metrics_row(meta: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------- session state
 
 
+def url_spec(prefix: str, n_test: int, **extra: tuple[str, Callable[[str], Any]]) -> dict[str, tuple]:
+    """The VAE and CVAE pages' URL parameters (:func:`views.components.page_state.url_in`): ``u``, ``v``,
+    ``img`` and ``zoom``, plus the page's ``extra`` ones."""
+    return {
+        "u": (f"{prefix}_u", ps.finite_float),
+        "v": (f"{prefix}_v", ps.finite_float),
+        "img": (f"{prefix}_index", ps.int_in(0, n_test - 1)),
+        "zoom": (f"{prefix}_zoom", lambda t: lp.ZOOMS[lp.ZOOMS.index(int(t))]),
+        **extra,
+    }
+
+
+def default_state(prefix: str, **extra: Any) -> dict[str, Any]:
+    """The VAE and CVAE pages' first state (:func:`views.components.page_state.init_state`): z at the origin,
+    λ shown, no zoom, test image 0 in the encoder view; plus the page's ``extra`` values (keys without the
+    prefix)."""
+    base = {"u": 0.0, "v": 0.0, "view": "lambda", "zoom": 1, "sample_seed": 0, "index": 0, "source": "test"}
+    return {f"{prefix}_{name}": value for name, value in {**base, **extra}.items()}
+
+
 def axis_titles(bundle: LatentBundle) -> tuple[str, str]:
     """``z1``, ``z2`` for a 2-D latent; the principal components of the encodings otherwise."""
     lm = bundle.latent_map
@@ -158,6 +178,26 @@ def cached_manifold(
 ) -> bytes:
     """The manifold grid of ``region`` as PNG bytes, cached per model, region, view and label."""
     return png_bytes(manifold(_bundle.model, _bundle.latent_map, region[0], region[1], n, y, view))
+
+
+def manifold_panel(
+    prefix: str, bundle: LatentBundle, model_key: str, region, view: str, label: int | None, title: str
+) -> float:
+    """The manifold of the region the pad shows under ``title`` (markdown), and, when the pad shows samples,
+    the button that draws another; the manifold's server seconds (it is cached per model, region, view and
+    label)."""
+    start = time.perf_counter()
+    grid = cached_manifold(model_key, bundle, region, MANIFOLD_N, view, label)
+    seconds = time.perf_counter() - start
+    st.markdown(title)
+    show_image(grid, None, width="stretch")
+    return seconds
+
+
+def sample_button(prefix: str, view: str) -> None:
+    """Under the pad in the "sample" view: a button that draws another sample x ~ p(x|z)."""
+    if view == "sample":
+        ps.reseed_button("🎲 another sample", f"{prefix}_resample", f"{prefix}_sample_seed")
 
 
 def decode_one(

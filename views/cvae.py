@@ -46,30 +46,14 @@ n_test = len(lm.coords)
 
 ps.url_in(
     P,
-    {
-        "u": (f"{P}_u", ps.finite_float),
-        "v": (f"{P}_v", ps.finite_float),
-        "label": (f"{P}_label", ps.int_in(0, N_CLASSES - 1)),
-        "img": (f"{P}_index", ps.int_in(0, n_test - 1)),
-        "seed": (f"{P}_grid_seed", ps.int_in(0, 2**31 - 1)),
-        "zoom": (f"{P}_zoom", lambda t: lp.ZOOMS[lp.ZOOMS.index(int(t))]),
-    },
+    lc.url_spec(
+        P,
+        n_test,
+        label=(f"{P}_label", ps.int_in(0, N_CLASSES - 1)),
+        seed=(f"{P}_grid_seed", ps.int_in(0, 2**31 - 1)),
+    ),
 )
-ps.init_state(
-    {
-        f"{P}_u": 0.0,
-        f"{P}_v": 0.0,
-        f"{P}_label": 0,
-        f"{P}_view": "lambda",
-        f"{P}_zoom": 1,
-        f"{P}_sample_seed": 0,
-        f"{P}_index": 0,
-        f"{P}_source": "test",
-        f"{P}_draw_label": 0,
-        f"{P}_show_priors": True,
-        f"{P}_grid_seed": 0,
-    }
-)
+ps.init_state(lc.default_state(P, label=0, draw_label=0, show_priors=True, grid_seed=0))
 ps.apply_pending(P)
 
 
@@ -87,13 +71,14 @@ def sample_grid(key: str, seed: int, view: str) -> bytes:
 
 # --------------------------------------------------------------------------- the image to encode
 drawing = state.get(f"{P}_drawing")
-use_drawing = state[f"{P}_source"] == "drawing" and drawing is not None
+chosen = im.chosen_input(P, n_test, lambda i: bundle.x[i], bundle.image)
 index = int(np.clip(state[f"{P}_index"], 0, n_test - 1))
-if use_drawing:
-    x_chosen, chosen_image, chosen_label = drawing.x, drawing.image, int(state[f"{P}_draw_label"])
+x_chosen, chosen_image = chosen.x, chosen.image
+if chosen.drawn:
+    chosen_label = int(state[f"{P}_draw_label"])
     chosen_name = f"your drawing (as y = {chosen_label})"
 else:
-    x_chosen, chosen_image, chosen_label = bundle.x[index], bundle.image(index), int(lm.labels[index])
+    chosen_label = int(lm.labels[index])
     chosen_name = f"test image {index} (y = {chosen_label})"
 rep = reparameterise(model, x_chosen, chosen_label, n=1)
 
@@ -146,14 +131,10 @@ def latent_panel(overlays: dict) -> None:
             row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the class "
             "changes",
         )
-        if view == "sample":
-            ps.reseed_button("🎲 another sample", f"{P}_resample", f"{P}_sample_seed")
+        lc.sample_button(P, view)
     with manifold_col:
-        start = time.perf_counter()
-        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, label)
-        manifold_s = time.perf_counter() - start
-        st.markdown(f"**Manifold for y = {label}** over the region the pad shows")
-        im.show_image(grid, None, width="stretch")
+        title = f"**Manifold for y = {label}** over the region the pad shows"
+        manifold_s = lc.manifold_panel(P, bundle, model_key, region, view, label, title)
     st.caption(
         "On the pad: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
         "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. Drag to "

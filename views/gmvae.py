@@ -243,13 +243,11 @@ def gallery_section(bundle: ClusterBundle, model_key: str) -> None:
 
 def chosen_input(bundle: ClusterBundle) -> tuple[Any, np.ndarray, str, int | None]:
     """The image of the q(y|x) panel: the drawing or a test image; (x [784], image [28, 28], name, index)."""
-    drawing = state.get(f"{P}_drawing")
-    n_test = len(bundle.labels)
-    if state[f"{P}_source"] == "drawing" and drawing is not None:
-        return drawing.x, drawing.image, "your drawing", None
-    index = int(np.clip(state[f"{P}_index"], 0, n_test - 1))
-    name = f"test image {index} (digit {int(bundle.labels[index])})"
-    return bundle.x[index], bundle.image(index), name, index
+    chosen = im.chosen_input(P, len(bundle.labels), lambda i: bundle.x[i], bundle.image)
+    if chosen.drawn:
+        return chosen.x, chosen.image, "your drawing", None
+    name = f"test image {chosen.index} (digit {int(bundle.labels[chosen.index])})"
+    return chosen.x, chosen.image, name, chosen.index
 
 
 def _goto_cluster(bundle: ClusterBundle, cluster: int) -> None:

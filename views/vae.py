@@ -39,41 +39,27 @@ lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
 
-URL = {
-    "u": (f"{P}_u", ps.finite_float),
-    "v": (f"{P}_v", ps.finite_float),
-    "img": (f"{P}_index", ps.int_in(0, n_test - 1)),
-    "seed": (f"{P}_sample_seed", ps.int_in(0, 2**31 - 1)),
-    "zoom": (f"{P}_zoom", lambda t: lp.ZOOMS[lp.ZOOMS.index(int(t))]),
-}
-ps.url_in(P, URL)
+ps.url_in(P, lc.url_spec(P, n_test, seed=(f"{P}_sample_seed", ps.int_in(0, 2**31 - 1))))
 ps.init_state(
-    {
-        f"{P}_u": 0.0,
-        f"{P}_v": 0.0,
-        f"{P}_view": "lambda",
-        f"{P}_zoom": 1,
-        f"{P}_sample_seed": 0,
-        f"{P}_index": 0,
-        f"{P}_source": "test",
-        f"{P}_n": 6,
-        f"{P}_eps_seed": 0,
-        f"{P}_interp_a": 0,
-        f"{P}_interp_b": 1,
-        f"{P}_interp_steps": 10,
-        f"{P}_interp_from_encoder": False,
-        f"{P}_show_q": True,
-    }
+    lc.default_state(
+        P,
+        n=6,
+        eps_seed=0,
+        interp_a=0,
+        interp_b=1,
+        interp_steps=10,
+        interp_from_encoder=False,
+        show_q=True,
+    )
 )
 ps.apply_pending(P)
 
 # ------------------------------------------------------------------- the image in the encoder view
 drawing = state.get(f"{P}_drawing")
-use_drawing = state[f"{P}_source"] == "drawing" and drawing is not None
+chosen = im.chosen_input(P, n_test, lambda i: bundle.x[i], bundle.image)
 index = int(np.clip(state[f"{P}_index"], 0, n_test - 1))
-x_chosen = drawing.x if use_drawing else bundle.x[index]
-chosen_image = drawing.image if use_drawing else bundle.image(index)
-chosen_name = "your drawing" if use_drawing else f"test image {index} (digit {int(lm.labels[index])})"
+x_chosen, chosen_image = chosen.x, chosen.image
+chosen_name = "your drawing" if chosen.drawn else f"test image {index} (digit {int(lm.labels[index])})"
 rep = reparameterise(model, x_chosen, None, n=int(state[f"{P}_n"]), seed=int(state[f"{P}_eps_seed"]))
 
 # ----------------------------------------------------------------------------- interpolation ends
@@ -110,14 +96,10 @@ def latent_panel(overlays: dict) -> None:
         lc.pad_fragment(
             P, bundle, model_key, ranges, region, view, f"Decoded ({lc.VIEW_LABELS[view]})", overlays
         )
-        if view == "sample":
-            ps.reseed_button("🎲 another sample", f"{P}_resample", f"{P}_sample_seed")
+        lc.sample_button(P, view)
     with manifold_col:
-        start = time.perf_counter()
-        grid = lc.cached_manifold(model_key, bundle, region, lc.MANIFOLD_N, view, None)
-        manifold_s = time.perf_counter() - start
-        st.markdown(f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})")
-        im.show_image(grid, None, width="stretch")
+        title = f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})"
+        manifold_s = lc.manifold_panel(P, bundle, model_key, region, view, None, title)
     plane = (
         ""
         if lm.latent_dim == 2

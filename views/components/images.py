@@ -4,6 +4,9 @@ encoders read (as MNIST was scaled and centred)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -64,3 +67,36 @@ def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
             state[f"{prefix}_drawing"] = None
             st.rerun()
     return new
+
+
+@dataclass(frozen=True)
+class ChosenInput:
+    """The image an encoder view reads: a test image or the person's drawing.
+
+    Attributes:
+        x: the model's input [784] (preprocessed as the model was trained).
+        image: [28, 28] in [0, 1], to show.
+        index: the test image's index, ``None`` for the drawing.
+    """
+
+    x: Any
+    image: np.ndarray
+    index: int | None
+
+    @property
+    def drawn(self) -> bool:
+        """Whether it is the drawing."""
+        return self.index is None
+
+
+def chosen_input(prefix: str, n_test: int, x_of: Callable[[int], Any], image_of: Callable[[int], np.ndarray]):
+    """The encoder view's input on a page with the state ``{prefix}_source`` ("test" / "drawing"),
+    ``{prefix}_index`` and ``{prefix}_drawing`` (a :class:`explorer_core.explore.latent.Drawing`): the drawing
+    when it is chosen and exists, else the test image at the index (clipped to 0..n_test-1), whose input and
+    picture ``x_of(i)`` and ``image_of(i)`` give."""
+    state = st.session_state
+    drawing = state.get(f"{prefix}_drawing")
+    if state.get(f"{prefix}_source") == "drawing" and drawing is not None:
+        return ChosenInput(drawing.x, drawing.image, None)
+    index = int(np.clip(state.get(f"{prefix}_index", 0), 0, n_test - 1))
+    return ChosenInput(x_of(index), image_of(index), index)
