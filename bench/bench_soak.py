@@ -223,7 +223,7 @@ async def run(args) -> dict:
     t_steady = ramp_done[0] if ramp_done[0] is not None else float("inf")
     times = np.array([t - t_start for t, _ in memory])
     values = np.array([m for _, m in memory])
-    during = np.array([t >= t_steady - t_start for t, _ in memory], dtype=bool)
+    during = times >= t_steady - t_start  # both relative to the start of the soak
     slope = float(np.polyfit(times[during], values[during], 1)[0] * 60) if during.sum() >= 3 else None
     return {
         "what": __doc__.split("python bench")[0].strip(),
