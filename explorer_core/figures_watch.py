@@ -65,6 +65,22 @@ def _range(values: np.ndarray, steps: np.ndarray, pad: float = 0.06) -> list[flo
     return [low - margin, high + margin]
 
 
+def _panel(
+    top: float, bottom: float, title: str, y_range: list[float], bands: list, xs: list, *curves: tuple
+) -> dict:
+    """One panel of a :func:`explorer_core.figures.stacked_chart`: ``curves`` are (values [n], colour) lines
+    over ``xs`` [n], 2 px wide, the E/M ``bands`` shaded."""
+    lines = [{"x": xs, "y": _floats(values), "color": colour, "width": 2} for values, colour in curves]
+    return {
+        "top": top,
+        "bottom": bottom,
+        "title": title,
+        "y": {"range": y_range},
+        "bands": bands,
+        "lines": lines,
+    }
+
+
 def bound_chart(
     steps: Sequence[int],
     elbo: Sequence[float],
@@ -90,25 +106,17 @@ def bound_chart(
         {"name": "ELBO", "color": ELBO_COLOUR, "width": 2},
         {"name": "gap estimate = IWAE − ELBO", "color": GAP_COLOUR, "width": 2},
     ]
-    bounds = {
-        "top": 0.0,
-        "bottom": 0.64,
-        "title": "validation bounds, nats per image",
-        "y": {"range": _range(np.r_[e, i], np.r_[x, x])},
-        "bands": bands,
-        "lines": [
-            {"x": xs, "y": _floats(i), "color": IWAE_COLOUR, "width": 2},
-            {"x": xs, "y": _floats(e), "color": ELBO_COLOUR, "width": 2},
-        ],
-    }
-    gaps = {
-        "top": 0.74,
-        "bottom": 1.0,
-        "title": "gap estimate",
-        "y": {"range": [0.0, _top(gap)]},
-        "bands": bands,
-        "lines": [{"x": xs, "y": _floats(gap), "color": GAP_COLOUR, "width": 2}],
-    }
+    bounds = _panel(
+        0.0,
+        0.64,
+        "validation bounds, nats per image",
+        _range(np.r_[e, i], np.r_[x, x]),
+        bands,
+        xs,
+        (i, IWAE_COLOUR),
+        (e, ELBO_COLOUR),
+    )
+    gaps = _panel(0.74, 1.0, "gap estimate", [0.0, _top(gap)], bands, xs, (gap, GAP_COLOUR))
     return stacked_chart(height, legend, x_range, [bounds, gaps])
 
 
@@ -127,22 +135,10 @@ def terms_chart(
         {"name": "reconstruction E_q[log p(x|z)]", "color": RECON_COLOUR, "width": 2},
         {"name": "KL(q(z|x) ‖ p(z))", "color": KL_COLOUR, "width": 2},
     ]
-    reconstruction_panel = {
-        "top": 0.0,
-        "bottom": 0.5,
-        "title": "reconstruction, nats per image",
-        "y": {"range": _range(r, x)},
-        "bands": bands,
-        "lines": [{"x": xs, "y": _floats(r), "color": RECON_COLOUR, "width": 2}],
-    }
-    kl_panel = {
-        "top": 0.62,
-        "bottom": 1.0,
-        "title": "KL, nats per image",
-        "y": {"range": [0.0, _top(kl_a)]},
-        "bands": bands,
-        "lines": [{"x": xs, "y": _floats(kl_a), "color": KL_COLOUR, "width": 2}],
-    }
+    reconstruction_panel = _panel(
+        0.0, 0.5, "reconstruction, nats per image", _range(r, x), bands, xs, (r, RECON_COLOUR)
+    )
+    kl_panel = _panel(0.62, 1.0, "KL, nats per image", [0.0, _top(kl_a)], bands, xs, (kl_a, KL_COLOUR))
     return stacked_chart(height, legend, x_range, [reconstruction_panel, kl_panel])
 
 
