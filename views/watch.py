@@ -23,7 +23,6 @@ import streamlit as st
 
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import limit_cpu_threads
-from explorer_core.figures import DIGIT_COLOURS
 from explorer_core.figures_watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
@@ -47,7 +46,7 @@ FRAME_SECONDS = 0.18  # the timer between frames (5.5 a second at most): the CPU
 COLLECT_TIMEOUT_S = 1.0  # a frame waits at most this long for the training thread's parameters
 STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100]
 MANIFOLD_N = 12
-PAD_KEY = "watch_pad"
+PAD_KEY = lp.pad_key("watch")
 ZOOM_STEP = 0.7  # a wheel notch on the paused map shrinks (or grows) the manifold's box by this factor
 # one torch thread per thread: the training thread and the page's frames then run on the two cores side by
 # side (two threads per op were slower for this model size on a busy 2-core CPU)
@@ -353,36 +352,30 @@ def paused_map(ex: WatchExperiment, region, axes: tuple[str, str]) -> None:
     decoder = held[1]
     local = decoder is not None and lp.browser_decodes(PAD_KEY, decoder.version, "mean")
     image = None if local else png_bytes(ex.decode_means(f.plane_to_z(np.asarray(z_uv, dtype=np.float32)))[0])
-    send_decoder = decoder is not None and lp.pad_value(PAD_KEY, "have_decoder") != decoder.version
     zoom = state.get("watch_zoom")
     lines = []
     if zoom:
         (a, b), (c, d) = zoom
         box = np.array([[a, c], [b, c], [b, d], [a, d]])
         lines.append(lp.line(box, "#333333", 1.5, (4, 3), closed=True))
-    data = lp.pad_data(
+    lp.mount_pad(
+        "watch",
         version=version,
-        points=lp.points_payload(f.coords, ex.data.y_map.numpy())
-        if lp.needs_points(PAD_KEY, version)
-        else None,
+        points=lambda: lp.points_payload(f.coords, ex.data.y_map.numpy()),
         region=region,
-        bounds=region,
-        z=z_uv,
-        ack=int(state.get("watch_pad_ack", 0)),
+        ranges=region,
+        uv=z_uv,
         image_png=image,
-        caption=f"decoded at ({z_uv[0]:.2f}, {z_uv[1]:.2f})",
         title="E[x|z]",
+        caption=f"decoded at ({z_uv[0]:.2f}, {z_uv[1]:.2f})",
+        callbacks=pad_callbacks(f.coords, region),
         overlays={"lines": lines, "marks": []},
-        colours=DIGIT_COLOURS,
-        height_px=430,
         hint="drag: decode z · click a point: its encoding · wheel: zoom the manifold",
         axes=axes,
-        decoder=decoder.payload if send_decoder else None,
-        decoder_version=decoder.version if decoder is not None else "",
+        decoder=decoder,
         view="mean",
         caption_format="decoded at ({u}, {v})",
     )
-    lp.latent_pad(PAD_KEY, data, **pad_callbacks(f.coords, region))
 
 
 # ------------------------------------------------------------------------------------------ a frame
