@@ -24,6 +24,23 @@ from serve import headless_command
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT_S = 60
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+#: the log files of the servers the tests started, so a failing test can quote the server's traceback
+SERVER_LOGS: list[Path] = []
+
+
+def server_tracebacks(limit_chars: int = 6000) -> str:
+    """The uncaught app exceptions logged so far by the test servers (Streamlit logs each one with its
+    traceback as "Uncaught app execution"; the page itself shows only a redacted message), the last
+    ``limit_chars`` characters; "" when there is none."""
+    found = []
+    for log_path in SERVER_LOGS:
+        try:
+            text = log_path.read_text(errors="replace")
+        except OSError:
+            continue
+        for block in text.split("Uncaught app execution")[1:]:
+            found.append(f"{log_path}: Uncaught app execution{block[:3000]}")
+    return "\n".join(found)[-limit_chars:]
 
 
 def _unavailable(reason: str) -> None:
@@ -47,6 +64,7 @@ def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Itera
     afterwards. The server's output goes to ``log_path``."""
     port = _free_port()
     cmd = headless_command(port)
+    SERVER_LOGS.append(log_path)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

@@ -5,10 +5,13 @@ page's E- and M-step buttons move the metrics and the learning curves the way th
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+from tests.browser.conftest import server_tracebacks
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +65,8 @@ def open_page(page, url: str, title: str) -> None:
 def assert_no_exception(page) -> None:
     """Fail with the exception's text if any element shows a Python exception or a stray dialog."""
     exceptions = page.get_by_test_id("stException")
-    assert exceptions.count() == 0, exceptions.all_inner_texts()
+    if exceptions.count():
+        pytest.fail(f"the page shows {exceptions.all_inner_texts()}\nserver log:\n{server_tracebacks()}")
     dialogs = page.get_by_role("dialog")
     assert dialogs.count() == 0, dialogs.all_inner_texts()
 
@@ -98,6 +102,22 @@ def turn_the_scatter(page) -> None:
 def click(page, label: str) -> None:
     """Press the button labelled exactly ``label``."""
     page.get_by_role("button", name=label, exact=True).click()
+
+
+def pause(page, timeout_s: float = 15.0) -> None:
+    """Press ⏸ Pause and wait until the button reads ▶ Play again and the app is idle. When the first press
+    did not take within ``timeout_s`` (once on a loaded CI machine, cause not found: a press landing while
+    a frame redraws the button?), press again, as a person would, and record a warning."""
+    for attempt in range(2):
+        click(page, "⏸ Pause")
+        try:
+            page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=timeout_s * 1000)
+            break
+        except Exception:  # playwright's TimeoutError
+            if attempt == 1:
+                raise
+            warnings.warn("the first ⏸ Pause press did not take; pressed again", stacklevel=2)
+    wait_idle(page)
 
 
 @pytest.mark.parametrize(("path", "title"), PAGES)
@@ -153,8 +173,7 @@ def test_fa_play_shows_many_frames_and_the_camera_stays_where_the_user_turned_it
         frames.add(canvas_frame(page, "fa_scatter"))
         assert scatter_view(page) == turned, "a frame moved the camera"
         time.sleep(0.1)
-    click(page, "⏸ Pause")
-    wait_idle(page)
+    pause(page)
     assert len(steps) >= 5 and len(frames) >= 5, (steps, frames)
     assert scatter_view(page) == turned
     assert canvas_frame(page, "fa_curves") >= max(frames) - 1  # the curves follow the frames

@@ -16,6 +16,7 @@ from tests.browser.test_browser import (
     click,
     metric,
     open_page,
+    pause,
     poll,
     wait_idle,
 )
@@ -47,10 +48,8 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
             maps.add(canvas_frame(page, "watch_map"))
         curves.add(canvas_frame(page, "watch_curves"))
         time.sleep(0.1)
-    click(page, "⏸ Pause")
+    pause(page)
     assert len(steps) >= 4 and len(maps) >= 4 and len(curves) >= 4, (steps, maps, curves)
-    page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
-    wait_idle(page)
     paused_at = metric(page, "Step")
     time.sleep(1.5)
     assert metric(page, "Step") == paused_at, "frames went on after Pause"
@@ -87,9 +86,7 @@ def test_a_schedule_plays_e_then_m_and_stops_play_when_paused(page, warm_app_url
     click(page, "Schedule E, M, E, M × 250")
     page.get_by_role("button", name="⏸ Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
     poll(lambda: step(page) > 260, PLAY_TIMEOUT_S, "the schedule to reach its first M-phase")
-    click(page, "⏸ Pause")
-    page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
-    wait_idle(page)
+    pause(page)
     assert "steps queued" in page.get_by_test_id("stMain").inner_text()
     paused_at = metric(page, "Step")
     time.sleep(1.5)
@@ -97,6 +94,5 @@ def test_a_schedule_plays_e_then_m_and_stops_play_when_paused(page, warm_app_url
     # ▶ Play right after the pause goes on with the queue (no click is ignored)
     click(page, "▶ Play")
     poll(lambda: metric(page, "Step") != paused_at, CHANGE_TIMEOUT_S, "Play to go on with the queue")
-    click(page, "⏸ Pause")
-    wait_idle(page)
+    pause(page)
     assert_no_exception(page)
