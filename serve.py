@@ -23,7 +23,8 @@ PRELOAD = (
     "explorer_core.explore.clusters",
     "explorer_core.explore.sequences",
     "explorer_core.fa_experiment",
-    "explorer_core.figures",
+    "explorer_core.figures.fa",
+    "explorer_core.figures.latent",
     "streamlit.emojis",  # the page icon's check reads this 1 MB table on the first visit
     "pandas.io.formats.style",  # DataFrame.style (the VAE page's table) imports it and jinja2: 0.45 s
 )

@@ -26,7 +26,7 @@ from explorer_core.artifacts import PRETRAINED_DIR, list_models, save_model
 from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.clusters import cluster_name, cluster_sample_png, load_cluster_bundle
 from explorer_core.explore.latent import display_subset
-from explorer_core.figures_gmvae import cluster_map_figure
+from explorer_core.figures.gmvae import cluster_map_figure
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 
 REPEAT = 300

@@ -24,7 +24,8 @@ from explorer_core.explore.latent import (
     slider_ranges,
     view_region,
 )
-from explorer_core.figures import Q_COLOUR, latent_map_figure, map_ellipse
+from explorer_core.figures.common import Q_COLOUR, map_ellipse
+from explorer_core.figures.latent import latent_map_figure
 
 REPEAT = 300
 

@@ -26,7 +26,7 @@ from explorer_core.explore.sequences import (
     start_generation,
     state_rows,
 )
-from explorer_core.figures_vrnn import prior_trajectory_figure
+from explorer_core.figures.vrnn import prior_trajectory_figure
 from explorer_core.imaging import png_bytes
 
 REPEAT = 300

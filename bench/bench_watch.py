@@ -148,7 +148,7 @@ def server_frame(repeat: int = 20) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from explorer_core.device import limit_cpu_threads
-    from explorer_core.figures_watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+    from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
     from explorer_core.imaging import png_bytes
     from explorer_core.watch_learn import WatchExperiment
 

@@ -30,7 +30,8 @@ from explorer_core.explore.latent import (
     slider_ranges,
     view_region,
 )
-from explorer_core.figures import Q_COLOUR, latent_map_figure
+from explorer_core.figures.common import Q_COLOUR
+from explorer_core.figures.latent import latent_map_figure
 from explorer_core.imaging import png_bytes
 from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
@@ -243,7 +244,7 @@ def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
 
 
 def pad_overlays(overlays: dict[str, Any]) -> dict[str, list]:
-    """The latent pages' overlays (``ellipses`` as :func:`explorer_core.figures.map_ellipse` dicts,
+    """The latent pages' overlays (``ellipses`` as :func:`explorer_core.figures.common.map_ellipse` dicts,
     ``highlight`` [2], ``path`` [2, 2], ``samples`` [n, 2]) as the pad's lines and marks."""
     lines, marks = [], []
     for e in overlays.get("ellipses") or []:

@@ -20,7 +20,7 @@ from explorer_core.explore.latent import (
     prior_projections,
     reparameterise,
 )
-from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR, map_ellipse
+from explorer_core.figures.common import DIGIT_COLOURS, Q_COLOUR, map_ellipse
 from explorer_core.imaging import png_bytes, tile
 from views import _latent_common as lc
 from views.components import images as im

@@ -31,8 +31,8 @@ from explorer_core.explore.clusters import (
 )
 from explorer_core.explore.latent import IMAGE_SIDE, view_region
 from explorer_core.families import FAMILIES
-from explorer_core.figures import DIGIT_COLOURS, Q_COLOUR
-from explorer_core.figures_gmvae import (
+from explorer_core.figures.common import DIGIT_COLOURS, Q_COLOUR
+from explorer_core.figures.gmvae import (
     cluster_posterior_figure,
     confusion_figure,
     image_rows_figure,

@@ -30,7 +30,7 @@ from explorer_core.access import (
 from explorer_core.artifacts import PRETRAINED_DIR, ArtifactError, read_model_description
 from explorer_core.device import available_memory
 from explorer_core.families import FAMILIES, TrainingChoice
-from explorer_core.figures_training import curves_from_metrics, family_metrics_figure, learning_curves
+from explorer_core.figures.training import curves_from_metrics, family_metrics_figure, learning_curves
 from explorer_core.imaging import tile
 from explorer_core.jobs import (
     ConfigRejectedError,

@@ -14,7 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer_core.explore.latent import decode_images, interpolate, reparameterise
-from explorer_core.figures import Q_COLOUR, map_ellipse, reparameterisation_figure
+from explorer_core.figures.common import Q_COLOUR, map_ellipse
+from explorer_core.figures.latent import reparameterisation_figure
 from explorer_core.imaging import tile
 from views import _latent_common as lc
 from views.components import images as im

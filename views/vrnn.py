@@ -34,7 +34,7 @@ from explorer_core.explore.sequences import (
     start_generation,
     state_rows,
 )
-from explorer_core.figures_vrnn import prior_trajectory_chart, row_terms_figure
+from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
 from views.components import model_panel
 from views.components.images import drawing_canvas, show_image

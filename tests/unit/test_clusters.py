@@ -1,4 +1,4 @@
-"""The GMVAE page's computation (explorer_core.explore.clusters) and figures (explorer_core.figures_gmvae),
+"""The GMVAE page's computation (explorer_core.explore.clusters) and figures (explorer_core.figures.gmvae),
 without Streamlit. Tiny random models; the bundle test reads the first MNIST test images."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from explorer_core.explore.clusters import (
     stored_clusters,
 )
 from explorer_core.explore.latent import fit_pca
-from explorer_core.figures_gmvae import (
+from explorer_core.figures.gmvae import (
     UNMATCHED_COLOUR,
     clicked_target,
     cluster_map_figure,

@@ -3,14 +3,8 @@
 import numpy as np
 import pytest
 
-from explorer_core.figures import (
-    FA_CAMERA,
-    MAX_CURVE_POINTS,
-    ellipse_points,
-    fa_learning_curves,
-    fa_scatter_3d,
-    posterior_ellipses,
-)
+from explorer_core.figures.common import MAX_CURVE_POINTS, ellipse_points
+from explorer_core.figures.fa import FA_CAMERA, fa_learning_curves, fa_scatter_3d, posterior_ellipses
 
 
 def test_ellipse_points_lie_on_the_mahalanobis_contour():

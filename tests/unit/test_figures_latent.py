@@ -23,12 +23,8 @@ from explorer_core.explore.latent import (
     slider_ranges,
     view_region,
 )
-from explorer_core.figures import (
-    DIGIT_COLOURS,
-    latent_map_figure,
-    map_ellipse,
-    reparameterisation_figure,
-)
+from explorer_core.figures.common import DIGIT_COLOURS, map_ellipse
+from explorer_core.figures.latent import latent_map_figure, reparameterisation_figure
 from explorer_core.imaging import upscale
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 

@@ -1,4 +1,4 @@
-"""The VRNN page's computation (explorer_core.explore.sequences) and figures (explorer_core.figures_vrnn), on
+"""The VRNN page's computation (explorer_core.explore.sequences) and figures (explorer_core.figures.vrnn), on
 a tiny random VRNN: grid images with blank future rows and marks, stepping a generation, completions that keep
 the given rows exactly, per-row ELBO terms, and the plotly builders."""
 
@@ -28,7 +28,7 @@ from explorer_core.explore.sequences import (
     start_generation,
     state_rows,
 )
-from explorer_core.figures_vrnn import prior_trajectory_figure, row_terms_figure
+from explorer_core.figures.vrnn import prior_trajectory_figure, row_terms_figure
 from explorer_core.imaging import png_bytes
 from explorer_core.models.vae import VAE, VAEConfig
 from explorer_core.models.vrnn import VRNN, VRNNConfig

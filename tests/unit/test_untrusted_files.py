@@ -274,7 +274,7 @@ def exercise(run: RunInfo) -> None:
     run.model_json  # noqa: B018
     run.resumable  # noqa: B018
     read_preview(run.path)
-    from explorer_core.figures_training import curves_from_metrics, family_metrics_figure, learning_curves
+    from explorer_core.figures.training import curves_from_metrics, family_metrics_figure, learning_curves
 
     curves = curves_from_metrics(rows, run.progress(rows).epochs)
     learning_curves(curves, run.progress(rows).epochs)

@@ -13,7 +13,7 @@ import torch
 
 from explorer_core.artifacts import load_model
 from explorer_core.data import MNISTUnavailable
-from explorer_core.figures_watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.jobs import done_models, read_run
 from explorer_core.watch_learn import (
     WatchConfig,

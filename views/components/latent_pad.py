@@ -52,7 +52,7 @@ import streamlit as st
 
 from explorer_core.explore.browser_decoder import TABLE_VIEWS, browser_payload, plane_decoder
 from explorer_core.explore.latent import display_subset
-from explorer_core.figures import DIGIT_COLOURS
+from explorer_core.figures.common import DIGIT_COLOURS
 from explorer_core.models.base import MLPDecoder
 
 ASSETS = Path(__file__).with_name("latent_pad")

@@ -7,8 +7,9 @@ each new frame mounts a new chart (plotly's full layout and draw, a few hundred 
 which caps Play at one or two frames per second. This canvas keeps its element and redraws from a small
 JSON spec in a few milliseconds.
 
-Data in: a plain dict built by the pure builders (:func:`explorer_core.figures.fa_curves_chart`,
-:func:`explorer_core.figures.fa_ellipses_chart`, :func:`explorer_core.figures_vrnn.prior_trajectory_chart`):
+Data in: a plain dict built by the pure builders (:func:`explorer_core.figures.fa.fa_curves_chart`,
+:func:`explorer_core.figures.fa.fa_ellipses_chart`,
+:func:`explorer_core.figures.vrnn.prior_trajectory_chart`):
 ``title``, ``height``, ``frame``, ``legend`` and ``panels`` (axes with fixed ranges, lines, shaded bands,
 reference lines, markers); see ``live_chart/main.js``. Nothing comes back. The browser draws numbers and plain
 text only (``fillText``).

@@ -2,8 +2,8 @@
 
 Clusters are named ``y=c → d`` (cluster c, matched digit d; see
 :func:`explorer_core.explore.clusters.cluster_name`) and drawn in the colour of their matched digit
-(:data:`explorer_core.figures.DIGIT_COLOURS`; grey when unmatched), so a cluster and the test images of its
-digit share a colour.
+(:data:`explorer_core.figures.common.DIGIT_COLOURS`; grey when unmatched), so a cluster and the test
+images of its digit share a colour.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer_core.figures import DIGIT_COLOURS, digit_scatter_traces, ring_trace
+from explorer_core.figures.common import DIGIT_COLOURS, digit_scatter_traces, ring_trace
 
 UNMATCHED_COLOUR = "#bbbbbb"
 PICK_COLOUR = "black"

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer_core.figures import thin_indices
+from explorer_core.figures.common import thin_indices
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#d62728"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explorer_core.figures import DIGIT_COLOURS, phase_bands, stacked_chart, thin_indices
+from explorer_core.figures.common import DIGIT_COLOURS, phase_bands, stacked_chart, thin_indices
 
 MAX_POINTS = 600
 MAX_SEGMENTS = 60
@@ -68,8 +68,8 @@ def _range(values: np.ndarray, steps: np.ndarray, pad: float = 0.06) -> list[flo
 def _panel(
     top: float, bottom: float, title: str, y_range: list[float], bands: list, xs: list, *curves: tuple
 ) -> dict:
-    """One panel of a :func:`explorer_core.figures.stacked_chart`: ``curves`` are (values [n], colour) lines
-    over ``xs`` [n], 2 px wide, the E/M ``bands`` shaded."""
+    """One panel of a :func:`explorer_core.figures.common.stacked_chart`: ``curves`` are (values [n], colour)
+    lines over ``xs`` [n], 2 px wide, the E/M ``bands`` shaded."""
     lines = [{"x": xs, "y": _floats(values), "color": colour, "width": 2} for values, colour in curves]
     return {
         "top": top,
