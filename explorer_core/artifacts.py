@@ -78,7 +78,9 @@ _NATS_OPT = Num(-ABSURD_NATS, ABSURD_NATS, optional=True)
 _INT_OPT = Num(0, 10**9, integer=True, optional=True)
 _TEXT_OPT = Text(max_len=10_000, optional=True)
 
-#: ``TrainConfig`` as JSON (a model's ``recipe``, a run's ``config.json``): every field, typed and bounded
+#: a training recipe as JSON (a model's ``recipe``, a run's ``config.json``): the fields of every family's
+#: recipe class (:mod:`explorer_core.recipes`), typed and bounded; ``TrainConfig.from_dict`` then takes the
+#: family's own (a recipe written before each family had its own class holds every family's)
 RECIPE_FIELDS: dict[str, object] = {
     "family": Text(choices=tuple(FAMILY_RECORDS)),
     "latent_dim": Num(1, 1024, integer=True),

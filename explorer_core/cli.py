@@ -22,10 +22,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from explorer_core.aevb import PHASES
 from explorer_core.data import make_fa_dataset
 from explorer_core.device import limit_cpu_threads
-from explorer_core.fa_experiment import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
+from explorer_core.explore.fa import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
+from explorer_core.inference.aevb import PHASES
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
 
 
@@ -154,57 +154,33 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tsne-points", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--max-grad-norm", type=float, help="clip the gradient norm before each step")
-    g = p.add_argument_group("GMVAE")
+    g = p.add_argument_group("GMVAE", "only with the gmvae family")
     g.add_argument("--n-clusters", type=int)
     g.add_argument("--estimator", choices=["marginal", "gumbel"])
     g.add_argument("--temperature", type=float, help="Gumbel-softmax temperature (start of the annealing)")
     g.add_argument("--temperature-final", type=float, help="anneal geometrically to this temperature")
     g.add_argument("--straight-through", action="store_true", default=None)
-    g = p.add_argument_group("VRNN")
+    g = p.add_argument_group("VRNN", "only with the vrnn family")
     g.add_argument("--rnn-hidden", type=int)
     g.add_argument("--rnn-layers", type=int)
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from explorer_core.data import MNISTUnavailable
-    from explorer_core.training import TrainingError, config_from_args, train
-
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "latent_dim",
-            "hidden",
-            "dropout",
-            "likelihood",
-            "preprocessing",
-            "epochs",
-            "batch_size",
-            "lr",
-            "patience",
-            "min_epochs",
-            "max_minutes",
-            "lr_schedule",
-            "iwae_k",
-            "tsne_points",
-            "seed",
-            "max_grad_norm",
-            "n_clusters",
-            "estimator",
-            "temperature",
-            "temperature_final",
-            "straight_through",
-            "rnn_hidden",
-            "rnn_layers",
-        )
-    }
     from dataclasses import replace
     from pathlib import Path
 
     from explorer_core.checkpoint import CheckpointError, read_checkpoint_description
+    from explorer_core.data import MNISTUnavailable
     from explorer_core.device import pick_device
+    from explorer_core.families import FAMILIES
     from explorer_core.jobs import ConfigRejectedError, runs_root, validate_config
-    from explorer_core.training import TrainConfig
+    from explorer_core.recipes import recipe_field_names
+    from explorer_core.training import TrainConfig, TrainingError, config_from_args, train
+
+    # every family's recipe fields that have a flag; another family's flag is refused by config_from_args
+    fields = set().union(*(recipe_field_names(spec.train_config_class) for spec in FAMILIES.values()))
+    overrides = {k: getattr(args, k) for k in sorted(fields - {"family"}) if hasattr(args, k)}
 
     try:
         if args.resume:
@@ -212,7 +188,7 @@ def _run_train(args: argparse.Namespace) -> int:
             described = read_checkpoint_description(run_dir)
             resumable = ("epochs", "patience", "min_epochs", "max_minutes")
             given = {k: overrides[k] for k in resumable if overrides.get(k) is not None}
-            config = replace(TrainConfig(**described["recipe"]), **given)
+            config = replace(TrainConfig.from_dict(described["recipe"]), **given)
             out = args.out or described.get("out_dir")
             name = args.name or described.get("name")
             if not out or not name:

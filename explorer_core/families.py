@@ -2,7 +2,8 @@
 
 Every other module asks :data:`FAMILIES` (or :func:`model_family`) instead of comparing family names:
 which module and config classes rebuild a model and which schema its JSON config must fit
-(:mod:`explorer_core.artifacts`), the paper's recipe, the shipped presets and the short ``quick`` recipe
+(:mod:`explorer_core.artifacts`), the class of its training recipe (:mod:`explorer_core.recipes`), the paper's
+recipe, the shipped presets and the short ``quick`` recipe
 (:mod:`explorer_core.training`), how a trained model is evaluated (:mod:`explorer_core.evaluation`) and
 previewed during a run (:mod:`explorer_core.jobs`), how much memory a run's activations take, the family's
 page (file, url path, title, icon), what its model picker shows and opens first (``views/_models.py``), and
@@ -12,7 +13,8 @@ The families (tutorial sections 5.3-5.6): ``vae`` (Kingma & Welling 2014), ``cva
 ``gmvae`` (a Gaussian mixture prior over clusters) and ``vrnn`` (Chung et al. 2015). Factor analysis (section
 5.2) is not one of them: it is fitted live on its own page, never trained, saved or loaded here.
 
-Nothing here imports Streamlit, the trainer or the job manager (they import this module).
+Nothing here imports Streamlit, the trainer or the job manager (they import this module); the recipe classes
+import this module only inside their methods.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -29,10 +31,8 @@ from explorer_core.models.base import LatentVariableModel
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 from explorer_core.models.vrnn import VRNN, VRNNConfig
+from explorer_core.recipes import GMVAETrainConfig, TrainConfig, VRNNTrainConfig
 from explorer_core.untrusted import Flag, ListOf, Num, Obj, Text
-
-if TYPE_CHECKING:
-    from explorer_core.training import TrainConfig
 
 #: pixels of an MNIST image (28 x 28), the models' data_dim
 PIXELS = 784
@@ -85,10 +85,11 @@ class TrainingChoice:
 
 @dataclass(frozen=True)
 class RecipeField:
-    """A family's own hyperparameter on the Training page's form: a ``TrainConfig`` field and its number box.
+    """A family's own hyperparameter on the Training page's form: a field of its recipe class and its number
+    box.
 
     Attributes:
-        name: the ``TrainConfig`` field.
+        name: the field of the family's ``train_config_class``.
         label: the box's label.
         key: the widget key's prefix (``<key>_<choice>_<preset>``).
         step: the box's step; a float step makes a float box, an int step an int box.
@@ -127,13 +128,17 @@ class ModelFamily:
         page_file, page_title, url_path, icon: the family's explorer page.
         summary: one sentence on what its page shows (the home page's card).
         preferred_models: the shipped models its page opens first (the first that exists).
-        recipe_defaults: the paper's recipe, the ``TrainConfig`` fields that differ from the VAE's defaults
-            (the tutorial's sections 5.3-5.6 and the papers they cite).
+        train_config_class: the class of its training recipe: :class:`~explorer_core.recipes.TrainConfig`
+            (the fields every family shares) or a subclass with the family's own fields
+            (:meth:`TrainConfig.for_family <explorer_core.recipes.TrainConfig.for_family>` and
+            :meth:`~explorer_core.recipes.TrainConfig.from_dict` build this class).
+        recipe_defaults: the paper's recipe, the fields of ``train_config_class`` whose values differ from
+            its defaults (the tutorial's sections 5.3-5.6 and the papers they cite).
         presets: the shipped models' recipes by name, as changes to ``recipe_defaults`` (see README).
         quick: the ``quick`` recipe, a lecture-sized run (about a minute on a 2-core CPU).
         choices: the family's entries on the Training page.
-        model_fields: the ``TrainConfig`` fields, besides ``latent_dim`` and ``hidden``, that go into its
-            config class.
+        model_fields: the recipe's fields, besides ``latent_dim`` and ``hidden``, that go into its config
+            class.
         fixed_likelihood: the only likelihood the family has (None: ``likelihood`` is chosen in the recipe).
         form_fields: its own hyperparameters on the Training page.
         tsne_view: training embeds test images with t-SNE for the latent-map view (``tsne_points``).
@@ -162,6 +167,7 @@ class ModelFamily:
     icon: str
     summary: str
     preferred_models: tuple[str, ...]
+    train_config_class: type[TrainConfig]
     recipe_defaults: Mapping[str, Any]
     presets: Mapping[str, Mapping[str, Any]]
     quick: Mapping[str, Any]
@@ -229,12 +235,12 @@ def _mlp_activations(config: TrainConfig) -> int:
     return 2 * sum(widths) * config.n_samples
 
 
-def _gmvae_activations(config: TrainConfig) -> int:
+def _gmvae_activations(config: GMVAETrainConfig) -> int:
     """The MLPs once per cluster (the marginal estimator sums over all C), or twice (Gumbel)."""
     return _mlp_activations(config) * (config.n_clusters if config.estimator == "marginal" else 2)
 
 
-def _vrnn_activations(config: TrainConfig) -> int:
+def _vrnn_activations(config: VRNNTrainConfig) -> int:
     """Per row (28): the MLPs, the LSTM's gates and the row's values."""
     rows = 28
     return rows * (2 * sum(config.hidden) + 8 * config.rnn_hidden * config.rnn_layers + 4 * 28)
@@ -314,6 +320,7 @@ def _vae_family(
         icon=icon,
         summary=summary,
         preferred_models=preferred_models,
+        train_config_class=TrainConfig,
         recipe_defaults=_frozen({}),
         presets=_frozen({k: _frozen(v) for k, v in presets.items()}),
         quick=_frozen({"latent_dim": 2, "epochs": 2, "tsne_points": 0}),
@@ -369,6 +376,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             summary="Ten clusters found without labels, ordered by their matched digit; q(y|x), the "
             "confusion matrix, and the two estimators side by side.",
             preferred_models=("gmvae-marginal", "gmvae-gumbel"),
+            train_config_class=GMVAETrainConfig,
             recipe_defaults=_frozen(
                 {
                     "latent_dim": 64,
@@ -442,6 +450,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             summary="A latent z_t per row: watch digits grow one row at a time, complete a digit's top rows, "
             "see where the KL is spent.",
             preferred_models=("vrnn",),
+            train_config_class=VRNNTrainConfig,
             recipe_defaults=_frozen(
                 {
                     "latent_dim": 2,

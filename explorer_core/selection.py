@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from explorer_core.recipes import TrainConfig
 from explorer_core.untrusted import read_json_object
 
 RULE = (
@@ -73,10 +74,13 @@ def select_by_validation_elbo(paths: list[Path]) -> tuple[Path, dict[str, Any]]:
         metas[Path(path).name] = meta
     # the seed and the run's length and budget may differ; the model, data and optimisation may not
     budget = ("seed", "epochs", "patience", "min_epochs", "max_minutes")
-    recipes = {
-        json.dumps({k: v for k, v in m["recipe"].items() if k not in budget}, sort_keys=True)
-        for m in metas.values()
-    }
+    recipes = set()
+    for source, m in metas.items():
+        try:  # as its family's recipe class reads it (a recipe from before the per-family fields too)
+            recipe = TrainConfig.from_dict(m["recipe"]).to_dict()
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: not a valid recipe: {err}") from err
+        recipes.add(json.dumps({k: v for k, v in recipe.items() if k not in budget}, sort_keys=True))
     if len(recipes) > 1:
         raise ValueError("the candidates were trained with different recipes; compare seeds of one recipe.")
     rows.sort(key=lambda r: r["seed"])

@@ -1,9 +1,9 @@
 """The MNIST trainer shared by the CLI (``python -m explorer_core train``) and background jobs.
 
 Every epoch: fresh preprocessing noise (dequantization, or a new dynamic binarization), a random order,
-minibatch AEVB steps through :func:`explorer_core.aevb.aevb_step`, then the validation ELBO (a held-out split
-of the training set). The epoch with the best validation ELBO is kept; the test set is only used once, at
-the end, to report metrics.
+minibatch AEVB steps through :func:`explorer_core.inference.aevb.aevb_step`, then the validation ELBO (a
+held-out split of the training set). The epoch with the best validation ELBO is kept; the test set is only
+used once, at the end, to report metrics.
 """
 
 from __future__ import annotations
@@ -19,154 +19,39 @@ from typing import Any
 
 import torch
 
-from explorer_core.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
 from explorer_core.artifacts import build_model, save_model
 from explorer_core.data import (
-    PREPROCESSINGS,
     MNISTSplits,
     load_mnist_splits,
     preprocess,
     preprocess_for_evaluation,
 )
 from explorer_core.device import pick_device
-from explorer_core.families import FAMILIES, UnknownFamilyError, model_family
-from explorer_core.models.layers import MLPConfig
+from explorer_core.families import FAMILIES, model_family
+from explorer_core.inference.aevb import NonFiniteError, aevb_step, make_optimizers
+from explorer_core.recipes import (
+    LIKELIHOOD_PREPROCESSINGS,
+    LR_SCHEDULES,
+    GMVAETrainConfig,
+    TrainConfig,
+    VRNNTrainConfig,
+    recipe_field_names,
+)
 
-LR_SCHEDULES = ("constant", "cosine")
-#: Which preprocessings suit which likelihood.
-LIKELIHOOD_PREPROCESSINGS = {
-    "continuous_bernoulli": ("dequantized",),
-    "bernoulli": ("binarized", "dynamic_binarized"),
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig(MLPConfig):
-    """A training recipe (model architecture + optimisation + data), validated on construction.
-
-    Attributes:
-        family: a name in :data:`explorer_core.families.FAMILIES` (:meth:`for_family` gives each family's
-            paper defaults).
-        latent_dim, hidden, dropout, likelihood: the architecture (see ``VAEConfig``; the GMVAE and the VRNN
-            have no dropout and a Bernoulli likelihood).
-        n_clusters, estimator, temperature, temperature_final, straight_through: the GMVAE (see
-            ``GMVAEConfig``); the Gumbel temperature is annealed geometrically from ``temperature`` to
-            ``temperature_final`` over the epochs (None: constant).
-        rnn_hidden, rnn_layers: the VRNN's LSTM (see ``VRNNConfig``).
-        preprocessing: one of ``PREPROCESSINGS``, matching the likelihood.
-        epochs: at most this many passes over the training split.
-        batch_size, lr: Adam minibatch size and learning rate (the paper: 100, 3e-4).
-        n_validation: images at the end of the training set held out for model selection.
-        n_samples: reparameterised samples per image in the training estimator.
-        patience: stop when the validation ELBO has not improved for this many epochs (None: never).
-        min_epochs: early stopping (``patience``) never ends a run before this many epochs.
-        max_minutes: stop after the first epoch that ends past this wall-clock budget (None: no limit).
-        max_grad_norm: clip the gradient norm to this before each step (None: no clipping).
-        lr_schedule: ``"constant"`` or ``"cosine"`` (annealed to zero over ``epochs``, stepped per epoch).
-        iwae_k: importance samples for the IWAE bound in the final test metrics (0: skip).
-        tsne_points: test images embedded with t-SNE for the latent-map view (0: skip).
-        seed: seeds initialisation, order and noise.
-    """
-
-    family: str = "vae"
-    latent_dim: int = 20
-    hidden: tuple[int, ...] = (500, 500)
-    dropout: float = 0.1
-    likelihood: str = "continuous_bernoulli"
-    preprocessing: str = "dequantized"
-    epochs: int = 46
-    batch_size: int = 100
-    lr: float = 3e-4
-    n_validation: int = 10_000
-    n_samples: int = 1
-    patience: int | None = None
-    min_epochs: int = 0
-    max_minutes: float | None = None
-    max_grad_norm: float | None = None
-    lr_schedule: str = "constant"
-    iwae_k: int = 0
-    tsne_points: int = 3000
-    seed: int = 0
-    n_clusters: int = 10
-    estimator: str = "marginal"
-    temperature: float = 1.0
-    temperature_final: float | None = None
-    straight_through: bool = False
-    rnn_hidden: int = 256
-    rnn_layers: int = 2
-
-    @classmethod
-    def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
-        """The paper's recipe for ``family`` (its ``recipe_defaults`` in :mod:`explorer_core.families`) with
-        ``overrides`` applied.
-
-        Raises:
-            ValueError: unknown family or an invalid value.
-        """
-        spec = FAMILIES.get(family)
-        defaults = spec.recipe_defaults if spec is not None else {}
-        return cls(**{"family": family, **defaults, **overrides})
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        try:
-            model_family(self.family)
-        except UnknownFamilyError as err:
-            raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {self.family!r}.") from err
-        if self.preprocessing not in PREPROCESSINGS:
-            raise ValueError(f"preprocessing must be one of {PREPROCESSINGS}, got {self.preprocessing!r}.")
-        allowed = LIKELIHOOD_PREPROCESSINGS.get(self.likelihood, ())
-        if self.preprocessing not in allowed:
-            raise ValueError(
-                f"a {self.likelihood} likelihood needs data preprocessed as one of {allowed}, "
-                f"not {self.preprocessing!r}."
-            )
-        check_learning_rate(self.lr)
-        for name, value, lo, hi in (
-            ("epochs", self.epochs, 1, 10_000),
-            ("min_epochs", self.min_epochs, 0, 10_000),
-            ("batch_size", self.batch_size, 1, 60_000),
-            ("n_validation", self.n_validation, 0, 30_000),
-            ("n_samples", self.n_samples, 1, 1000),
-            ("iwae_k", self.iwae_k, 0, 100_000),
-            ("tsne_points", self.tsne_points, 0, 10_000),
-        ):
-            if not lo <= int(value) <= hi:
-                raise ValueError(f"{name} must be between {lo} and {hi}, got {value}.")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
-        if self.temperature_final is not None and not 0.01 <= self.temperature_final <= 100:
-            raise ValueError(f"temperature_final must be in [0.01, 100], got {self.temperature_final}.")
-        if self.max_minutes is not None and not 0 < self.max_minutes <= 7 * 24 * 60:
-            raise ValueError(f"max_minutes must be in (0, 10080], got {self.max_minutes}.")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
-        self.model_config()  # architecture checks
-
-    def model_config(self) -> dict[str, Any]:
-        """The config dict of the model module: ``latent_dim``, ``hidden`` and the family's ``model_fields``
-        (validated by the family's config class).
-
-        Raises:
-            ValueError: a likelihood the family does not have, or an invalid architecture.
-        """
-        spec = model_family(self.family)
-        config: dict[str, Any] = {"latent_dim": self.latent_dim, "hidden": list(self.hidden)}
-        config |= {name: getattr(self, name) for name in spec.model_fields}
-        if spec.fixed_likelihood is not None and self.likelihood != spec.fixed_likelihood:
-            likelihood = spec.fixed_likelihood.replace("_", " ").title()
-            raise ValueError(f"the {self.family} has a {likelihood} likelihood, not {self.likelihood!r}.")
-        spec.config_class(**config)
-        return config
-
-    def temperature_at(self, epoch: int) -> float:
-        """The Gumbel temperature during ``epoch`` (1-based): geometric from ``temperature`` to
-        ``temperature_final`` over the epochs, or constant."""
-        if self.temperature_final is None or self.epochs <= 1:
-            return self.temperature
-        frac = (epoch - 1) / (self.epochs - 1)
-        return self.temperature * (self.temperature_final / self.temperature) ** frac
-
+__all__ = [
+    "LIKELIHOOD_PREPROCESSINGS",
+    "LR_SCHEDULES",
+    "PRESETS",
+    "GMVAETrainConfig",
+    "TrainConfig",
+    "TrainingError",
+    "TrainingProgress",
+    "VRNNTrainConfig",
+    "config_from_args",
+    "train",
+    "tsne_view",
+    "validation_elbo",
+]
 
 #: The recipes of the shipped models (see README), every family's ``presets`` in
 #: :mod:`explorer_core.families`, and ``quick`` (the VAE's short run; :func:`config_from_args` gives every
@@ -286,7 +171,11 @@ def train(
         except CheckpointError as err:
             raise TrainingError(f"cannot resume: {err}") from err
         mutable = ("epochs", "patience", "min_epochs", "max_minutes")
-        recorded = {k: v for k, v in state.recipe.items() if k not in mutable}
+        try:  # a recipe written before each family had its own fields reads as today's
+            recipe = TrainConfig.from_dict(state.recipe).to_dict()
+        except (TypeError, ValueError) as err:
+            raise TrainingError(f"cannot resume: the checkpoint's recipe is not valid ({err})") from err
+        recorded = {k: v for k, v in recipe.items() if k not in mutable}
         wanted = {k: v for k, v in config.to_dict().items() if k not in mutable}
         if recorded != wanted:
             diff = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
@@ -487,9 +376,14 @@ def config_from_args(preset: str | None, family: str, overrides: dict[str, Any])
     ``quick`` works for every family: its paper recipe cut to a short run (the family's ``quick``).
 
     Raises:
-        ValueError: unknown family, unknown preset, a preset of another family, or an invalid value.
+        ValueError: unknown family, unknown preset, a preset of another family, an override that is not a
+            field of the family's recipe (another family's: ``n_clusters`` for a VAE), or an invalid value.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
+    own = recipe_field_names(model_family(family).train_config_class)
+    foreign = sorted(set(given) - own)
+    if foreign:
+        raise ValueError(f"{', '.join(foreign)}: not a setting of a {family} recipe.")
     if preset == "quick":
         return TrainConfig.for_family(family, **{**model_family(family).quick, **given})
     if preset is not None:

@@ -222,7 +222,11 @@ class JobManager:
                 described = read_checkpoint_description(run.path)
             except CheckpointError as err:
                 raise JobError(f"run {run_id} cannot be resumed: {err}") from err
-            if described.get("recipe") != run.config:
+            try:  # both as today's recipe class reads them (a recipe from before the per-family fields too)
+                recorded = TrainConfig.from_dict(described.get("recipe") or {}).to_dict()
+            except (TypeError, ValueError) as err:
+                raise JobError(f"run {run_id} cannot be resumed: its checkpoint's recipe: {err}") from err
+            if recorded != run.config:
                 raise JobError(f"run {run_id} cannot be resumed: its checkpoint belongs to another recipe.")
             waiting = sum(1 for r in self.runs() if r.state == "queued")
             if waiting >= self.max_queued:

@@ -85,11 +85,12 @@ def _gib(n: float) -> str:
 def validate_config(
     config: TrainConfig | dict[str, Any], device: str = "cpu", n_train: int | None = None
 ) -> TrainConfig:
-    """Check a configuration before a job starts: every value (``TrainConfig``'s checks) and the memory
-    estimate against what ``device`` has free (at most :data:`MEMORY_FRACTION` of it).
+    """Check a configuration before a job starts: every value (the checks of its family's recipe class; a
+    dict is read by :meth:`TrainConfig.from_dict`) and the memory estimate against what ``device`` has free
+    (at most :data:`MEMORY_FRACTION` of it).
 
     Returns:
-        The validated :class:`TrainConfig`.
+        The validated recipe, of its family's class (a :class:`TrainConfig`).
 
     Raises:
         ConfigRejectedError: an unknown field, an invalid value, or too much memory; the message says which.
@@ -103,7 +104,7 @@ def validate_config(
             if isinstance(given.get("hidden"), tuple):
                 given["hidden"] = list(given["hidden"])
             checked = check(given, Obj(RECIPE_FIELDS, required=frozenset({"family"}), extra="reject"))
-            config = TrainConfig(**checked)
+            config = TrainConfig.from_dict(checked)
         except TypeError as err:
             raise ConfigRejectedError(f"not a training configuration: {err}") from err
         except (SchemaError, ValueError) as err:

@@ -74,7 +74,8 @@ STATUS_SCHEMA = Obj(
     },
     required=frozenset({"state", "created"}),
 )
-#: ``config.json``: the recipe (every field of ``TrainConfig``, typed and bounded) and the job's options
+#: ``config.json``: the recipe (the fields of every family's recipe class, typed and bounded) and the job's
+#: options
 CONFIG_FILE_SCHEMA = Obj(
     {
         "config": Obj(RECIPE_FIELDS, required=frozenset({"family"}), extra="reject"),
@@ -159,8 +160,9 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
 
 
 def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    """``run_dir/config.json`` validated (:data:`CONFIG_FILE_SCHEMA`, then ``TrainConfig``'s own checks):
-    the recipe and the options.
+    """``run_dir/config.json`` validated (:data:`CONFIG_FILE_SCHEMA`, then the checks of its family's recipe
+    class, :meth:`TrainConfig.from_dict`, which also reads a recipe written before each family had its own
+    fields): the recipe and the options.
 
     Raises:
         UntrustedFileError: missing or invalid (the message says why).
@@ -168,7 +170,7 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
     raw = read_json_object(Path(run_dir) / "config.json", MAX_RUN_JSON_BYTES, "run config file")
     try:
         checked = check(raw, CONFIG_FILE_SCHEMA)
-        config = TrainConfig(**checked["config"])
+        config = TrainConfig.from_dict(checked["config"])
     except (SchemaError, TypeError, ValueError) as err:
         raise UntrustedFileError(f"config.json: not a run config file: {err}") from err
     return config, {k: v for k, v in (checked.get("options") or {}).items() if v is not None}

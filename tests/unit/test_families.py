@@ -45,7 +45,8 @@ def test_unknown_names_are_refused_with_the_known_ones():
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_a_family_s_recipes_build_its_model(name):
     spec = FAMILIES[name]
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(spec.train_config_class)}
+    assert issubclass(spec.train_config_class, TrainConfig)
     assert set(spec.model_fields) <= fields and set(spec.recipe_defaults) <= fields
     assert {f.name for f in spec.form_fields} <= fields and set(spec.quick) <= fields
     for preset in spec.presets:

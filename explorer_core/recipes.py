@@ -1,0 +1,293 @@
+"""Training recipes: the fields every family's training shares (:class:`TrainConfig`) and each family's own
+(:class:`GMVAETrainConfig`, :class:`VRNNTrainConfig`), validated on construction.
+
+Each family's record in :data:`explorer_core.families.FAMILIES` names its recipe class
+(``train_config_class``): the VAE and the CVAE train with :class:`TrainConfig` itself, so a VAE's recipe has
+no ``n_clusters``. :meth:`TrainConfig.for_family` and :meth:`TrainConfig.from_dict` pick the class through the
+registry.
+
+Recipes written before the split (a run's ``config.json``, a model's ``recipe``, a checkpoint's) hold every
+family's fields; :meth:`TrainConfig.from_dict` drops another family's fields when they hold the defaults such
+a recipe had (:data:`FLAT_RECIPE_DEFAULTS`), so those files still load.
+
+This module imports the registry only inside its methods (the registry imports this module).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from explorer_core.data import PREPROCESSINGS
+from explorer_core.inference.aevb import check_learning_rate
+from explorer_core.models.layers import MLPConfig
+
+if TYPE_CHECKING:
+    from explorer_core.families import ModelFamily
+
+LR_SCHEDULES = ("constant", "cosine")
+#: Which preprocessings suit which likelihood.
+LIKELIHOOD_PREPROCESSINGS = {
+    "continuous_bernoulli": ("dequantized",),
+    "bernoulli": ("binarized", "dynamic_binarized"),
+}
+#: the family of a recipe (or a recipe's JSON) that names none
+DEFAULT_FAMILY = "vae"
+#: the family-specific fields of the one flat recipe class that came before the per-family classes, with the
+#: values every recipe of the other families held then (their defaults); a recipe's JSON from that time
+#: holds all of them, and :meth:`TrainConfig.from_dict` drops those that are not its family's and hold these
+#: values
+FLAT_RECIPE_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "n_clusters": 10,
+        "estimator": "marginal",
+        "temperature": 1.0,
+        "temperature_final": None,
+        "straight_through": False,
+        "rnn_hidden": 256,
+        "rnn_layers": 2,
+    }
+)
+
+
+def recipe_field_names(config_class: type[TrainConfig]) -> frozenset[str]:
+    """The names of the fields of a recipe class (``family`` included)."""
+    return frozenset(f.name for f in dataclasses.fields(config_class))
+
+
+@dataclass(frozen=True)
+class TrainConfig(MLPConfig):
+    """A training recipe (model architecture + optimisation + data), validated on construction: the fields
+    every family shares, and the whole recipe of the VAE and the CVAE. A family with fields of its own has a
+    subclass (its record's ``train_config_class``); build one with :meth:`for_family` or :meth:`from_dict`.
+
+    Attributes:
+        family: a name in :data:`explorer_core.families.FAMILIES` whose ``train_config_class`` is this
+            object's class (:meth:`for_family` gives each family's paper defaults).
+        latent_dim, hidden, dropout, likelihood: the architecture (see ``VAEConfig``; the GMVAE and the VRNN
+            have no dropout and a Bernoulli likelihood).
+        preprocessing: one of ``PREPROCESSINGS``, matching the likelihood.
+        epochs: at most this many passes over the training split.
+        batch_size, lr: Adam minibatch size and learning rate (the paper: 100, 3e-4).
+        n_validation: images at the end of the training set held out for model selection.
+        n_samples: reparameterised samples per image in the training estimator.
+        patience: stop when the validation ELBO has not improved for this many epochs (None: never).
+        min_epochs: early stopping (``patience``) never ends a run before this many epochs.
+        max_minutes: stop after the first epoch that ends past this wall-clock budget (None: no limit).
+        max_grad_norm: clip the gradient norm to this before each step (None: no clipping).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (annealed to zero over ``epochs``, stepped per epoch).
+        iwae_k: importance samples for the IWAE bound in the final test metrics (0: skip).
+        tsne_points: test images embedded with t-SNE for the latent-map view (0: skip).
+        seed: seeds initialisation, order and noise.
+
+    Raises:
+        ValueError: (on construction) an unknown family, a family whose recipe is another class, a value out
+            of range, a likelihood that does not fit the preprocessing or the family, an invalid architecture.
+        TypeError: (on construction) a field this class does not have (another family's, or none's).
+    """
+
+    family: str = DEFAULT_FAMILY
+    latent_dim: int = 20
+    hidden: tuple[int, ...] = (500, 500)
+    dropout: float = 0.1
+    likelihood: str = "continuous_bernoulli"
+    preprocessing: str = "dequantized"
+    epochs: int = 46
+    batch_size: int = 100
+    lr: float = 3e-4
+    n_validation: int = 10_000
+    n_samples: int = 1
+    patience: int | None = None
+    min_epochs: int = 0
+    max_minutes: float | None = None
+    max_grad_norm: float | None = None
+    lr_schedule: str = "constant"
+    iwae_k: int = 0
+    tsne_points: int = 3000
+    seed: int = 0
+
+    @classmethod
+    def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
+        """The paper's recipe for ``family`` (its ``recipe_defaults`` in :mod:`explorer_core.families`) with
+        ``overrides`` applied, as the family's ``train_config_class``.
+
+        Raises:
+            ValueError: unknown family, a family whose class is not this one or a subclass, or an invalid
+                value.
+            TypeError: an override that is not a field of the family's recipe.
+        """
+        spec = _family_record(family, cls)
+        return spec.train_config_class(**{"family": family, **spec.recipe_defaults, **overrides})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """The recipe of its JSON form (:meth:`to_dict`: a run's ``config.json``, a model's ``recipe``, a
+        checkpoint's), as the ``train_config_class`` of its ``family`` (default ``"vae"``).
+
+        A field of another family is dropped when it holds its :data:`FLAT_RECIPE_DEFAULTS` value (the JSON
+        of a recipe written before each family had its own class).
+
+        Raises:
+            ValueError: unknown family, another family's field with a value other than that default, or an
+                invalid value.
+            TypeError: a key that is no family's field.
+        """
+        family = data.get("family", DEFAULT_FAMILY)
+        target = _family_record(family, cls).train_config_class
+        own = recipe_field_names(target)
+        given = {}
+        for name, value in data.items():
+            if name in own or name not in FLAT_RECIPE_DEFAULTS:
+                given[name] = value  # its own field, or no family's: the constructor's TypeError
+            elif not _holds_flat_default(name, value):
+                raise ValueError(
+                    f"{name} is not a setting of a {family} recipe (got {value!r}; only "
+                    f"{FLAT_RECIPE_DEFAULTS[name]!r}, what recipes written before each family had its own "
+                    "settings hold, is accepted and ignored)."
+                )
+        return target(**given)
+
+    def __post_init__(self) -> None:
+        """``hidden`` as a tuple of ints, then every check (see the class's Raises)."""
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        target = _family_record(self.family, TrainConfig).train_config_class
+        if type(self) is not target:
+            raise ValueError(
+                f"a {self.family} recipe is a {target.__name__}, not a {type(self).__name__} (build it with "
+                f"TrainConfig.for_family or TrainConfig.from_dict)."
+            )
+        if self.preprocessing not in PREPROCESSINGS:
+            raise ValueError(f"preprocessing must be one of {PREPROCESSINGS}, got {self.preprocessing!r}.")
+        allowed = LIKELIHOOD_PREPROCESSINGS.get(self.likelihood, ())
+        if self.preprocessing not in allowed:
+            raise ValueError(
+                f"a {self.likelihood} likelihood needs data preprocessed as one of {allowed}, "
+                f"not {self.preprocessing!r}."
+            )
+        check_learning_rate(self.lr)
+        for name, value, lo, hi in (
+            ("epochs", self.epochs, 1, 10_000),
+            ("min_epochs", self.min_epochs, 0, 10_000),
+            ("batch_size", self.batch_size, 1, 60_000),
+            ("n_validation", self.n_validation, 0, 30_000),
+            ("n_samples", self.n_samples, 1, 1000),
+            ("iwae_k", self.iwae_k, 0, 100_000),
+            ("tsne_points", self.tsne_points, 0, 10_000),
+        ):
+            if not lo <= int(value) <= hi:
+                raise ValueError(f"{name} must be between {lo} and {hi}, got {value}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
+        if self.max_minutes is not None and not 0 < self.max_minutes <= 7 * 24 * 60:
+            raise ValueError(f"max_minutes must be in (0, 10080], got {self.max_minutes}.")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
+        self._check_family_fields()
+        self.model_config()  # architecture checks
+
+    def _check_family_fields(self) -> None:
+        """The checks of a family's own fields that its model config does not make (none here).
+
+        Raises:
+            ValueError: a value out of range.
+        """
+
+    def model_config(self) -> dict[str, Any]:
+        """The config dict of the model module: ``latent_dim``, ``hidden`` and the family's ``model_fields``
+        (validated by the family's config class).
+
+        Raises:
+            ValueError: a likelihood the family does not have, or an invalid architecture.
+        """
+        from explorer_core.families import model_family
+
+        spec = model_family(self.family)
+        config: dict[str, Any] = {"latent_dim": self.latent_dim, "hidden": list(self.hidden)}
+        config |= {name: getattr(self, name) for name in spec.model_fields}
+        if spec.fixed_likelihood is not None and self.likelihood != spec.fixed_likelihood:
+            likelihood = spec.fixed_likelihood.replace("_", " ").title()
+            raise ValueError(f"the {self.family} has a {likelihood} likelihood, not {self.likelihood!r}.")
+        spec.config_class(**config)
+        return config
+
+
+@dataclass(frozen=True)
+class GMVAETrainConfig(TrainConfig):
+    """The GMVAE's recipe: the shared fields and its mixture's.
+
+    Attributes:
+        n_clusters, estimator, temperature, straight_through: the model's (see ``GMVAEConfig``: clusters C
+            in 2..100, ``"marginal"`` or ``"gumbel"``, the Gumbel-softmax temperature in [0.01, 100], the
+            straight-through Gumbel estimator).
+        temperature_final: the Gumbel temperature is annealed geometrically from ``temperature`` to this one
+            over the epochs, in [0.01, 100] (None: constant).
+
+    Raises:
+        ValueError: (on construction) as :class:`TrainConfig`, or one of these out of range.
+    """
+
+    n_clusters: int = 10
+    estimator: str = "marginal"
+    temperature: float = 1.0
+    temperature_final: float | None = None
+    straight_through: bool = False
+
+    def _check_family_fields(self) -> None:
+        """``temperature_final`` in [0.01, 100] or None (the model config checks the others).
+
+        Raises:
+            ValueError: out of range.
+        """
+        if self.temperature_final is not None and not 0.01 <= self.temperature_final <= 100:
+            raise ValueError(f"temperature_final must be in [0.01, 100], got {self.temperature_final}.")
+
+    def temperature_at(self, epoch: int) -> float:
+        """The Gumbel temperature during ``epoch`` (1-based): geometric from ``temperature`` to
+        ``temperature_final`` over the epochs, or constant."""
+        if self.temperature_final is None or self.epochs <= 1:
+            return self.temperature
+        frac = (epoch - 1) / (self.epochs - 1)
+        return self.temperature * (self.temperature_final / self.temperature) ** frac
+
+
+@dataclass(frozen=True)
+class VRNNTrainConfig(TrainConfig):
+    """The VRNN's recipe: the shared fields and its LSTM's.
+
+    Attributes:
+        rnn_hidden, rnn_layers: the LSTM's units per layer (1..4096) and layers (1..8), see ``VRNNConfig``
+            (which checks them).
+
+    Raises:
+        ValueError: (on construction) as :class:`TrainConfig`, or an LSTM size out of range.
+    """
+
+    rnn_hidden: int = 256
+    rnn_layers: int = 2
+
+
+def _holds_flat_default(name: str, value: Any) -> bool:
+    """Whether ``value`` is the :data:`FLAT_RECIPE_DEFAULTS` value of ``name`` (a JSON number may be written
+    as an int or a float; a bool is not a number here)."""
+    default = FLAT_RECIPE_DEFAULTS[name]
+    return value == default and isinstance(value, bool) == isinstance(default, bool)
+
+
+def _family_record(family: object, base: type[TrainConfig]) -> ModelFamily:
+    """The registry's record of ``family``, whose ``train_config_class`` is ``base`` or a subclass of it.
+
+    Raises:
+        ValueError: unknown family, or its recipe class is not ``base`` or a subclass of it.
+    """
+    from explorer_core.families import FAMILIES, UnknownFamilyError, model_family
+
+    try:
+        spec = model_family(family)
+    except UnknownFamilyError as err:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}.") from err
+    if not issubclass(spec.train_config_class, base):
+        raise ValueError(f"a {family} recipe is a {spec.train_config_class.__name__}, not a {base.__name__}.")
+    return spec
