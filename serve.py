@@ -22,7 +22,7 @@ PRELOAD = (
     "explorer_core.explore.latent",
     "explorer_core.explore.clusters",
     "explorer_core.explore.sequences",
-    "explorer_core.fa_experiment",
+    "explorer_core.explore.fa",
     "explorer_core.figures.fa",
     "explorer_core.figures.latent",
     "streamlit.emojis",  # the page icon's check reads this 1 MB table on the first visit

@@ -5,7 +5,7 @@ from common import summary, time_ms, write_result
 
 from explorer_core.data import make_fa_dataset
 from explorer_core.device import limit_cpu_threads
-from explorer_core.fa_experiment import FAExperiment
+from explorer_core.explore.fa import FAExperiment
 from explorer_core.figures.fa import fa_learning_curves, fa_scatter_3d, posterior_ellipses
 
 

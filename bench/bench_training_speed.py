@@ -6,9 +6,9 @@ in one run on one machine, with the same architectures.
    have passed (batch fetching included). Variants:
    * ``reference``: a torch DataLoader over a TensorDataset (shuffle, batch 100), one sample per step,
      float32, one plain Adam over all parameters, ``loss = -elbo.mean()``, as the notebooks do.
-   * ``ours``: ``explorer_core.aevb.aevb_step`` (separate Adam for phi and theta, gradient-norm check, NaN
-     guard) on data resident on the device, indexed by a random permutation, as ``training.train`` does;
-     batch 100. Then one flag at a time: ``batch 500``, ``DataLoader`` instead of resident data,
+   * ``ours``: ``explorer_core.inference.aevb.aevb_step`` (separate Adam for phi and theta, gradient-norm
+     check, NaN guard) on data resident on the device, indexed by a random permutation, as ``training.train``
+     does; batch 100. Then one flag at a time: ``batch 500``, ``DataLoader`` instead of resident data,
      ``bf16 autocast``, ``torch.compile`` (compile time reported apart, not in the rate).
 2. Time to reach the reference's final test ELBO (1788.41 nats, VAE with the Continuous Bernoulli on
    dequantized MNIST; the tutorial, Yang 2022, section 5.3): ``explorer_core.training.train`` itself vs the
@@ -35,11 +35,11 @@ import torch
 from common import write_result
 from torch.utils.data import DataLoader, TensorDataset
 
-from explorer_core.aevb import aevb_step, make_optimizers
 from explorer_core.artifacts import build_model
 from explorer_core.data import load_mnist_splits, preprocess, preprocess_for_evaluation
 from explorer_core.device import pick_device
 from explorer_core.families import FAMILIES
+from explorer_core.inference.aevb import aevb_step, make_optimizers
 from explorer_core.training import PRESETS, TrainingError, train, validation_elbo
 
 #: family row -> the preset whose architecture and learning rate it trains

@@ -148,9 +148,9 @@ def server_frame(repeat: int = 20) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from explorer_core.device import limit_cpu_threads
+    from explorer_core.explore.watch import WatchExperiment
     from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
     from explorer_core.imaging import png_bytes
-    from explorer_core.watch_learn import WatchExperiment
 
     limit_cpu_threads(1)  # as the page does
     ex = WatchExperiment()

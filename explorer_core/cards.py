@@ -96,7 +96,7 @@ def fa_card(model_dir: Path = PRETRAINED) -> Image.Image:
     """The tutorial's 3-D data (blue) against samples of the maximum-likelihood FA (orange), seen from the
     page's default camera."""
     from explorer_core.data import make_fa_dataset
-    from explorer_core.models.factor_analysis import fit_fa_em
+    from explorer_core.inference.fa_em import fit_fa_em
 
     ds = make_fa_dataset()
     x = ds.x_test.numpy().astype(np.float64)

@@ -13,7 +13,7 @@ import streamlit as st
 
 from explorer_core.data import FA_PAPER_SEED, make_fa_dataset
 from explorer_core.device import limit_cpu_threads
-from explorer_core.fa_experiment import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
+from explorer_core.explore.fa import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES

@@ -10,7 +10,7 @@ collects the parameters once the thread has taken the chosen number of steps mor
 evaluates them and redraws: training and drawing overlap on two cores. The charts are canvases updated in
 place (``views/components/live_chart``); the map is one too while playing and the latent pad
 (``views/components/latent_pad``) while paused, where a drag decodes. All computation is in
-``explorer_core.watch_learn``; the chart specs are in ``explorer_core.figures.watch``.
+``explorer_core.explore.watch``; the chart specs are in ``explorer_core.figures.watch``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ import streamlit as st
 
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import limit_cpu_threads
-from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
-from explorer_core.imaging import png_bytes
-from explorer_core.jobs import runs_root
-from explorer_core.watch_learn import (
+from explorer_core.explore.watch import (
     EM_SCHEDULE,
     IWAE_KS,
     WatchConfig,
@@ -34,6 +31,9 @@ from explorer_core.watch_learn import (
     WatchExperiment,
     load_watch_data,
 )
+from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+from explorer_core.imaging import png_bytes
+from explorer_core.jobs import runs_root
 from views.components import latent_pad as lp
 from views.components.live_chart import live_chart
 from views.components.phase_controls import autoplay_radio, step_buttons

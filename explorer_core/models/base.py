@@ -3,8 +3,8 @@
 A model is an ``nn.Module`` whose distributions are ``torch.distributions`` objects. It exposes the
 per-example ELBO estimate (the AEVB estimator of Kingma & Welling 2014, section 2.3; tutorial section 5)
 and splits its parameters into inference parameters phi (the amortized posterior q(z|x)) and generative
-parameters theta (prior and likelihood), so that :mod:`explorer_core.aevb` can run approximate E-steps
-(phi only), approximate M-steps (theta only) or joint AEVB steps.
+parameters theta (prior and likelihood), so that :mod:`explorer_core.inference.aevb` can run approximate
+E-steps (phi only), approximate M-steps (theta only) or joint AEVB steps.
 """
 
 from __future__ import annotations

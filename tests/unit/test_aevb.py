@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from explorer_core.aevb import NonFiniteError, aevb_step, make_optimizers
 from explorer_core.data import make_fa_dataset
+from explorer_core.inference.aevb import NonFiniteError, aevb_step, make_optimizers
 from explorer_core.models.factor_analysis import FAConfig, FactorAnalysis
 
 

@@ -7,7 +7,7 @@ import torch
 
 from explorer_core.cli import main
 from explorer_core.data import make_fa_dataset
-from explorer_core.fa_experiment import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
+from explorer_core.explore.fa import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
-"""The phase queue shared by the FA and "Watch it learn" experiments (explorer_core.schedule)."""
+"""The phase queue shared by the FA and "Watch it learn" experiments (explorer_core.inference.schedule)."""
 
 import pytest
 
-from explorer_core.schedule import PhaseQueue, add_segment
+from explorer_core.inference.schedule import PhaseQueue, add_segment
 
 
 def test_queue_merges_neighbours_and_takes_in_order():

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from explorer_core import training
-from explorer_core.aevb import NonFiniteError
 from explorer_core.artifacts import load_model
 from explorer_core.data import MNISTSplits
 from explorer_core.evaluation import evaluate_vae
+from explorer_core.inference.aevb import NonFiniteError
 from explorer_core.models.vae import VAE, VAEConfig
 from explorer_core.training import PRESETS, TrainConfig, TrainingError, config_from_args, train
 

@@ -13,9 +13,7 @@ import torch
 
 from explorer_core.artifacts import load_model
 from explorer_core.data import MNISTUnavailable
-from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
-from explorer_core.jobs import done_models, read_run
-from explorer_core.watch_learn import (
+from explorer_core.explore.watch import (
     WatchConfig,
     WatchData,
     WatchError,
@@ -23,6 +21,8 @@ from explorer_core.watch_learn import (
     _orthogonal_align,
     load_watch_data,
 )
+from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+from explorer_core.jobs import done_models, read_run
 
 SMALL = WatchConfig(hidden=(32,), n_train=200, batch_size=20, n_eval=20, n_map=30, iwae_k=8, seed=3)
 

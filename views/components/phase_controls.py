@@ -3,7 +3,7 @@ the E-step × N, M-step × N and Joint × N buttons, and the choice of what ▶ 
 
 An approximate E-step updates the inference parameters φ only, an approximate M-step the generative
 parameters θ only, a joint step both (plain AEVB; tutorial section 4). The page's callback queues the steps
-(``explorer_core.schedule``) and starts its player.
+(``explorer_core.inference.schedule``) and starts its player.
 """
 
 from __future__ import annotations

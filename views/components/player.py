@@ -20,8 +20,9 @@ What it does:
   (``st.rerun(scope="app")``) sets or drops it; :meth:`Player.sync` does this at the end of a controls
   fragment. Nothing else reruns the page while it plays.
 
-The queue of what to play (E, M, E, M ...) stays with the experiment (:class:`explorer_core.schedule.
-PhaseQueue`); the page's callbacks fill it and its frame function works it off.
+The queue of what to play (E, M, E, M ...) stays with the experiment
+(:class:`explorer_core.inference.schedule.PhaseQueue`); the page's callbacks fill it and its frame function
+works it off.
 """
 
 from __future__ import annotations

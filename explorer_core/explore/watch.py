@@ -12,8 +12,9 @@ proposal is q(z|x), the IWAE bound can rise a little in an E-phase even though l
 :class:`WatchExperiment` holds the model (a :class:`explorer_core.models.vae.VAE`), one Adam optimizer for
 phi and one for theta, a training subset of MNIST, and a fixed validation subset with FIXED reparameterisation
 noise for its evaluations, so the curves move only when the parameters move. Steps go through
-:func:`explorer_core.aevb.aevb_step`, the same step as every trainer of the explorer. A queue of
-``(phase, steps)`` segments (:class:`explorer_core.schedule.PhaseQueue`) is worked off either frame by frame
+:func:`explorer_core.inference.aevb.aevb_step`, the same step as every trainer of the explorer. A queue of
+``(phase, steps)`` segments (:class:`explorer_core.inference.schedule.PhaseQueue`) is worked off either frame
+by frame
 (:meth:`WatchExperiment.frame`, each frame ending with one evaluation, :class:`WatchFrame`) or by the
 experiment's own background thread (:meth:`WatchExperiment.start`), whose parameters a caller collects and
 evaluates whenever it draws (:meth:`WatchExperiment.collect`); the end of every phase is always evaluated.
@@ -37,12 +38,18 @@ import numpy as np
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from explorer_core.aevb import PHASES, AEVBOptimizers, NonFiniteError, aevb_step, check_learning_rate
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
 from explorer_core.evaluation import iwae_bound
 from explorer_core.explore.latent import fit_pca
+from explorer_core.inference.aevb import (
+    PHASES,
+    AEVBOptimizers,
+    NonFiniteError,
+    aevb_step,
+    check_learning_rate,
+)
+from explorer_core.inference.schedule import MAX_QUEUED_STEPS, PhaseQueue, add_segment
 from explorer_core.models.vae import VAE, VAEConfig
-from explorer_core.schedule import MAX_QUEUED_STEPS, PhaseQueue, add_segment
 
 #: Likelihood -> its preprocessing (as in :data:`explorer_core.training.LIKELIHOOD_PREPROCESSINGS`).
 PREPROCESSING_OF = {"bernoulli": "binarized", "continuous_bernoulli": "dequantized"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 
-from explorer_core.aevb import PHASES
+from explorer_core.inference.aevb import PHASES
 
 #: the most steps a queue may hold at once
 MAX_QUEUED_STEPS = 1_000_000

@@ -13,17 +13,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from explorer_core.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
 from explorer_core.data import FADataset
 from explorer_core.evaluation import FAMetrics, evaluate_fa
-from explorer_core.models.factor_analysis import (
-    FAConfig,
-    FactorAnalysis,
-    FAMaximumLikelihood,
-    fa_marginal,
-    fit_fa_em,
-)
-from explorer_core.schedule import MAX_QUEUED_STEPS, PhaseQueue
+from explorer_core.inference.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
+from explorer_core.inference.fa_em import FAMaximumLikelihood, fit_fa_em
+from explorer_core.inference.schedule import MAX_QUEUED_STEPS, PhaseQueue
+from explorer_core.models.factor_analysis import FAConfig, FactorAnalysis, fa_marginal
 
 #: The tutorial's experiment 2: E 1000, M 1000, E 1000, M 1000 steps.
 PAPER_EM_SCHEDULE: tuple[tuple[str, int], ...] = (
@@ -125,7 +120,9 @@ class FAExperiment:
         self.mle_evidence = float(self.mle.evidence(dataset.x_test).mean())
         self.history = FAHistory()
         self.history.append("init", self._measure())
-        self.pending = PhaseQueue(MAX_QUEUED_STEPS)  # the steps still to run (explorer_core.schedule)
+        self.pending = PhaseQueue(
+            MAX_QUEUED_STEPS
+        )  # the steps still to run (explorer_core.inference.schedule)
         self.error: str | None = None
         self.seconds = 0.0
 
