@@ -71,7 +71,6 @@ class GMVAEConfig(MLPConfig):
     likelihood: str = "bernoulli"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}.")
         if self.likelihood != "bernoulli":
@@ -80,8 +79,7 @@ class GMVAEConfig(MLPConfig):
             raise ValueError(f"n_clusters must be in 2..100, got {self.n_clusters}.")
         if not 1 <= self.latent_dim <= 1024:
             raise ValueError(f"latent_dim must be in 1..1024, got {self.latent_dim}.")
-        if not self.hidden or not all(1 <= h <= 8192 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
+        self._check_hidden()
         if not 0.01 <= self.temperature <= 100:
             raise ValueError(f"temperature must be in [0.01, 100], got {self.temperature}.")
 

@@ -19,7 +19,19 @@ from torch.distributions import Independent, Normal
 
 
 class MLPConfig:
-    """What a model's config dataclass with MLP widths ``hidden`` (a tuple) shares: its JSON form."""
+    """What a model's config dataclass with MLP widths ``hidden`` (a tuple) shares: the check of the widths
+    and its JSON form."""
+
+    def _check_hidden(self) -> None:
+        """Store ``hidden`` as a tuple of ints (through ``object.__setattr__``: the configs are frozen) and
+        check it; each config's ``__post_init__`` calls this.
+
+        Raises:
+            ValueError: no hidden layer, or a width outside 1..8192.
+        """
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not self.hidden or not all(1 <= h <= 8192 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
 
     def to_dict(self) -> dict:
         """JSON-ready data (``hidden`` as a list): what ``artifacts`` writes as the model's config."""

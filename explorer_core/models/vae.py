@@ -56,13 +56,11 @@ class VAEConfig(MLPConfig):
     n_classes: int = 10
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}.")
         if not 1 <= self.latent_dim <= 1024:
             raise ValueError(f"latent_dim must be in 1..1024, got {self.latent_dim}.")
-        if not self.hidden or not all(1 <= h <= 8192 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
+        self._check_hidden()
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
 

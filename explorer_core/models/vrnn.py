@@ -46,7 +46,6 @@ class VRNNConfig(MLPConfig):
     likelihood: str = "bernoulli"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.likelihood != "bernoulli":
             raise ValueError("the VRNN has a Bernoulli likelihood (binarized images).")
         for name, value, hi in (
@@ -58,8 +57,7 @@ class VRNNConfig(MLPConfig):
         ):
             if not 1 <= int(value) <= hi:
                 raise ValueError(f"{name} must be in 1..{hi}, got {value}.")
-        if not self.hidden or not all(1 <= h <= 8192 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
+        self._check_hidden()
 
     @property
     def data_dim(self) -> int:
