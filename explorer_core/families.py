@@ -2,10 +2,10 @@
 
 Every other module asks :data:`FAMILIES` (or :func:`model_family`) instead of comparing family names:
 which module and config classes rebuild a model and which schema its JSON config must fit
-(:mod:`explorer_core.artifacts`), the class of its training recipe (:mod:`explorer_core.recipes`), the paper's
-recipe, the shipped presets and the short ``quick`` recipe
-(:mod:`explorer_core.training`), how a trained model is evaluated (:mod:`explorer_core.evaluation`) and
-previewed during a run (:mod:`explorer_core.jobs`), how much memory a run's activations take, the family's
+(:mod:`explorer_core.artifacts`), the class of its training recipe (:mod:`explorer_core.training.recipes`),
+the paper's recipe, the shipped presets and the short ``quick`` recipe
+(:mod:`explorer_core.training`), how a trained model is evaluated (:mod:`explorer_core.evaluation.metrics`)
+and previewed during a run (:mod:`explorer_core.jobs`), how much memory a run's activations take, the family's
 page (file, url path, title, icon), what its model picker shows and opens first (``views/_models.py``), and
 what the Training page offers for it (``views/training.py``).
 
@@ -26,12 +26,12 @@ from typing import Any, Protocol
 
 import torch
 
-from explorer_core.evaluation import cluster_metrics, evaluate_gmvae, evaluate_vae, evaluate_vrnn
+from explorer_core.evaluation.metrics import cluster_metrics, evaluate_gmvae, evaluate_vae, evaluate_vrnn
 from explorer_core.models.base import LatentVariableModel
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 from explorer_core.models.vrnn import VRNN, VRNNConfig
-from explorer_core.recipes import GMVAETrainConfig, TrainConfig, VRNNTrainConfig
+from explorer_core.training.recipes import GMVAETrainConfig, TrainConfig, VRNNTrainConfig
 from explorer_core.untrusted import Flag, ListOf, Num, Obj, Text
 
 #: pixels of an MNIST image (28 x 28), the models' data_dim
@@ -47,7 +47,7 @@ class UnknownFamilyError(ValueError):
 
 
 class Evaluate(Protocol):
-    """Test metrics of a trained model of one family (see :mod:`explorer_core.evaluation`)."""
+    """Test metrics of a trained model of one family (see :mod:`explorer_core.evaluation.metrics`)."""
 
     def __call__(
         self,
@@ -128,10 +128,11 @@ class ModelFamily:
         page_file, page_title, url_path, icon: the family's explorer page.
         summary: one sentence on what its page shows (the home page's card).
         preferred_models: the shipped models its page opens first (the first that exists).
-        train_config_class: the class of its training recipe: :class:`~explorer_core.recipes.TrainConfig`
+        train_config_class: the class of its training recipe:
+        :class:`~explorer_core.training.recipes.TrainConfig`
             (the fields every family shares) or a subclass with the family's own fields
-            (:meth:`TrainConfig.for_family <explorer_core.recipes.TrainConfig.for_family>` and
-            :meth:`~explorer_core.recipes.TrainConfig.from_dict` build this class).
+            (:meth:`TrainConfig.for_family <explorer_core.training.recipes.TrainConfig.for_family>` and
+            :meth:`~explorer_core.training.recipes.TrainConfig.from_dict` build this class).
         recipe_defaults: the paper's recipe, the fields of ``train_config_class`` whose values differ from
             its defaults (the tutorial's sections 5.3-5.6 and the papers they cite).
         presets: the shipped models' recipes by name, as changes to ``recipe_defaults`` (see README).
@@ -248,6 +249,21 @@ def _vrnn_activations(config: VRNNTrainConfig) -> int:
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
+
+
+def _binarized_recipe(**fields: Any) -> Mapping[str, Any]:
+    """The paper's recipe of a family trained on binarized images (the GMVAE, the VRNN): a Bernoulli
+    likelihood, no dropout, Adam at lr 1e-3 and no t-SNE, plus the family's own ``fields`` (its widths...)."""
+    return _frozen(
+        {
+            **fields,
+            "dropout": 0.0,
+            "likelihood": "bernoulli",
+            "preprocessing": "binarized",
+            "lr": 1e-3,
+            "tsne_points": 0,
+        }
+    )
 
 
 _DROPOUT = RecipeField("dropout", "Dropout", "tr_drop", 0.05)
@@ -377,17 +393,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             "confusion matrix, and the two estimators side by side.",
             preferred_models=("gmvae-marginal", "gmvae-gumbel"),
             train_config_class=GMVAETrainConfig,
-            recipe_defaults=_frozen(
-                {
-                    "latent_dim": 64,
-                    "hidden": (512, 512),
-                    "dropout": 0.0,
-                    "likelihood": "bernoulli",
-                    "preprocessing": "binarized",
-                    "lr": 1e-3,
-                    "tsne_points": 0,
-                }
-            ),
+            recipe_defaults=_binarized_recipe(latent_dim=64, hidden=(512, 512)),
             presets=_frozen({k: _frozen(v) for k, v in _GMVAE_PRESETS.items()}),
             quick=_frozen({"epochs": 1, "hidden": (256, 256), "latent_dim": 16}),
             choices=(
@@ -451,18 +457,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             "see where the KL is spent.",
             preferred_models=("vrnn",),
             train_config_class=VRNNTrainConfig,
-            recipe_defaults=_frozen(
-                {
-                    "latent_dim": 2,
-                    "hidden": (500, 500),
-                    "dropout": 0.0,
-                    "likelihood": "bernoulli",
-                    "preprocessing": "binarized",
-                    "lr": 1e-3,
-                    "max_grad_norm": 10.0,
-                    "tsne_points": 0,
-                }
-            ),
+            recipe_defaults=_binarized_recipe(latent_dim=2, hidden=(500, 500), max_grad_norm=10.0),
             presets=_frozen({"vrnn": _frozen({"epochs": 4, "lr_schedule": "cosine", "patience": 4})}),
             quick=_frozen({"epochs": 1, "hidden": (128, 128), "rnn_hidden": 64, "rnn_layers": 1}),
             choices=(TrainingChoice("vrnn", "VRNN", _frozen({}), "vrnn"),),
