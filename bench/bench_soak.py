@@ -66,7 +66,7 @@ def start_job(folder: Path) -> tuple[str, object]:
     """A VAE run that outlasts the soak, started as the Training page starts one."""
     sys.path.insert(0, str(ROOT))
     from explorer_core.jobs import JobManager
-    from explorer_core.training import TrainConfig
+    from explorer_core.training.recipes import TrainConfig
 
     manager = JobManager(folder / "runs", device="cpu", supervise=False)
     config = TrainConfig("vae", latent_dim=2, epochs=200, tsne_points=0)

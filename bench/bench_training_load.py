@@ -14,7 +14,7 @@ from common import write_result
 from explorer_core.artifacts import PRETRAINED_DIR
 from explorer_core.device import limit_cpu_threads
 from explorer_core.jobs import JobManager
-from explorer_core.training import config_from_args
+from explorer_core.training.trainer import config_from_args
 
 MODEL = "vae-cb-l2"
 TARGET_RATIO = 2.0

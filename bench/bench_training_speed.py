@@ -11,7 +11,8 @@ in one run on one machine, with the same architectures.
      does; batch 100. Then one flag at a time: ``batch 500``, ``DataLoader`` instead of resident data,
      ``bf16 autocast``, ``torch.compile`` (compile time reported apart, not in the rate).
 2. Time to reach the reference's final test ELBO (1788.41 nats, VAE with the Continuous Bernoulli on
-   dequantized MNIST; the tutorial, Yang 2022, section 5.3): ``explorer_core.training.train`` itself vs the
+   dequantized MNIST; the tutorial, Yang 2022, section 5.3): ``explorer_core.training.trainer.train`` itself
+   vs the
    reference-style loop, both on the 60,000 training images, the single-sample test ELBO (eval mode, fixed
    noise) measured after every epoch; the clock counts training only (the test evaluations are timed apart),
    up to a cap.
@@ -40,7 +41,7 @@ from explorer_core.data import load_mnist_splits, preprocess, preprocess_for_eva
 from explorer_core.device import pick_device
 from explorer_core.families import FAMILIES
 from explorer_core.inference.aevb import aevb_step, make_optimizers
-from explorer_core.training import PRESETS, TrainingError, train, validation_elbo
+from explorer_core.training.trainer import PRESETS, TrainingError, train, validation_elbo
 
 #: family row -> the preset whose architecture and learning rate it trains
 MODELS = {
@@ -223,7 +224,8 @@ def reference_run(splits, device, cap_s: float, threshold: float, max_epochs: in
 
 
 def ours_run(splits, device, cap_s: float, threshold: float, batch: int, lr: float, max_epochs: int) -> dict:
-    """``explorer_core.training.train`` on all 60,000 training images, the test ELBO after each epoch."""
+    """``explorer_core.training.trainer.train`` on all 60,000 training images, the test ELBO after each
+    epoch."""
     config = replace(
         PRESETS["vae-cb-l20"],
         n_validation=0,

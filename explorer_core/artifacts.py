@@ -79,8 +79,8 @@ _INT_OPT = Num(0, 10**9, integer=True, optional=True)
 _TEXT_OPT = Text(max_len=10_000, optional=True)
 
 #: a training recipe as JSON (a model's ``recipe``, a run's ``config.json``): the fields of every family's
-#: recipe class (:mod:`explorer_core.recipes`), typed and bounded; ``TrainConfig.from_dict`` then takes the
-#: family's own (a recipe written before each family had its own class holds every family's)
+#: recipe class (:mod:`explorer_core.training.recipes`), typed and bounded; ``TrainConfig.from_dict`` then
+#: takes the family's own (a recipe written before each family had its own class holds every family's)
 RECIPE_FIELDS: dict[str, object] = {
     "family": Text(choices=tuple(FAMILY_RECORDS)),
     "latent_dim": Num(1, 1024, integer=True),
@@ -194,7 +194,8 @@ MODEL_SCHEMA = Obj(
         ),
         "test_metrics": TEST_METRICS,
         "units": _TEXT_OPT,
-        "selection": AnyJSON(),  # how the model was chosen (explorer_core.selection): a text or a record
+        # how the model was chosen (explorer_core.evaluation.selection): a text or a record
+        "selection": AnyJSON(),
         "weights": Text(max_len=255),
         "sha256": _SHA256,
         "views": Obj(

@@ -8,7 +8,7 @@ Commands:
     train     train a model family on MNIST (``--preset`` or flags) and write it to ``--out``.
     evaluate  test-set metrics of a pretrained model (by name) or a model file.
     select    choose one of several seeds of a recipe by validation ELBO and publish it with the table of
-              every seed (``explorer_core.selection``).
+              every seed (``explorer_core.evaluation.selection``).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _run_data(args: argparse.Namespace) -> int:
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     from explorer_core.families import FAMILIES
-    from explorer_core.training import PRESETS
+    from explorer_core.training.trainer import PRESETS
 
     p = sub.add_parser("train", help="train a model on MNIST with AEVB")
     p.add_argument("family", nargs="?", choices=sorted(FAMILIES), help="not needed with --resume")
@@ -170,13 +170,13 @@ def _run_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from explorer_core.checkpoint import CheckpointError, read_checkpoint_description
     from explorer_core.data import MNISTUnavailable
     from explorer_core.device import pick_device
     from explorer_core.families import FAMILIES
     from explorer_core.jobs import ConfigRejectedError, runs_root, validate_config
-    from explorer_core.recipes import recipe_field_names
-    from explorer_core.training import TrainConfig, TrainingError, config_from_args, train
+    from explorer_core.training.checkpoint import CheckpointError, read_checkpoint_description
+    from explorer_core.training.recipes import TrainConfig, recipe_field_names
+    from explorer_core.training.trainer import TrainingError, config_from_args, train
 
     # every family's recipe fields that have a flag; another family's flag is refused by config_from_args
     fields = set().union(*(recipe_field_names(spec.train_config_class) for spec in FAMILIES.values()))
@@ -341,7 +341,7 @@ def _run_select(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from explorer_core.artifacts import ArtifactError, load_model, save_model
-    from explorer_core.selection import select_by_validation_elbo
+    from explorer_core.evaluation.selection import select_by_validation_elbo
 
     try:
         chosen, record = select_by_validation_elbo([Path(p) for p in args.candidates])

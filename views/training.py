@@ -44,7 +44,8 @@ from explorer_core.jobs import (
     runs_root,
     validate_config,
 )
-from explorer_core.training import PRESETS, TrainConfig, config_from_args
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import PRESETS, config_from_args
 
 POLL_S = 1.0
 #: the family list's entries by key (every family's ``choices`` in ``explorer_core.families``)

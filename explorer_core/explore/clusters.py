@@ -23,7 +23,7 @@ import torch
 
 from explorer_core.artifacts import ArtifactError, LoadedModel, load_model
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation import cluster_accuracy, cluster_posteriors, hungarian_match
+from explorer_core.evaluation.metrics import cluster_accuracy, cluster_posteriors, hungarian_match
 from explorer_core.explore.latent import IMAGE_SIDE, Projection, fit_pca
 from explorer_core.families import model_family
 from explorer_core.imaging import png_bytes, tile

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from explorer_core.data import FADataset
-from explorer_core.evaluation import FAMetrics, evaluate_fa
+from explorer_core.evaluation.metrics import FAMetrics, evaluate_fa
 from explorer_core.inference.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
 from explorer_core.inference.fa_em import FAMaximumLikelihood, fit_fa_em
 from explorer_core.inference.schedule import MAX_QUEUED_STEPS, PhaseQueue

@@ -39,7 +39,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation import iwae_bound
+from explorer_core.evaluation.metrics import iwae_bound
 from explorer_core.explore.latent import fit_pca
 from explorer_core.inference.aevb import (
     PHASES,
@@ -51,7 +51,7 @@ from explorer_core.inference.aevb import (
 from explorer_core.inference.schedule import MAX_QUEUED_STEPS, PhaseQueue, add_segment
 from explorer_core.models.vae import VAE, VAEConfig
 
-#: Likelihood -> its preprocessing (as in :data:`explorer_core.training.LIKELIHOOD_PREPROCESSINGS`).
+#: Likelihood -> its preprocessing (as in :data:`explorer_core.training.recipes.LIKELIHOOD_PREPROCESSINGS`).
 PREPROCESSING_OF = {"bernoulli": "binarized", "continuous_bernoulli": "dequantized"}
 #: The tutorial's experiment-2 pattern, scaled to a live demo: E, M, E, M x 250 steps.
 EM_SCHEDULE: tuple[tuple[str, int], ...] = (
@@ -844,9 +844,10 @@ class WatchExperiment:
 
     # --- export ---------------------------------------------------------------------------------------
     def recipe(self) -> dict[str, Any]:
-        """The run as a :class:`explorer_core.training.TrainConfig` dict (what a run's ``config.json`` and a
+        """The run as a :class:`explorer_core.training.recipes.TrainConfig` dict (what a run's
+        ``config.json`` and a
         model's ``recipe`` hold): the architecture, the data, and theta's learning rate as ``lr``."""
-        from explorer_core.training import TrainConfig
+        from explorer_core.training.recipes import TrainConfig
 
         c = self.config
         return TrainConfig(
@@ -882,7 +883,7 @@ class WatchExperiment:
 
     def _export_locked(self, root: str | Path, name: str | None) -> Path:
         from explorer_core.artifacts import save_model
-        from explorer_core.evaluation import evaluate_vae
+        from explorer_core.evaluation.metrics import evaluate_vae
 
         if self.steps == 0:
             raise WatchError("Take a few steps first: an untrained model is not worth saving.")

@@ -1,10 +1,12 @@
 """Background training jobs: one process per run, a manager per server, everything on disk under ``runs/``.
 
-A job runs :func:`explorer_core.training.train` (the CLI's trainer) in its own process (multiprocessing's
+A job runs :func:`explorer_core.training.trainer.train` (the CLI's trainer) in its own process
+(multiprocessing's
 ``spawn`` context), so a crash or an out-of-memory kill never takes the server down. Each run lives in
 ``<root>/<id>/``:
 
-* ``config.json``: the :class:`~explorer_core.training.TrainConfig` (``"config"``) and the job's options.
+* ``config.json``: the :class:`~explorer_core.training.recipes.TrainConfig` (``"config"``) and the job's
+options.
 * ``status.json``: ``state`` (one of :data:`STATES`), timestamps (Unix seconds), ``pid``, the device, and for
   a failed run the error text and its traceback. Written atomically (temporary name + rename).
 * ``metrics.jsonl``: one JSON object per logged step (``kind="step"``: train ELBO, a running mean over the
@@ -16,7 +18,7 @@ A job runs :func:`explorer_core.training.train` (the CLI's trainer) in its own p
 * ``cancel``: present once a cancel was asked for. A cancelled run ends its current epoch's steps, keeps its
   best epoch, evaluates it and publishes it like a done one (state ``cancelled``, with ``model`` set).
 * ``checkpoint.json`` + ``checkpoint-<epoch>.safetensors``: the trainer's per-epoch checkpoint
-  (:mod:`explorer_core.checkpoint`); an interrupted or cancelled run continues from it
+  (:mod:`explorer_core.training.checkpoint`); an interrupted or cancelled run continues from it
   (:meth:`JobManager.resume`).
 
 Every file of a run is untrusted input when read back (a run folder may have been edited or damaged):
@@ -52,7 +54,7 @@ from explorer_core.jobs.store import (
     scan_runs,
 )
 from explorer_core.jobs.worker import check_elbo
-from explorer_core.training import TrainingError
+from explorer_core.training.trainer import TrainingError
 
 __all__ = [
     "CONFIG_FILE_SCHEMA",

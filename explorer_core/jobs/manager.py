@@ -40,7 +40,7 @@ from explorer_core.jobs.store import (
     update_status,
 )
 from explorer_core.jobs.worker import worker_main, worker_threads
-from explorer_core.training import TrainConfig
+from explorer_core.training.recipes import TrainConfig
 from explorer_core.untrusted import (
     UntrustedFileError,
 )
@@ -210,7 +210,7 @@ class JobManager:
         Raises:
             JobError: no such run, a run in another state, or no valid checkpoint.
         """
-        from explorer_core.checkpoint import CheckpointError, read_checkpoint_description
+        from explorer_core.training.checkpoint import CheckpointError, read_checkpoint_description
 
         with self._lock:
             run = self.get(run_id)

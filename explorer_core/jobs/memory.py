@@ -15,7 +15,7 @@ from explorer_core.data import MNIST_TEST, MNIST_TRAIN
 from explorer_core.device import available_memory
 from explorer_core.families import PIXELS, model_family
 from explorer_core.jobs.store import ConfigRejectedError
-from explorer_core.training import TrainConfig
+from explorer_core.training.recipes import TrainConfig
 from explorer_core.untrusted import (
     Obj,
     SchemaError,

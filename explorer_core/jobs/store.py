@@ -20,7 +20,7 @@ from explorer_core.artifacts import (
 )
 from explorer_core.data import MNIST_TRAIN
 from explorer_core.families import PIXELS
-from explorer_core.training import TrainConfig
+from explorer_core.training.recipes import TrainConfig
 from explorer_core.untrusted import (
     Flag,
     Num,
@@ -333,7 +333,7 @@ class RunInfo:
     @property
     def resumable(self) -> bool:
         """Interrupted or cancelled, with a checkpoint to continue from."""
-        from explorer_core.checkpoint import has_checkpoint
+        from explorer_core.training.checkpoint import has_checkpoint
 
         return self.state in ("interrupted", "cancelled") and has_checkpoint(self.path)
 

@@ -28,7 +28,8 @@ from explorer_core.jobs.store import (
     read_status,
     update_status,
 )
-from explorer_core.training import TrainConfig, TrainingError, TrainingProgress
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import TrainingError, TrainingProgress
 
 
 class _Terminated(BaseException):
@@ -132,8 +133,8 @@ def worker_main(run_dir: str, device: str, options: dict[str, Any]) -> None:
     folder, or continuing from that checkpoint when the status asks to ``resume``) and leave a final state
     in ``status.json``. A cancel ends the current epoch's steps; the best epoch is then evaluated and
     published (state ``cancelled``, with its model)."""
-    from explorer_core.checkpoint import read_checkpoint_description
-    from explorer_core.training import train
+    from explorer_core.training.checkpoint import read_checkpoint_description
+    from explorer_core.training.trainer import train
 
     run = Path(run_dir)
     signal.signal(signal.SIGTERM, _raise_terminated)

@@ -16,7 +16,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer_core.artifacts import save_model
-from explorer_core.evaluation import cluster_accuracy
+from explorer_core.evaluation.metrics import cluster_accuracy
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from tests.app.pad_helpers import pad_data, pad_send
 

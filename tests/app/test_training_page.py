@@ -119,7 +119,7 @@ def tiny_interrupted_run(runs_dir: Path) -> str:
     import signal
 
     from explorer_core.jobs import JobManager
-    from explorer_core.training import TrainConfig
+    from explorer_core.training.recipes import TrainConfig
 
     config = TrainConfig.for_family(
         "vae", latent_dim=2, hidden=(16,), epochs=3, batch_size=50, tsne_points=0, n_validation=100

@@ -6,9 +6,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from explorer_core.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_description
 from explorer_core.cli import main
-from explorer_core.training import TrainConfig, TrainingError, train
+from explorer_core.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_description
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import TrainingError, train
 from tests.unit.test_training import TINY, tiny_splits
 
 CASES = [
@@ -112,7 +113,7 @@ def test_resume_refuses_another_recipe_and_a_corrupt_checkpoint(tmp_path):
 def test_min_epochs_holds_early_stopping_back(tmp_path, monkeypatch, min_epochs, expected):
     # validation that only gets worse: patience 1 stops after epoch 2, unless min_epochs holds it back
     values = iter([-100.0, -101.0, -102.0, -103.0, -104.0, -105.0])
-    monkeypatch.setattr("explorer_core.training.validation_elbo", lambda *a, **k: next(values))
+    monkeypatch.setattr("explorer_core.training.trainer.validation_elbo", lambda *a, **k: next(values))
     config = TrainConfig("vae", **{**TINY, "epochs": 6}, patience=1, min_epochs=min_epochs)
     path = train(config, tmp_path, "m", device=torch.device("cpu"), splits=tiny_splits())
     training = json.loads(path.read_text())["training"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer_core.artifacts import ArtifactError, save_model
-from explorer_core.evaluation import cluster_accuracy
+from explorer_core.evaluation.metrics import cluster_accuracy
 from explorer_core.explore.clusters import (
     cluster_name,
     cluster_sample_png,

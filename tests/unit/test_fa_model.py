@@ -8,7 +8,7 @@ import torch
 from sklearn.decomposition import FactorAnalysis as SkFactorAnalysis
 
 from explorer_core.data import make_fa_dataset
-from explorer_core.evaluation import evaluate_fa
+from explorer_core.evaluation.metrics import evaluate_fa
 from explorer_core.inference.fa_em import fit_fa_em
 from explorer_core.models.factor_analysis import FAConfig, FactorAnalysis, fa_marginal
 

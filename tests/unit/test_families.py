@@ -12,7 +12,8 @@ import torch
 
 from explorer_core.artifacts import CONFIG_SCHEMAS, RECIPE_FIELDS
 from explorer_core.families import FAMILIES, UnknownFamilyError, is_model_family, model_family
-from explorer_core.training import PRESETS, TrainConfig, config_from_args
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import PRESETS, config_from_args
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"latent_dim": 2, "hidden": (8,)}

@@ -7,9 +7,10 @@ import torch
 from torch.distributions import kl_divergence
 
 from explorer_core.artifacts import load_model
-from explorer_core.evaluation import cluster_accuracy, evaluate_gmvae
+from explorer_core.evaluation.metrics import cluster_accuracy, evaluate_gmvae
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
-from explorer_core.training import TrainConfig, config_from_args, train
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import config_from_args, train
 from tests.unit.test_training import tiny_splits
 
 SMALL = {"hidden": (32,), "latent_dim": 4}

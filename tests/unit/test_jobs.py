@@ -16,7 +16,7 @@ import pytest
 from explorer_core import jobs
 from explorer_core.artifacts import build_model, load_model
 from explorer_core.jobs import ConfigRejectedError, JobError, JobManager, done_models, read_preview
-from explorer_core.training import TrainConfig
+from explorer_core.training.recipes import TrainConfig
 
 TIMEOUT_S = 180
 DATA_LIMIT = 300

@@ -11,19 +11,18 @@ import pytest
 import torch
 
 from explorer_core.cli import main
+from explorer_core.evaluation.selection import select_by_validation_elbo
 from explorer_core.families import FAMILIES
 from explorer_core.jobs import ConfigRejectedError, validate_config
 from explorer_core.jobs.store import read_run_config
-from explorer_core.recipes import FLAT_RECIPE_DEFAULTS, recipe_field_names
-from explorer_core.selection import select_by_validation_elbo
-from explorer_core.training import (
-    PRESETS,
+from explorer_core.training.recipes import (
+    FLAT_RECIPE_DEFAULTS,
     GMVAETrainConfig,
     TrainConfig,
     VRNNTrainConfig,
-    config_from_args,
-    train,
+    recipe_field_names,
 )
+from explorer_core.training.trainer import PRESETS, config_from_args, train
 from tests.unit.test_training import TINY, tiny_splits
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,9 @@ import torch
 
 from explorer_core.artifacts import load_model
 from explorer_core.cli import main
-from explorer_core.selection import RULE, select_by_validation_elbo
-from explorer_core.training import TrainConfig, train
+from explorer_core.evaluation.selection import RULE, select_by_validation_elbo
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import train
 from tests.unit.test_training import TINY, tiny_splits
 
 

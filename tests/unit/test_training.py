@@ -5,13 +5,14 @@ import json
 import pytest
 import torch
 
-from explorer_core import training
 from explorer_core.artifacts import load_model
 from explorer_core.data import MNISTSplits
-from explorer_core.evaluation import evaluate_vae
+from explorer_core.evaluation.metrics import evaluate_vae
 from explorer_core.inference.aevb import NonFiniteError
 from explorer_core.models.vae import VAE, VAEConfig
-from explorer_core.training import PRESETS, TrainConfig, TrainingError, config_from_args, train
+from explorer_core.training import trainer as training
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import PRESETS, TrainingError, config_from_args, train
 
 
 def tiny_splits(n_train=300, n_val=100, n_test=100) -> MNISTSplits:

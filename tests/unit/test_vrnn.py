@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from explorer_core.artifacts import load_model
-from explorer_core.evaluation import evaluate_vrnn
+from explorer_core.evaluation.metrics import evaluate_vrnn
 from explorer_core.models.vrnn import VRNN, VRNNConfig
-from explorer_core.training import TrainConfig, train
+from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.trainer import train
 from tests.unit.test_training import tiny_splits
 
 SMALL = VRNNConfig(hidden=(32,), rnn_hidden=16, rnn_layers=2)

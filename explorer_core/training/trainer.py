@@ -29,7 +29,7 @@ from explorer_core.data import (
 from explorer_core.device import pick_device
 from explorer_core.families import FAMILIES, model_family
 from explorer_core.inference.aevb import NonFiniteError, aevb_step, make_optimizers
-from explorer_core.recipes import (
+from explorer_core.training.recipes import (
     LIKELIHOOD_PREPROCESSINGS,
     LR_SCHEDULES,
     GMVAETrainConfig,
@@ -148,7 +148,8 @@ def train(
     report (for example to write preview samples; the model is in whatever mode validation left it in, and
     the next step sets train mode).
 
-    With ``run_dir``, every finished epoch writes a checkpoint there (:mod:`explorer_core.checkpoint`:
+    With ``run_dir``, every finished epoch writes a checkpoint there
+    (:mod:`explorer_core.training.checkpoint`:
     weights, optimizer and scheduler states, RNG states, history, best-so-far). ``resume=True`` continues
     from that checkpoint; the result is the same as an uninterrupted run with the same recipe, bit for bit
     on the CPU. ``config`` may differ from the checkpoint's recipe only in ``epochs``, ``patience``,
@@ -159,7 +160,12 @@ def train(
         explorer_core.data.MNISTUnavailable: MNIST is not on disk.
         TrainingError: a NaN/inf step, no epoch finished, or a checkpoint that cannot be resumed.
     """
-    from explorer_core.checkpoint import CheckpointError, TrainingState, load_checkpoint, save_checkpoint
+    from explorer_core.training.checkpoint import (
+        CheckpointError,
+        TrainingState,
+        load_checkpoint,
+        save_checkpoint,
+    )
 
     device = device or pick_device()
     state: TrainingState | None = None

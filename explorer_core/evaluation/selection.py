@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from explorer_core.recipes import TrainConfig
+from explorer_core.training.recipes import TrainConfig
 from explorer_core.untrusted import read_json_object
 
 RULE = (
