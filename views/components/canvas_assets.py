@@ -1,6 +1,7 @@
 """The files of a canvas component (Streamlit components v2, inline: no build step, nothing fetched at run
 time): ``views/components/<folder>/{index.html,style.css,main.js}``, with ``canvas.js`` (what every canvas
-component's script shares: ``num``, ``fitCanvas``) put before its ``main.js``."""
+component's script shares: ``num``, ``fitCanvas``, ``fitToData``, ``mountState``) put before its
+``main.js``."""
 
 from __future__ import annotations
 

@@ -15,10 +15,12 @@ Data in (:func:`pad_data` builds it; every coordinate is on the map plane (u, v)
     ``overlays``: ``lines`` (polylines with colour, width, dash) and ``marks`` (dots, rings, crosses, discs
     with an optional short text and an optional ``pick`` id).
     ``decoder_version`` / ``decoder``: the model's decoder on this plane as float32 arrays
-    (:func:`explorer_core.explore.browser_decoder.browser_payload`), sent, like the points, only while the
-    browser does not hold that version (state ``have_decoder``); ``view`` (``lambda`` / ``mean`` decode in
-    the browser; ``sample`` is the server's), ``label_k`` (the label row of the main image), ``row_k`` (the
-    label rows of the CVAE's row) and ``caption_format`` (``{u}`` and ``{v}`` are replaced by z).
+    (:func:`explorer_core.explore.browser_decoder.browser_payload`), sent only when the browser asks for
+    that version (state ``have_decoder`` = ``need:...``, which it sets shortly after the pad's first render,
+    so a cold page's first picture does not wait for megabytes of weights); ``view`` (``lambda`` / ``mean``
+    decode in the browser; ``sample`` is the server's), ``label_k`` (the label row of the main image),
+    ``row_k`` (the label rows of the CVAE's row) and ``caption_format`` (``{u}`` and ``{v}`` are replaced by
+    z).
 
 With a decoder the browser decodes the z under the pointer itself, at the screen's rate, and sends ``move``
 only when the pointer is released or the arrow keys rest (300 ms): the server then updates its sliders and
@@ -54,6 +56,7 @@ from explorer_core.explore.browser_decoder import TABLE_VIEWS, browser_payload, 
 from explorer_core.explore.latent import display_subset
 from explorer_core.figures.common import DIGIT_COLOURS
 from explorer_core.models.base import MLPDecoder
+from views.components.canvas_assets import component_files
 
 ASSETS = Path(__file__).with_name("latent_pad")
 NAME = "aevb_latent_pad"
@@ -63,13 +66,7 @@ _SHAPES = ("dot", "ring", "x", "plus", "disc")
 _TEXT_MAX = 24
 
 
-def _read(name: str) -> str:
-    return (ASSETS / name).read_text(encoding="utf-8")
-
-
-_component = st.components.v2.component(
-    NAME, html=_read("index.html"), css=_read("style.css"), js=_read("main.js"), isolate_styles=True
-)
+_component = st.components.v2.component(NAME, **component_files(ASSETS.name), isolate_styles=True)
 
 
 # ------------------------------------------------------------------------------------ data in (pure)
@@ -480,7 +477,11 @@ def mount_pad(
     :func:`cached_browser_decoder`) is sent likewise. ``image_png`` may be ``None`` when
     :func:`browser_decodes` says the browser decodes ``view`` itself."""
     key = pad_key(prefix)
-    send_decoder = decoder is not None and pad_value(key, "have_decoder") != decoder.version
+    # not on the pad's first render (state still None): the page and the server's image show first, then the
+    # browser asks (``need:...``) and the next run of the pad sends the decoder (megabytes for a 500-500
+    # decoder, whose parsing had held back the first picture of a cold page by seconds)
+    have_decoder = pad_value(key, "have_decoder")
+    send_decoder = decoder is not None and have_decoder is not None and have_decoder != decoder.version
     data = pad_data(
         version=version,
         points=points() if needs_points(key, version) else None,

@@ -12,11 +12,16 @@
 // the server, which answers with the decoded PNG.
 // Text is only ever set with textContent or drawn with fillText: nothing becomes HTML.
 
+// num(), fitCanvas() and mountState() come from ../canvas.js, which views/components/canvas_assets.py puts
+// first.
+
 const PADS = new WeakMap();
 const MOVE_TIMEOUT_MS = 4000;
 const WHEEL_GAP_MS = 250;
 const DRAG_PX = 3;
 const KEY_SYNC_MS = 300;
+// the first ask for the decoder waits this long after the pad's first data (the page draws first)
+const DECODER_ASK_DELAY_MS = 400;
 const ROW_PAD = 2;
 const ROW_GREY = 128;
 
@@ -145,10 +150,6 @@ function setImage(s, url) {
   s.img.setAttribute("src", url);
   s.shown += 1;
   s.img.dataset.shown = String(s.shown);
-}
-
-function num(x, fallback) {
-  return typeof x === "number" && Number.isFinite(x) ? x : fallback;
 }
 
 function setup(parent) {
@@ -502,14 +503,8 @@ function draw(s) {
   const [w, h] = s.size();
   const ratio = window.devicePixelRatio || 1;
   const canvas = s.canvas;
-  if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
-    canvas.width = Math.round(w * ratio);
-    canvas.height = Math.round(h * ratio);
-    canvas.style.height = `${h}px`;
-  }
   const ctx = s.ctx;
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, w, h);
+  fitCanvas(canvas, ctx, w, h);
   ctx.drawImage(drawLayer(s, w, h, ratio), 0, 0, w, h);
   const ov = s.data.overlays || {};
   for (const line of ov.lines || []) {
@@ -577,7 +572,15 @@ function render(s, data) {
   } else if (data.decoder_version && (!s.dec || s.dec.version !== data.decoder_version)) {
     if (s.askedDecoder !== data.decoder_version) {
       s.askedDecoder = data.decoder_version;
-      s.api.setStateValue("have_decoder", `need:${data.decoder_version}:${Date.now()}`);
+      const version = data.decoder_version;
+      // the first ask waits until the page has drawn: the decoder is large, the first picture comes first
+      const ask = () => {
+        if (!s.dec || s.dec.version !== version) {
+          s.api.setStateValue("have_decoder", `need:${version}:${Date.now()}`);
+        }
+      };
+      if (s.dec) ask();
+      else setTimeout(ask, DECODER_ASK_DELAY_MS);
     }
   }
   if (s.inflight !== null && num(data.ack, -1) >= s.inflight) {
@@ -603,14 +606,6 @@ function render(s, data) {
 }
 
 export default function (component) {
-  const { data, parentElement } = component;
-  let s = PADS.get(parentElement);
-  if (!s) {
-    if (!parentElement.querySelector(".canvas")) return undefined;
-    s = setup(parentElement);
-    PADS.set(parentElement, s);
-  }
-  s.api = component;
-  if (data && typeof data === "object") render(s, data);
-  return s.cleanup;
+  const s = mountState(PADS, component, setup, render);
+  return s ? s.cleanup : undefined;
 }

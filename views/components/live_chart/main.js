@@ -9,7 +9,7 @@
 //     markers [{x, y, color, size, symbol}] }]
 // Nothing is sent back. Text is only drawn with fillText: nothing becomes HTML.
 
-// num() and fitCanvas() come from ../canvas.js, which views/components/canvas_assets.py puts first.
+// num(), fitToData() and mountState() come from ../canvas.js, which views/components/canvas_assets.py puts first.
 
 const CHARTS = new WeakMap();
 const COLOUR = /^(#[0-9a-fA-F]{6}|rgba?\([0-9., ]+\))$/;
@@ -202,10 +202,8 @@ function draw(s) {
   const d = s.data;
   if (!d) return;
   const canvas = s.canvas;
-  const w = Math.max(200, Math.round(canvas.clientWidth || 600));
-  const h = Math.max(120, Math.round(num(d.height, 400)));
+  const [w, h] = fitToData(s, 200, 600, 120, 400);
   const ctx = s.ctx;
-  fitCanvas(canvas, ctx, w, h);
   const legend = Array.isArray(d.legend) ? d.legend : [];
   // the legend under the plot, wrapped into as many lines as it needs
   ctx.font = "12px sans-serif";
@@ -255,20 +253,19 @@ function draw(s) {
   canvas.dataset.frame = String(d.frame);
 }
 
+function setup(parent) {
+  const canvas = parent.querySelector(".canvas");
+  return { canvas, ctx: canvas.getContext("2d"), data: null, frames: 0 };
+}
+
+function render(s, data) {
+  s.data = data;
+  s.frames += 1;
+  s.canvas.dataset.frames = String(s.frames);
+  draw(s);
+}
+
 export default function (component) {
-  const { data, parentElement } = component;
-  let s = CHARTS.get(parentElement);
-  if (!s) {
-    const canvas = parentElement.querySelector(".canvas");
-    if (!canvas) return undefined;
-    s = { canvas, ctx: canvas.getContext("2d"), data: null, frames: 0 };
-    CHARTS.set(parentElement, s);
-  }
-  if (data && typeof data === "object") {
-    s.data = data;
-    s.frames += 1;
-    s.canvas.dataset.frames = String(s.frames);
-    draw(s);
-  }
+  mountState(CHARTS, component, setup, render);
   return undefined;
 }

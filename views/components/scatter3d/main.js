@@ -9,7 +9,7 @@
 // Values out: state "have" (the static version drawn).
 // Text is only ever drawn with fillText or set with textContent: nothing becomes HTML.
 
-// num() and fitCanvas() come from ../canvas.js, which views/components/canvas_assets.py puts first.
+// num(), fitToData() and mountState() come from ../canvas.js, which views/components/canvas_assets.py puts first.
 
 const PLOTS = new WeakMap();
 const VIEWS = new Map(); // view_key -> {az, el, zoom}: survives a remount of the component
@@ -109,10 +109,8 @@ function draw(s) {
   const d = s.data;
   if (!d) return;
   const canvas = s.canvas;
-  const w = Math.max(160, Math.round(canvas.clientWidth || 480));
-  const h = Math.max(160, Math.round(num(d.height, 420)));
+  const [w, h] = fitToData(s, 160, 480, 160, 420);
   const ctx = s.ctx;
-  fitCanvas(canvas, ctx, w, h);
   const view = s.view();
   const ranges = Array.isArray(d.ranges) && d.ranges.length === 3 ? d.ranges : [[-1, 1], [-1, 1], [-1, 1]];
   const lo = ranges.map((r) => num(r[0], -1));
@@ -240,15 +238,7 @@ function render(s, data) {
 }
 
 export default function (component) {
-  const { data, parentElement } = component;
-  let s = PLOTS.get(parentElement);
-  if (!s) {
-    if (!parentElement.querySelector(".canvas")) return undefined;
-    s = setup(parentElement);
-    PLOTS.set(parentElement, s);
-  }
-  s.api = component;
-  if (data && typeof data === "object") render(s, data);
+  mountState(PLOTS, component, setup, render);
   // no cleanup: the state (the static points) must outlive a data update; the listeners and the state go
   // with the element when it is removed (a WeakMap entry keyed by it)
   return undefined;
