@@ -37,7 +37,7 @@ from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
 from views.components import model_panel
 from views.components import page_state as ps
-from views.components.images import show_image
+from views.components.images import show_image, source_radio
 from views.components.model_panel import Metric
 from views.components.page_state import model_from_url
 
@@ -201,6 +201,33 @@ def sample_button(prefix: str, view: str) -> None:
         ps.reseed_button("🎲 another sample", f"{prefix}_resample", f"{prefix}_sample_seed")
 
 
+def pad_and_manifold(
+    prefix: str,
+    bundle: LatentBundle,
+    model_key: str,
+    ranges,
+    region,
+    view: str,
+    pad_title: str,
+    manifold_title: str,
+    overlays: dict[str, Any],
+    label: int | None = None,
+    **pad_options: Any,
+) -> float:
+    """The pad (:func:`pad_fragment`, with ``pad_title``, ``overlays``, ``label`` and the ``pad_options``
+    ``on_image``, ``row_of``, ``row_title``) and the sample button under it, beside the manifold of the region
+    it shows under ``manifold_title`` (:func:`manifold_panel`, decoded under ``label``); returns the
+    manifold's server seconds."""
+    pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
+    with pad_col:
+        pad_fragment(
+            prefix, bundle, model_key, ranges, region, view, pad_title, overlays, label=label, **pad_options
+        )
+        sample_button(prefix, view)
+    with manifold_col:
+        return manifold_panel(prefix, bundle, model_key, region, view, label, manifold_title)
+
+
 def decode_one(
     bundle: LatentBundle, z: np.ndarray, view: str, y: int | None = None, seed: int = 0
 ) -> np.ndarray:
@@ -211,13 +238,7 @@ def decode_one(
 def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, chosen_name: str) -> None:
     """Choose the encoder's input: a test image (by index or a click on the map) or the drawing."""
     state = st.session_state
-    st.radio(
-        "Image",
-        ("test", "drawing"),
-        format_func={"test": "a test image", "drawing": "your drawing"}.get,
-        horizontal=True,
-        key=f"{prefix}_source",
-    )
+    source_radio(prefix)
     st.number_input(
         "Test image (index 0–9999, or click a point on the map)", 0, n_test - 1, key=f"{prefix}_index", step=1
     )

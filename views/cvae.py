@@ -109,32 +109,27 @@ def latent_panel(overlays: dict) -> None:
     with zoom_col:
         region = lc.zoom_region(P, ranges)
 
-    pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
-    with pad_col:
-        lc.pad_fragment(
-            P,
-            bundle,
-            model_key,
-            ranges,
-            region,
-            view,
-            f"Decoded with y = {label}",
-            overlays,
-            label=label,
-            on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
-            row_of=lambda z: tile(
-                decode_under_labels(model, z, view, int(state[f"{P}_sample_seed"])),
-                N_CLASSES,
-                pad=2,
-                pad_value=0.5,
-            ),
-            row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the class "
-            "changes",
-        )
-        lc.sample_button(P, view)
-    with manifold_col:
-        title = f"**Manifold for y = {label}** over the region the pad shows"
-        manifold_s = lc.manifold_panel(P, bundle, model_key, region, view, label, title)
+    manifold_s = lc.pad_and_manifold(
+        P,
+        bundle,
+        model_key,
+        ranges,
+        region,
+        view,
+        f"Decoded with y = {label}",
+        f"**Manifold for y = {label}** over the region the pad shows",
+        overlays,
+        label=label,
+        on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
+        row_of=lambda z: tile(
+            decode_under_labels(model, z, view, int(state[f"{P}_sample_seed"])),
+            N_CLASSES,
+            pad=2,
+            pad_value=0.5,
+        ),
+        row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the class "
+        "changes",
+    )
     st.caption(
         "On the pad: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
         "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. Drag to "

@@ -405,13 +405,7 @@ def posterior_section(bundle: ClusterBundle) -> None:
     pick_col, draw_col, bar_col = st.columns([0.9, 0.9, 2.2], gap="medium")
     with pick_col:
         n_test = len(bundle.labels)
-        st.radio(
-            "Image",
-            ("test", "drawing"),
-            format_func={"test": "a test image", "drawing": "your drawing"}.get,
-            horizontal=True,
-            key=f"{P}_source",
-        )
+        im.source_radio(P)
         st.number_input(
             f"Test image (0–{n_test - 1}, or click a dot on the chart)",
             0,
@@ -425,13 +419,13 @@ def posterior_section(bundle: ClusterBundle) -> None:
             )
         im.show_image(image, name, factor=5)
     with draw_col:
-        st.markdown("**Draw a digit** (white on black)")
-        new = im.drawing_canvas(P, bundle.preprocessing)
-        if new is None:
-            st.caption("✏️ Draw a digit above: it is binarized as the test set was and classified.")
-        else:
-            st.caption("As the model sees it (28×28, binarized):")
-            im.show_image(new.image, None, factor=3)
+        im.drawing_panel(
+            P,
+            bundle.preprocessing,
+            "**Draw a digit** (white on black)",
+            "✏️ Draw a digit above: it is binarized as the test set was and classified.",
+            "As the model sees it (28×28, binarized):",
+        )
     with bar_col:
         best = post.best
         st.plotly_chart(

@@ -92,15 +92,17 @@ def latent_panel(overlays: dict) -> None:
     with zoom_col:
         region = lc.zoom_region(P, ranges)
 
-    pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
-    with pad_col:
-        lc.pad_fragment(
-            P, bundle, model_key, ranges, region, view, f"Decoded ({lc.VIEW_LABELS[view]})", overlays
-        )
-        lc.sample_button(P, view)
-    with manifold_col:
-        title = f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})"
-        manifold_s = lc.manifold_panel(P, bundle, model_key, region, view, None, title)
+    manifold_s = lc.pad_and_manifold(
+        P,
+        bundle,
+        model_key,
+        ranges,
+        region,
+        view,
+        f"Decoded ({lc.VIEW_LABELS[view]})",
+        f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})",
+        overlays,
+    )
     plane = (
         ""
         if lm.latent_dim == 2
@@ -129,13 +131,13 @@ with pick_col:
     st.checkbox("Show q(z|x) and the samples on the pad", key=f"{P}_show_q")
 
 with draw_col:
-    st.markdown("**Draw a digit** (white on black; it is scaled and centred as MNIST was)")
-    new = im.drawing_canvas(P, bundle.preprocessing)
-    if new is None:
-        st.caption("✏️ Draw a digit above: the encoder view then uses it (the trash icon clears it).")
-    else:
-        st.caption("As the model sees it (28×28):")
-        im.show_image(new.image, None, factor=3)
+    im.drawing_panel(
+        P,
+        bundle.preprocessing,
+        "**Draw a digit** (white on black; it is scaled and centred as MNIST was)",
+        "✏️ Draw a digit above: the encoder view then uses it (the trash icon clears it).",
+        "As the model sees it (28×28):",
+    )
 
 with elbo_col:
     st.markdown(f"**ELBO of {chosen_name}**, estimated with the {len(rep.z)} samples below")

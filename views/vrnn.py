@@ -37,7 +37,7 @@ from explorer_core.explore.sequences import (
 from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
 from views.components import model_panel
-from views.components.images import drawing_canvas, show_image
+from views.components.images import drawing_panel, show_image, source_radio
 from views.components.live_chart import live_chart
 from views.components.model_panel import Metric
 from views.components.page_state import apply_pending, init_state, reseed_button
@@ -292,13 +292,7 @@ chosen_image = x_chosen.reshape(T, -1).float().cpu().numpy()
 st.subheader("Completion: keep the top rows, generate the rest")
 pick_col, draw_col, out_col = st.columns([1, 0.9, 2.1], gap="medium")
 with pick_col:
-    st.radio(
-        "Digit",
-        ("test", "drawing"),
-        format_func={"test": "a test image", "drawing": "your drawing"}.get,
-        horizontal=True,
-        key=f"{P}_source",
-    )
+    source_radio(P, "Digit")
     st.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, key=f"{P}_index", step=1)
     if state[f"{P}_source"] == "drawing" and drawing is None:
         st.info("Nothing drawn yet: draw a digit in the box. Meanwhile the test image is used.")
@@ -306,10 +300,12 @@ with pick_col:
     m = st.slider("Completions M", 1, 16, key=f"{P}_m")
     reseed_button("🎲 new completions", f"{P}_new_completions", f"{P}_comp_seed")
 with draw_col:
-    st.markdown("**Draw a digit** (white on black)")
-    new = drawing_canvas(P, "binarized")
-    if new is None:
-        st.caption("✏️ Draw above to complete your own digit (the trash icon clears it).")
+    drawing_panel(
+        P,
+        "binarized",
+        "**Draw a digit** (white on black)",
+        "✏️ Draw above to complete your own digit (the trash icon clears it).",
+    )
 
 with out_col:
     comp = memo(

@@ -69,6 +69,34 @@ def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
     return new
 
 
+def drawing_panel(
+    prefix: str, preprocessing: str, title: str, hint: str, seen: str | None = None
+) -> Drawing | None:
+    """``title`` (markdown) over the drawing canvas (:func:`drawing_canvas`), then ``hint`` (a caption) while
+    it is empty, or, when ``seen`` is given, ``seen`` (a caption) over the drawing as the model sees it
+    [28, 28]. Returns the drawing, or ``None``."""
+    st.markdown(title)
+    new = drawing_canvas(prefix, preprocessing)
+    if new is None:
+        st.caption(hint)
+    elif seen is not None:
+        st.caption(seen)
+        show_image(new.image, None, factor=3)
+    return new
+
+
+def source_radio(prefix: str, label: str = "Image") -> str:
+    """The radio that chooses the encoder's input, ``state[prefix + "_source"]``: ``"test"`` (a test image)
+    or ``"drawing"`` (the drawing); returns the choice."""
+    return st.radio(
+        label,
+        ("test", "drawing"),
+        format_func={"test": "a test image", "drawing": "your drawing"}.get,
+        horizontal=True,
+        key=f"{prefix}_source",
+    )
+
+
 @dataclass(frozen=True)
 class ChosenInput:
     """The image an encoder view reads: a test image or the person's drawing.
