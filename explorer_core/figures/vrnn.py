@@ -5,6 +5,8 @@ Rows are numbered t = 1..T as in the tutorial (row 1 is the top row of the image
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -41,6 +43,24 @@ def _joined(paths: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     x[:, :r], y[:, :r] = t, paths
     digit = np.repeat(np.arange(1, n + 1), r + 1)
     return x.ravel(), y.ravel(), digit
+
+
+def _digit_paths(
+    x: np.ndarray, y: np.ndarray, digit: np.ndarray, line: dict, name: str, hovertemplate: str, **extra: Any
+) -> dict:
+    """The line trace of every digit's path (x, y and digit from :func:`_joined`), in ``line`` (plotly's line
+    dict), named ``name``, with the hover text ``hovertemplate`` and the trace's ``extra`` keys."""
+    return {
+        "type": "scatter",
+        "x": x,
+        "y": y,
+        "customdata": digit,
+        "mode": "lines",
+        "line": line,
+        "name": name,
+        "hovertemplate": hovertemplate,
+        **extra,
+    }
 
 
 def _checked_trajectories(prior_means: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -99,22 +119,19 @@ def prior_trajectory_figure(
             }
             x, y, digit = _joined(prior_means[:, :, d], t)
             traces.append(
-                {
-                    "type": "scatter",
-                    "x": x,
-                    "y": y,
-                    "customdata": digit,
-                    "mode": "lines",
-                    "line": {"color": SEQUENCE_COLOURS[0], "width": 1},
-                    "opacity": 0.45,
-                    "name": "each digit",
-                    "legendgroup": "digits",
-                    "showlegend": d == 0,
-                    "xaxis": "x",
-                    "yaxis": axis,
-                    "hovertemplate": f"digit %{{customdata}}<br>row %{{x}}<br>E[z{d + 1}] = %{{y:.3f}}"
-                    "<extra></extra>",
-                }
+                _digit_paths(
+                    x,
+                    y,
+                    digit,
+                    {"color": SEQUENCE_COLOURS[0], "width": 1},
+                    "each digit",
+                    f"digit %{{customdata}}<br>row %{{x}}<br>E[z{d + 1}] = %{{y:.3f}}<extra></extra>",
+                    opacity=0.45,
+                    legendgroup="digits",
+                    showlegend=d == 0,
+                    xaxis="x",
+                    yaxis=axis,
+                )
             )
             traces.append(
                 {
@@ -150,16 +167,14 @@ def prior_trajectory_figure(
         x, _, digit = _joined(prior_means[:, :, 0], t)
         y = _joined(prior_means[:, :, 1], t)[1]
         traces.append(
-            {
-                "type": "scatter",
-                "x": x,
-                "y": y,
-                "customdata": digit,
-                "mode": "lines",
-                "line": {"color": "rgba(120, 120, 120, 0.6)", "width": 1},
-                "name": "each digit's path",
-                "hovertemplate": "digit %{customdata}<br>E[z] = (%{x:.3f}, %{y:.3f})<extra></extra>",
-            }
+            _digit_paths(
+                x,
+                y,
+                digit,
+                {"color": "rgba(120, 120, 120, 0.6)", "width": 1},
+                "each digit's path",
+                "digit %{customdata}<br>E[z] = (%{x:.3f}, %{y:.3f})<extra></extra>",
+            )
         )
         colours = [_colour(i) for i in range(n)]
         if done:
