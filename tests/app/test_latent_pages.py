@@ -190,6 +190,10 @@ def test_vae_pad_drag_moves_z_and_a_click_picks_an_image(model_dir, monkeypatch)
 def test_pad_sends_its_decoder_once_then_the_browser_decodes(page, model, model_dir, monkeypatch):
     at = open_page(page, model_dir, model, monkeypatch)
     key = f"{page}_pad"
+    first = pad_data(at, key)
+    # the first render sends no decoder (the page and the server's image come first); the browser asks
+    assert first["decoder"] is None and first["image"].startswith("data:image/png;base64,")
+    pad_send(at, key, have=first["version"], have_decoder=f"need:{first['decoder_version']}:0")
     data = pad_data(at, key)
     decoder, version = data["decoder"], data["decoder_version"]
     # the decoder on the map's plane, float32 arrays in base64, one first-layer bias per label
