@@ -15,12 +15,13 @@ import streamlit as st
 
 from explorer_core.explore.latent import decode_images, interpolate, reparameterise
 from explorer_core.figures.common import Q_COLOUR, map_ellipse
-from explorer_core.figures.latent import reparameterisation_figure
+from explorer_core.figures.latent import reparameterisation_chart
 from explorer_core.imaging import tile
 from views import _latent_common as lc
 from views.components import images as im
 from views.components import latent_pad as lp
 from views.components import page_state as ps
+from views.components.live_chart import live_chart
 
 P = "vae"
 state = st.session_state
@@ -156,12 +157,7 @@ with elbo_col:
 
 rep_col, samples_col = st.columns([1.3, 1], gap="medium")
 with rep_col:
-    st.plotly_chart(
-        reparameterisation_figure(rep.mu, rep.sigma, rep.z),
-        key=f"{P}_reparam",
-        width="stretch",
-        config={"displaylogo": False},
-    )
+    live_chart(f"{P}_reparam", reparameterisation_chart(rep.mu, rep.sigma, rep.z))
 with samples_col:
     view = state[f"{P}_view"]
     decodings = decode_images(model, rep.z, None, view, seed=int(state[f"{P}_eps_seed"]))

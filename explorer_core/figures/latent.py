@@ -14,6 +14,7 @@ from explorer_core.figures.common import (
     Z_MARKER_COLOUR,
     digit_scatter_traces,
     ellipse_points,
+    finite_list,
     ring_trace,
 )
 
@@ -142,69 +143,77 @@ def latent_map_figure(
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
-def reparameterisation_figure(
+def reparameterisation_chart(
     mu: np.ndarray,
     sigma: np.ndarray,
     z: np.ndarray,
     prior_mean: np.ndarray | None = None,
     prior_std: np.ndarray | None = None,
     height: int = 300,
-) -> go.Figure:
-    """q(z|x) per latent dimension: mu ± sigma, the samples z_k = mu + sigma * eps_k, the prior ± 1 sd.
+) -> dict:
+    """q(z|x) per latent dimension as a live-chart spec (``views/components/live_chart``, a light canvas:
+    the VAE page draws it on every load, and plotly's chunk alone delayed a cold page's first picture by a
+    second): the prior ± 1 sd (grey bar, its mean a dot) left of each dimension, q(z|x) as mu ± sigma (red
+    bar and dot) on it, the reparameterised samples z_k = mu + sigma * eps_k (black dots) right of it
+    (Kingma & Welling 2014, section 2.4).
 
     Args:
-        mu, sigma: [L]; z: samples [n, L]; prior_mean, prior_std: [L] (default: the standard normal).
+        mu, sigma: [L]; z: samples [n, L] (or [L]); prior_mean, prior_std: [L] (default: the standard
+            normal). Values are in latent units.
+
+    Returns:
+        ``{title, height, legend, panels: [one panel]}``, x = latent dimension 1..L (ticks at each).
     """
-    mu, sigma, z = np.asarray(mu), np.asarray(sigma), np.atleast_2d(np.asarray(z))
-    dims = np.arange(1, len(mu) + 1)
-    prior_mean = np.zeros_like(mu) if prior_mean is None else np.asarray(prior_mean)
-    prior_std = np.ones_like(mu) if prior_std is None else np.asarray(prior_std)
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=dims - 0.2,
-            y=prior_mean,
-            mode="markers",
-            name="prior ± 1 sd",
-            marker={"color": "#9a9a9a", "size": 6, "symbol": "line-ew-open"},
-            error_y={"type": "data", "array": prior_std, "color": "#b5b5b5", "thickness": 4, "width": 0},
-            hovertemplate="z%{x:.0f}: prior %{y:.3f} ± %{error_y.array:.3f}<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=dims,
-            y=mu,
-            mode="markers",
-            name="q(z|x): μ ± σ",
-            marker={"color": Q_COLOUR, "size": 8},
-            error_y={"type": "data", "array": sigma, "color": Q_COLOUR, "thickness": 2, "width": 6},
-            hovertemplate="z%{x:.0f}: μ = %{y:.3f}, σ = %{error_y.array:.3f}<extra></extra>",
-        )
-    )
+    mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
+    z = np.atleast_2d(np.asarray(z, dtype=float))
+    dims = np.arange(1, len(mu) + 1, dtype=float)
+    prior_mean = np.zeros_like(mu) if prior_mean is None else np.asarray(prior_mean, dtype=float)
+    prior_std = np.ones_like(mu) if prior_std is None else np.asarray(prior_std, dtype=float)
+
+    def bars(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[list, list]:
+        """Vertical segments from lo to hi at each x, as one line broken by ``None``."""
+        xs, ys = [], []
+        for xi, a, b in zip(x.tolist(), finite_list(lo), finite_list(hi), strict=True):
+            xs += [xi, xi, None]
+            ys += [a, b, None]
+        return xs, ys
+
     n = len(z)
     offsets = np.linspace(-0.12, 0.12, n) + 0.2 if n > 1 else np.array([0.2])
-    fig.add_trace(
-        go.Scatter(
-            x=(dims[None, :] + offsets[:, None]).ravel(),
-            y=z.ravel(),
-            mode="markers",
-            name="z = μ + σ·ε (samples)",
-            marker={"color": "black", "size": 4, "symbol": "x"},
-            hovertemplate="%{y:.3f}<extra></extra>",
-        )
+    sample_x = (dims[None, :] + offsets[:, None]).ravel()
+    values = np.concatenate(
+        [prior_mean - prior_std, prior_mean + prior_std, mu - sigma, mu + sigma, z.ravel()]
     )
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={
-            "title": "latent dimension",
-            "tickmode": "array",
-            "tickvals": dims,
-            "range": [0.4, len(mu) + 0.6],
-        },
-        yaxis={"title": "value", "zeroline": True},
-        legend={"orientation": "h", "y": 1.12, "x": 0},
-        hovermode="closest",
-    )
-    return fig
+    values = values[np.isfinite(values)]
+    lo, hi = (float(values.min()), float(values.max())) if len(values) else (-1.0, 1.0)
+    pad = 0.08 * max(hi - lo, 1e-6)
+    prior_x, prior_y = bars(dims - 0.2, prior_mean - prior_std, prior_mean + prior_std)
+    q_x, q_y = bars(dims, mu - sigma, mu + sigma)
+    return {
+        "title": "",
+        "height": int(height),
+        "legend": [
+            {"name": "prior ± 1 sd", "color": "#b5b5b5", "width": 4},
+            {"name": "q(z|x): μ ± σ", "color": Q_COLOUR, "width": 2},
+            {"name": "z = μ + σ·ε (samples)", "color": "#000000", "width": 2},
+        ],
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 1.0,
+                "title": "",
+                "x": {"range": [0.4, len(mu) + 0.6], "title": "latent dimension", "tickvals": dims.tolist()},
+                "y": {"range": [lo - pad, hi + pad], "title": "value"},
+                "hlines": [{"y": 0.0, "color": "#9a9a9a", "width": 1}],
+                "lines": [
+                    {"x": prior_x, "y": prior_y, "color": "#b5b5b5", "width": 4},
+                    {"x": q_x, "y": q_y, "color": Q_COLOUR, "width": 2},
+                ],
+                "markers": [
+                    {"x": (dims - 0.2).tolist(), "y": finite_list(prior_mean), "color": "#9a9a9a", "size": 3},
+                    {"x": dims.tolist(), "y": finite_list(mu), "color": Q_COLOUR, "size": 4},
+                    {"x": sample_x.tolist(), "y": finite_list(z.ravel()), "color": "#000000", "size": 2},
+                ],
+            }
+        ],
+    }

@@ -24,7 +24,7 @@ from explorer_core.explore.latent import (
     view_region,
 )
 from explorer_core.figures.common import DIGIT_COLOURS, map_ellipse
-from explorer_core.figures.latent import latent_map_figure, reparameterisation_figure
+from explorer_core.figures.latent import latent_map_figure, reparameterisation_chart
 from explorer_core.imaging import upscale
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
 
@@ -108,20 +108,33 @@ def test_latent_map_without_region_autoranges():
     _assert_valid(fig)
 
 
-def test_reparameterisation_figure_shows_mu_sigma_samples_and_prior():
+def test_reparameterisation_chart_shows_mu_sigma_samples_and_prior():
     mu, sigma = np.array([0.5, -1.0, 0.0]), np.array([0.1, 0.2, 0.3])
     eps = np.random.default_rng(0).normal(size=(4, 3))
     z = mu + sigma * eps
-    fig = reparameterisation_figure(mu, sigma, z)
-    prior, q, samples = fig.data
-    np.testing.assert_allclose(prior.y, 0.0)
-    np.testing.assert_allclose(prior.error_y.array, 1.0)
-    np.testing.assert_allclose(q.y, mu)
-    np.testing.assert_allclose(q.error_y.array, sigma)
-    assert len(samples.y) == z.size
-    np.testing.assert_allclose(np.sort(samples.y), np.sort(z.ravel()))
-    fig = reparameterisation_figure(mu, sigma, z[0], prior_mean=mu, prior_std=2 * sigma)
-    np.testing.assert_allclose(fig.data[0].error_y.array, 2 * sigma)
+    spec = reparameterisation_chart(mu, sigma, z)
+    json.dumps(spec, allow_nan=False)  # JSON-ready, no NaN
+    (panel,) = spec["panels"]
+    prior_bars, q_bars = panel["lines"]
+    prior, q, samples = panel["markers"]
+
+    def segments(line):  # (x, lo, hi) of each bar of a line broken by None
+        x, y = line["x"], line["y"]
+        return [(x[i], y[i], y[i + 1]) for i in range(0, len(x), 3)]
+
+    np.testing.assert_allclose(prior["y"], 0.0)
+    np.testing.assert_allclose([hi - lo for _, lo, hi in segments(prior_bars)], 2.0)
+    np.testing.assert_allclose(q["y"], mu, atol=1e-5)
+    np.testing.assert_allclose([(lo + hi) / 2 for _, lo, hi in segments(q_bars)], mu, atol=1e-5)
+    np.testing.assert_allclose([(hi - lo) / 2 for _, lo, hi in segments(q_bars)], sigma, atol=1e-5)
+    assert len(samples["y"]) == z.size
+    np.testing.assert_allclose(np.sort(samples["y"]), np.sort(z.ravel()), atol=1e-5)  # 5 decimals sent
+    assert panel["x"]["tickvals"] == [1.0, 2.0, 3.0]
+    lo, hi = panel["y"]["range"]
+    assert lo < z.min() and hi > z.max() and lo < -1.0 and hi > 1.0  # every bar and sample is inside
+    spec = reparameterisation_chart(mu, sigma, z[0], prior_mean=mu, prior_std=2 * sigma)
+    prior_bars = spec["panels"][0]["lines"][0]
+    np.testing.assert_allclose([(hi - lo) / 2 for _, lo, hi in segments(prior_bars)], 2 * sigma, atol=1e-5)
 
 
 # ------------------------------------------------------------------------ the pages around the map

@@ -3,7 +3,7 @@
 // Data in (from views/components/live_chart.py; plain numbers and short plain text only):
 //   title, height, frame (a counter), legend [{name, color, dash, width}], panels: [{
 //     top, bottom (fractions of the plot area), title, equal (same scale on x and y),
-//     x {range [lo, hi], title}, y {range [lo, hi], title, log},
+//     x {range [lo, hi], title, tickvals (optional: the ticks)}, y {range [lo, hi], title, log},
 //     bands [{x0, x1, color, label}] (vertical shading), hlines [{y, color, dash, width}],
 //     vlines [{x, color, dash, width}], lines [{x, y, color, width, dash, opacity}] (null in y breaks a line),
 //     markers [{x, y, color, size, symbol}] }]
@@ -91,7 +91,10 @@ function drawPanel(ctx, p, box) {
   // grid
   ctx.strokeStyle = "rgba(0,0,0,0.07)";
   ctx.lineWidth = 1;
-  const xt = niceTicks(xlo, xhi, Math.max(2, Math.floor(w / 90)));
+  const xt =
+    p.x && Array.isArray(p.x.tickvals)
+      ? p.x.tickvals.filter((t) => typeof t === "number" && t >= xlo && t <= xhi)
+      : niceTicks(xlo, xhi, Math.max(2, Math.floor(w / 90)));
   const yt = log
     ? Array.from({ length: Math.floor(yhi) - Math.ceil(ylo) + 1 }, (_, i) => Math.pow(10, Math.ceil(ylo) + i))
     : niceTicks(ylo, yhi, Math.max(2, Math.floor(h / 45)));
