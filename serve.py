@@ -26,7 +26,6 @@ PRELOAD = (
     "explorer_core.figures.fa",
     "explorer_core.figures.latent",
     "streamlit.emojis",  # the page icon's check reads this 1 MB table on the first visit
-    "pandas.io.formats.style",  # DataFrame.style (the VAE page's table) imports it and jinja2: 0.45 s
 )
 
 

@@ -24,6 +24,8 @@ from views.components import page_state as ps
 from views.components.live_chart import live_chart
 
 P = "vae"
+#: latent dimensions whose μ, σ, ε₁, z₁ table is shown open (a longer one sits in an expander)
+TABLE_ROWS_SHOWN = 6
 state = st.session_state
 
 st.title("🌀 VAE: the latent space")
@@ -167,7 +169,13 @@ with samples_col:
         {"μ": rep.mu, "σ": rep.sigma, "ε₁": rep.eps[0], "z₁ = μ + σ·ε₁": rep.z[0]},
         index=[f"z{j + 1}" for j in range(len(rep.mu))],
     )
-    st.dataframe(table.style.format("{:.3f}"), height=min(36 * (len(table) + 1), 250), width="stretch")
+    # a plain table (st.dataframe's grid is a second large script for a cold page to load); long ones folded
+    shown = table.map("{:.3f}".format)  # three decimals, as text
+    if len(table) <= TABLE_ROWS_SHOWN:
+        st.table(shown)
+    else:
+        with st.expander(f"μ, σ, ε₁ and z₁ of all {len(table)} dimensions"):
+            st.table(shown)
 
 # ---------------------------------------------------------------------------------- interpolation
 st.subheader("Interpolation along the latent line")

@@ -350,3 +350,14 @@ def test_cvae_grid_regenerates_and_priors_toggle(model_dir, monkeypatch):
     at.radio(key="cvae_view").set_value("sample").run()
     at.button(key="cvae_resample").click().run()
     assert not at.exception
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_vae_encoder_view_tables_mu_sigma_and_the_first_sample(model_dir, monkeypatch):
+    at = open_page("vae", model_dir, "tiny-vae", monkeypatch)
+    (table,) = at.table
+    frame = table.value.astype(float)  # shown as text with three decimals
+    assert list(frame.columns) == ["μ", "σ", "ε₁", "z₁ = μ + σ·ε₁"] and list(frame.index) == ["z1", "z2"]
+    assert (frame["σ"] > 0).all()
+    # z₁ = μ + σ·ε₁, at the 3 decimals shown
+    assert ((frame["μ"] + frame["σ"] * frame["ε₁"] - frame["z₁ = μ + σ·ε₁"]).abs() < 2e-3).all()
