@@ -12,7 +12,9 @@ title is shown and the script is idle (and at most one light interaction on the 
 out, or a page that shows an exception or a dialog; 0 expected), p50/p95 visit latency per page and overall,
 and the server's resident memory (VmRSS of the server process; the job is a separate process) sampled every
 2 s: first, at the start of the steady phase, peak, last, and the slope of a least-squares line over the
-steady phase (MB per minute; about 0 means no growth).
+steady phase (MB per minute; about 0 means no growth). Every 2 s the server's answer times to its health
+check and to the app's HTML page are sampled too, so an error can be told apart: a stalled server (every
+answer slow before it) or a stalled browser (the server answered at once).
 The job is killed at the end. Chromium runs on the same machine as the server and takes its share of it.
 
     python bench/bench_soak.py                 # 20 sessions, 150 s (about 4 minutes with start-up)
@@ -30,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +147,14 @@ async def session(
                 )
             except Exception as err:  # a timeout or a closed page: an error of the soak
                 message = f"{type(err).__name__}: {str(err)[:200]}"
-                errors.append({"page": path or "home", "error": message, "phase": phase})
+                errors.append(
+                    {
+                        "page": path or "home",
+                        "error": message,
+                        "phase": phase,
+                        "at_s": round(time.monotonic(), 1),
+                    }
+                )
                 opened = False  # start again from a fresh load
             await asyncio.sleep(rng.uniform(0.5, 2.0))  # a user reads the page
     finally:
@@ -157,6 +167,31 @@ async def sample_memory(pid: int, done: asyncio.Event, samples: list) -> None:
         value = rss_mb(pid)
         if value is not None:
             samples.append((time.monotonic(), round(value, 1)))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done.wait(), 2.0)
+
+
+def http_ms(url: str, timeout_s: float = 60.0) -> float:
+    """Milliseconds for the server to answer GET ``url`` (its full body read); ``timeout_s`` * 1e3 when it
+    did not answer in time."""
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            resp.read()
+    except OSError:
+        return timeout_s * 1e3
+    return (time.perf_counter() - start) * 1e3
+
+
+async def sample_http(url: str, done: asyncio.Event, samples: list) -> None:
+    """Every 2 s until ``done``: how long the server takes to answer its health check and the app's HTML page
+    (``/``), as (monotonic time, health ms, page ms): it tells a server that stalls (Tornado's event loop
+    blocked, every visit waits) from a browser that does (the server answers at once)."""
+    while not done.is_set():
+        t = time.monotonic()
+        health = await asyncio.to_thread(http_ms, f"{url}/_stcore/health")
+        html = await asyncio.to_thread(http_ms, f"{url}/")
+        samples.append((t, round(health, 1), round(html, 1)))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(done.wait(), 2.0)
 
@@ -177,6 +212,7 @@ async def run(args) -> dict:
     visits: list[dict] = []
     errors: list[dict] = []
     memory: list[tuple[float, float]] = []
+    http: list[tuple[float, float, float]] = []
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -191,6 +227,7 @@ async def run(args) -> dict:
             t_start = time.monotonic()
             done = asyncio.Event()
             sampler = asyncio.create_task(sample_memory(proc.pid, done, memory))
+            http_sampler = asyncio.create_task(sample_http(url, done, http))
             # [start of the steady phase (None until every visitor is through its ramp), visitors, ...ends]
             ramp_done: list = [None, args.sessions]
             await asyncio.gather(
@@ -202,6 +239,7 @@ async def run(args) -> dict:
             )
             done.set()
             await sampler
+            await http_sampler
             await browser.close()
         job = manager.get(run_id)
         job_rows = [r for r in job.metrics() if r["kind"] == "step"]
@@ -224,6 +262,10 @@ async def run(args) -> dict:
     times = np.array([t - t_start for t, _ in memory])
     values = np.array([m for _, m in memory])
     during = times >= t_steady - t_start  # both relative to the start of the soak
+    http_seen = http_report(http, t_start, errors)
+    for e in errors:  # the error's time, from the start of the soak
+        if "at_s" in e:
+            e["at_s"] = round(e["at_s"] - t_start, 1)
     slope = float(np.polyfit(times[during], values[during], 1)[0] * 60) if during.sum() >= 3 else None
     return {
         "what": __doc__.split("python bench")[0].strip(),
@@ -253,7 +295,36 @@ async def run(args) -> dict:
             "steps_during_soak": (job_rows[-1]["step"] if job_rows else 0),
             "state_at_end": job.state,
         },
+        "server_http_ms": http_seen,
         "mode": "quick" if args.quick else "full",
+    }
+
+
+def http_report(http: list[tuple[float, float, float]], t_start: float, errors: list[dict]) -> dict:
+    """The server's answer times over the soak (see :func:`sample_http`): p50/p95/max of the health check and
+    of the app's HTML page, and for each error the slowest answer in the 120 s before it."""
+    if not http:
+        return {}
+    times = np.array([t for t, _, _ in http])
+    health, html = np.array([h for _, h, _ in http]), np.array([p for _, _, p in http])
+    around = []
+    for e in errors:
+        if "at_s" in e:
+            window = (times >= e["at_s"] - VISIT_TIMEOUT_MS / 1e3) & (times <= e["at_s"])
+            around.append(
+                {
+                    "page": e["page"],
+                    "at_s": round(e["at_s"] - t_start, 1),
+                    "slowest_health_ms": float(health[window].max()) if window.any() else None,
+                    "slowest_page_ms": float(html[window].max()) if window.any() else None,
+                }
+            )
+    return {
+        "health": summary(health),
+        "page": summary(html),
+        "max_health_ms": float(health.max()),
+        "max_page_ms": float(html.max()),
+        "before_each_error": around,
     }
 
 
@@ -275,6 +346,14 @@ def main() -> None:
         f"{memory['at_steady_start']} -> {memory['last']} MB (peak {memory['peak']}, slope "
         f"{memory['slope_mb_per_min_steady']} MB/min)"
     )
+    http = result["server_http_ms"]
+    if http:
+        print(
+            f"server answers (every 2 s): health p95 {http['health']['p95_ms']} ms, "
+            f"max {http['max_health_ms']} ms; "
+            f"page p95 {http['page']['p95_ms']} ms, max {http['max_page_ms']} ms; before each error: "
+            f"{http['before_each_error']}"
+        )
     write_result("soak", result)
 
 
