@@ -195,6 +195,16 @@ def manifold_panel(
     return seconds
 
 
+def view_and_zoom(prefix: str, ranges, view_col, zoom_col) -> tuple[str, tuple]:
+    """The view radio in ``view_col`` and the zoom control in ``zoom_col`` (columns of the page's panel):
+    (what a decoding shows, the region of the plane shown; see :func:`view_radio`, :func:`zoom_region`)."""
+    with view_col:
+        view = view_radio(prefix)
+    with zoom_col:
+        region = zoom_region(prefix, ranges)
+    return view, region
+
+
 def sample_button(prefix: str, view: str) -> None:
     """Under the pad in the "sample" view: a button that draws another sample x ~ p(x|z)."""
     if view == "sample":

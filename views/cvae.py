@@ -104,10 +104,7 @@ def latent_panel(overlays: dict) -> None:
     with label_col:
         label = st.pills("Label y", list(range(N_CLASSES)), key=f"{P}_label", required=True)
         label = 0 if label is None else int(label)
-    with view_col:
-        view = lc.view_radio(P)
-    with zoom_col:
-        region = lc.zoom_region(P, ranges)
+    view, region = lc.view_and_zoom(P, ranges, view_col, zoom_col)
 
     manifold_s = lc.pad_and_manifold(
         P,

@@ -89,11 +89,7 @@ def latent_panel(overlays: dict) -> None:
     panel_start = time.perf_counter()
     lp.rerun_app_if_picked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
-    view_col, zoom_col = st.columns([1.15, 1.25], gap="medium")
-    with view_col:
-        view = lc.view_radio(P)
-    with zoom_col:
-        region = lc.zoom_region(P, ranges)
+    view, region = lc.view_and_zoom(P, ranges, *st.columns([1.15, 1.25], gap="medium"))
 
     manifold_s = lc.pad_and_manifold(
         P,
