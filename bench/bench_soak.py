@@ -65,6 +65,66 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds_by_group(server_pid: int, job_pid: int | None) -> dict[int, tuple[str, float]]:
+    """Every process's CPU time so far (user + system, seconds) and its group: "server", "job" (the
+    training worker), "chromium" (the browser and its renderers), "harness" (this script and Playwright's
+    driver), or "other"; keyed by pid."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seen: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
+        if pid == server_pid:
+            group = "server"
+        elif pid == job_pid:
+            group = "job"
+        elif b"chromium" in cmd or b"chrome" in cmd:
+            group = "chromium"
+        elif pid == os.getpid() or b"playwright" in cmd:
+            group = "harness"  # this script and Playwright's driver
+        else:
+            group = "other"
+        seen[pid] = (group, seconds)
+    return seen
+
+
+async def sample_cpu(server_pid: int, job_pid: int | None, done: asyncio.Event, samples: list) -> None:
+    """Every 2 s until ``done``: (monotonic time, {pid: (group, CPU seconds)})
+    (see :func:`cpu_seconds_by_group`)."""
+    while not done.is_set():
+        samples.append((time.monotonic(), await asyncio.to_thread(cpu_seconds_by_group, server_pid, job_pid)))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done.wait(), 2.0)
+
+
+def cpu_report(samples: list, t_from: float) -> dict:
+    """Share of the machine's CPU time each group used after ``t_from`` (monotonic): CPU seconds per
+    group over the wall time, in cores (2.0 = both cores of this machine busy); a process that began
+    later counts from its first sample."""
+    chosen = [(t, procs) for t, procs in samples if t >= t_from]
+    if len(chosen) < 2:
+        return {}
+    first: dict[int, float] = {}
+    last: dict[int, tuple[str, float]] = {}
+    for _, procs in chosen:
+        for pid, (group, seconds) in procs.items():
+            first.setdefault(pid, seconds)
+            last[pid] = (group, seconds)
+    wall = chosen[-1][0] - chosen[0][0]
+    used: dict[str, float] = {}
+    for pid, (group, seconds) in last.items():
+        used[group] = used.get(group, 0.0) + seconds - first[pid]
+    return {"wall_s": round(wall, 1), "cores": {g: round(v / wall, 2) for g, v in sorted(used.items())}}
+
+
 def start_job(folder: Path) -> tuple[str, object]:
     """A VAE run that outlasts the soak, started as the Training page starts one."""
     sys.path.insert(0, str(ROOT))
@@ -95,8 +155,34 @@ async def idle(page, timeout_ms: int = VISIT_TIMEOUT_MS, settle_s: float = 0.3) 
     raise TimeoutError("the app did not become idle")
 
 
+def watch_page(page, events: list) -> None:
+    """Record what the browser saw happen on ``page`` into ``events`` as (monotonic time, what): a crashed
+    renderer, an uncaught page error, a console error, a websocket that closed (Streamlit's connection)."""
+
+    def note(what: str) -> None:
+        events.append((time.monotonic(), what[:200]))
+
+    page.on("crash", lambda _p: note("renderer crashed"))
+    page.on("pageerror", lambda err: note(f"page error: {err}"))
+    page.on("console", lambda msg: msg.type == "error" and note(f"console error: {msg.text}"))
+    page.on(
+        "websocket",
+        lambda ws: (
+            note(f"websocket opened {ws.url[-30:]}"),
+            ws.on("close", lambda _w: note("websocket closed")),
+        ),
+    )
+
+
 async def session(
-    browser, url: str, seed: int, duration: float, visits: list, errors: list, ramp_done: list
+    browser,
+    url: str,
+    seed: int,
+    duration: float,
+    visits: list,
+    errors: list,
+    ramp_done: list,
+    shots: Path | None = None,
 ) -> None:
     """One visitor: opens the app, visits every page once in a random order (the ramp: its Streamlit session
     and the pages' per-session state come to be), waits until every visitor is through the ramp, then goes
@@ -106,6 +192,8 @@ async def session(
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(VISIT_TIMEOUT_MS)
     page = await context.new_page()
+    events: list[tuple[float, str]] = []
+    watch_page(page, events)
     opened = False
     ramp = rng.sample(list(PAGES), len(PAGES))
     until = None
@@ -147,12 +235,26 @@ async def session(
                 )
             except Exception as err:  # a timeout or a closed page: an error of the soak
                 message = f"{type(err).__name__}: {str(err)[:200]}"
+                now = time.monotonic()
+                shot = None
+                if shots is not None:
+                    shot = shots / f"error-{seed}-{len(errors)}-{path or 'home'}.png"
+                    with contextlib.suppress(Exception):
+                        await page.screenshot(path=shot, timeout=30_000)
                 errors.append(
                     {
                         "page": path or "home",
                         "error": message,
                         "phase": phase,
-                        "at_s": round(time.monotonic(), 1),
+                        "at_s": round(now, 1),
+                        "visit_began_s": round(now - (time.perf_counter() - start), 1),
+                        # what the browser saw in this session since the visit began, and just before
+                        "browser_events": [
+                            (round(t, 1), what)
+                            for t, what in events
+                            if t >= now - VISIT_TIMEOUT_MS / 1e3 - 10
+                        ],
+                        "screenshot": None if shot is None else shot.name,
                     }
                 )
                 opened = False  # start again from a fresh load
@@ -213,6 +315,9 @@ async def run(args) -> dict:
     errors: list[dict] = []
     memory: list[tuple[float, float]] = []
     http: list[tuple[float, float, float]] = []
+    cpu: list = []
+    shots = folder / "errors"  # a screenshot of the page at each error
+    shots.mkdir()
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -228,18 +333,21 @@ async def run(args) -> dict:
             done = asyncio.Event()
             sampler = asyncio.create_task(sample_memory(proc.pid, done, memory))
             http_sampler = asyncio.create_task(sample_http(url, done, http))
+            job_pid = manager.get(run_id).status.get("pid")
+            cpu_sampler = asyncio.create_task(sample_cpu(proc.pid, job_pid, done, cpu))
             # [start of the steady phase (None until every visitor is through its ramp), visitors, ...ends]
             ramp_done: list = [None, args.sessions]
             await asyncio.gather(
                 steady_clock(ramp_done, args.sessions),
                 *(
-                    session(browser, url, seed, args.duration, visits, errors, ramp_done)
+                    session(browser, url, seed, args.duration, visits, errors, ramp_done, shots)
                     for seed in range(args.sessions)
                 ),
             )
             done.set()
             await sampler
             await http_sampler
+            await cpu_sampler
             await browser.close()
         job = manager.get(run_id)
         job_rows = [r for r in job.metrics() if r["kind"] == "step"]
@@ -263,9 +371,11 @@ async def run(args) -> dict:
     values = np.array([m for _, m in memory])
     during = times >= t_steady - t_start  # both relative to the start of the soak
     http_seen = http_report(http, t_start, errors)
-    for e in errors:  # the error's time, from the start of the soak
+    for e in errors:  # times from the start of the soak
         if "at_s" in e:
             e["at_s"] = round(e["at_s"] - t_start, 1)
+            e["visit_began_s"] = round(e["visit_began_s"] - t_start, 1)
+            e["browser_events"] = [(round(t - t_start, 1), what) for t, what in e["browser_events"]]
     slope = float(np.polyfit(times[during], values[during], 1)[0] * 60) if during.sum() >= 3 else None
     return {
         "what": __doc__.split("python bench")[0].strip(),
@@ -276,7 +386,7 @@ async def run(args) -> dict:
         "errors": len([e for e in errors if e["phase"] == "steady"]),
         "ramp_visits": len(visits) - len(steady),
         "ramp_errors": len([e for e in errors if e["phase"] == "ramp"]),
-        "error_examples": errors[:5],
+        "error_examples": errors[:8],
         "latency": summary(seconds) if len(seconds) else None,
         "ramp_latency": summary(ramp_seconds) if len(ramp_seconds) else None,
         "per_page": per_page,
@@ -296,6 +406,9 @@ async def run(args) -> dict:
             "state_at_end": job.state,
         },
         "server_http_ms": http_seen,
+        # CPU used per process group: the whole soak, and the steady phase alone (in cores; 2 on this machine)
+        "cpu_cores": {"soak": cpu_report(cpu, t_start), "steady": cpu_report(cpu, t_steady)},
+        "error_screenshots": str(shots),
         "mode": "quick" if args.quick else "full",
     }
 
@@ -354,6 +467,7 @@ def main() -> None:
             f"page p95 {http['page']['p95_ms']} ms, max {http['max_page_ms']} ms; before each error: "
             f"{http['before_each_error']}"
         )
+    print(f"CPU in cores (2 = this machine's both): {result['cpu_cores']}")
     write_result("soak", result)
 
 

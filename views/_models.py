@@ -137,9 +137,13 @@ def model_picker(
     labels = {m["path"]: model_label(m, names.count(m.get("name")) > 1) for m in models}
     paths = list(by_path)
     key = f"{prefix}_model"
+    # Streamlit drops a widget's state on a run that does not draw it (a visit to another page); the choice
+    # is kept under a key of its own too, so coming back to the page shows the model the visitor chose
+    kept = f"{prefix}_model_kept"
     if st.session_state.get(key) not in by_path:
         preferred = [p for name in spec.preferred_models for p in paths if by_path[p].get("name") == name]
-        st.session_state[key] = (preferred or paths)[0]
+        chosen = st.session_state.get(kept)
+        st.session_state[key] = chosen if chosen in by_path else (preferred or paths)[0]
     with st.sidebar:
         path = st.selectbox(
             f"{spec.short_name} model",
@@ -153,6 +157,7 @@ def model_picker(
             else f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}), "
             f"and the finished runs of the Training page (🏋️, in {runs_root()}).",
         )
+        st.session_state[kept] = path
         meta = by_path[path]
         config = meta.get("config") or {}
         if config:

@@ -312,6 +312,8 @@ def test_bad_weights_give_a_clear_error_and_the_app_goes_on(model_dir, monkeypat
 @pytest.mark.usefixtures("no_pretrained")
 def test_cvae_label_pill_and_sliders_change_the_image(model_dir, monkeypatch):
     at = open_page("cvae", model_dir, "tiny-cvae", monkeypatch)
+    # the test points travel once per session and version (later runs rely on the browser keeping them)
+    points = pad_data(at, "cvae_pad")["points"]
     before = decoded(at)
     at.pills(key="cvae_label").set_value(3).run()
     assert not at.exception
@@ -329,7 +331,7 @@ def test_cvae_label_pill_and_sliders_change_the_image(model_dir, monkeypatch):
     # the class priors p(z|y) are drawn (ten 1-sigma ellipses and the q(z|x, y) ellipses)
     assert len(moved["overlays"]["lines"]) >= 11
     # a click on a test image's point also picks its label
-    position = data["points"]["c"].index(2)  # the first point of a 2
+    position = points["c"].index(2)  # the first point of a 2
     pad_send(at, "cvae_pad", "pick", {"kind": "point", "i": position}, have=data["version"])
     assert not at.exception
     index = at.session_state["cvae_index"]
@@ -361,3 +363,20 @@ def test_vae_encoder_view_tables_mu_sigma_and_the_first_sample(model_dir, monkey
     assert (frame["σ"] > 0).all()
     # z₁ = μ + σ·ε₁, at the 3 decimals shown
     assert ((frame["μ"] + frame["σ"] * frame["ε₁"] - frame["z₁ = μ + σ·ε₁"]).abs() < 2e-3).all()
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_the_test_points_travel_once_per_session_unless_the_browser_asks(model_dir, monkeypatch):
+    """A pad that mounts again (no state yet: the visitor came back from another page) gets no points when
+    this session was sent them before (the browser keeps them, ``main.js`` ``keptPoints``); a browser that
+    lacks them asks (``need:...``) and gets them."""
+    at = open_page("vae", model_dir, "tiny-vae", monkeypatch)
+    first = pad_data(at, "vae_pad")
+    assert first["points"] and len(first["points"]["u"]) > 0
+    at.run()  # the same session, the pad reports no state: as on a remount
+    assert pad_data(at, "vae_pad")["points"] is None
+    pad_send(at, "vae_pad", have=f"need:{first['version']}:1")
+    assert pad_data(at, "vae_pad")["points"] == first["points"]
+    pad_send(at, "vae_pad", have=first["version"])
+    assert pad_data(at, "vae_pad")["points"] is None
+    assert not at.exception

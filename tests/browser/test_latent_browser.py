@@ -275,3 +275,47 @@ def test_cvae_label_pill_changes_the_decoded_image(latent_page, latent_app_url):
     wait_idle(page)
     assert page.locator(".st-key-cvae_pad img.row").first.get_attribute("src") != row
     assert_no_exception(page)
+
+
+def test_coming_back_to_the_vae_page_keeps_the_model_and_does_not_resend_the_pad(latent_page, latent_app_url):
+    """After six z moves (six pad fragment runs) and a visit to Home, coming back to the VAE page shows the
+    model the visitor chose, and the pad takes the decoder and the test points it already loaded from the
+    browser (``main.js``, ``keptDecoders`` / ``keptPoints``; for the tiny model their messages are about
+    390 KB and 86 KB, 3.7 MB for the shipped 500-500 decoder), with no "Cached ForwardMsg MISS" connection
+    error: the return's largest websocket message stays under 60 KB."""
+    page = latent_page
+    received: list[int] = []
+    misses: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(len(f))))
+    page.on("console", lambda m: "ForwardMsg MISS" in m.text and misses.append(m.text))
+    open_latent(page, latent_app_url, "vae", "VAE", "vae", "tiny-vae")
+    # the browser asks for the decoder 400 ms after the pad's first data: wait until it holds it
+    poll(lambda: max(received, default=0) > 200_000, CHANGE_TIMEOUT_S, "the decoder to reach the browser")
+    wait_idle(page)
+    thumb = (
+        page.get_by_test_id("stSlider").filter(has=page.get_by_text("z1", exact=True)).get_by_role("slider")
+    )
+    for _ in range(6):
+        thumb.focus()
+        page.keyboard.press("ArrowRight")
+        wait_idle(page, settle_s=0.5)
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name="Home", exact=True).first.click()
+    page.locator("h1", has_text="AEVB Explorer").first.wait_for()
+    wait_idle(page)
+    before_return = len(received)
+    nav.get_by_role("link", name="VAE latent space", exact=True).first.click()
+    page.locator("h1", has_text="VAE").first.wait_for()
+    pad_canvas(page, "vae_pad").wait_for()
+    page.wait_for_timeout(1500)  # time for a pad that lacked its decoder to ask for it
+    wait_idle(page)
+    returned = received[before_return:]
+    assert "model=tiny-vae" in page.url, f"coming back shows another model: {page.url}"
+    assert not misses, misses
+    assert max(returned) < 60_000, f"the return received messages of {sorted(returned)[-3:]} bytes"
+    # the pad decodes in the browser again: a move changes the image without a server image
+    src = decoded_src(page)
+    thumb.focus()
+    page.keyboard.press("ArrowRight")
+    poll(lambda: decoded_src(page) != src, CHANGE_TIMEOUT_S, "the decoded image to change after coming back")
+    assert_no_exception(page)

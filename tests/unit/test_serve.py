@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import tomllib
+from pathlib import Path
 
 import serve
 
@@ -39,3 +41,11 @@ def test_the_pages_test_inputs_are_warmed_for_the_shipped_preprocessings():
     from explorer_core.data import PREPROCESSINGS
 
     assert set(serve.WARM_PREPROCESSINGS) <= set(PREPROCESSINGS)
+
+
+def test_the_browser_keeps_large_messages_across_fragment_runs():
+    """Streamlit counts every fragment run in a message's age; with its default (2) a pad move or a Training
+    poll dropped a page's elements from the browser's cache (coming back re-sent them) and opened the
+    "Cached ForwardMsg MISS" race the soak hit. ``.streamlit/config.toml`` raises it."""
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
+    assert config["global"]["maxCachedMessageAge"] >= 50

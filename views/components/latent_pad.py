@@ -283,8 +283,20 @@ def read_zoom(value: Any) -> tuple[int, float, float] | None:
 
 
 def needs_points(key: str, version: str) -> bool:
-    """True unless the browser reported (state ``have``) that it holds the point set ``version``."""
-    return pad_value(key, "have") != version
+    """True unless the browser reported (state ``have``) that it holds the point set ``version``, or the pad
+    is mounting again (no state yet) and this session was sent ``version`` before: the browser keeps the
+    point sets it loaded (``main.js``, ``keptPoints``) and asks (``need:...``) when it has none."""
+    have = pad_value(key, "have")
+    if have is None and version in st.session_state.get(f"{key}_points_sent", ()):
+        return False
+    return have != version
+
+
+def record_points_sent(key: str, version: str) -> None:
+    """Remember that this session's pad ``key`` was sent the point set ``version`` (see :func:`needs_points`;
+    the newest few only, as the browser keeps)."""
+    sent = [v for v in st.session_state.get(f"{key}_points_sent", []) if v != version]
+    st.session_state[f"{key}_points_sent"] = [*sent[-2:], version]
 
 
 def browser_decodes(key: str, decoder_version: str, view: str) -> bool:
@@ -482,9 +494,12 @@ def mount_pad(
     # decoder, whose parsing had held back the first picture of a cold page by seconds)
     have_decoder = pad_value(key, "have_decoder")
     send_decoder = decoder is not None and have_decoder is not None and have_decoder != decoder.version
+    send_points = needs_points(key, version)
+    if send_points:
+        record_points_sent(key, version)
     data = pad_data(
         version=version,
-        points=points() if needs_points(key, version) else None,
+        points=points() if send_points else None,
         region=region,
         bounds=ranges,
         z=uv,

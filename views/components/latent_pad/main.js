@@ -25,6 +25,19 @@ const DECODER_ASK_DELAY_MS = 400;
 const ROW_PAD = 2;
 const ROW_GREY = 128;
 
+// Decoders and point sets this page loaded, by version, the newest KEPT of each: a pad that mounts again
+// (the visitor went to another page of the app and came back) takes them from here instead of asking the
+// server for them again (megabytes for a 500-500 decoder). The module lives as long as the browser tab.
+const KEPT = 3;
+const keptDecoders = new Map();
+const keptPoints = new Map();
+function keep(map, version, value) {
+  map.delete(version);
+  map.set(version, value);
+  while (map.size > KEPT) map.delete(map.keys().next().value);
+  return value;
+}
+
 // ------------------------------------------------------------------ the decoder, run in the browser
 function f32(b64) {
   const bin = atob(b64);
@@ -548,12 +561,16 @@ function draw(s) {
 function render(s, data) {
   s.data = data;
   if (data.points && Array.isArray(data.points.u)) {
-    s.points = {
+    s.points = keep(keptPoints, data.version, {
       version: data.version,
       u: Float32Array.from(data.points.u),
       v: Float32Array.from(data.points.v),
       c: Uint8Array.from(data.points.c),
-    };
+    });
+    s.layer = null;
+    s.api.setStateValue("have", data.version);
+  } else if ((!s.points || s.points.version !== data.version) && keptPoints.has(data.version)) {
+    s.points = keep(keptPoints, data.version, keptPoints.get(data.version));
     s.layer = null;
     s.api.setStateValue("have", data.version);
   } else if (!s.points || s.points.version !== data.version) {
@@ -565,9 +582,17 @@ function render(s, data) {
   }
   if (data.decoder && typeof data.decoder === "object" && data.decoder.version === data.decoder_version) {
     if (!s.dec || s.dec.version !== data.decoder.version) {
-      s.dec = loadDecoder(data.decoder);
+      s.dec = keep(keptDecoders, data.decoder.version, loadDecoder(data.decoder));
       s.localKey = "";
     }
+    s.api.setStateValue("have_decoder", s.dec.version);
+  } else if (
+    data.decoder_version &&
+    (!s.dec || s.dec.version !== data.decoder_version) &&
+    keptDecoders.has(data.decoder_version)
+  ) {
+    s.dec = keep(keptDecoders, data.decoder_version, keptDecoders.get(data.decoder_version));
+    s.localKey = "";
     s.api.setStateValue("have_decoder", s.dec.version);
   } else if (data.decoder_version && (!s.dec || s.dec.version !== data.decoder_version)) {
     if (s.askedDecoder !== data.decoder_version) {
