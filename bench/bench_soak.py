@@ -14,10 +14,13 @@ and the server's resident memory (VmRSS of the server process; the job is a sepa
 2 s: first, at the start of the steady phase, peak, last, and the slope of a least-squares line over the
 steady phase (MB per minute; about 0 means no growth). Every 2 s the server's answer times to its health
 check and to the app's HTML page are sampled too, so an error can be told apart: a stalled server (every
-answer slow before it) or a stalled browser (the server answered at once).
+answer slow before it) or a stalled browser (the server answered at once). Each error keeps what that
+session's browser saw since its visit began (websocket closes, console errors, a crashed renderer) and a
+screenshot (in the soak's temporary folder). The CPU each process group used (server, job, Chromium, this
+script) is reported in cores, and the memory's median over the steady phase's first and last minute.
 The job is killed at the end. Chromium runs on the same machine as the server and takes its share of it.
 
-    python bench/bench_soak.py                 # 20 sessions, 150 s (about 4 minutes with start-up)
+    python bench/bench_soak.py                 # 20 sessions, 300 s steady (about 10 minutes in all)
     python bench/bench_soak.py --quick         # smoke run: 3 sessions, 30 s
 """
 
@@ -68,7 +71,7 @@ def rss_mb(pid: int) -> float | None:
 def cpu_seconds_by_group(server_pid: int, job_pid: int | None) -> dict[int, tuple[str, float]]:
     """Every process's CPU time so far (user + system, seconds) and its group: "server", "job" (the
     training worker), "chromium" (the browser and its renderers), "harness" (this script and Playwright's
-    driver), or "other"; keyed by pid."""
+    driver), or "other: <command name>"; keyed by pid."""
     tick = os.sysconf("SC_CLK_TCK")
     seen: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
@@ -86,12 +89,12 @@ def cpu_seconds_by_group(server_pid: int, job_pid: int | None) -> dict[int, tupl
             group = "server"
         elif pid == job_pid:
             group = "job"
-        elif b"chromium" in cmd or b"chrome" in cmd:
+        elif b"chromium" in cmd or b"chrome" in cmd or "(chromium)" in stat or "(chrome" in stat:
             group = "chromium"
         elif pid == os.getpid() or b"playwright" in cmd:
             group = "harness"  # this script and Playwright's driver
-        else:
-            group = "other"
+        else:  # by its command name, e.g. "other: python" (a child of the job) or "other: kworker/0:1"
+            group = "other: " + stat[stat.index("(") + 1 : stat.rindex(")")]
         seen[pid] = (group, seconds)
     return seen
 
@@ -122,7 +125,8 @@ def cpu_report(samples: list, t_from: float) -> dict:
     used: dict[str, float] = {}
     for pid, (group, seconds) in last.items():
         used[group] = used.get(group, 0.0) + seconds - first[pid]
-    return {"wall_s": round(wall, 1), "cores": {g: round(v / wall, 2) for g, v in sorted(used.items())}}
+    shown = {g: round(v / wall, 2) for g, v in sorted(used.items(), key=lambda gv: -gv[1])}
+    return {"wall_s": round(wall, 1), "cores": {g: c for g, c in shown.items() if c >= 0.01}}
 
 
 def start_job(folder: Path) -> tuple[str, object]:
@@ -377,6 +381,11 @@ async def run(args) -> dict:
             e["visit_began_s"] = round(e["visit_began_s"] - t_start, 1)
             e["browser_events"] = [(round(t - t_start, 1), what) for t, what in e["browser_events"]]
     slope = float(np.polyfit(times[during], values[during], 1)[0] * 60) if during.sum() >= 3 else None
+    # the resident size swings by tens of MB from sample to sample (allocations between collections): the
+    # medians of the steady phase's first and last minute tell growth from that noise better than two samples
+    steady_t = times[during]
+    first_min = values[during][steady_t <= steady_t.min() + 60] if during.any() else np.array([])
+    last_min = values[during][steady_t >= steady_t.max() - 60] if during.any() else np.array([])
     return {
         "what": __doc__.split("python bench")[0].strip(),
         "sessions": args.sessions,
@@ -396,6 +405,8 @@ async def run(args) -> dict:
             "peak": float(values.max()) if len(values) else None,
             "last": float(values[-1]) if len(values) else None,
             "slope_mb_per_min_steady": None if slope is None else round(slope, 2),
+            "median_first_minute_steady": round(float(np.median(first_min)), 1) if len(first_min) else None,
+            "median_last_minute_steady": round(float(np.median(last_min)), 1) if len(last_min) else None,
             "samples": [(round(t, 1), m) for t, m in zip(times, values, strict=True)][
                 :: max(1, len(memory) // 60)
             ],
@@ -446,7 +457,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--duration", type=float, default=150.0, help="seconds of the steady phase")
+    parser.add_argument("--duration", type=float, default=300.0, help="seconds of the steady phase")
     parser.add_argument("--quick", action="store_true", help="3 sessions, 30 s")
     args = parser.parse_args()
     if args.quick:
@@ -457,7 +468,8 @@ def main() -> None:
         f"ramp: {result['ramp_visits']} visits in {result['ramp_s']} s, {result['ramp_errors']} errors; "
         f"steady: {result['visits']} visits, {result['errors']} errors, latency {result['latency']}, memory "
         f"{memory['at_steady_start']} -> {memory['last']} MB (peak {memory['peak']}, slope "
-        f"{memory['slope_mb_per_min_steady']} MB/min)"
+        f"{memory['slope_mb_per_min_steady']} MB/min; median of the first / last minute "
+        f"{memory['median_first_minute_steady']} / {memory['median_last_minute_steady']} MB)"
     )
     http = result["server_http_ms"]
     if http:

@@ -489,8 +489,15 @@ def soak_section(r: dict) -> list[str]:
         f"{lat.get('p50_ms')} ms, **p95 {lat.get('p95_ms')} ms**. Server memory (VmRSS): {mem['first']} MB "
         f"at the start, {mem.get('at_steady_start', '–')} MB when the steady phase began, peak "
         f"{mem['peak']} MB, {mem['last']} MB at the end; slope over the steady phase "
-        f"**{mem.get('slope_mb_per_min_steady', mem.get('slope_mb_per_min_second_half'))} MB/min**. "
-        f"The job: {r['job']['config']}, {r['job']['steps_during_soak']} steps during the soak.",
+        f"**{mem.get('slope_mb_per_min_steady', mem.get('slope_mb_per_min_second_half'))} MB/min**"
+        + (
+            f"; median of its first minute {mem['median_first_minute_steady']} MB, of its last minute "
+            f"**{mem['median_last_minute_steady']} MB**. "
+            if mem.get("median_last_minute_steady") is not None
+            else ". "
+        )
+        + f"The job: {r['job']['config']}, {r['job']['steps_during_soak']} steps during the soak.",
+        *(_soak_diagnostics(r)),
         "",
         "| page | visits | p50 ms | p95 ms |",
         "|---|---|---|---|",
@@ -501,6 +508,27 @@ def soak_section(r: dict) -> list[str]:
         lines.append(f"\nError on {example['page']}: `{example['error'][:200]}`")
     lines += _quick_note(r)
     lines.append("")
+    return lines
+
+
+def _soak_diagnostics(r: dict) -> list[str]:
+    """The soak's server answer times and CPU by process group, when the result has them."""
+    lines = []
+    http = r.get("server_http_ms") or {}
+    if http:
+        lines += [
+            "",
+            f"The server's answers, sampled every 2 s: health check p50 {http['health']['p50_ms']} ms, p95 "
+            f"{http['health']['p95_ms']} ms, max {http['max_health_ms']} ms; the app's HTML page p95 "
+            f"{http['page']['p95_ms']} ms, max {http['max_page_ms']} ms.",
+        ]
+    cpu = (r.get("cpu_cores") or {}).get("steady") or {}
+    if cpu.get("cores"):
+        used = ", ".join(f"{group} {cores}" for group, cores in cpu["cores"].items())
+        lines += [
+            "",
+            f"CPU used in the steady phase, in cores (this machine has {r['machine']['cores']}): {used}.",
+        ]
     return lines
 
 
