@@ -497,7 +497,7 @@ def soak_section(r: dict) -> list[str]:
             else ". "
         )
         + f"The job: {r['job']['config']}, {r['job']['steps_during_soak']} steps during the soak.",
-        *(_soak_diagnostics(r)),
+        *_soak_diagnostics(r),
         "",
         "| page | visits | p50 ms | p95 ms |",
         "|---|---|---|---|",

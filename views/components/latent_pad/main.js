@@ -560,17 +560,19 @@ function draw(s) {
 
 function render(s, data) {
   s.data = data;
+  // what the server sent joins what this tab keeps; the pad then takes its version from there (sent now, or
+  // loaded before this pad mounted) and reports it held
   if (data.points && Array.isArray(data.points.u)) {
-    s.points = keep(keptPoints, data.version, {
+    keep(keptPoints, data.version, {
       version: data.version,
       u: Float32Array.from(data.points.u),
       v: Float32Array.from(data.points.v),
       c: Uint8Array.from(data.points.c),
     });
-    s.layer = null;
-    s.api.setStateValue("have", data.version);
-  } else if ((!s.points || s.points.version !== data.version) && keptPoints.has(data.version)) {
-    s.points = keep(keptPoints, data.version, keptPoints.get(data.version));
+  }
+  const points = keptPoints.get(data.version);
+  if (points && s.points !== points) {
+    s.points = keep(keptPoints, data.version, points);
     s.layer = null;
     s.api.setStateValue("have", data.version);
   } else if (!s.points || s.points.version !== data.version) {
@@ -580,20 +582,16 @@ function render(s, data) {
       s.api.setStateValue("have", `need:${data.version}:${Date.now()}`);
     }
   }
-  if (data.decoder && typeof data.decoder === "object" && data.decoder.version === data.decoder_version) {
-    if (!s.dec || s.dec.version !== data.decoder.version) {
-      s.dec = keep(keptDecoders, data.decoder.version, loadDecoder(data.decoder));
-      s.localKey = "";
-    }
-    s.api.setStateValue("have_decoder", s.dec.version);
-  } else if (
-    data.decoder_version &&
-    (!s.dec || s.dec.version !== data.decoder_version) &&
-    keptDecoders.has(data.decoder_version)
-  ) {
-    s.dec = keep(keptDecoders, data.decoder_version, keptDecoders.get(data.decoder_version));
+  const sent =
+    data.decoder && typeof data.decoder === "object" && data.decoder.version === data.decoder_version;
+  if (sent && !keptDecoders.has(data.decoder.version)) {
+    keep(keptDecoders, data.decoder.version, loadDecoder(data.decoder));
+  }
+  const decoder = data.decoder_version ? keptDecoders.get(data.decoder_version) : undefined;
+  if (decoder && (s.dec !== decoder || sent)) {
+    s.dec = keep(keptDecoders, decoder.version, decoder);
     s.localKey = "";
-    s.api.setStateValue("have_decoder", s.dec.version);
+    s.api.setStateValue("have_decoder", decoder.version);
   } else if (data.decoder_version && (!s.dec || s.dec.version !== data.decoder_version)) {
     if (s.askedDecoder !== data.decoder_version) {
       s.askedDecoder = data.decoder_version;
