@@ -361,7 +361,7 @@ def _run_select(args: argparse.Namespace) -> int:
             keep = {
                 k: v
                 for k, v in loaded.meta.items()
-                if k not in ("name", "family", "config", "weights", "sha256", "views", "selection")
+                if k not in ("name", "family", "config", "weights", "sha256", "views", "selection", "path")
             }
             out = save_model(
                 loaded.model,

@@ -300,7 +300,7 @@ _CVAE_PRESETS = {
 }
 _GMVAE_PRESETS = {
     # at least the reference's 78 epochs, then on while the validation ELBO improves (patience 10)
-    "gmvae-marginal": {"epochs": 150, "min_epochs": 78, "patience": 10},
+    "gmvae-marginal": {"epochs": 100, "min_epochs": 78, "patience": 10},
     "gmvae-gumbel": {
         "estimator": "gumbel",
         "temperature": 1.0,
