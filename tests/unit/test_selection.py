@@ -64,3 +64,36 @@ def test_cli_publishes_the_chosen_seed_and_a_contrast_with_the_table(seeds, tmp_
     assert contrast.meta["recipe"]["seed"] == 2
     assert main([*args, "--contrast-seed", "7", "--contrast-name", "x"]) == 2
     assert capsys.readouterr().err.strip().startswith("error:")
+
+
+def test_select_reads_seeds_from_two_folders_and_publishes_without_a_machine_path(seeds, tmp_path):
+    # seeds trained on different machines arrive in different folders (pretrained/seeds/ and a runs folder)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    for suffix in (".json", ".safetensors"):
+        moved = seeds[1].with_suffix(suffix)
+        (other / moved.name).write_bytes(moved.read_bytes())
+    candidates = [seeds[0], other / seeds[1].name, seeds[2]]
+    chosen, record = select_by_validation_elbo(candidates)
+    assert [r["seed"] for r in record["candidates"]] == [0, 1, 2]
+    assert main(["select", *map(str, candidates), "--out", str(tmp_path / "pub"), "--name", "best"]) == 0
+    published = json.loads((tmp_path / "pub" / "best.json").read_text())
+    assert "path" not in published  # the publishing machine's folders stay out of the shipped JSON
+    assert published["recipe"]["seed"] == record["chosen_seed"]
+
+
+def test_a_seed_folder_missing_a_file_is_reported_not_crashed_on(seeds, tmp_path, capsys):
+    folder = tmp_path / "incomplete"
+    folder.mkdir()
+    # a seed whose weights never arrived: its row can be read, publishing it is a one-line error
+    meta_only = folder / seeds[0].name
+    meta_only.write_text(seeds[0].read_text())
+    lone = [meta_only]
+    assert main(["select", *map(str, lone), "--out", str(tmp_path / "pub"), "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+    # a seed whose JSON is missing altogether
+    missing = folder / "s9.json"
+    assert main(["select", str(seeds[1]), str(missing), "--out", str(tmp_path / "pub"), "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "s9.json" in err
