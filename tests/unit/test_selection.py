@@ -74,7 +74,7 @@ def test_select_reads_seeds_from_two_folders_and_publishes_without_a_machine_pat
         moved = seeds[1].with_suffix(suffix)
         (other / moved.name).write_bytes(moved.read_bytes())
     candidates = [seeds[0], other / seeds[1].name, seeds[2]]
-    chosen, record = select_by_validation_elbo(candidates)
+    _, record = select_by_validation_elbo(candidates)
     assert [r["seed"] for r in record["candidates"]] == [0, 1, 2]
     assert main(["select", *map(str, candidates), "--out", str(tmp_path / "pub"), "--name", "best"]) == 0
     published = json.loads((tmp_path / "pub" / "best.json").read_text())
