@@ -29,6 +29,7 @@ from explorer_core.families import (
     model_family,
 )
 from explorer_core.models.base import LatentVariableModel
+from explorer_core.paths import PRETRAINED_DIR
 from explorer_core.untrusted import (
     AnyJSON,
     Flag,
@@ -45,7 +46,6 @@ from explorer_core.untrusted import (
     regular_file_size,
 )
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 #: family -> (module class, config class). Kept only for ``bench/bench_training_speed.py``, which still reads
 #: it; everything else asks :data:`explorer_core.families.FAMILIES`.
 FAMILIES: dict[str, tuple[type[LatentVariableModel], type]] = {

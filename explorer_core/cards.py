@@ -19,9 +19,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from explorer_core.imaging import encode_png, tile
+from explorer_core.paths import PRETRAINED_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-PRETRAINED = ROOT / "pretrained"
+PRETRAINED = PRETRAINED_DIR
 CARDS_DIR = PRETRAINED / "cards"
 WIDTH, HEIGHT = 360, 220
 BACKGROUND = (255, 255, 255)

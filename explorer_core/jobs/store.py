@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from explorer_core.artifacts import (
 )
 from explorer_core.data import MNIST_TRAIN
 from explorer_core.families import PIXELS
+from explorer_core.paths import DEFAULT_RUNS_DIR, LEGACY_RUNS_DIR
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.untrusted import (
     Flag,
@@ -36,7 +39,6 @@ from explorer_core.untrusted import (
 )
 
 ENV_RUNS_DIR = "AEVB_RUNS_DIR"
-DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "runs"
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE_STATES = ("queued", "running")
 PREVIEW_FILE = "preview.safetensors"
@@ -121,10 +123,55 @@ class JobError(RuntimeError):
 # ------------------------------------------------------------------------------------------------ files
 
 
+_log = logging.getLogger(__name__)
+_legacy_checked = threading.Lock()
+_legacy_done: list[bool] = []
+
+
 def runs_root() -> Path:
-    """The runs folder: ``AEVB_RUNS_DIR`` when set (``~`` expanded), else ``<repo>/runs``."""
+    """The runs folder, the one definition every caller uses (the Training page, the Watch page's export,
+    the CLI's ``--run-dir`` default, ``tools/gmvae_seeds.sh``): ``AEVB_RUNS_DIR`` when set (``~``
+    expanded), else ``<repo>/runs``. On the first call with the default, runs that the version of
+    2026-12-03 left in ``explorer_core/runs/`` are moved here (:func:`move_legacy_runs`)."""
     value = os.environ.get(ENV_RUNS_DIR, "").strip()
-    return Path(value).expanduser() if value else DEFAULT_RUNS_DIR
+    if value:
+        return Path(value).expanduser()
+    with _legacy_checked:
+        if not _legacy_done:
+            _legacy_done.append(True)
+            move_legacy_runs(LEGACY_RUNS_DIR, DEFAULT_RUNS_DIR)
+    return DEFAULT_RUNS_DIR
+
+
+def move_legacy_runs(legacy: Path, root: Path) -> list[str]:
+    """Move every run folder in ``legacy`` into ``root`` (each folder ``legacy/<id>`` becomes
+    ``root/<id>``; one whose id is taken in ``root`` stays where it is, with a warning), then remove
+    ``legacy`` if it is left empty. Returns the ids moved; logs one warning naming them. Never raises:
+    a folder that cannot be moved is logged and left in place."""
+    try:
+        folders = sorted(d for d in Path(legacy).iterdir() if d.is_dir() and not d.is_symlink())
+    except OSError:
+        return []
+    moved: list[str] = []
+    for d in folders:
+        target = Path(root) / d.name
+        if target.exists():
+            _log.warning(
+                "run %s is in both %s and %s; the one in %s is left alone", d.name, legacy, root, legacy
+            )
+            continue
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+            shutil.move(str(d), str(target))
+        except OSError as err:
+            _log.warning("could not move run %s from %s to %s: %s", d.name, legacy, root, err)
+            continue
+        moved.append(d.name)
+    with contextlib.suppress(OSError):
+        Path(legacy).rmdir()  # only when empty
+    if moved:
+        _log.warning("moved %d run(s) from %s to %s: %s", len(moved), legacy, root, ", ".join(moved))
+    return moved
 
 
 def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
