@@ -13,7 +13,14 @@ import streamlit as st
 
 from explorer_core.data import FA_PAPER_SEED, make_fa_dataset
 from explorer_core.device import limit_cpu_threads
-from explorer_core.explore.fa import PAPER_EM_SCHEDULE, FAExperiment, FATrainingConfig
+from explorer_core.explore.fa import (
+    MAX_SAMPLE_POINTS,
+    PAPER_EM_SCHEDULE,
+    FAExperiment,
+    FATrainingConfig,
+    clamp_int,
+    elbo_samples_limit,
+)
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
@@ -35,6 +42,7 @@ FRAME_BUDGET_S = 0.1
 CLICK_BUDGET_S = 0.4  # the frame of a step button: a short run is done at once
 SCATTER_KEY = "fa_scatter"
 STEPS_PER_FRAME = [1, 5, 10, 25, 50, 100, 200, 500]
+MAX_N_STEPS = 100_000  # the "N steps" field
 
 limit_cpu_threads(1)  # the FA model is tiny: one thread per step beats two
 player = Player("fa", FRAME_SECONDS)
@@ -45,6 +53,10 @@ def new_experiment(dataset=None, **config) -> None:
     state = st.session_state
     dataset = dataset if dataset is not None else state.fa.dataset
     config = FATrainingConfig(**{**vars(state.fa.config), **config}) if "fa" in state else FATrainingConfig()
+    limit = elbo_samples_limit(len(dataset.x_test))
+    if config.n_elbo_samples > limit:  # a larger test set: K comes down to the bound on a step's cost
+        config = FATrainingConfig(**{**vars(config), "n_elbo_samples": limit})
+        state.fa_k = limit
     state.fa = FAExperiment(dataset, config)
     player.stop()
 
@@ -75,7 +87,11 @@ with st.expander("Data set", expanded=False):
         n = c2.number_input("Points per split", 10, 20_000, 1000, step=100, key="fa_data_n")
         noise = c3.number_input("Noise scale", 0.05, 10.0, 1.0, step=0.25, key="fa_data_noise")
         if st.form_submit_button("Draw new data set"):
-            new_experiment(make_fa_dataset(int(seed), int(n), int(n), float(noise)))
+            # as typed in the browser: each value brought into its field's range
+            seed = clamp_int(seed, 0, 2**31 - 1, FA_PAPER_SEED)
+            n = clamp_int(n, 10, 20_000, 1000)
+            noise = float(noise) if 0.05 <= float(noise) <= 10.0 else 1.0
+            new_experiment(make_fa_dataset(seed, n, n, noise))
             st.toast("New data set drawn; the run starts again.")
 
 
@@ -138,17 +154,32 @@ def scatter_panel(fa: FAExperiment, x_test, index: int) -> None:
 
 
 def queue_steps(phase: str) -> None:
-    """E-step × N, M-step × N, Joint × N (a callback): queue N steps and play them; the first frame runs at
-    once with a longer time budget."""
+    """E-step × N, M-step × N, Joint × N (a callback): queue N steps (N as typed, brought into 1..the room
+    left in the queue) and play them; the first frame runs at once with a longer time budget. A full queue
+    is a note, not an error."""
     state = st.session_state
-    state.fa.enqueue(phase, int(state.get("fa_n", 100)))
+    fa: FAExperiment = state.fa
+    room = fa.queue_room
+    if room < 1:
+        state.fa_note = f"The queue is full ({fa.queued_steps:,} steps): let it play, or ↺ Reset."
+        return
+    n = clamp_int(state.get("fa_n", 100), 1, MAX_N_STEPS, 100)
+    if n > room:
+        state.fa_note = f"Queued {room:,} steps, the room left in the queue (not {n:,})."
+        n = room
+    fa.enqueue(phase, n)
     player.start(free=False)
     state.fa_click_frame = True
 
 
 def queue_paper_schedule() -> None:
-    """The tutorial's schedule E, M, E, M × 1000 (a callback): queue it and play it."""
-    st.session_state.fa.enqueue_schedule(PAPER_EM_SCHEDULE)
+    """The tutorial's schedule E, M, E, M × 1000 (a callback): queue it and play it (a note when the queue
+    has no room for it)."""
+    try:
+        st.session_state.fa.enqueue_schedule(PAPER_EM_SCHEDULE)
+    except ValueError:
+        st.session_state.fa_note = "The queue has no room for the paper schedule: let it play, or ↺ Reset."
+        return
     player.start(free=False)
     st.session_state.fa_click_frame = True
 
@@ -171,7 +202,17 @@ def controls() -> None:
     )
     lr = c2.select_slider("Learning rate (Adam)", LEARNING_RATES, value=fa.config.lr, key="fa_lr")
     batch = c3.number_input("Batch size", 1, 1000, fa.config.batch_size, key="fa_batch")
-    k = c4.number_input("K (samples in the test ELBO)", 1, 1000, fa.config.n_elbo_samples, key="fa_k")
+    k_max = elbo_samples_limit(len(fa.dataset.x_test))
+    # K as the browser sent it (or the run's), brought into this data set's bound: the nearest valid value
+    state.fa_k = clamp_int(state.get("fa_k", fa.config.n_elbo_samples), 1, k_max, fa.config.n_elbo_samples)
+    k = c4.number_input(
+        "K (samples in the test ELBO)",
+        1,
+        k_max,
+        key="fa_k",
+        help=f"at most {k_max:,} for {len(fa.dataset.x_test):,} test points (K × points ≤ "
+        f"{MAX_SAMPLE_POINTS:,}), so that a step stays quick",
+    )
     c5.select_slider(
         "Steps per frame",
         STEPS_PER_FRAME,
@@ -190,6 +231,9 @@ def controls() -> None:
     player.button(b[5], on_play=lambda: state.fa.queued_steps == 0)
     b[6].button("↺ Reset", key="fa_reset", on_click=new_experiment)
     autoplay_radio("fa")
+    note = state.pop("fa_note", None)
+    if note:
+        st.caption(f"⚠️ {note}")
     if state.pop("fa_refresh", False):  # a new posterior family: its callback started a new run
         st.rerun()
     player.sync()
@@ -240,7 +284,10 @@ def frames(playing: bool) -> bool:
     st.caption(queue_note or "Nothing queued.")
 
     x_test = fa.dataset.x_test.numpy()
-    index = int(state.get("fa_point", 0))
+    # the test point as typed, or kept from a larger data set: the nearest one that exists
+    index = clamp_int(state.get("fa_point", 0), 0, len(x_test) - 1, 0)
+    if state.get("fa_point") != index:
+        state.fa_point = index
     h = fa.history
     top_left, top_right = st.columns([1, 1.25])
     with top_left:

@@ -29,6 +29,30 @@ PAPER_EM_SCHEDULE: tuple[tuple[str, int], ...] = (
 )
 MAX_BATCH_SIZE = 10_000
 MAX_ELBO_SAMPLES = 1000
+#: K x test points of one measurement at most (the page's bound on a step's cost: at 20,000 test points
+#: and K = 1000 one step took 6 s and about 1.5 GB; at this bound a step's metrics take tens of ms)
+MAX_SAMPLE_POINTS = 200_000
+#: model samples drawn for the 3-D view at most (whatever the test set's size)
+MAX_VIEW_SAMPLES = 5_000
+
+
+def elbo_samples_limit(n_test: int) -> int:
+    """The largest K (reparameterised samples per test point) whose measurement stays within
+    :data:`MAX_SAMPLE_POINTS` samples for ``n_test`` test points: 1..:data:`MAX_ELBO_SAMPLES`."""
+    return int(max(1, min(MAX_ELBO_SAMPLES, MAX_SAMPLE_POINTS // max(1, int(n_test)))))
+
+
+def clamp_int(value, lo: int, hi: int, default: int) -> int:
+    """``value`` as a whole number in ``lo..hi`` (the nearest one); ``default`` when not a finite number.
+
+    For values that arrive from a browser (a widget's state): never raises."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return int(default)
+    if not np.isfinite(number):
+        return int(default)
+    return int(min(max(round(number), lo), hi))
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,11 @@ class FAExperiment:
         self.pending.enqueue(phase, n_steps)
         self.error = None
 
+    @property
+    def queue_room(self) -> int:
+        """Steps the queue can still take (0 when it is full)."""
+        return max(0, self.pending.max_steps - self.pending.queued_steps)
+
     def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = PAPER_EM_SCHEDULE) -> None:
         """Queue a whole schedule of ``(phase, steps)`` segments (default: the tutorial's experiment 2)."""
         self.pending.enqueue_schedule(schedule)
@@ -241,7 +270,9 @@ class FAExperiment:
     # --- views -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def model_samples(self, n: int = 1000, seed: int = 0) -> np.ndarray:
-        """``n`` points from the current model, [n, D], drawn with fixed noise so they move smoothly."""
+        """``n`` points from the current model (at most :data:`MAX_VIEW_SAMPLES`), [n, D], drawn with fixed
+        noise so they move smoothly."""
+        n = max(1, min(int(n), MAX_VIEW_SAMPLES))
         return self.model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
 
     @torch.no_grad()
