@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.conftest import pad_data
+
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -43,4 +45,11 @@ def test_the_latent_pages_explore_in_class_mode(class_without_passphrase):
     at.run()
     at.switch_page(str(ROOT / "views" / "vae.py")).run()
     assert not at.exception, at.exception
-    assert at.slider(key="vae_u") is not None
+    # a visitor moves z and the decoder answers: the control is live, not only drawn
+    slider = at.slider(key="vae_u")
+    assert not slider.disabled
+    before = pad_data(at, "vae_pad")["image"]
+    slider.set_value(slider.max).run()
+    assert not at.exception, at.exception
+    assert at.session_state["vae_u"] == slider.max
+    assert pad_data(at, "vae_pad")["image"] != before

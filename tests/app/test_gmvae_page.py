@@ -18,12 +18,9 @@ from streamlit.testing.v1 import AppTest
 from explorer_core.artifacts import save_model
 from explorer_core.evaluation.metrics import cluster_accuracy
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
-from tests.app.pad_helpers import pad_data, pad_send
+from tests.app.conftest import ROOT, TIMEOUT, VIEWS, image_by_caption, pad_data, pad_send
+from tests.app.conftest import open_page as open_any_page
 
-TIMEOUT = 120
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
-PAGE = str(ROOT / "views" / "gmvae.py")
 P = "gmvae"
 
 
@@ -74,36 +71,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture
-def no_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page looks for models in an empty 'pretrained' folder (plus AEVB_MODEL_DIRS)."""
-    import views._models as common
-
-    empty = tmp_path / "pretrained"
-    empty.mkdir()
-    monkeypatch.setattr(common, "PRETRAINED_DIR", empty)
-    monkeypatch.delenv("AEVB_MODEL_DIRS", raising=False)
-
-
 def open_page(model_dir: Path | None, model: str | None, monkeypatch) -> AppTest:
-    if model_dir is not None:
-        monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if model is not None:
-        at.session_state[f"{P}_model"] = str(model_dir / f"{model}.json")
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def image_by_caption(at: AppTest, prefix: str) -> str:
-    """The URL (content-addressed) of the image whose caption starts with ``prefix``."""
-    for image in at.image:
-        for url, caption in zip(image.value, image.captions, strict=True):
-            if caption.startswith(prefix):
-                return url
-    raise AssertionError(f"no image captioned {prefix!r}: {[c for i in at.image for c in i.captions]}")
+    return open_any_page(P, model_dir, model, monkeypatch)
 
 
 def samples(at: AppTest) -> str:
@@ -255,7 +224,7 @@ def test_bad_weights_give_a_clear_error_and_the_page_goes_on(model_dir, monkeypa
     at.selectbox(key=f"{P}_model").set_value(str(model_dir / "tiny-gmvae.json")).run()
     assert not at.exception and not at.error
     samples(at)
-    at.switch_page(str(ROOT / "views" / "home.py")).run()
+    at.switch_page(str(VIEWS / "home.py")).run()
     assert not at.exception
 
 
@@ -264,7 +233,7 @@ def test_initialisation_panel_shows_every_seed_of_the_shipped_recipe(monkeypatch
     monkeypatch.delenv("AEVB_MODEL_DIRS", raising=False)
     meta = json.loads((ROOT / "pretrained" / "gmvae-marginal.json").read_text())
     seeds = sorted(r["seed"] for r in meta["selection"]["candidates"])
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(VIEWS / "gmvae.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception
     panels = [e for e in at.expander if e.label.startswith("Initialisation matters")]

@@ -18,12 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 from explorer_core.artifacts import save_model
 from explorer_core.models.vae import CVAE, VAE, VAEConfig
-from tests.app.pad_helpers import pad_data, pad_send
+from tests.app.conftest import TIMEOUT, VIEWS, image_by_caption, open_page, pad_data, pad_send
 
-TIMEOUT = 120
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
-PAGES = {"vae": ROOT / "views" / "vae.py", "cvae": ROOT / "views" / "cvae.py"}
 METRICS = {"elbo": -543.2, "reconstruction": -540.0, "kl": 3.2, "active_units": 2, "n_images": 10000}
 
 
@@ -51,38 +47,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     description["config"]["latent_dim"] = 3  # the weights are intact (sha256 matches) but do not fit
     mismatched.write_text(json.dumps(description))
     return folder
-
-
-@pytest.fixture
-def no_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pages look for models in an empty 'pretrained' folder (plus AEVB_MODEL_DIRS)."""
-    import views._models as common
-
-    empty = tmp_path / "pretrained"
-    empty.mkdir()
-    monkeypatch.setattr(common, "PRETRAINED_DIR", empty)
-    monkeypatch.delenv("AEVB_MODEL_DIRS", raising=False)
-
-
-def open_page(page: str, model_dir: Path | None, model: str | None, monkeypatch) -> AppTest:
-    if model_dir is not None:
-        monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if model is not None:
-        at.session_state[f"{page}_model"] = str(model_dir / f"{model}.json")
-    at.run()
-    at.switch_page(str(PAGES[page])).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def image_by_caption(at: AppTest, prefix: str) -> str:
-    """The URL (content-addressed) of the image whose caption starts with ``prefix``."""
-    for image in at.image:
-        for url, caption in zip(image.value, image.captions, strict=True):
-            if caption.startswith(prefix):
-                return url
-    raise AssertionError(f"no image captioned {prefix!r}: {[c for i in at.image for c in i.captions]}")
 
 
 def decoded(at: AppTest) -> str:
@@ -231,7 +195,7 @@ def test_vae_state_goes_to_the_url_and_a_url_opens_that_view(model_dir, monkeypa
     assert params["model"] == "tiny-vae" and params["img"] == "12" and params["u"] == f"{u:.3f}", params
 
     monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
-    fresh = AppTest.from_file(str(PAGES["vae"]), default_timeout=TIMEOUT)
+    fresh = AppTest.from_file(str(VIEWS / "vae.py"), default_timeout=TIMEOUT)
     fresh.query_params.update({"model": "tiny-vae-l5", "u": "0.05", "v": "-0.05", "img": "3", "zoom": "4"})
     fresh.run()
     assert not fresh.exception, fresh.exception
@@ -242,7 +206,7 @@ def test_vae_state_goes_to_the_url_and_a_url_opens_that_view(model_dir, monkeypa
     image_by_caption(fresh, "test image 3")
 
     # nonsense in the URL is ignored, not an error
-    bad = AppTest.from_file(str(PAGES["vae"]), default_timeout=TIMEOUT)
+    bad = AppTest.from_file(str(VIEWS / "vae.py"), default_timeout=TIMEOUT)
     bad.session_state["vae_model"] = str(model_dir / "tiny-vae.json")
     bad.query_params.update({"model": "<script>", "u": "nan", "img": "-4", "zoom": "3", "seed": "x"})
     bad.run()
@@ -305,7 +269,7 @@ def test_bad_weights_give_a_clear_error_and_the_app_goes_on(model_dir, monkeypat
     at.selectbox(key="vae_model").set_value(str(model_dir / "tiny-vae.json")).run()
     assert not at.exception and not at.error
     decoded(at)
-    at.switch_page(str(ROOT / "views" / "home.py")).run()
+    at.switch_page(str(VIEWS / "home.py")).run()
     assert not at.exception
 
 

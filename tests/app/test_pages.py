@@ -50,9 +50,7 @@ def test_home_shows_a_card_per_explorer_with_a_picture_and_a_link():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     links = {link.proto.page for link in at.get("page_link")}
-    expected = {"factor-analysis", "vae", "cvae", "gmvae", "vrnn", "training"}
-    if (ROOT / "views" / "watch.py").exists():
-        expected.add("watch")
+    expected = {"factor-analysis", "vae", "watch", "cvae", "gmvae", "vrnn", "training"}
     assert expected <= links, links
     # one picture per card, drawn from the shipped models (pretrained/cards, or computed when missing)
     assert len(at.get("image")) == len(expected)

@@ -1,4 +1,7 @@
-"""AppTest helpers for the latent pad (a components v2 element, which AppTest shows as an UnknownElement).
+"""What the page tests share: the app's paths, opening a page with models from a temporary folder, the empty
+``pretrained/`` fixture, finding an image by caption, and the latent pad helpers.
+
+The latent pad is a components v2 element, which AppTest shows as an UnknownElement.
 
 The pad's data is read from the element's proto (its JSON); an event from the browser is simulated the way the
 frontend sends it: the pad's state (``have``) as the component's ``json_value`` and a trigger (``move``,
@@ -9,10 +12,54 @@ frontend sends it: the pad's state (``have``) as the component's ``json_value`` 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+VIEWS = ROOT / "views"
+
+
+@pytest.fixture
+def no_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pages look for models in an empty 'pretrained' folder (plus AEVB_MODEL_DIRS)."""
+    import views._models as common
+
+    empty = tmp_path / "pretrained"
+    empty.mkdir()
+    monkeypatch.setattr(common, "PRETRAINED_DIR", empty)
+    monkeypatch.delenv("AEVB_MODEL_DIRS", raising=False)
+
+
+def open_page(
+    page: str, model_dir: Path | None, model: str | None, monkeypatch: pytest.MonkeyPatch
+) -> AppTest:
+    """Run the app, then switch to ``views/<page>.py``; models are looked for in ``model_dir`` too
+    (``AEVB_MODEL_DIRS``), and ``model`` (a name in it) is the page's chosen model (``<page>_model``).
+    Fails the test when the page raises."""
+    if model_dir is not None:
+        monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if model is not None:
+        at.session_state[f"{page}_model"] = str(model_dir / f"{model}.json")
+    at.run()
+    at.switch_page(str(VIEWS / f"{page}.py")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def image_by_caption(at: AppTest, prefix: str) -> str:
+    """The URL (content-addressed) of the image whose caption starts with ``prefix``."""
+    for image in at.image:
+        for url, caption in zip(image.value, image.captions, strict=True):
+            if caption.startswith(prefix):
+                return url
+    raise AssertionError(f"no image captioned {prefix!r}: {[c for i in at.image for c in i.captions]}")
 
 
 def _walk(node):
