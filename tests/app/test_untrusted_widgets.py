@@ -93,3 +93,120 @@ def test_fa_at_its_largest_settings_k_is_bounded(fa_page):
     at.button(key="fa_joint").click().run()
     assert not at.exception, at.exception
     assert len(at.session_state["fa"].model_samples(20_000)) <= 5_000
+
+
+# ------------------------------------------------------------------------------------------ the drawing canvas
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG of ``width`` x ``height`` (black, one white square), as a browser canvas sends it."""
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGBA", (width, height), (0, 0, 0, 255))
+    img.paste((255, 255, 255, 255), (width // 3, height // 3, width // 2, height // 2))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _huge_declared_png(side: int = 12_000) -> bytes:
+    """A PNG that declares ``side`` x ``side`` pixels in a few kB (a decompression bomb)."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        import struct
+
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    import struct
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    raw = zlib.compress(b"\x00" * (side + 1) * side, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def _data_url(data: bytes, mime: str = "image/png") -> str:
+    import base64
+
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def set_canvas_value(monkeypatch, url) -> None:
+    """Replace the canvas's value from the browser (as the probe did from the console). Call after a page
+    ran once (the package registers its component when first imported inside the app)."""
+    import streamlit_drawable_canvas as sdc
+
+    def fake_canvas(*args, return_image_data=False, **kwargs):
+        return sdc.CanvasResult(json_data=None, image_data_url=url, return_image_data=return_image_data)
+
+    monkeypatch.setattr(sdc, "st_canvas", fake_canvas)
+
+
+@pytest.fixture
+def vae_page(tmp_path_factory, monkeypatch):
+    import torch
+
+    from explorer_core.artifacts import save_model
+    from explorer_core.models.vae import VAE, VAEConfig
+
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    save_model(
+        VAE(VAEConfig(latent_dim=2, hidden=(32,), dropout=0.0)),
+        "vae",
+        folder,
+        "tiny-vae",
+        meta={"preprocessing": "dequantized", "test_metrics": {"elbo": -500.0, "n_images": 10000}},
+    )
+    monkeypatch.setenv("AEVB_MODEL_DIRS", str(folder))
+
+    def open_vae() -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state["vae_model"] = str(folder / "tiny-vae.json")
+        at.run()
+        at.switch_page(str(ROOT / "views" / "vae.py")).run()
+        return at
+
+    return open_vae
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("hello", "not a PNG data URL"),  # malformed: ValueError (not enough values to unpack) before
+        (_data_url(b"GIF89a not an image at all"), "not a PNG"),  # PIL.UnidentifiedImageError before
+        (_data_url(_png(64, 64), "image/jpeg")[:40] + "%%%", "not a PNG"),
+        (_data_url(_huge_declared_png()), "12000 × 12000"),  # refused by its declared size
+    ],
+)
+def test_a_canvas_value_that_is_not_a_small_png_is_a_caption(vae_page, monkeypatch, url, why):
+    at = vae_page()
+    set_canvas_value(monkeypatch, url)
+    at.run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    assert any("Drawing not read" in c and why in c for c in captions), captions
+
+
+def test_a_real_drawing_is_still_read(vae_page, monkeypatch):
+    at = vae_page()
+    set_canvas_value(monkeypatch, _data_url(_png(448, 448)))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["vae_drawing"] is not None
+
+
+def test_the_declared_size_is_read_before_pillow_decodes(monkeypatch):
+    """A huge PNG never reaches Pillow: its IHDR is read first."""
+    import PIL.Image
+
+    from views.components.images import CanvasImageError, png_rgba, png_size
+
+    assert png_size(_huge_declared_png()) == (12_000, 12_000)
+    opened = []
+    monkeypatch.setattr(PIL.Image, "open", lambda *a, **k: opened.append(a))
+    with pytest.raises(CanvasImageError, match="12000 × 12000"):
+        png_rgba(_huge_declared_png())
+    assert opened == []

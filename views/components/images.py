@@ -4,6 +4,8 @@ encoders read (as MNIST was scaled and centred)."""
 from __future__ import annotations
 
 import hashlib
+import io
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,74 @@ from explorer_core.explore.latent import Drawing, drawing_input
 from explorer_core.imaging import upscale
 
 IMAGE_FACTOR = 8
+CANVAS_SIDE = 224  # the drawing canvas, in CSS pixels (the browser's PNG may be a few times larger)
+#: the canvas's PNG as the browser sends it: bytes and declared width / height at most (checked before it
+#: is decoded: a 12000 x 12000 PNG is a few kB compressed and 576 MB decoded)
+MAX_CANVAS_PNG_BYTES = 4 * 2**20
+MAX_CANVAS_PNG_SIDE = 4 * CANVAS_SIDE
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class CanvasImageError(ValueError):
+    """The canvas's value is not a PNG the page takes (the message says why, in one line)."""
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height (pixels) that a PNG declares in its IHDR chunk, read without decoding it.
+
+    Raises:
+        CanvasImageError: not a PNG (no signature, no IHDR as the first chunk).
+    """
+    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise CanvasImageError("the drawing is not a PNG image")
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def png_rgba(data: bytes | None) -> np.ndarray | None:
+    """The canvas's PNG (bytes from the browser: untrusted) as RGBA pixels [H, W, 4] uint8; ``None`` for none.
+
+    Checked before anything is decoded: at most :data:`MAX_CANVAS_PNG_BYTES`, a PNG signature, and a declared
+    size (the IHDR chunk) of at most :data:`MAX_CANVAS_PNG_SIDE` pixels a side; only then does Pillow decode.
+
+    Raises:
+        CanvasImageError: anything else (not a PNG, too large, a PNG Pillow cannot read).
+    """
+    from PIL import Image
+
+    if data is None:
+        return None
+    if not isinstance(data, bytes | bytearray):
+        raise CanvasImageError("the drawing is not an image")
+    if len(data) > MAX_CANVAS_PNG_BYTES:
+        raise CanvasImageError(f"the drawing is larger than {MAX_CANVAS_PNG_BYTES // 2**20} MB")
+    width, height = png_size(bytes(data[:24]))
+    if not (1 <= width <= MAX_CANVAS_PNG_SIDE and 1 <= height <= MAX_CANVAS_PNG_SIDE):
+        raise CanvasImageError(
+            f"the drawing declares {width} × {height} pixels (at most {MAX_CANVAS_PNG_SIDE} a side)"
+        )
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+            if img.size != (width, height):
+                raise CanvasImageError("the drawing's PNG is inconsistent")
+            return np.asarray(img.convert("RGBA"))
+    except CanvasImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise CanvasImageError("the drawing's PNG cannot be read") from err
+
+
+def canvas_png(canvas) -> bytes | None:
+    """The PNG bytes of a drawable-canvas result (its ``image_bytes``: the data URL's base64 part, decoded);
+    ``None`` when the canvas sent none.
+
+    Raises:
+        CanvasImageError: the value is not a base64 data URL (e.g. replaced from the browser's console).
+    """
+    try:
+        return canvas.image_bytes
+    except (AttributeError, TypeError, ValueError) as err:  # binascii.Error is a ValueError
+        raise CanvasImageError("the drawing is not a PNG data URL") from err
 
 
 def show_image(
@@ -49,13 +119,20 @@ def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
         stroke_width=18,
         stroke_color="#FFFFFF",
         background_color="#000000",
-        height=224,
-        width=224,
+        height=CANVAS_SIDE,
+        width=CANVAS_SIDE,
         drawing_mode="freedraw",
         key=f"{prefix}_canvas",
         return_image_data=True,
     )
-    new = drawing_input(canvas.image_data, preprocessing)
+    # the canvas's value comes from the browser: checked here (not by the package's image_data, which
+    # decodes whatever it is given)
+    try:
+        rgba = png_rgba(canvas_png(canvas))
+    except CanvasImageError as err:
+        st.caption(f"⚠️ Drawing not read: {err}.")
+        rgba = None
+    new = drawing_input(rgba, preprocessing)
     signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()
     if signature != state.get(f"{prefix}_canvas_sig"):
         previous, state[f"{prefix}_canvas_sig"] = state.get(f"{prefix}_canvas_sig"), signature
