@@ -95,7 +95,7 @@ def test_fa_at_its_largest_settings_k_is_bounded(fa_page):
     assert len(at.session_state["fa"].model_samples(20_000)) <= 5_000
 
 
-# ------------------------------------------------------------------------------------------ the drawing canvas
+# ------------------------------------------------------------------------------------- the drawing canvas
 
 
 def _png(width: int, height: int) -> bytes:
