@@ -9,16 +9,15 @@ renamed, so a half-written file is never loadable. No pickle anywhere.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from explorer_core.atomic import save_tensors, write_json
 from explorer_core.device import available_memory
 from explorer_core.families import FAMILIES as FAMILY_RECORDS
 from explorer_core.families import (
@@ -314,17 +313,9 @@ def build_model(family: str, config: dict[str, Any]) -> LatentVariableModel:
         raise ArtifactError(f"invalid {family} config {config}: {err}") from err
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> str:
-    """Write tensors to a temporary name, rename into place, return the file's sha256."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    """Write tensors atomically (:func:`explorer_core.atomic.save_tensors`), return the file's sha256."""
+    save_tensors(tensors, path, metadata)
     return sha256_of(path)
 
 
@@ -360,7 +351,7 @@ def save_model(
             "sha256": _atomic_save_tensors(views, views_path, {}),
         }
     path = directory / f"{name}.json"
-    _atomic_write_text(path, json.dumps(description, indent=2, sort_keys=False) + "\n")
+    write_json(path, description, indent=2)
     return path
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer_core.atomic import write_text
+
 FA_TRUE_W = ((-0.5, -1.0), (-1.0, -1.0), (2.0, 0.5))
 FA_TRUE_SIGMA = (0.4, 0.2, 0.3)
 FA_PAPER_SEED = 42
@@ -263,9 +265,7 @@ def _write_marker(path: Path, md5: str) -> None:
     """Record that ``path`` (as it is now: size, mtime) has the expected md5; best effort."""
     try:
         record = json.dumps({"md5": md5, **_stamp(path.stat())})
-        tmp = path.with_name(f".{path.name}.md5ok.{os.getpid()}.tmp")
-        tmp.write_text(record)
-        os.replace(tmp, _marker(path))
+        write_text(_marker(path), record)
     except OSError:
         pass  # a read-only directory: the md5 is just computed again next time
 

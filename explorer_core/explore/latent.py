@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from explorer_core.artifacts import LoadedModel, load_model, load_views
+from explorer_core.atomic import replace_atomically
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation, test_inputs
 from explorer_core.imaging import tile
 
@@ -363,9 +364,8 @@ def cached_encodings(model, x: torch.Tensor, y: torch.Tensor, key: str | None) -
     if key is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, mu=latent_map.mu, sigma=latent_map.sigma, labels=labels)
-            os.replace(tmp, path)
+            arrays = {"mu": latent_map.mu, "sigma": latent_map.sigma, "labels": labels}
+            replace_atomically(path, lambda tmp: np.savez(tmp, **arrays))
         except OSError:
             pass
     return latent_map

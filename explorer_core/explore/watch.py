@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import secrets
 import threading
 import time
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from explorer_core.atomic import write_json
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
 from explorer_core.evaluation.metrics import iwae_bound
 from explorer_core.explore.latent import fit_pca
@@ -965,6 +965,4 @@ class WatchExperiment:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data)

@@ -4,7 +4,6 @@ into validated schemas, the list of runs, and the models that finished runs publ
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from explorer_core.artifacts import (
     bad_model_entry,
     read_model_description,
 )
+from explorer_core.atomic import write_json
 from explorer_core.data import MNIST_TRAIN
 from explorer_core.families import PIXELS
 from explorer_core.paths import DEFAULT_RUNS_DIR, LEGACY_RUNS_DIR
@@ -175,10 +175,9 @@ def move_legacy_runs(legacy: Path, root: Path) -> list[str]:
 
 
 def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to a temporary name beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    """Write ``data`` as JSON to a temporary name beside ``path``, then rename it into place
+    (:func:`explorer_core.atomic.write_json`). Raises OSError."""
+    write_json(path, data)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ import torch
 from explorer_core.artifacts import (
     ABSURD_NATS,
 )
+from explorer_core.atomic import save_tensors, write_text
 from explorer_core.families import model_family
 from explorer_core.jobs.store import (
     PREVIEW_COUNT,
@@ -57,12 +58,7 @@ def preview_images(model, family: str, n: int = PREVIEW_COUNT, seed: int = 0) ->
 
 
 def _write_preview(run_dir: Path, images: torch.Tensor, epoch: int) -> None:
-    from safetensors.torch import save_file
-
-    path = run_dir / PREVIEW_FILE
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({"images": images.contiguous()}, str(tmp), metadata={"epoch": str(epoch)})
-    os.replace(tmp, path)
+    save_tensors({"images": images}, run_dir / PREVIEW_FILE, metadata={"epoch": str(epoch)})
 
 
 def worker_threads() -> int:
@@ -117,9 +113,7 @@ def _truncate_metrics(run: Path, epoch: int, step: int) -> None:
         for row in read_metrics(run)
         if row["step"] <= step and (row["kind"] == "step" or row["epoch"] <= epoch)
     ]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    write_text(path, "".join(line + "\n" for line in kept))
 
 
 def _remove_checkpoint(run: Path) -> None:

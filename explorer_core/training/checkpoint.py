@@ -17,14 +17,15 @@ consistent checkpoint.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from explorer_core.atomic import save_tensors, write_json
 
 FORMAT = "aevb-explorer-checkpoint/1"
 JSON_NAME = "checkpoint.json"
@@ -111,9 +112,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState) -> Path:
         tensors |= flat
         optimizers[group] = described
     weights = run_dir / f"checkpoint-{state.epoch}.safetensors"
-    tmp = weights.with_name(f".{weights.name}.tmp-{os.getpid()}")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, weights)
+    save_tensors(tensors, weights)
     description = {
         "format": FORMAT,
         "recipe": state.recipe,
@@ -133,9 +132,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState) -> Path:
         "sha256": sha256_of(weights),
     }
     path = run_dir / JSON_NAME
-    tmp_json = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp_json.write_text(json.dumps(description, indent=1) + "\n")
-    os.replace(tmp_json, path)
+    write_json(path, description)
     for old in run_dir.glob("checkpoint-*.safetensors"):
         if old.name != weights.name:
             old.unlink(missing_ok=True)
