@@ -218,7 +218,7 @@ def gallery_section(bundle: ClusterBundle, model_key: str) -> None:
     seed_col.button(
         "🎲 Reseed",
         key=f"{P}_reseed",
-        on_click=lambda: state.update({f"{P}_seed": int(state[f"{P}_seed"]) + 1}),
+        on_click=lambda: state.update({f"{P}_seed": ps.next_seed(state.get(f"{P}_seed", 0))}),
     )
     seed, spread = int(state[f"{P}_seed"]), float(state[f"{P}_spread"])
     png = _cached_gallery(model_key, bundle, seed, spread)
@@ -383,7 +383,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
         st.button(
             "🎲 New samples",
             key=f"{P}_resample",
-            on_click=lambda: state.update({f"{P}_seed": int(state[f"{P}_seed"]) + 1}),
+            on_click=lambda: state.update({f"{P}_seed": ps.next_seed(state.get(f"{P}_seed", 0))}),
         )
         st.caption(
             f"z ~ N(μ(y), ({spread:g}·σ(y))²) for y = {cluster}, decoded to Bernoulli means λ(z). The spread "

@@ -21,7 +21,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer_core.access import (
-    check_passphrase,
+    PASSPHRASE_GATE,
     class_mode,
     may_change,
     passphrase_configured,
@@ -46,6 +46,7 @@ from explorer_core.jobs import (
 )
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
+from views.components.page_state import session_id
 
 POLL_S = 1.0
 #: the family list's entries by key (every family's ``choices`` in ``explorer_core.families``)
@@ -102,11 +103,13 @@ def operator_panel() -> None:
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
         given = c1.text_input("Operator passphrase", type="password", key="tr_passphrase")
         if c2.form_submit_button("Unlock", key="tr_unlock"):
-            if check_passphrase(given):
+            # rate-limited per session and per process (explorer_core.access.PassphraseGate)
+            attempt = PASSPHRASE_GATE.attempt(session_id(), given)
+            if attempt.ok:
                 st.session_state.tr_operator = True
                 st.rerun()
             else:
-                st.error("That is not the operator's passphrase.")
+                st.error(attempt.message())
 
 
 def my_active_runs(manager: JobManager) -> list[str]:

@@ -210,3 +210,55 @@ def test_the_declared_size_is_read_before_pillow_decodes(monkeypatch):
     with pytest.raises(CanvasImageError, match="12000 × 12000"):
         png_rgba(_huge_declared_png())
     assert opened == []
+
+
+# ------------------------------------------------------------------------------------------------- seeds
+
+
+def _tiny_models(folder: Path) -> Path:
+    import torch
+
+    from explorer_core.artifacts import save_model
+    from explorer_core.models.gmvae import GMVAE, GMVAEConfig
+    from explorer_core.models.vae import CVAE, VAEConfig
+
+    torch.manual_seed(0)
+    save_model(
+        CVAE(VAEConfig(latent_dim=2, hidden=(32,), dropout=0.0)),
+        "cvae",
+        folder,
+        "tiny-cvae",
+        meta={"preprocessing": "dequantized", "test_metrics": {"elbo": -500.0, "n_images": 10000}},
+    )
+    save_model(GMVAE(GMVAEConfig(hidden=(32,), latent_dim=4)), "gmvae", folder, "tiny-gmvae", meta={})
+    return folder
+
+
+def test_gmvae_reseed_at_the_largest_seed_writes_a_seed_its_url_parser_takes(tmp_path, monkeypatch):
+    from tests.app.conftest import open_page as open_model_page
+    from views.components.page_state import SEED_MAX, int_in
+
+    folder = _tiny_models(tmp_path)
+    at = open_model_page("gmvae", folder, "tiny-gmvae", monkeypatch)
+    at.session_state["gmvae_seed"] = SEED_MAX
+    at.run()
+    at.button(key="gmvae_reseed").click().run()
+    assert not at.exception, at.exception
+    seed = int_in(0, SEED_MAX)(at.query_params["seed"])  # 2147483648 before: rejected, the link opened 0
+    assert seed != SEED_MAX and seed == at.session_state["gmvae_seed"]
+
+
+def test_cvae_regenerate_at_the_largest_seed_does_not_go_back_to_0(tmp_path, monkeypatch):
+    from tests.app.conftest import open_page as open_model_page
+    from views.components.page_state import SEED_MAX
+
+    folder = _tiny_models(tmp_path)
+    at = open_model_page("cvae", folder, "tiny-cvae", monkeypatch)
+    at.number_input(key="cvae_grid_seed").set_value(5).run()
+    at.button(key="cvae_regenerate").click().run()
+    assert at.session_state["cvae_grid_seed"] == 6
+    at.number_input(key="cvae_grid_seed").set_value(SEED_MAX).run()
+    at.button(key="cvae_regenerate").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["cvae_grid_seed"] not in (0, SEED_MAX)
+    assert at.query_params["seed"] == str(at.session_state["cvae_grid_seed"])

@@ -10,7 +10,26 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from explorer_core.access import may_change
 from views._models import available_models
+
+#: the session state key that holds whether this session gave the operator's passphrase (Training page)
+OPERATOR_KEY = "tr_operator"
+
+
+def session_id() -> str:
+    """This browser session's id (Streamlit's), for the per-session limits (passphrase attempts, the
+    compute budget)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return str(ctx.session_id) if ctx is not None else "no-session"
+
+
+def operator() -> bool:
+    """Whether this session may change things on the server: always outside class mode, in class mode once
+    it gave the operator's passphrase on the Training page (``explorer_core.access.may_change``)."""
+    return may_change(bool(st.session_state.get(OPERATOR_KEY)))
 
 
 def init_state(defaults: dict[str, Any]) -> None:
@@ -27,13 +46,30 @@ def apply_pending(prefix: str) -> None:
             st.session_state[key] = value
 
 
+#: the seeds a page takes (its number inputs and its URL): 0..SEED_MAX
+SEED_MAX = 2**31 - 1
+
+
+def next_seed(seed: Any) -> int:
+    """The seed after ``seed`` (new noise, same view): ``seed + 1``, and at :data:`SEED_MAX` one below it, so
+    the new seed is always another one in 0..SEED_MAX (what the page's own URL parser accepts), never a
+    jump back to 0. A value that is not a whole number in range (from a browser) gives 1."""
+    try:
+        value = int(seed)
+    except (TypeError, ValueError, OverflowError):
+        return 1
+    if not 0 <= value <= SEED_MAX:
+        return 1
+    return value + 1 if value < SEED_MAX else SEED_MAX - 1
+
+
 def reseed_button(label: str, key: str, seed_key: str, where: Any = st) -> None:
-    """A button that adds 1 to the integer seed in ``st.session_state[seed_key]`` (new noise, same view),
-    drawn in ``where`` (a column; default: the page)."""
+    """A button that moves the integer seed in ``st.session_state[seed_key]`` on (:func:`next_seed`: new
+    noise, same view), drawn in ``where`` (a column; default: the page)."""
     where.button(
         label,
         key=key,
-        on_click=lambda: st.session_state.update({seed_key: int(st.session_state[seed_key]) + 1}),
+        on_click=lambda: st.session_state.update({seed_key: next_seed(st.session_state.get(seed_key, 0))}),
     )
 
 
