@@ -45,12 +45,6 @@ from explorer_core.untrusted import (
     regular_file_size,
 )
 
-#: family -> (module class, config class). Kept only for ``bench/bench_training_speed.py``, which still reads
-#: it; everything else asks :data:`explorer_core.families.FAMILIES`.
-FAMILIES: dict[str, tuple[type[LatentVariableModel], type]] = {
-    name: (spec.model_class, spec.config_class) for name, spec in FAMILY_RECORDS.items()
-}
-
 
 class ArtifactError(RuntimeError):
     """A model file is missing, corrupt, or does not match its description; the message says which."""

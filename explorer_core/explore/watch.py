@@ -50,9 +50,10 @@ from explorer_core.inference.aevb import (
 )
 from explorer_core.inference.schedule import MAX_QUEUED_STEPS, PhaseQueue, add_segment
 from explorer_core.models.vae import VAE, VAEConfig
+from explorer_core.training.recipes import LIKELIHOOD_PREPROCESSINGS
 
-#: Likelihood -> its preprocessing (as in :data:`explorer_core.training.recipes.LIKELIHOOD_PREPROCESSINGS`).
-PREPROCESSING_OF = {"bernoulli": "binarized", "continuous_bernoulli": "dequantized"}
+#: the likelihoods a watched VAE can have; each trains on the first preprocessing its likelihood allows
+LIKELIHOODS = tuple(LIKELIHOOD_PREPROCESSINGS)
 #: The tutorial's experiment-2 pattern, scaled to a live demo: E, M, E, M x 250 steps.
 EM_SCHEDULE: tuple[tuple[str, int], ...] = (
     ("e_step", 250),
@@ -121,7 +122,7 @@ class WatchConfig:
                 1 <= len(self.hidden) <= 4 and all(1 <= h <= MAX_HIDDEN for h in self.hidden),
                 f"hidden sizes must be 1 to 4 layers of 1..{MAX_HIDDEN} units",
             ),
-            (self.likelihood in PREPROCESSING_OF, f"likelihood must be one of {tuple(PREPROCESSING_OF)}"),
+            (self.likelihood in LIKELIHOODS, f"likelihood must be one of {LIKELIHOODS}"),
             (100 <= self.n_train <= MAX_TRAIN, f"training images must be in 100..{MAX_TRAIN:,}"),
             (1 <= self.batch_size <= self.n_train, "batch size must be between 1 and the training images"),
             (1 <= self.iwae_k <= 1024, "k (IWAE samples) must be in 1..1024"),
@@ -136,7 +137,7 @@ class WatchConfig:
     @property
     def preprocessing(self) -> str:
         """``binarized`` or ``dequantized``, matching the likelihood."""
-        return PREPROCESSING_OF[self.likelihood]
+        return LIKELIHOOD_PREPROCESSINGS[self.likelihood][0]
 
     def model_config(self) -> VAEConfig:
         """The :class:`VAEConfig` of the model (no dropout: the curves must be deterministic)."""

@@ -1,6 +1,7 @@
-"""Figures of the factor analysis page: the 3-D scatter of data and model samples, the learning curves
-(ELBO against the exact log evidence, E/M phases shaded), the posterior ellipses (approximate q(z|x) against
-the exact p(z|x)). Plain numpy in, ``go.Figure`` or live-chart specs out; no Streamlit.
+"""Figures of the factor analysis page, as live-chart specs (``views/components/live_chart``): the learning
+curves (ELBO against the exact log evidence, E/M phases shaded) and the posterior ellipses (approximate q(z|x)
+against the exact p(z|x)); and the fixed axis ranges of its 3-D scatter (``views/components/scatter3d``).
+Plain numpy in, JSON-ready dicts out; no Streamlit, no plotly.
 """
 
 from __future__ import annotations
@@ -8,17 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from explorer_core.figures.common import (
-    DATA_COLOUR,
     ELBO_COLOUR,
     EVIDENCE_COLOUR,
     EXACT_COLOUR,
     LIVE_MAX_POINTS,
-    MAX_CURVE_POINTS,
-    MODEL_COLOUR,
     Q_COLOUR,
     ellipse_points,
     finite_list,
@@ -26,9 +22,6 @@ from explorer_core.figures.common import (
     stacked_chart,
     thin_indices,
 )
-
-#: A fixed 3-D camera, so the view does not jump when the figure is redrawn.
-FA_CAMERA = {"eye": {"x": 1.55, "y": -1.55, "z": 0.85}, "up": {"x": 0, "y": 0, "z": 1}}
 
 
 def _axis_range(values: np.ndarray, margin: float = 0.15) -> list[float]:
@@ -43,202 +36,6 @@ def fa_axis_ranges(x_data: np.ndarray) -> list[list[float]]:
     return [_axis_range(x_data[:, i]) for i in range(3)]
 
 
-def fa_scatter_3d(
-    x_data: np.ndarray,
-    x_model: np.ndarray,
-    highlight: np.ndarray | None = None,
-    ranges: Sequence[Sequence[float]] | None = None,
-) -> go.Figure:
-    """Test data against samples of the current model, in 3-D (the tutorial's predictive check, fig. 6).
-
-    Args:
-        x_data: test points [N, 3]; x_model: model samples [M, 3].
-        highlight: one point [3] to mark (the test point of the latent panel), or ``None``.
-        ranges: fixed axis ranges ``[[lo, hi]] * 3``; default: the data's extent plus 15 %.
-
-    Returns:
-        A figure with a fixed camera and ``uirevision`` set, so redraws keep the user's view.
-    """
-    ranges = ranges or fa_axis_ranges(x_data)
-    fig = go.Figure(
-        [
-            go.Scatter3d(
-                x=points[:, 0],
-                y=points[:, 1],
-                z=points[:, 2],
-                mode="markers",
-                name=name,
-                marker={"size": 2, "opacity": 0.6, "color": colour},
-            )
-            for points, name, colour in (
-                (x_data, "test data", DATA_COLOUR),
-                (x_model, "model samples", MODEL_COLOUR),
-            )
-        ]
-    )
-    if highlight is not None:
-        fig.add_trace(
-            go.Scatter3d(
-                x=[highlight[0]],
-                y=[highlight[1]],
-                z=[highlight[2]],
-                mode="markers",
-                name="chosen test point",
-                marker={"size": 7, "color": "black", "symbol": "diamond"},
-            )
-        )
-    axis = {"backgroundcolor": "rgba(0,0,0,0)", "autorange": False}
-    fig.update_layout(
-        scene={
-            "xaxis": {**axis, "title": "x1", "range": list(ranges[0])},
-            "yaxis": {**axis, "title": "x2", "range": list(ranges[1])},
-            "zaxis": {**axis, "title": "x3", "range": list(ranges[2])},
-            "aspectmode": "cube",
-            "camera": FA_CAMERA,
-        },
-        uirevision="fa-scatter",
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        height=430,
-        legend={"orientation": "h", "y": 1.02, "x": 0},
-        title={"text": "Test data vs. samples from the current model", "font": {"size": 14}},
-    )
-    return fig
-
-
-def fa_learning_curves(
-    elbo: Sequence[float],
-    evidence: Sequence[float],
-    gap: Sequence[float],
-    segments: Sequence[tuple[str, int, int]],
-    true_evidence: float,
-    mle_evidence: float,
-) -> go.Figure:
-    """Test ELBO and exact evidence per step, phases shaded, reference lines; the exact gap below.
-
-    Args:
-        elbo, evidence, gap: per-step values (nats per point); index 0 is the initial model.
-        segments: ``(phase, first_step, last_step)`` runs of one phase; E-phases are shaded grey
-            (as in the tutorial's figure 7) and M-phases amber; joint steps are not shaded.
-        true_evidence: test evidence of the generating model; mle_evidence: of the maximum-likelihood fit.
-    """
-    idx = thin_indices(len(elbo), MAX_CURVE_POINTS)
-    steps = idx
-    elbo_a, evidence_a, gap_a = (np.asarray(v, dtype=float)[idx] for v in (elbo, evidence, gap))
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=[0.7, 0.3],
-        vertical_spacing=0.06,
-        subplot_titles=("Test ELBO and exact evidence (nats per point)", "Exact gap KL(q(z|x) || p(z|x))"),
-    )
-    fig.add_trace(
-        go.Scatter(x=steps, y=evidence_a, name="evidence log p(x)", line={"color": EVIDENCE_COLOUR})
-    )
-    fig.add_trace(
-        go.Scatter(x=steps, y=elbo_a, name="ELBO (estimate)", line={"color": ELBO_COLOUR, "width": 1})
-    )
-    references = (("true model", true_evidence, "black", "dot"), ("MLE (EM)", mle_evidence, "purple", "dash"))
-    for _, value, colour, dash in references:
-        fig.add_hline(y=value, line={"color": colour, "dash": dash, "width": 1}, row=1, col=1)
-    # legend entries for the two reference lines
-    for name, value, colour, dash in references:
-        fig.add_trace(
-            go.Scatter(
-                x=[None],
-                y=[None],
-                mode="lines",
-                name=f"{name} {value:.4f}",
-                line={"color": colour, "dash": dash, "width": 1},
-            )
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=steps, y=np.maximum(gap_a, 1e-6), name="gap", line={"color": "#7f7f7f"}, showlegend=False
-        ),
-        row=2,
-        col=1,
-    )
-    total = max(len(elbo) - 1, 1)
-    for band in phase_bands(segments, total):
-        fig.add_vrect(
-            x0=band["x0"],
-            x1=band["x1"],
-            fillcolor=band["color"],
-            line_width=0,
-            layer="below",
-            row="all",
-            col=1,
-            annotation_text=band["label"] or None,
-            annotation_position="top left",
-        )
-    low = min(np.nanmin(elbo_a), np.nanmin(evidence_a), true_evidence)
-    high = max(np.nanmax(elbo_a), np.nanmax(evidence_a), true_evidence)
-    low = max(low, true_evidence - 12.0)  # the first steps' very low ELBO would squash the rest
-    pad = 0.05 * max(high - low, 0.1)
-    fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=2, col=1, title_text="nats")
-    fig.update_xaxes(title_text="gradient step", row=2, col=1, range=[0, max(total, 10)])
-    fig.update_layout(
-        height=480,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        uirevision="fa-curves",
-        legend={"orientation": "h", "y": -0.18, "x": 0},
-        hovermode="x unified",
-    )
-    return fig
-
-
-def posterior_ellipses(
-    q_mean: np.ndarray, q_cov: np.ndarray, p_mean: np.ndarray, p_cov: np.ndarray, title: str = ""
-) -> go.Figure:
-    """The approximate posterior q(z|x) against the exact posterior p(z|x): 1- and 2-sigma ellipses.
-
-    Args:
-        q_mean, p_mean: means [2]; q_cov, p_cov: covariances [2, 2].
-    """
-    fig = go.Figure()
-    for name, mean, cov, colour, dash in (
-        ("exact posterior p(z|x)", p_mean, p_cov, EXACT_COLOUR, "solid"),
-        ("amortized posterior q(z|x)", q_mean, q_cov, Q_COLOUR, "dash"),
-    ):
-        for n_sigma in (1, 2):
-            xy = ellipse_points(mean, cov, n_sigma)
-            fig.add_trace(
-                go.Scatter(
-                    x=xy[:, 0],
-                    y=xy[:, 1],
-                    mode="lines",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=n_sigma == 1,
-                    line={"color": colour, "dash": dash, "width": 2.5 if n_sigma == 1 else 1.2},
-                    hoverinfo="skip",
-                )
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=[mean[0]],
-                y=[mean[1]],
-                mode="markers",
-                marker={"color": colour, "size": 8},
-                legendgroup=name,
-                showlegend=False,
-                hovertemplate=f"{name} mean<br>(%{{x:.3f}}, %{{y:.3f}})",
-            ),
-        )
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
-        xaxis={"title": "z1"},
-        yaxis={"title": "z2", "scaleanchor": "x", "scaleratio": 1},
-        height=430,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": -0.15, "x": 0},
-        uirevision="fa-latent",
-    )
-    return fig
-
-
 def fa_curves_chart(
     elbo: Sequence[float],
     evidence: Sequence[float],
@@ -249,7 +46,7 @@ def fa_curves_chart(
     max_points: int = LIVE_MAX_POINTS,
     height: int = 440,
 ) -> dict:
-    """What :func:`fa_learning_curves` shows, as a live-chart spec: ELBO and evidence per step over the
+    """A live-chart spec (``views/components/live_chart``): ELBO and evidence per step over the
     reference lines, E-phases shaded grey and M-phases amber, the exact gap (log scale) below.
 
     At most ``max_points`` points per line (the first and the last always kept), so a frame stays small.
@@ -309,7 +106,7 @@ def fa_ellipses_chart(
     title: str = "",
     height: int = 400,
 ) -> dict:
-    """What :func:`posterior_ellipses` shows, as a live-chart spec: q(z|x) (red, dashed) against the exact
+    """A live-chart spec (``views/components/live_chart``): q(z|x) (red, dashed) against the exact
     p(z|x) (green), 1- and 2-sigma ellipses and their means, on equal axes around both."""
     lines, markers, extent = [], [], []
     for mean, cov, colour, dash in (

@@ -1,10 +1,10 @@
-"""Figure builders: plain data in, plotly figures out."""
+"""Figure builders: plain data in, live-chart specs out."""
 
 import numpy as np
 import pytest
 
 from explorer_core.figures.common import MAX_CURVE_POINTS, ellipse_points
-from explorer_core.figures.fa import FA_CAMERA, fa_learning_curves, fa_scatter_3d, posterior_ellipses
+from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 
 
 def test_ellipse_points_lie_on_the_mahalanobis_contour():
@@ -19,37 +19,36 @@ def test_ellipse_points_lie_on_the_mahalanobis_contour():
 
 def test_learning_curves_shade_e_and_m_phases_only():
     n = 31
-    phases = ["init"] + ["e_step"] * 10 + ["m_step"] * 10 + ["joint"] * 10
     segments = [("e_step", 1, 10), ("m_step", 11, 20), ("joint", 21, 30)]
     values = list(np.linspace(-10, -4, n))
-    fig = fa_learning_curves(values, values, [1.0] * n, segments, -3.97, -3.972)
-    shaded = [s for s in fig.layout.shapes if s.type == "rect"]
-    assert len(phases) == n
-    assert sorted((s.x0, s.x1) for s in shaded) == [(0.5, 10.5), (0.5, 10.5), (10.5, 20.5), (10.5, 20.5)]
-    names = [t.name for t in fig.data]
+    chart = fa_curves_chart(values, values, [1.0] * n, segments, -3.97, -3.972)
+    upper, lower = chart["panels"]
+    assert [(b["x0"], b["x1"]) for b in upper["bands"]] == [(0.5, 10.5), (10.5, 20.5)]
+    assert [(b["x0"], b["x1"]) for b in lower["bands"]] == [(0.5, 10.5), (10.5, 20.5)]
+    names = [entry["name"] for entry in chart["legend"]]
     assert "ELBO (estimate)" in names and "evidence log p(x)" in names
+    assert lower["y"]["log"] is True  # the gap on a log axis
 
 
 def test_long_histories_are_thinned_but_keep_the_last_step():
     n = 3 * MAX_CURVE_POINTS
     values = list(np.arange(n, dtype=float))
-    fig = fa_learning_curves(values, values, values, [], -3.97, -3.97)
-    assert len(fig.data[0].x) <= MAX_CURVE_POINTS + 1
-    assert fig.data[0].x[-1] == n - 1
+    chart = fa_curves_chart(values, values, values, [], -3.97, -3.97, max_points=MAX_CURVE_POINTS)
+    line = chart["panels"][0]["lines"][0]
+    assert len(line["x"]) <= MAX_CURVE_POINTS + 1
+    assert line["x"][-1] == n - 1
 
 
-def test_scatter_keeps_a_fixed_camera_and_axis_ranges():
+def test_scatter_axes_follow_the_data_not_the_model():
     rng = np.random.default_rng(0)
-    data, model = rng.normal(size=(100, 3)), 10 * rng.normal(size=(100, 3))
-    fig = fa_scatter_3d(data, model, highlight=data[0])
-    assert fig.layout.scene.camera.eye.x == FA_CAMERA["eye"]["x"]
-    assert fig.layout.uirevision == "fa-scatter"
-    lo, hi = fig.layout.scene.xaxis.range
-    assert lo < data[:, 0].min() and hi > data[:, 0].max() and hi < model[:, 0].max()  # data sets the axes
-    assert len(fig.data) == 3
+    data = rng.normal(size=(100, 3))
+    ranges = fa_axis_ranges(data)
+    assert len(ranges) == 3
+    for (lo, hi), column in zip(ranges, data.T, strict=True):
+        assert lo < column.min() and hi > column.max() and hi - lo < 3 * (column.max() - column.min())
 
 
 def test_posterior_panel_draws_both_posteriors():
-    fig = posterior_ellipses(np.zeros(2), np.eye(2), np.ones(2), 0.5 * np.eye(2))
-    legend = [t.name for t in fig.data if t.showlegend]
+    chart = fa_ellipses_chart(np.zeros(2), np.eye(2), np.ones(2), 0.5 * np.eye(2))
+    legend = [entry["name"] for entry in chart["legend"]]
     assert legend == ["exact posterior p(z|x)", "amortized posterior q(z|x)"]
