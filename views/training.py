@@ -44,6 +44,7 @@ from explorer_core.jobs import (
     runs_root,
     validate_config,
 )
+from explorer_core.jobs.manager import shared_manager
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
 from views.components.page_state import session_id
@@ -118,10 +119,11 @@ def my_active_runs(manager: JobManager) -> list[str]:
     return [r.id for r in manager.runs() if r.id in mine and r.active]
 
 
-@st.cache_resource(show_spinner=False)
 def job_manager(root: str) -> JobManager:
-    """The server's one job manager for the runs folder ``root`` (a new folder gets its own)."""
-    return JobManager(Path(root))
+    """The server's one job manager for the runs folder ``root`` (a new folder gets its own): one per
+    process (``explorer_core.jobs.manager.shared_manager``), not in ``st.cache_resource``, which any
+    connection may clear."""
+    return shared_manager(root)
 
 
 def page_of(family: str) -> str:

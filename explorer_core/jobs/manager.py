@@ -435,3 +435,27 @@ def eta_text(seconds: float | None) -> str:
         return f"about {minutes} min {sec:02d} s left"
     hours, minutes = divmod(minutes, 60)
     return f"about {hours} h {minutes:02d} min left"
+
+
+# ------------------------------------------------------------------------------------ one per process
+
+_SHARED: dict[str, JobManager] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_manager(root: str | Path | None = None) -> JobManager:
+    """The process's one :class:`JobManager` for the runs folder ``root`` (default :func:`runs_root`),
+    created on first use and kept at module level: whatever happens to Streamlit's caches (a visitor's
+    connection may send ``clear_cache``), there is never a second supervising thread for one folder. A
+    closed manager is replaced. Thread-safe.
+
+    Raises:
+        OSError: the folder cannot be created.
+    """
+    path = Path(root) if root is not None else runs_root()
+    key = str(path.resolve())
+    with _SHARED_LOCK:
+        manager = _SHARED.get(key)
+        if manager is None or manager._closed.is_set():
+            manager = _SHARED[key] = JobManager(Path(key))
+        return manager

@@ -262,3 +262,28 @@ def test_cvae_regenerate_at_the_largest_seed_does_not_go_back_to_0(tmp_path, mon
     assert not at.exception, at.exception
     assert at.session_state["cvae_grid_seed"] not in (0, SEED_MAX)
     assert at.query_params["seed"] == str(at.session_state["cvae_grid_seed"])
+
+
+# ------------------------------------------------------------------------------------------- the job manager
+
+
+def test_clearing_streamlits_caches_never_starts_a_second_job_manager(tmp_path, monkeypatch):
+    """Streamlit takes ``clear_cache`` from any connection: each clear and Training-page run left one more
+    supervising thread running before."""
+    import threading
+
+    import streamlit as st
+
+    monkeypatch.setenv("AEVB_RUNS_DIR", str(tmp_path / "runs"))
+
+    def supervisors() -> int:
+        return sum(t.name == "aevb-job-manager" and t.is_alive() for t in threading.enumerate())
+
+    at = open_page("training.py")
+    before = supervisors()
+    assert before >= 1
+    for _ in range(3):
+        st.cache_resource.clear()  # what a visitor's clear_cache message does
+        at.run()
+        assert not at.exception, at.exception
+    assert supervisors() == before
