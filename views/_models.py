@@ -102,6 +102,14 @@ def unusable_models_warning(broken: list[dict[str, Any]]) -> None:
     )
 
 
+#: shown where models of both likelihoods are listed side by side (their ELBOs have opposite signs)
+LIKELIHOOD_NOTE = (
+    "Continuous-Bernoulli ELBOs (positive, e.g. +1820) are log *densities* of continuous pixel values; "
+    "Bernoulli ELBOs (negative, e.g. −92.7) are log *probabilities* of binary pixels: the two are not "
+    "comparable."
+)
+
+
 def model_picker(
     family: str, prefix: str, on_change: Callable[[str], None] | None = None
 ) -> dict[str, Any] | None:
@@ -161,6 +169,9 @@ def model_picker(
         config = meta.get("config") or {}
         if config:
             st.caption(config_caption(meta))
+        likelihoods = {(m.get("config") or {}).get("likelihood") for m in models}
+        if {"continuous_bernoulli", "bernoulli"} <= likelihoods:
+            st.caption(LIKELIHOOD_NOTE)
         unusable_models_warning(broken)
     return meta
 

@@ -184,3 +184,16 @@ def test_new_data_set_from_the_form(fa_page):
     fa = at.session_state["fa"]
     assert fa.dataset.seed == 7 and len(fa.dataset.x_test) == 200
     assert not at.exception
+
+
+def test_a_note_where_continuous_bernoulli_and_bernoulli_elbos_sit_side_by_side():
+    # the shipped VAEs have both likelihoods (+1820 beside -92.7); the GMVAEs are all Bernoulli
+    from views._models import LIKELIHOOD_NOTE
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(str(ROOT / "views" / "vae.py")).run()
+    assert not at.exception, at.exception
+    assert LIKELIHOOD_NOTE in [c.value for c in at.sidebar.caption]
+    at.switch_page(str(ROOT / "views" / "gmvae.py")).run()
+    assert not at.exception, at.exception
+    assert LIKELIHOOD_NOTE not in [c.value for c in at.sidebar.caption]
