@@ -15,7 +15,6 @@ Images are flat: x is [batch, 784] in [0, 1]; labels y are int64 [batch] in 0..9
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -30,39 +29,8 @@ from torch.distributions import (
 )
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.layers import MLPConfig, gaussian_head, mlp
-
-LIKELIHOODS = ("continuous_bernoulli", "bernoulli")
-
-
-@dataclass(frozen=True)
-class VAEConfig(MLPConfig):
-    """Everything needed to rebuild a :class:`VAE` or :class:`CVAE`.
-
-    Attributes:
-        latent_dim: L.
-        hidden: widths of the hidden layers of both MLPs (the paper: 500, 500).
-        dropout: dropout probability after each hidden layer (the paper: 0.1).
-        likelihood: ``"continuous_bernoulli"`` (dequantized data) or ``"bernoulli"`` (binarized data).
-        data_dim: pixels per image.
-        n_classes: label classes (used by the CVAE only).
-    """
-
-    latent_dim: int = 20
-    hidden: tuple[int, ...] = (500, 500)
-    dropout: float = 0.1
-    likelihood: str = "continuous_bernoulli"
-    data_dim: int = 784
-    n_classes: int = 10
-
-    def __post_init__(self) -> None:
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}.")
-        if not 1 <= self.latent_dim <= 1024:
-            raise ValueError(f"latent_dim must be in 1..1024, got {self.latent_dim}.")
-        self._check_hidden()
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+from explorer_core.models.configs import LIKELIHOODS, VAEConfig  # noqa: F401 (re-exported)
+from explorer_core.models.layers import gaussian_head, mlp
 
 
 class VAE(LatentVariableModel):
@@ -155,13 +123,28 @@ class VAE(LatentVariableModel):
         kl = kl_divergence(q, self.prior(y))
         return ELBOTerms(reconstruction - kl, reconstruction, kl)
 
-    def log_weights(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 1) -> torch.Tensor:
+    def log_weights(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        k: int = 1,
+        eps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Importance log-weights log p(x, z_k) - log q(z_k|x) for k samples z_k ~ q(z|x), [k, batch].
 
-        Their log-mean-exp over k is the IWAE bound (Burda et al. 2016, eq. 8).
+        Their log-mean-exp over k is the IWAE bound (Burda et al. 2016, eq. 8). ``eps`` [k, batch, L], when
+        given, is the standard-normal noise of the samples (z_k = mu + sigma * eps_k), so that a caller with
+        its own ``torch.Generator`` gets reproducible weights; otherwise z_k ~ q(z|x) from torch's global
+        generator.
         """
         q = self.encode(x, y)
-        z = q.sample((k,))
+        if eps is None:
+            z = q.sample((k,))
+        else:
+            eps = eps.to(q.mean)
+            if eps.shape != (k, *q.mean.shape):
+                raise ValueError(f"eps must have shape {(k, *q.mean.shape)}, got {tuple(eps.shape)}.")
+            z = (q.mean + q.stddev * eps).detach()
         y_k = None if y is None else y.expand(k, *y.shape)
         prior = self.prior(y)
         return self.decode(z, y_k).log_prob(x) + prior.log_prob(z) - q.log_prob(z)

@@ -1,0 +1,840 @@
+"""The true posterior p(z|x) beside the amortized q(z|x), and the inference gap split in two.
+
+The tutorial's AEVB is approximate EM: the E-step fits q(z|x) to p(z|x), and what it leaves open is the gap
+log p(x) - ELBO(q) = KL(q(z|x) || p(z|x)). For a Gaussian-latent model (the VAE and the CVAE of
+:mod:`explorer_core.models.vae`, or any model whose ``encode`` gives a Gaussian q(z|x)) this module computes
+
+* for a **2-dimensional latent**, the posterior itself, on a grid (:func:`grid_posterior`): the unnormalised
+  log posterior log p(x|z) + log p(z) (the CVAE: log p(x|z, y) + log p(z|y) under the image's label) on a
+  window found from q(z|x) and refined until it holds the posterior's mass, normalised by quadrature. That
+  gives the evidence log p(x), the posterior's mean and covariance, and, for any Gaussian q, its ELBO and
+  KL(q || p(z|x)) = log p(x) - ELBO(q) with no Monte Carlo noise;
+* the **IWAE bound** for several k (:func:`iwae_bounds`; Burda, Grosse & Salakhutdinov 2016, eq. 8);
+* the **optimal Gaussian q\\*(z|x)** for one image (:func:`fit_optimal_gaussian`): a diagonal or a full-
+  covariance Gaussian fitted by gradient ascent on this image's ELBO, started from q_phi's output (a per-image
+  E-step), as an iterator of intermediate states that a page can animate;
+* the **split of the gap** (:func:`gap_split`; Cremer, Li & Duvenaud 2018, "Inference Suboptimality in
+  Variational Autoencoders", ICML, section 3 and table 1): approximation gap = log p(x) - ELBO(q\\*),
+  amortization gap = ELBO(q\\*) - ELBO(q_phi), where q\\* is the best q in q_phi's own family (diagonal
+  Gaussians); the full-covariance q\\* says how much of the approximation gap is the diagonal assumption.
+  For L > 2 there is no grid: log p(x) is estimated by IWAE with k = 5000, a stochastic **lower bound**, so
+  the approximation gap is then a lower bound too (:attr:`GapSplit.evidence_is_lower_bound`).
+
+All figures are in nats per image. Every density is a ``torch.distributions`` object: the model's own
+``decode(z, y)``, ``prior(y)`` and ``encode(x, y)``, and ``MultivariateNormal`` for q\\*. The decoder is
+called on batches of grid points (``chunk`` at a time). Nothing here imports Streamlit.
+
+How q\\* is fitted (one choice, documented): for L = 2 the objective is the ELBO computed by quadrature on the
+posterior's grid, ELBO(q) = sum_i w_i log p(x, z_i) + H(q) with w_i proportional to q(z_i) (self-normalised
+over the grid) and H(q) the Gaussian's entropy in closed form. It is deterministic and costs no decoder call
+per step, because log p(x, z_i) is already on the grid; the best state seen is kept, so ELBO(q\\*) >=
+ELBO(q_phi). For L > 2 it is stochastic gradient ascent on the reparameterised ELBO (``n_noise`` fresh draws
+per step, the "sticking the landing" gradient), and the ELBOs reported are re-estimated on fresh noise shared
+by q_phi and q\\* (common random numbers). Adam on (mean, log-scale, off-diagonal) in q_phi's whitened
+coordinates, with a cosine learning-rate decay.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch.distributions import Independent, MultivariateNormal, Normal
+
+from explorer_core.models.base import LatentVariableModel
+
+#: nodes per axis of the fine grid (the window is refined so that the posterior spans most of it)
+DEFAULT_RESOLUTION = 64
+#: nodes per axis of the coarse grids that find the window
+COARSE_RESOLUTION = 32
+#: the window holds every grid point whose log density is within this many nats of the peak; beyond it the
+#: posterior density is below e^-25 of its peak, so the mass left out is negligible (< 1e-6 nats)
+TAIL_NATS = 25.0
+#: half-width of the window around q(z|x), in its standard deviations (mass outside: < 1e-7)
+Q_HALF_WIDTH = 6.0
+#: the k of the IWAE bounds shown beside the posterior
+IWAE_KS = (1, 10, 100, 1000)
+#: importance samples of the evidence estimate for L > 2 (Cremer et al. 2018 use k = 5000 too)
+EVIDENCE_K = 5000
+COVARIANCES = ("diagonal", "full")
+
+
+class PosteriorError(ValueError):
+    """The model, image or label cannot be used here (message says why)."""
+
+
+# --- inputs and the model's densities -------------------------------------------------------------------
+def _one_image(
+    model: LatentVariableModel, x: torch.Tensor, y: torch.Tensor | int | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """x as [1, D] on the model's device and dtype, y as int64 [1] (or None)."""
+    try:
+        reference = next(model.parameters())
+    except StopIteration:  # a parameter-free model
+        reference = torch.zeros((), dtype=x.dtype, device=x.device)
+    x = x.to(reference)
+    if x.dim() == 1:
+        x = x.unsqueeze(0)
+    if x.dim() != 2 or x.shape[0] != 1:
+        raise PosteriorError(f"one image at a time: x must be [D] or [1, D], got {tuple(x.shape)}.")
+    if not torch.isfinite(x).all():
+        raise PosteriorError("the image has NaN or infinite pixels.")
+    conditional = bool(getattr(model, "conditional", False))
+    if y is None:
+        if conditional:
+            raise PosteriorError("this model is conditional: give the image's label y.")
+        return x, None
+    if not conditional:
+        return x, None  # an unconditional model ignores labels
+    y = torch.as_tensor(y, dtype=torch.long, device=x.device).reshape(-1)[:1]
+    return x, y
+
+
+def _amortized_q(model: LatentVariableModel, x: torch.Tensor, y: torch.Tensor | None) -> MultivariateNormal:
+    """q_phi(z|x) for one image as a full-covariance ``MultivariateNormal`` (float64), event [L].
+
+    Raises:
+        PosteriorError: ``encode`` does not give a Gaussian over one latent vector.
+    """
+    with torch.no_grad():
+        q = model.encode(x, y)
+    if isinstance(q, MultivariateNormal):
+        L = q.event_shape[0]
+        mean, cov = q.mean.reshape(-1, L)[0], q.covariance_matrix.reshape(-1, L, L)[0]
+    elif isinstance(q, Independent) and isinstance(q.base_dist, Normal) and len(q.event_shape) == 1:
+        mean = q.mean.reshape(-1, q.event_shape[0])[0]
+        cov = torch.diag(q.variance.reshape(-1, q.event_shape[0])[0])
+    else:
+        raise PosteriorError(
+            f"{type(model).__name__}: q(z|x) is a {type(q).__name__}, not a Gaussian over one latent vector "
+            "(the posterior view needs a VAE or a CVAE)."
+        )
+    return _gaussian(mean.double(), cov.double())
+
+
+def _gaussian(mean: torch.Tensor, cov: torch.Tensor) -> MultivariateNormal:
+    return MultivariateNormal(mean, covariance_matrix=cov, validate_args=False)
+
+
+def log_joint(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    z: torch.Tensor,
+    y: torch.Tensor | None = None,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """log p(x|z) + log p(z) (the CVAE: log p(x|z, y) + log p(z|y)) for one image and many z.
+
+    Args:
+        model: a model with ``decode(z, y)`` and ``prior(y)`` (``torch.distributions`` objects).
+        x: the image, [1, D] (as :func:`_one_image` gives it).
+        z: latents [N, L], any dtype (cast to the model's); gradients flow through when z requires them.
+        y: int64 [1] label of a conditional model, else None.
+        chunk: decoder calls per batch (memory: chunk x D floats per temporary).
+
+    Returns:
+        [N], nats, in the model's dtype.
+    """
+    prior = model.prior(y)
+    z = z.to(x)
+    parts = []
+    for part in z.split(chunk):
+        y_k = None if y is None else y.expand(len(part))
+        parts.append(model.decode(part, y_k).log_prob(x) + prior.log_prob(part))
+    return torch.cat(parts)
+
+
+# --- the grid posterior (L = 2) ----------------------------------------------------------------------------
+@dataclass
+class GridPosterior:
+    """p(z|x) of one image on a grid over its 2-D latent space (Riemann sum quadrature on a uniform grid).
+
+    Shapes: the grid has ``n1`` nodes along z1 and ``n2`` along z2; arrays over it are [n2, n1] (rows: z2,
+    columns: z1, as a heat map draws them). Tensors are float64 on the CPU. Nats per image throughout.
+
+    Attributes:
+        z1, z2: the grid's nodes along each axis, [n1] and [n2].
+        log_joint: log p(x, z) at each node (the unnormalised log posterior), [n2, n1].
+        log_density: log p(z|x) at each node, a density per unit area of z, [n2, n1].
+        log_evidence: log p(x) = log sum_i p(x, z_i) dA (logsumexp + log cell area).
+        mean, cov: the posterior's mean [2] and covariance [2, 2].
+        cell_area: dA = dz1 * dz2.
+        q_mean, q_cov: q_phi(z|x)'s mean [2] and covariance [2, 2].
+        elbo_q: ELBO(q_phi) by quadrature on the grid (:meth:`elbo`).
+        kl_q: KL(q_phi || p(z|x)) = log_evidence - elbo_q.
+        q_mass: sum_i q_phi(z_i) dA, ~1 when the grid holds and resolves q_phi (a check).
+        edge_nats: peak log density minus the largest log density on the window's border (>= ``tail``
+            unless the window could not be widened enough).
+        decoder_calls: latents decoded, all grids together (the cost).
+        seconds: wall-clock time of :func:`grid_posterior`.
+    """
+
+    z1: torch.Tensor
+    z2: torch.Tensor
+    log_joint: torch.Tensor
+    log_density: torch.Tensor
+    log_evidence: float
+    mean: torch.Tensor
+    cov: torch.Tensor
+    cell_area: float
+    q_mean: torch.Tensor
+    q_cov: torch.Tensor
+    elbo_q: float = math.nan
+    kl_q: float = math.nan
+    q_mass: float = math.nan
+    edge_nats: float = math.nan
+    decoder_calls: int = 0
+    seconds: float = 0.0
+    _points: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def points(self) -> torch.Tensor:
+        """The nodes as latents [n2 * n1, 2] (row-major over [n2, n1])."""
+        if self._points is None:
+            zz1, zz2 = torch.meshgrid(self.z1, self.z2, indexing="xy")
+            self._points = torch.stack([zz1.reshape(-1), zz2.reshape(-1)], dim=-1)
+        return self._points
+
+    def elbo(
+        self, mean: torch.Tensor, cov: torch.Tensor | None = None, scale_tril: torch.Tensor | None = None
+    ):
+        """ELBO(q) of a Gaussian q = N(mean, cov) by quadrature on this grid, a float64 scalar tensor (nats):
+        sum_i w_i log p(x, z_i) + H(q), with w_i = q(z_i) / sum_j q(z_j) and H(q) in closed form.
+        Differentiable in ``mean`` and ``cov`` (or ``scale_tril``). Accurate while q lies on the grid and
+        is wider than a cell or two (q\\* and q_phi are; see :attr:`q_mass`)."""
+        q = MultivariateNormal(
+            mean.double(),
+            covariance_matrix=None if cov is None else cov.double(),
+            scale_tril=None if scale_tril is None else scale_tril.double(),
+            validate_args=False,
+        )
+        weights = torch.softmax(q.log_prob(self.points), dim=0)
+        return (weights * self.log_joint.reshape(-1)).sum() + q.entropy()
+
+    def kl(self, mean: torch.Tensor, cov: torch.Tensor) -> float:
+        """KL(q || p(z|x)) = log p(x) - ELBO(q) for q = N(mean, cov), nats (quadrature)."""
+        with torch.no_grad():
+            return self.log_evidence - float(self.elbo(mean, cov))
+
+
+def _grid(lo: torch.Tensor, hi: torch.Tensor, n1: int, n2: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return (
+        torch.linspace(float(lo[0]), float(hi[0]), n1, dtype=torch.float64),
+        torch.linspace(float(lo[1]), float(hi[1]), n2, dtype=torch.float64),
+    )
+
+
+def _evaluate(model, x, y, z1, z2, chunk) -> torch.Tensor:
+    zz1, zz2 = torch.meshgrid(z1, z2, indexing="xy")
+    points = torch.stack([zz1.reshape(-1), zz2.reshape(-1)], dim=-1)
+    with torch.no_grad():
+        values = log_joint(model, x, points, y, chunk).double().cpu()
+    values = torch.nan_to_num(values, nan=-math.inf)
+    return values.reshape(len(z2), len(z1))
+
+
+def _kept_span(keep: torch.Tensor) -> tuple[int, int, int, int]:
+    """First and last column (z1) and row (z2) index where ``keep`` [n2, n1] holds."""
+    cols = torch.nonzero(keep.any(0)).reshape(-1)
+    rows = torch.nonzero(keep.any(1)).reshape(-1)
+    return int(cols[0]), int(cols[-1]), int(rows[0]), int(rows[-1])
+
+
+def grid_posterior(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | int | None = None,
+    *,
+    resolution: int = DEFAULT_RESOLUTION,
+    coarse_resolution: int = COARSE_RESOLUTION,
+    tail: float = TAIL_NATS,
+    max_rounds: int = 12,
+    chunk: int = 4096,
+) -> GridPosterior:
+    """The posterior p(z|x) of one image under a model with a 2-D latent, by quadrature on a grid.
+
+    The window is found from q_phi(z|x) (its mean +- 6 standard deviations) and refined on coarse grids
+    (``coarse_resolution`` nodes per axis) until it holds the posterior's mass: a side is pushed out while
+    the log density on it is within ``tail`` nats of the peak, and the window shrinks to the nodes within
+    ``tail`` nats (plus one cell) when the posterior fills less than a quarter of it. The fine grid then
+    spans that window and q_phi's own window, with a spacing of 1/(``resolution`` - 1) of the posterior's
+    extent on each axis (finer where q_phi is narrower; at most 4 x ``resolution`` nodes per axis), and is
+    widened again if the posterior reaches its border. On a uniform grid the Riemann sum of a smooth,
+    fast-decaying density converges faster than any power of the spacing, so ``resolution`` = 64 gives
+    log p(x) to well under 0.01 nats (doubling it is the check).
+
+    Args:
+        model: a VAE or CVAE (``encode`` gives a Gaussian q(z|x)) with latent_dim 2.
+        x: one image, [D] or [1, D], as the model was trained on (e.g. dequantized for a CB model).
+        y: its label (int or int64 tensor) for a conditional model; ignored by an unconditional one.
+        resolution: nodes per axis across the posterior's extent on the fine grid (>= 8).
+        coarse_resolution: nodes per axis of the window-finding grids (>= 8).
+        tail: nats below the peak that the window must hold.
+        max_rounds: at most this many coarse grids.
+        chunk: decoder batch size.
+
+    Returns:
+        A :class:`GridPosterior` (log p(x), the grid's log density, the posterior's mean and covariance,
+        ELBO(q_phi) and KL(q_phi || p(z|x)) by quadrature), in nats per image.
+
+    Raises:
+        PosteriorError: the latent space is not 2-D, q(z|x) is not Gaussian, a conditional model without a
+            label, more than one image, non-finite pixels, a resolution below 8, or a log posterior that is
+            nowhere finite.
+
+    Source: the gap log p(x) - ELBO = KL(q || p(z|x)) (Kingma & Welling 2014, eq. 1; tutorial section 5);
+    the 2-D posterior drawn against q as in Cremer, Li & Duvenaud 2018, figure 2.
+    """
+    start = time.perf_counter()
+    if resolution < 8 or coarse_resolution < 8:
+        raise PosteriorError(f"resolution must be at least 8, got {min(resolution, coarse_resolution)}.")
+    x, y = _one_image(model, x, y)
+    q = _amortized_q(model, x, y)
+    if q.event_shape[0] != 2:
+        raise PosteriorError(
+            f"the grid posterior needs a 2-dimensional latent space, this model has L = {q.event_shape[0]} "
+            "(use gap_split, which estimates log p(x) by IWAE for L > 2)."
+        )
+    q_mean, q_cov = q.mean, q.covariance_matrix
+    q_sd = q_cov.diagonal().sqrt()
+    q_lo, q_hi = q_mean - Q_HALF_WIDTH * q_sd, q_mean + Q_HALF_WIDTH * q_sd
+    lo, hi = q_lo.clone(), q_hi.clone()
+    calls = 0
+    nc = coarse_resolution
+    for _ in range(
+        max_rounds
+    ):  # coarse grids: push out sides the posterior reaches, zoom in when it is small
+        z1, z2 = _grid(lo, hi, nc, nc)
+        values = _evaluate(model, x, y, z1, z2, chunk)
+        calls += values.numel()
+        peak = values.max()
+        if not torch.isfinite(peak):
+            raise PosteriorError("log p(x|z) + log p(z) is nowhere finite on the window.")
+        i0, i1, j0, j1 = _kept_span(values >= peak - tail)
+        width = hi - lo
+        grow = torch.tensor([i0 == 0, j0 == 0]), torch.tensor([i1 == nc - 1, j1 == nc - 1])
+        if grow[0].any() or grow[1].any():
+            lo = lo - width * grow[0]
+            hi = hi + width * grow[1]
+            continue
+        cell = width / (nc - 1)
+        new_lo = torch.stack([z1[i0], z2[j0]]) - cell
+        new_hi = torch.stack([z1[i1], z2[j1]]) + cell
+        shrink = (new_hi - new_lo) < 0.25 * width
+        lo, hi = torch.where(shrink, new_lo, lo), torch.where(shrink, new_hi, hi)
+        if not shrink.any():
+            lo, hi = new_lo, new_hi
+            break
+    # the fine grid: the posterior's window, spacing from its extent (and q_phi's width), joined with q_phi's
+    post_lo, post_hi = lo, hi
+    for _ in range(4):
+        spacing = torch.minimum((post_hi - post_lo) / (resolution - 1), q_sd / 2)
+        lo, hi = torch.minimum(post_lo, q_lo), torch.maximum(post_hi, q_hi)
+        n = ((hi - lo) / spacing).ceil().long() + 1
+        n = n.clamp(resolution, 4 * resolution)
+        z1, z2 = _grid(lo, hi, int(n[0]), int(n[1]))
+        values = _evaluate(model, x, y, z1, z2, chunk)
+        calls += values.numel()
+        peak = values.max()
+        keep = values >= peak - tail
+        i0, i1, j0, j1 = _kept_span(keep)
+        grow_lo = torch.tensor([i0 == 0, j0 == 0])
+        grow_hi = torch.tensor([i1 == len(z1) - 1, j1 == len(z2) - 1])
+        if not (grow_lo.any() or grow_hi.any()):
+            break
+        width = post_hi - post_lo
+        post_lo = torch.minimum(post_lo, lo) - width * grow_lo
+        post_hi = torch.maximum(post_hi, hi) + width * grow_hi
+    cell_area = float((z1[1] - z1[0]) * (z2[1] - z2[0]))
+    log_evidence = float(torch.logsumexp(values.reshape(-1), 0)) + math.log(cell_area)
+    log_density = values - log_evidence
+    border = torch.cat([values[0], values[-1], values[:, 0], values[:, -1]])
+    grid = GridPosterior(
+        z1=z1,
+        z2=z2,
+        log_joint=values,
+        log_density=log_density,
+        log_evidence=log_evidence,
+        mean=torch.zeros(2, dtype=torch.float64),
+        cov=torch.zeros(2, 2, dtype=torch.float64),
+        cell_area=cell_area,
+        q_mean=q_mean,
+        q_cov=q_cov,
+        edge_nats=float(peak - border.max()),
+        decoder_calls=calls,
+    )
+    p = torch.softmax(values.reshape(-1), 0)
+    pts = grid.points
+    mean = p @ pts
+    centred = pts - mean
+    grid.mean, grid.cov = mean, (centred * p[:, None]).T @ centred
+    with torch.no_grad():
+        grid.elbo_q = float(grid.elbo(q_mean, q_cov))
+        grid.q_mass = float(torch.logsumexp(q.log_prob(pts), 0).exp() * cell_area)
+    grid.kl_q = log_evidence - grid.elbo_q
+    grid.seconds = time.perf_counter() - start
+    return grid
+
+
+# --- IWAE --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IWAEBound:
+    """The IWAE bound with k importance samples (Burda et al. 2016, eq. 8), nats per image.
+
+    Attributes:
+        k: importance samples per estimate.
+        estimate: the mean over ``replicates`` independent estimates of log (1/k) sum_i w_i.
+        stderr: the standard error of that mean (NaN with a single replicate).
+        replicates: independent estimates averaged.
+    """
+
+    k: int
+    estimate: float
+    stderr: float
+    replicates: int
+
+
+def _noise(shape: Sequence[int], generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(*shape, generator=generator, dtype=torch.float32)
+
+
+def importance_log_weights(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | int | None = None,
+    n: int = 1000,
+    *,
+    proposal: MultivariateNormal | None = None,
+    generator: torch.Generator | None = None,
+    chunk: int = 1000,
+) -> torch.Tensor:
+    """log p(x, z_s) - log r(z_s) for n draws z_s from a Gaussian proposal r, [n] float64, nats.
+
+    r is q_phi(z|x) by default; the model's own ``log_weights`` is used then when it takes the noise
+    (``eps=``), otherwise the weights are built from ``decode``/``prior``/``encode``. A ``proposal`` (e.g.
+    q\\*) replaces q_phi. The noise comes from ``generator`` (reproducible).
+
+    Raises:
+        PosteriorError: see :func:`grid_posterior` (image, label, a non-Gaussian q).
+    """
+    x, y = _one_image(model, x, y)
+    q = _amortized_q(model, x, y) if proposal is None else proposal
+    L = q.event_shape[0]
+    own = getattr(model, "log_weights", None)
+    out = []
+    with torch.no_grad():
+        for size in [chunk] * (n // chunk) + ([n % chunk] if n % chunk else []):
+            eps = _noise((size, L), generator)
+            if proposal is None and own is not None and _takes_eps(own):
+                out.append(own(x, y, k=size, eps=eps.unsqueeze(1)).reshape(-1).double())
+                continue
+            z = q.mean + eps.double() @ q.scale_tril.T
+            out.append(log_joint(model, x, z, y, chunk).double() - q.log_prob(z))
+    return torch.cat(out)
+
+
+def _takes_eps(fn: Callable) -> bool:
+    import inspect
+
+    try:
+        return "eps" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _logmeanexp(w: torch.Tensor, dim: int) -> torch.Tensor:
+    return torch.logsumexp(w, dim) - math.log(w.shape[dim])
+
+
+def iwae_bounds(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | int | None = None,
+    ks: Sequence[int] = IWAE_KS,
+    *,
+    n_samples: int | None = None,
+    generator: torch.Generator | None = None,
+    log_weights: torch.Tensor | None = None,
+) -> list[IWAEBound]:
+    """The IWAE bound of one image for each k in ``ks`` (Burda et al. 2016, eq. 8), nats per image.
+
+    One pool of ``n_samples`` importance weights from q_phi (default 4 x max(ks)) is split, for each k, into
+    n_samples // k disjoint groups of k; each group gives one estimate, their mean and standard error are
+    reported. The expected bound rises with k towards log p(x) and never passes it.
+
+    Args:
+        ks: the k's, each >= 1 and <= n_samples.
+        log_weights: a pool already drawn (:func:`importance_log_weights`), [n], instead of a new one.
+
+    Raises:
+        PosteriorError: an empty or invalid ``ks``, or see :func:`importance_log_weights`.
+    """
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1:
+        raise PosteriorError(f"every k must be at least 1, got {ks}.")
+    if log_weights is None:
+        n_samples = n_samples or 4 * max(ks)
+        if n_samples < max(ks):
+            raise PosteriorError(f"n_samples ({n_samples}) must be at least the largest k ({max(ks)}).")
+        log_weights = importance_log_weights(model, x, y, n_samples, generator=generator)
+    bounds = []
+    for k in ks:
+        reps = len(log_weights) // k
+        if reps < 1:
+            raise PosteriorError(f"{len(log_weights)} weights are too few for k = {k}.")
+        estimates = _logmeanexp(log_weights[: reps * k].reshape(reps, k), 1)
+        stderr = float(estimates.std() / math.sqrt(reps)) if reps > 1 else math.nan
+        bounds.append(IWAEBound(k, float(estimates.mean()), stderr, reps))
+    return bounds
+
+
+# --- the optimal Gaussian q* ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QStarState:
+    """One state of the per-image fit of q\\*(z|x) (:func:`fit_optimal_gaussian`).
+
+    Attributes:
+        step: optimisation steps taken (0: q_phi itself).
+        mean: [L]; cov: [L, L] (float64, CPU).
+        elbo: this q's ELBO on the fit's objective (quadrature for L = 2, that step's Monte Carlo estimate
+            for L > 2), nats per image.
+        covariance: ``"diagonal"`` or ``"full"``.
+        done: the last state: the best q seen (not necessarily the last step's).
+    """
+
+    step: int
+    mean: torch.Tensor
+    cov: torch.Tensor
+    elbo: float
+    covariance: str
+    done: bool = False
+
+
+def _mc_elbo(model, x, y, mean, scale_tril, eps, chunk=4096, stick: bool = False) -> torch.Tensor:
+    """Reparameterised ELBO on the given standard-normal noise eps [S, L]: the mean over s of
+    log p(x, z_s) - log q(z_s) with z_s = mean + L eps_s and q = N(mean, L L^T), a float64 scalar tensor.
+
+    ``stick``: log q with its parameters detached ("sticking the landing", Roeder, Wu & Duvenaud 2017): the
+    same value, an unbiased gradient whose variance vanishes as q nears the posterior."""
+    q = MultivariateNormal(mean.double(), scale_tril=scale_tril.double(), validate_args=False)
+    z = q.mean + eps.double() @ q.scale_tril.T
+    if stick:
+        q = MultivariateNormal(q.mean.detach(), scale_tril=q.scale_tril.detach(), validate_args=False)
+    return (log_joint(model, x, z, y, chunk).double() - q.log_prob(z)).mean()
+
+
+def fit_optimal_gaussian(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | int | None = None,
+    *,
+    covariance: str = "diagonal",
+    grid: GridPosterior | None = None,
+    steps: int | None = None,
+    lr: float = 0.2,
+    n_noise: int = 64,
+    generator: torch.Generator | None = None,
+    every: int = 1,
+) -> Iterator[QStarState]:
+    """Fit the best Gaussian q\\*(z|x) of one image by gradient ascent on its ELBO, from q_phi's output.
+
+    A per-image (non-amortized) E-step: Cremer, Li & Duvenaud 2018, section 3 ("we optimize the parameters
+    of q for each datapoint"). Parameters, in q_phi's whitened coordinates: mean = mu_phi + sigma_phi * d;
+    scale = diag(sigma_phi) T with T lower-triangular, exp on its diagonal (``"diagonal"``: T diagonal).
+    The start (d = 0, T = I) is q_phi. Adam, learning rate ``lr`` with cosine decay to lr / 50.
+
+    Objective: for L = 2 with ``grid`` (a :class:`GridPosterior` of this image), the quadrature ELBO
+    (:meth:`GridPosterior.elbo`): deterministic, no decoder call per step. Otherwise stochastic gradient
+    ascent on the reparameterised ELBO with ``n_noise`` fresh standard-normal draws per step (from
+    ``generator``), in its log-weight form mean_s [log p(x, z_s) - log q(z_s)] with the "sticking the
+    landing" gradient (Roeder, Wu & Duvenaud 2017). (Fixed noise was tried first: a full covariance
+    overfits its draws.)
+
+    Args:
+        covariance: ``"diagonal"`` (q_phi's family, the one that defines the amortization gap) or ``"full"``.
+        steps: optimisation steps (default 150 on a grid, 300 otherwise).
+        lr: Adam's first learning rate, in units of q_phi's standard deviations.
+        every: yield every this many steps (the first state, step 0, and the final one always).
+
+    Yields:
+        :class:`QStarState` objects: step 0 (q_phi), every ``every`` steps, and a last one with ``done=True``:
+        on a grid the best q seen (so its ELBO >= q_phi's), otherwise the last iterate (its ``elbo`` is
+        that step's Monte Carlo estimate; :func:`gap_split` re-estimates it).
+
+    Raises:
+        PosteriorError: an unknown ``covariance``, steps < 1, a grid for a model with L != 2, or see
+            :func:`grid_posterior` (image, label, a non-Gaussian q).
+    """
+    if covariance not in COVARIANCES:
+        raise PosteriorError(f"covariance must be one of {COVARIANCES}, got {covariance!r}.")
+    x, y = _one_image(model, x, y)
+    q = _amortized_q(model, x, y)
+    L = q.event_shape[0]
+    if grid is not None and L != 2:
+        raise PosteriorError(f"a grid objective needs L = 2, this model has L = {L}.")
+    steps = steps if steps is not None else (150 if grid is not None else 300)
+    if steps < 1:
+        raise PosteriorError(f"steps must be at least 1, got {steps}.")
+    mu0, sd0 = q.mean, q.covariance_matrix.diagonal().sqrt()
+    shift = torch.zeros(L, dtype=torch.float64, requires_grad=True)
+    log_scale = torch.zeros(L, dtype=torch.float64, requires_grad=True)
+    n_off = L * (L - 1) // 2 if covariance == "full" else 0
+    off = torch.zeros(n_off, dtype=torch.float64, requires_grad=True)
+    rows, cols = torch.tril_indices(L, L, offset=-1)
+    # no gradients into the model's parameters: torch.autograd.grad on ours only
+    leaves = [shift, log_scale] + ([off] if n_off else [])
+
+    def parts(s, ls, o):
+        tri = torch.diag(ls.exp())
+        if n_off:
+            tri = tri.index_put((rows, cols), o)
+        return mu0 + sd0 * s, sd0[:, None] * tri
+
+    def objective() -> torch.Tensor:
+        mean, scale_tril = parts(shift, log_scale, off)
+        if grid is not None:
+            return grid.elbo(mean, scale_tril=scale_tril)
+        return _mc_elbo(model, x, y, mean, scale_tril, _noise((n_noise, L), generator), stick=True)
+
+    def state(step: int, value: float, done: bool = False, params=None) -> QStarState:
+        s, ls, o = params if params is not None else (shift, log_scale, off)
+        with torch.no_grad():
+            mean, scale_tril = parts(s, ls, o)
+            return QStarState(step, mean.clone(), scale_tril @ scale_tril.T, value, covariance, done)
+
+    optimizer = torch.optim.Adam(leaves, lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr / 50)
+    best_value, best = -math.inf, None
+    for step in range(steps + 1):
+        with torch.enable_grad():
+            value_t = objective()
+        value = float(value_t.detach())
+        if not math.isfinite(value):
+            break
+        if value > best_value or grid is None:  # Monte Carlo values are noisy: keep the last iterate
+            best_value = value
+            best = (shift.detach().clone(), log_scale.detach().clone(), off.detach().clone())
+        if step % every == 0:
+            yield state(step, value)
+        if step == steps:
+            break
+        grads = torch.autograd.grad(value_t, leaves)
+        for leaf, grad in zip(leaves, grads, strict=True):
+            leaf.grad = -grad  # ascent
+        optimizer.step()
+        scheduler.step()
+    if best is None:  # q_phi itself was not finite
+        raise PosteriorError("the ELBO of q_phi is not finite for this image.")
+    yield state(step, best_value, True, best)
+
+
+def optimal_gaussian(model, x, y=None, **kwargs) -> QStarState:
+    """The final state of :func:`fit_optimal_gaussian` (the best q\\* found); same arguments."""
+    *_, final = fit_optimal_gaussian(model, x, y, every=10**9, **kwargs)
+    return final
+
+
+# --- the split of the gap -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GapSplit:
+    """The inference gap of one image split as in Cremer, Li & Duvenaud 2018 (table 1), nats per image.
+
+    Attributes:
+        latent_dim: L.
+        log_evidence: log p(x): quadrature on the grid (L = 2), else the larger of two IWAE-5000 estimates
+            (proposals q_phi and the full-covariance q\\*), a stochastic lower bound.
+        evidence_method: ``"quadrature"`` or ``"iwae-5000"``.
+        evidence_is_lower_bound: True for IWAE (then the approximation gaps are lower bounds too).
+        elbo_amortized: ELBO(q_phi).
+        elbo_optimal: ELBO(q\\*) of the best diagonal Gaussian (q_phi's family).
+        elbo_optimal_full: ELBO of the best full-covariance Gaussian.
+        inference_gap: log p(x) - ELBO(q_phi) = KL(q_phi || p(z|x)).
+        approximation_gap: log p(x) - ELBO(q\\*).
+        amortization_gap: ELBO(q\\*) - ELBO(q_phi).
+        approximation_gap_full: log p(x) - ELBO(q\\*_full); approximation_gap minus this is what the
+            diagonal assumption costs.
+        q_star, q_star_full: the fitted states (means and covariances).
+        seconds: wall-clock time.
+    """
+
+    latent_dim: int
+    log_evidence: float
+    evidence_method: str
+    evidence_is_lower_bound: bool
+    elbo_amortized: float
+    elbo_optimal: float
+    elbo_optimal_full: float
+    q_star: QStarState
+    q_star_full: QStarState
+    seconds: float
+
+    @property
+    def inference_gap(self) -> float:
+        return self.log_evidence - self.elbo_amortized
+
+    @property
+    def approximation_gap(self) -> float:
+        return self.log_evidence - self.elbo_optimal
+
+    @property
+    def amortization_gap(self) -> float:
+        return self.elbo_optimal - self.elbo_amortized
+
+    @property
+    def approximation_gap_full(self) -> float:
+        return self.log_evidence - self.elbo_optimal_full
+
+    def as_dict(self) -> dict[str, float | int | str | bool]:
+        """The figures as JSON-ready data (no tensors)."""
+        return {
+            "latent_dim": self.latent_dim,
+            "log_evidence": self.log_evidence,
+            "evidence_method": self.evidence_method,
+            "evidence_is_lower_bound": self.evidence_is_lower_bound,
+            "elbo_amortized": self.elbo_amortized,
+            "elbo_optimal": self.elbo_optimal,
+            "elbo_optimal_full": self.elbo_optimal_full,
+            "inference_gap": self.inference_gap,
+            "approximation_gap": self.approximation_gap,
+            "amortization_gap": self.amortization_gap,
+            "approximation_gap_full": self.approximation_gap_full,
+            "seconds": self.seconds,
+        }
+
+
+def gap_split(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | int | None = None,
+    *,
+    grid: GridPosterior | None = None,
+    generator: torch.Generator | None = None,
+    steps: int | None = None,
+    evidence_k: int = EVIDENCE_K,
+    eval_noise: int = 1000,
+    n_noise: int = 64,
+) -> GapSplit:
+    """Approximation and amortization gaps of one image (Cremer, Li & Duvenaud 2018, section 3, table 1).
+
+    L = 2: everything by quadrature on the grid (``grid``, or a new :func:`grid_posterior`), q\\* fitted on
+    the grid's ELBO. L > 2: q\\* fitted by stochastic gradient ascent; ELBO(q_phi) and ELBO(q\\*)
+    re-estimated on ``eval_noise`` fresh draws shared by both (if q\\* then scores below q_phi, q_phi is
+    kept: it is in the family); log p(x) by IWAE with k = ``evidence_k`` under q_phi and under the full
+    q\\*, the larger kept (a lower bound: the approximation gap is then a lower bound and the split says so).
+
+    Raises:
+        PosteriorError: see :func:`grid_posterior` and :func:`fit_optimal_gaussian`.
+    """
+    start = time.perf_counter()
+    x, y = _one_image(model, x, y)
+    q = _amortized_q(model, x, y)
+    L = q.event_shape[0]
+    if L == 2:
+        grid = grid if grid is not None else grid_posterior(model, x, y)
+        diag = optimal_gaussian(model, x, y, covariance="diagonal", grid=grid, steps=steps)
+        full = optimal_gaussian(model, x, y, covariance="full", grid=grid, steps=steps)
+        return GapSplit(
+            2,
+            grid.log_evidence,
+            "quadrature",
+            False,
+            grid.elbo_q,
+            max(diag.elbo, grid.elbo_q),
+            max(full.elbo, diag.elbo, grid.elbo_q),
+            diag,
+            full,
+            time.perf_counter() - start,
+        )
+    kwargs = {"grid": None, "steps": steps, "n_noise": n_noise, "generator": generator}
+    diag = optimal_gaussian(model, x, y, covariance="diagonal", **kwargs)
+    full = optimal_gaussian(model, x, y, covariance="full", **kwargs)
+    eps = _noise((eval_noise, L), generator)
+    with torch.no_grad():
+        elbos = [
+            float(_mc_elbo(model, x, y, s.mean, torch.linalg.cholesky(s.cov), eps))
+            for s in (_phi_state(q), diag, full)
+        ]
+    amortized, optimal, optimal_full = elbos[0], max(elbos[:2]), max(elbos)
+    evidence = max(
+        float(_logmeanexp(importance_log_weights(model, x, y, evidence_k, generator=generator), 0)),
+        float(
+            _logmeanexp(
+                importance_log_weights(
+                    model, x, y, evidence_k, proposal=_gaussian(full.mean, full.cov), generator=generator
+                ),
+                0,
+            )
+        ),
+    )
+    return GapSplit(
+        L,
+        evidence,
+        f"iwae-{evidence_k}",
+        True,
+        amortized,
+        optimal,
+        optimal_full,
+        diag,
+        full,
+        time.perf_counter() - start,
+    )
+
+
+def _phi_state(q: MultivariateNormal) -> QStarState:
+    return QStarState(0, q.mean, q.covariance_matrix, math.nan, "diagonal")
+
+
+# --- over a test set ---------------------------------------------------------------------------------------
+def test_set_gaps(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float | int | str | bool]:
+    """Mean gaps over the images x [N, D] (labels [N] for a conditional model), nats per image.
+
+    Returns:
+        ``n``, ``latent_dim``, ``evidence_method``, ``evidence_is_lower_bound``, and for each of
+        log_evidence, elbo_amortized, elbo_optimal, elbo_optimal_full, inference_gap, approximation_gap,
+        amortization_gap, approximation_gap_full: its mean and its standard error (``<name>_stderr``), and
+        ``seconds_per_image``. The noise comes from a generator seeded with ``seed``.
+
+    Raises:
+        PosteriorError: see :func:`gap_split`.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    conditional = bool(getattr(model, "conditional", False))
+    for i in range(len(x)):
+        y = labels[i] if (conditional and labels is not None) else None
+        rows.append(gap_split(model, x[i], y, generator=generator, steps=steps).as_dict())
+        if progress is not None:
+            progress(i + 1, len(x))
+    keys = (
+        "log_evidence",
+        "elbo_amortized",
+        "elbo_optimal",
+        "elbo_optimal_full",
+        "inference_gap",
+        "approximation_gap",
+        "amortization_gap",
+        "approximation_gap_full",
+    )
+    out: dict[str, float | int | str | bool] = {
+        "n": len(rows),
+        "latent_dim": rows[0]["latent_dim"] if rows else 0,
+        "evidence_method": rows[0]["evidence_method"] if rows else "",
+        "evidence_is_lower_bound": bool(rows and rows[0]["evidence_is_lower_bound"]),
+    }
+    for key in keys:
+        values = torch.tensor([r[key] for r in rows], dtype=torch.float64)
+        out[key] = float(values.mean()) if len(values) else math.nan
+        out[f"{key}_stderr"] = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
+    out["seconds_per_image"] = sum(r["seconds"] for r in rows) / max(1, len(rows))
+    return out

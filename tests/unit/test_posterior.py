@@ -1,0 +1,277 @@
+"""The true posterior beside q(z|x) (explorer_core.inference.posterior): closed forms on a linear-Gaussian
+"VAE" (factor analysis with a 2-D latent), then the shipped 2-D VAE on a few test images.
+
+Closed forms (Bishop PRML eq. 12.42-12.43; Murphy 2012, section 12.1.2): with p(z) = N(0, I) and
+p(x|z) = N(W z + b, diag psi), the evidence is p(x) = N(x; b, W W^T + diag psi) and the posterior is
+N(S W^T Psi^-1 (x - b), S) with S = (I + W^T Psi^-1 W)^-1.
+"""
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+
+from explorer_core.inference import posterior as P
+from explorer_core.models.base import ELBOTerms, LatentVariableModel
+
+
+class LinearGaussian(LatentVariableModel):
+    """Factor analysis written as a VAE: p(z) = N(0, I_L), p(x|z) = N(W z + b, diag psi), and a deliberately
+    imperfect amortized q(z|x) = N(A x + c, diag s^2) (a diagonal Gaussian, like the VAE's)."""
+
+    def __init__(self, latent_dim: int = 2, data_dim: int = 6, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.W = nn.Parameter(torch.randn(data_dim, latent_dim, generator=g) * 0.8)
+        self.b = nn.Parameter(torch.randn(data_dim, generator=g) * 0.3)
+        self.psi = torch.rand(data_dim, generator=g) * 0.5 + 0.3
+        self.A = nn.Parameter(torch.randn(latent_dim, data_dim, generator=g) * 0.2)
+        self.c = nn.Parameter(torch.randn(latent_dim, generator=g) * 0.1)
+        self.s = torch.full((latent_dim,), 0.35)
+
+    # the exact answers
+    def evidence(self, x: torch.Tensor) -> torch.Tensor:
+        cov = self.W @ self.W.T + torch.diag(self.psi)
+        return MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
+
+    def exact_posterior(self, x: torch.Tensor) -> MultivariateNormal:
+        precision = torch.eye(self.W.shape[1]) + self.W.T @ torch.diag(1 / self.psi) @ self.W
+        cov = torch.linalg.inv(precision)
+        mean = cov @ self.W.T @ ((x - self.b) / self.psi)
+        return MultivariateNormal(mean, covariance_matrix=cov)
+
+    # the model protocol
+    def encode(self, x, y=None):
+        return Independent(Normal(x @ self.A.T + self.c, self.s.expand(x.shape[0], -1)), 1)
+
+    def decode(self, z, y=None):
+        return Independent(Normal(z @ self.W.T + self.b, self.psi.sqrt()), 1)
+
+    def prior(self, y=None):
+        L = self.W.shape[1]
+        return Independent(Normal(torch.zeros(L), torch.ones(L)), 1)
+
+    def elbo_terms(self, x, y=None, n_samples=1):
+        q = self.encode(x)
+        rec = self.decode(q.rsample((n_samples,))).log_prob(x).mean(0)
+        kl = kl_divergence(q, self.prior())
+        return ELBOTerms(rec - kl, rec, kl)
+
+    def sample(self, n, generator=None, y=None, means=False):
+        z = torch.randn(n, self.W.shape[1], generator=generator)
+        noise = 0 if means else torch.randn(n, self.W.shape[0], generator=generator) * self.psi.sqrt()
+        return self.decode(z).mean + noise
+
+    def inference_parameters(self):
+        yield from (self.A, self.c)
+
+    def generative_parameters(self):
+        yield from (self.W, self.b)
+
+
+@pytest.fixture(scope="module")
+def linear():
+    model = LinearGaussian().eval()
+    with torch.no_grad():
+        x = model.sample(3, torch.Generator().manual_seed(5))
+    return model, x
+
+
+def _q_phi(model, x):
+    q = model.encode(x[None])
+    return MultivariateNormal(q.mean[0], covariance_matrix=torch.diag(q.variance[0]))
+
+
+@torch.no_grad()
+def test_quadrature_matches_the_closed_forms(linear):
+    model, xs = linear
+    for x in xs:
+        grid = P.grid_posterior(model, x)
+        exact = model.exact_posterior(x)
+        assert abs(grid.log_evidence - float(model.evidence(x))) < 1e-3
+        torch.testing.assert_close(grid.mean, exact.mean.double(), atol=1e-4, rtol=0)
+        torch.testing.assert_close(grid.cov, exact.covariance_matrix.double(), atol=1e-4, rtol=1e-3)
+        kl = float(kl_divergence(_q_phi(model, x), exact))
+        assert kl > 0.05  # q_phi is off, so the check is not trivial
+        assert abs(grid.kl_q - kl) < 1e-3
+        assert abs(grid.elbo_q - (float(model.evidence(x)) - kl)) < 1e-3
+        assert abs(grid.q_mass - 1) < 1e-4 and grid.edge_nats >= P.TAIL_NATS
+        # the grid's density is the exact posterior's
+        z = grid.points
+        torch.testing.assert_close(
+            grid.log_density.reshape(-1)[::97], exact.log_prob(z.float()).double()[::97], atol=2e-3, rtol=0
+        )
+
+
+@torch.no_grad()
+def test_grid_elbo_is_the_closed_form_elbo_for_any_gaussian(linear):
+    model, xs = linear
+    x = xs[0]
+    grid = P.grid_posterior(model, x)
+    exact = model.exact_posterior(x)
+    mean = exact.mean + torch.tensor([0.1, -0.05])
+    cov = torch.tensor([[0.05, 0.01], [0.01, 0.08]])
+    closed = float(model.evidence(x)) - float(kl_divergence(MultivariateNormal(mean, cov), exact))
+    assert abs(float(grid.elbo(mean, cov)) - closed) < 1e-3
+
+
+def test_optimal_gaussians_reach_their_closed_forms(linear):
+    """q*_full is the exact posterior (approximation gap 0); q*_diag has the posterior's mean and variances
+    1 / Lambda_ii (the diagonal of the posterior precision), so its gap is
+    0.5 log(prod Lambda_ii / det Lambda) (Bishop PRML section 10.1.2)."""
+    model, xs = linear
+    x = xs[1]
+    grid = P.grid_posterior(model, x)
+    split = P.gap_split(model, x, grid=grid)
+    exact = model.exact_posterior(x)
+    precision = torch.linalg.inv(exact.covariance_matrix).double().detach()
+    diag_gap = 0.5 * float(precision.diagonal().log().sum() - torch.logdet(precision))
+    assert split.evidence_method == "quadrature" and not split.evidence_is_lower_bound
+    assert abs(split.approximation_gap_full) < 1e-3
+    assert abs(split.approximation_gap - diag_gap) < 2e-3
+    torch.testing.assert_close(split.q_star.mean, exact.mean.double(), atol=2e-3, rtol=0)
+    torch.testing.assert_close(split.q_star.cov.diagonal(), 1 / precision.diagonal(), atol=1e-3, rtol=1e-2)
+    torch.testing.assert_close(split.q_star_full.cov, exact.covariance_matrix.double(), atol=1e-3, rtol=1e-2)
+    assert split.amortization_gap > 0
+    assert math.isclose(split.inference_gap, split.approximation_gap + split.amortization_gap, abs_tol=1e-9)
+
+
+def test_the_fit_yields_states_from_q_phi_to_the_best(linear):
+    model, xs = linear
+    x = xs[2]
+    grid = P.grid_posterior(model, x)
+    states = list(P.fit_optimal_gaussian(model, x, grid=grid, covariance="full", steps=40, every=10))
+    assert [s.step for s in states] == [0, 10, 20, 30, 40, 40] and states[-1].done
+    assert not any(s.done for s in states[:-1])
+    assert states[0].elbo == pytest.approx(grid.elbo_q, abs=1e-9)
+    torch.testing.assert_close(states[0].mean, grid.q_mean)
+    assert states[-1].elbo >= max(s.elbo for s in states[:-1])
+    assert states[-1].cov.shape == (2, 2)
+
+
+@torch.no_grad()
+def test_higher_dimensional_latent_uses_iwae_and_says_it_is_a_bound():
+    model = LinearGaussian(latent_dim=3, data_dim=8, seed=1).eval()
+    with torch.no_grad():
+        x = model.sample(1, torch.Generator().manual_seed(2))[0]
+    with pytest.raises(P.PosteriorError, match="2-dimensional"):
+        P.grid_posterior(model, x)
+    split = P.gap_split(model, x, generator=torch.Generator().manual_seed(0), steps=150)
+    evidence = float(model.evidence(x))
+    assert split.evidence_method == "iwae-5000" and split.evidence_is_lower_bound
+    assert split.log_evidence <= evidence + 0.01 and split.log_evidence > evidence - 0.05
+    assert split.elbo_optimal >= split.elbo_amortized and split.elbo_optimal_full >= split.elbo_optimal
+    assert abs(split.approximation_gap_full) < 0.01  # the full Gaussian family holds the exact posterior
+
+
+@torch.no_grad()
+def test_iwae_bounds_on_the_linear_model(linear):
+    model, xs = linear
+    x = xs[0]
+    evidence = float(model.evidence(x))
+    bounds = P.iwae_bounds(model, x, generator=torch.Generator().manual_seed(0))
+    assert [b.k for b in bounds] == [1, 10, 100, 1000] and [b.replicates for b in bounds] == [
+        4000,
+        400,
+        40,
+        4,
+    ]
+    for b in bounds:
+        assert b.estimate <= evidence + 3 * b.stderr + 1e-3
+    assert abs(bounds[-1].estimate - evidence) < 3 * bounds[-1].stderr + 0.01
+    assert bounds[-1].estimate > bounds[0].estimate
+
+
+def test_errors(linear):
+    model, xs = linear
+    with pytest.raises(P.PosteriorError, match="one image"):
+        P.grid_posterior(model, xs)
+    with pytest.raises(P.PosteriorError, match="NaN"):
+        P.grid_posterior(model, torch.full((6,), math.nan))
+    with pytest.raises(P.PosteriorError, match="covariance"):
+        next(P.fit_optimal_gaussian(model, xs[0], covariance="banana"))
+    with pytest.raises(P.PosteriorError, match="at least 1"):
+        P.iwae_bounds(model, xs[0], ks=[0])
+
+
+# --- the shipped 2-D VAE ---------------------------------------------------------------------------------
+def _shipped(name: str):
+    from explorer_core.artifacts import ArtifactError, load_model
+
+    try:
+        return load_model(name).model
+    except ArtifactError as err:  # pragma: no cover - a checkout without pretrained/
+        pytest.skip(str(err))
+
+
+def _test_images(n: int, preprocessing: str = "dequantized"):
+    """The first n MNIST test images; without MNIST on this machine, n images drawn from the model itself
+    (so that the checks still run anywhere)."""
+    from explorer_core.data import MNISTUnavailable, load_mnist_splits, preprocess_for_evaluation
+
+    try:
+        splits = load_mnist_splits(n_validation=0)
+    except MNISTUnavailable:
+        return None, None
+    return preprocess_for_evaluation(splits.x_test[:n], preprocessing), splits.y_test[:n]
+
+
+@pytest.fixture(scope="module")
+def vae_cb_l2():
+    torch.manual_seed(0)
+    model = _shipped("vae-cb-l2")
+    x, _ = _test_images(4)
+    if x is None:
+        with torch.no_grad():
+            x = model.sample(4, torch.Generator().manual_seed(0)).clamp(1e-4, 1 - 1e-4)
+    return model, x
+
+
+def test_real_model_gaps_and_iwae(vae_cb_l2):
+    model, xs = vae_cb_l2
+    generator = torch.Generator().manual_seed(0)
+    for x in xs:
+        grid = P.grid_posterior(model, x)
+        assert grid.edge_nats >= P.TAIL_NATS and abs(grid.q_mass - 1) < 1e-3
+        assert grid.kl_q >= -1e-3
+        split = P.gap_split(model, x, grid=grid)
+        assert split.elbo_optimal >= split.elbo_amortized
+        assert split.elbo_optimal_full >= split.elbo_optimal
+        assert split.approximation_gap >= -1e-3 and split.approximation_gap_full >= -1e-3
+        bounds = P.iwae_bounds(model, x, generator=generator)
+        estimates = [b.estimate for b in bounds]
+        # the bound rises with k (each step up to its Monte Carlo error) ...
+        for lower, upper in itertools.pairwise(bounds):
+            assert upper.estimate >= lower.estimate - 3 * (upper.stderr + lower.stderr)
+        assert estimates[-1] > estimates[0]
+        # ... and stays below the quadrature evidence, within its Monte Carlo error
+        for b in bounds:
+            err = b.stderr if math.isfinite(b.stderr) else 0.0
+            assert b.estimate <= grid.log_evidence + 3 * err + 1e-3
+
+
+def test_real_model_refining_the_grid_changes_little(vae_cb_l2):
+    model, xs = vae_cb_l2
+    for x in xs[:2]:
+        coarse = P.grid_posterior(model, x)
+        fine = P.grid_posterior(model, x, resolution=2 * P.DEFAULT_RESOLUTION)
+        assert abs(fine.log_evidence - coarse.log_evidence) < 0.01
+        assert abs(fine.kl_q - coarse.kl_q) < 0.01
+        torch.testing.assert_close(fine.mean, coarse.mean, atol=1e-3, rtol=0)
+
+
+def test_cvae_conditions_on_the_label():
+    model = _shipped("cvae-cb-l2")
+    x, y = _test_images(1)
+    if x is None:
+        y = torch.tensor([3])
+        with torch.no_grad():
+            x = model.sample(1, torch.Generator().manual_seed(0), y=y).clamp(1e-4, 1 - 1e-4)
+    with pytest.raises(P.PosteriorError, match="label"):
+        P.grid_posterior(model, x[0])
+    right = P.grid_posterior(model, x[0], int(y[0]))
+    wrong = P.grid_posterior(model, x[0], (int(y[0]) + 1) % 10)
+    assert right.log_evidence > wrong.log_evidence  # the image is likelier under its own label
