@@ -28,10 +28,10 @@ import torch
 
 from explorer_core.evaluation.metrics import cluster_metrics, evaluate_gmvae, evaluate_vae, evaluate_vrnn
 from explorer_core.models.base import LatentVariableModel
-from explorer_core.models.gmvae import GMVAE, GMVAEConfig
-from explorer_core.models.vae import CVAE, VAE, VAEConfig
-from explorer_core.models.vrnn import VRNN, VRNNConfig
-from explorer_core.training.recipes import GMVAETrainConfig, TrainConfig, VRNNTrainConfig
+from explorer_core.models.gmvae import GMVAE
+from explorer_core.models.vae import CVAE, VAE
+from explorer_core.models.vrnn import VRNN
+from explorer_core.training.recipes import RECIPES, GMVAETrainConfig, RecipeSpec, TrainConfig, VRNNTrainConfig
 from explorer_core.untrusted import Flag, ListOf, Num, Obj, Text
 
 #: pixels of an MNIST image (28 x 28), the models' data_dim
@@ -123,24 +123,14 @@ class ModelFamily:
     Attributes:
         name: the family's id, as stored in a model's JSON (``"vae"``).
         short_name: how texts and the model picker name it (``"VAE"``: the picker is ``"VAE model"``).
-        model_class, config_class: the module and its config dataclass (``model_class(config_class(**d))``
-            rebuilds a model from its JSON config ``d``).
+        model_class: the module (its config class, recipe class, paper's recipe and the recipe fields of its
+            config are its :attr:`recipe`, from :data:`explorer_core.training.recipes.RECIPES`).
         page_file, page_title, url_path, icon: the family's explorer page.
         summary: one sentence on what its page shows (the home page's card).
         preferred_models: the shipped models its page opens first (the first that exists).
-        train_config_class: the class of its training recipe:
-        :class:`~explorer_core.training.recipes.TrainConfig`
-            (the fields every family shares) or a subclass with the family's own fields
-            (:meth:`TrainConfig.for_family <explorer_core.training.recipes.TrainConfig.for_family>` and
-            :meth:`~explorer_core.training.recipes.TrainConfig.from_dict` build this class).
-        recipe_defaults: the paper's recipe, the fields of ``train_config_class`` whose values differ from
-            its defaults (the tutorial's sections 5.3-5.6 and the papers they cite).
-        presets: the shipped models' recipes by name, as changes to ``recipe_defaults`` (see README).
+        presets: the shipped models' recipes by name, as changes to the paper's recipe (see README).
         quick: the ``quick`` recipe, a lecture-sized run (about a minute on a 2-core CPU).
         choices: the family's entries on the Training page.
-        model_fields: the recipe's fields, besides ``latent_dim`` and ``hidden``, that go into its config
-            class.
-        fixed_likelihood: the only likelihood the family has (None: ``likelihood`` is chosen in the recipe).
         form_fields: its own hyperparameters on the Training page.
         tsne_view: training embeds test images with t-SNE for the latent-map view (``tsne_points``).
         anneals_temperature: the model has a Gumbel temperature that the trainer sets every epoch
@@ -161,20 +151,15 @@ class ModelFamily:
     name: str
     short_name: str
     model_class: type[LatentVariableModel]
-    config_class: type
     page_file: str
     page_title: str
     url_path: str
     icon: str
     summary: str
     preferred_models: tuple[str, ...]
-    train_config_class: type[TrainConfig]
-    recipe_defaults: Mapping[str, Any]
     presets: Mapping[str, Mapping[str, Any]]
     quick: Mapping[str, Any]
     choices: tuple[TrainingChoice, ...]
-    model_fields: tuple[str, ...]
-    fixed_likelihood: str | None
     form_fields: tuple[RecipeField, ...]
     tsne_view: bool
     anneals_temperature: bool
@@ -184,6 +169,37 @@ class ModelFamily:
     preview: Callable[[LatentVariableModel, int, torch.Generator], torch.Tensor]
     activations_per_example: Callable[[TrainConfig], int]
     config_schema: Obj
+
+    @property
+    def recipe(self) -> RecipeSpec:
+        """Its training recipe's description (:data:`explorer_core.training.recipes.RECIPES`)."""
+        return RECIPES[self.name]
+
+    @property
+    def config_class(self) -> type:
+        """The model's config dataclass (``model_class(config_class(**d))`` rebuilds a model from its JSON
+        config ``d``)."""
+        return self.recipe.model_config_class
+
+    @property
+    def train_config_class(self) -> type[TrainConfig]:
+        """The class of its training recipe (see :class:`~explorer_core.training.recipes.RecipeSpec`)."""
+        return self.recipe.train_config_class
+
+    @property
+    def recipe_defaults(self) -> Mapping[str, Any]:
+        """The paper's recipe: the fields of ``train_config_class`` whose values differ from its defaults."""
+        return self.recipe.defaults
+
+    @property
+    def model_fields(self) -> tuple[str, ...]:
+        """The recipe's fields, besides ``latent_dim`` and ``hidden``, that go into its config class."""
+        return self.recipe.model_fields
+
+    @property
+    def fixed_likelihood(self) -> str | None:
+        """The only likelihood the family has (None: ``likelihood`` is chosen in the recipe)."""
+        return self.recipe.fixed_likelihood
 
     @property
     def conditional(self) -> bool:
@@ -251,21 +267,6 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
 
-def _binarized_recipe(**fields: Any) -> Mapping[str, Any]:
-    """The paper's recipe of a family trained on binarized images (the GMVAE, the VRNN): a Bernoulli
-    likelihood, no dropout, Adam at lr 1e-3 and no t-SNE, plus the family's own ``fields`` (its widths...)."""
-    return _frozen(
-        {
-            **fields,
-            "dropout": 0.0,
-            "likelihood": "bernoulli",
-            "preprocessing": "binarized",
-            "lr": 1e-3,
-            "tsne_points": 0,
-        }
-    )
-
-
 _DROPOUT = RecipeField("dropout", "Dropout", "tr_drop", 0.05)
 _VAE_CONFIG = Obj(
     {
@@ -329,20 +330,15 @@ def _vae_family(
         name=name,
         short_name=short_name,
         model_class=model_class,
-        config_class=VAEConfig,
         page_file=f"views/{name}.py",
         page_title=page_title,
         url_path=name,
         icon=icon,
         summary=summary,
         preferred_models=preferred_models,
-        train_config_class=TrainConfig,
-        recipe_defaults=_frozen({}),
         presets=_frozen({k: _frozen(v) for k, v in presets.items()}),
         quick=_frozen({"latent_dim": 2, "epochs": 2, "tsne_points": 0}),
         choices=(TrainingChoice(name, short_name, _frozen({}), name),),
-        model_fields=("dropout", "likelihood"),
-        fixed_likelihood=None,
         form_fields=(_DROPOUT,),
         tsne_view=True,
         anneals_temperature=False,
@@ -384,7 +380,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             name="gmvae",
             short_name="GMVAE",
             model_class=GMVAE,
-            config_class=GMVAEConfig,
             page_file="views/gmvae.py",
             page_title="Gaussian mixture VAE",
             url_path="gmvae",
@@ -392,8 +387,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             summary="Ten clusters found without labels, ordered by their matched digit; q(y|x), the "
             "confusion matrix, and the two estimators side by side.",
             preferred_models=("gmvae-marginal", "gmvae-gumbel"),
-            train_config_class=GMVAETrainConfig,
-            recipe_defaults=_binarized_recipe(latent_dim=64, hidden=(512, 512)),
             presets=_frozen({k: _frozen(v) for k, v in _GMVAE_PRESETS.items()}),
             quick=_frozen({"epochs": 1, "hidden": (256, 256), "latent_dim": 16}),
             choices=(
@@ -404,8 +397,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
                     "gmvae-gumbel", "GMVAE (Gumbel)", _frozen({"estimator": "gumbel"}), "gmvae-gumbel"
                 ),
             ),
-            model_fields=("n_clusters", "estimator", "temperature", "straight_through"),
-            fixed_likelihood="bernoulli",
             form_fields=(
                 RecipeField("n_clusters", "Clusters C", "tr_clusters", 1),
                 RecipeField(
@@ -448,7 +439,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             name="vrnn",
             short_name="VRNN",
             model_class=VRNN,
-            config_class=VRNNConfig,
             page_file="views/vrnn.py",
             page_title="Variational RNN",
             url_path="vrnn",
@@ -456,13 +446,9 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             summary="A latent z_t per row: watch digits grow one row at a time, complete a digit's top rows, "
             "see where the KL is spent.",
             preferred_models=("vrnn",),
-            train_config_class=VRNNTrainConfig,
-            recipe_defaults=_binarized_recipe(latent_dim=2, hidden=(500, 500), max_grad_norm=10.0),
             presets=_frozen({"vrnn": _frozen({"epochs": 4, "lr_schedule": "cosine", "patience": 4})}),
             quick=_frozen({"epochs": 1, "hidden": (128, 128), "rnn_hidden": 64, "rnn_layers": 1}),
             choices=(TrainingChoice("vrnn", "VRNN", _frozen({}), "vrnn"),),
-            model_fields=("rnn_hidden", "rnn_layers"),
-            fixed_likelihood="bernoulli",
             form_fields=(
                 RecipeField("rnn_hidden", "LSTM units", "tr_rnn", 1),
                 RecipeField("rnn_layers", "LSTM layers", "tr_layers", 1),

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import torch
 from torch import nn
 
-from explorer_core.models.base import LatentVariableModel
+if TYPE_CHECKING:
+    from explorer_core.models.base import LatentVariableModel
 
 Phase = Literal["joint", "e_step", "m_step"]
 PHASES: tuple[str, ...] = get_args(Phase)

@@ -27,7 +27,6 @@ exact sum over y, whichever estimator trained the model.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -41,47 +40,8 @@ from torch.distributions import (
 )
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.layers import MLPConfig, gaussian_head, mlp
-
-ESTIMATORS = ("marginal", "gumbel")
-
-
-@dataclass(frozen=True)
-class GMVAEConfig(MLPConfig):
-    """Everything needed to rebuild a :class:`GMVAE`.
-
-    Attributes:
-        n_clusters: C, the number of mixture components (the paper: 10).
-        latent_dim: L (the paper: 64).
-        hidden: widths of the hidden layers of every MLP (the paper: 512, 512).
-        estimator: the training estimator, ``"marginal"`` or ``"gumbel"``.
-        temperature: tau of the relaxed categorical (gumbel only; the trainer may anneal it).
-        straight_through: gumbel only; forward with the hard one-hot, backward through the relaxed sample.
-        data_dim: pixels per image.
-        likelihood: always ``"bernoulli"`` (binary images).
-    """
-
-    n_clusters: int = 10
-    latent_dim: int = 64
-    hidden: tuple[int, ...] = (512, 512)
-    estimator: str = "marginal"
-    temperature: float = 1.0
-    straight_through: bool = False
-    data_dim: int = 784
-    likelihood: str = "bernoulli"
-
-    def __post_init__(self) -> None:
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}.")
-        if self.likelihood != "bernoulli":
-            raise ValueError("the GMVAE has a Bernoulli likelihood (binarized images).")
-        if not 2 <= self.n_clusters <= 100:
-            raise ValueError(f"n_clusters must be in 2..100, got {self.n_clusters}.")
-        if not 1 <= self.latent_dim <= 1024:
-            raise ValueError(f"latent_dim must be in 1..1024, got {self.latent_dim}.")
-        self._check_hidden()
-        if not 0.01 <= self.temperature <= 100:
-            raise ValueError(f"temperature must be in [0.01, 100], got {self.temperature}.")
+from explorer_core.models.configs import ESTIMATORS, GMVAEConfig  # noqa: F401 (re-exported)
+from explorer_core.models.layers import gaussian_head, mlp
 
 
 def glorot_normal_(module: nn.Module) -> None:

@@ -10,35 +10,13 @@ Linear layers stay attributes of each model, so the parameter names of the saved
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, Normal
 
-
-class MLPConfig:
-    """What a model's config dataclass with MLP widths ``hidden`` (a tuple) shares: the check of the widths
-    and its JSON form."""
-
-    def _check_hidden(self) -> None:
-        """Store ``hidden`` as a tuple of ints (through ``object.__setattr__``: the configs are frozen) and
-        check it; each config's ``__post_init__`` calls this.
-
-        Raises:
-            ValueError: no hidden layer, or a width outside 1..8192.
-        """
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if not self.hidden or not all(1 <= h <= 8192 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
-
-    def to_dict(self) -> dict:
-        """JSON-ready data (``hidden`` as a list): what ``artifacts`` writes as the model's config."""
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
+from explorer_core.models.configs import MLPConfig  # noqa: F401 (re-exported: the models' configs share it)
 
 #: the smallest standard deviation a Gaussian head gives (keeps log-densities finite)
 MIN_STD = 1e-6

@@ -22,47 +22,8 @@ from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
-from explorer_core.models.layers import MLPConfig, gaussian_head, mlp
-
-
-@dataclass(frozen=True)
-class VRNNConfig(MLPConfig):
-    """Everything needed to rebuild a :class:`VRNN`.
-
-    Attributes:
-        n_rows, row_dim: T and the width of a row (28 x 28 for MNIST).
-        latent_dim: L, the size of each z_t (the paper: 2).
-        rnn_hidden, rnn_layers: the LSTM (the paper: 256, 2).
-        hidden: hidden widths of the prior, posterior and decoder MLPs (the paper: 500, 500).
-        likelihood: always ``"bernoulli"``.
-    """
-
-    n_rows: int = 28
-    row_dim: int = 28
-    latent_dim: int = 2
-    rnn_hidden: int = 256
-    rnn_layers: int = 2
-    hidden: tuple[int, ...] = (500, 500)
-    likelihood: str = "bernoulli"
-
-    def __post_init__(self) -> None:
-        if self.likelihood != "bernoulli":
-            raise ValueError("the VRNN has a Bernoulli likelihood (binarized images).")
-        for name, value, hi in (
-            ("n_rows", self.n_rows, 1024),
-            ("row_dim", self.row_dim, 4096),
-            ("latent_dim", self.latent_dim, 256),
-            ("rnn_hidden", self.rnn_hidden, 4096),
-            ("rnn_layers", self.rnn_layers, 8),
-        ):
-            if not 1 <= int(value) <= hi:
-                raise ValueError(f"{name} must be in 1..{hi}, got {value}.")
-        self._check_hidden()
-
-    @property
-    def data_dim(self) -> int:
-        """Pixels per image (T * row width)."""
-        return self.n_rows * self.row_dim
+from explorer_core.models.configs import VRNNConfig
+from explorer_core.models.layers import gaussian_head, mlp
 
 
 @dataclass

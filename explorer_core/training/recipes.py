@@ -1,16 +1,17 @@
 """Training recipes: the fields every family's training shares (:class:`TrainConfig`) and each family's own
 (:class:`GMVAETrainConfig`, :class:`VRNNTrainConfig`), validated on construction.
 
-Each family's record in :data:`explorer_core.families.FAMILIES` names its recipe class
-(``train_config_class``): the VAE and the CVAE train with :class:`TrainConfig` itself, so a VAE's recipe has
-no ``n_clusters``. :meth:`TrainConfig.for_family` and :meth:`TrainConfig.from_dict` pick the class through the
-registry.
+The recipe classes describe themselves: :data:`RECIPES` holds, per family, its recipe class (the VAE and the
+CVAE train with :class:`TrainConfig` itself, so a VAE's recipe has no ``n_clusters``), its model's config
+class (:mod:`explorer_core.models.configs`), the recipe fields that go into that config and the paper's
+recipe.
+:meth:`TrainConfig.for_family` and :meth:`TrainConfig.from_dict` pick the class there; the family registry
+(:mod:`explorer_core.families`) maps each family to its entry. Imports go one way: the registry imports this
+module, and this module imports no model and no registry.
 
 Recipes written before the split (a run's ``config.json``, a model's ``recipe``, a checkpoint's) hold every
 family's fields; :meth:`TrainConfig.from_dict` drops another family's fields when they hold the defaults such
 a recipe had (:data:`FLAT_RECIPE_DEFAULTS`), so those files still load.
-
-This module imports the registry only inside its methods (the registry imports this module).
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from explorer_core.data import PREPROCESSINGS
 from explorer_core.inference.aevb import check_learning_rate
-from explorer_core.models.layers import MLPConfig
-
-if TYPE_CHECKING:
-    from explorer_core.families import ModelFamily
+from explorer_core.models.configs import GMVAEConfig, MLPConfig, VAEConfig, VRNNConfig
 
 LR_SCHEDULES = ("constant", "cosine")
 #: Which preprocessings suit which likelihood.
@@ -111,7 +109,7 @@ class TrainConfig(MLPConfig):
 
     @classmethod
     def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
-        """The paper's recipe for ``family`` (its ``recipe_defaults`` in :mod:`explorer_core.families`) with
+        """The paper's recipe for ``family`` (its ``defaults`` in :data:`RECIPES`) with
         ``overrides`` applied, as the family's ``train_config_class``.
 
         Raises:
@@ -120,7 +118,7 @@ class TrainConfig(MLPConfig):
             TypeError: an override that is not a field of the family's recipe.
         """
         spec = _family_record(family, cls)
-        return spec.train_config_class(**{"family": family, **spec.recipe_defaults, **overrides})
+        return spec.train_config_class(**{"family": family, **spec.defaults, **overrides})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
@@ -202,15 +200,13 @@ class TrainConfig(MLPConfig):
         Raises:
             ValueError: a likelihood the family does not have, or an invalid architecture.
         """
-        from explorer_core.families import model_family
-
-        spec = model_family(self.family)
+        spec = RECIPES[self.family]
         config: dict[str, Any] = {"latent_dim": self.latent_dim, "hidden": list(self.hidden)}
         config |= {name: getattr(self, name) for name in spec.model_fields}
         if spec.fixed_likelihood is not None and self.likelihood != spec.fixed_likelihood:
             likelihood = spec.fixed_likelihood.replace("_", " ").title()
             raise ValueError(f"the {self.family} has a {likelihood} likelihood, not {self.likelihood!r}.")
-        spec.config_class(**config)
+        spec.model_config_class(**config)
         return config
 
 
@@ -276,18 +272,76 @@ def _holds_flat_default(name: str, value: Any) -> bool:
     return value == default and isinstance(value, bool) == isinstance(default, bool)
 
 
-def _family_record(family: object, base: type[TrainConfig]) -> ModelFamily:
-    """The registry's record of ``family``, whose ``train_config_class`` is ``base`` or a subclass of it.
+@dataclass(frozen=True)
+class RecipeSpec:
+    """What one family's training recipe is.
+
+    Attributes:
+        train_config_class: its recipe class (:class:`TrainConfig`, or a subclass with the family's own
+            fields).
+        model_config_class: its model's config dataclass (:mod:`explorer_core.models.configs`), which
+            :meth:`TrainConfig.model_config` checks the architecture with.
+        model_fields: the recipe's fields, besides ``latent_dim`` and ``hidden``, that go into that config.
+        fixed_likelihood: the only likelihood the family has (None: ``likelihood`` is chosen in the recipe).
+        defaults: the paper's recipe, the fields whose values differ from the recipe class's defaults (the
+            tutorial's sections 5.3-5.6 and the papers they cite).
+    """
+
+    train_config_class: type[TrainConfig]
+    model_config_class: type
+    model_fields: tuple[str, ...]
+    fixed_likelihood: str | None
+    defaults: Mapping[str, Any]
+
+
+def _binarized_recipe(**fields: Any) -> Mapping[str, Any]:
+    """The paper's recipe of a family trained on binarized images (the GMVAE, the VRNN): a Bernoulli
+    likelihood, no dropout, Adam at lr 1e-3 and no t-SNE, plus the family's own ``fields`` (its widths...)."""
+    return MappingProxyType(
+        {
+            **fields,
+            "dropout": 0.0,
+            "likelihood": "bernoulli",
+            "preprocessing": "binarized",
+            "lr": 1e-3,
+            "tsne_points": 0,
+        }
+    )
+
+
+_VAE_RECIPE = RecipeSpec(TrainConfig, VAEConfig, ("dropout", "likelihood"), None, MappingProxyType({}))
+#: each family's recipe, in the order the app lists the families
+RECIPES: Mapping[str, RecipeSpec] = MappingProxyType(
+    {
+        "vae": _VAE_RECIPE,
+        "cvae": _VAE_RECIPE,
+        "gmvae": RecipeSpec(
+            GMVAETrainConfig,
+            GMVAEConfig,
+            ("n_clusters", "estimator", "temperature", "straight_through"),
+            "bernoulli",
+            _binarized_recipe(latent_dim=64, hidden=(512, 512)),
+        ),
+        "vrnn": RecipeSpec(
+            VRNNTrainConfig,
+            VRNNConfig,
+            ("rnn_hidden", "rnn_layers"),
+            "bernoulli",
+            _binarized_recipe(latent_dim=2, hidden=(500, 500), max_grad_norm=10.0),
+        ),
+    }
+)
+
+
+def _family_record(family: object, base: type[TrainConfig]) -> RecipeSpec:
+    """The recipe of ``family``, whose ``train_config_class`` is ``base`` or a subclass of it.
 
     Raises:
         ValueError: unknown family, or its recipe class is not ``base`` or a subclass of it.
     """
-    from explorer_core.families import FAMILIES, UnknownFamilyError, model_family
-
-    try:
-        spec = model_family(family)
-    except UnknownFamilyError as err:
-        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}.") from err
+    spec = RECIPES.get(family) if isinstance(family, str) else None
+    if spec is None:
+        raise ValueError(f"family must be one of {sorted(RECIPES)}, got {family!r}.")
     if not issubclass(spec.train_config_class, base):
         raise ValueError(f"a {family} recipe is a {spec.train_config_class.__name__}, not a {base.__name__}.")
     return spec
