@@ -24,8 +24,6 @@ from explorer_core.jobs import done_models, runs_root
 from explorer_core.untrusted import read_bytes
 
 ENV_MODEL_DIRS = "AEVB_MODEL_DIRS"
-#: The model each family's page opens first (the first that exists): every family's ``preferred_models``.
-#: Kept for views/gmvae.py, which still reads it; the picker asks ``explorer_core.families``.
 
 
 def config_caption(meta: dict[str, Any]) -> str:
