@@ -1,0 +1,346 @@
+"""One compute budget for the work that runs inside visitors' sessions (no Streamlit here).
+
+In class mode several pages compute in the visitor's own session: Watch it learn trains a VAE in a thread
+while ▶ Play runs, the FA page steps its model, the VRNN page generates row by row. Unbounded, sixteen
+visitors pressing Play made the lecturer's pages 15-20x slower and each visitor's Play crawled (issue 23).
+The budget bounds that work:
+
+* **Slots.** A fixed number of sessions may run such work at once: :func:`default_slots` (the machine's
+  cores minus one, at least 1; ``AEVB_SESSION_COMPUTE_SLOTS`` overrides). A session takes a slot with
+  :meth:`ComputeBudget.acquire` when its Play starts and gives it back with :meth:`ComputeBudget.release`
+  when Play pauses, its queue is done or its trainer ends.
+* **A waiting line.** A session that finds no slot joins a FIFO line; ``acquire`` tells it its place
+  (1 = next), and it is granted a slot, in order, when one frees up and it asks again.
+* **Heartbeats and reclaim.** Every ``acquire`` (a frame of Play, a poll of the waiting line) or
+  :meth:`ComputeBudget.heartbeat` renews the session's claim. A holder or a waiter that has not been heard
+  of for ``timeout_s`` seconds (a closed tab, a session that ended mid-Play, a stuck script) loses its slot
+  or its place: nothing leaks.
+* **Operator bypass.** The operator's session (class mode, passphrase given; or any session outside class
+  mode) is never queued nor paced: the lecturer's demo always runs. It does not take a slot.
+* **Fair share.** Each slot holder runs at most ``step_rate`` steps per second (a token bucket):
+  :meth:`ComputeBudget.take_steps` (non-blocking, for a page's frame that runs a few steps) and
+  :meth:`ComputeBudget.pace` (blocking, for a trainer thread, one call per step).
+* **Memory.** A holder may declare the bytes its work holds (``memory_bytes``); the holders together stay
+  within ``memory_limit_bytes``. :func:`session_memory_limit` is the most one session's configuration may
+  need (``AEVB_SESSION_MEMORY_MB``, default 1024); pages refuse a configuration above it before anything is
+  built.
+
+Work that answers one gesture (a pad move, the encoding of a drawing, a cluster pick) never takes a slot:
+it is short, and a visitor must never wait behind someone's training for it.
+
+The process has one budget, :func:`process_budget`. Everything here is thread-safe; times are seconds of
+``time.monotonic`` (a test passes its own clock).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+ENV_SLOTS = "AEVB_SESSION_COMPUTE_SLOTS"
+ENV_STEP_RATE = "AEVB_SESSION_STEP_RATE"
+ENV_SESSION_MEMORY = "AEVB_SESSION_MEMORY_MB"
+#: seconds without a heartbeat after which a holder's slot (or a waiter's place) is reclaimed
+DEFAULT_TIMEOUT_S = 10.0
+#: steps per second one slot holder may run at most
+DEFAULT_STEP_RATE = 120.0
+#: bytes one session's in-session work may need at most (Watch it learn's configuration)
+DEFAULT_SESSION_MEMORY_MB = 1024
+#: the largest burst of steps a holder may take at once (in seconds of its rate)
+BURST_S = 0.5
+
+
+def default_slots() -> int:
+    """Slots of the process's budget: ``AEVB_SESSION_COMPUTE_SLOTS`` when it is a whole number >= 1 (at
+    most 1024), else the CPU cores this process may use minus one, at least 1."""
+    text = os.environ.get(ENV_SLOTS, "").strip()
+    if text:
+        try:
+            return max(1, min(int(text), 1024))
+        except ValueError:
+            pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+def default_step_rate() -> float:
+    """Steps per second per slot holder: ``AEVB_SESSION_STEP_RATE`` when it is a number > 0, else
+    :data:`DEFAULT_STEP_RATE`."""
+    try:
+        rate = float(os.environ.get(ENV_STEP_RATE, DEFAULT_STEP_RATE))
+    except ValueError:
+        return DEFAULT_STEP_RATE
+    return rate if rate > 0 and rate == rate and rate != float("inf") else DEFAULT_STEP_RATE
+
+
+def session_memory_limit() -> int:
+    """Bytes one session's configuration may need at most: ``AEVB_SESSION_MEMORY_MB`` (MiB, >= 16) or
+    :data:`DEFAULT_SESSION_MEMORY_MB`."""
+    try:
+        mb = int(os.environ.get(ENV_SESSION_MEMORY, DEFAULT_SESSION_MEMORY_MB))
+    except ValueError:
+        mb = DEFAULT_SESSION_MEMORY_MB
+    return max(16, mb) * 2**20
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What :meth:`ComputeBudget.acquire` answered.
+
+    Attributes:
+        granted: the session may run its work now (it holds a slot, or it is the operator's).
+        position: 0 when granted, else the session's place in the waiting line (1 = next).
+        waiting: sessions in the line.
+        holders: sessions that hold a slot now.
+        slots: slots in all.
+        bypass: granted as the operator's session (no slot taken, not paced).
+        reason: when not granted, why, in words (``"busy"`` or a memory note).
+    """
+
+    granted: bool
+    position: int
+    waiting: int
+    holders: int
+    slots: int
+    bypass: bool = False
+    reason: str = ""
+
+    def message(self) -> str:
+        """One line for the visitor: what is going on and where they are in line."""
+        if self.granted:
+            return "Running." if not self.bypass else "Running (operator: not limited)."
+        place = {1: "next", 2: "2nd", 3: "3rd"}.get(self.position, f"{self.position}th")
+        busy = (
+            f"The server is busy: {self.holders} of {self.slots} compute slot{'s' * (self.slots != 1)} "
+            "in use by other visitors"
+        )
+        if self.reason and self.reason != "busy":
+            busy = self.reason
+        return (
+            f"{busy}. You are {place} in line ({self.waiting} waiting); Play starts by itself when it is "
+            "your turn."
+        )
+
+
+@dataclass
+class _Holder:
+    seen: float
+    memory: int
+    tokens: float
+    refilled: float
+
+
+class ComputeBudget:
+    """Slots for in-session work, a FIFO waiting line, heartbeat reclaim, operator bypass and a per-holder
+    step rate (see the module docstring).
+
+    Args:
+        slots: sessions that may hold a slot at once (default :func:`default_slots`), >= 1.
+        timeout_s: seconds without a heartbeat before a holder or a waiter is dropped, > 0.
+        step_rate: steps per second per holder (default :func:`default_step_rate`), > 0.
+        memory_limit_bytes: bytes the holders may declare together (default: unlimited).
+        clock: monotonic seconds (default ``time.monotonic``).
+        sleep: how :meth:`pace` waits (default ``time.sleep``).
+
+    Raises:
+        ValueError: a non-positive ``slots``, ``timeout_s`` or ``step_rate``.
+    """
+
+    def __init__(
+        self,
+        slots: int | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        step_rate: float | None = None,
+        memory_limit_bytes: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.slots = int(slots) if slots is not None else default_slots()
+        self.timeout_s = float(timeout_s)
+        self.step_rate = float(step_rate) if step_rate is not None else default_step_rate()
+        if self.slots < 1 or not self.timeout_s > 0 or not self.step_rate > 0:
+            raise ValueError(
+                f"slots must be >= 1, timeout_s and step_rate > 0; got {slots}, {timeout_s}, {step_rate}."
+            )
+        self.memory_limit_bytes = memory_limit_bytes
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._holders: dict[str, _Holder] = {}
+        self._line: OrderedDict[str, tuple[float, int]] = OrderedDict()  # holder -> (last seen, memory)
+        self.reclaimed = 0  # holders and waiters dropped for silence, since the start
+
+    # --- slots ------------------------------------------------------------------------------------------
+    def acquire(self, holder: str, operator: bool = False, memory_bytes: int = 0) -> Ticket:
+        """Take a slot for ``holder`` (a session id), or keep its place in line; also its heartbeat.
+
+        A holder that already holds a slot keeps it (and its heartbeat is renewed). Otherwise it is granted
+        a slot when one is free, no one is ahead of it in line, and the memory it declares fits beside the
+        other holders'; else it joins (or stays in) the line. ``operator``: granted at once, no slot taken.
+
+        Args:
+            holder: who asks (the same id for every call of one session).
+            operator: the operator's session (never queued).
+            memory_bytes: bytes its work will hold (counted against ``memory_limit_bytes``).
+
+        Returns:
+            A :class:`Ticket`: granted, or the place in line.
+        """
+        holder = str(holder)
+        memory = max(0, int(memory_bytes))
+        with self._lock:
+            now = self._clock()
+            self._reclaim_locked(now)
+            if operator:
+                self._release_locked(holder)
+                return self._ticket_locked(True, 0, bypass=True)
+            held = self._holders.get(holder)
+            if held is not None:
+                held.seen = now
+                held.memory = memory
+                return self._ticket_locked(True, 0)
+            self._line[holder] = (now, memory)
+            position = list(self._line).index(holder) + 1
+            reason = "busy"
+            if position == 1 and len(self._holders) < self.slots:
+                if self._fits_locked(memory):
+                    del self._line[holder]
+                    self._holders[holder] = _Holder(now, memory, self.step_rate * BURST_S, now)
+                    return self._ticket_locked(True, 0)
+                reason = (
+                    "The server's memory for visitors' runs is taken by other visitors (this configuration "
+                    f"needs about {memory / 2**20:,.0f} MB)"
+                )
+            return self._ticket_locked(False, position, reason=reason)
+
+    def heartbeat(self, holder: str) -> bool:
+        """Renew ``holder``'s claim (slot or place in line); returns whether it holds a slot."""
+        with self._lock:
+            now = self._clock()
+            held = self._holders.get(str(holder))
+            if held is not None:
+                held.seen = now
+                return True
+            if str(holder) in self._line:
+                self._line[str(holder)] = (now, self._line[str(holder)][1])
+            return False
+
+    def release(self, holder: str) -> None:
+        """Give back ``holder``'s slot, or leave the line (no-op for an unknown holder)."""
+        with self._lock:
+            self._release_locked(str(holder))
+
+    def holds(self, holder: str) -> bool:
+        """Whether ``holder`` holds a slot now."""
+        with self._lock:
+            self._reclaim_locked(self._clock())
+            return str(holder) in self._holders
+
+    def position(self, holder: str) -> int | None:
+        """``holder``'s place in line (1 = next), 0 when it holds a slot, ``None`` when neither."""
+        with self._lock:
+            self._reclaim_locked(self._clock())
+            if str(holder) in self._holders:
+                return 0
+            line = list(self._line)
+            return line.index(str(holder)) + 1 if str(holder) in line else None
+
+    def reclaim(self) -> list[str]:
+        """Drop every holder and waiter not heard of for ``timeout_s`` seconds; returns who was dropped."""
+        with self._lock:
+            return self._reclaim_locked(self._clock())
+
+    def snapshot(self) -> dict[str, object]:
+        """``{"slots", "holders": [ids], "waiting": [ids in order], "memory_bytes", "reclaimed"}``."""
+        with self._lock:
+            self._reclaim_locked(self._clock())
+            return {
+                "slots": self.slots,
+                "holders": list(self._holders),
+                "waiting": list(self._line),
+                "memory_bytes": sum(h.memory for h in self._holders.values()),
+                "reclaimed": self.reclaimed,
+            }
+
+    # --- the step rate ----------------------------------------------------------------------------------
+    def take_steps(self, holder: str, wanted: int) -> int:
+        """How many of ``wanted`` steps ``holder`` may run now (0..wanted), at most ``step_rate`` a second
+        on average (a token bucket holding up to :data:`BURST_S` seconds of steps). Non-blocking; also a
+        heartbeat. A session that holds no slot gets 0; use it only for slot holders (the operator's session
+        is not paced: it never calls this)."""
+        wanted = max(0, int(wanted))
+        with self._lock:
+            held = self._holders.get(str(holder))
+            if held is None:
+                return 0
+            now = self._clock()
+            held.seen = now
+            self._refill(held, now)
+            n = min(wanted, int(held.tokens))
+            held.tokens -= n
+            return n
+
+    def pace(self, holder: str) -> bool:
+        """One step of a trainer thread: wait (``sleep``) until ``holder`` may take it at ``step_rate``, then
+        take it. Returns False without waiting when ``holder`` holds no slot (the thread should stop). Not a
+        heartbeat: a trainer whose page went away loses its slot after ``timeout_s``."""
+        while True:
+            with self._lock:
+                held = self._holders.get(str(holder))
+                if held is None:
+                    return False
+                now = self._clock()
+                self._refill(held, now)
+                if held.tokens >= 1:
+                    held.tokens -= 1
+                    return True
+                wait = (1 - held.tokens) / self.step_rate
+            self._sleep(wait)
+
+    # --- internals --------------------------------------------------------------------------------------
+    def _refill(self, held: _Holder, now: float) -> None:
+        held.tokens = min(self.step_rate * BURST_S, held.tokens + (now - held.refilled) * self.step_rate)
+        held.refilled = now
+
+    def _fits_locked(self, memory: int) -> bool:
+        if self.memory_limit_bytes is None or memory <= 0:
+            return True
+        used = sum(h.memory for h in self._holders.values())
+        return used + memory <= self.memory_limit_bytes or not self._holders
+
+    def _release_locked(self, holder: str) -> None:
+        self._holders.pop(holder, None)
+        self._line.pop(holder, None)
+
+    def _reclaim_locked(self, now: float) -> list[str]:
+        gone = [h for h, held in self._holders.items() if now - held.seen > self.timeout_s]
+        gone += [h for h, (seen, _) in self._line.items() if now - seen > self.timeout_s]
+        for h in gone:
+            self._release_locked(h)
+        self.reclaimed += len(gone)
+        return gone
+
+    def _ticket_locked(self, granted: bool, position: int, bypass: bool = False, reason: str = "") -> Ticket:
+        return Ticket(granted, position, len(self._line), len(self._holders), self.slots, bypass, reason)
+
+
+_PROCESS_BUDGET: ComputeBudget | None = None
+_PROCESS_LOCK = threading.Lock()
+
+
+def process_budget() -> ComputeBudget:
+    """The process's one :class:`ComputeBudget` (module level, created on first use from the environment:
+    :func:`default_slots`, :func:`default_step_rate`; the holders' memory together at most four sessions'
+    :func:`session_memory_limit`)."""
+    global _PROCESS_BUDGET
+    with _PROCESS_LOCK:
+        if _PROCESS_BUDGET is None:
+            _PROCESS_BUDGET = ComputeBudget(memory_limit_bytes=4 * session_memory_limit())
+        return _PROCESS_BUDGET

@@ -1,0 +1,165 @@
+"""The compute budget for in-session work (issue 23): slots, the waiting line, reclaim, operator bypass,
+the step rate, memory."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from explorer_core.compute_budget import (
+    ComputeBudget,
+    default_slots,
+    process_budget,
+    session_memory_limit,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def budget(clock: Clock, **kw) -> ComputeBudget:
+    kw.setdefault("slots", 2)
+    kw.setdefault("timeout_s", 10.0)
+    kw.setdefault("step_rate", 100.0)
+    return ComputeBudget(clock=clock, sleep=clock.sleep, **kw)
+
+
+def test_slots_are_taken_and_released_in_order(clock):
+    b = budget(clock)
+    assert b.acquire("a").granted and b.acquire("b").granted
+    c = b.acquire("c")
+    assert not c.granted and c.position == 1 and c.holders == 2 and c.slots == 2
+    d = b.acquire("d")
+    assert not d.granted and d.position == 2 and d.waiting == 2
+    assert "busy" in d.message() and "2nd in line" in d.message()
+    assert b.acquire("a").granted  # a holder asking again keeps its slot
+    b.release("a")
+    assert not b.acquire("d").granted  # d is behind c: first come, first served
+    assert b.acquire("c").granted
+    assert b.position("d") == 1
+    b.release("b")
+    assert b.acquire("d").granted
+    b.release("c"), b.release("d")
+    assert b.snapshot()["holders"] == [] and b.snapshot()["waiting"] == []
+    b.release("nobody")  # unknown: no-op
+
+
+def test_a_waiter_that_leaves_gives_up_its_place(clock):
+    b = budget(clock, slots=1)
+    b.acquire("a"), b.acquire("b"), b.acquire("c")
+    b.release("b")  # pressed Pause while waiting
+    assert b.position("c") == 1
+
+
+def test_a_silent_holder_is_reclaimed_after_the_timeout(clock):
+    b = budget(clock, slots=1)
+    assert b.acquire("stuck").granted
+    assert not b.acquire("next").granted
+    clock.t += 5
+    assert b.heartbeat("next") is False  # the waiter keeps its place
+    clock.t += 5.5  # "stuck" silent for 10.5 s > timeout, "next" for 5.5 s
+    assert b.acquire("next").granted
+    assert not b.holds("stuck") and b.reclaimed == 1
+
+
+def test_a_silent_waiter_loses_its_place(clock):
+    b = budget(clock, slots=1)
+    b.acquire("a"), b.acquire("gone"), b.acquire("here")
+    clock.t += 6
+    b.acquire("a"), b.acquire("here")
+    clock.t += 6
+    assert b.position("gone") is None and b.position("here") == 1
+
+
+def test_the_operator_is_never_queued_and_takes_no_slot(clock):
+    b = budget(clock, slots=1)
+    assert b.acquire("visitor").granted
+    ticket = b.acquire("lecturer", operator=True)
+    assert ticket.granted and ticket.bypass and "operator" in ticket.message()
+    assert b.snapshot()["holders"] == ["visitor"]
+    assert not b.acquire("other").granted
+
+
+def test_no_slot_leaks_when_a_session_ends_mid_play(clock):
+    """Sessions that start Play and vanish (no pause, no release) free their slots by timeout alone."""
+    b = budget(clock, slots=2)
+    for i in range(5):
+        b.acquire(f"s{i}")
+    assert len(b.snapshot()["holders"]) == 2 and len(b.snapshot()["waiting"]) == 3
+    clock.t += 11  # every tab closed
+    assert b.reclaim() and b.snapshot()["holders"] == [] and b.snapshot()["waiting"] == []
+    assert b.acquire("new").granted
+
+
+def test_a_holders_steps_are_capped_at_its_rate(clock):
+    b = budget(clock, step_rate=100.0)
+    assert b.take_steps("nobody", 10) == 0  # no slot, no steps
+    b.acquire("a")
+    assert b.take_steps("a", 1000) == 50  # the burst: half a second of steps
+    assert b.take_steps("a", 10) == 0
+    clock.t += 0.25
+    assert b.take_steps("a", 1000) == 25
+    # a trainer thread: pace() waits for each step
+    start = clock.t
+    for _ in range(200):
+        assert b.pace("a")
+    assert clock.t - start == pytest.approx(2.0, abs=0.02)
+    b.release("a")
+    assert b.pace("a") is False  # released: the thread stops
+
+
+def test_memory_of_the_holders_together_is_bounded(clock):
+    b = budget(clock, slots=3, memory_limit_bytes=1000)
+    assert b.acquire("a", memory_bytes=600).granted
+    big = b.acquire("b", memory_bytes=600)
+    assert not big.granted and "memory" in big.message()
+    b.release("a")
+    assert b.acquire("b", memory_bytes=600).granted
+
+
+def test_threads_never_hold_more_slots_than_there_are(clock):
+    b = ComputeBudget(slots=3, timeout_s=60, step_rate=100)
+    most = []
+    lock = threading.Lock()
+
+    def visitor(i: int) -> None:
+        for _ in range(200):
+            if b.acquire(f"v{i}").granted:
+                with lock:
+                    most.append(len(b.snapshot()["holders"]))
+                b.release(f"v{i}")
+
+    threads = [threading.Thread(target=visitor, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most and max(most) <= 3
+
+
+def test_defaults_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AEVB_SESSION_COMPUTE_SLOTS", "3")
+    assert default_slots() == 3
+    monkeypatch.setenv("AEVB_SESSION_COMPUTE_SLOTS", "zero")
+    assert default_slots() >= 1
+    monkeypatch.setenv("AEVB_SESSION_COMPUTE_SLOTS", "-4")
+    assert default_slots() == 1
+    monkeypatch.setenv("AEVB_SESSION_MEMORY_MB", "256")
+    assert session_memory_limit() == 256 * 2**20
+    assert process_budget() is process_budget()
+    with pytest.raises(ValueError):
+        ComputeBudget(slots=0)
