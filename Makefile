@@ -6,7 +6,7 @@ PORT   ?= 8501
 # `make run` listens on this machine only; `make serve` on every interface (a class on the network)
 ADDRESS ?= localhost
 
-.PHONY: gmvae-seeds run serve test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn bench-soak bench-play cards clean bench-watch
+.PHONY: gmvae-seeds run serve test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn bench-soak bench-play cards clean bench-watch bench-gaps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,7 @@ test: lint data
 # `make bench` runs every target in BENCH_TARGETS (add yours there) and prints the total time;
 # BENCH_ARGS=--quick gives the quality, training-speed and app scripts a short smoke run.
 BENCH_TARGETS = bench-quality bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-training-speed bench-app \
-	bench-training-load bench-vrnn bench-soak bench-play bench-watch
+	bench-training-load bench-vrnn bench-soak bench-play bench-watch bench-gaps
 BENCH_ARGS ?=
 
 bench:
@@ -109,6 +109,10 @@ gmvae-seeds: install data
 # the Watch it learn page in Chromium: frames per second while playing (pause background trainings first)
 bench-watch: install-dev data
 	cd bench && ../$(PY) bench_watch.py && ../$(PY) report.py
+
+# inference gaps of every shipped VAE and CVAE on 1000 test images (long: minutes per L=2 model, more for L=20)
+bench-gaps: install-dev data
+	cd bench && ../$(PY) bench_gaps.py $(BENCH_ARGS) && ../$(PY) report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -625,6 +625,51 @@ def watch_section(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def gaps_section(r: dict) -> list[str]:
+    """Approximation and amortization gaps of the shipped VAEs and CVAEs (bench/results/gaps.json,
+    `make bench-gaps`)."""
+    lines = [
+        f"## Inference gaps on {r['n']} MNIST test images: approximation and amortization",
+        "",
+        _machine_line(r["machine"]),
+        "",
+        *_quick_note(r),
+        r["what"] + ". Approximation gap = log p(x) - ELBO(q\\*), amortization gap = ELBO(q\\*) - "
+        "ELBO(q_phi), with q\\* the best diagonal Gaussian for each image (Cremer, Li & Duvenaud 2018, "
+        "table 1); the last gap column is log p(x) - ELBO of the best full-covariance Gaussian.",
+        "",
+        "| model | L | likelihood | log p(x) by | log p(x) | ELBO(q_phi) | inference gap | approximation gap "
+        "| amortization gap | approximation gap, full-covariance q\\* | s / image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(m: dict, key: str) -> str:
+        return f"{m[key]:.2f} ± {m[key + '_stderr']:.2f}" if m.get(key + "_stderr") is not None else "–"
+
+    for name, m in r["models"].items():
+        method = m["evidence_method"] + (" (lower bound)" if m["evidence_is_lower_bound"] else "")
+        lines.append(
+            f"| {name} | {m['latent_dim']} | {m.get('likelihood') or '–'} | {method} "
+            f"| {m['log_evidence']:.2f} | {m['elbo_amortized']:.2f} | {cell(m, 'inference_gap')} "
+            f"| **{cell(m, 'approximation_gap')}** | **{cell(m, 'amortization_gap')}** "
+            f"| {cell(m, 'approximation_gap_full')} | {m['seconds_per_image']:.2f} |"
+        )
+    paper = r.get("paper") or {}
+    lines += [
+        "",
+        "Means over the images ± their standard errors, nats per image. Where log p(x) is an IWAE estimate "
+        "(L > 2) it is a lower bound, and so is the approximation gap.",
+        "",
+    ]
+    if paper.get("figures"):
+        lines += [f"{paper['source']}: {paper['figures']}.", ""]
+    elif paper:
+        lines += [f"{paper['source']}: {paper['note']}.", ""]
+    if paper.get("differences"):
+        lines += [f"What differs: {paper['differences']}.", ""]
+    return lines
+
+
 SECTIONS = {
     "fa": fa_section,
     "latent": latent_section,
@@ -637,6 +682,7 @@ SECTIONS = {
     "soak": soak_section,
     "play": play_section,
     "watch": watch_section,
+    "gaps": gaps_section,
 }
 
 

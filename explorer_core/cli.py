@@ -9,6 +9,8 @@ Commands:
     evaluate  test-set metrics of a pretrained model (by name) or a model file.
     select    choose one of several seeds of a recipe by validation ELBO and publish it with the table of
               every seed (``explorer_core.evaluation.selection``).
+    gaps      the inference gap of a VAE or CVAE on the first N test images, split into approximation and
+              amortization gaps (Cremer, Li & Duvenaud 2018; ``explorer_core.inference.posterior``).
 """
 
 from __future__ import annotations
@@ -377,6 +379,87 @@ def _run_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gaps_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "gaps",
+        help="mean approximation and amortization gaps (nats per image) of a VAE or CVAE on the test set",
+    )
+    p.add_argument("model", help="a name in pretrained/ or a path to a model's .json or .safetensors")
+    p.add_argument("--n", type=int, default=1000, help="the first N test images (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo noise (IWAE, L > 2 fits)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps of each q* fit")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run_gaps)
+
+
+def _run_gaps(args: argparse.Namespace) -> int:
+    import time
+
+    from explorer_core.artifacts import ArtifactError, load_model
+    from explorer_core.data import (
+        PREPROCESSINGS,
+        MNISTUnavailable,
+        load_mnist_splits,
+        preprocess_for_evaluation,
+    )
+    from explorer_core.device import DeviceError, pick_device
+    from explorer_core.inference.posterior import PosteriorError, test_set_gaps
+
+    try:
+        device = pick_device()
+        loaded = load_model(args.model, device)
+        preprocessing = loaded.meta.get("preprocessing")
+        if preprocessing not in PREPROCESSINGS:
+            raise ArtifactError(
+                f"{Path(loaded.meta['path']).name}: not a model file: preprocessing is missing or unknown "
+                f"({preprocessing!r}; known: {', '.join(PREPROCESSINGS)})."
+            )
+        if args.n < 1:
+            raise ArtifactError(f"--n must be at least 1, got {args.n}.")
+        if args.steps is not None and not 1 <= args.steps <= 100_000:
+            raise ArtifactError(f"--steps must be between 1 and 100000, got {args.steps}.")
+    except (ArtifactError, DeviceError, ValueError, OSError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    try:
+        splits = load_mnist_splits(n_validation=0)
+    except MNISTUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    n = min(args.n, len(splits.x_test))
+    x = preprocess_for_evaluation(splits.x_test[:n].to(device), preprocessing)
+    labels = splits.y_test[:n].to(device)
+    start = time.perf_counter()
+    try:
+        with tqdm(total=n, unit="image", file=sys.stderr, disable=None, desc="gaps") as bar:
+            gaps = test_set_gaps(
+                loaded.model,
+                x,
+                labels,
+                seed=args.seed,
+                steps=args.steps,
+                progress=lambda d, t: bar.update(d - bar.n),
+            )
+    except PosteriorError as err:
+        print(f"error: {loaded.name}: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    result = {
+        "model": loaded.name,
+        "family": loaded.family,
+        "preprocessing": preprocessing,
+        **gaps,
+        "seconds": round(time.perf_counter() - start, 1),
+        "device": str(device),
+        "units": "nats per image (means over the images, with standard errors)",
+    }
+    if gaps["evidence_is_lower_bound"]:
+        result["note"] = (
+            f"log p(x) is {gaps['evidence_method']}, a lower bound: the approximation gaps are lower bounds"
+        )
+    _print_result(result, args.json, width=28)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return the exit status."""
     parser = argparse.ArgumentParser(
@@ -390,5 +473,6 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     _evaluate_parser(sub)
     _select_parser(sub)
+    _gaps_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

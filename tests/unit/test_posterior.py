@@ -275,3 +275,57 @@ def test_cvae_conditions_on_the_label():
     right = P.grid_posterior(model, x[0], int(y[0]))
     wrong = P.grid_posterior(model, x[0], (int(y[0]) + 1) % 10)
     assert right.log_evidence > wrong.log_evidence  # the image is likelier under its own label
+
+
+class Folded(LinearGaussian):
+    """p(x|z) = N((z1^2, z2), 0.05^2 I): the posterior of x = (1, 0.3) has two equal modes at z1 = +-1 with a
+    valley of ~200 nats between them, and q(z|x) sits on one of them only."""
+
+    def __init__(self):
+        super().__init__(latent_dim=2, data_dim=2)
+
+    def encode(self, x, y=None):
+        return Independent(
+            Normal(torch.stack([x[:, 0].sqrt(), x[:, 1]], -1), torch.full((x.shape[0], 2), 0.04)), 1
+        )
+
+    def decode(self, z, y=None):
+        return Independent(Normal(torch.stack([z[..., 0] ** 2, z[..., 1]], -1), 0.05), 1)
+
+
+@torch.no_grad()
+def test_the_prior_scan_finds_the_mode_q_phi_missed():
+    model = Folded()
+    x = torch.tensor([1.0, 0.3])
+    grid = P.grid_posterior(model, x)
+    # brute force: a fine grid over the whole prior box, float64
+    z1 = torch.linspace(-4, 4, 4001, dtype=torch.float64)
+    z2 = torch.linspace(-1, 1.6, 1301, dtype=torch.float64)
+    zz1, zz2 = torch.meshgrid(z1, z2, indexing="xy")
+    z = torch.stack([zz1.reshape(-1), zz2.reshape(-1)], -1)
+    lp = Normal(torch.stack([z[:, 0] ** 2, z[:, 1]], -1), 0.05).log_prob(x.double()).sum(-1)
+    lp = lp + Normal(0.0, 1.0).log_prob(z).sum(-1)
+    exact = float(torch.logsumexp(lp, 0)) + math.log(float((z1[1] - z1[0]) * (z2[1] - z2[0])))
+    assert abs(grid.log_evidence - exact) < 1e-3
+    assert grid.z1[0] < -1 < 1 < grid.z1[-1]  # both modes on the grid
+    assert abs(float(grid.mean[0])) < 0.02  # the posterior's mean lies between the two modes
+    split = P.gap_split(model, x, grid=grid)
+    # a Gaussian can hold one mode of two equal ones: the approximation gap is then about log 2
+    assert split.approximation_gap == pytest.approx(math.log(2), abs=0.05)
+
+
+def test_log_weights_with_noise_are_the_old_log_weights():
+    from explorer_core.models.vae import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=3, hidden=(16, 8))).eval()
+    x = torch.rand(2, 784)
+    eps = torch.randn(5, 2, 3)
+    with torch.no_grad():
+        q = model.encode(x)
+        z = q.mean + q.stddev * eps
+        expected = model.decode(z).log_prob(x) + model.prior().log_prob(z) - q.log_prob(z)
+        torch.testing.assert_close(model.log_weights(x, k=5, eps=eps), expected)
+        assert model.log_weights(x, k=5).shape == (5, 2)
+        with pytest.raises(ValueError, match="eps must have shape"):
+            model.log_weights(x, k=4, eps=eps)
