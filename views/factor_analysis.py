@@ -24,6 +24,7 @@ from explorer_core.explore.fa import (
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
+from views.components.compute_slot import SlotGate
 from views.components.live_chart import live_chart
 from views.components.phase_controls import autoplay_radio, step_buttons
 from views.components.player import Player
@@ -46,6 +47,7 @@ MAX_N_STEPS = 100_000  # the "N steps" field
 
 limit_cpu_threads(1)  # the FA model is tiny: one thread per step beats two
 player = Player("fa", FRAME_SECONDS)
+gate = SlotGate("fa", player)  # the server's compute budget (explorer_core.compute_budget)
 
 
 def new_experiment(dataset=None, **config) -> None:
@@ -59,6 +61,7 @@ def new_experiment(dataset=None, **config) -> None:
         state.fa_k = limit
     state.fa = FAExperiment(dataset, config)
     player.stop()
+    gate.release()
 
 
 if "fa" not in st.session_state:
@@ -228,7 +231,7 @@ def controls() -> None:
     b[0].number_input("N steps", 1, 100_000, 100, key="fa_n", label_visibility="collapsed")
     step_buttons(b[1:4], "fa", queue_steps)
     b[4].button("Paper schedule (E, M, E, M × 1000)", key="fa_paper", on_click=queue_paper_schedule)
-    player.button(b[5], on_play=lambda: state.fa.queued_steps == 0)
+    player.button(b[5], on_play=lambda: state.fa.queued_steps == 0, on_pause=gate.release)
     b[6].button("↺ Reset", key="fa_reset", on_click=new_experiment)
     autoplay_radio("fa")
     note = state.pop("fa_note", None)
@@ -249,19 +252,26 @@ def frames(playing: bool) -> bool:
     fa: FAExperiment = state.fa
     go_on = True
     if playing:
-        per_frame = int(state.get("fa_frame", 100))
-        free = player.free and fa.queued_steps == 0
-        if (
-            free
-        ):  # steps of the chosen phase that never stay in the queue (a schedule queued later runs alone)
-            fa.enqueue(state.get("fa_autoplay_phase", "joint"), per_frame)
-        budget = CLICK_BUDGET_S if state.pop("fa_click_frame", False) else FRAME_BUDGET_S
-        t0 = time.perf_counter()
-        ran = fa.run_pending(per_frame, time_budget_s=budget)
-        if free:
-            fa.clear_queue()
-        state["fa_step_ms"] = ((time.perf_counter() - t0) * 1e3, ran)
-        go_on = not fa.error and (fa.queued_steps > 0 or player.free)
+        # steps run only with a compute slot, at most its step rate; without one the visitor waits in line
+        # (gate.waiting_panel) and Play starts by itself on their turn
+        ticket = gate.acquire()
+        if not ticket.granted:
+            gate.wait(ticket)
+            go_on = False
+        else:
+            per_frame = clamp_int(state.get("fa_frame", 100), 1, max(STEPS_PER_FRAME), 100)
+            free = player.free and fa.queued_steps == 0
+            if free:  # steps of the chosen phase that never stay in the queue (a schedule runs alone)
+                fa.enqueue(state.get("fa_autoplay_phase", "joint"), per_frame)
+            budget = CLICK_BUDGET_S if state.pop("fa_click_frame", False) else FRAME_BUDGET_S
+            t0 = time.perf_counter()
+            ran = fa.run_pending(gate.take_steps(per_frame), time_budget_s=budget)
+            if free:
+                fa.clear_queue()
+            state["fa_step_ms"] = ((time.perf_counter() - t0) * 1e3, ran)
+            go_on = not fa.error and (fa.queued_steps > 0 or player.free)
+            if not go_on:
+                gate.release()
     # conditional messages live in fixed containers, so the charts below keep their place in the
     # layout and are updated in place instead of being re-created (no flicker while playing)
     if fa.error:
@@ -319,4 +329,5 @@ def frames(playing: bool) -> bool:
 
 
 st.fragment(controls)()
+gate.waiting_panel()
 player.frames(frames)

@@ -37,6 +37,7 @@ from explorer_core.explore.sequences import (
 from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
 from views.components import model_panel
+from views.components.compute_slot import SlotGate
 from views.components.images import drawing_panel, show_image, source_radio
 from views.components.live_chart import live_chart
 from views.components.model_panel import Metric
@@ -55,6 +56,7 @@ state = st.session_state
 
 limit_cpu_threads(1)  # one generated row is a few small matrix products: one thread beats two
 player = Player(P, FRAME_SECONDS)
+gate = SlotGate(P, player)  # the server's compute budget (explorer_core.compute_budget)
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -195,7 +197,7 @@ def generation_panel(playing: bool) -> bool:
         "Rows per frame (▶ Play)", ROWS_PER_FRAME, key=f"{P}_per_frame", help="rows added per timer tick"
     )
     next_row = c[3].button("Next row ⏭", key=f"{P}_next", help="generate one more row of every digit")
-    player.button(c[4], on_play=on_play)
+    player.button(c[4], on_play=on_play, on_pause=gate.release)
     reset = c[5].button("↺ Reset", key=f"{P}_reset", help="back to row 0 (same seed, same digits)")
 
     gen = current_generation()
@@ -208,8 +210,20 @@ def generation_panel(playing: bool) -> bool:
         advance(model, gen, 1)
     go_on = True
     if playing and player.running:  # (Next row or Reset in this run stopped it)
-        advance(model, gen, int(per_frame))
-        go_on = gen.rows < T
+        # rows run only with a compute slot, at most its step rate (a row counts as a step); without one
+        # the visitor waits in line (gate.waiting_panel) and Play starts by itself on their turn. "Next
+        # row" answers one click and never waits.
+        ticket = gate.acquire()
+        if ticket.granted:
+            rows = gate.take_steps(max(1, min(int(per_frame), T - gen.rows)))
+            if rows:
+                advance(model, gen, rows)
+            go_on = gen.rows < T
+            if not go_on:
+                gate.release()
+        else:
+            gate.wait(ticket)
+            go_on = False
     step_s = time.perf_counter() - t0
 
     show = "samples" if state[f"{P}_show_samples"] else "means"
@@ -265,6 +279,7 @@ def generation_panel(playing: bool) -> bool:
 
 st.subheader("Generation")
 st.html(f"<style>.st-key-{P}_grid img {{ image-rendering: pixelated; }}</style>")
+gate.waiting_panel()
 player.frames(generation_panel)
 
 # ------------------------------------------------------------------------------------------- the test set

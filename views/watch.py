@@ -21,6 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
+from explorer_core.access import class_mode
+from explorer_core.compute_budget import session_memory_limit
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.watch import (
@@ -31,11 +33,19 @@ from explorer_core.explore.watch import (
     WatchExperiment,
     load_watch_data,
 )
+from explorer_core.explore.watch_budget import (
+    PacedWatchExperiment,
+    memory_refusal,
+    watch_memory,
+    with_iwae_k,
+)
 from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
 from views.components import latent_pad as lp
+from views.components.compute_slot import SlotGate
 from views.components.live_chart import live_chart
+from views.components.page_state import operator
 from views.components.phase_controls import autoplay_radio, step_buttons
 from views.components.player import Player
 
@@ -54,6 +64,7 @@ WATCH_THREADS = 1
 
 limit_cpu_threads(WATCH_THREADS)
 player = Player("watch", FRAME_SECONDS)
+gate = SlotGate("watch", player)  # the server's compute budget (explorer_core.compute_budget)
 state = st.session_state
 
 
@@ -65,14 +76,18 @@ def cached_data(n_train: int, likelihood: str, n_eval: int, n_map: int):
 
 def new_experiment(config: WatchConfig) -> str | None:
     """Start a fresh run in this session (stopping the old one's thread); an error message instead when it
-    cannot start."""
+    cannot start, also when its memory estimate is above what a session may use (checked first)."""
+    refusal = memory_refusal(config, session_memory_limit())
+    if refusal:
+        return f"Cannot start this run: {refusal}"
     old = state.get("watch")
     if isinstance(old, WatchExperiment):
         old.stop()
     player.stop()
+    gate.release()
     try:
         data = cached_data(config.n_train, config.likelihood, config.n_eval, config.n_map)
-        state.watch = WatchExperiment(config, data)
+        state.watch = PacedWatchExperiment(config, data)
     except MNISTUnavailable as err:
         return f"MNIST is needed for this page. {err}"
     except (WatchError, ValueError) as err:
@@ -222,8 +237,43 @@ def on_play() -> bool:
 
 
 def on_pause() -> None:
-    """⏸ Pause: stop the training thread (its last steps are shown by the next frame)."""
+    """⏸ Pause: stop the training thread (its last steps are shown by the next frame) and give the compute
+    slot back."""
     state.watch.stop()
+    gate.release()
+
+
+def on_k_change() -> None:
+    """The k slider (a callback): a k whose evaluation would need more memory than a session may use is
+    refused, with a note, and the slider goes back."""
+    ex: WatchExperiment = state.watch
+    k = state.get("watch_k", ex.config.iwae_k)
+    refusal = memory_refusal(with_iwae_k(ex.config, k), session_memory_limit())
+    if refusal:
+        state.watch_k = ex.config.iwae_k
+        state.watch_note = f"k not changed: {refusal}"
+
+
+def export_run() -> None:
+    """💾 Export (a callback): save the run where the VAE page's picker finds it. In class mode it writes
+    to the server's disk, so it needs the operator's passphrase (given on the Training page); a visitor gets
+    a note instead. The server's folder is not shown in class mode."""
+    if not operator():
+        state.watch_note = (
+            "Exporting writes to the server's disk: in class mode it needs the operator's passphrase "
+            "(Training page)."
+        )
+        return
+    try:
+        path = state.watch.export(runs_root())
+    except (WatchError, OSError) as err:
+        state.watch_note = f"Not exported: {err}"
+        return
+    where = "" if class_mode() else f" Files in `{path.parent}`."
+    state.watch_exported = (
+        f"Exported as run `{path.parent.name}`: pick it in the **VAE latent space** page's model picker "
+        f"(marked 🏋️).{where}"
+    )
 
 
 def reset() -> None:
@@ -248,6 +298,7 @@ def controls() -> None:
         IWAE_KS,
         ex.config.iwae_k if ex.config.iwae_k in IWAE_KS else 16,
         key="watch_k",
+        on_change=on_k_change,
         help="importance samples per validation image in the IWAE bound; more: tighter, slower frames",
     )
     c[3].select_slider(
@@ -262,7 +313,7 @@ def controls() -> None:
     c[4].number_input("N steps", 1, 100_000, 250, key="watch_n")
     if (lr_phi, lr_theta) != (ex.config.lr_inference, ex.config.lr_generative):
         ex.set_learning_rates(lr_phi, lr_theta)
-    if k != ex.config.iwae_k:
+    if k != ex.config.iwae_k and memory_refusal(with_iwae_k(ex.config, k), session_memory_limit()) is None:
         ex.set_iwae_k(k)
 
     b = st.columns([1, 1, 1, 1.5, 1, 1, 1])
@@ -275,23 +326,22 @@ def controls() -> None:
         help="run the queue; with nothing queued, steps of the phase chosen below until paused",
     )
     b[5].button("↺ Reset", key="watch_reset", on_click=reset)
-    export = b[6].button(
-        "💾 Export", key="watch_export", help="save as a run: it appears in the VAE page's picker"
+    may_export = operator()
+    b[6].button(
+        "💾 Export",
+        key="watch_export",
+        on_click=export_run,
+        disabled=not may_export,
+        help="save as a run: it appears in the VAE page's picker"
+        + ("" if may_export else " (in class mode: needs the operator's passphrase, Training page)"),
     )
     autoplay_radio("watch")
     note = state.pop("watch_note", None)
     if note:
         st.error(note)
-    if export:
-        try:
-            path = state.watch.export(runs_root())
-        except (WatchError, OSError) as err:
-            st.error(f"Not exported: {err}")
-        else:
-            st.success(
-                f"Exported as run `{path.parent.name}`: pick it in the **VAE latent space** page's model "
-                f"picker (marked 🏋️). Files in `{path.parent}`."
-            )
+    exported = state.pop("watch_exported", None)
+    if exported:
+        st.success(exported)
     player.sync()
 
 
@@ -389,10 +439,23 @@ def frame(playing: bool) -> bool:
     ex: WatchExperiment = state.watch
     go_on = True
     if playing:
+        slot_ok = True
         if ex.error is None and (ex.queued_steps or player.free or ex.running):
-            ex.start(autoplay=state.get("watch_autoplay_phase", "joint") if player.free else None)
-        new = ex.collect(COLLECT_TIMEOUT_S, min_steps=int(state.get("watch_frame", 20)))
-        go_on = ex.error is None and (ex.running or new is not None)
+            # the trainer runs only with a compute slot (its memory counted); without one, the visitor
+            # waits in line (gate.waiting_panel) and Play starts by itself on their turn
+            ticket = gate.acquire(memory_bytes=watch_memory(ex.config).total_bytes)
+            if ticket.granted:
+                holder, budget = gate.holder, gate.budget
+                ex.pacer = None if ticket.bypass else (lambda: budget.pace(holder))
+                ex.start(autoplay=state.get("watch_autoplay_phase", "joint") if player.free else None)
+            else:
+                slot_ok = False
+                ex.stop()
+                gate.wait(ticket)
+        new = ex.collect(COLLECT_TIMEOUT_S if slot_ok else 0.0, min_steps=int(state.get("watch_frame", 20)))
+        go_on = slot_ok and ex.error is None and (ex.running or new is not None)
+        if not go_on and slot_ok:
+            gate.release()
     else:
         ex.collect(0.0)  # what the thread handed over when it stopped
     collect_ms = (time.perf_counter() - start) * 1e3
@@ -487,4 +550,5 @@ def frame(playing: bool) -> bool:
 
 
 st.fragment(controls)()
+gate.waiting_panel()
 player.frames(frame)

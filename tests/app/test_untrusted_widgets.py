@@ -287,3 +287,156 @@ def test_clearing_streamlits_caches_never_starts_a_second_job_manager(tmp_path, 
         at.run()
         assert not at.exception, at.exception
     assert supervisors() == before
+
+
+# --------------------------------------------------------------------------------------- the compute budget
+
+
+@pytest.fixture
+def class_mode(monkeypatch):
+    monkeypatch.setenv("AEVB_CLASS_MODE", "1")
+    monkeypatch.setenv("AEVB_OPERATOR_PASSPHRASE", "correct horse")
+
+
+@pytest.fixture
+def busy_server():
+    """Every slot of the process's budget held by other visitors (released at the end)."""
+    from explorer_core.compute_budget import process_budget
+
+    budget = process_budget()
+    others = [f"other-visitor-{i}/fa" for i in range(budget.slots)]
+    for other in others:
+        assert budget.acquire(other).granted
+    yield budget, others
+    for other in others:
+        budget.release(other)
+
+
+def infos(at: AppTest) -> list[str]:
+    return [i.value for i in at.info]
+
+
+@pytest.mark.usefixtures("class_mode")
+def test_play_on_a_busy_server_says_so_and_starts_on_the_visitors_turn(fa_page, busy_server):
+    budget, others = busy_server
+    at = fa_page
+    at.button(key="fa_play").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["fa"].steps == 0  # nothing ran
+    assert not at.session_state["fa_player"].running
+    busy = [i for i in infos(at) if "server is busy" in i]
+    assert busy and "next in line" in busy[0], infos(at)
+    assert at.button(key="fa_slot_leave")
+    at.run()  # a poll of the line (the fragment's timer; AppTest never fires it): still waiting
+    assert any("next in line" in i for i in infos(at))
+    for other in others:
+        budget.release(other)  # a slot frees up
+    at.run()  # the next poll: the visitor's turn, Play starts by itself
+    assert not at.exception, at.exception
+    assert at.session_state["fa_player"].running
+    assert not any("server is busy" in i for i in infos(at))
+    at.run()
+    assert at.session_state["fa"].steps > 0
+    holders = budget.snapshot()["holders"]
+    assert any(h.endswith("/fa") and not h.startswith("other") for h in holders)
+    at.button(key="fa_play").click().run()  # ⏸ Pause gives the slot back
+    assert not any(h.endswith("/fa") and not h.startswith("other") for h in budget.snapshot()["holders"])
+
+
+@pytest.mark.usefixtures("class_mode")
+def test_leaving_the_line_gives_up_the_place(fa_page, busy_server):
+    budget, _ = busy_server
+    at = fa_page
+    at.button(key="fa_play").click().run()
+    assert len(budget.snapshot()["waiting"]) == 1
+    at.button(key="fa_slot_leave").click().run()
+    assert not at.exception, at.exception
+    assert budget.snapshot()["waiting"] == []
+    assert not any("server is busy" in i for i in infos(at))
+
+
+@pytest.mark.usefixtures("class_mode")
+def test_the_operator_plays_on_a_busy_server(fa_page, busy_server):
+    at = fa_page
+    at.session_state["tr_operator"] = True  # gave the passphrase on the Training page
+    at.button(key="fa_joint").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["fa"].steps > 0
+    assert not any("server is busy" in i for i in infos(at))
+
+
+# ------------------------------------------------------------------------------------------- Watch it learn
+
+
+@pytest.fixture
+def watch_page() -> AppTest:
+    from explorer_core.data import MNISTUnavailable, load_mnist_splits
+
+    try:
+        load_mnist_splits()
+    except MNISTUnavailable as err:
+        pytest.skip(f"MNIST is not available: {err}")
+    return open_page("watch.py")
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in [*at.error, *at.success, *at.info, *at.caption, *at.markdown]]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.usefixtures("class_mode")
+def test_a_visitor_cannot_export_to_the_servers_disk(watch_page, tmp_path, monkeypatch):
+    """25 presses of 💾 Export wrote 25 runs (68 MB) before: in class mode it needs the passphrase."""
+    from explorer_core.jobs import list_runs
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("AEVB_RUNS_DIR", str(runs))
+    at = watch_page
+    at.number_input(key="watch_n").set_value(5)
+    at.button(key="watch_joint").click().run()
+    for _ in range(50):
+        if not at.session_state["watch_player"].running:
+            break
+        at.run()
+    button = at.button(key="watch_export")
+    assert button.disabled and "passphrase" in button.help
+    for _ in range(3):  # clicks sent anyway (a websocket client ignores "disabled"; Streamlit drops them)
+        at.button(key="watch_export").proto.disabled = False
+        at.button(key="watch_export").click().run()
+        assert not at.exception, at.exception
+    assert not runs.exists() or not list_runs(runs)
+    # the operator exports, and sees no server path
+    at.session_state["tr_operator"] = True
+    at.run()
+    at.button(key="watch_export").click().run()
+    assert not at.exception, at.exception
+    assert any("Exported as run" in s.value for s in at.success), _texts(at)
+    assert str(runs) not in _texts(at) and str(tmp_path) not in _texts(at)
+    assert len(list_runs(runs)) == 1
+
+
+def test_watch_refuses_a_configuration_above_the_sessions_memory(watch_page):
+    """2000 validation images with k = 256 took 4.7 GB: refused by its estimate before anything is built."""
+    at = watch_page
+    before = at.session_state["watch"]
+    at.number_input(key="watch_cfg_eval").set_value(2000)
+    at.button(key="FormSubmitter:watch_config-Start a new run").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["watch"] is not before  # 2000 x 16: fits
+    assert at.session_state["watch"].config.n_eval == 2000
+    at.select_slider(key="watch_k").set_value(256).run()  # 2000 x 256 from the controls: refused
+    assert not at.exception, at.exception
+    assert at.session_state["watch"].config.iwae_k == 16
+    assert at.session_state["watch_k"] == 16
+    assert any("k not changed" in e.value and "MB" in e.value for e in at.error), _texts(at)
+    # and from the form: k = 256 with 100 images first, then 2000 images
+    at.number_input(key="watch_cfg_eval").set_value(100)
+    at.button(key="FormSubmitter:watch_config-Start a new run").click().run()
+    at.select_slider(key="watch_k").set_value(256).run()
+    assert at.session_state["watch"].config.iwae_k == 256
+    kept = at.session_state["watch"]
+    at.number_input(key="watch_cfg_eval").set_value(2000)
+    at.button(key="FormSubmitter:watch_config-Start a new run").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["watch"] is kept
+    assert any("Cannot start this run" in e.value and "needs about" in e.value for e in at.error)

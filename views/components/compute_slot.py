@@ -1,0 +1,110 @@
+"""A page's claim on the server's compute budget while its ▶ Play runs (Watch it learn, factor analysis,
+VRNN): ``explorer_core.compute_budget`` holds the slots; this is the page side.
+
+* Each frame of Play calls :meth:`SlotGate.acquire` (also the slot's heartbeat). Granted: the frame runs its
+  steps, at most :meth:`SlotGate.take_steps` of them (the holder's step rate). Not granted:
+  :meth:`SlotGate.wait` pauses the player and the visitor joins the line.
+* While in line, :meth:`SlotGate.waiting_panel` (mounted by the page's full run, before its frames) says in
+  words that the server is busy and where the visitor is in line, polls the budget every
+  :data:`POLL_S` seconds (a fragment with a timer, so a waiting visitor costs one tiny rerun a second, never
+  a spinner) and starts Play by itself when the visitor's turn comes; "Leave the line" gives up the place.
+* :meth:`SlotGate.release` when Play pauses, when its queue is done or when it fails; a session that ends
+  mid-Play stops sending heartbeats and the budget reclaims its slot after its timeout.
+
+The operator's session (class mode, passphrase given) and every session outside class mode is never queued
+nor paced (``views.components.page_state.operator``). Work that answers one gesture (a pad move, a drawing,
+a cluster pick, "Next row") never goes through here.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer_core.compute_budget import ComputeBudget, Ticket, process_budget
+from views.components.page_state import operator, session_id
+from views.components.player import Player
+
+#: seconds between two polls of a visitor waiting in line
+POLL_S = 1.0
+
+
+class SlotGate:
+    """The claim of one page (``key``) of this session on the budget.
+
+    Args:
+        key: the page's prefix (the holder is ``<session id>/<key>``; state ``{key}_slot_wait``).
+        player: the page's player (paused while waiting, started again when the slot comes).
+        budget: the budget (default: the process's, :func:`explorer_core.compute_budget.process_budget`).
+    """
+
+    def __init__(self, key: str, player: Player, budget: ComputeBudget | None = None):
+        self.key = key
+        self.player = player
+        self._budget = budget
+
+    @property
+    def budget(self) -> ComputeBudget:
+        """The budget this gate asks."""
+        return self._budget if self._budget is not None else process_budget()
+
+    @property
+    def holder(self) -> str:
+        """This session's id on this page."""
+        return f"{session_id()}/{self.key}"
+
+    @property
+    def waiting(self) -> bool:
+        """Whether this session waits in line (Play paused until its turn)."""
+        return f"{self.key}_slot_wait" in st.session_state
+
+    def acquire(self, memory_bytes: int = 0) -> Ticket:
+        """Take (or keep) the slot, or the place in line; the slot's heartbeat."""
+        return self.budget.acquire(self.holder, operator=operator(), memory_bytes=memory_bytes)
+
+    def take_steps(self, wanted: int) -> int:
+        """How many of ``wanted`` steps this frame may run (all of them for the operator)."""
+        if operator():
+            return int(wanted)
+        return self.budget.take_steps(self.holder, wanted)
+
+    def release(self) -> None:
+        """Give the slot back (or leave the line); forget the waiting state."""
+        st.session_state.pop(f"{self.key}_slot_wait", None)
+        self.budget.release(self.holder)
+
+    def wait(self, ticket: Ticket) -> None:
+        """No slot: pause the player (remembering how it ran) and stay in line (:meth:`waiting_panel`)."""
+        st.session_state[f"{self.key}_slot_wait"] = {"free": self.player.free, "message": ticket.message()}
+        self.player.stop()
+
+    def busy_note(self) -> None:
+        """Inside a frame: the line's message, when this session waits."""
+        wait = st.session_state.get(f"{self.key}_slot_wait")
+        if wait:
+            st.info(wait["message"], icon="⏳")
+
+    def waiting_panel(self) -> None:
+        """While this session waits: a fragment that polls the budget every :data:`POLL_S` seconds, shows
+        the place in line and starts Play when the slot comes. Nothing otherwise. Call in the page's full
+        run, before the frames."""
+        if not self.waiting:
+            return
+
+        def leave() -> None:
+            self.release()
+
+        def poll() -> None:
+            wait = st.session_state.get(f"{self.key}_slot_wait")
+            if wait is None:  # left the line, or Play started
+                return
+            ticket = self.acquire()
+            if ticket.granted:
+                st.session_state.pop(f"{self.key}_slot_wait", None)
+                self.player.start(free=bool(wait.get("free")))
+                st.rerun(scope="app")
+            wait["message"] = ticket.message()
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.info(ticket.message(), icon="⏳")
+            c2.button("Leave the line", key=f"{self.key}_slot_leave", on_click=leave)
+
+        st.fragment(poll, run_every=POLL_S)()
