@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import lru_cache
 
 from explorer_core.device import available_memory
 from explorer_core.explore.watch import WatchConfig, WatchExperiment
@@ -40,6 +41,7 @@ def _train_config(config: WatchConfig) -> TrainConfig:
     )
 
 
+@lru_cache(maxsize=256)  # a frame of Play asks for it (the parameter count builds the model on "meta")
 def watch_memory(config: WatchConfig) -> MemoryEstimate:
     """A rough upper estimate, in bytes, of what a live run of ``config`` holds at once (see the module
     docstring): parameters (:data:`PARAMETER_COPIES` float32 copies), activations (a training minibatch's
