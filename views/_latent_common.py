@@ -276,8 +276,9 @@ def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
 
 def pad_overlays(overlays: dict[str, Any]) -> dict[str, list]:
     """The latent pages' overlays (``ellipses`` as :func:`explorer_core.figures.common.map_ellipse` dicts,
-    ``highlight`` [2], ``path`` [2, 2], ``samples`` [n, 2]) as the pad's lines and marks."""
-    lines, marks = [], []
+    ``highlight`` [2], ``path`` [2, 2], ``samples`` [n, 2], and ``lines``: the pad's own line dicts, e.g. the
+    true posterior's contours) as the pad's lines and marks."""
+    lines, marks = list(overlays.get("lines") or []), []
     for e in overlays.get("ellipses") or []:
         dash = (6, 4) if e.get("dash", "solid") != "solid" else ()
         for k in e.get("sigmas", (1, 2)):

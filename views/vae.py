@@ -21,6 +21,7 @@ from views import _latent_common as lc
 from views.components import images as im
 from views.components import latent_pad as lp
 from views.components import page_state as ps
+from views.components import posterior_panel as pp
 from views.components.live_chart import live_chart
 
 P = "vae"
@@ -79,6 +80,11 @@ if state[f"{P}_show_q"]:
     q_mean, q_cov = lm.project_gaussian(rep.mu, rep.sigma)
     overlays["ellipses"] = [map_ellipse(q_mean, q_cov, f"q(z|x) 1σ, 2σ: {chosen_name}", Q_COLOUR)]
     overlays["samples"] = lm.z_to_plane(rep.z)
+picture = None
+if pp.shown(P, lm.latent_dim):
+    picture = pp.picture_for(P, model, model_key, x_chosen, None)
+    if picture is not None:
+        overlays["lines"] = pp.contour_lines(picture, lm.z_to_plane)
 
 
 @st.fragment
@@ -111,7 +117,8 @@ def latent_panel(overlays: dict) -> None:
     st.caption(
         "On the pad: **+** the z being decoded; dots: test images' posterior means μ(x), coloured by digit; "
         "red: q(z|x) of the chosen image (1σ and 2σ ellipses, its mean ringed, the samples z = μ + σ·ε as "
-        "✕); dotted: the interpolation line. " + plane + "⏱ Server time of this panel: "
+        "✕); green: the true posterior p(z|x), when it is shown (below the encoder view); dotted: the "
+        "interpolation line. " + plane + "⏱ Server time of this panel: "
         f"{(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; one decode "
         f"{state.get(f'{P}_decode_s', 0.0) * 1e3:.1f} ms, manifold {manifold_s * 1e3:.1f} ms (cached per "
         f"region); the model and the test encodings were loaded once, in {bundle.seconds:.1f} s. A move of z "
@@ -172,6 +179,8 @@ with samples_col:
     else:
         with st.expander(f"μ, σ, ε₁ and z₁ of all {len(table)} dimensions"):
             st.table(shown)
+
+pp.posterior_section(P, model, model_key, x_chosen, None, chosen_name, lm.latent_dim, picture)
 
 # ---------------------------------------------------------------------------------- interpolation
 st.subheader("Interpolation along the latent line")

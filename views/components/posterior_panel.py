@@ -1,0 +1,204 @@
+"""The true posterior p(z|x) beside the amortized q(z|x) on the VAE and CVAE pages, for a 2-D model.
+
+What it shows (the computation is :mod:`explorer_core.explore.posterior`): the posterior's highest-density
+contours (on the latent pad and in a chart of their own), the evidence log p(x) by quadrature, the ELBO of
+q_phi, the gap KL(q_phi || p(z|x)), the IWAE bounds for k = 1 ... 1000 closing on log p(x), and the per-image
+E-step: q*(z|x) fitted to this one image, animated from q_phi (▶ Play), then the gap split into approximation
+and amortization (Cremer, Li & Duvenaud 2018).
+
+Costs: the posterior of an image is computed once per (model, image, label) and kept for the process
+(``st.cache_resource``, bounded); the q* fit's frames likewise, when Play is first pressed. The animation
+replays the kept frames, so playing it computes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+import torch
+
+from explorer_core.explore.posterior import PosteriorPicture, QStarFrame, posterior_picture, qstar_frames
+from explorer_core.figures.common import EXACT_COLOUR
+from explorer_core.figures.posterior import posterior_chart
+from explorer_core.inference.posterior import PosteriorError
+from views.components import latent_pad as lp
+from views.components.live_chart import live_chart
+from views.components.player import Player
+
+#: images whose posterior is kept per process (each a few hundred kB)
+KEPT_PICTURES = 48
+#: seconds between the q* animation's frames
+FRAME_SECONDS = 0.15
+
+
+def image_key(x: torch.Tensor) -> str:
+    """What identifies an input image for the caches: the sha256 of its pixels (a test image or a drawing)."""
+    return hashlib.sha256(x.detach().float().cpu().numpy().tobytes()).hexdigest()[:32]
+
+
+@st.cache_resource(max_entries=KEPT_PICTURES, show_spinner=False)
+def _picture(model_key: str, key: str, label: int | None, _model: Any, _x: torch.Tensor) -> PosteriorPicture:
+    with torch.inference_mode(False):
+        return posterior_picture(_model, _x, label)
+
+
+@st.cache_resource(max_entries=2 * KEPT_PICTURES, show_spinner=False)
+def _frames(
+    model_key: str, key: str, label: int | None, covariance: str, _model: Any, _x: Any, _picture: Any
+) -> list[QStarFrame]:
+    with torch.inference_mode(False):
+        return qstar_frames(_model, _x, _picture, label, covariance=covariance)
+
+
+def shown(prefix: str, latent_dim: int) -> bool:
+    """Whether the page shows the true posterior (a 2-D model, and the checkbox ``{prefix}_post_show``)."""
+    return latent_dim == 2 and bool(st.session_state.get(f"{prefix}_post_show"))
+
+
+def picture_for(
+    prefix: str, model: Any, model_key: str, x: torch.Tensor, label: int | None
+) -> PosteriorPicture | None:
+    """The posterior of image ``x`` [D] (``label``: the CVAE's y), computed once per (model, image, label);
+    None, with a one-line warning, when it cannot be computed."""
+    try:
+        return _picture(model_key, image_key(x), label, model, x)
+    except PosteriorError as err:
+        st.warning(f"The true posterior cannot be computed for this image: {err}", icon="⚠️")
+        return None
+
+
+def contour_lines(picture: PosteriorPicture, to_plane) -> list[dict[str, Any]]:
+    """The posterior's contours as the latent pad's line overlays (``to_plane``: z [n, 2] -> pad plane)."""
+    lines = []
+    for i, polylines in enumerate(picture.contours):
+        for xy in polylines:
+            lines.append(lp.line(to_plane(xy), EXACT_COLOUR, 2.5 if i == 0 else 1.5))
+    return lines
+
+
+def posterior_section(
+    prefix: str,
+    model: Any,
+    model_key: str,
+    x: torch.Tensor,
+    label: int | None,
+    name: str,
+    latent_dim: int,
+    picture: PosteriorPicture | None,
+) -> None:
+    """The section under the encoder view: the switch, and with it the chart, the numbers and the q* fit."""
+    st.subheader("The true posterior p(z|x) beside q(z|x): the gap, and where it comes from")
+    if latent_dim != 2:
+        st.caption(
+            f"This model's latent space has {latent_dim} dimensions: the posterior p(z|x) ∝ p(x|z) p(z) can "
+            "only be computed on a grid in 2. Pick a 2-D model (L = 2) in the sidebar to see it."
+        )
+        return
+    st.checkbox(
+        "Compute the true posterior of the chosen image (and draw it on the pad, green)",
+        key=f"{prefix}_post_show",
+        help="p(z|x) = p(x|z) p(z) / p(x) on a fine grid over the region that holds its mass; the evidence "
+        "log p(x) by quadrature. About a second per new image on a 2-core CPU; kept once computed.",
+    )
+    if picture is None:
+        st.caption(
+            "The ELBO is a lower bound on the evidence log p(x); the gap is KL(q(z|x) ‖ p(z|x)), how far the "
+            "amortized posterior q is from the true one. For a 2-D model both can be computed exactly."
+        )
+        return
+    chart_col, numbers_col = st.columns([1.05, 1], gap="medium")
+    with numbers_col:
+        st.markdown(f"**{name[0].upper() + name[1:]}**, nats per image")
+        a, b, c = st.columns(3)
+        a.metric("Evidence log p(x)", f"{picture.log_evidence:.2f}", help="By quadrature on the grid.")
+        b.metric("ELBO of q_φ", f"{picture.elbo_q:.2f}", help="E_q[log p(x, z) − log q(z|x)], on the grid.")
+        c.metric(
+            "Gap KL(q‖p)",
+            f"{picture.kl_q:.3f}",
+            help="log p(x) − ELBO = KL(q(z|x) ‖ p(z|x)): what the approximate E-step leaves open.",
+        )
+        rows = [
+            f"| {k:,} | {bound:.2f} | {picture.log_evidence - bound:.3f} |" for k, bound, _ in picture.iwae
+        ]
+        st.markdown(
+            "**IWAE bound** (Burda et al. 2016) with k samples of q_φ: it rises with k towards log p(x).\n\n"
+            "| k | IWAE bound | log p(x) − bound |\n|---:|---:|---:|\n" + "\n".join(rows)
+        )
+        st.caption(
+            f"Grid: {picture.decoder_calls:,} decodings in {picture.grid_seconds:.2f} s (computed once for "
+            "this image). Contours: the smallest regions holding 39 % and 86 % of the posterior's mass, as "
+            "q's 1σ and 2σ ellipses hold of q, so where the two shapes differ, q misses the posterior."
+        )
+    with chart_col:
+        _qstar_player(prefix, model, model_key, x, label, picture)
+
+
+def _qstar_player(
+    prefix: str, model: Any, model_key: str, x: torch.Tensor, label: int | None, picture: PosteriorPicture
+) -> None:
+    """The chart with the per-image E-step: ▶ Play fits q* and animates it from q_phi; then the split."""
+    state = st.session_state
+    key = image_key(x)
+    frame_slot = f"{prefix}_qstar_frame"
+    if state.get(f"{prefix}_qstar_for") != (model_key, key, label):
+        state[f"{prefix}_qstar_for"] = (model_key, key, label)
+        state[frame_slot] = 0
+    player = Player(f"{prefix}_qstar", FRAME_SECONDS)
+
+    def frames(covariance: str = "diagonal") -> list[QStarFrame]:
+        return _frames(model_key, key, label, covariance, model, x, picture)
+
+    def on_play() -> bool:
+        if state.get(frame_slot, 0) >= len(frames()) - 1:
+            state[frame_slot] = 0  # replay from q_phi
+        return False
+
+    player.button(
+        on_play=on_play,
+        help="The per-image E-step: a Gaussian q*(z|x) fitted to this image alone by gradient ascent on its "
+        "ELBO, started from q_φ's output (Cremer, Li & Duvenaud 2018).",
+    )
+
+    def frame(playing: bool) -> bool:
+        fitted = state.get(frame_slot, 0) > 0 or playing
+        seq = frames() if fitted else None
+        if playing and seq is not None:
+            state[frame_slot] = min(state.get(frame_slot, 0) + 1, len(seq) - 1)
+        current = seq[min(state.get(frame_slot, 0), len(seq) - 1)] if seq else None
+        qstar = None if current is None else (current.mean, current.cov)
+        title = (
+            "p(z|x) against q_φ(z|x)"
+            if current is None
+            else f"per-image E-step: step {current.step}, ELBO(q*) {current.elbo:.2f}"
+        )
+        live_chart(
+            f"{prefix}_posterior_chart",
+            posterior_chart(picture.contours, picture.q_mean, picture.q_cov, qstar, title=title),
+            frame=state.get(frame_slot, 0),
+        )
+        if seq is not None and state.get(frame_slot, 0) >= len(seq) - 1:
+            _gap_split(picture, seq[-1], frames("full")[-1])
+            return False
+        return True
+
+    # the first frame after ▶ Play computes the fit's frames (a second at most); later frames replay them
+    player.frames(frame)
+    if not state.get(frame_slot):
+        st.caption("▶ Play runs the per-image E-step and then splits the gap.")
+
+
+def _gap_split(picture: PosteriorPicture, diagonal: QStarFrame, full: QStarFrame) -> None:
+    """The gap split as Cremer et al. define it, under the chart."""
+    elbo_star = max(diagonal.elbo, picture.elbo_q)
+    elbo_full = max(full.elbo, elbo_star)
+    approximation = picture.log_evidence - elbo_star
+    amortization = elbo_star - picture.elbo_q
+    st.markdown(
+        f"**The gap split** (nats): gap {picture.kl_q:.3f} = approximation {approximation:.3f} "
+        f"(log p(x) − ELBO(q*), what no diagonal Gaussian can close) + amortization {amortization:.3f} "
+        f"(ELBO(q*) − ELBO(q_φ), what the encoder loses by serving every image with one network). A "
+        f"full-covariance q* reaches {elbo_full:.2f}: of the approximation gap, "
+        f"{elbo_full - elbo_star:.3f} is the diagonal assumption."
+    )
