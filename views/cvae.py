@@ -26,6 +26,7 @@ from views import _latent_common as lc
 from views.components import images as im
 from views.components import latent_pad as lp
 from views.components import page_state as ps
+from views.components import posterior_panel as pp
 
 P = "cvae"
 GRID_PER_CLASS = 15
@@ -90,6 +91,11 @@ if state[f"{P}_show_priors"]:
         for y, (mean, cov) in enumerate(priors_on_map(model_key))
     ] + ellipses
 overlays = {"ellipses": ellipses, "highlight": lm.z_to_plane(rep.mu)}
+picture = None
+if pp.shown(P, lm.latent_dim):
+    picture = pp.picture_for(P, model, model_key, x_chosen, chosen_label)
+    if picture is not None:
+        overlays["lines"] = pp.contour_lines(picture, lm.z_to_plane)
 
 
 @st.fragment
@@ -124,12 +130,14 @@ def latent_panel(overlays: dict) -> None:
             pad=2,
             pad_value=0.5,
         ),
-        row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays, the class "
-        "changes",
+        row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays and the class "
+        "changes, near the priors' mass; far from it (outside the ellipses) the decoder saw no data and the "
+        "style need not hold",
     )
     st.caption(
         "On the pad: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "
-        "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed. Drag to "
+        "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed; green: "
+        "the true posterior p(z|x, y) when it is shown (below). Drag to "
         "move z (the image and the row follow), click a dot to pick that test image and its label. "
         f"⏱ Server time of this panel: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
         f"{state.get(f'{P}_decode_s', 0.0) * 1e3:.1f} ms (11 images), manifold {manifold_s * 1e3:.1f} ms "
@@ -165,6 +173,8 @@ with out_col:
         f"Image {chosen_label} (row {chosen_label // 5 + 1}, column {chosen_label % 5 + 1}) is the "
         "reconstruction; the others keep its style and change its class."
     )
+
+pp.posterior_section(P, model, model_key, x_chosen, chosen_label, chosen_name, lm.latent_dim, picture)
 
 # ------------------------------------------------------------------------ class-conditional samples
 st.subheader("Class-conditional samples (the paper's 10 × 15 grid)")

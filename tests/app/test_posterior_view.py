@@ -63,3 +63,17 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_the_cvae_posterior_is_computed_under_the_images_label():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(str(VIEWS / "cvae.py")).run()
+    assert not at.exception, at.exception
+    if "cvae-cb-l2" not in str(at.session_state["cvae_model"]):
+        pytest.skip("the shipped 2-D CVAE is not there")
+    at.checkbox(key="cvae_post_show").check().run()
+    assert not at.exception, at.exception
+    evidence, elbo = metric(at, "Evidence log p(x)"), metric(at, "ELBO of q_φ")
+    assert elbo <= evidence
+    assert metric(at, "Gap KL(q‖p)") == pytest.approx(evidence - elbo, abs=2e-3)
+    assert "(y = " in next(m.value for m in at.markdown if m.value.endswith("nats per image"))
