@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explorer_core.artifacts import PRETRAINED_DIR
 from tests.app.conftest import APP, TIMEOUT, VIEWS, pad_data
 
 P = "vae"
@@ -77,3 +78,22 @@ def test_the_cvae_posterior_is_computed_under_the_images_label():
     assert elbo <= evidence
     assert metric(at, "Gap KL(q‖p)") == pytest.approx(evidence - elbo, abs=2e-3)
     assert "(y = " in next(m.value for m in at.markdown if m.value.endswith("nats per image"))
+
+
+def test_an_l20_model_splits_its_gap_on_request_with_the_lower_bound_caveat():
+    path = PRETRAINED_DIR / "vae-cb-l20.json"
+    if not path.is_file():
+        pytest.skip("the shipped L = 20 VAE is not there")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[f"{P}_model"] = str(path)
+    at.run()
+    at.switch_page(str(VIEWS / "vae.py")).run()
+    assert not at.exception, at.exception
+    assert "L = 20" in " ".join(c.value for c in at.sidebar.caption)
+    assert any("a lower bound" in c.value for c in at.caption)
+    at.button(key=f"{P}_split_go").click().run(timeout=300)
+    assert not at.exception, at.exception
+    evidence, elbo = metric(at, "log p(x) ≥"), metric(at, "ELBO of q_φ")
+    approximation, amortization = metric(at, "Approximation gap ≥"), metric(at, "Amortization gap")
+    assert amortization >= 0 and evidence >= elbo
+    assert approximation + amortization == pytest.approx(evidence - elbo, abs=1e-2)
