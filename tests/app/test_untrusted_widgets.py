@@ -440,3 +440,47 @@ def test_watch_refuses_a_configuration_above_the_sessions_memory(watch_page):
     assert not at.exception, at.exception
     assert at.session_state["watch"] is kept
     assert any("Cannot start this run" in e.value and "needs about" in e.value for e in at.error)
+
+
+# ------------------------------------------------------------------------------------ every page's fields
+
+EVERY_PAGE = ["factor_analysis", "vae", "cvae", "gmvae", "vrnn", "watch", "training"]
+RAW_NUMBERS = [10**12, -(10**12), 2**31, -1]
+RAW_TEXTS = ["", "nan", "1e999", "-", "9" * 60, "<script>alert(1)</script>", "../../etc/passwd"]
+
+
+@pytest.mark.parametrize("page", EVERY_PAGE)
+def test_every_number_and_text_field_takes_raw_values_without_an_exception(page):
+    """What a websocket client can send for each field of each page (the shipped models): out-of-range
+    numbers and garbage text give the nearest valid value or a one-line message, never an exception."""
+    if page == "watch":
+        from explorer_core.data import MNISTUnavailable, load_mnist_splits
+
+        try:
+            load_mnist_splits()
+        except MNISTUnavailable as err:
+            pytest.skip(f"MNIST is not available: {err}")
+    at = open_page(f"{page}.py")
+    keys = [w.key for w in at.number_input if w.key]
+    for key in keys:
+        for value in RAW_NUMBERS:
+            widgets = [w for w in at.number_input if w.key == key]
+            if not widgets:
+                break
+            widgets[0].set_value(value).run()
+            assert not at.exception, (key, value, at.exception)
+    for key in [w.key for w in at.text_input if w.key]:
+        for text in RAW_TEXTS:
+            widgets = [w for w in at.text_input if w.key == key]
+            if not widgets:
+                break
+            widgets[0].input(text).run()
+            assert not at.exception, (key, text, at.exception)
+    if page != "training":  # (its form starts a training process)
+        for submit in [b for b in at.button if (b.key or "").startswith("FormSubmitter:")]:
+            for key in keys:  # every field of the form at its raw extreme, then submitted
+                widgets = [w for w in at.number_input if w.key == key]
+                if widgets:
+                    widgets[0].set_value(RAW_NUMBERS[0])
+            submit.click().run()
+            assert not at.exception, (submit.key, at.exception)
