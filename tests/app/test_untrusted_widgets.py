@@ -484,3 +484,17 @@ def test_every_number_and_text_field_takes_raw_values_without_an_exception(page)
                     widgets[0].set_value(RAW_NUMBERS[0])
             submit.click().run()
             assert not at.exception, (submit.key, at.exception)
+
+
+@pytest.mark.usefixtures("class_mode")
+def test_vrnn_play_waits_in_line_but_next_row_never_does(busy_server):
+    at = open_page("vrnn.py")
+    if "vrnn_play" not in [b.key for b in at.button]:
+        pytest.skip("no VRNN model shipped")
+    at.button(key="vrnn_play").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["vrnn_gen"].rows == 0
+    assert any("server is busy" in i and "in line" in i for i in infos(at)), infos(at)
+    at.button(key="vrnn_next").click().run()  # one click, one row: answered at once
+    assert not at.exception, at.exception
+    assert at.session_state["vrnn_gen"].rows == 1
