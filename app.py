@@ -12,6 +12,7 @@ import streamlit as st
 
 from explorer_core.device import DeviceError, device_info
 from explorer_core.families import FAMILIES
+from views.components import lecture
 
 # The script thread hands each element to the event-loop thread (call_soon_threadsafe), which sends it:
 # every hand-over waits for the GIL, up to the switch interval (5 ms by default), a dozen times per move.
@@ -40,6 +41,7 @@ PAGES = [
 page = st.navigation(PAGES)
 
 with st.sidebar:
+    lecture.sidebar_switch()
     try:
         st.caption(f"Device: {device_info().label()}")
     except DeviceError as err:

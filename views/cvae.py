@@ -25,6 +25,7 @@ from explorer_core.imaging import png_bytes, tile
 from views import _latent_common as lc
 from views.components import images as im
 from views.components import latent_pad as lp
+from views.components import lecture
 from views.components import page_state as ps
 from views.components import posterior_panel as pp
 
@@ -33,7 +34,7 @@ GRID_PER_CLASS = 15
 state = st.session_state
 
 st.title("🏷️ Conditional VAE: class and style")
-st.markdown(
+lecture.intro(
     "The CVAE (Sohn et al. 2015) conditions everything on the label y: a learned prior p(z|y) = "
     "N(μ(y), diag σ(y)²), a decoder p(x|y, z) and an encoder q(z|x, y). The label fixes the class, so z is "
     "free to hold the **style**: slant, stroke width, size. Pick a label and drag through the latent map; "

@@ -20,6 +20,7 @@ from explorer_core.imaging import tile
 from views import _latent_common as lc
 from views.components import images as im
 from views.components import latent_pad as lp
+from views.components import lecture
 from views.components import page_state as ps
 from views.components import posterior_panel as pp
 from views.components.live_chart import live_chart
@@ -30,7 +31,7 @@ TABLE_ROWS_SHOWN = 6
 state = st.session_state
 
 st.title("🌀 VAE: the latent space")
-st.markdown(
+lecture.intro(
     "A variational autoencoder (Kingma & Welling 2014) on MNIST: an encoder q(z|x) = N(μ(x), diag σ(x)²) and "
     "a decoder p(x|z) whose pixels are Continuous Bernoulli (or Bernoulli) with parameter λ(z). **Drag "
     "through the latent map** below and the decoder answers while you drag (arrow keys and the sliders move "

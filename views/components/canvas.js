@@ -5,10 +5,22 @@ function num(x, fallback) {
   return typeof x === "number" && Number.isFinite(x) ? x : fallback;
 }
 
-// Size the canvas to w x h CSS pixels with a backing store at the device's pixel ratio (reallocated only
-// when that size changes), scale its 2-D context ctx to CSS pixels and clear it.
+// The CSS zoom the element is drawn at (lecture mode's projector scale zooms the page's main block; 1 where
+// the browser has no currentCSSZoom). Pointer positions from clientX/Y are divided by it; backing stores are
+// multiplied by it, so a zoomed canvas stays sharp.
+function cssZoom(el) {
+  return num(el && el.currentCSSZoom, 1);
+}
+
+// Pixels of backing store per CSS pixel of the canvas: the device's pixel ratio times its CSS zoom.
+function pixelRatio(canvas) {
+  return (window.devicePixelRatio || 1) * cssZoom(canvas);
+}
+
+// Size the canvas to w x h CSS pixels with a backing store at pixelRatio (reallocated only when that size
+// changes), scale its 2-D context ctx to CSS pixels and clear it.
 function fitCanvas(canvas, ctx, w, h) {
-  const ratio = window.devicePixelRatio || 1;
+  const ratio = pixelRatio(canvas);
   if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
     canvas.width = Math.round(w * ratio);
     canvas.height = Math.round(h * ratio);

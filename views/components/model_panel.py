@@ -19,6 +19,7 @@ from explorer_core.artifacts import ArtifactError
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, pick_device
 from views._models import model_stamp
+from views.components.lecture import lecture_mode
 
 T = TypeVar("T")
 
@@ -77,6 +78,9 @@ class Metric:
 
 
 def metrics_row(metrics: Sequence[Metric]) -> None:
-    """The model's stored figures (test-set metrics, sizes) in one row of ``st.metric``."""
-    for col, metric in zip(st.columns(len(metrics)), metrics, strict=True):
-        col.metric(metric.label, metric.shown(), help=metric.help)
+    """The model's stored figures (test-set metrics, sizes) in one row of ``st.metric``; in lecture mode
+    folded into a closed expander, so the live picture comes first."""
+    where = st.expander("The model's test-set figures") if lecture_mode() else st.container()
+    with where:
+        for col, metric in zip(st.columns(len(metrics)), metrics, strict=True):
+            col.metric(metric.label, metric.shown(), help=metric.help)

@@ -223,7 +223,8 @@ function setup(parent) {
 
   const eventXY = (e) => {
     const rect = canvas.getBoundingClientRect();
-    return [e.clientX - rect.left, e.clientY - rect.top];
+    const zoom = cssZoom(canvas);
+    return [(e.clientX - rect.left) / zoom, (e.clientY - rect.top) / zoom];
   };
 
   s.onDown = (e) => {
@@ -514,8 +515,8 @@ function drawMark(ctx, x, y, m) {
 function draw(s) {
   if (!s.data) return;
   const [w, h] = s.size();
-  const ratio = window.devicePixelRatio || 1;
   const canvas = s.canvas;
+  const ratio = pixelRatio(canvas);
   const ctx = s.ctx;
   fitCanvas(canvas, ctx, w, h);
   ctx.drawImage(drawLayer(s, w, h, ratio), 0, 0, w, h);

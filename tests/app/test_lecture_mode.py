@@ -1,0 +1,46 @@
+"""Lecture mode: a switch kept in the URL; the prose and the metrics fold away; a projector scale."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import APP, TIMEOUT, VIEWS
+
+
+def open_vae(**params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(str(VIEWS / "vae.py")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_normal_mode_shows_the_prose_and_the_metrics_open():
+    at = open_vae()
+    assert not at.toggle(key="lecture").value
+    assert any("variational autoencoder" in m.value for m in at.main.markdown)
+    assert "About this page" not in [e.label for e in at.expander]
+    assert "lecture" not in at.query_params
+
+
+def test_a_prepared_link_opens_in_lecture_mode_with_its_scale():
+    at = open_vae(lecture="1", scale="125")
+    assert at.toggle(key="lecture").value
+    labels = [e.label for e in at.expander]
+    assert "About this page" in labels and "The model's test-set figures" in labels
+    intro = next(e for e in at.expander if e.label == "About this page")
+    assert any("variational autoencoder" in m.value for m in intro.markdown)
+    assert at.session_state["lecture_scale"] == 125
+    assert any("zoom: 1.25" in h.proto.body for h in at.get("html"))
+    # switching it off drops it from the URL and unfolds the prose
+    at.toggle(key="lecture").set_value(False).run()
+    assert "lecture" not in at.query_params and "scale" not in at.query_params
+    assert "About this page" not in [e.label for e in at.expander]
+
+
+def test_a_scale_out_of_range_in_the_link_is_ignored():
+    at = open_vae(lecture="1", scale="900")
+    assert at.session_state["lecture_scale"] == 100
+    assert not any("zoom: 9" in h.proto.body for h in at.get("html"))
