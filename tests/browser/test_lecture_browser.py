@@ -1,0 +1,55 @@
+"""Lecture mode in a real Chromium: at a projector scale the latent pad is zoomed, drawn sharp, and a drag
+ends where the pointer is (the same z as at 100 %)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.browser.conftest import fresh_page, pad_canvas
+from tests.browser.test_browser import assert_no_exception, open_page, poll, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def drag_to_centre(page) -> tuple[float, float, float]:
+    """Drag on the pad from a little off its centre to its centre (as seen on screen); returns the CSS zoom
+    and the z (u, v) the URL then holds."""
+    canvas = pad_canvas(page, "vae_pad")
+    canvas.scroll_into_view_if_needed()
+    zoom = canvas.evaluate("c => c.currentCSSZoom || 1")
+    backing, css = canvas.evaluate("c => [c.width, c.clientWidth]")
+    # the backing store follows the zoom: as many pixels as the canvas covers on screen (sharp)
+    assert backing == pytest.approx(css * zoom * page.evaluate("devicePixelRatio"), abs=2)
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx + 25, cy - 20)
+    page.mouse.down()
+    page.mouse.move(cx + 10, cy - 8, steps=4)
+    page.mouse.move(cx, cy, steps=4)
+    page.mouse.up()
+
+    def url_z():
+        query = parse_qs(urlparse(page.evaluate("location.href")).query)
+        u, v = query.get("u", [""])[0], query.get("v", [""])[0]
+        return (float(u), float(v)) if u and v and (u, v) != ("0.000", "0.000") else None
+
+    u, v = poll(url_z, 60, "the dragged z in the URL")
+    wait_idle(page)
+    assert_no_exception(page)
+    return zoom, u, v
+
+
+def test_at_150_percent_the_pad_is_sharp_and_a_drag_lands_under_the_pointer(browser, warm_app_url):
+    url = f"{warm_app_url}/vae?model=vae-cb-l2&img=0&u=3&v=3"
+    with fresh_page(browser) as page:
+        open_page(page, url, "VAE")
+        zoom_1, u_1, v_1 = drag_to_centre(page)
+    with fresh_page(browser) as page:
+        open_page(page, f"{url}&lecture=1&scale=150", "VAE")
+        zoom_15, u_15, v_15 = drag_to_centre(page)
+    assert zoom_1 == 1 and zoom_15 == pytest.approx(1.5)
+    # the centre of the pad is the same z whatever the zoom (the region does not depend on pixels); a pointer
+    # read without the zoom would land about a third of the pad away
+    assert (u_15, v_15) == pytest.approx((u_1, v_1), abs=0.35)
