@@ -99,10 +99,13 @@ def test_quadrature_matches_the_closed_forms(linear):
         assert abs(grid.kl_q - kl) < 1e-3
         assert abs(grid.elbo_q - (float(model.evidence(x)) - kl)) < 1e-3
         assert abs(grid.q_mass - 1) < 1e-4 and grid.edge_nats >= P.TAIL_NATS
-        # the grid's density is the exact posterior's
-        z = grid.points
+        # the grid's density is the exact posterior's wherever it holds mass (nodes far below the peak take
+        # the coarse grid's values)
+        dens = grid.log_density.reshape(-1)
+        mass = dens >= dens.max() - P.TAIL_NATS
+        assert mass.sum() > 500
         torch.testing.assert_close(
-            grid.log_density.reshape(-1)[::97], exact.log_prob(z.float()).double()[::97], atol=2e-3, rtol=0
+            dens[mass], exact.log_prob(grid.points[mass].float()).double(), atol=2e-3, rtol=0
         )
 
 
