@@ -491,6 +491,23 @@ def grid_posterior(
     return grid
 
 
+def ellipse(mean: torch.Tensor, cov: torch.Tensor, n_sigma: float = 1.0, n: int = 100) -> torch.Tensor:
+    """The n_sigma contour of a 2-D Gaussian N(mean, cov) (the 1 sigma and 2 sigma ellipses drawn over the
+    posterior), as n + 1 points [n + 1, 2] (closed: the last is the first), float64.
+
+    Raises:
+        PosteriorError: mean is not [2] or cov not [2, 2].
+    """
+    mean, cov = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(cov, dtype=torch.float64)
+    if mean.shape != (2,) or cov.shape != (2, 2):
+        raise PosteriorError(
+            f"an ellipse needs mean [2] and cov [2, 2], got {tuple(mean.shape)}, {tuple(cov.shape)}."
+        )
+    angle = torch.linspace(0, 2 * math.pi, n + 1, dtype=torch.float64)
+    circle = torch.stack([angle.cos(), angle.sin()], dim=-1)
+    return mean + n_sigma * circle @ torch.linalg.cholesky(cov).T
+
+
 # --- IWAE --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IWAEBound:
@@ -668,7 +685,8 @@ def fit_optimal_gaussian(
 
     Args:
         covariance: ``"diagonal"`` (q_phi's family, the one that defines the amortization gap) or ``"full"``.
-        steps: optimisation steps (default 150 on a grid, 300 otherwise).
+        steps: optimisation steps (default 150; on vae-cb-l20, 100 and 300 steps gave ELBO(q\\*) within
+            0.2 nats of each other on two test images).
         lr: Adam's first learning rate, in units of q_phi's standard deviations.
         every: yield every this many steps (the first state, step 0, and the final one always).
         init: (mean [L], cov [L, L]) to start from instead of q_phi (e.g. the grid posterior's mode: a
@@ -690,7 +708,7 @@ def fit_optimal_gaussian(
     L = q.event_shape[0]
     if grid is not None and L != 2:
         raise PosteriorError(f"a grid objective needs L = 2, this model has L = {L}.")
-    steps = steps if steps is not None else (150 if grid is not None else 300)
+    steps = steps if steps is not None else 150
     if steps < 1:
         raise PosteriorError(f"steps must be at least 1, got {steps}.")
     start_mean, start_cov = (q.mean, q.covariance_matrix) if init is None else init

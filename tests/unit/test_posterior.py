@@ -332,3 +332,37 @@ def test_log_weights_with_noise_are_the_old_log_weights():
         assert model.log_weights(x, k=5).shape == (5, 2)
         with pytest.raises(ValueError, match="eps must have shape"):
             model.log_weights(x, k=4, eps=eps)
+
+
+def test_ellipse_is_the_n_sigma_contour():
+    mean, cov = torch.tensor([0.5, -1.0]), torch.tensor([[0.04, 0.01], [0.01, 0.09]])
+    points = P.ellipse(mean, cov, 2.0, n=50)
+    assert points.shape == (51, 2)
+    torch.testing.assert_close(points[0], points[-1])
+    d = points - mean.double()
+    mahalanobis = (d @ torch.linalg.inv(cov.double()) * d).sum(-1)
+    torch.testing.assert_close(mahalanobis, torch.full((51,), 4.0, dtype=torch.float64))
+    with pytest.raises(P.PosteriorError, match="ellipse"):
+        P.ellipse(torch.zeros(3), torch.eye(3))
+
+
+def test_gaps_command(capsys):
+    import json
+
+    from explorer_core.cli import main
+
+    _shipped("vae-cb-l2")
+    x, _ = _test_images(1)
+    if x is None:
+        pytest.skip("MNIST is not on this machine; run `python -m explorer_core data fetch mnist`")
+    assert main(["gaps", "vae-cb-l2", "--n", "2", "--steps", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 2 and out["latent_dim"] == 2 and out["evidence_method"] == "quadrature"
+    assert out["units"].startswith("nats per image")
+    assert out["inference_gap"] == pytest.approx(out["approximation_gap"] + out["amortization_gap"])
+    assert out["amortization_gap"] >= 0 and out["approximation_gap"] >= -1e-3
+    assert main(["gaps", "vae-cb-l2", "--n", "0"]) == 2
+    assert "--n must be at least 1" in capsys.readouterr().err
+    assert main(["gaps", "gmvae-marginal", "--n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: gmvae-marginal") and "VAE or a CVAE" in err and "Traceback" not in err
