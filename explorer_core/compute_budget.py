@@ -15,6 +15,9 @@ The budget bounds that work:
   :meth:`ComputeBudget.heartbeat` renews the session's claim. A holder or a waiter that has not been heard
   of for ``timeout_s`` seconds (a closed tab, a session that ended mid-Play, a stuck script) loses its slot
   or its place: nothing leaks.
+* **Turns.** A holder keeps its slot for at most ``turn_s`` seconds while others wait (free Play would run
+  for ever); then its next ``acquire`` puts it at the back of the line (``AEVB_SESSION_TURN_S``, default
+  120 s). With nobody waiting, a holder keeps its slot as long as it plays.
 * **Operator bypass.** The operator's session (class mode, passphrase given; or any session outside class
   mode) is never queued nor paced: the lecturer's demo always runs. It does not take a slot.
 * **Fair share.** Each slot holder runs at most ``step_rate`` steps per second (a token bucket):
@@ -44,6 +47,9 @@ from dataclasses import dataclass
 ENV_SLOTS = "AEVB_SESSION_COMPUTE_SLOTS"
 ENV_STEP_RATE = "AEVB_SESSION_STEP_RATE"
 ENV_SESSION_MEMORY = "AEVB_SESSION_MEMORY_MB"
+ENV_TURN = "AEVB_SESSION_TURN_S"
+#: seconds a holder keeps its slot while others wait
+DEFAULT_TURN_S = 120.0
 #: seconds without a heartbeat after which a holder's slot (or a waiter's place) is reclaimed
 DEFAULT_TIMEOUT_S = 10.0
 #: steps per second one slot holder may run at most
@@ -78,6 +84,16 @@ def default_step_rate() -> float:
     except ValueError:
         return DEFAULT_STEP_RATE
     return rate if rate > 0 and rate == rate and rate != float("inf") else DEFAULT_STEP_RATE
+
+
+def default_turn_s() -> float:
+    """Seconds a holder keeps its slot while others wait: ``AEVB_SESSION_TURN_S`` when it is a number >= 1,
+    else :data:`DEFAULT_TURN_S`."""
+    try:
+        turn = float(os.environ.get(ENV_TURN, DEFAULT_TURN_S))
+    except ValueError:
+        return DEFAULT_TURN_S
+    return turn if 1 <= turn < float("inf") else DEFAULT_TURN_S
 
 
 def session_memory_limit() -> int:
@@ -135,6 +151,7 @@ class _Holder:
     memory: int
     tokens: float
     refilled: float
+    since: float
 
 
 class ComputeBudget:
@@ -146,6 +163,7 @@ class ComputeBudget:
         timeout_s: seconds without a heartbeat before a holder or a waiter is dropped, > 0.
         step_rate: steps per second per holder (default :func:`default_step_rate`), > 0.
         memory_limit_bytes: bytes the holders may declare together (default: unlimited).
+        turn_s: seconds a holder keeps its slot while others wait (default :func:`default_turn_s`).
         clock: monotonic seconds (default ``time.monotonic``).
         sleep: how :meth:`pace` waits (default ``time.sleep``).
 
@@ -159,6 +177,7 @@ class ComputeBudget:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         step_rate: float | None = None,
         memory_limit_bytes: int | None = None,
+        turn_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -170,6 +189,7 @@ class ComputeBudget:
                 f"slots must be >= 1, timeout_s and step_rate > 0; got {slots}, {timeout_s}, {step_rate}."
             )
         self.memory_limit_bytes = memory_limit_bytes
+        self.turn_s = float(turn_s) if turn_s is not None else default_turn_s()
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -181,7 +201,9 @@ class ComputeBudget:
     def acquire(self, holder: str, operator: bool = False, memory_bytes: int = 0) -> Ticket:
         """Take a slot for ``holder`` (a session id), or keep its place in line; also its heartbeat.
 
-        A holder that already holds a slot keeps it (and its heartbeat is renewed). Otherwise it is granted
+        A holder that already holds a slot keeps it (and its heartbeat is renewed), unless its turn is over
+        (held for ``turn_s`` seconds while others wait): then it goes to the back of the line. Otherwise it
+        is granted
         a slot when one is free, no one is ahead of it in line, and the memory it declares fits beside the
         other holders'; else it joins (or stays in) the line. ``operator``: granted at once, no slot taken.
 
@@ -202,17 +224,25 @@ class ComputeBudget:
                 self._release_locked(holder)
                 return self._ticket_locked(True, 0, bypass=True)
             held = self._holders.get(holder)
+            if held is not None and self._line and now - held.since > self.turn_s:
+                del self._holders[holder]  # its turn is over: to the back of the line
+                self._line[holder] = (now, memory)
+                return self._ticket_locked(
+                    False,
+                    len(self._line),
+                    reason=f"Your turn of {self.turn_s:.0f} s is over and others are waiting",
+                )
             if held is not None:
                 held.seen = now
                 held.memory = memory
                 return self._ticket_locked(True, 0)
-            self._line[holder] = (now, memory)
+            self._line[holder] = (now, memory)  # joins at the back, or keeps its place
             position = list(self._line).index(holder) + 1
             reason = "busy"
             if position == 1 and len(self._holders) < self.slots:
                 if self._fits_locked(memory):
                     del self._line[holder]
-                    self._holders[holder] = _Holder(now, memory, self.step_rate * BURST_S, now)
+                    self._holders[holder] = _Holder(now, memory, self.step_rate * BURST_S, now, now)
                     return self._ticket_locked(True, 0)
                 reason = (
                     "The server's memory for visitors' runs is taken by other visitors (this configuration "
@@ -283,7 +313,7 @@ class ComputeBudget:
             now = self._clock()
             held.seen = now
             self._refill(held, now)
-            n = min(wanted, int(held.tokens))
+            n = min(wanted, int(held.tokens + 1e-6))
             held.tokens -= n
             return n
 
@@ -298,10 +328,10 @@ class ComputeBudget:
                     return False
                 now = self._clock()
                 self._refill(held, now)
-                if held.tokens >= 1:
+                if held.tokens >= 1 - 1e-6:  # (a refill may fall a rounding error short of a whole step)
                     held.tokens -= 1
                     return True
-                wait = (1 - held.tokens) / self.step_rate
+                wait = max((1 - held.tokens) / self.step_rate, 1e-4)
             self._sleep(wait)
 
     # --- internals --------------------------------------------------------------------------------------

@@ -163,3 +163,17 @@ def test_defaults_come_from_the_environment(monkeypatch):
     assert process_budget() is process_budget()
     with pytest.raises(ValueError):
         ComputeBudget(slots=0)
+
+
+def test_a_holder_whose_turn_is_over_goes_to_the_back_of_the_line(clock):
+    b = budget(clock, slots=1, turn_s=120.0, timeout_s=1000.0)
+    assert b.acquire("long").granted
+    clock.t += 200
+    assert b.acquire("long").granted  # nobody waits: it keeps playing
+    waiting = b.acquire("waiter")
+    assert not waiting.granted and waiting.position == 1
+    clock.t += 5
+    over = b.acquire("long")  # held 205 s > 120 s while someone waits
+    assert not over.granted and over.position == 2 and "turn" in over.message()
+    assert b.pace("long") is False  # its trainer thread stops
+    assert b.acquire("waiter").granted
