@@ -11,8 +11,8 @@ import sys
 import streamlit as st
 
 from explorer_core.device import DeviceError, device_info
-from explorer_core.families import FAMILIES
 from views.components import lecture
+from views.pages import PAGES as PAGE_FACTS
 
 # The script thread hands each element to the event-loop thread (call_soon_threadsafe), which sends it:
 # every hand-over waits for the GIL, up to the switch interval (5 ms by default), a dozen times per move.
@@ -21,21 +21,8 @@ sys.setswitchinterval(0.001)
 st.set_page_config(page_title="AEVB Explorer", page_icon="🧭", layout="wide")
 
 
-def family_page(name: str) -> st.Page:
-    """The explorer page of a model family, as its record in ``explorer_core.families`` describes it."""
-    spec = FAMILIES[name]
-    return st.Page(spec.page_file, title=spec.page_title, icon=spec.icon, url_path=spec.url_path)
-
-
-PAGES = [
-    st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("views/factor_analysis.py", title="Factor analysis", icon="📐", url_path="factor-analysis"),
-    family_page("vae"),
-    st.Page("views/watch.py", title="Watch it learn", icon="👀", url_path="watch"),
-    family_page("cvae"),
-    family_page("gmvae"),
-    family_page("vrnn"),
-    st.Page("views/training.py", title="Training", icon="🏋️", url_path="training"),
+PAGES = [st.Page("views/home.py", title="Home", icon="🏠", default=True)] + [
+    st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGE_FACTS.values()
 ]
 
 page = st.navigation(PAGES)

@@ -125,8 +125,6 @@ class ModelFamily:
         short_name: how texts and the model picker name it (``"VAE"``: the picker is ``"VAE model"``).
         model_class: the module (its config class, recipe class, paper's recipe and the recipe fields of its
             config are its :attr:`recipe`, from :data:`explorer_core.training.recipes.RECIPES`).
-        page_file, page_title, url_path, icon: the family's explorer page.
-        summary: one sentence on what its page shows (the home page's card).
         preferred_models: the shipped models its page opens first (the first that exists).
         presets: the shipped models' recipes by name, as changes to the paper's recipe (see README).
         quick: the ``quick`` recipe, a lecture-sized run (about a minute on a 2-core CPU).
@@ -151,11 +149,6 @@ class ModelFamily:
     name: str
     short_name: str
     model_class: type[LatentVariableModel]
-    page_file: str
-    page_title: str
-    url_path: str
-    icon: str
-    summary: str
     preferred_models: tuple[str, ...]
     presets: Mapping[str, Mapping[str, Any]]
     quick: Mapping[str, Any]
@@ -317,24 +310,16 @@ def _vae_family(
     short_name: str,
     model_class: type[LatentVariableModel],
     *,
-    page_title: str,
-    icon: str,
-    summary: str,
     preferred_models: tuple[str, ...],
     presets: Mapping[str, Mapping[str, Any]],
 ) -> ModelFamily:
     """The record of the VAE or the CVAE: the two share their config class, the paper's recipe, the quick
-    recipe, the form, the evaluation, the decoder preview and the memory estimate; the page is
-    ``views/<name>.py`` at url ``<name>``, the one Training entry and its runs are called ``name``."""
+    recipe, the form, the evaluation, the decoder preview and the memory estimate; the one Training
+    entry and its runs are called ``name``."""
     return ModelFamily(
         name=name,
         short_name=short_name,
         model_class=model_class,
-        page_file=f"views/{name}.py",
-        page_title=page_title,
-        url_path=name,
-        icon=icon,
-        summary=summary,
         preferred_models=preferred_models,
         presets=_frozen({k: _frozen(v) for k, v in presets.items()}),
         quick=_frozen({"latent_dim": 2, "epochs": 2, "tsne_points": 0}),
@@ -358,10 +343,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             "vae",
             "VAE",
             VAE,
-            page_title="VAE latent space",
-            icon="🌀",
-            summary="Drag z and watch the decoder; see q(z|x) and z = μ + σ·ε for a test image or your "
-            "drawing, the ELBO split into reconstruction and KL, and interpolations.",
             preferred_models=("vae-cb-l2", "vae-cb-l20"),
             presets=_VAE_PRESETS,
         ),
@@ -369,10 +350,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             "cvae",
             "CVAE",
             CVAE,
-            page_title="Conditional VAE",
-            icon="🏷️",
-            summary="The label sets the class, z the style: decode one z under all ten labels, re-label an "
-            "image, see the learned priors p(z|y).",
             preferred_models=("cvae-cb-l2", "cvae-cb-l20"),
             presets=_CVAE_PRESETS,
         ),
@@ -380,12 +357,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             name="gmvae",
             short_name="GMVAE",
             model_class=GMVAE,
-            page_file="views/gmvae.py",
-            page_title="Gaussian mixture VAE",
-            url_path="gmvae",
-            icon="🧩",
-            summary="Ten clusters found without labels, ordered by their matched digit; q(y|x), the "
-            "confusion matrix, and the two estimators side by side.",
             preferred_models=("gmvae-marginal", "gmvae-gumbel"),
             presets=_frozen({k: _frozen(v) for k, v in _GMVAE_PRESETS.items()}),
             quick=_frozen({"epochs": 1, "hidden": (256, 256), "latent_dim": 16}),
@@ -439,12 +410,6 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             name="vrnn",
             short_name="VRNN",
             model_class=VRNN,
-            page_file="views/vrnn.py",
-            page_title="Variational RNN",
-            url_path="vrnn",
-            icon="📜",
-            summary="A latent z_t per row: watch digits grow one row at a time, complete a digit's top rows, "
-            "see where the KL is spent.",
             preferred_models=("vrnn",),
             presets=_frozen({"vrnn": _frozen({"epochs": 4, "lr_schedule": "cosine", "patience": 4})}),
             quick=_frozen({"epochs": 1, "hidden": (128, 128), "rnn_hidden": 64, "rnn_layers": 1}),

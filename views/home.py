@@ -6,7 +6,7 @@ import streamlit as st
 
 from explorer_core.cards import CARDS_DIR, CardUnavailableError, card_png
 from explorer_core.device import DeviceError, device_info
-from explorer_core.families import FAMILIES
+from views.pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,9 +30,9 @@ Seen through EM (the view of the tutorial *Training Latent Variable Models with 
 
 
 def _family_card(name: str) -> tuple[str, str, str, str, str]:
-    """A model family's card, from its record in ``explorer_core.families`` (the card picture is its name)."""
-    spec = FAMILIES[name]
-    return (spec.page_file, name, spec.page_title, spec.icon, spec.summary)
+    """A model family's card, from its page's facts (``views/pages.py``; the card picture is its name)."""
+    page = PAGES[name]
+    return (page.file, name, page.title, page.icon, page.summary)
 
 
 # (page file, card picture, link label, icon, what it shows); the pictures are drawn from the shipped models

@@ -29,7 +29,7 @@ from explorer_core.access import (
 )
 from explorer_core.artifacts import PRETRAINED_DIR, ArtifactError, read_model_description
 from explorer_core.device import available_memory
-from explorer_core.families import FAMILIES, TrainingChoice
+from explorer_core.families import FAMILIES, TrainingChoice, is_model_family
 from explorer_core.figures.training import curves_from_metrics, family_metrics_figure, learning_curves
 from explorer_core.imaging import tile
 from explorer_core.jobs import (
@@ -48,6 +48,7 @@ from explorer_core.jobs.manager import shared_manager
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
 from views.components.page_state import session_id
+from views.pages import PAGES
 
 POLL_S = 1.0
 #: the family list's entries by key (every family's ``choices`` in ``explorer_core.families``)
@@ -128,8 +129,8 @@ def job_manager(root: str) -> JobManager:
 
 def page_of(family: str) -> str:
     """The title of the page whose model picker lists the models of ``family`` (``"?"`` if unknown)."""
-    spec = FAMILIES.get(family)
-    return spec.page_title if spec is not None else "?"
+    page = PAGES.get(family) if is_model_family(family) else None
+    return page.title if page is not None else "?"
 
 
 def presets_for(choice: str) -> list[str]:
