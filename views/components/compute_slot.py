@@ -77,12 +77,6 @@ class SlotGate:
         st.session_state[f"{self.key}_slot_wait"] = {"free": self.player.free, "message": ticket.message()}
         self.player.stop()
 
-    def busy_note(self) -> None:
-        """Inside a frame: the line's message, when this session waits."""
-        wait = st.session_state.get(f"{self.key}_slot_wait")
-        if wait:
-            st.info(wait["message"], icon="⏳")
-
     def waiting_panel(self) -> None:
         """While this session waits: a fragment that polls the budget every :data:`POLL_S` seconds, shows
         the place in line and starts Play when the slot comes. Nothing otherwise. Call in the page's full
