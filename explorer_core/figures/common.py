@@ -202,3 +202,34 @@ def ring_trace(point: Sequence[float], name: str, colour: str, size: float = 14,
         "name": name,
         "marker": {"size": size, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": width}},
     }
+
+
+def latent_plane_chart(
+    lines: list[dict],
+    markers: list[dict],
+    points: Sequence[np.ndarray],
+    title: str,
+    height: int,
+    legend: list,
+) -> dict:
+    """A one-panel live-chart spec of a 2-D latent plane (z1, z2) on equal axes that hold ``points`` (arrays
+    [n, 2] of everything drawn) with an 8 % margin: the FA and VAE posterior charts."""
+    pts = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in points])
+    lo, hi = np.nanmin(pts, 0), np.nanmax(pts, 0)
+    pad = 0.08 * max(float(np.max(hi - lo)), 1e-3)
+    return {
+        "title": title,
+        "height": int(height),
+        "legend": legend,
+        "panels": [
+            {
+                "top": 0.0,
+                "bottom": 1.0,
+                "equal": True,
+                "x": {"range": [float(lo[0] - pad), float(hi[0] + pad)], "title": "z1"},
+                "y": {"range": [float(lo[1] - pad), float(hi[1] + pad)], "title": "z2"},
+                "lines": lines,
+                "markers": markers,
+            }
+        ],
+    }

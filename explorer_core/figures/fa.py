@@ -18,6 +18,7 @@ from explorer_core.figures.common import (
     Q_COLOUR,
     ellipse_points,
     finite_list,
+    latent_plane_chart,
     phase_bands,
     stacked_chart,
     thin_indices,
@@ -126,25 +127,8 @@ def fa_ellipses_chart(
                 }
             )
         markers.append({"x": finite_list([mean[0]]), "y": finite_list([mean[1]]), "color": colour, "size": 4})
-    pts = np.concatenate(extent)
-    lo, hi = np.nanmin(pts, 0), np.nanmax(pts, 0)
-    pad = 0.08 * max(float(np.max(hi - lo)), 1e-3)
-    return {
-        "title": title,
-        "height": int(height),
-        "legend": [
-            {"name": "exact posterior p(z|x)", "color": EXACT_COLOUR, "width": 2.5},
-            {"name": "amortized posterior q(z|x)", "color": Q_COLOUR, "dash": [7, 4], "width": 2.5},
-        ],
-        "panels": [
-            {
-                "top": 0.0,
-                "bottom": 1.0,
-                "equal": True,
-                "x": {"range": [float(lo[0] - pad), float(hi[0] + pad)], "title": "z1"},
-                "y": {"range": [float(lo[1] - pad), float(hi[1] + pad)], "title": "z2"},
-                "lines": lines,
-                "markers": markers,
-            }
-        ],
-    }
+    legend = [
+        {"name": "exact posterior p(z|x)", "color": EXACT_COLOUR, "width": 2.5},
+        {"name": "amortized posterior q(z|x)", "color": Q_COLOUR, "dash": [7, 4], "width": 2.5},
+    ]
+    return latent_plane_chart(lines, markers, extent, title, height, legend)

@@ -9,7 +9,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explorer_core.figures.common import EXACT_COLOUR, MODEL_COLOUR, Q_COLOUR, ellipse_points, finite_list
+from explorer_core.figures.common import (
+    EXACT_COLOUR,
+    MODEL_COLOUR,
+    Q_COLOUR,
+    ellipse_points,
+    finite_list,
+    latent_plane_chart,
+)
 
 #: the colour of the optimal Gaussian q*(z|x)
 QSTAR_COLOUR = MODEL_COLOUR
@@ -56,28 +63,10 @@ def posterior_chart(
             extent.append(xy)
             lines.append(_line(xy, colour, 2.5 if n_sigma == 1 else 1.2, dash))
         markers.append({"x": finite_list([mean[0]]), "y": finite_list([mean[1]]), "color": colour, "size": 4})
-    pts = np.concatenate(extent)
-    lo, hi = np.nanmin(pts, 0), np.nanmax(pts, 0)
-    pad = 0.08 * max(float(np.max(hi - lo)), 1e-3)
     legend = [
         {"name": "true posterior p(z|x) (39 %, 86 % of its mass)", "color": EXACT_COLOUR, "width": 2.5},
         {"name": "amortized q(z|x) 1σ, 2σ", "color": Q_COLOUR, "dash": [7, 4], "width": 2.5},
     ]
     if qstar is not None:
         legend.append({"name": "optimal Gaussian q*(z|x)", "color": QSTAR_COLOUR, "width": 2.5})
-    return {
-        "title": title,
-        "height": int(height),
-        "legend": legend,
-        "panels": [
-            {
-                "top": 0.0,
-                "bottom": 1.0,
-                "equal": True,
-                "x": {"range": [float(lo[0] - pad), float(hi[0] + pad)], "title": "z1"},
-                "y": {"range": [float(lo[1] - pad), float(hi[1] + pad)], "title": "z2"},
-                "lines": lines,
-                "markers": markers,
-            }
-        ],
-    }
+    return latent_plane_chart(lines, markers, extent, title, height, legend)
