@@ -24,6 +24,7 @@ from explorer_core.explore.fa import (
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
+from views.components import lecture
 from views.components.compute_slot import SlotGate
 from views.components.live_chart import live_chart
 from views.components.phase_controls import autoplay_radio, step_buttons
@@ -68,7 +69,7 @@ if "fa" not in st.session_state:
     new_experiment(make_fa_dataset())
 
 st.title("📐 Factor analysis: E- and M-steps")
-st.markdown(
+lecture.intro(
     "A 2-factor model of 3-D data, fitted with AEVB (tutorial section 5.2). An **E-step** updates only "
     "the inference parameters φ = (V, Σ) of q(z|x) = N(Vx, Σ): the ELBO closes on the evidence, which "
     "cannot move. An **M-step** updates only the generative parameters θ = (W, σ): the evidence rises and "

@@ -41,7 +41,7 @@ from explorer_core.imaging import png_bytes, upscale
 from views._models import available_models, model_label, model_picker
 from views.components import images as im
 from views.components import latent_pad as lp
-from views.components import model_panel
+from views.components import lecture, model_panel
 from views.components import page_state as ps
 from views.components.model_panel import Metric
 
@@ -163,7 +163,7 @@ def seeds_panel(meta: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------ the page
 st.title("🧩 Gaussian mixture VAE: clusters without labels")
-st.markdown(
+lecture.intro(
     "The GMVAE (tutorial section 5.5, after Rui Shu) puts a **mixture** prior on the latent space: a cluster "
     "y ~ Cat(1/C), a style z ~ p(z|y) = N(μ(y), diag σ(y)²), an image x ~ p(x|z) (Bernoulli pixels). It "
     "never sees a label, yet its clusters come to stand for digits. The encoder has two parts, q(y|x) (which "

@@ -36,7 +36,7 @@ from explorer_core.explore.sequences import (
 )
 from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
-from views.components import model_panel
+from views.components import lecture, model_panel
 from views.components.compute_slot import SlotGate
 from views.components.images import drawing_panel, show_image, source_radio
 from views.components.live_chart import live_chart
@@ -130,7 +130,7 @@ def grid_factor(n_cols: int) -> int:
 # ------------------------------------------------------------------------------------------------- page
 
 st.title("📜 Variational RNN: digits row by row")
-st.markdown(
+lecture.intro(
     "The VRNN (Chung et al. 2015; tutorial section 5.6) reads an image as a **sequence of 28 rows** "
     "x_t ∈ {0,1}^28. An LSTM carries h_t; each row has its own latent z_t ∈ R^2 with a prior p(z_t|h_t) that "
     "depends on the rows so far, and a decoder p(x_t|h_t, z_t) of 28 Bernoulli pixels. To **generate**, draw "

@@ -43,6 +43,7 @@ from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, t
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
 from views.components import latent_pad as lp
+from views.components import lecture
 from views.components.compute_slot import SlotGate
 from views.components.live_chart import live_chart
 from views.components.page_state import operator
@@ -102,7 +103,7 @@ def new_experiment(config: WatchConfig) -> str | None:
 
 
 st.title("👀 Watch it learn: a VAE trained live")
-st.markdown(
+lecture.intro(
     "AEVB is approximate EM (tutorial sections 3-4). An **E-step** updates only the inference parameters φ "
     "(the encoder q(z|x)): the ELBO closes on log p(x), which cannot move, so the gap KL(q(z|x) ‖ p(z|x)) "
     "shrinks. An **M-step** updates only the generative parameters θ (the decoder p(x|z)): log p(x) rises "
