@@ -21,6 +21,7 @@ from explorer_core.explore.fa import (
     clamp_int,
     elbo_samples_limit,
 )
+from explorer_core.export import export_name, fa_curves_csv
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
@@ -292,7 +293,7 @@ def frames(playing: bool) -> bool:
     queue_note = ""
     if fa.queued_steps:
         queue_note = f"{fa.queued_steps:,} steps queued" + ("" if playing else " (paused: ▶ Play goes on)")
-    st.caption(queue_note or "Nothing queued.")
+    st.caption(queue_note or ("Playing until paused." if playing else "Nothing queued."))
 
     x_test = fa.dataset.x_test.numpy()
     # the test point as typed, or kept from a larger data set: the nearest one that exists
@@ -320,6 +321,16 @@ def frames(playing: bool) -> bool:
         )
     with bottom_right:
         st.markdown(reading(fa))
+        st.download_button(
+            "⬇ The curves (CSV)",
+            data=lambda: fa_curves_csv(h),
+            file_name=export_name("fa", "elbo-evidence-gap", "csv", step=fa.steps),
+            mime="text/csv",
+            on_click="ignore",
+            key="fa_csv",
+            help="Every step: its phase, the test ELBO, the exact evidence and the exact gap (nats per "
+            "point), for a slide.",
+        )
         step_ms, ran = state.get("fa_step_ms", (0.0, 0))
         st.caption(
             f"⏱ Server time of this frame: {(time.perf_counter() - start) * 1e3:.0f} ms, of which {ran} "

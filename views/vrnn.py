@@ -34,6 +34,7 @@ from explorer_core.explore.sequences import (
     start_generation,
     state_rows,
 )
+from explorer_core.export import export_name, vrnn_generation_gif
 from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
 from views.components import lecture, model_panel
@@ -248,6 +249,17 @@ def generation_panel(playing: bool) -> bool:
         st.toggle(
             "Show the sampled rows (what is fed back) instead of the Bernoulli means",
             key=f"{P}_show_samples",
+        )
+        n, seed = gen.n, gen.seed
+        st.download_button(
+            "⬇ This generation, row by row (GIF)",
+            data=lambda: vrnn_generation_gif(model, n, seed),
+            file_name=export_name("vrnn", f"generation-n{n}-seed{seed}", "gif", model=meta.get("name")),
+            mime="image/gif",
+            on_click="ignore",
+            key=f"{P}_gif",
+            help="The same digits (same seed) growing one row per frame, the row just generated marked: "
+            "for a slide.",
         )
     with chart_col:
         modes = ("time", "plane") if model.config.latent_dim >= 2 else ("time",)

@@ -39,6 +39,7 @@ from explorer_core.explore.watch_budget import (
     watch_memory,
     with_iwae_k,
 )
+from explorer_core.export import export_name, watch_curves_csv
 from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
@@ -545,6 +546,17 @@ def frame(playing: bool) -> bool:
     with right:
         live_chart("watch_terms", terms_chart(h.step, h.reconstruction, h.kl, ex.segments_shown()), n_frame)
         live_chart("watch_kl", kl_dims_chart(m.kl_per_dim), n_frame)
+        # the history grows in the trainer's thread while playing: exported only while paused (a snapshot)
+        st.download_button(
+            "⬇ The curves (CSV)" if not playing else "⬇ The curves (CSV): pause first",
+            data=watch_curves_csv(h) if not playing else b"",
+            file_name=export_name("watch", "bounds-terms", "csv", step=h.step[-1] if h.step else 0),
+            mime="text/csv",
+            on_click="ignore",
+            key="watch_csv",
+            disabled=playing,
+            help="Every evaluation: step, phase, ELBO, IWAE bound, gap, reconstruction, KL (nats per image).",
+        )
     st.markdown(reading(ex))
     state.watch_server_ms = (time.perf_counter() - start) * 1e3
     return go_on

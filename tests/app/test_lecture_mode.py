@@ -44,3 +44,12 @@ def test_a_scale_out_of_range_in_the_link_is_ignored():
     at = open_vae(lecture="1", scale="900")
     assert at.session_state["lecture_scale"] == 100
     assert not any("zoom: 9" in h.proto.body for h in at.get("html"))
+
+
+def test_the_fa_watch_and_vrnn_pages_offer_their_curves_and_animation_for_slides():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    for page, key in (("factor_analysis", "fa_csv"), ("watch", "watch_csv"), ("vrnn", "vrnn_gif")):
+        at.switch_page(str(VIEWS / f"{page}.py")).run()
+        assert not at.exception, at.exception
+        button = next(b for b in at.get("download_button") if b.proto.id.endswith(key))
+        assert not button.proto.disabled

@@ -53,3 +53,30 @@ def test_at_150_percent_the_pad_is_sharp_and_a_drag_lands_under_the_pointer(brow
     # the centre of the pad is the same z whatever the zoom (the region does not depend on pixels); a pointer
     # read without the zoom would land about a third of the pad away
     assert (u_15, v_15) == pytest.approx((u_1, v_1), abs=0.35)
+
+
+def test_the_fa_curves_and_a_vrnn_generation_download_for_a_slide(browser, warm_app_url):
+    import csv
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    with fresh_page(browser) as page:
+        open_page(page, f"{warm_app_url}/factor-analysis", "Factor analysis")
+        with page.expect_download(timeout=60_000) as info:
+            page.locator(".st-key-fa_csv button").first.click()
+        download = info.value
+        assert download.suggested_filename.startswith("aevb-fa-elbo-evidence-gap")
+        rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
+        assert rows and rows[0]["phase"] == "init" and float(rows[0]["gap_nats_per_point"]) > 0
+        assert_no_exception(page)
+
+        open_page(page, f"{warm_app_url}/vrnn", "Variational RNN")
+        with page.expect_download(timeout=60_000) as info:
+            page.locator(".st-key-vrnn_gif button").first.click()
+        download = info.value
+        assert download.suggested_filename.endswith(".gif") and "seed0" in download.suggested_filename
+        gif = Image.open(download.path())
+        assert gif.n_frames == 29  # the empty grid, then a frame per row
+        assert_no_exception(page)
