@@ -119,6 +119,11 @@ def test_grid_elbo_is_the_closed_form_elbo_for_any_gaussian(linear):
     cov = torch.tensor([[0.05, 0.01], [0.01, 0.08]])
     closed = float(model.evidence(x)) - float(kl_divergence(MultivariateNormal(mean, cov), exact))
     assert abs(float(grid.elbo(mean, cov)) - closed) < 1e-3
+    assert abs(P.gaussian_elbo(model, x, None, mean, cov) - closed) < 1e-3
+    # a q far narrower than the grid's cells: the q-aligned quadrature still holds
+    narrow = cov * 1e-4
+    closed = float(model.evidence(x)) - float(kl_divergence(MultivariateNormal(mean, narrow), exact))
+    assert abs(P.gaussian_elbo(model, x, None, mean, narrow) - closed) < 1e-3
 
 
 def test_optimal_gaussians_reach_their_closed_forms(linear):
@@ -149,7 +154,7 @@ def test_the_fit_yields_states_from_q_phi_to_the_best(linear):
     states = list(P.fit_optimal_gaussian(model, x, grid=grid, covariance="full", steps=40, every=10))
     assert [s.step for s in states] == [0, 10, 20, 30, 40, 40] and states[-1].done
     assert not any(s.done for s in states[:-1])
-    assert states[0].elbo == pytest.approx(grid.elbo_q, abs=1e-9)
+    assert states[0].elbo == pytest.approx(grid.elbo_q, abs=1e-3)  # grid vs q-aligned quadrature
     torch.testing.assert_close(states[0].mean, grid.q_mean)
     assert states[-1].elbo >= max(s.elbo for s in states[:-1])
     assert states[-1].cov.shape == (2, 2)
@@ -238,7 +243,7 @@ def test_real_model_gaps_and_iwae(vae_cb_l2):
     generator = torch.Generator().manual_seed(0)
     for x in xs:
         grid = P.grid_posterior(model, x)
-        assert grid.edge_nats >= P.TAIL_NATS and abs(grid.q_mass - 1) < 1e-3
+        assert grid.edge_nats >= P.TAIL_NATS
         assert grid.kl_q >= -1e-3
         split = P.gap_split(model, x, grid=grid)
         assert split.elbo_optimal >= split.elbo_amortized
