@@ -644,7 +644,10 @@ def gaps_section(r: dict) -> list[str]:
     ]
 
     def cell(m: dict, key: str) -> str:
-        return f"{m[key]:.2f} ± {m[key + '_stderr']:.2f}" if m.get(key + "_stderr") is not None else "–"
+        if m.get(key + "_stderr") is None:
+            return "–"
+        median = f" (median {m[key + '_median']:.2f})" if m.get(key + "_median") is not None else ""
+        return f"{m[key]:.2f} ± {m[key + '_stderr']:.2f}{median}"
 
     for name, m in r["models"].items():
         method = m["evidence_method"] + (" (lower bound)" if m["evidence_is_lower_bound"] else "")
@@ -657,7 +660,8 @@ def gaps_section(r: dict) -> list[str]:
     paper = r.get("paper") or {}
     lines += [
         "",
-        "Means over the images ± their standard errors, nats per image. Where log p(x) is an IWAE estimate "
+        "Means over the images ± their standard errors (medians in brackets), nats per image. Where log p(x) "
+        "is an IWAE estimate "
         "(L > 2) it is a lower bound, and so is the approximation gap.",
         "",
     ]
