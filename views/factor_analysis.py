@@ -310,6 +310,7 @@ def frames(playing: bool) -> bool:
             "fa_curves",
             fa_curves_chart(h.elbo, h.evidence, h.gap, h.phase_segments(), fa.true_evidence, fa.mle_evidence),
             frame,
+            export_name=export_name("fa", "elbo-evidence-gap", "png", step=fa.steps),
         )
     bottom_left, bottom_right = st.columns([1, 1.25])
     with bottom_left:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
 
 from tests.browser.conftest import fresh_page, pad_canvas
@@ -79,4 +80,26 @@ def test_the_fa_curves_and_a_vrnn_generation_download_for_a_slide(browser, warm_
         assert download.suggested_filename.endswith(".gif") and "seed0" in download.suggested_filename
         gif = Image.open(download.path())
         assert gif.n_frames == 29  # the empty grid, then a frame per row
+        assert_no_exception(page)
+
+
+def test_a_canvas_saves_what_it_shows_as_a_png(browser, warm_app_url):
+    from pathlib import Path
+
+    from PIL import Image
+
+    with fresh_page(browser) as page:
+        open_page(page, f"{warm_app_url}/vae?model=vae-cb-l2&img=3", "VAE")
+        canvas = pad_canvas(page, "vae_pad")
+        canvas.scroll_into_view_if_needed()
+        canvas.hover()
+        button = page.locator(".st-key-vae_pad .aevb-png").first
+        with page.expect_download(timeout=60_000) as info:
+            button.click()
+        download = info.value
+        assert download.suggested_filename == "aevb-vae-pad.png"
+        saved = Image.open(Path(download.path()))
+        width, height = canvas.evaluate("c => [c.width, c.height]")
+        assert saved.size == (width, height)  # the full backing store, cursor and overlays included
+        assert len(np.unique(np.asarray(saved.convert("L")))) > 10  # a picture, not a blank
         assert_no_exception(page)

@@ -40,6 +40,47 @@ function fitToData(s, minW, defaultW, minH, defaultH) {
   return [w, h];
 }
 
+// A small "PNG" button in the canvas's top-right corner (shown on hover, and always to keyboard focus) that
+// saves what the canvas shows now, at its full backing-store resolution, for a slide. The file name is the
+// server's s.data.export_name when it sent one (it says page, model and step), else "aevb-chart.png".
+// Nothing goes to the server.
+function addPngButton(s) {
+  const canvas = s.canvas;
+  const holder = canvas.parentElement;
+  if (!holder || holder.querySelector(".aevb-png")) return;
+  if (getComputedStyle(holder).position === "static") holder.style.position = "relative";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "aevb-png";
+  button.textContent = "PNG";
+  button.title = "Save this picture as a PNG (for a slide)";
+  button.setAttribute("aria-label", "Save this picture as a PNG");
+  Object.assign(button.style, {
+    position: "absolute", top: "4px", right: "4px", zIndex: "2", font: "11px sans-serif",
+    padding: "1px 6px", border: "1px solid #bbb", borderRadius: "4px", background: "rgba(255,255,255,0.85)",
+    color: "#333", cursor: "pointer", opacity: "0", transition: "opacity 0.15s",
+  });
+  holder.addEventListener("pointerenter", () => { button.style.opacity = "1"; });
+  holder.addEventListener("pointerleave", () => { button.style.opacity = "0"; });
+  button.addEventListener("focus", () => { button.style.opacity = "1"; });
+  button.addEventListener("pointerdown", (e) => e.stopPropagation());
+  button.addEventListener("click", (e) => {
+    e.stopPropagation();
+    const name = (s.data && typeof s.data.export_name === "string" && s.data.export_name) || "aevb-chart.png";
+    canvas.toBlob((blob) => {
+      if (!blob) return;
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 2000);
+    }, "image/png");
+  });
+  holder.appendChild(button);
+}
+
 // The component's state for the element it is mounted in: made once by setup(parentElement) and kept in
 // states (a WeakMap keyed by the element, so it goes with the element) as long as the element holds a
 // .canvas (undefined otherwise); its api set to the component; render(s, data) called when data is an
@@ -50,6 +91,7 @@ function mountState(states, component, setup, render) {
   if (!s) {
     if (!parentElement.querySelector(".canvas")) return undefined;
     s = setup(parentElement);
+    addPngButton(s);
     states.set(parentElement, s);
   }
   s.api = component;

@@ -1,14 +1,22 @@
 """The files of a canvas component (Streamlit components v2, inline: no build step, nothing fetched at run
 time): ``views/components/<folder>/{index.html,style.css,main.js}``, with ``canvas.js`` (what every canvas
-component's script shares: ``num``, ``fitCanvas``, ``fitToData``, ``mountState``) put before its
-``main.js``."""
+component's script shares: ``num``, ``fitCanvas``, ``fitToData``, ``mountState``, the PNG button) put
+before its ``main.js``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from explorer_core.export import export_name
+
 HERE = Path(__file__).parent
 SHARED_JS = HERE / "canvas.js"
+
+
+def default_png_name(key: str) -> str:
+    """The file name a canvas's PNG button saves under when its page names none: ``aevb-<key>.png``
+    (``fa_curves`` -> ``aevb-fa-curves.png``)."""
+    return export_name(*key.split("_", 1), "png") if "_" in key else export_name(key, "canvas", "png")
 
 
 def component_files(folder: str) -> dict[str, str]:

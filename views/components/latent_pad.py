@@ -56,7 +56,7 @@ from explorer_core.explore.browser_decoder import TABLE_VIEWS, browser_payload, 
 from explorer_core.explore.latent import display_subset
 from explorer_core.figures.common import DIGIT_COLOURS
 from explorer_core.models.base import MLPDecoder
-from views.components.canvas_assets import component_files
+from views.components.canvas_assets import component_files, default_png_name
 
 ASSETS = Path(__file__).with_name("latent_pad")
 NAME = "aevb_latent_pad"
@@ -320,7 +320,7 @@ def latent_pad(
     """
     return _component(
         key=key,
-        data=data,
+        data={"export_name": default_png_name(key), **data},
         default={"have": None, "have_decoder": None},
         width="stretch",
         height="content",

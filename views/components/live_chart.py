@@ -22,7 +22,7 @@ from typing import Any
 
 import streamlit as st
 
-from views.components.canvas_assets import component_files
+from views.components.canvas_assets import component_files, default_png_name
 
 ASSETS = Path(__file__).with_name("live_chart")
 NAME = "aevb_live_chart"
@@ -31,7 +31,8 @@ NAME = "aevb_live_chart"
 _component = st.components.v2.component(NAME, **component_files(ASSETS.name), isolate_styles=True)
 
 
-def live_chart(key: str, data: dict[str, Any], frame: int = 0) -> Any:
+def live_chart(key: str, data: dict[str, Any], frame: int = 0, export_name: str | None = None) -> Any:
     """Mount (or update in place) the chart ``data`` with ``key``; ``frame`` is exposed to tests as the
-    canvas's ``data-frame``."""
-    return _component(key=key, data={**data, "frame": int(frame)}, width="stretch", height="content")
+    canvas's ``data-frame``; ``export_name`` is the file name of its PNG button (default from the key)."""
+    data = {**data, "frame": int(frame), "export_name": export_name or default_png_name(key)}
+    return _component(key=key, data=data, width="stretch", height="content")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from views.components.canvas_assets import component_files
+from views.components.canvas_assets import component_files, default_png_name
 
 ASSETS = Path(__file__).with_name("scatter3d")
 NAME = "aevb_scatter3d"
@@ -130,7 +130,7 @@ def scatter3d(key: str, data: dict[str, Any]) -> Any:
     travelling."""
     return _component(
         key=key,
-        data=data,
+        data={"export_name": default_png_name(key), **data},
         default={"have": None},
         width="stretch",
         height="content",
