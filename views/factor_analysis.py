@@ -306,9 +306,23 @@ def frames(playing: bool) -> bool:
         scatter_panel(fa, x_test, index)
     frame = state["fa_frame_no"]
     with top_right:
+        zoom = st.checkbox(
+            "Zoom on the last phase",
+            key="fa_zoom_last",
+            help="Show only the last E-, M- or joint phase, with a y range of its own: the last hundredths "
+            "of a nat of the gap become visible.",
+        )
         live_chart(
             "fa_curves",
-            fa_curves_chart(h.elbo, h.evidence, h.gap, h.phase_segments(), fa.true_evidence, fa.mle_evidence),
+            fa_curves_chart(
+                h.elbo,
+                h.evidence,
+                h.gap,
+                h.phase_segments(),
+                fa.true_evidence,
+                fa.mle_evidence,
+                zoom_last_phase=zoom,
+            ),
             frame,
             export_name=export_name("fa", "elbo-evidence-gap", "png", step=fa.steps),
         )

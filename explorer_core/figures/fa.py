@@ -46,21 +46,28 @@ def fa_curves_chart(
     mle_evidence: float,
     max_points: int = LIVE_MAX_POINTS,
     height: int = 440,
+    zoom_last_phase: bool = False,
 ) -> dict:
     """A live-chart spec (``views/components/live_chart``): ELBO and evidence per step over the
     reference lines, E-phases shaded grey and M-phases amber, the exact gap (log scale) below.
 
-    At most ``max_points`` points per line (the first and the last always kept), so a frame stays small.
+    The y range follows the data (every value shown, the reference lines too). With ``zoom_last_phase``
+    the x range is the last phase alone (from ``segments``; the whole run when there is none) and the y
+    range that phase's values, so a gap of a few hundredths of a nat is visible. At most ``max_points``
+    points per line (the first and the last always kept), so a frame stays small.
     """
     n = len(elbo)
-    idx = thin_indices(n, max_points)
+    first = 0
+    if zoom_last_phase and segments:
+        first = max(int(segments[-1][1]) - 1, 0)  # the step before the phase: where it starts from
+    idx = first + thin_indices(n - first, max_points)
     elbo_a, evidence_a, gap_a = (np.asarray(v, dtype=float)[idx] for v in (elbo, evidence, gap))
     total = max(n - 1, 1)
-    x_range = [0.0, float(max(total, 10))]
-    low = min(np.nanmin(elbo_a), np.nanmin(evidence_a), true_evidence, mle_evidence)
-    high = max(np.nanmax(elbo_a), np.nanmax(evidence_a), true_evidence, mle_evidence)
-    low = max(low, true_evidence - 12.0)  # the first steps' very low ELBO would squash the rest
-    pad = 0.05 * max(high - low, 0.1)
+    x_range = [float(first), float(max(total, first + 10))]
+    references = [] if zoom_last_phase else [true_evidence, mle_evidence]
+    low = float(np.nanmin([np.nanmin(elbo_a), np.nanmin(evidence_a), *references]))
+    high = float(np.nanmax([np.nanmax(elbo_a), np.nanmax(evidence_a), *references]))
+    pad = 0.05 * max(high - low, 1e-4 if zoom_last_phase else 0.1)
     gap_pos = np.maximum(gap_a, 1e-6)
     g_lo, g_hi = float(np.nanmin(gap_pos)), float(np.nanmax(gap_pos))
     g_range = [10 ** np.floor(np.log10(g_lo)), 10 ** np.ceil(np.log10(max(g_hi, g_lo * 10)))]

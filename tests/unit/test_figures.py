@@ -52,3 +52,18 @@ def test_posterior_panel_draws_both_posteriors():
     chart = fa_ellipses_chart(np.zeros(2), np.eye(2), np.ones(2), 0.5 * np.eye(2))
     legend = [entry["name"] for entry in chart["legend"]]
     assert legend == ["exact posterior p(z|x)", "amortized posterior q(z|x)"]
+
+
+def test_the_elbo_range_follows_the_data_and_zooms_on_the_last_phase():
+    elbo = [-43.0, -5.0, -4.2, -4.05, -4.02, -4.01]
+    evidence = [-6.6, -6.6, -4.1, -4.0, -3.99, -3.985]
+    gap = [34.8, 1.6, 0.1, 0.05, 0.03, 0.025]
+    segments = [("e_step", 1, 1), ("m_step", 2, 3), ("e_step", 4, 5)]
+    whole = fa_curves_chart(elbo, evidence, gap, segments, -3.9705, -3.9721)["panels"][0]
+    lo, hi = whole["y"]["range"]
+    assert lo < -43.0 and hi > -3.97  # the first ELBO is on the chart
+    zoomed = fa_curves_chart(elbo, evidence, gap, segments, -3.9705, -3.9721, zoom_last_phase=True)
+    panel = zoomed["panels"][0]
+    assert panel["x"]["range"][0] == 3.0  # from the step before the last phase
+    z_lo, z_hi = panel["y"]["range"]
+    assert z_lo > -4.1 and z_hi < -3.98 and z_lo < -4.05  # only that phase's values, all of them
