@@ -371,3 +371,21 @@ def test_gaps_command(capsys):
     assert main(["gaps", "gmvae-marginal", "--n", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: gmvae-marginal") and "VAE or a CVAE" in err and "Traceback" not in err
+
+
+@torch.no_grad()
+def test_test_set_gaps_batches_the_monte_carlo_path():
+    model = LinearGaussian(latent_dim=3, data_dim=8, seed=1).eval()
+    x = model.sample(6, torch.Generator().manual_seed(2))
+    exact = model.evidence(x)
+    rows = P._gap_split_batch(model, x, None, generator=torch.Generator().manual_seed(0))
+    for row, evidence in zip(rows, exact, strict=True):
+        assert row["evidence_is_lower_bound"] and row["evidence_method"] == "iwae-5000"
+        assert abs(row["log_evidence"] - float(evidence)) < 0.05
+        assert row["elbo_optimal_full"] >= row["elbo_optimal"] >= row["elbo_amortized"]
+        assert row["approximation_gap_full"] < 0.1
+    summary = P.test_set_gaps(model, x, seed=0, batch_size=4)
+    assert summary["n"] == 6 and summary["latent_dim"] == 3 and summary["evidence_is_lower_bound"]
+    assert summary["inference_gap"] == pytest.approx(
+        summary["approximation_gap"] + summary["amortization_gap"]
+    )
