@@ -26,6 +26,7 @@ from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
 from views.components import lecture
+from views.components import page_state as ps
 from views.components.compute_slot import SlotGate
 from views.components.live_chart import live_chart
 from views.components.phase_controls import autoplay_radio, step_buttons
@@ -56,7 +57,7 @@ def new_experiment(dataset=None, **config) -> None:
     """Start a fresh run in this session (keeping the data set unless a new one is given)."""
     state = st.session_state
     dataset = dataset if dataset is not None else state.fa.dataset
-    config = FATrainingConfig(**{**vars(state.fa.config), **config}) if "fa" in state else FATrainingConfig()
+    config = FATrainingConfig(**{**(vars(state.fa.config) if "fa" in state else {}), **config})
     limit = elbo_samples_limit(len(dataset.x_test))
     if config.n_elbo_samples > limit:  # a larger test set: K comes down to the bound on a step's cost
         config = FATrainingConfig(**{**vars(config), "n_elbo_samples": limit})
@@ -66,8 +67,64 @@ def new_experiment(dataset=None, **config) -> None:
     gate.release()
 
 
+def experiment_from_url() -> None:
+    """A new session's first run, from the URL when it names one (``posterior``, ``lr``, ``batch``, ``seed``
+    and ``points`` of the data set, the test ``point``): a lecturer's prepared link. A value out of range, or
+    not one of the choices, is ignored."""
+    q = st.query_params
+
+    def parsed(name: str, parse):
+        try:
+            return parse(q[name]) if name in q else None
+        except ValueError:
+            return None
+
+    def choice(options):
+        def parse(text: str):
+            value = next(
+                (o for o in options if str(o) == text or (isinstance(o, float) and float(text) == o)), None
+            )
+            if value is None:
+                raise ValueError(text)
+            return value
+
+        return parse
+
+    seed = parsed("seed", ps.int_in(0, 2**31 - 1))
+    points = parsed("points", ps.int_in(10, 20_000))
+    if seed is not None or points is not None:
+        n = points if points is not None else 1000
+        dataset = make_fa_dataset(seed if seed is not None else FA_PAPER_SEED, n, n)
+    else:
+        dataset = make_fa_dataset()
+    config = {
+        "posterior": parsed("posterior", choice(POSTERIOR_FAMILIES)),
+        "lr": parsed("lr", choice(LEARNING_RATES)),
+        "batch_size": parsed("batch", ps.int_in(1, 1000)),
+    }
+    new_experiment(dataset, **{k: v for k, v in config.items() if v is not None})
+    point = parsed("point", ps.int_in(0, len(dataset.x_test) - 1))
+    if point is not None:
+        st.session_state.fa_point = point
+
+
+def state_to_url() -> None:
+    """The run's settings and the test point into the URL, so the view can be handed out as a link."""
+    fa = st.session_state.fa
+    ps.url_out(
+        {
+            "posterior": fa.config.posterior,
+            "lr": f"{fa.config.lr:g}",
+            "batch": fa.config.batch_size,
+            "seed": fa.dataset.seed,
+            "points": len(fa.dataset.x_test),
+            "point": int(st.session_state.get("fa_point", 0)),
+        }
+    )
+
+
 if "fa" not in st.session_state:
-    new_experiment(make_fa_dataset())
+    experiment_from_url()
 
 st.title("📐 Factor analysis: E- and M-steps")
 lecture.intro(
@@ -241,6 +298,7 @@ def controls() -> None:
         st.caption(f"⚠️ {note}")
     if state.pop("fa_refresh", False):  # a new posterior family: its callback started a new run
         st.rerun()
+    state_to_url()
     player.sync()
 
 
@@ -328,7 +386,9 @@ def frames(playing: bool) -> bool:
         )
     bottom_left, bottom_right = st.columns([1, 1.25])
     with bottom_left:
-        st.number_input("Test point (black diamond)", 0, len(x_test) - 1, key="fa_point")
+        st.number_input(
+            "Test point (black diamond)", 0, len(x_test) - 1, key="fa_point", on_change=state_to_url
+        )
         live_chart(
             "fa_latent",
             fa_ellipses_chart(**fa.posteriors_of(index), title=f"Latent space for test point {index}"),

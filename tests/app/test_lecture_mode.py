@@ -53,3 +53,34 @@ def test_the_fa_watch_and_vrnn_pages_offer_their_curves_and_animation_for_slides
         assert not at.exception, at.exception
         button = next(b for b in at.get("download_button") if b.proto.id.endswith(key))
         assert not button.proto.disabled
+
+
+def test_the_fa_page_opens_from_a_prepared_link_and_writes_its_state_back():
+    at = AppTest.from_file(str(VIEWS / "factor_analysis.py"), default_timeout=TIMEOUT)
+    for name, value in {
+        "posterior": "diagonal",
+        "lr": "0.001",
+        "batch": "64",
+        "seed": "7",
+        "points": "200",
+        "point": "5",
+    }.items():
+        at.query_params[name] = value
+    at.run()  # a link opens its page directly (a switch of page clears the URL's parameters)
+    assert not at.exception, at.exception
+    fa = at.session_state["fa"]
+    assert (fa.config.posterior, fa.config.lr, fa.config.batch_size) == ("diagonal", 0.001, 64)
+    assert fa.dataset.seed == 7 and len(fa.dataset.x_test) == 200
+    assert at.session_state["fa_point"] == 5
+    assert at.query_params["posterior"] == "diagonal" and at.query_params["point"] == "5"
+
+
+def test_values_out_of_range_in_an_fa_link_are_ignored():
+    at = AppTest.from_file(str(VIEWS / "factor_analysis.py"), default_timeout=TIMEOUT)
+    for name, value in {"posterior": "banana", "lr": "7", "batch": "0", "points": "5", "point": "x"}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    fa = at.session_state["fa"]
+    assert (fa.config.posterior, fa.config.lr, fa.config.batch_size) == ("full", 0.01, 32)
+    assert len(fa.dataset.x_test) == 1000
