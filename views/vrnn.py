@@ -42,7 +42,7 @@ from views.components.compute_slot import SlotGate
 from views.components.images import drawing_panel, show_image, source_radio
 from views.components.live_chart import live_chart
 from views.components.model_panel import Metric
-from views.components.page_state import apply_pending, init_state, reseed_button
+from views.components.page_state import apply_pending, init_state, int_in, reseed_button, url_in, url_out
 from views.components.player import Player
 
 P = "vrnn"
@@ -150,6 +150,16 @@ model = loaded.model
 T = model.config.n_rows
 metrics_row(meta)
 
+
+def _digits(text: str) -> int:
+    """N from URL text: one of the grid sizes offered; ``ValueError`` otherwise."""
+    if int(text) not in DIGIT_CHOICES:
+        raise ValueError(text)
+    return int(text)
+
+
+# a prepared link (?model=vrnn&seed=3&n=25) opens that generation; values out of range are ignored
+url_in(P, {"seed": (f"{P}_seed", int_in(0, 2**31 - 1)), "n": (f"{P}_n", _digits)})
 init_state(
     {
         f"{P}_n": 16,
@@ -202,6 +212,7 @@ def generation_panel(playing: bool) -> bool:
     reset = c[5].button("↺ Reset", key=f"{P}_reset", help="back to row 0 (same seed, same digits)")
 
     gen = current_generation()
+    url_out({"seed": gen.seed, "n": gen.n})
     if reset:
         _forget_generation()
         gen = current_generation()

@@ -84,3 +84,17 @@ def test_values_out_of_range_in_an_fa_link_are_ignored():
     fa = at.session_state["fa"]
     assert (fa.config.posterior, fa.config.lr, fa.config.batch_size) == ("full", 0.01, 32)
     assert len(fa.dataset.x_test) == 1000
+
+
+def test_the_vrnn_page_opens_a_generation_from_its_link():
+    at = AppTest.from_file(str(VIEWS / "vrnn.py"), default_timeout=TIMEOUT)
+    at.query_params["seed"] = "3"
+    at.query_params["n"] = "25"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["vrnn_seed"] == 3 and at.session_state["vrnn_n"] == 25
+    assert at.query_params["seed"] == "3" and at.query_params["n"] == "25"
+    bad = AppTest.from_file(str(VIEWS / "vrnn.py"), default_timeout=TIMEOUT)
+    bad.query_params["n"] = "26"  # not a grid size
+    bad.run()
+    assert not bad.exception and bad.session_state["vrnn_n"] == 16
