@@ -4,8 +4,9 @@ For each pretrained model whose q(z|x) is one Gaussian (the VAEs and CVAEs; the 
 first N MNIST test images (default 1000): log p(x), ELBO(q_phi), the optimal diagonal and full-covariance
 Gaussians q* fitted per image, and the mean gaps in nats per image with their standard errors, computed by
 ``explorer_core.inference.posterior.test_set_gaps`` (the same code as ``python -m explorer_core gaps``).
-For L = 2 log p(x) is quadrature on a grid; for L > 2 it is IWAE with k = 5000, a lower bound, so the
-approximation gap is a lower bound there. Cremer, Li & Duvenaud (2018) define the gaps (their table 1).
+For L = 2 log p(x) is quadrature on a grid; for L > 2 it is IWAE with k = 5000, a lower bound (the
+approximation gap is then an estimate, not a bound), and the images go 25 at a time through the decoder.
+Cremer, Li & Duvenaud (2018) define the gaps (their table 1).
 
     python bench/bench_gaps.py                       # every VAE/CVAE, 1000 test images each (long)
     python bench/bench_gaps.py --n 20 --models vae-cb-l2

@@ -662,7 +662,8 @@ def gaps_section(r: dict) -> list[str]:
         "",
         "Means over the images ± their standard errors (medians in brackets), nats per image. Where log p(x) "
         "is an IWAE estimate "
-        "(L > 2) it is a lower bound, and so is the approximation gap.",
+        "(L > 2) it is a lower bound, which pulls the approximation gap down (a q\\* fit short of its "
+        "optimum pushes it up).",
         "",
     ]
     if paper.get("figures"):

@@ -461,7 +461,8 @@ def _run_gaps(args: argparse.Namespace) -> int:
     }
     if gaps["evidence_is_lower_bound"]:
         result["note"] = (
-            f"log p(x) is {gaps['evidence_method']}, a lower bound: the approximation gaps are lower bounds"
+            f"log p(x) is {gaps['evidence_method']}, a lower bound (it pulls the approximation gaps down; "
+            "a q* fit short of its optimum pushes them up)"
         )
     _print_result(result, args.json, width=30)
     return 0

@@ -17,8 +17,10 @@ log p(x) - ELBO(q) = KL(q(z|x) || p(z|x)). For a Gaussian-latent model (the VAE 
   Variational Autoencoders", ICML, section 3 and table 1): approximation gap = log p(x) - ELBO(q\\*),
   amortization gap = ELBO(q\\*) - ELBO(q_phi), where q\\* is the best q in q_phi's own family (diagonal
   Gaussians); the full-covariance q\\* says how much of the approximation gap is the diagonal assumption.
-  For L > 2 there is no grid: log p(x) is estimated by IWAE with k = 5000, a stochastic **lower bound**, so
-  the approximation gap is then a lower bound too (:attr:`GapSplit.evidence_is_lower_bound`).
+  For L > 2 there is no grid: log p(x) is estimated by IWAE with k = 5000, a stochastic **lower bound**
+  (:attr:`GapSplit.evidence_is_lower_bound`), which pulls the approximation gap down, while a q\\* fit that
+  stops short of the optimum pushes it up: for L > 2 the split is an estimate, not a bound;
+* the same over a test set (:func:`test_set_gaps`, for ``python -m explorer_core gaps``).
 
 All figures are in nats per image. Every density is a ``torch.distributions`` object: the model's own
 ``decode(z, y)``, ``prior(y)`` and ``encode(x, y)``, and ``MultivariateNormal`` for q\\*. The decoder is
@@ -27,8 +29,10 @@ called on batches of grid points (``chunk`` at a time). Nothing here imports Str
 How q\\* is fitted (one choice, documented): for L = 2 the objective is the ELBO computed by quadrature on the
 posterior's grid, ELBO(q) = sum_i w_i log p(x, z_i) + H(q) with w_i proportional to q(z_i) (self-normalised
 over the grid) and H(q) the Gaussian's entropy in closed form. It is deterministic and costs no decoder call
-per step, because log p(x, z_i) is already on the grid; the best state seen is kept, so ELBO(q\\*) >=
-ELBO(q_phi). For L > 2 it is stochastic gradient ascent on the reparameterised ELBO (``n_noise`` fresh draws
+per step, because log p(x, z_i) is already on the grid; the best state seen is kept. :func:`gap_split`
+fits from q_phi and from the posterior's highest mode and keeps the better after recomputing each candidate's
+ELBO in its own coordinates (:func:`gaussian_elbo`), so ELBO(q\\*) >= ELBO(q_phi). For L > 2 it is
+stochastic gradient ascent on the reparameterised ELBO (``n_noise`` fresh draws
 per step, the "sticking the landing" gradient), and the ELBOs reported are re-estimated on fresh noise shared
 by q_phi and q\\* (common random numbers). Adam on (mean, log-scale, off-diagonal) in q_phi's whitened
 coordinates, with a cosine learning-rate decay.
@@ -821,7 +825,8 @@ class GapSplit:
         log_evidence: log p(x): quadrature on the grid (L = 2), else the larger of two IWAE-5000 estimates
             (proposals q_phi and the full-covariance q\\*), a stochastic lower bound.
         evidence_method: ``"quadrature"`` or ``"iwae-5000"``.
-        evidence_is_lower_bound: True for IWAE (then the approximation gaps are lower bounds too).
+        evidence_is_lower_bound: True for IWAE (which pulls the approximation gaps down; a q\\* fit short of
+            its optimum pushes them up).
         elbo_amortized: ELBO(q_phi).
         elbo_optimal: ELBO(q\\*) of the best diagonal Gaussian (q_phi's family).
         elbo_optimal_full: ELBO of the best full-covariance Gaussian.
