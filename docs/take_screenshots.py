@@ -66,7 +66,7 @@ def main(base_url: str) -> None:
         full_screenshot(page, DOCS / "screenshot-home.png")
 
         open_page(page, f"{base_url}/factor-analysis")
-        page.get_by_role("button", name="Paper schedule (E, M, E, M × 1000)", exact=True).click()
+        page.get_by_role("button", name="Paper schedule", exact=True).click()
         deadline = time.monotonic() + SCHEDULE_TIMEOUT_S
         while step_count(page) != SCHEDULE_STEPS:
             if time.monotonic() > deadline:

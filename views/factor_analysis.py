@@ -34,7 +34,7 @@ from views.components.player import Player
 from views.components.scatter3d import needs_static, point_set, scatter3d, scatter_data
 
 POSTERIOR_LABELS = {
-    "full": "full covariance (contains the exact posterior)",
+    "full": "full covariance (holds p(z|x))",
     "diagonal": "diagonal covariance",
     "fixed": "fixed small diagonal (σ = 0.1)",
 }
@@ -289,7 +289,12 @@ def controls() -> None:
     b = st.columns([1.1, 1, 1, 1, 1.6, 1, 1])
     b[0].number_input("N steps", 1, 100_000, 100, key="fa_n", label_visibility="collapsed")
     step_buttons(b[1:4], "fa", queue_steps)
-    b[4].button("Paper schedule (E, M, E, M × 1000)", key="fa_paper", on_click=queue_paper_schedule)
+    b[4].button(
+        "Paper schedule",
+        key="fa_paper",
+        on_click=queue_paper_schedule,
+        help="The tutorial's experiment: E, M, E, M × 1000 steps each.",
+    )
     player.button(b[5], on_play=lambda: state.fa.queued_steps == 0, on_pause=gate.release)
     b[6].button("↺ Reset", key="fa_reset", on_click=new_experiment)
     autoplay_radio("fa")

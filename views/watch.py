@@ -320,7 +320,12 @@ def controls() -> None:
 
     b = st.columns([1, 1, 1, 1.5, 1, 1, 1])
     step_buttons(b[:3], "watch", queue_steps)
-    b[3].button("Schedule E, M, E, M × 250", key="watch_schedule", on_click=queue_schedule)
+    b[3].button(
+        "E/M schedule",
+        key="watch_schedule",
+        on_click=queue_schedule,
+        help="The tutorial's pattern: an E-phase, an M-phase, then E, M alternating for 250 steps each.",
+    )
     player.button(
         b[4],
         on_play=on_play,

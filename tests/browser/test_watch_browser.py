@@ -83,7 +83,7 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
 
 def test_a_schedule_plays_e_then_m_and_stops_play_when_paused(page, warm_app_url: str):
     open_page(page, f"{warm_app_url}/watch", "Watch it learn")
-    click(page, "Schedule E, M, E, M × 250")
+    click(page, "E/M schedule")
     page.get_by_role("button", name="⏸ Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
     poll(lambda: step(page) > 260, PLAY_TIMEOUT_S, "the schedule to reach its first M-phase")
     pause(page)
