@@ -34,9 +34,9 @@ from views.components.player import Player
 from views.components.scatter3d import needs_static, point_set, scatter3d, scatter_data
 
 POSTERIOR_LABELS = {
-    "full": "full covariance (holds p(z|x))",
-    "diagonal": "diagonal covariance",
-    "fixed": "fixed small diagonal (σ = 0.1)",
+    "full": "full covariance",
+    "diagonal": "diagonal",
+    "fixed": "fixed σ = 0.1",
 }
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
 # Play: the fragment reruns every FRAME_SECONDS and runs queued steps for at most FRAME_BUDGET_S, so frames
@@ -261,6 +261,8 @@ def controls() -> None:
         format_func=POSTERIOR_LABELS.get,
         key="fa_posterior",
         on_change=on_posterior_change,
+        help="The family of q(z|x) = N(Vx, Σ): a full covariance Σ holds the exact posterior (the gap can "
+        "close to 0); a diagonal one cannot tilt; a fixed small diagonal (σ = 0.1) cannot widen either.",
     )
     lr = c2.select_slider("Learning rate (Adam)", LEARNING_RATES, value=fa.config.lr, key="fa_lr")
     batch = c3.number_input("Batch size", 1, 1000, fa.config.batch_size, key="fa_batch")
