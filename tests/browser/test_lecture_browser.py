@@ -23,6 +23,12 @@ def drag_to_centre(page) -> tuple[float, float, float]:
     backing, css = canvas.evaluate("c => [c.width, c.clientWidth]")
     # the backing store follows the zoom: as many pixels as the canvas covers on screen (sharp)
     assert backing == pytest.approx(css * zoom * page.evaluate("devicePixelRatio"), abs=2)
+
+    def url_z():
+        query = parse_qs(urlparse(page.evaluate("location.href")).query)
+        return query.get("u", [""])[0], query.get("v", [""])[0]
+
+    before = url_z()
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx + 25, cy - 20)
@@ -31,12 +37,11 @@ def drag_to_centre(page) -> tuple[float, float, float]:
     page.mouse.move(cx, cy, steps=4)
     page.mouse.up()
 
-    def url_z():
-        query = parse_qs(urlparse(page.evaluate("location.href")).query)
-        u, v = query.get("u", [""])[0], query.get("v", [""])[0]
-        return (float(u), float(v)) if u and v and (u, v) != ("0.000", "0.000") else None
+    def moved():
+        now = url_z()
+        return (float(now[0]), float(now[1])) if now != before and all(now) else None
 
-    u, v = poll(url_z, 60, "the dragged z in the URL")
+    u, v = poll(moved, 60, "the dragged z in the URL")
     wait_idle(page)
     assert_no_exception(page)
     return zoom, u, v
