@@ -16,8 +16,10 @@ import torch
 
 from explorer_core.inference.posterior import (
     IWAE_KS,
+    GapSplit,
     GridPosterior,
     fit_optimal_gaussian,
+    gap_split,
     grid_posterior,
     iwae_bounds,
 )
@@ -31,12 +33,14 @@ QSTAR_STEPS = 150
 
 @dataclass(frozen=True)
 class QStarFrame:
-    """One frame of the q* fit: its step, mean [2], covariance [2, 2] and ELBO (nats per image)."""
+    """One frame of the q* fit: its step, mean [2], covariance [2, 2] and ELBO (nats per image);
+    ``from_mode``: the fit started from the posterior's top mode instead of q_phi."""
 
     step: int
     mean: np.ndarray
     cov: np.ndarray
     elbo: float
+    from_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,17 +136,25 @@ def qstar_frames(
     x: torch.Tensor,
     picture: PosteriorPicture,
     y: int | None = None,
-    covariance: str = "diagonal",
     steps: int = QSTAR_STEPS,
     every: int = 5,
-) -> list[QStarFrame]:
-    """The per-image E-step as frames: q* fitted on this image's grid ELBO from q_phi (step 0) to the best
-    Gaussian of the ``covariance`` family (the last frame), one frame every ``every`` steps.
+) -> tuple[list[QStarFrame], GapSplit]:
+    """The per-image E-step as frames, and the split of the gap it ends on.
+
+    The frames: a diagonal q* fitted on this image's grid ELBO from q_phi (step 0), one frame every
+    ``every`` steps. The split: :func:`explorer_core.inference.posterior.gap_split` on the same grid, whose
+    q* is the better of the fits from q_phi and from the posterior's top mode; when that one is better (q_phi
+    sat on a worse mode, which gradient ascent from it cannot leave), it is appended as a last frame.
 
     Raises:
         explorer_core.inference.posterior.PosteriorError: see :func:`fit_optimal_gaussian`.
     """
     states = fit_optimal_gaussian(
-        model, x, y, covariance=covariance, grid=picture.grid, steps=steps, every=every
+        model, x, y, covariance="diagonal", grid=picture.grid, steps=steps, every=every
     )
-    return [QStarFrame(s.step, s.mean.numpy(), s.cov.numpy(), float(s.elbo)) for s in states]
+    frames = [QStarFrame(s.step, s.mean.numpy(), s.cov.numpy(), float(s.elbo)) for s in states]
+    split = gap_split(model, x, y, grid=picture.grid)
+    best = split.q_star
+    if split.elbo_optimal > frames[-1].elbo + 1e-6:
+        frames.append(QStarFrame(best.step, best.mean.numpy(), best.cov.numpy(), split.elbo_optimal, True))
+    return frames, split

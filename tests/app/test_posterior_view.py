@@ -31,7 +31,7 @@ def test_the_posterior_is_drawn_with_the_evidence_the_gap_and_the_iwae_bounds(va
     at.checkbox(key=f"{P}_post_show").check().run()
     assert not at.exception, at.exception
     evidence, elbo, gap = (metric(at, k) for k in ("Evidence log p(x)", "ELBO of q_φ", "Gap KL(q‖p)"))
-    assert elbo <= evidence and gap == pytest.approx(evidence - elbo, abs=2e-3)
+    assert elbo <= evidence and gap == pytest.approx(evidence - elbo, abs=0.01)  # metrics: 2 decimals
     table = next(m.value for m in at.markdown if "IWAE bound" in m.value)
     assert "| 1,000 |" in table
     # the posterior's contours join q's ellipses on the pad
@@ -76,7 +76,7 @@ def test_the_cvae_posterior_is_computed_under_the_images_label():
     assert not at.exception, at.exception
     evidence, elbo = metric(at, "Evidence log p(x)"), metric(at, "ELBO of q_φ")
     assert elbo <= evidence
-    assert metric(at, "Gap KL(q‖p)") == pytest.approx(evidence - elbo, abs=2e-3)
+    assert metric(at, "Gap KL(q‖p)") == pytest.approx(evidence - elbo, abs=0.01)
     assert "(y = " in next(m.value for m in at.markdown if m.value.endswith("nats per image"))
 
 
@@ -94,6 +94,6 @@ def test_an_l20_model_splits_its_gap_on_request_with_the_lower_bound_caveat():
     at.button(key=f"{P}_split_go").click().run(timeout=300)
     assert not at.exception, at.exception
     evidence, elbo = metric(at, "log p(x) ≥"), metric(at, "ELBO of q_φ")
-    approximation, amortization = metric(at, "Approximation gap ≥"), metric(at, "Amortization gap")
+    approximation, amortization = metric(at, "Approximation gap (est.)"), metric(at, "Amortization gap")
     assert amortization >= 0 and evidence >= elbo
     assert approximation + amortization == pytest.approx(evidence - elbo, abs=1e-2)

@@ -44,12 +44,12 @@ def _picture(model_key: str, key: str, label: int | None, _model: Any, _x: torch
         return posterior_picture(_model, _x, label)
 
 
-@st.cache_resource(max_entries=2 * KEPT_PICTURES, show_spinner=False)
+@st.cache_resource(max_entries=KEPT_PICTURES, show_spinner=False)
 def _frames(
-    model_key: str, key: str, label: int | None, covariance: str, _model: Any, _x: Any, _picture: Any
-) -> list[QStarFrame]:
+    model_key: str, key: str, label: int | None, _model: Any, _x: Any, _picture: Any
+) -> tuple[list[QStarFrame], GapSplit]:
     with torch.inference_mode(False):
-        return qstar_frames(_model, _x, _picture, label, covariance=covariance)
+        return qstar_frames(_model, _x, _picture, label)
 
 
 @st.cache_resource(max_entries=KEPT_PICTURES, show_spinner=False)
@@ -150,8 +150,8 @@ def _qstar_player(
         state[frame_slot] = 0
     player = Player(f"{prefix}_qstar", FRAME_SECONDS)
 
-    def frames(covariance: str = "diagonal") -> list[QStarFrame]:
-        return _frames(model_key, key, label, covariance, model, x, picture)
+    def frames() -> list[QStarFrame]:
+        return _frames(model_key, key, label, model, x, picture)[0]
 
     def on_play() -> bool:
         if state.get(frame_slot, 0) >= len(frames()) - 1:
@@ -174,6 +174,8 @@ def _qstar_player(
         title = (
             "p(z|x) against q_φ(z|x)"
             if current is None
+            else f"q* from the posterior's top mode: ELBO(q*) {current.elbo:.2f}"
+            if current.from_mode
             else f"per-image E-step: step {current.step}, ELBO(q*) {current.elbo:.2f}"
         )
         live_chart(
@@ -182,7 +184,7 @@ def _qstar_player(
             frame=state.get(frame_slot, 0),
         )
         if seq is not None and state.get(frame_slot, 0) >= len(seq) - 1:
-            _gap_split(picture, seq[-1], frames("full")[-1])
+            _gap_split(_frames(model_key, key, label, model, x, picture)[1], seq[-1].from_mode)
             return False
         return True
 
@@ -192,18 +194,23 @@ def _qstar_player(
         st.caption("▶ Play runs the per-image E-step and then splits the gap.")
 
 
-def _gap_split(picture: PosteriorPicture, diagonal: QStarFrame, full: QStarFrame) -> None:
-    """The gap split as Cremer et al. define it, under the chart."""
-    elbo_star = max(diagonal.elbo, picture.elbo_q)
-    elbo_full = max(full.elbo, elbo_star)
-    approximation = picture.log_evidence - elbo_star
-    amortization = elbo_star - picture.elbo_q
+def _gap_split(split: GapSplit, from_mode: bool) -> None:
+    """The gap split as Cremer et al. define it (``explorer_core.inference.posterior.gap_split``), under the
+    chart; ``from_mode``: the best q* started from the posterior's top mode, not from q_phi."""
+    mode_note = (
+        " Here q_φ sits on a worse mode of the posterior than its highest one: gradient ascent from q_φ "
+        "stays there, the best q* (last frame) starts from the top mode, and the difference is amortization "
+        "gap: the encoder sent this image to the wrong place."
+        if from_mode
+        else ""
+    )
     st.markdown(
-        f"**The gap split** (nats): gap {picture.kl_q:.3f} = approximation {approximation:.3f} "
-        f"(log p(x) − ELBO(q*), what no diagonal Gaussian can close) + amortization {amortization:.3f} "
-        f"(ELBO(q*) − ELBO(q_φ), what the encoder loses by serving every image with one network). A "
-        f"full-covariance q* reaches {elbo_full:.2f}: of the approximation gap, "
-        f"{elbo_full - elbo_star:.3f} is the diagonal assumption."
+        f"**The gap split** (nats): gap {split.inference_gap:.3f} = approximation "
+        f"{split.approximation_gap:.3f} (log p(x) − ELBO(q*), what no diagonal Gaussian can close) + "
+        f"amortization {split.amortization_gap:.3f} (ELBO(q*) − ELBO(q_φ), what the encoder loses by serving "
+        f"every image with one network). A full-covariance q* reaches {split.elbo_optimal_full:.2f}: of the "
+        f"approximation gap, {split.approximation_gap - split.approximation_gap_full:.3f} is the diagonal "
+        "assumption." + mode_note
     )
 
 
@@ -214,8 +221,8 @@ def _split_estimate(
     st.caption(
         f"This model's latent space has {latent_dim} dimensions: p(z|x) ∝ p(x|z) p(z) cannot be drawn on a "
         "grid (pick a 2-D model, L = 2, to see it). Its gap can still be split, with the evidence log p(x) "
-        f"estimated by the IWAE bound with k = {EVIDENCE_K:,}: a lower bound, so the approximation gap below "
-        "is a lower bound too."
+        f"estimated by the IWAE bound with k = {EVIDENCE_K:,}, a lower bound: the split below is an estimate "
+        "(a low log p(x) shrinks the approximation gap, a q* fit that stops short enlarges it)."
     )
     key = (model_key, image_key(x), label)
     if st.button("Estimate the gap split of this image (a few seconds)", key=f"{prefix}_split_go"):
@@ -231,7 +238,12 @@ def _split_estimate(
     a, b, c, d = st.columns(4)
     a.metric("log p(x) ≥", f"{split.log_evidence:.2f}", help=f"IWAE bound, k = {EVIDENCE_K:,}.")
     b.metric("ELBO of q_φ", f"{split.elbo_amortized:.2f}")
-    c.metric("Approximation gap ≥", f"{split.approximation_gap:.3f}", help="log p(x) − ELBO(q*).")
+    c.metric(
+        "Approximation gap (est.)",
+        f"{split.approximation_gap:.3f}",
+        help="log p(x) − ELBO(q*): log p(x) is a lower bound (pulls it down) and q* may stop short of the "
+        "best Gaussian (pushes it up), so this is an estimate, not a bound.",
+    )
     d.metric("Amortization gap", f"{split.amortization_gap:.3f}", help="ELBO(q*) − ELBO(q_φ).")
     st.caption(
         f"{name[0].upper() + name[1:]}, nats per image. q* is the best diagonal Gaussian for this image "
