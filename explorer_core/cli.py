@@ -19,6 +19,7 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,57 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CommandError(Exception):
+    """A command's one-line error (``message``) and exit status (``code``)."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def _test_set_of(model: str, n: int | None, check: Callable[[], None] = lambda: None):
+    """What ``evaluate`` and ``gaps`` share: the model ``model`` (a name or a path) on the device, its
+    preprocessing checked, then ``check()`` (the command's own argument checks, raising ValueError or
+    ArtifactError), then the first ``n`` MNIST test images (all when None) preprocessed as the model was
+    trained, and their labels, on the device.
+
+    Returns:
+        (loaded model, device, preprocessing, x [n, 784], labels [n]).
+
+    Raises:
+        _CommandError: a one-line message, code 2 for a bad model or argument, 1 when MNIST is missing.
+    """
+    from explorer_core.artifacts import ArtifactError, load_model
+    from explorer_core.data import (
+        PREPROCESSINGS,
+        MNISTUnavailable,
+        load_mnist_splits,
+        preprocess_for_evaluation,
+    )
+    from explorer_core.device import DeviceError, pick_device
+
+    try:
+        device = pick_device()
+        loaded = load_model(model, device)
+        preprocessing = loaded.meta.get("preprocessing")
+        if preprocessing not in PREPROCESSINGS:
+            raise ArtifactError(
+                f"{Path(loaded.meta['path']).name}: not a model file: preprocessing is missing or unknown "
+                f"({preprocessing!r}; known: {', '.join(PREPROCESSINGS)})."
+            )
+        check()
+    except (ArtifactError, DeviceError, ValueError, OSError) as err:
+        raise _CommandError(" ".join(str(err).split()), 2) from err
+    try:
+        splits = load_mnist_splits(n_validation=0)
+    except MNISTUnavailable as err:
+        raise _CommandError(str(err), 1) from err
+    n = len(splits.x_test) if n is None else max(1, min(n, len(splits.x_test)))
+    # the whole test set first: a random binarization of it (fixed seed) must not depend on n
+    x = preprocess_for_evaluation(splits.x_test.to(device), preprocessing)[:n]
+    return loaded, device, preprocessing, x, splits.y_test[:n].to(device)
+
+
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="test-set metrics of a trained model")
     p.add_argument("model", help="a name in pretrained/ or a path to a model's .json or .safetensors")
@@ -276,40 +328,21 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     import time
 
-    from explorer_core.artifacts import ArtifactError, load_model
-    from explorer_core.data import (
-        PREPROCESSINGS,
-        MNISTUnavailable,
-        load_mnist_splits,
-        preprocess_for_evaluation,
-    )
-    from explorer_core.device import DeviceError, pick_device
+    from explorer_core.artifacts import ArtifactError
     from explorer_core.families import model_family
 
-    try:
-        device = pick_device()
-        loaded = load_model(args.model, device)
-        preprocessing = loaded.meta.get("preprocessing")
-        if preprocessing not in PREPROCESSINGS:
-            raise ArtifactError(
-                f"{Path(loaded.meta['path']).name}: not a model file: preprocessing is missing or unknown "
-                f"({preprocessing!r}; known: {', '.join(PREPROCESSINGS)})."
-            )
+    def check() -> None:
         if args.limit is not None and args.limit < 1:
             raise ArtifactError(f"--limit must be at least 1, got {args.limit}.")
         if args.iwae_k is not None and not 0 <= args.iwae_k <= 100_000:
             raise ArtifactError(f"--iwae-k must be between 0 and 100000, got {args.iwae_k}.")
-    except (ArtifactError, DeviceError, ValueError, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
+
     try:
-        splits = load_mnist_splits(n_validation=0)
-    except MNISTUnavailable as err:
+        loaded, device, preprocessing, x, labels = _test_set_of(args.model, args.limit, check)
+    except _CommandError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
-    n = len(splits.x_test) if args.limit is None else max(1, min(args.limit, len(splits.x_test)))
-    x = preprocess_for_evaluation(splits.x_test.to(device), preprocessing)[:n]
-    labels = splits.y_test[:n].to(device)
+        return err.code
+    n = len(x)
     iwae_k = args.iwae_k if args.iwae_k is not None else (loaded.meta.get("recipe") or {}).get("iwae_k", 0)
     start = time.perf_counter()
     with tqdm(total=n, unit="image", file=sys.stderr, disable=None if iwae_k else True, desc="IWAE") as bar:
@@ -398,44 +431,25 @@ def _gaps_parser(sub: argparse._SubParsersAction) -> None:
 def _run_gaps(args: argparse.Namespace) -> int:
     import time
 
-    from explorer_core.artifacts import ArtifactError, load_model
-    from explorer_core.data import (
-        PREPROCESSINGS,
-        MNISTUnavailable,
-        load_mnist_splits,
-        preprocess_for_evaluation,
-    )
-    from explorer_core.device import DeviceError, pick_device
+    from explorer_core.artifacts import ArtifactError
     from explorer_core.inference.posterior import PosteriorError, test_set_gaps
 
-    try:
-        device = pick_device()
-        loaded = load_model(args.model, device)
-        preprocessing = loaded.meta.get("preprocessing")
-        if preprocessing not in PREPROCESSINGS:
-            raise ArtifactError(
-                f"{Path(loaded.meta['path']).name}: not a model file: preprocessing is missing or unknown "
-                f"({preprocessing!r}; known: {', '.join(PREPROCESSINGS)})."
-            )
+    def check() -> None:
         if args.n < 1:
             raise ArtifactError(f"--n must be at least 1, got {args.n}.")
         if args.steps is not None and not 1 <= args.steps <= 100_000:
             raise ArtifactError(f"--steps must be between 1 and 100000, got {args.steps}.")
         if args.threads is not None and args.threads < 1:
             raise ArtifactError(f"--threads must be at least 1, got {args.threads}.")
-    except (ArtifactError, DeviceError, ValueError, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
+
     try:
-        splits = load_mnist_splits(n_validation=0)
-    except MNISTUnavailable as err:
+        loaded, device, preprocessing, x, labels = _test_set_of(args.model, args.n, check)
+    except _CommandError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return err.code
     if args.threads:
         limit_cpu_threads(args.threads)
-    n = min(args.n, len(splits.x_test))
-    x = preprocess_for_evaluation(splits.x_test[:n].to(device), preprocessing)
-    labels = splits.y_test[:n].to(device)
+    n = len(x)
     start = time.perf_counter()
     try:
         with tqdm(total=n, unit="image", file=sys.stderr, disable=None, desc="gaps") as bar:
