@@ -1,6 +1,6 @@
 """The Gaussian mixture VAE (tutorial section 5.5): a cluster y ~ Cat(1/C), a style z ~ p(z|y), an image
 x ~ p(x|z). See what each cluster generates (rows ordered by the digit Hungarian matching gives them), pick a
-cluster and sample from p(z|y) at any spread, see q(y|x) and the reconstruction under every cluster for a
+cluster and sample from p(z|y) at any spread, see q(y|x) and the image carried to every cluster for a
 test image or a drawing, and compare the confusion matrices of two models (the marginalised and the
 Gumbel-softmax estimators).
 
@@ -397,8 +397,8 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
 
 
 def posterior_section(bundle: ClusterBundle) -> None:
-    """For a test image or a drawing: q(y|x) as bars and the reconstruction under every cluster."""
-    st.subheader("Classify an image: q(y|x) and a reconstruction under every cluster")
+    """For a test image or a drawing: q(y|x) as bars and the image carried to every cluster."""
+    st.subheader("Classify an image: q(y|x), and the image in every cluster")
     x, image, name, _ = chosen_input(bundle)
     post = image_posterior(bundle.model, x)
     names = [cluster_name(c, bundle.matched_label) for c in range(bundle.n_clusters)]
@@ -441,22 +441,24 @@ def posterior_section(bundle: ClusterBundle) -> None:
             config={"displaylogo": False},
         )
         order = bundle.order
-        recon = [upscale(post.reconstructions[c], 3) for c in order]
+        restyled = [upscale(post.restyled[c], 3) for c in order]
         st.markdown(
-            "**Reconstruction under each cluster**: the decoder's λ(z) at z = E[z|x, y] of q(z|x, y), "
-            "for every y, in gallery order"
+            "**This image in every cluster**: its place in its own cluster, ε = (z − μ(ŷ)) / σ(ŷ), carried "
+            "to each cluster's prior, z = μ(y) + σ(y)·ε, and decoded (λ(z)), in gallery order"
         )
         st.image(
-            recon,
-            caption=[f"{names[c]}: {post.probs[c]:.2f}" for c in order],
+            restyled,
+            caption=[f"{names[c]}: q = {post.probs[c]:.2f}" for c in order],
             width=90,
             clamp=True,
         )
         st.caption(
             f"The ELBO weighs each cluster's reconstruction and KL term by q(y|x): here cluster "
-            f"{names[best]} carries {post.probs[best]:.1%} of the weight. A confident encoder (small "
-            "H(q(y|x))) reconstructs from one cluster; the others show what the image would look like "
-            "drawn in their style."
+            f"{names[best]} carries {post.probs[best]:.1%} of the weight, and its image above is the "
+            "reconstruction. The others keep the image's offset within its cluster and take another "
+            "cluster's mean and spread: the GMVAE's counterpart of the CVAE's 'same z, every label'. (Its "
+            "reconstruction under each cluster, z = E[z|x, y], would show ten near-identical images: x "
+            "depends on z only, and q(z|x, y) hardly depends on y.)"
         )
 
 

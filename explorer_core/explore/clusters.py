@@ -273,12 +273,17 @@ class ImagePosterior:
             [C, 28, 28] in [0, 1].
         z_mean: E_q(z|x, y=ŷ)[z] under the most probable cluster ŷ [L] (where the image sits in latent
             space, as the test encodings of :class:`ClusterBundle`).
+        restyled: the image's place in its own cluster carried to every cluster c: the Bernoulli means of
+            p(x|z_c) at z_c = mu(c) + sigma(c) * eps, eps = (z_mean - mu(ŷ)) / sigma(ŷ) (its standardised
+            offset under p(z|ŷ)), [C, 28, 28] in [0, 1]: the GMVAE's counterpart of the CVAE's "same z under
+            every label".
     """
 
     probs: np.ndarray
     entropy: float
     reconstructions: np.ndarray
     z_mean: np.ndarray
+    restyled: np.ndarray
 
     @property
     def best(self) -> int:
@@ -296,11 +301,18 @@ def image_posterior(model, x: torch.Tensor | np.ndarray) -> ImagePosterior:
     qz = model.encode_all_clusters(xb)  # batch [C, 1], event [L]
     recon = model.decode(qz.mean).mean[:, 0]  # [C, 784], as GMVAE.reconstructions_per_cluster
     best = int(qy.probs[0].argmax())
+    z_best = qz.mean[best, 0]
+    own = model.prior(torch.tensor([best], device=device))
+    eps = ((z_best - own.mean[0]) / own.stddev[0]).expand(model.config.n_clusters, -1)
+    clusters = torch.arange(model.config.n_clusters, device=device)
+    restyled = model.decode(model.prior_noise_to_z(eps, clusters)).mean  # [C, 784]
+    side = (-1, IMAGE_SIDE, IMAGE_SIDE)
     return ImagePosterior(
         probs=qy.probs[0].float().cpu().numpy(),
         entropy=float(qy.entropy()[0]),
-        reconstructions=recon.clamp(0, 1).reshape(-1, IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy(),
-        z_mean=qz.mean[best, 0].float().cpu().numpy(),
+        reconstructions=recon.clamp(0, 1).reshape(side).float().cpu().numpy(),
+        z_mean=z_best.float().cpu().numpy(),
+        restyled=restyled.clamp(0, 1).reshape(side).float().cpu().numpy(),
     )
 
 

@@ -267,3 +267,22 @@ def test_image_rows_figure_labels_each_row():
     assert image.type == "image" and image.source.startswith("data:image/png;base64,")
     assert list(fig.layout.yaxis.ticktext) == labels
     assert len(fig.layout.yaxis.tickvals) == 10
+
+
+def test_the_image_in_every_cluster_keeps_its_offset_and_is_its_reconstruction_in_its_own():
+    torch.manual_seed(1)
+    model = GMVAE(GMVAEConfig(n_clusters=4, latent_dim=3, hidden=(16,))).eval()
+    x = (torch.rand(784, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+    post = image_posterior(model, x)
+    assert post.restyled.shape == (4, 28, 28)
+    # in its own cluster the image is its reconstruction
+    np.testing.assert_allclose(post.restyled[post.best], post.reconstructions[post.best], atol=1e-5)
+    # elsewhere: z = mu(c) + sigma(c) * eps, with the image's own standardised offset eps
+    with torch.no_grad():
+        prior = model.prior()
+        eps = (torch.as_tensor(post.z_mean) - prior.mean[post.best]) / prior.stddev[post.best]
+        other = (post.best + 1) % 4
+        z = prior.mean[other] + prior.stddev[other] * eps
+        expected = model.decode(z[None]).mean.reshape(28, 28).numpy()
+    np.testing.assert_allclose(post.restyled[other], expected, atol=1e-5)
+    assert np.abs(post.restyled[other] - post.restyled[post.best]).max() > 1e-3  # not ten copies
