@@ -113,12 +113,16 @@ lecture.intro(
     "IWAE − ELBO as the gap estimate. Everything is measured on fixed validation images with **fixed "
     "noise**, so a curve moves only when the parameters do."
 )
-st.info(
+IWAE_NOTE = (
     "The IWAE bound is itself a lower bound on log p(x), so the plotted gap is a **lower estimate** of the "
     "true gap. Its proposal is q(z|x): in an E-phase it can rise a little although log p(x) cannot move, "
-    "because the proposal improves.",
-    icon="ℹ️",
+    "because the proposal improves."
 )
+if lecture.lecture_mode():  # folded away, as the page's prose
+    with st.expander("About the gap estimate"):
+        st.markdown(IWAE_NOTE)
+else:
+    st.info(IWAE_NOTE, icon="ℹ️")
 
 # while playing, every frame reruns the fragment: keep its elements fully drawn instead of Streamlit's
 # greyed-out "stale" look between frames (the charts update in place)
