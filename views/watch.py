@@ -52,6 +52,8 @@ from views.components.phase_controls import autoplay_radio, step_buttons
 from views.components.player import Player
 
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+#: the β (KL weight) choices of the training objective reconstruction - β KL (1: the ELBO)
+KL_WEIGHTS = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
 HIDDEN_CHOICES = {"128": (128,), "256-256": (256, 256), "500-500": (500, 500), "128-128": (128, 128)}
 TRAIN_SIZES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000]
 FRAME_SECONDS = 0.18  # the timer between frames (5.5 a second at most): the CPU left goes to the steps
@@ -292,7 +294,18 @@ def reset() -> None:
 def controls() -> None:
     """The controls: a fragment without a timer (a frame of Play never re-sends them)."""
     ex: WatchExperiment = state.watch
-    c = st.columns(5)
+    c = st.columns([1, 1, 1, 1, 1, 1])
+    beta = c[5].select_slider(
+        "β (KL weight)",
+        KL_WEIGHTS,
+        1.0,
+        key="watch_beta",
+        help="Training ascends reconstruction − β·KL: β = 1 is the ELBO; β > 1 pushes latent dimensions to "
+        "the prior (posterior collapse: watch 'Active units'); β < 1, then back to 1, is a KL warm-up. The "
+        "curves always show the true ELBO (β = 1).",
+    )
+    if beta != ex.kl_weight:
+        ex.set_kl_weight(beta)
     lr_phi = c[0].select_slider(
         "Learning rate φ (E)", LEARNING_RATES, ex.config.lr_inference, key="watch_lr_phi"
     )
@@ -480,7 +493,7 @@ def frame(playing: bool) -> bool:
     if ex.error:
         errors.error(ex.error)
     fps = player.fps()
-    cols = st.columns(7)
+    cols = st.columns(8)
     cols[0].metric("Step", f"{f.step:,}", help=f"{ex.queued_steps:,} steps queued")
     cols[1].metric("ELBO", f"{m.elbo:.1f}", help="validation images, nats per image")
     cols[2].metric(
@@ -492,6 +505,13 @@ def frame(playing: bool) -> bool:
     cols[4].metric("Reconstruction", f"{m.reconstruction:.1f}", help="E_q[log p(x|z)], nats per image")
     cols[5].metric("KL(q ‖ p(z))", f"{m.kl:.2f}", help="nats per image")
     cols[6].metric(
+        "Active units",
+        f"{m.active_units} / {len(m.kl_per_dim)}",
+        help="latent dimensions whose posterior mean varies across the validation images "
+        "(Var_x E_q[z_d] > 0.01, Burda et al. 2016)"
+        + (f"; training with β = {ex.kl_weight:g}" if ex.kl_weight != 1 else ""),
+    )
+    cols[7].metric(
         "Frames / s",
         "–" if fps is None or not playing else f"{fps:.1f}",
         help=f"while playing; this frame: {steps_this_frame} steps since the last one, evaluated in "

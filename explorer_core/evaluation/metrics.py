@@ -67,6 +67,11 @@ def evaluate_fa(model: FactorAnalysis, x: torch.Tensor, n_samples: int = 1) -> F
     return FAMetrics(*(float(v) for v in stacked.cpu()))
 
 
+#: a latent dimension is active when the variance of its posterior mean across the data exceeds this
+#: (Burda, Grosse & Salakhutdinov 2016, section 5.2)
+ACTIVE_UNIT_VARIANCE = 0.01
+
+
 def _sum_over_batches(
     n: int, batch_size: int, batch: Callable[[slice], tuple[Sequence[torch.Tensor], Any]]
 ) -> tuple[torch.Tensor, list[Any]]:
@@ -129,7 +134,7 @@ def evaluate_vae(
         "elbo": float(totals[0] / n),
         "reconstruction": float(totals[1] / n),
         "kl": float(totals[2] / n),
-        "active_units": int((mu.var(0) > 0.01).sum()),
+        "active_units": int((mu.var(0) > ACTIVE_UNIT_VARIANCE).sum()),
         "n_images": n,
     }
     if iwae_k > 0:

@@ -39,7 +39,7 @@ from torch.distributions import Normal, kl_divergence
 
 from explorer_core.atomic import write_json
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation.metrics import iwae_bound
+from explorer_core.evaluation.metrics import ACTIVE_UNIT_VARIANCE, iwae_bound
 from explorer_core.explore.latent import fit_pca
 from explorer_core.inference.aevb import (
     PHASES,
@@ -206,6 +206,8 @@ class WatchMetrics:
         reconstruction: E_q[log p(x|z)] (k-sample estimate); kl: KL(q(z|x) || p(z)).
         kl_per_dim: KL per latent dimension, [L] (a dimension with ~0 nats is inactive).
         k: samples used.
+        active_units: latent dimensions whose posterior mean varies across the images, Var_x(E_q[z_d]) > 0.01
+            (Burda et al. 2016, section 5.2; as :func:`explorer_core.evaluation.metrics.evaluate_vae`).
     """
 
     elbo: float
@@ -215,6 +217,7 @@ class WatchMetrics:
     kl: float
     kl_per_dim: tuple[float, ...]
     k: int
+    active_units: int = 0
 
 
 @dataclass
@@ -399,6 +402,23 @@ class WatchExperiment:
         g = torch.Generator().manual_seed(self.config.seed * 7919 + 104729 + k)
         return torch.randn(k, len(self.data.x_eval), self.config.latent_dim, generator=g).to(self.device)
 
+    #: beta of the training objective reconstruction - beta * KL (1: the ELBO); the curves always show the
+    #: true ELBO
+    kl_weight: float = 1.0
+
+    def set_kl_weight(self, beta: float) -> None:
+        """Train on reconstruction - beta * KL from the next step on (Higgins et al. 2017's beta-VAE: beta > 1
+        pushes latent dimensions to the prior, posterior collapse; a warm-up ramps beta from 0 to 1). The
+        evaluations, and the ELBO the curves show, stay the true ELBO (beta = 1).
+
+        Raises:
+            WatchError: beta outside [0, 100].
+        """
+        if not (isinstance(beta, (int, float)) and 0.0 <= float(beta) <= 100.0):
+            raise WatchError(f"beta (the KL weight) must be in [0, 100], got {beta!r}.")
+        with self.lock:
+            self.kl_weight = float(beta)
+
     def set_learning_rates(
         self, lr_inference: float | None = None, lr_generative: float | None = None
     ) -> None:
@@ -505,7 +525,9 @@ class WatchExperiment:
     # --- stepping -------------------------------------------------------------------------------------
     def _step_locked(self, phase: str) -> None:
         """One step of ``phase`` on the live model (the caller holds :attr:`lock`)."""
-        self._train_elbos.append(aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase))
+        self._train_elbos.append(
+            aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase, kl_weight=self.kl_weight)
+        )
         self._steps += 1
         self.history.add_steps(phase, self._steps, self._steps)
 
@@ -765,7 +787,8 @@ class WatchExperiment:
         values = torch.stack([elbo.mean(), iwae.mean(), reconstruction.mean(), kl.mean()]).cpu().tolist()
         per_dim = kl_dims.double().mean(0).cpu().tolist()
         e, i, r, kk = values
-        return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k)
+        active = int((q.mean.var(0) > ACTIVE_UNIT_VARIANCE).sum())
+        return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k, active)
 
     @torch.no_grad()
     def latent_means(self) -> np.ndarray:

@@ -140,9 +140,10 @@ def aevb_step(
     phase: Phase = "joint",
     n_samples: int = 1,
     max_grad_norm: float | None = None,
+    kl_weight: float = 1.0,
 ) -> float:
     """One AEVB gradient step on a minibatch; returns the minibatch mean ELBO estimate (nats per example)
-    measured before the update.
+    measured before the update (the true ELBO, whatever ``kl_weight``).
 
     Gradients are computed only for the parameters the phase updates; the others are neither differentiated
     nor stepped, so an E-step leaves theta bit-identical and an M-step leaves phi bit-identical.
@@ -155,12 +156,16 @@ def aevb_step(
         phase: ``"joint"``, ``"e_step"`` or ``"m_step"``.
         n_samples: reparameterised samples per example in the estimator.
         max_grad_norm: clip the global gradient norm to this value; ``None`` for no clipping.
+        kl_weight: beta of the objective reconstruction - beta * KL that the step ascends (the beta-VAE of
+            Higgins et al. 2017; a KL warm-up ramps it to 1); 1 is the ELBO itself. In [0, 100].
 
     Raises:
-        ValueError: unknown phase.
+        ValueError: unknown phase, or a kl_weight out of range.
         NonFiniteError: the loss or the gradient is NaN or inf; the parameters and the optimizer
             states are left as they were before the call.
     """
+    if not (isinstance(kl_weight, (int, float)) and 0.0 <= kl_weight <= 100.0):
+        raise ValueError(f"kl_weight must be in [0, 100], got {kl_weight!r}.")
     active = optimizers.for_phase(phase)
     params = [p for opt in active for group in opt.param_groups for p in group["params"]]
     if not params:
@@ -168,8 +173,14 @@ def aevb_step(
     model.train()
     for opt in active:
         opt.zero_grad(set_to_none=True)
-    elbo = model.elbo(x, y, n_samples=n_samples).mean()
-    (-elbo).backward(inputs=params)
+    if kl_weight == 1.0:
+        elbo = model.elbo(x, y, n_samples=n_samples).mean()
+        objective = elbo
+    else:
+        terms = model.elbo_terms(x, y, n_samples=n_samples)
+        elbo = terms.elbo.mean()
+        objective = (terms.reconstruction - kl_weight * terms.kl).mean()
+    (-objective).backward(inputs=params)
     if max_grad_norm is not None:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     else:

@@ -183,3 +183,11 @@ def test_export_lists_the_run_in_the_vae_picker(page):
     assert any("Exported as run" in s.value for s in at.success)
     run_ids = [m.get("run_id") for m in done_models("vae")]
     assert any(str(r).startswith("watch-") for r in run_ids)
+
+
+def test_beta_is_a_live_control_and_the_active_units_are_shown(page):
+    assert page.select_slider(key="watch_beta").value == 1.0
+    assert metric(page, "Active units").endswith(f"/ {page.session_state['watch'].config.latent_dim}")
+    page.select_slider(key="watch_beta").set_value(4.0).run()
+    assert not page.exception, page.exception
+    assert page.session_state["watch"].kl_weight == 4.0

@@ -89,3 +89,24 @@ def test_gradient_clipping_bounds_the_update(setup):
     aevb_step(model, sgd, x, max_grad_norm=0.5)
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert (after - before).norm() <= 0.5 + 1e-5
+
+
+def test_a_kl_weight_ascends_reconstruction_minus_beta_kl_and_reports_the_true_elbo():
+    from explorer_core.models.vae import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 784)
+    results = {}
+    for beta in (1.0, 4.0):
+        torch.manual_seed(0)
+        model = VAE(VAEConfig(latent_dim=3, hidden=(16,), dropout=0.0))
+        opts = make_optimizers(model, lr=1e-3)
+        torch.manual_seed(1)
+        reported = aevb_step(model, opts, x, kl_weight=beta)
+        results[beta] = (reported, [p.detach().clone() for p in model.parameters()])
+    # the value returned is the true ELBO (same noise, same parameters before the step): beta does not enter
+    assert results[1.0][0] == pytest.approx(results[4.0][0], abs=1e-5)
+    # the step itself differs: beta weighs the KL's gradient
+    assert any(not torch.equal(a, b) for a, b in zip(results[1.0][1], results[4.0][1], strict=True))
+    with pytest.raises(ValueError, match="kl_weight"):
+        aevb_step(model, opts, x, kl_weight=-1.0)

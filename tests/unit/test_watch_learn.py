@@ -339,3 +339,17 @@ def test_em_schedule_from_scratch_shows_the_tutorial_pattern(mnist_em_data):
             assert after.gap < before.gap, (phase, before, after)
         else:
             assert after.iwae > before.iwae, (phase, before, after)
+
+
+def test_beta_changes_the_training_objective_not_the_elbo_the_curves_show(small):
+    from explorer_core.explore.watch import WatchError
+
+    assert small.kl_weight == 1.0
+    m0 = small.measure()
+    assert 0 <= m0.active_units <= small.config.latent_dim
+    small.set_kl_weight(8.0)
+    assert small.kl_weight == 8.0
+    # the measurement ignores beta: the same parameters give the same (true) ELBO
+    assert small.measure().elbo == pytest.approx(m0.elbo, abs=1e-9)
+    with pytest.raises(WatchError, match="beta"):
+        small.set_kl_weight(-1)
