@@ -55,6 +55,9 @@ POLL_S = 1.0
 CHOICES: dict[str, TrainingChoice] = {c.key: c for spec in FAMILIES.values() for c in spec.choices}
 #: the family each entry trains
 FAMILY_OF: dict[str, str] = {c.key: spec.name for spec in FAMILIES.values() for c in spec.choices}
+#: wall-clock seconds of `python -m explorer_core train FAMILY --preset quick` (load, train, test metrics) on
+#: the project's 2-core CPU, measured 2026-12-04 with other work running (README, Training)
+QUICK_MEASURED_S = {"vae": 42, "cvae": 28, "gmvae": 50, "vrnn": 73}
 STATE_ICONS = {
     "queued": "⏳",
     "running": "🏃",
@@ -134,10 +137,18 @@ def page_of(family: str) -> str:
 
 
 def presets_for(choice: str) -> list[str]:
-    """The family's shipped recipes (``PRESETS``) that fit the choice, then ``quick``."""
+    """``quick`` (the default: a lecture-sized run), then the family's shipped recipes (``PRESETS``) that fit
+    the choice."""
     entry = CHOICES[choice]
     names = [name for name in FAMILIES[FAMILY_OF[choice]].presets if entry.matches(PRESETS[name])]
-    return [*names, "quick"]
+    return ["quick", *names]
+
+
+def quick_label(choice: str) -> str:
+    """The quick recipe's label, with its measured duration on this kind of machine when there is one."""
+    seconds = QUICK_MEASURED_S.get(FAMILY_OF[choice])
+    took = f"{seconds:.0f} s" if seconds else "about a minute"
+    return f"quick (a lecture-sized run: {took} on a 2-core CPU)"
 
 
 def base_config(choice: str, preset: str) -> TrainConfig:
@@ -211,7 +222,7 @@ def new_run_panel(manager: JobManager) -> None:
     preset = c2.radio(
         "Recipe",
         presets,
-        format_func=lambda p: "quick (a lecture-sized run, about a minute on a CPU)" if p == "quick" else p,
+        format_func=lambda p: quick_label(choice) if p == "quick" else p,
         horizontal=True,
         key=f"tr_preset_{choice}",
         help="The paper's recipe as shipped (the family's presets in explorer_core/families.py), or a short "

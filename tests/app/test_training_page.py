@@ -51,14 +51,17 @@ def test_the_page_offers_every_family_and_its_recipes():
 
     family.set_value("gmvae-gumbel").run()
     assert not at.exception
-    assert at.radio(key="tr_preset_gmvae-gumbel").options[0] == "gmvae-gumbel"
+    recipes = at.radio(key="tr_preset_gmvae-gumbel")
+    assert recipes.value == "quick" and recipes.options[0].startswith("quick (a lecture-sized run: 50 s")
+    assert recipes.options[1] == "gmvae-gumbel"
+    recipes.set_value("gmvae-gumbel").run()
     assert at.number_input(key="tr_temp_end_gmvae-gumbel_gmvae-gumbel").value == pytest.approx(0.5)
 
 
 @pytest.mark.usefixtures("runs_dir")
 def test_an_absurd_value_is_explained_and_cannot_start():
     at = open_training()
-    at.text_input(key="tr_hidden_vae_vae-cb-l20").input(", ".join(["8192"] * 16)).run()
+    at.text_input(key="tr_hidden_vae_quick").input(", ".join(["8192"] * 16)).run()  # the default recipe
     assert any("Cannot start" in e.value and "GiB" in e.value for e in at.error)
     assert at.button(key="tr_start").disabled
 
