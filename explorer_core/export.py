@@ -7,6 +7,7 @@ nothing is built until the lecturer clicks). CSV by the standard library's ``csv
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -46,6 +47,15 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return "" if not math.isfinite(value) else repr(value)
     return value
+
+
+def history_snapshot(history: Any) -> Any:
+    """A copy of a page's history dataclass (``FAHistory``, ``WatchHistory``) with its lists copied, so a
+    file built from it later (a download button's callable, run when clicked, in another thread) sees the
+    steps of the moment it was shown while the live history goes on growing. Shallow: O(steps), no I/O."""
+    return dataclasses.replace(
+        history, **{f.name: list(getattr(history, f.name)) for f in dataclasses.fields(history) if f.init}
+    )
 
 
 def columns_csv(columns: Mapping[str, Sequence[Any]]) -> bytes:

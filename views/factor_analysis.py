@@ -8,6 +8,7 @@ camera keeps still: the canvases are updated in place).
 """
 
 import time
+from functools import partial
 
 import streamlit as st
 
@@ -21,7 +22,7 @@ from explorer_core.explore.fa import (
     clamp_int,
     elbo_samples_limit,
 )
-from explorer_core.export import export_name, fa_curves_csv
+from explorer_core.export import export_name, fa_curves_csv, history_snapshot
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
@@ -405,7 +406,7 @@ def frames(playing: bool) -> bool:
         st.markdown(reading(fa))
         st.download_button(
             "⬇ The curves (CSV)",
-            data=lambda: fa_curves_csv(h),
+            data=partial(fa_curves_csv, history_snapshot(h)),  # built when clicked, not on every frame
             file_name=export_name("fa", "elbo-evidence-gap", "csv", step=fa.steps),
             mime="text/csv",
             on_click="ignore",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -39,7 +40,7 @@ from explorer_core.explore.watch_budget import (
     watch_memory,
     with_iwae_k,
 )
-from explorer_core.export import export_name, watch_curves_csv
+from explorer_core.export import export_name, history_snapshot, watch_curves_csv
 from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
@@ -578,7 +579,8 @@ def frame(playing: bool) -> bool:
         # the history grows in the trainer's thread while playing: exported only while paused (a snapshot)
         st.download_button(
             "⬇ The curves (CSV)" if not playing else "⬇ The curves (CSV): pause first",
-            data=watch_curves_csv(h) if not playing else b"",
+            # built when clicked, not on every rerun; nothing to copy while playing (the button is disabled)
+            data=partial(watch_curves_csv, history_snapshot(h)) if not playing else b"",
             file_name=export_name("watch", "bounds-terms", "csv", step=h.step[-1] if h.step else 0),
             mime="text/csv",
             on_click="ignore",

@@ -76,3 +76,11 @@ def test_vrnn_generation_gif_shows_the_rows_appear_and_repeats_with_its_seed():
     assert gif.n_frames == 29  # the empty grid, then one frame per row
     with pytest.raises(ValueError):
         export.vrnn_generation_gif(model, n=0, seed=0)
+
+
+def test_a_history_snapshot_keeps_the_steps_shown_while_the_live_history_grows():
+    history = FAHistory(phase=["init"], elbo=[-43.0], evidence=[-6.6], gap=[36.4])
+    frozen = export.history_snapshot(history)
+    history.phase.append("e_step")
+    history.elbo.append(-5.0)  # a frame appends field by field: the snapshot never sees a half-appended step
+    assert len(read_csv(export.fa_curves_csv(frozen))) == 1
