@@ -16,6 +16,7 @@ cache :func:`load_bundle` per model and call the rest per interaction.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -346,10 +347,97 @@ def encodings_cache_path(weights_sha256: str, n: int, preprocessing: str) -> Pat
     return cache_dir() / f"enc-{weights_sha256[:32]}-{n}-{preprocessing}.npz"
 
 
+#: The most the encodings cache may hold, in MiB (``AEVB_LATENT_CACHE_MB``; default
+#: :data:`DEFAULT_CACHE_MB`). Each model opened writes one file of up to ~5 MB, and in class mode visitors can
+#: export and open models, so after each write the least recently used files are deleted down to this bound.
+CACHE_LIMIT_ENV = "AEVB_LATENT_CACHE_MB"
+DEFAULT_CACHE_MB = 200.0
+#: Files of the cache folder that the bound counts and may delete: the encodings and temporary files of
+#: interrupted writes (``.enc-…tmp-…``, see :func:`explorer_core.atomic.replace_atomically`).
+_CACHE_PATTERNS = ("enc-*.npz", ".enc-*.tmp-*")
+#: Temporary files younger than this (seconds) may be a write in progress and are left alone.
+_TMP_GRACE_S = 600.0
+
+
+def cache_limit_bytes() -> int:
+    """The size bound of the encodings cache in bytes, from ``AEVB_LATENT_CACHE_MB`` (MiB, a number >= 0;
+    0 keeps only the file just written). A missing, malformed, negative or non-finite value gives the default
+    (:data:`DEFAULT_CACHE_MB`). Never raises."""
+    raw = os.environ.get(CACHE_LIMIT_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_CACHE_MB
+    except ValueError:
+        mb = DEFAULT_CACHE_MB
+    if not np.isfinite(mb) or mb < 0:
+        mb = DEFAULT_CACHE_MB
+    return int(mb * 1024 * 1024)
+
+
+def prune_cache(directory: str | Path, limit_bytes: int, keep: str | Path | None = None) -> list[Path]:
+    """Delete the least recently used cache files of ``directory`` (oldest mtime first; reads touch their
+    file) until the files the cache owns (``enc-*.npz`` and temporary files of writes interrupted more than
+    ten minutes ago) total at most
+    ``limit_bytes`` bytes. ``keep`` (the file just written) is never deleted, even when it alone exceeds the
+    bound. Other files in the folder are neither counted nor touched.
+
+    Returns the deleted paths. Never raises: files that vanish or cannot be deleted (another process pruning
+    at the same time, a read-only folder) are skipped.
+    """
+    directory = Path(directory)
+    keep_path = Path(keep).resolve() if keep is not None else None
+    entries: list[tuple[float, int, Path]] = []
+    seen: set[Path] = set()
+    now = time.time()
+    for pattern in _CACHE_PATTERNS:
+        try:
+            candidates = list(directory.glob(pattern))
+        except OSError:
+            continue
+        for p in candidates:
+            if p in seen:
+                continue
+            seen.add(p)
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if not p.is_file():
+                continue
+            if pattern != _CACHE_PATTERNS[0] and now - st.st_mtime < _TMP_GRACE_S:
+                continue  # a write in progress (another thread or process): not ours to delete yet
+            entries.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in entries)
+    deleted: list[Path] = []
+    for _, size, p in sorted(entries, key=lambda e: (e[0], str(e[2]))):
+        if total <= limit_bytes:
+            break
+        if keep_path is not None and p.resolve() == keep_path:
+            continue
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass  # pruned by someone else: it no longer counts either way
+        except OSError:
+            continue
+        total -= size
+        deleted.append(p)
+    return deleted
+
+
+def _touch(path: Path) -> None:
+    """Mark a cache file as just used (its mtime, which :func:`prune_cache` orders by); errors are ignored."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
 def cached_encodings(model, x: torch.Tensor, y: torch.Tensor, key: str | None) -> LatentMap:
     """:func:`build_latent_map` of ``x`` [N, 784] with ``y`` [N], its encodings (mu and sigma [N, L],
     float32) read from / written to the npz file ``key`` (a path; ``None``: no cache). A cache
-    file that cannot be read or does not fit is recomputed; one that cannot be written is skipped."""
+    file that cannot be read or does not fit is recomputed; one that cannot be written is skipped.
+
+    The cache folder (the folder of ``key``) is bounded: a read marks its file as used, and after each write
+    the least recently used files are deleted until the cache holds at most :func:`cache_limit_bytes`
+    (see :func:`prune_cache`)."""
     labels = y.cpu().numpy()
     if key is not None:
         path = Path(key)
@@ -357,6 +445,7 @@ def cached_encodings(model, x: torch.Tensor, y: torch.Tensor, key: str | None) -
             with np.load(path) as f:
                 mu, sigma, cached_labels = f["mu"], f["sigma"], f["labels"]
             if len(mu) == len(x) == len(sigma) and np.array_equal(cached_labels, labels):
+                _touch(path)
                 return latent_map_from_encodings(mu, sigma, labels)
         except (OSError, KeyError, ValueError):
             pass
@@ -368,6 +457,8 @@ def cached_encodings(model, x: torch.Tensor, y: torch.Tensor, key: str | None) -
             replace_atomically(path, lambda tmp: np.savez(tmp, **arrays))
         except OSError:
             pass
+        else:
+            prune_cache(path.parent, cache_limit_bytes(), keep=path)
     return latent_map
 
 
