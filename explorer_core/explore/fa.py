@@ -15,9 +15,10 @@ import torch
 
 from explorer_core.data import FADataset
 from explorer_core.evaluation.metrics import FAMetrics, evaluate_fa
-from explorer_core.inference.aevb import NonFiniteError, aevb_step, check_learning_rate, make_optimizers
+from explorer_core.inference.aevb import NonFiniteError, check_learning_rate, make_optimizers
 from explorer_core.inference.fa_em import FAMaximumLikelihood, fit_fa_em
-from explorer_core.inference.schedule import MAX_QUEUED_STEPS, PhaseQueue
+from explorer_core.inference.schedule import add_segment
+from explorer_core.inference.stepper import PhasedStepper
 from explorer_core.models.factor_analysis import FAConfig, FactorAnalysis, fa_marginal
 
 #: The tutorial's experiment 2: E 1000, M 1000, E 1000, M 1000 steps.
@@ -103,13 +104,10 @@ class FAHistory:
 
     def phase_segments(self) -> list[tuple[str, int, int]]:
         """Maximal runs of one phase as ``(phase, first_step, last_step)``, step numbers 1-based."""
-        segments: list[tuple[str, int, int]] = []
+        segments: list[list] = []
         for step, phase in enumerate(self.phase[1:], start=1):
-            if segments and segments[-1][0] == phase and segments[-1][2] == step - 1:
-                segments[-1] = (phase, segments[-1][1], step)
-            else:
-                segments.append((phase, step, step))
-        return segments
+            add_segment(segments, phase, step, step)
+        return [(p, a, b) for p, a, b in segments]
 
 
 class FAExperiment:
@@ -135,18 +133,16 @@ class FAExperiment:
         torch.manual_seed(self.config.seed)
         self.model = FactorAnalysis(FAConfig(posterior=self.config.posterior, seed=self.config.seed))
         self.optimizers = make_optimizers(self.model, self.config.lr)
-        self._batch_generator = torch.Generator().manual_seed(self.config.seed + 1)
-        self._order = torch.empty(0, dtype=torch.long)
-        self._cursor = 0
+        #: the model, its optimizers, the minibatch order and the queue of phases still to run
+        self.stepper = PhasedStepper(
+            self.model, self.optimizers, dataset.x_train, self.config.batch_size, self.config.seed
+        )
         self.mle = mle if mle is not None else fit_fa_em(dataset.x_train)
         x_test64 = dataset.x_test.to(torch.float64)
         self.true_evidence = float(fa_marginal(dataset.true_W, dataset.true_sigma).log_prob(x_test64).mean())
         self.mle_evidence = float(self.mle.evidence(dataset.x_test).mean())
         self.history = FAHistory()
         self.history.append("init", self._measure())
-        self.pending = PhaseQueue(
-            MAX_QUEUED_STEPS
-        )  # the steps still to run (explorer_core.inference.schedule)
         self.error: str | None = None
         self.seconds = 0.0
 
@@ -162,6 +158,7 @@ class FAExperiment:
         new = replace(self.config, **changes)
         if new.lr != self.config.lr:
             self.optimizers.set_learning_rate(new.lr)
+        self.stepper.batch_size = new.batch_size
         self.config = new
 
     # --- stepping ----------------------------------------------------------------------------------------
@@ -183,23 +180,28 @@ class FAExperiment:
         Raises:
             ValueError: unknown phase, or a step count outside 1..1,000,000 in all.
         """
-        self.pending.enqueue(phase, n_steps)
+        self.stepper.enqueue(phase, n_steps)
         self.error = None
+
+    @property
+    def pending(self):
+        """The queue of steps still to run (:class:`explorer_core.inference.schedule.PhaseQueue`)."""
+        return self.stepper.queue
 
     @property
     def queue_room(self) -> int:
         """Steps the queue can still take (0 when it is full)."""
-        return max(0, self.pending.max_steps - self.pending.queued_steps)
+        return self.stepper.queue_room
 
     def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = PAPER_EM_SCHEDULE) -> None:
         """Queue a whole schedule of ``(phase, steps)`` segments (default: the tutorial's experiment 2)."""
-        self.pending.enqueue_schedule(schedule)
+        self.stepper.enqueue_schedule(schedule)
         self.error = None
 
     @property
     def queued_steps(self) -> int:
         """Steps waiting in the queue."""
-        return self.pending.queued_steps
+        return self.stepper.queued_steps
 
     def clear_queue(self) -> None:
         """Drop every queued step."""
@@ -230,26 +232,16 @@ class FAExperiment:
         self.enqueue(phase, n_steps)
         return self.run_pending(self.queued_steps)
 
-    def _next_batch(self) -> torch.Tensor:
-        x = self.dataset.x_train
-        batch_size = min(self.config.batch_size, len(x))
-        if self._cursor + batch_size > len(self._order):
-            self._order = torch.randperm(len(x), generator=self._batch_generator)
-            self._cursor = 0
-        index = self._order[self._cursor : self._cursor + batch_size]
-        self._cursor += batch_size
-        return x[index]
-
     def _step(self, phase: str) -> bool:
         """One gradient step and its metrics; False (with :attr:`error` set) if it was not applied."""
-        snapshot = self._snapshot()
+        snapshot = self.stepper.snapshot()
         try:
-            aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase)
+            self.stepper.step(phase)
             metrics = self._measure()
             if not all(np.isfinite([metrics.elbo, metrics.evidence, metrics.gap])):
                 raise NonFiniteError("The test metrics became NaN or inf after the step.")
         except (NonFiniteError, ValueError, RuntimeError) as err:
-            self._restore(snapshot)
+            self.stepper.restore(snapshot)
             self.error = (
                 f"Stopped at step {self.steps + 1} ({phase}): {err} "
                 f"The model was kept as it was after step {self.steps}."
@@ -260,12 +252,6 @@ class FAExperiment:
 
     def _measure(self) -> FAMetrics:
         return evaluate_fa(self.model, self.dataset.x_test, self.config.n_elbo_samples)
-
-    def _snapshot(self) -> tuple:
-        return self.optimizers.snapshot(self.model)
-
-    def _restore(self, snapshot: tuple) -> None:
-        self.optimizers.restore(self.model, snapshot)
 
     # --- views -------------------------------------------------------------------------------------------
     @torch.no_grad()

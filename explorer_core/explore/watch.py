@@ -11,11 +11,10 @@ proposal is q(z|x), the IWAE bound can rise a little in an E-phase even though l
 
 :class:`WatchExperiment` holds the model (a :class:`explorer_core.models.vae.VAE`), one Adam optimizer for
 phi and one for theta, a training subset of MNIST, and a fixed validation subset with FIXED reparameterisation
-noise for its evaluations, so the curves move only when the parameters move. Steps go through
-:func:`explorer_core.inference.aevb.aevb_step`, the same step as every trainer of the explorer. A queue of
-``(phase, steps)`` segments (:class:`explorer_core.inference.schedule.PhaseQueue`) is worked off either frame
-by frame
-(:meth:`WatchExperiment.frame`, each frame ending with one evaluation, :class:`WatchFrame`) or by the
+noise for its evaluations, so the curves move only when the parameters move. Steps are taken by a
+:class:`explorer_core.inference.stepper.PhasedStepper` (the FA page's stepper too: one
+:func:`explorer_core.inference.aevb.aevb_step` per step, the step of every trainer of the explorer); its queue
+of ``(phase, steps)`` segments is worked off either frame by frame (:meth:`WatchExperiment.frame`, each frame ending with one evaluation, :class:`WatchFrame`) or by the
 experiment's own background thread (:meth:`WatchExperiment.start`), whose parameters a caller collects and
 evaluates whenever it draws (:meth:`WatchExperiment.collect`); the end of every phase is always evaluated.
 No Streamlit here.
@@ -45,10 +44,10 @@ from explorer_core.inference.aevb import (
     PHASES,
     AEVBOptimizers,
     NonFiniteError,
-    aevb_step,
     check_learning_rate,
 )
-from explorer_core.inference.schedule import MAX_QUEUED_STEPS, PhaseQueue, add_segment
+from explorer_core.inference.schedule import PhaseQueue
+from explorer_core.inference.stepper import PhasedStepper, StepperSnapshot, segments_until
 from explorer_core.models.vae import VAE, VAEConfig
 from explorer_core.training.recipes import LIKELIHOOD_PREPROCESSINGS
 
@@ -265,7 +264,8 @@ class WatchHistory:
     kl: list[float] = field(default_factory=list)
     train_elbo: list[float | None] = field(default_factory=list)
     k: list[int] = field(default_factory=list)
-    #: maximal runs of one phase, ``[phase, first_step, last_step]`` (1-based step numbers)
+    #: maximal runs of one phase among the steps taken, ``[phase, first_step, last_step]`` (1-based step
+    #: numbers): the experiment's :attr:`PhasedStepper.segments`
     segments: list[list] = field(default_factory=list)
 
     def append(self, step: int, phase: str, m: WatchMetrics, train_elbo: float | None) -> None:
@@ -275,10 +275,6 @@ class WatchHistory:
         for name in ("elbo", "iwae", "gap", "reconstruction", "kl", "k"):
             getattr(self, name).append(getattr(m, name))
         self.train_elbo.append(train_elbo)
-
-    def add_steps(self, phase: str, first: int, last: int) -> None:
-        """Mark steps ``first..last`` as taken in ``phase`` (merged with the previous run of it)."""
-        add_segment(self.segments, phase, first, last)
 
     def __len__(self) -> int:
         return len(self.step)
@@ -294,19 +290,14 @@ def _orthogonal_align(new: np.ndarray, previous: np.ndarray) -> np.ndarray:
 @dataclass
 class _Handover:
     """Parameters the background thread copied for an evaluation: after ``step`` steps, the last of
-    ``phase``; ``snapshot`` as :meth:`WatchExperiment._snapshot`; the mean minibatch ELBO since the previous
+    ``phase``; ``snapshot`` of the stepper then; the mean minibatch ELBO since the previous
     copy (``None`` when no step was taken); the phase runs up to ``step``."""
 
     step: int
     phase: str
-    snapshot: tuple
+    snapshot: StepperSnapshot
     train_elbo: float | None
     segments: list[list]
-
-
-def _truncate_segments(segments: list[list], steps: int) -> list[list]:
-    """The phase runs ``[phase, first, last]`` cut at step ``steps``."""
-    return [[p, a, min(b, steps)] for p, a, b in segments if a <= steps]
 
 
 class WatchExperiment:
@@ -367,17 +358,14 @@ class WatchExperiment:
         self._x_train = self.data.x_train.to(self.device)
         self._x_eval = self.data.x_eval.to(self.device)
         self._x_map = self.data.x_map.to(self.device)
-        self._order_gen = torch.Generator().manual_seed(c.seed + 1)
-        self._order = torch.empty(0, dtype=torch.long)
-        self._cursor = 0
         self._eval_eps = self._fixed_noise(c.iwae_k)
-        self.history = WatchHistory()
-        self.pending = PhaseQueue(MAX_QUEUED_STEPS)
+        #: the live model, its optimizers, the minibatch order, the queue and the phases run
+        self.stepper = PhasedStepper(self.model, self.optimizers, self._x_train, c.batch_size, c.seed)
+        self.history = WatchHistory(segments=self.stepper.segments)
         self.error: str | None = None
         self.seconds = 0.0
         self.created = time.time()
         self.lock = threading.RLock()
-        self._steps = 0  # steps taken by the live model
         self._train_elbos: list[float] = []  # minibatch ELBOs since the last hand-over
         # parameter copies the thread made, not yet evaluated; their own small lock, so that a frame never
         # waits for a training step to end
@@ -394,7 +382,8 @@ class WatchExperiment:
         self.frame_obj: WatchFrame | None = None
         self.frame_obj = self._evaluate("init", 0, 0.0)
         self.history.append(0, "init", self.frame_obj.metrics, None)
-        self._good: tuple = self._snapshot()  # live model + optimizers as of the last finite evaluation
+        #: the live model and optimizers as of the last finite evaluation
+        self._good: StepperSnapshot = self.stepper.snapshot()
 
     # --- configuration that may change during a run ---------------------------------------------------
     def _fixed_noise(self, k: int) -> torch.Tensor:
@@ -464,7 +453,12 @@ class WatchExperiment:
     @property
     def steps(self) -> int:
         """Gradient steps the live model has taken (the background thread may be ahead of :attr:`latest`)."""
-        return self._steps
+        return self.stepper.steps
+
+    @property
+    def pending(self) -> PhaseQueue:
+        """The queue of steps still to run."""
+        return self.stepper.queue
 
     @property
     def last_phase(self) -> str:
@@ -525,22 +519,18 @@ class WatchExperiment:
     # --- stepping -------------------------------------------------------------------------------------
     def _step_locked(self, phase: str) -> None:
         """One step of ``phase`` on the live model (the caller holds :attr:`lock`)."""
-        self._train_elbos.append(
-            aevb_step(self.model, self.optimizers, self._next_batch(), phase=phase, kl_weight=self.kl_weight)
-        )
-        self._steps += 1
-        self.history.add_steps(phase, self._steps, self._steps)
+        self._train_elbos.append(self.stepper.step(phase, kl_weight=self.kl_weight))
 
     def _hand_over_locked(self, phase: str) -> None:
         """Copy the live parameters (and the optimizers, to go back to) for :meth:`collect`."""
         with self._handed_lock:
             last = self._handed[-1].step if self._handed else self.latest.step
-        if last == self._steps:
+        if last == self.stepper.steps:
             return
         elbo = float(np.mean(self._train_elbos)) if self._train_elbos else None
         self._train_elbos = []
-        segments = _truncate_segments(self.history.segments, self._steps)
-        item = _Handover(self._steps, phase, self._snapshot(), elbo, segments)
+        segments = segments_until(self.stepper.segments, self.stepper.steps)
+        item = _Handover(self.stepper.steps, phase, self.stepper.snapshot(), elbo, segments)
         with self._handed_lock:
             self._handed.append(item)
         self._handed_event.set()
@@ -564,7 +554,7 @@ class WatchExperiment:
                 return None
             start = time.perf_counter()
             phase, available = head
-            snapshot = self._snapshot()
+            snapshot = self.stepper.snapshot()
             done = 0
             try:
                 while done < min(int(max_steps), available):
@@ -593,38 +583,18 @@ class WatchExperiment:
             pass
         return self.steps - before
 
-    def _next_batch(self) -> torch.Tensor:
-        """The next minibatch [batch_size, 784] of a seeded random order of the training images."""
-        x = self._x_train
-        b = self.config.batch_size
-        if self._cursor + b > len(self._order):
-            self._order = torch.randperm(len(x), generator=self._order_gen).to(self.device)
-            self._cursor = 0
-        index = self._order[self._cursor : self._cursor + b]
-        self._cursor += b
-        return x[index]
-
-    def _fail_locked(self, phase: str, err: Exception, snapshot: tuple) -> None:
-        """Go back to ``snapshot`` (see :meth:`_snapshot`), clear the queue and say what happened."""
-        self._restore(snapshot)
-        self._steps = snapshot[0]
-        self.history.segments = _truncate_segments(self.history.segments, self._steps)
+    def _fail_locked(self, phase: str, err: Exception, snapshot: StepperSnapshot) -> None:
+        """Go back to ``snapshot``, clear the queue and say what happened."""
+        self.stepper.restore(snapshot)
         with self._handed_lock:
             self._handed.clear()
         self._train_elbos = []
         self.pending.clear()
         self.autoplay = None
         self.error = (
-            f"Stopped in a {phase} frame after step {self._steps}: {err} The model was put back as it was "
-            f"after step {self._steps}; try smaller learning rates."
+            f"Stopped in a {phase} frame after step {self.steps}: {err} The model was put back as it was "
+            f"after step {self.steps}; try smaller learning rates."
         )
-
-    def _snapshot(self) -> tuple:
-        """(steps, parameter copies, optimizer state copies) of the live model."""
-        return (self._steps, *self.optimizers.snapshot(self.model))
-
-    def _restore(self, snapshot: tuple) -> None:
-        self.optimizers.restore(self.model, snapshot[1:])
 
     # --- the background thread ------------------------------------------------------------------------
     @property
@@ -664,9 +634,9 @@ class WatchExperiment:
         with self.lock:
             self.autoplay = None
             if (
-                self._steps and self.error is None
+                self.steps and self.error is None
             ):  # the steps since the last frame: the next collect shows them
-                self._hand_over_locked(self.history.segments[-1][0])
+                self._hand_over_locked(self.stepper.segments[-1][0])
 
     def _loop(self) -> None:
         try:
@@ -681,7 +651,7 @@ class WatchExperiment:
                     head = self.pending.head()
                     phase = head[0] if head is not None else self.autoplay
                     if phase is None:
-                        self._hand_over_locked(self.history.segments[-1][0] if self._steps else "init")
+                        self._hand_over_locked(self.stepper.segments[-1][0] if self.steps else "init")
                         break
                     try:
                         self._step_locked(phase)
@@ -692,7 +662,7 @@ class WatchExperiment:
                         self.pending.take(1)
                     following = self.pending.head()
                     next_phase = following[0] if following is not None else self.autoplay
-                    if next_phase != phase or (self._want.is_set() and self._steps >= self._want_at):
+                    if next_phase != phase or (self._want.is_set() and self.steps >= self._want_at):
                         self._want.clear()
                         self._hand_over_locked(phase)
         finally:
@@ -738,7 +708,7 @@ class WatchExperiment:
             item = self._handed.popleft()
         start = time.perf_counter()
         with torch.no_grad():
-            for p, saved in zip(self.view_model.parameters(), item.snapshot[1], strict=True):
+            for p, saved in zip(self.view_model.parameters(), item.snapshot.parameters, strict=True):
                 p.copy_(saved)
         try:
             frame = self._evaluate(item.phase, item.step, 0.0)
@@ -750,7 +720,7 @@ class WatchExperiment:
             with self.lock:
                 self._fail_locked(item.phase, err, self._good)
             with torch.no_grad():
-                for p, saved in zip(self.view_model.parameters(), self._good[1], strict=True):
+                for p, saved in zip(self.view_model.parameters(), self._good.parameters, strict=True):
                     p.copy_(saved)
             return None
         self._good = item.snapshot

@@ -86,7 +86,7 @@ def test_settings_change_between_steps(data):
     experiment = FAExperiment(data)
     experiment.update_config(lr=0.1, batch_size=64, n_elbo_samples=5)
     assert experiment.optimizers.inference.param_groups[0]["lr"] == 0.1
-    assert experiment._next_batch().shape == (64, 3)
+    assert experiment.stepper.next_batch().shape == (64, 3)
     with pytest.raises(ValueError, match="new one"):
         experiment.update_config(posterior="diagonal")
     with pytest.raises(ValueError, match="batch size"):
