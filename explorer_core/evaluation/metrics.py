@@ -72,6 +72,16 @@ def evaluate_fa(model: FactorAnalysis, x: torch.Tensor, n_samples: int = 1) -> F
 ACTIVE_UNIT_VARIANCE = 0.01
 
 
+def active_units(mu) -> int:
+    """The number of active latent dimensions: those whose posterior mean mu(x) varies across the images
+    with variance > :data:`ACTIVE_UNIT_VARIANCE` (Burda, Grosse & Salakhutdinov 2016, section 5.2).
+
+    Args:
+        mu: posterior means [n, L] (a tensor or an array; n >= 2).
+    """
+    return int((torch.as_tensor(mu).double().var(0) > ACTIVE_UNIT_VARIANCE).sum())
+
+
 def _sum_over_batches(
     n: int, batch_size: int, batch: Callable[[slice], tuple[Sequence[torch.Tensor], Any]]
 ) -> tuple[torch.Tensor, list[Any]]:
@@ -134,7 +144,7 @@ def evaluate_vae(
         "elbo": float(totals[0] / n),
         "reconstruction": float(totals[1] / n),
         "kl": float(totals[2] / n),
-        "active_units": int((mu.var(0) > ACTIVE_UNIT_VARIANCE).sum()),
+        "active_units": active_units(mu),
         "n_images": n,
     }
     if iwae_k > 0:

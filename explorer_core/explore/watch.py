@@ -14,7 +14,8 @@ phi and one for theta, a training subset of MNIST, and a fixed validation subset
 noise for its evaluations, so the curves move only when the parameters move. Steps are taken by a
 :class:`explorer_core.inference.stepper.PhasedStepper` (the FA page's stepper too: one
 :func:`explorer_core.inference.aevb.aevb_step` per step, the step of every trainer of the explorer); its queue
-of ``(phase, steps)`` segments is worked off either frame by frame (:meth:`WatchExperiment.frame`, each frame ending with one evaluation, :class:`WatchFrame`) or by the
+of ``(phase, steps)`` segments is worked off either frame by frame (:meth:`WatchExperiment.frame`,
+each frame ending with one evaluation, :class:`WatchFrame`) or by the
 experiment's own background thread (:meth:`WatchExperiment.start`), whose parameters a caller collects and
 evaluates whenever it draws (:meth:`WatchExperiment.collect`); the end of every phase is always evaluated.
 No Streamlit here.
@@ -22,7 +23,6 @@ No Streamlit here.
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 import threading
@@ -30,15 +30,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from torch.distributions import Normal, kl_divergence
 
-from explorer_core.atomic import write_json
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation.metrics import ACTIVE_UNIT_VARIANCE, iwae_bound
+from explorer_core.evaluation.metrics import active_units, iwae_bound
 from explorer_core.explore.latent import fit_pca
 from explorer_core.inference.aevb import (
     PHASES,
@@ -49,7 +46,7 @@ from explorer_core.inference.aevb import (
 from explorer_core.inference.schedule import PhaseQueue
 from explorer_core.inference.stepper import PhasedStepper, StepperSnapshot, segments_until
 from explorer_core.models.vae import VAE, VAEConfig
-from explorer_core.training.recipes import LIKELIHOOD_PREPROCESSINGS
+from explorer_core.training.recipes import LIKELIHOOD_PREPROCESSINGS, TrainConfig
 
 #: the likelihoods a watched VAE can have; each trains on the first preprocessing its likelihood allows
 LIKELIHOODS = tuple(LIKELIHOOD_PREPROCESSINGS)
@@ -737,27 +734,19 @@ class WatchExperiment:
         subset, with the fixed noise eps [k, n_eval, L] (z_k = mu(x) + sigma(x) eps_k), so that the numbers
         change only when the parameters do. Means over images, nats per image.
 
-        Equations: the ELBO as in Kingma & Welling 2014, eq. 10 (closed-form KL, here with the mean over the
-        k samples in the reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Every density
-        and KL comes from ``torch.distributions``.
+        Both come from the model's :meth:`~explorer_core.models.vae.VAE.importance_terms` (one decoder pass):
+        the ELBO as in Kingma & Welling 2014, eq. 10 (closed-form KL, the mean over the k samples in the
+        reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Active units as
+        :func:`explorer_core.evaluation.metrics.active_units`.
         """
-        model = self.view_model
-        x = self._x_eval
-        q = model.encode(x)  # Independent(Normal), batch [n], event [L]
-        prior = model.prior()
-        z = q.mean + q.stddev * self._eval_eps  # [k, n, L], the reparameterisation with fixed eps
-        log_px_z = model.decode(z).log_prob(x)  # [k, n]
-        log_w = log_px_z + prior.log_prob(z) - q.log_prob(z)  # [k, n]
-        k = log_w.shape[0]
-        iwae = iwae_bound(log_w)  # [n]
-        kl_dims = kl_divergence(q.base_dist, Normal(prior.mean, prior.stddev))  # [n, L]
-        reconstruction = log_px_z.double().mean(0)  # [n]
-        kl = kl_dims.double().sum(-1)
-        elbo = reconstruction - kl
-        values = torch.stack([elbo.mean(), iwae.mean(), reconstruction.mean(), kl.mean()]).cpu().tolist()
-        per_dim = kl_dims.double().mean(0).cpu().tolist()
-        e, i, r, kk = values
-        active = int((q.mean.var(0) > ACTIVE_UNIT_VARIANCE).sum())
+        terms = self.view_model.importance_terms(self._x_eval, k=self.config.iwae_k, eps=self._eval_eps)
+        k = terms.log_weights.shape[0]
+        iwae = iwae_bound(terms.log_weights)  # [n]
+        t = terms.elbo
+        values = torch.stack([t.elbo.mean(), iwae.mean(), t.reconstruction.mean(), t.kl.mean()])
+        e, i, r, kk = values.double().cpu().tolist()
+        per_dim = terms.kl_per_dim.double().mean(0).cpu().tolist()
+        active = active_units(terms.posterior.mean)
         return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k, active)
 
     @torch.no_grad()
@@ -837,11 +826,9 @@ class WatchExperiment:
         return (-half, half), (-half, half)
 
     # --- export ---------------------------------------------------------------------------------------
-    def recipe(self) -> dict[str, Any]:
-        """The run as a :class:`explorer_core.training.recipes.TrainConfig` dict (what a run's
-        ``config.json`` and a
-        model's ``recipe`` hold): the architecture, the data, and theta's learning rate as ``lr``."""
-        from explorer_core.training.recipes import TrainConfig
+    def recipe(self) -> TrainConfig:
+        """The run as a :class:`explorer_core.training.recipes.TrainConfig` (what a run's ``config.json``
+        and a model's ``recipe`` hold): the architecture, the data, and theta's learning rate as ``lr``."""
 
         c = self.config
         return TrainConfig(
@@ -856,7 +843,7 @@ class WatchExperiment:
             lr=c.lr_generative,
             tsne_points=0,
             seed=c.seed,
-        ).to_dict()
+        )
 
     @torch.no_grad()
     def export(self, root: str | Path, name: str | None = None) -> Path:
@@ -878,12 +865,15 @@ class WatchExperiment:
     def _export_locked(self, root: str | Path, name: str | None) -> Path:
         from explorer_core.artifacts import save_model
         from explorer_core.evaluation.metrics import evaluate_vae
+        from explorer_core.jobs.store import create_run, write_metrics, write_status
 
         if self.steps == 0:
             raise WatchError("Take a few steps first: an untrained model is not worth saving.")
         run_id = name or f"watch-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        run_dir = Path(root) / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
+        recipe = self.recipe()
+        run_dir = create_run(
+            Path(root), run_id, recipe, {"label": "VAE (Watch it learn)", "preset": "watch it learn"}
+        )
         self.model.eval()
         try:
             test_metrics = {}
@@ -892,10 +882,9 @@ class WatchExperiment:
         finally:
             self.model.train()
         m = self.latest.metrics
-        recipe = self.recipe()
         phases = [{"phase": p, "first_step": a, "last_step": b} for p, a, b in self.history.segments]
         meta = {
-            "recipe": recipe,
+            "recipe": recipe.to_dict(),
             "preprocessing": self.config.preprocessing,
             "training": {
                 "stopped": f"exported from the Watch it learn page after {self.steps:,} live steps",
@@ -939,11 +928,7 @@ class WatchExperiment:
                 self.history.step, self.history.elbo, self.history.iwae, self.history.train_elbo, strict=True
             )
         ]
-        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        _write_json(
-            run_dir / "config.json",
-            {"config": recipe, "options": {"label": "VAE (Watch it learn)", "preset": "watch it learn"}},
-        )
+        write_metrics(run_dir, rows)
         status = {
             "state": "done",
             "created": self.created,
@@ -954,9 +939,5 @@ class WatchExperiment:
             "test_elbo": test_metrics.get("elbo"),
             "message": f"exported from the Watch it learn page after {self.steps:,} steps",
         }
-        _write_json(run_dir / "status.json", {k: v for k, v in status.items() if v is not None})
+        write_status(run_dir, status)
         return path
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    write_json(path, data)

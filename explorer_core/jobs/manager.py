@@ -28,8 +28,8 @@ from explorer_core.jobs.store import (
     JobError,
     RunInfo,
     RunProblem,
-    atomic_write_json,
     clean_stale_temp_files,
+    create_run,
     list_runs,
     pid_alive,
     process_start_ticks,
@@ -38,6 +38,7 @@ from explorer_core.jobs.store import (
     runs_root,
     scan_runs,
     update_status,
+    write_status,
 )
 from explorer_core.jobs.worker import worker_main, worker_threads
 from explorer_core.training.recipes import TrainConfig
@@ -158,8 +159,6 @@ class JobManager:
             )
         slug = model_family(config.family).choice_for(config).run_slug
         run_id = f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        run_dir = self.root / run_id
-        run_dir.mkdir(parents=True)
         options = {
             "label": label or config.family.upper(),
             "preset": preset,
@@ -167,10 +166,8 @@ class JobManager:
             "log_every": log_every,
             "nice": self.nice,
         }
-        atomic_write_json(run_dir / "config.json", {"config": config.to_dict(), "options": options})
-        atomic_write_json(
-            run_dir / "status.json", {"state": "queued", "created": time.time(), "device": self.device}
-        )
+        run_dir = create_run(self.root, run_id, config, options)
+        write_status(run_dir, {"state": "queued", "created": time.time(), "device": self.device})
         self.tick()
         return run_id
 
@@ -238,7 +235,7 @@ class JobManager:
                 k: v for k, v in run.status.items() if k in ("created", "device", "started") and v is not None
             }
             status.update(state="queued", resume=True, queued_at=time.time(), resumed_from=described["epoch"])
-            atomic_write_json(run.path / "status.json", status)
+            write_status(run.path, status)
         self.tick()
 
     def cancel(self, run_id: str) -> None:

@@ -4,13 +4,14 @@ into validated schemas, the list of runs, and the models that finished runs publ
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from explorer_core.artifacts import (
     ABSURD_NATS,
@@ -19,7 +20,7 @@ from explorer_core.artifacts import (
     bad_model_entry,
     read_model_description,
 )
-from explorer_core.atomic import write_json
+from explorer_core.atomic import write_json, write_text
 from explorer_core.data import MNIST_TRAIN
 from explorer_core.families import PIXELS
 from explorer_core.paths import DEFAULT_RUNS_DIR, LEGACY_RUNS_DIR
@@ -178,6 +179,49 @@ def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to a temporary name beside ``path``, then rename it into place
     (:func:`explorer_core.atomic.write_json`). Raises OSError."""
     write_json(path, data)
+
+
+#: the files of a run folder that this module writes and reads
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+def create_run(root: Path, run_id: str, config: TrainConfig, options: dict[str, Any]) -> Path:
+    """Make the run folder ``root/run_id`` (it must not exist) and write its ``config.json`` (the recipe and
+    the job's options, :data:`CONFIG_FILE_SCHEMA`). Its ``status.json`` is the caller's next write
+    (:func:`write_status`); until then the run is one being made, and is not listed. Returns the folder.
+
+    Raises:
+        FileExistsError: the folder exists.
+        OSError: it cannot be written.
+    """
+    run_dir = Path(root) / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    atomic_write_json(run_dir / CONFIG_FILE, {"config": config.to_dict(), "options": options})
+    return run_dir
+
+
+def write_status(run_dir: Path, status: dict[str, Any]) -> None:
+    """Replace ``run_dir/status.json`` by ``status`` (:data:`STATUS_SCHEMA`; keys whose value is None are
+    left out), atomically. Raises OSError."""
+    atomic_write_json(Path(run_dir) / STATUS_FILE, {k: v for k, v in status.items() if v is not None})
+
+
+def metrics_line(row: dict[str, Any]) -> str:
+    """One line of ``metrics.jsonl`` (:data:`METRICS_ROW`), newline included."""
+    return json.dumps(row) + "\n"
+
+
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace ``run_dir/metrics.jsonl`` by ``rows``, atomically. Raises OSError."""
+    write_text(Path(run_dir) / METRICS_FILE, "".join(metrics_line(r) for r in rows))
+
+
+def open_metrics(run_dir: Path) -> TextIO:
+    """``run_dir/metrics.jsonl`` opened for appending (:func:`metrics_line` per row; the caller closes
+    it). Raises OSError."""
+    return open(Path(run_dir) / METRICS_FILE, "a", encoding="utf-8")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

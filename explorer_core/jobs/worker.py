@@ -4,7 +4,6 @@ metrics, previews and the final model, and reports how it ended in ``status.json
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
@@ -18,16 +17,19 @@ import torch
 from explorer_core.artifacts import (
     ABSURD_NATS,
 )
-from explorer_core.atomic import save_tensors, write_text
+from explorer_core.atomic import save_tensors
 from explorer_core.families import model_family
 from explorer_core.jobs.store import (
     PREVIEW_COUNT,
     PREVIEW_FILE,
+    metrics_line,
+    open_metrics,
     read_json,
     read_metrics,
     read_run_config,
     read_status,
     update_status,
+    write_metrics,
 )
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import TrainingError, TrainingProgress
@@ -107,13 +109,12 @@ def check_elbo(value: float | None, what: str) -> None:
 def _truncate_metrics(run: Path, epoch: int, step: int) -> None:
     """Keep the metrics lines up to the checkpoint (epoch ``epoch``, step ``step``) before a resumed sitting
     writes its own: the steps of an epoch cut short are trained again."""
-    path = run / "metrics.jsonl"
     kept = [
-        json.dumps(row)
+        row
         for row in read_metrics(run)
         if row["step"] <= step and (row["kind"] == "step" or row["epoch"] <= epoch)
     ]
-    write_text(path, "".join(line + "\n" for line in kept))
+    write_metrics(run, kept)
 
 
 def _remove_checkpoint(run: Path) -> None:
@@ -148,7 +149,7 @@ def worker_main(run_dir: str, device: str, options: dict[str, Any]) -> None:
         splits = _load_splits(config, options.get("data_limit"))
         steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
         log_every = int(options.get("log_every") or max(1, steps_per_epoch // 25))
-        metrics = open(run / "metrics.jsonl", "a")  # noqa: SIM115 (kept open for the whole run)
+        metrics = open_metrics(run)  # kept open for the whole run
         last_check = [0.0]
 
         def progress(p: TrainingProgress) -> None:
@@ -163,7 +164,7 @@ def worker_main(run_dir: str, device: str, options: dict[str, Any]) -> None:
                 "time": time.time(),
                 **{k: v for k, v in p.extra.items() if not isinstance(v, float) or math.isfinite(v)},
             }
-            metrics.write(json.dumps(row) + "\n")
+            metrics.write(metrics_line(row))
             metrics.flush()
             if p.kind == "epoch":
                 check_elbo(p.val_elbo, f"validation ELBO after epoch {p.epoch}")

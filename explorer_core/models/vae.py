@@ -15,6 +15,7 @@ Images are flat: x is [batch, 784] in [0, 1]; labels y are int64 [batch] in 0..9
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,24 @@ from torch.distributions import (
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
 from explorer_core.models.configs import LIKELIHOODS, VAEConfig  # noqa: F401 (re-exported)
 from explorer_core.models.layers import gaussian_head, mlp
+
+
+@dataclass(frozen=True)
+class ImportanceTerms:
+    """What :meth:`VAE.importance_terms` computes from one set of k samples of q(z|x).
+
+    Attributes:
+        log_weights: log p(x, z_k) - log q(z_k|x), [k, batch] (nats).
+        elbo: the ELBO, its reconstruction term (mean over the k samples) and closed-form KL, each [batch],
+            nats per image.
+        kl_per_dim: KL(q(z_l|x) || p(z_l)) per latent dimension, [batch, L] (nats).
+        posterior: q(z|x), batch [batch], event [L].
+    """
+
+    log_weights: torch.Tensor
+    elbo: ELBOTerms
+    kl_per_dim: torch.Tensor
+    posterior: Independent
 
 
 class VAE(LatentVariableModel):
@@ -107,17 +126,23 @@ class VAE(LatentVariableModel):
         return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
 
     # --- the AEVB estimator ------------------------------------------------------------------------
-    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None, n_samples: int = 1) -> ELBOTerms:
+    def elbo_terms(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        n_samples: int = 1,
+        eps: torch.Tensor | None = None,
+    ) -> ELBOTerms:
         """Per-example ELBO estimate (nats per image), [batch]: the mean of log p(x|z_k) over ``n_samples``
         reparameterised z_k ~ q(z|x), minus KL(q(z|x) || p(z)) in closed form (Kingma & Welling 2014, eq. 10).
+        ``eps`` [n_samples, batch, L], when given, is the standard-normal noise of the samples
+        (z_k = mu + sigma * eps_k, differentiable); otherwise ``q.rsample``.
 
         Raises:
-            ValueError: n_samples < 1, or a CVAE called without labels.
+            ValueError: n_samples < 1, an ``eps`` of another shape, or a CVAE called without labels.
         """
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
         q = self.encode(x, y)
-        z = q.rsample((n_samples,))  # [K, batch, L]
+        z = self._latent_samples(q, n_samples, eps, reparameterised=True)
         y_k = None if y is None else y.expand(n_samples, *y.shape)
         reconstruction = self.decode(z, y_k).log_prob(x).mean(0)
         kl = kl_divergence(q, self.prior(y))
@@ -136,18 +161,52 @@ class VAE(LatentVariableModel):
         given, is the standard-normal noise of the samples (z_k = mu + sigma * eps_k), so that a caller with
         its own ``torch.Generator`` gets reproducible weights; otherwise z_k ~ q(z|x) from torch's global
         generator.
+
+        Raises:
+            ValueError: an ``eps`` of another shape, or a CVAE called without labels.
+        """
+        return self.importance_terms(x, y, k, eps).log_weights
+
+    def importance_terms(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        k: int = 1,
+        eps: torch.Tensor | None = None,
+    ) -> ImportanceTerms:
+        """Both bounds from ONE set of k samples z_k of q(z|x) (one decoder pass): the importance log-weights
+        [k, batch] (IWAE bound, Burda et al. 2016, eq. 8) and the ELBO terms (the reconstruction is the mean
+        of the same log p(x|z_k); the KL is closed form), nats per image. ``eps`` as :meth:`log_weights`.
+
+        Raises:
+            ValueError: an ``eps`` of another shape, or a CVAE called without labels.
         """
         q = self.encode(x, y)
-        if eps is None:
-            z = q.sample((k,))
-        else:
-            eps = eps.to(q.mean)
-            if eps.shape != (k, *q.mean.shape):
-                raise ValueError(f"eps must have shape {(k, *q.mean.shape)}, got {tuple(eps.shape)}.")
-            z = (q.mean + q.stddev * eps).detach()
+        z = self._latent_samples(q, k, eps, reparameterised=False)
         y_k = None if y is None else y.expand(k, *y.shape)
         prior = self.prior(y)
-        return self.decode(z, y_k).log_prob(x) + prior.log_prob(z) - q.log_prob(z)
+        log_likelihood = self.decode(z, y_k).log_prob(x)  # [k, batch]
+        log_weights = log_likelihood + prior.log_prob(z) - q.log_prob(z)
+        reconstruction = log_likelihood.mean(0)
+        kl_per_dim = kl_divergence(q.base_dist, prior.base_dist)  # [batch, L]
+        kl = kl_per_dim.sum(-1)
+        return ImportanceTerms(log_weights, ELBOTerms(reconstruction - kl, reconstruction, kl), kl_per_dim, q)
+
+    @staticmethod
+    def _latent_samples(
+        q: Independent, k: int, eps: torch.Tensor | None, reparameterised: bool
+    ) -> torch.Tensor:
+        """k samples [k, batch, L] of q: mu + sigma * eps for given noise ``eps`` [k, batch, L] (detached
+        unless ``reparameterised``), else ``q.rsample`` / ``q.sample``."""
+        if k < 1:
+            raise ValueError(f"the number of samples must be >= 1, got {k}.")
+        if eps is None:
+            return q.rsample((k,)) if reparameterised else q.sample((k,))
+        eps = eps.to(q.mean)
+        if eps.shape != (k, *q.mean.shape):
+            raise ValueError(f"eps must have shape {(k, *q.mean.shape)}, got {tuple(eps.shape)}.")
+        z = q.mean + q.stddev * eps
+        return z if reparameterised else z.detach()
 
     @torch.no_grad()
     def sample(

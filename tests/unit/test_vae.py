@@ -108,3 +108,22 @@ def test_config_validation():
         VAEConfig(dropout=1.0)
     with pytest.raises(ValueError, match="latent_dim"):
         VAEConfig(latent_dim=0)
+
+
+@pytest.mark.parametrize("cls", [VAE, CVAE])
+def test_importance_terms_are_the_bounds_of_one_set_of_samples(cls):
+    """One decoder pass gives what log_weights and elbo_terms give for the same noise."""
+    model = make(cls)
+    x, y = batch()
+    eps = torch.randn(7, len(x), SMALL["latent_dim"], generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        terms = model.importance_terms(x, y, k=7, eps=eps)
+        elbo = model.elbo_terms(x, y, n_samples=7, eps=eps)
+        log_w = model.log_weights(x, y, k=7, eps=eps)
+    assert terms.log_weights.shape == (7, len(x)) and terms.kl_per_dim.shape == (len(x), SMALL["latent_dim"])
+    torch.testing.assert_close(terms.log_weights, log_w)
+    torch.testing.assert_close(terms.elbo.elbo, elbo.elbo)
+    torch.testing.assert_close(terms.elbo.kl, elbo.kl)
+    torch.testing.assert_close(terms.kl_per_dim.sum(-1), elbo.kl)
+    with pytest.raises(ValueError, match="eps must have shape"):
+        model.elbo_terms(x, y, n_samples=2, eps=eps)
