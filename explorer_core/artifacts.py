@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,11 @@ class LoadedModel:
     model: LatentVariableModel
     meta: dict[str, Any]
 
+    @cached_property
+    def description(self) -> ModelDescription:
+        """The typed description of :attr:`meta` (:func:`describe`), built once."""
+        return describe(self.meta)
+
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file."""
@@ -468,3 +474,213 @@ def list_models(directory: Path = PRETRAINED_DIR, family: str | None = None) -> 
         if family is None or meta.get("family") == family:
             found.append(meta)
     return found
+
+
+# ------------------------------------------------------------------------------------- typed description
+# What the pages read of a model's (validated) JSON, typed once here: every field that the JSON may lack is
+# ``None`` (or an empty tuple), so a page reads attributes and shows a dash for a missing figure.
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float; ``None`` for anything else (a bool, a text, a missing field)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _whole(value: Any) -> int | None:
+    """A JSON whole number as an int; ``None`` for anything else."""
+    number = _number(value)
+    return int(number) if number is not None and number == int(number) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _record(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class StoredMetrics:
+    """A model's stored test-set figures (its JSON's ``test_metrics``, written by the trainer's final
+    evaluation, :mod:`explorer_core.evaluation.metrics`); ``None`` where the JSON has none.
+
+    Attributes:
+        elbo: mean ELBO, nats per image (the GMVAE's includes its −log C term; the VRNN's sums its 28 rows).
+        elbo_without_log_c: the GMVAE's ELBO without −log C (the reference's convention), nats per image.
+        reconstruction: E_q[log p(x|z)], nats per image.
+        kl: KL(q ‖ prior), nats per image (the VRNN's: summed over its rows).
+        active_units: latent dimensions whose posterior mean varies across the test images with variance
+            above :data:`explorer_core.evaluation.metrics.ACTIVE_UNIT_VARIANCE` (a count).
+        conditional_entropy: the GMVAE's mean H(q(y|x)), nats.
+        cluster_accuracy: the GMVAE's Hungarian-matched cluster accuracy, a fraction in [0, 1].
+        iwae_bound, iwae_k: the IWAE bound (nats per image) with k importance samples.
+        per_row_reconstruction, per_row_kl: the VRNN's terms per image row [28], nats per row (empty when
+            absent).
+        n_images: test images evaluated.
+    """
+
+    elbo: float | None = None
+    elbo_without_log_c: float | None = None
+    reconstruction: float | None = None
+    kl: float | None = None
+    active_units: int | None = None
+    conditional_entropy: float | None = None
+    cluster_accuracy: float | None = None
+    iwae_bound: float | None = None
+    iwae_k: int | None = None
+    per_row_reconstruction: tuple[float, ...] = ()
+    per_row_kl: tuple[float, ...] = ()
+    n_images: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """How a model was trained (its JSON's ``training``): epochs run, the epoch of the best validation ELBO,
+    wall time in seconds; ``None`` where the JSON has none."""
+
+    epochs_run: int | None = None
+    best_epoch: int | None = None
+    wall_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class SeedCandidate:
+    """One seed of a recipe in its selection record: validation ELBO (the rule's figure), test ELBO (nats per
+    image) and test cluster accuracy (a fraction)."""
+
+    seed: int | None
+    epochs_run: int | None
+    val_elbo: float | None
+    test_elbo: float | None
+    test_cluster_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class SeedSelection:
+    """How a model was chosen among the seeds of its recipe (its JSON's ``selection`` record, written by
+    ``python -m explorer_core select``): the rule declared before any test figure was read, the seed it chose,
+    every candidate, and the mean and standard deviation of test accuracy across them (fractions)."""
+
+    rule: str | None
+    chosen_seed: int | None
+    candidates: tuple[SeedCandidate, ...]
+    accuracy_mean: float | None
+    accuracy_std: float | None
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """A model's validated JSON description as the pages read it (:func:`describe`).
+
+    Attributes:
+        name, family, path: the model's name, its family (a key of ``explorer_core.families.FAMILIES``) and
+            the JSON file it was read from.
+        latent_dim: L (the VRNN's: per row); hidden: the MLP's hidden widths; likelihood: the pixel
+            likelihood's name (``None`` when the config does not say).
+        preprocessing: how the images were preprocessed (``binarized`` when the JSON does not say).
+        n_clusters, estimator, temperature, straight_through: the GMVAE's config (``None`` otherwise).
+        rnn_layers, rnn_hidden: the VRNN's LSTM (``None`` otherwise).
+        test: the stored test-set figures; training: the training summary; selection: the seed selection
+            record, ``None`` when the JSON has none (or not as a record).
+        run_id: the Training page's run that made it, ``None`` for a model file.
+    """
+
+    name: str
+    family: str
+    path: str
+    latent_dim: int | None
+    hidden: tuple[int, ...]
+    likelihood: str | None
+    preprocessing: str
+    n_clusters: int | None
+    estimator: str | None
+    temperature: float | None
+    straight_through: bool
+    rnn_layers: int | None
+    rnn_hidden: int | None
+    test: StoredMetrics
+    training: TrainingSummary
+    selection: SeedSelection | None
+    run_id: str | None
+
+
+def _selection(value: Any) -> SeedSelection | None:
+    record = _record(value)
+    if not isinstance(record.get("candidates"), list):
+        return None
+    candidates = tuple(
+        SeedCandidate(
+            seed=_whole(r.get("seed")),
+            epochs_run=_whole(r.get("epochs_run")),
+            val_elbo=_number(r.get("val_elbo")),
+            test_elbo=_number(r.get("test_elbo")),
+            test_cluster_accuracy=_number(r.get("test_cluster_accuracy")),
+        )
+        for r in record["candidates"]
+        if isinstance(r, dict)
+    )
+    return SeedSelection(
+        rule=_text(record.get("rule")),
+        chosen_seed=_whole(record.get("chosen_seed")),
+        candidates=candidates,
+        accuracy_mean=_number(record.get("test_cluster_accuracy_mean")),
+        accuracy_std=_number(record.get("test_cluster_accuracy_std")),
+    )
+
+
+def _numbers(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        return ()
+    numbers = [_number(v) for v in value]
+    return () if None in numbers else tuple(numbers)
+
+
+def describe(meta: dict[str, Any]) -> ModelDescription:
+    """The typed description of a model from its validated JSON (:func:`read_model_description`, an entry of
+    :func:`list_models` without ``error``): every field the pages read, typed once; a figure the JSON lacks
+    (or holds as something else than a number) is ``None``.
+
+    Raises:
+        KeyError: ``meta`` has no ``family`` or ``path`` (a listing's error entry is not a description).
+    """
+    config = _record(meta.get("config"))
+    metrics = _record(meta.get("test_metrics"))
+    training = _record(meta.get("training"))
+    hidden = config.get("hidden")
+    return ModelDescription(
+        name=str(meta.get("name") or Path(meta["path"]).stem),
+        family=str(meta["family"]),
+        path=str(meta["path"]),
+        latent_dim=_whole(config.get("latent_dim")),
+        hidden=tuple(int(h) for h in hidden) if isinstance(hidden, list | tuple) else (),
+        likelihood=_text(config.get("likelihood")),
+        preprocessing=_text(meta.get("preprocessing")) or "binarized",
+        n_clusters=_whole(config.get("n_clusters")),
+        estimator=_text(config.get("estimator")),
+        temperature=_number(config.get("temperature")),
+        straight_through=bool(config.get("straight_through", False)),
+        rnn_layers=_whole(config.get("rnn_layers")),
+        rnn_hidden=_whole(config.get("rnn_hidden")),
+        test=StoredMetrics(
+            elbo=_number(metrics.get("elbo")),
+            elbo_without_log_c=_number(metrics.get("elbo_without_log_c")),
+            reconstruction=_number(metrics.get("reconstruction")),
+            kl=_number(metrics.get("kl")),
+            active_units=_whole(metrics.get("active_units")),
+            conditional_entropy=_number(metrics.get("conditional_entropy")),
+            cluster_accuracy=_number(metrics.get("cluster_accuracy")),
+            iwae_bound=_number(metrics.get("iwae_bound")),
+            iwae_k=_whole(metrics.get("iwae_k")),
+            per_row_reconstruction=_numbers(metrics.get("per_row_reconstruction")),
+            per_row_kl=_numbers(metrics.get("per_row_kl")),
+            n_images=_whole(metrics.get("n_images")),
+        ),
+        training=TrainingSummary(
+            epochs_run=_whole(training.get("epochs_run")),
+            best_epoch=_whole(training.get("best_epoch")),
+            wall_seconds=_number(training.get("wall_seconds")),
+        ),
+        selection=_selection(meta.get("selection")),
+        run_id=_text(meta.get("run_id")),
+    )

@@ -20,6 +20,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from explorer_core.artifacts import ModelDescription, describe
 from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.latent import (
     N_CLASSES,
@@ -36,9 +37,10 @@ from explorer_core.imaging import png_bytes
 from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
 from views.components import model_panel
+from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components.images import show_image, source_radio
-from views.components.model_panel import Metric
+from views.components.model_metrics import metrics_row
 from views.components.page_state import model_from_url
 
 VIEW_LABELS = {
@@ -62,31 +64,15 @@ limit_cpu_threads(1)
 
 
 def _forget_latents(prefix: str) -> None:
-    """A new model has a new map: the sliders and the zoom start again."""
-    for name in ("u", "v", "centre", "zoom", "pending", "pad_ack"):
+    """A new model has a new map: the sliders, the zoom and the pad's state start again."""
+    for name in ("u", "v", "zoom"):
         st.session_state.pop(f"{prefix}_{name}", None)
+    ps.forget_page_state(prefix)
 
 
 @st.cache_resource(show_spinner="Loading the model and encoding the 10,000 test images…", max_entries=6)
 def _cached_bundle(json_path: str, stamp: str, device: str) -> LatentBundle:
     return load_bundle(json_path, device)
-
-
-def metrics_row(meta: dict[str, Any]) -> None:
-    """The model's stored test-set metrics, one row."""
-    m = meta.get("test_metrics") or {}
-    config = meta.get("config") or {}
-    model_panel.metrics_row(
-        [
-            Metric(
-                "Test ELBO", m.get("elbo"), "{:.1f}", "nats per image, mean over the 10,000 MNIST test images"
-            ),
-            Metric("Reconstruction", m.get("reconstruction"), "{:.1f}", "E_q[log p(x|z)], nats per image"),
-            Metric("KL(q(z|x) ‖ p(z))", m.get("kl"), "{:.2f}", "nats per image"),
-            Metric("Active units", m.get("active_units"), "{}", "latent dimensions the encoder uses"),
-            Metric("Latent dim L", config.get("latent_dim"), "{}"),
-        ]
-    )
 
 
 # ------------------------------------------------------------------------------------- session state
@@ -99,7 +85,7 @@ def url_spec(prefix: str, n_test: int, **extra: tuple[str, Callable[[str], Any]]
         "u": (f"{prefix}_u", ps.finite_float),
         "v": (f"{prefix}_v", ps.finite_float),
         "img": (f"{prefix}_index", ps.int_in(0, n_test - 1)),
-        "zoom": (f"{prefix}_zoom", lambda t: lp.ZOOMS[lp.ZOOMS.index(int(t))]),
+        "zoom": (f"{prefix}_zoom", lambda t: pf.ZOOMS[pf.ZOOMS.index(int(t))]),
         **extra,
     }
 
@@ -120,24 +106,10 @@ def axis_titles(bundle: LatentBundle) -> tuple[str, str]:
     return (f"u (PC 1, {lm.explained[0]:.0%} of var.)", f"v (PC 2, {lm.explained[1]:.0%} of var.)")
 
 
-def z_sliders(prefix: str, bundle: LatentBundle, ranges, columns) -> tuple[float, float]:
-    """The u/v sliders (z1/z2 for a 2-D latent) in two columns, their state kept inside the ranges."""
-    state = st.session_state
-    titles = ("z1", "z2") if bundle.latent_map.latent_dim == 2 else ("u (along PC 1)", "v (along PC 2)")
-    values = []
-    for name, bounds, title, column in zip(("u", "v"), ranges, titles, columns, strict=True):
-        key = f"{prefix}_{name}"
-        current = state.get(key)
-        if not isinstance(current, int | float) or lp.clamp(current, bounds) != current:
-            state[key] = lp.clamp(current if isinstance(current, int | float) else 0.0, bounds)
-        step = float(10 ** np.floor(np.log10((bounds[1] - bounds[0]) / 200)))
-        # value= (the state's own value) spares Streamlit a walk over every session-state entry to guess
-        # the slider's kind (SessionState.filtered_state, ~35 % of a latent move's server time); the state
-        # still decides (.streamlit/config.toml silences the duplicate-value log line)
-        values.append(
-            column.slider(title, bounds[0], bounds[1], value=state[key], step=step, key=key, format="%.2f")
-        )
-    return values[0], values[1]
+def slider_titles(bundle: LatentBundle) -> tuple[str, str]:
+    """The z sliders' titles: ``z1``, ``z2`` for a 2-D latent; u and v along the principal components
+    otherwise."""
+    return ("z1", "z2") if bundle.latent_map.latent_dim == 2 else ("u (along PC 1)", "v (along PC 2)")
 
 
 def view_radio(prefix: str) -> str:
@@ -157,12 +129,12 @@ def zoom_region(prefix: str, ranges) -> tuple[tuple[float, float], tuple[float, 
     state = st.session_state
 
     def recentre() -> None:
-        state[f"{prefix}_centre"] = (state.get(f"{prefix}_u", 0.0), state.get(f"{prefix}_v", 0.0))
+        ps.page_state(prefix).pad.centre = (state.get(f"{prefix}_u", 0.0), state.get(f"{prefix}_v", 0.0))
 
     c1, c2 = st.columns([1.5, 1], vertical_alignment="bottom")
     zoom = c1.select_slider(
         "Zoom",
-        lp.ZOOMS,
+        pf.ZOOMS,
         format_func=lambda k: f"×{k}",
         key=f"{prefix}_zoom",
         on_change=recentre,
@@ -170,7 +142,7 @@ def zoom_region(prefix: str, ranges) -> tuple[tuple[float, float], tuple[float, 
         "on z (the cross) when it is set, or when you press 🎯.",
     )
     c2.button("🎯 centre", key=f"{prefix}_recentre", on_click=recentre, disabled=zoom == 1)
-    return view_region(ranges, state.get(f"{prefix}_centre"), float(zoom))
+    return view_region(ranges, ps.page_state(prefix).pad.centre, float(zoom))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -222,16 +194,16 @@ def pad_and_manifold(
     manifold_title: str,
     overlays: dict[str, Any],
     label: int | None = None,
-    **pad_options: Any,
+    **options: Any,
 ) -> float:
-    """The pad (:func:`pad_fragment`, with ``pad_title``, ``overlays``, ``label`` and the ``pad_options``
-    ``on_image``, ``row_of``, ``row_title``) and the sample button under it, beside the manifold of the region
-    it shows under ``manifold_title`` (:func:`manifold_panel`, decoded under ``label``); returns the
-    manifold's server seconds."""
+    """The pad (:func:`views.components.pad_fragment.pad_fragment` of :func:`pad_spec`, with ``pad_title``,
+    ``overlays``, ``label`` and the ``options`` ``on_image``, ``row_of``, ``row_title``) and the sample
+    button under it, beside the manifold of the region it shows under ``manifold_title``
+    (:func:`manifold_panel`, decoded under ``label``); returns the manifold's server seconds."""
     pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
     with pad_col:
-        pad_fragment(
-            prefix, bundle, model_key, ranges, region, view, pad_title, overlays, label=label, **pad_options
+        pf.pad_fragment(
+            pad_spec(prefix, bundle, model_key, ranges, region, view, pad_title, overlays, label, **options)
         )
         sample_button(prefix, view)
     with manifold_col:
@@ -257,9 +229,9 @@ def image_picker(prefix: str, n_test: int, drawing, chosen_image: np.ndarray, ch
     show_image(chosen_image, chosen_name, factor=5)
 
 
-def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
+def open_model(family: str, prefix: str) -> tuple[LatentBundle, str, ModelDescription]:
     """The sidebar picker, the cached load and the metrics row; stops the page (after saying why) when no
-    model can be shown. Returns the bundle and its cache key."""
+    model can be shown. Returns the bundle, its cache key and the model's description."""
     model_from_url(family, prefix)
     meta = _model_picker(family, prefix, on_change=_forget_latents)
     if meta is None:
@@ -267,8 +239,9 @@ def open_model(family: str, prefix: str) -> tuple[LatentBundle, str]:
     loaded = model_panel.load_or_explain(meta, _cached_bundle, "to draw the latent map")
     if loaded is None:
         st.stop()
-    metrics_row(meta)
-    return loaded
+    description = describe(meta)
+    metrics_row(description)
+    return *loaded, description
 
 
 # ------------------------------------------------------------------------------------- the latent pad
@@ -301,8 +274,7 @@ def decode_png(bundle: LatentBundle, z: np.ndarray, view: str, label: int | None
         return png_bytes(decode_one(bundle, z, view, y=label, seed=seed))
 
 
-@st.fragment
-def pad_fragment(
+def pad_spec(
     prefix: str,
     bundle: LatentBundle,
     model_key: str,
@@ -315,74 +287,56 @@ def pad_fragment(
     on_image: Callable[[int], dict[str, Any]] | None = None,
     row_of: Callable[[np.ndarray], np.ndarray] | None = None,
     row_title: str = "",
-) -> None:
-    """The VAE / CVAE pad and its z sliders, in a fragment of their own: a drag, an arrow key or a slider
-    reruns only this (a few elements), so the decoded image follows the pointer.
-
-    Shows the test encodings (a fixed subset, :func:`views.components.latent_pad.shown_points`), the cursor at
-    the sliders' z, the decoding of z under ``label`` and, when ``row_of`` is given, ``row_of(z [L])`` (an
-    image [h, w], the CVAE's ten labels). A click on a point moves z to that encoding and picks the image for
-    the encoder view (``on_image(index)`` may add state values; the whole page then reruns); a wheel notch
-    changes the region that the panel around the pad shows, so the page reruns too. Keeps the decode's server
-    seconds in ``state[prefix + "_decode_s"]`` and z, the zoom and the label in the URL."""
-    lp.rerun_app_if_picked(prefix)
-    lp.rerun_panel_if_zoomed(prefix)
+) -> pf.PadSpec:
+    """The VAE / CVAE pad: the test encodings (a fixed subset,
+    :func:`views.components.latent_pad.shown_points`), z held by the page's sliders (drawn above the pad),
+    the decoding of z under ``label`` and, when ``row_of`` is given, ``row_of(z [L])`` (an image [h, w], the
+    CVAE's ten labels). A click on a point moves z to that
+    encoding and picks the image for the encoder view (``on_image(index)`` may add state values; the whole
+    page then reruns); a wheel notch steps the zoom. z, the zoom and the label go to the URL."""
     state = st.session_state
     lm = bundle.latent_map
     idx = lp.shown_points(model_key, lm.labels)
-    u_col, v_col = st.columns(2, gap="medium")
-    u, v = z_sliders(prefix, bundle, ranges, (u_col, v_col))
 
     def on_point(i: int) -> None:
         index = int(idx[i])
-        pu, pv = lm.coords[index]
-        state[f"{prefix}_u"], state[f"{prefix}_v"] = lp.clamp(pu, ranges[0]), lp.clamp(pv, ranges[1])
         state[f"{prefix}_index"] = index
         state[f"{prefix}_source"] = "test"
         for k, value in (on_image(index) if on_image else {}).items():
             state[k] = value
-        state[f"{prefix}_rerun_app"] = True
+
+    def decode(uv: np.ndarray) -> tuple[bytes, bytes | None]:
+        z = lm.plane_to_z(uv)
+        image = decode_png(bundle, z, view, label, int(state.get(f"{prefix}_sample_seed", 0)))
+        with torch.inference_mode():
+            return image, None if row_of is None else png_bytes(row_of(z))
 
     labels = (None,) if label is None else tuple(range(N_CLASSES))
-    decoder = lp.cached_browser_decoder(model_key, "plane", bundle.model, lm.centre, lm.basis, labels)
-    start = time.perf_counter()
-    image = row = None
-    if decoder is None or not lp.browser_decodes(lp.pad_key(prefix), decoder.version, view):
-        z = lm.plane_to_z(np.array((u, v), dtype=np.float32))
-        seed = int(state.get(f"{prefix}_sample_seed", 0))
-        image = decode_png(bundle, z, view, label, seed)
-        with torch.inference_mode():
-            row = None if row_of is None else png_bytes(row_of(z))
-    state[f"{prefix}_decode_s"] = time.perf_counter() - start
-    caption_format = "z = ({u}, {v})" if lm.latent_dim == 2 else "u = {u}, v = {v}"
-    caption = caption_format.format(u=f"{u:.2f}", v=f"{v:.2f}")
-    lp.mount_pad(
-        prefix,
+    return pf.PadSpec(
+        prefix=prefix,
         version=lp.point_version(model_key, "plane", len(idx)),
         points=lambda: lp.points_payload(lm.coords[idx], lm.labels[idx]),
-        region=region,
+        n_points=len(idx),
         ranges=ranges,
-        uv=(u, v),
-        image_png=image,
-        title=title,
-        caption=caption,
-        callbacks=lp.pad_callbacks(prefix, ranges, len(idx), on_point=on_point),
-        overlays=pad_overlays(overlays),
-        row_png=row,
-        row_title=row_title,
-        axes=axis_titles(bundle),
-        decoder=decoder,
+        region=region,
+        decode=decode,
+        decoder=lp.cached_browser_decoder(model_key, "plane", bundle.model, lm.centre, lm.basis, labels),
         view=view,
+        z_keys=(f"{prefix}_u", f"{prefix}_v"),
+        sliders=slider_titles(bundle),
+        zoom_key=f"{prefix}_zoom",
+        on_point=on_point,
+        point_uv=lambda i: lm.coords[int(idx[i])],
+        title=title,
+        caption_format="z = ({u}, {v})" if lm.latent_dim == 2 else "u = {u}, v = {v}",
+        axes=axis_titles(bundle),
+        overlays=pad_overlays(overlays),
+        row_title=row_title,
         label_k=0 if label is None else label,
-        row_k=range(N_CLASSES) if row_of is not None else (),
-        caption_format=caption_format,
+        row_k=tuple(range(N_CLASSES)) if row_of is not None else (),
+        url=("u", "v", "zoom"),
+        url_extra=() if label is None else (("label", label),),
     )
-    url = {
-        "u": float(state[f"{prefix}_u"]),
-        "v": float(state[f"{prefix}_v"]),
-        "zoom": state[f"{prefix}_zoom"],
-    }
-    ps.url_out(url if label is None else {**url, "label": label})
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -451,11 +405,10 @@ def tsne_section(prefix: str, bundle: LatentBundle, model_key: str) -> None:
         point = take_map_click(key)
         index = clicked_test_image(point, len(lm.tsne)) if point is not None else None
         if index is not None:
-            ranges = slider_ranges(lm)
-            u, v = lm.coords[index]
-            st.session_state[f"{prefix}_pending"] = {
-                f"{prefix}_u": lp.clamp(u, ranges[0]),
-                f"{prefix}_v": lp.clamp(v, ranges[1]),
+            u, v = pf.clamp_uv(lm.coords[index], slider_ranges(lm))
+            ps.page_state(prefix).pending = {
+                f"{prefix}_u": u,
+                f"{prefix}_v": v,
                 f"{prefix}_index": index,
                 f"{prefix}_source": "test",
             }
@@ -472,6 +425,3 @@ def tsne_section(prefix: str, bundle: LatentBundle, model_key: str) -> None:
             "Computed at training time: neighbours here are neighbours in latent space, but the coordinates "
             "do not decode. A click on a point picks that test image and moves z to its encoding."
         )
-
-
-# ----------------------------------------------------------------------------------- state in the URL

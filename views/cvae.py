@@ -24,8 +24,8 @@ from explorer_core.figures.common import DIGIT_COLOURS, Q_COLOUR, map_ellipse
 from explorer_core.imaging import png_bytes, tile
 from views import _latent_common as lc
 from views.components import images as im
-from views.components import latent_pad as lp
 from views.components import lecture
+from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components import posterior_panel as pp
 
@@ -41,7 +41,7 @@ lecture.intro(
     "the row below it decodes the same z under all ten labels while you drag."
 )
 
-bundle, model_key = lc.open_model("cvae", P)
+bundle, model_key, description = lc.open_model("cvae", P)
 lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
@@ -103,9 +103,9 @@ if pp.shown(P, lm.latent_dim):
 def latent_panel(overlays: dict) -> None:
     """The label, what the decoder shows, the zoom, the pad and the manifold: a change of label, view or zoom
     reruns this; a move of z reruns only the pad and its sliders
-    (:func:`views._latent_common.pad_fragment`)."""
+    (:func:`views.components.pad_fragment.pad_fragment`)."""
     panel_start = time.perf_counter()
-    lp.rerun_app_if_picked(P)
+    pf.rerun_app_if_asked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
     label_col, view_col, zoom_col = st.columns([1.6, 1, 1.2], gap="medium")
     with label_col:
@@ -141,7 +141,7 @@ def latent_panel(overlays: dict) -> None:
         "the true posterior p(z|x, y) when it is shown (below). Drag to "
         "move z (the image and the row follow), click a dot to pick that test image and its label. "
         f"⏱ Server time of this panel: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
-        f"{state.get(f'{P}_decode_s', 0.0) * 1e3:.1f} ms (11 images), manifold {manifold_s * 1e3:.1f} ms "
+        f"{ps.page_state(P).pad.decode_s * 1e3:.1f} ms (11 images), manifold {manifold_s * 1e3:.1f} ms "
         "(cached per region and label). A move of z reruns only the pad and its sliders."
     )
 
@@ -184,7 +184,7 @@ seed_col.number_input("Seed", 0, 2**31 - 1, key=f"{P}_grid_seed")
 ps.reseed_button("🎲 Regenerate", f"{P}_regenerate", f"{P}_grid_seed", where=button_col)
 view = state[f"{P}_view"]
 im.show_image(sample_grid(model_key, int(state[f"{P}_grid_seed"]), view), None, factor=2)
-ps.url_out({"model": ps.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_grid_seed"])})
+ps.url_out({"model": description.name, "img": index, "seed": int(state[f"{P}_grid_seed"])})
 st.caption(
     f"Row y: {GRID_PER_CLASS} decodings ({lc.VIEW_LABELS[view]}) of z ~ p(z|y), the learned prior of "
     "class y. The seed fixes the noise ε; a column uses the same ε in every row."

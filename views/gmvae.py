@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from explorer_core.artifacts import ModelDescription, describe
 from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.clusters import (
     ClusterBundle,
@@ -42,8 +43,9 @@ from views._models import available_models, model_label, model_picker
 from views.components import images as im
 from views.components import latent_pad as lp
 from views.components import lecture, model_panel
+from views.components import pad_fragment as pf
 from views.components import page_state as ps
-from views.components.model_panel import Metric
+from views.components.model_metrics import metrics_row
 
 P = "gmvae"
 GALLERY_PER_CLUSTER = 15
@@ -57,9 +59,11 @@ PIXELATED_CSS = f"<style>.st-key-{P}_samples img {{ image-rendering: pixelated; 
 
 
 def _forget(prefix: str) -> None:
-    """A new model has new clusters: the picked cluster, the chart's selection and the comparison restart."""
-    for name in ("cluster", "map", "map__seen", "cmp_a", "cmp_b", "u", "v", "zoom", "centre", "pad_ack"):
+    """A new model has new clusters: the picked cluster, the chart's selection, the comparison and the pad
+    (z, its zoom) restart."""
+    for name in ("cluster", "map", "map__seen", "cmp_a", "cmp_b"):
         state.pop(f"{prefix}_{name}", None)
+    ps.forget_page_state(prefix)
 
 
 @st.cache_resource(
@@ -84,77 +88,31 @@ def _cached_samples(
     return cluster_sample_png(_bundle.model, cluster, n, seed, spread, n_cols=10, factor=1)
 
 
-def metrics_row(meta: dict[str, Any]) -> None:
-    """The model's stored test-set metrics (written by the trainer's final evaluation), one row."""
-    m = meta.get("test_metrics") or {}
-    config = meta.get("config") or {}
-    c = config.get("n_clusters", "C")
-    model_panel.metrics_row(
-        [
-            Metric(
-                "Test ELBO",
-                m.get("elbo"),
-                "{:.2f}",
-                f"nats per image on the 10,000 binarized test images, marginalised over y, with the −log C "
-                f"term (C = {c}): a true lower bound on log p(x)",
-            ),
-            Metric(
-                "ELBO without −log C",
-                m.get("elbo_without_log_c"),
-                "{:.2f}",
-                "the reference implementation's convention (it omits the constant −log C), for comparison",
-            ),
-            Metric(
-                "H(q(y|x))",
-                m.get("conditional_entropy"),
-                "{:.3f}",
-                "mean conditional entropy of the cluster posterior, nats (0: every image sure of its "
-                "cluster)",
-            ),
-            Metric(
-                "Cluster accuracy",
-                m.get("cluster_accuracy"),
-                "{:.2%}",
-                "fraction of test images whose cluster argmax q(y|x) is matched to their digit by Hungarian "
-                "matching of the contingency table (the reference: 83.51 %)",
-            ),
-            Metric(
-                "Reconstruction", m.get("reconstruction"), "{:.1f}", "Σ_y q(y|x) E_q(z|x,y)[log p(x|z)], nats"
-            ),
-            Metric(
-                "Clusters C · L", text=f"{config.get('n_clusters', '–')} · {config.get('latent_dim', '–')}"
-            ),
-        ]
-    )
-
-
-def seeds_panel(meta: dict[str, Any]) -> None:
+def seeds_panel(d: ModelDescription) -> None:
     """ "Initialisation matters": every seed of this model's recipe (its JSON's ``selection`` record, written
     by ``python -m explorer_core select``), the declared rule, and the spread of test accuracy."""
-    selection = meta.get("selection")
-    if not isinstance(selection, dict) or not isinstance(selection.get("candidates"), list):
+    selection = d.selection
+    if selection is None:
         return
-    rows = [r for r in selection["candidates"] if isinstance(r, dict)]
+    rows = selection.candidates
     with st.expander(f"Initialisation matters: {len(rows)} seeds of this recipe", expanded=False):
-        st.caption(
-            f"Chosen by the rule declared before any test figure was read: {selection.get('rule', '–')}."
-        )
+        st.caption(f"Chosen by the rule declared before any test figure was read: {selection.rule or '–'}.")
         st.dataframe(
             [
                 {
-                    "seed": r.get("seed"),
-                    "epochs": r.get("epochs_run"),
-                    "validation ELBO (rule)": model_panel.number(r.get("val_elbo"), "{:.2f}"),
-                    "test ELBO": model_panel.number(r.get("test_elbo"), "{:.2f}"),
-                    "test accuracy": model_panel.number(r.get("test_cluster_accuracy"), "{:.2%}"),
-                    "chosen": "✓" if r.get("seed") == selection.get("chosen_seed") else "",
+                    "seed": r.seed,
+                    "epochs": r.epochs_run,
+                    "validation ELBO (rule)": model_panel.number(r.val_elbo, "{:.2f}"),
+                    "test ELBO": model_panel.number(r.test_elbo, "{:.2f}"),
+                    "test accuracy": model_panel.number(r.test_cluster_accuracy, "{:.2%}"),
+                    "chosen": "✓" if r.seed == selection.chosen_seed else "",
                 }
                 for r in rows
             ],
             hide_index=True,
         )
-        mean, std = selection.get("test_cluster_accuracy_mean"), selection.get("test_cluster_accuracy_std")
-        if isinstance(mean, int | float) and isinstance(std, int | float):
+        mean, std = selection.accuracy_mean, selection.accuracy_std
+        if mean is not None and std is not None:
             st.caption(
                 f"Test accuracy across seeds: mean {mean:.2%}, standard deviation {std:.2%}. The same recipe "
                 "and data, only the random initialisation differs."
@@ -174,10 +132,11 @@ lecture.intro(
 st.html(PIXELATED_CSS)
 ps.model_from_url("gmvae", P)
 meta = model_picker("gmvae", P, on_change=_forget)
+description = None if meta is None else describe(meta)
 loaded = None
 if meta is not None:
-    metrics_row(meta)
-    seeds_panel(meta)
+    metrics_row(description)
+    seeds_panel(description)
     loaded = model_panel.load_or_explain(meta, _cached_bundle, "to match clusters to digits")
 
 ps.url_in(
@@ -186,8 +145,8 @@ ps.url_in(
         "cluster": (f"{P}_cluster", ps.int_in(0, 999)),
         "img": (f"{P}_index", ps.int_in(0, 9999)),
         "seed": (f"{P}_seed", ps.int_in(0, 2**31 - 1)),
-        "u": (f"{P}_u", ps.finite_float),
-        "v": (f"{P}_v", ps.finite_float),
+        "u": (lambda u: setattr(ps.page_state(P).pad, "u", u), ps.finite_float),
+        "v": (lambda v: setattr(ps.page_state(P).pad, "v", v), ps.finite_float),
     },
 )
 ps.init_state(
@@ -254,7 +213,8 @@ def _goto_cluster(bundle: ClusterBundle, cluster: int) -> None:
     """Pick ``cluster`` and move the pad's z to its prior mean mu(y) (on the plane)."""
     state[f"{P}_cluster"] = int(cluster)
     u, v = bundle.prior_coords[int(cluster)]
-    state[f"{P}_u"], state[f"{P}_v"] = float(u), float(v)
+    pad = ps.page_state(P).pad
+    pad.u, pad.v = float(u), float(v)
 
 
 def _picked_or_first(bundle: ClusterBundle) -> int:
@@ -278,59 +238,44 @@ def cluster_marks(bundle: ClusterBundle, picked: int, highlight: np.ndarray | No
     return marks
 
 
-@st.fragment
 def cluster_pad(
     bundle: ClusterBundle, model_key: str, cluster: int, ranges, region, highlight: np.ndarray | None
-) -> None:
-    """The pad alone: a drag or an arrow key reruns only this, so the decoded image follows the pointer. A
-    click on a cluster's disc or a test point, or a wheel notch, changes what the rest of the page shows: the
-    page reruns (once)."""
-    lp.rerun_app_if_picked(P)
-    lp.rerun_panel_if_zoomed(P)
-    u = lp.clamp(state.get(f"{P}_u", bundle.prior_coords[cluster][0]), ranges[0])
-    v = lp.clamp(state.get(f"{P}_v", bundle.prior_coords[cluster][1]), ranges[1])
+) -> pf.PadSpec:
+    """The pad of the PCA plane (:func:`views.components.pad_fragment.pad_fragment`): a drag or an arrow key
+    reruns only the pad, so the decoded image follows the pointer. A click on a cluster's disc picks that
+    cluster (z goes to its prior mean), a click on a test point classifies that image below; either, or a
+    wheel notch, changes what the rest of the page shows: the page reruns (once)."""
     idx = lp.shown_points(model_key, bundle.labels)
+    projection = bundle.projection
 
     def on_point(i: int) -> None:
         state[f"{P}_index"], state[f"{P}_source"] = int(idx[i]), "test"
-        state[f"{P}_rerun_app"] = True
 
-    def on_mark(c: int) -> None:
-        _goto_cluster(bundle, c)
-        state[f"{P}_rerun_app"] = True
-
-    projection = bundle.projection
-    decoder = lp.cached_browser_decoder(
-        model_key, "pca", bundle.model, projection.centre, projection.basis, (None,)
-    )
-    start = time.perf_counter()
-    image = None
-    if decoder is None or not lp.browser_decodes(lp.pad_key(P), decoder.version, "lambda"):
-        image = png_bytes(decode_plane(bundle.model, projection, np.array([u, v])))
-    state[f"{P}_decode_s"] = time.perf_counter() - start
     ex = projection.explained
-    lp.mount_pad(
-        P,
+    return pf.PadSpec(
+        prefix=P,
         version=lp.point_version(model_key, "pca", len(idx)),
         points=lambda: lp.points_payload(bundle.coords[idx], bundle.labels[idx]),
-        region=region,
+        n_points=len(idx),
         ranges=ranges,
-        uv=(u, v),
-        image_png=image,
-        title="Decoded z (λ(z))",
-        caption=f"PC 1 = {u:.2f}, PC 2 = {v:.2f}",
-        callbacks=lp.pad_callbacks(
-            P, ranges, len(idx), on_point=on_point, on_mark=on_mark, n_marks=bundle.n_clusters
+        region=region,
+        decode=lambda uv: (png_bytes(decode_plane(bundle.model, projection, uv)), None),
+        decoder=lp.cached_browser_decoder(
+            model_key, "pca", bundle.model, projection.centre, projection.basis, (None,)
         ),
-        overlays={"lines": [], "marks": cluster_marks(bundle, cluster, highlight)},
+        view="lambda",
+        z_default=(float(bundle.prior_coords[cluster][0]), float(bundle.prior_coords[cluster][1])),
+        on_point=on_point,
+        on_mark=lambda c: _goto_cluster(bundle, c),
+        n_marks=bundle.n_clusters,
+        title="Decoded z (λ(z))",
+        caption_format="PC 1 = {u}, PC 2 = {v}",
         axes=(f"PC 1 ({ex[0]:.0%})", f"PC 2 ({ex[1]:.0%})"),
         hint="Drag: decode z under the pointer · click a disc: pick that cluster · click a dot: classify "
         "that test image below · arrow keys: move z · wheel: zoom",
-        decoder=decoder,
-        view="lambda",
-        caption_format="PC 1 = {u}, PC 2 = {v}",
+        overlays={"lines": [], "marks": cluster_marks(bundle, cluster, highlight)},
+        url=("u", "v"),
     )
-    ps.url_out({"u": float(u), "v": float(v)})
 
 
 @st.fragment
@@ -338,7 +283,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
     """Pick a cluster (its prior mean on the pad, or a pill), drag on the pad to decode any z of the plane,
     and sample N images from p(z|y)."""
     panel_start = time.perf_counter()
-    lp.rerun_app_if_picked(P)
+    pf.rerun_app_if_asked(P)
     names = {c: cluster_name(c, bundle.matched_label) for c in range(bundle.n_clusters)}
     if state.get(f"{P}_cluster") not in names:
         _goto_cluster(bundle, bundle.order[0])
@@ -353,12 +298,12 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
     cluster = bundle.order[0] if cluster is None else int(cluster)
     ranges = plane_ranges(np.concatenate([bundle.coords, bundle.prior_coords]))
     ex = bundle.projection.explained
-    zoom = state.get(f"{P}_zoom", 1)
-    region = view_region(ranges, state.get(f"{P}_centre"), float(zoom if zoom in lp.ZOOMS else 1))
+    pad = ps.page_state(P).pad
+    region = view_region(ranges, pad.centre, float(pad.zoom if pad.zoom in pf.ZOOMS else 1))
 
     map_col, sample_col = st.columns([1.25, 1], gap="medium")
     with map_col:
-        cluster_pad(bundle, model_key, cluster, ranges, region, highlight)
+        pf.pad_fragment(cluster_pad(bundle, model_key, cluster, ranges, region, highlight))
         st.caption(
             "The latent space on the plane of its first two principal components "
             f"({ex[0]:.0%} and {ex[1]:.0%} of the variance): each dot is a test image's posterior mean "
@@ -389,7 +334,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
             f"z ~ N(μ(y), ({spread:g}·σ(y))²) for y = {cluster}, decoded to Bernoulli means λ(z). The spread "
             "slider and the seed are shared with the gallery above. "
             f"⏱ Server time: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; sampling and PNG "
-            f"{sample_s * 1e3:.1f} ms, decode under the pointer {state.get(f'{P}_decode_s', 0.0) * 1e3:.1f} "
+            f"{sample_s * 1e3:.1f} ms, decode under the pointer {ps.page_state(P).pad.decode_s * 1e3:.1f} "
             "ms (a move reruns only the pad); the model and q(y|x) of the test set were "
             f"computed once, in {bundle.seconds:.1f} s."
         )
@@ -462,51 +407,46 @@ def posterior_section(bundle: ClusterBundle) -> None:
         )
 
 
-def _comparison_defaults(paths: list[str], by_path: dict[str, dict], current: str | None) -> tuple[str, str]:
+def _comparison_defaults(described: dict[str, ModelDescription], current: str | None) -> tuple[str, str]:
     """Left: the model open in the sidebar (else the preferred one); right: preferably one trained with the
-    other estimator (the preferred names first), else the next model."""
-    named = [
-        p for name in FAMILIES["gmvae"].preferred_models for p in paths if by_path[p].get("name") == name
-    ]
-    first = current if current in by_path else (named or paths)[0]
-
-    def estimator(path: str) -> Any:
-        return (by_path[path].get("config") or {}).get("estimator")
-
-    others = [p for p in dict.fromkeys(named + paths) if p != first and not by_path[p].get("error")]
-    different = [p for p in others if estimator(p) != estimator(first)]
+    other estimator (the preferred names first), else the next model. ``described``: the readable models
+    by path."""
+    paths = list(described)
+    named = [p for name in FAMILIES["gmvae"].preferred_models for p in paths if described[p].name == name]
+    first = current if current in described else (named or paths)[0]
+    others = [p for p in dict.fromkeys(named + paths) if p != first]
+    different = [p for p in others if described[p].estimator != described[first].estimator]
     return first, (different or others or [first])[0]
 
 
-def comparison_column(meta: dict[str, Any], current: tuple[str, ClusterBundle] | None, key: str) -> None:
-    """One model of the comparison: its estimator, stored metrics and confusion matrix."""
-    config = meta.get("config") or {}
-    m = meta.get("test_metrics") or {}
-    training = meta.get("training") or {}
-    estimator = config.get("estimator", "?")
+def comparison_column(
+    d: ModelDescription, meta: dict[str, Any], current: tuple[str, ClusterBundle] | None, key: str
+) -> None:
+    """One model of the comparison (``d`` describes it, ``meta`` is its JSON): its estimator, stored metrics
+    and confusion matrix."""
     detail = {
         "marginal": "sum over all C clusters (exact expectation over y)",
-        "gumbel": f"Gumbel-softmax relaxation (τ = {config.get('temperature')}"
-        + (", straight-through)" if config.get("straight_through") else ")"),
-    }.get(estimator, "")
-    st.markdown(f"**{meta.get('name')}** · {estimator} estimator: {detail}")
+        "gumbel": f"Gumbel-softmax relaxation (τ = {d.temperature}"
+        + (", straight-through)" if d.straight_through else ")"),
+    }.get(d.estimator, "")
+    st.markdown(f"**{d.name}** · {d.estimator or '?'} estimator: {detail}")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Test ELBO", model_panel.number(m.get("elbo"), "{:.2f}"), help="with −log C, nats per image")
-    c2.metric("H(q(y|x))", model_panel.number(m.get("conditional_entropy"), "{:.3f}"), help="nats")
+    c1.metric("Test ELBO", model_panel.number(d.test.elbo, "{:.2f}"), help="with −log C, nats per image")
+    c2.metric("H(q(y|x))", model_panel.number(d.test.conditional_entropy, "{:.3f}"), help="nats")
     c3.metric(
         "Accuracy",
-        model_panel.number(m.get("cluster_accuracy"), "{:.1%}"),
+        model_panel.number(d.test.cluster_accuracy, "{:.1%}"),
         help="Hungarian-matched cluster accuracy",
     )
-    wall = training.get("wall_seconds")
+    wall, trained = d.training.wall_seconds, d.training
     st.caption(
-        f"Trained {training.get('epochs_run', '?')} epochs (best validation ELBO at epoch "
-        f"{training.get('best_epoch', '?')})"
-        + (f", {wall / 60:.0f} min" if isinstance(wall, int | float) else "")
-        + f"; {meta.get('preprocessing', 'binarized')} MNIST."
+        f"Trained {_or_unknown(trained.epochs_run)} epochs (best validation ELBO at epoch "
+        f"{_or_unknown(trained.best_epoch)})"
+        + (f", {wall / 60:.0f} min" if wall is not None else "")
+        + f"; {d.preprocessing} MNIST."
     )
     clusters = stored_clusters(meta)
-    if clusters is None and current is not None and current[0] == meta["path"]:
+    if clusters is None and current is not None and current[0] == d.path:
         clusters = current[1].clusters
     if clusters is None:
         st.info("This model's JSON stores no contingency table; open it in the sidebar to see its clusters.")
@@ -521,6 +461,10 @@ def comparison_column(meta: dict[str, Any], current: tuple[str, ClusterBundle] |
         width="stretch",
         config={"displaylogo": False},
     )
+
+
+def _or_unknown(value: Any) -> str:
+    return "?" if value is None else str(value)
 
 
 def comparison_section(current: tuple[str, ClusterBundle] | None) -> None:
@@ -540,7 +484,10 @@ def comparison_section(current: tuple[str, ClusterBundle] | None) -> None:
     paths = list(by_path)
     names = [m.get("name") for m in models]
     labels = {p: model_label(by_path[p], names.count(by_path[p].get("name")) > 1) for p in paths}
-    first, second = _comparison_defaults(paths, by_path, state.get(f"{P}_model"))
+    described = {p: describe(m) for p, m in by_path.items() if not m.get("error")}
+    if not described:
+        return
+    first, second = _comparison_defaults(described, state.get(f"{P}_model"))
     for key, default in ((f"{P}_cmp_a", first), (f"{P}_cmp_b", second)):
         if state.get(key) not in by_path:
             state[key] = default
@@ -548,12 +495,12 @@ def comparison_section(current: tuple[str, ClusterBundle] | None) -> None:
     for col, key, title in zip(cols, (f"{P}_cmp_a", f"{P}_cmp_b"), ("Left", "Right"), strict=True):
         with col:
             path = st.selectbox(f"{title} model", paths, format_func=labels.get, key=key)
-            description = by_path[path]
-            if description.get("error"):
-                st.error(f"**{description.get('name')}**: unreadable description ({description['error']}).")
+            if path not in described:
+                entry = by_path[path]
+                st.error(f"**{entry.get('name')}**: unreadable description ({entry.get('error')}).")
                 continue
             with st.container(key=f"{P}_cmp_{title.lower()}"):
-                comparison_column(description, current, f"{P}_confusion_{title.lower()}")
+                comparison_column(described[path], by_path[path], current, f"{P}_confusion_{title.lower()}")
     if len(paths) == 1:
         st.info("Only one GMVAE is available: train a second one (another estimator) to compare them.")
 
@@ -569,9 +516,7 @@ if loaded is not None:
     st.subheader("Pick a cluster and sample from p(z|y)")
     cluster_panel(bundle, model_key, highlight)
     posterior_section(bundle)
-    ps.url_out(
-        {"model": ps.model_name(meta), "img": int(state[f"{P}_index"]), "seed": int(state[f"{P}_seed"])}
-    )
+    ps.url_out({"model": description.name, "img": int(state[f"{P}_index"]), "seed": int(state[f"{P}_seed"])})
 
-if meta is not None:
-    comparison_section(None if loaded is None else (meta["path"], loaded[0]))
+if description is not None:
+    comparison_section(None if loaded is None else (description.path, loaded[0]))

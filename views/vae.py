@@ -19,8 +19,8 @@ from explorer_core.figures.latent import reparameterisation_chart
 from explorer_core.imaging import tile
 from views import _latent_common as lc
 from views.components import images as im
-from views.components import latent_pad as lp
 from views.components import lecture
+from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components import posterior_panel as pp
 from views.components.live_chart import live_chart
@@ -40,7 +40,7 @@ lecture.intro(
     "point of it decodes."
 )
 
-bundle, model_key = lc.open_model("vae", P)
+bundle, model_key, description = lc.open_model("vae", P)
 lm = bundle.latent_map
 model = bundle.model
 n_test = len(lm.coords)
@@ -92,9 +92,9 @@ if pp.shown(P, lm.latent_dim):
 def latent_panel(overlays: dict) -> None:
     """What the decoder shows, the zoom, the pad and the manifold of the region it shows: a change of view
     or zoom reruns this; a move of z reruns only the pad and its sliders
-    (:func:`views._latent_common.pad_fragment`)."""
+    (:func:`views.components.pad_fragment.pad_fragment`)."""
     panel_start = time.perf_counter()
-    lp.rerun_app_if_picked(P)
+    pf.rerun_app_if_asked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
     view, region = lc.view_and_zoom(P, ranges, *st.columns([1.15, 1.25], gap="medium"))
 
@@ -121,7 +121,7 @@ def latent_panel(overlays: dict) -> None:
         "✕); green: the true posterior p(z|x), when it is shown (below the encoder view); dotted: the "
         "interpolation line. " + plane + "⏱ Server time of this panel: "
         f"{(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; one decode "
-        f"{state.get(f'{P}_decode_s', 0.0) * 1e3:.1f} ms, manifold {manifold_s * 1e3:.1f} ms (cached per "
+        f"{ps.page_state(P).pad.decode_s * 1e3:.1f} ms, manifold {manifold_s * 1e3:.1f} ms (cached per "
         f"region); the model and the test encodings were loaded once, in {bundle.seconds:.1f} s. A move of z "
         "reruns only the pad and its sliders."
     )
@@ -197,7 +197,7 @@ strip = interpolate(model, z_a, z_b, steps=steps, view=view)
 start_image = chosen_image if state[f"{P}_interp_from_encoder"] else bundle.image(int(state[f"{P}_interp_a"]))
 ends = np.stack([start_image, *strip, bundle.image(int(state[f"{P}_interp_b"]))])
 im.show_image(tile(ends, len(ends), pad=3, pad_value=0.5), None, factor=2)
-ps.url_out({"model": ps.model_name(bundle.loaded.meta), "img": index, "seed": int(state[f"{P}_sample_seed"])})
+ps.url_out({"model": description.name, "img": index, "seed": int(state[f"{P}_sample_seed"])})
 st.caption(
     f"First and last: the two images; between them, {steps} decodings ({lc.VIEW_LABELS[view]}) of "
     "z = (1 − t)·μ_a + t·μ_b, t from 0 to 1, between their posterior means (the dotted line on the map)."

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from explorer_core.artifacts import LoadedModel
+from explorer_core.artifacts import LoadedModel, describe
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
 from explorer_core.explore.sequences import (
@@ -41,7 +41,7 @@ from views.components import lecture, model_panel
 from views.components.compute_slot import SlotGate
 from views.components.images import drawing_panel, show_image, source_radio
 from views.components.live_chart import live_chart
-from views.components.model_panel import Metric
+from views.components.model_metrics import metrics_row
 from views.components.page_state import apply_pending, init_state, int_in, reseed_button, url_in, url_out
 from views.components.player import Player
 
@@ -77,39 +77,6 @@ def _cached_model(json_path: str, stamp: str, device: str) -> LoadedModel:
 @st.cache_resource(show_spinner="Loading the MNIST test set…", max_entries=2)
 def _cached_test_set(preprocessing: str, device: str) -> TestSet:
     return load_test_set(preprocessing, device)
-
-
-def metrics_row(meta: dict[str, Any]) -> None:
-    """The model's stored test-set metrics, one row."""
-    m = meta.get("test_metrics") or {}
-    config = meta.get("config") or {}
-    lstm = f"{config.get('rnn_layers')} × {config.get('rnn_hidden')}" if config else "–"
-    model_panel.metrics_row(
-        [
-            Metric(
-                "Test ELBO",
-                m.get("elbo"),
-                "{:.2f}",
-                "nats per image, mean over the 10,000 binarized MNIST test images (one sample per image). "
-                "The tutorial's VRNN: −78.29 at its best epoch.",
-            ),
-            Metric(
-                "Reconstruction",
-                m.get("reconstruction"),
-                "{:.2f}",
-                "Σ_t E_q[log p(x_t|h_t, z_t)], nats per image",
-            ),
-            Metric(
-                "Total KL per image",
-                m.get("kl"),
-                "{:.2f}",
-                "Σ_t KL(q(z_t|h_t, x_t) ‖ p(z_t|h_t)), nats per image: how much the latents are used (the "
-                "reference's .sample() left them nearly unused)",
-            ),
-            Metric("Latent per row L", config.get("latent_dim"), "{}", "z_t ∈ R^L for each of the 28 rows"),
-            Metric("LSTM", text=lstm, help="layers × hidden units of the recurrence h_t"),
-        ]
-    )
 
 
 def memo(name: str, key: Any, compute: Callable[[], Any]) -> Any:
@@ -148,7 +115,8 @@ if opened is None:
 loaded, model_key = opened
 model = loaded.model
 T = model.config.n_rows
-metrics_row(meta)
+description = describe(meta)
+metrics_row(description)
 
 
 def _digits(text: str) -> int:
@@ -265,7 +233,7 @@ def generation_panel(playing: bool) -> bool:
         st.download_button(
             "⬇ This generation, row by row (GIF)",
             data=lambda: vrnn_generation_gif(model, n, seed),
-            file_name=export_name("vrnn", f"generation-n{n}-seed{seed}", "gif", model=meta.get("name")),
+            file_name=export_name("vrnn", f"generation-n{n}-seed{seed}", "gif", model=description.name),
             mime="image/gif",
             on_click="ignore",
             key=f"{P}_gif",
@@ -307,7 +275,7 @@ player.frames(generation_panel)
 
 # ------------------------------------------------------------------------------------------- the test set
 try:
-    test_set = _cached_test_set(str(meta.get("preprocessing", "binarized")), str(pick_device()))
+    test_set = _cached_test_set(description.preprocessing, str(pick_device()))
 except (MNISTUnavailable, OSError, ValueError, DeviceError) as err:
     st.error(f"**The MNIST test set is needed for completions and per-row terms.** {err}", icon="🚫")
     st.stop()
@@ -376,8 +344,7 @@ with image_col:
     st.metric("ELBO", f"{terms.elbo:.2f}", help="Σ_t reconstruction − KL, nats (averaged over the paths)")
     st.slider("Posterior paths averaged", 1, 64, key=f"{P}_terms_n")
 with bars_col:
-    tm = meta.get("test_metrics") or {}
-    test_rec, test_kl = tm.get("per_row_reconstruction"), tm.get("per_row_kl")
+    test_rec, test_kl = description.test.per_row_reconstruction, description.test.per_row_kl
     st.plotly_chart(
         row_terms_figure(
             terms.reconstruction,

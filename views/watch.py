@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-import numpy as np
 import streamlit as st
 
 from explorer_core.access import class_mode
 from explorer_core.compute_budget import session_memory_limit
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import limit_cpu_threads
+from explorer_core.evaluation.metrics import ACTIVE_UNIT_VARIANCE
 from explorer_core.explore.watch import (
     EM_SCHEDULE,
     IWAE_KS,
@@ -46,9 +46,11 @@ from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
 from views.components import latent_pad as lp
 from views.components import lecture
+from views.components import pad_fragment as pf
+from views.components import page_state as ps
 from views.components.compute_slot import SlotGate
 from views.components.live_chart import live_chart
-from views.components.page_state import operator
+from views.components.page_state import Region, WatchState, operator
 from views.components.phase_controls import autoplay_radio, step_buttons
 from views.components.player import Player
 
@@ -61,8 +63,6 @@ FRAME_SECONDS = 0.18  # the timer between frames (5.5 a second at most): the CPU
 COLLECT_TIMEOUT_S = 1.0  # a frame waits at most this long for the training thread's parameters
 STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100]
 MANIFOLD_N = 12
-PAD_KEY = lp.pad_key("watch")
-ZOOM_STEP = 0.7  # a wheel notch on the paused map shrinks (or grows) the manifold's box by this factor
 # one torch thread per thread: the training thread and the page's frames then run on the two cores side by
 # side (two threads per op were slower for this model size on a busy 2-core CPU)
 WATCH_THREADS = 1
@@ -71,6 +71,11 @@ limit_cpu_threads(WATCH_THREADS)
 player = Player("watch", FRAME_SECONDS)
 gate = SlotGate("watch", player)  # the server's compute budget (explorer_core.compute_budget)
 state = st.session_state
+
+
+def watch_state() -> WatchState:
+    """This session's :class:`views.components.page_state.WatchState`."""
+    return ps.page_state("watch", WatchState)
 
 
 @st.cache_resource(show_spinner="Loading MNIST…", max_entries=4)
@@ -99,10 +104,7 @@ def new_experiment(config: WatchConfig) -> str | None:
         return f"Cannot start this run: {err}"
     except RuntimeError as err:  # e.g. out of memory for an absurd model size
         return f"Cannot start this run ({type(err).__name__}): {err}"
-    state.watch_region = None
-    state.watch_z = (0.0, 0.0)
-    state.watch_zoom = None
-    state.watch_shown_step = 0
+    ps.forget_page_state("watch")  # z at the origin, no zoom, no frame shown yet
     return None
 
 
@@ -201,12 +203,12 @@ def reading(ex: WatchExperiment) -> str:
         "it, while the true posterior moves away from q(z|x) and the gap estimate grows.",
         "joint": "Last phase: **joint AEVB**. Both move: the bound is tightened and pushed up at once.",
     }[last]
-    active = sum(v >= 0.01 for v in m.kl_per_dim)
     return (
         f"{doing}\n\n"
         f"* ELBO = reconstruction − KL = {m.reconstruction:.1f} − {m.kl:.2f} = **{m.elbo:.1f}** nats per "
         f"image; IWAE bound (k = {m.k}) **{m.iwae:.1f}**; gap estimate **{m.gap:.2f}** nats.\n"
-        f"* {active} of {len(m.kl_per_dim)} latent dimensions carry more than 0.01 nats of KL (active).\n"
+        f"* {m.active_units} of {len(m.kl_per_dim)} latent dimensions are active: their posterior mean "
+        f"varies across the validation images (variance above {ACTIVE_UNIT_VARIANCE:g}).\n"
         "* Shaded grey: E-phases; amber: M-phases; joint steps are not shaded."
     )
 
@@ -373,83 +375,36 @@ def controls() -> None:
 # ------------------------------------------------------------------------------------------ the map
 
 
-def clamp_uv(uv, region) -> tuple[float, float]:
-    """(u, v) clamped into the region ((u0, u1), (v0, v1))."""
-    (u0, u1), (v0, v1) = region
-    return float(np.clip(uv[0], u0, u1)), float(np.clip(uv[1], v0, v1))
-
-
-def pad_callbacks(coords: np.ndarray, region) -> dict:
-    """The paused map's callbacks: a drag moves z, a click on a point moves z to its encoding, a wheel notch
-    zooms the manifold's box around the pointer."""
-
-    def on_move() -> None:
-        move = lp.read_move(lp.pad_value(PAD_KEY, "move"))
-        if move is not None:
-            state.watch_z = clamp_uv(move[:2], region)
-            state.watch_pad_ack = move[2]
-
-    def on_pick() -> None:
-        pick = lp.read_pick(lp.pad_value(PAD_KEY, "pick"), len(coords))
-        if pick is not None and pick[0] == "point":
-            state.watch_z = clamp_uv(coords[pick[1]], region)
-
-    def on_zoom() -> None:
-        zoom = lp.read_zoom(lp.pad_value(PAD_KEY, "zoom"))
-        if zoom is None:
-            return
-        direction, u, v = zoom
-        full = (region[0][1] - region[0][0]) / 2
-        current = state.get("watch_zoom")
-        half = (current[0][1] - current[0][0]) / 2 if current else full
-        half = half * (ZOOM_STEP if direction > 0 else 1 / ZOOM_STEP)
-        if half >= full * 0.999:
-            state.watch_zoom = None
-            return
-        u, v = clamp_uv(
-            (u, v), ((region[0][0] + half, region[0][1] - half), (region[1][0] + half, region[1][1] - half))
-        )
-        state.watch_zoom = ((u - half, u + half), (v - half, v + half))
-
-    return {"on_move": on_move, "on_pick": on_pick, "on_zoom": on_zoom}
-
-
-def paused_map(ex: WatchExperiment, region, axes: tuple[str, str]) -> None:
-    """The latent pad over the map: the points (sent once per evaluation), z and its decoding, the box of
-    the manifold when zoomed."""
+def paused_map(ex: WatchExperiment, region: Region, axes: tuple[str, str]) -> None:
+    """The latent pad over the map (:func:`views.components.pad_fragment.show_pad`, inside the frame's
+    fragment): the points (sent once per evaluation), z and its decoding; a drag moves z, a click on a point
+    moves z to its encoding, a wheel notch zooms the manifold's box around the pointer (drawn on the pad)."""
     f = ex.latest
-    z_uv = clamp_uv(state.get("watch_z") or (0.0, 0.0), region)
-    version = f"watch:{id(ex)}:{len(ex.history)}"
+    page = watch_state()
     # paused, the parameters are those of the last frame: the browser decodes a drag itself (VAE page)
-    held = state.get("watch_decoder")
-    if held is None or held[0] is not f:
-        held = state.watch_decoder = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
-    decoder = held[1]
-    local = decoder is not None and lp.browser_decodes(PAD_KEY, decoder.version, "mean")
-    image = None if local else png_bytes(ex.decode_means(f.plane_to_z(np.asarray(z_uv, dtype=np.float32)))[0])
-    zoom = state.get("watch_zoom")
-    lines = []
-    if zoom:
-        (a, b), (c, d) = zoom
-        box = np.array([[a, c], [b, c], [b, d], [a, d]])
-        lines.append(lp.line(box, "#333333", 1.5, (4, 3), closed=True))
-    lp.mount_pad(
-        "watch",
-        version=version,
-        points=lambda: lp.points_payload(f.coords, ex.data.y_map.numpy()),
-        region=region,
-        ranges=region,
-        uv=z_uv,
-        image_png=image,
-        title="E[x|z]",
-        caption=f"decoded at ({z_uv[0]:.2f}, {z_uv[1]:.2f})",
-        callbacks=pad_callbacks(f.coords, region),
-        overlays={"lines": lines, "marks": []},
-        hint="drag: decode z · click a point: its encoding · wheel: zoom the manifold",
-        axes=axes,
-        decoder=decoder,
-        view="mean",
-        caption_format="decoded at ({u}, {v})",
+    if page.decoder is None or page.decoder[0] is not f:
+        page.decoder = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
+    coords = f.coords
+    pf.show_pad(
+        pf.PadSpec(
+            prefix="watch",
+            version=f"watch:{id(ex)}:{len(ex.history)}",
+            points=lambda: lp.points_payload(coords, ex.data.y_map.numpy()),
+            n_points=len(coords),
+            ranges=region,
+            region=region,
+            decode=lambda uv: (png_bytes(ex.decode_means(f.plane_to_z(uv))[0]), None),
+            decoder=page.decoder[1],
+            view="mean",
+            zoom="box",
+            point_uv=lambda i: coords[i],
+            picks_rerun_app=False,
+            title="E[x|z]",
+            caption_format="decoded at ({u}, {v})",
+            axes=axes,
+            hint="drag: decode z · click a point: its encoding · wheel: zoom the manifold",
+            overlays={"lines": pf.box_lines(page.pad.box), "marks": []},
+        )
     )
 
 
@@ -487,9 +442,9 @@ def frame(playing: bool) -> bool:
 
     f = ex.latest
     m = f.metrics
-    shown_before = state.get("watch_shown_step", 0)
-    steps_this_frame = f.step - shown_before
-    state.watch_shown_step = f.step
+    page = watch_state()
+    steps_this_frame = f.step - page.shown_step
+    page.shown_step = f.step
     errors = st.container()  # fixed slot: a message does not shift the charts below
     if ex.error:
         errors.error(ex.error)
@@ -509,7 +464,7 @@ def frame(playing: bool) -> bool:
         "Active units",
         f"{m.active_units} / {len(m.kl_per_dim)}",
         help="latent dimensions whose posterior mean varies across the validation images "
-        "(Var_x E_q[z_d] > 0.01, Burda et al. 2016)"
+        f"(Var_x E_q[z_d] > {ACTIVE_UNIT_VARIANCE:g}, Burda et al. 2016)"
         + (f"; training with β = {ex.kl_weight:g}" if ex.kl_weight != 1 else ""),
     )
     cols[7].metric(
@@ -523,9 +478,8 @@ def frame(playing: bool) -> bool:
         queue_note += " (paused: ▶ Play goes on)"
     st.caption(queue_note)
 
-    region = ex.map_region(state.get("watch_region"))
-    state.watch_region = region
-    zoom = state.get("watch_zoom")
+    region = page.region = ex.map_region(page.region)
+    zoom = page.pad.box
     n_frame = len(ex.history)
     L = ex.config.latent_dim
     axes = ("z1", "z2") if L == 2 else ("PC 1", "PC 2") if L > 2 else ("z1", "–")
@@ -589,7 +543,7 @@ def frame(playing: bool) -> bool:
             help="Every evaluation: step, phase, ELBO, IWAE bound, gap, reconstruction, KL (nats per image).",
         )
     st.markdown(reading(ex))
-    state.watch_server_ms = (time.perf_counter() - start) * 1e3
+    page.server_ms = (time.perf_counter() - start) * 1e3
     return go_on
 
 

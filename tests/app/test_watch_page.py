@@ -152,12 +152,13 @@ def test_queued_steps_switch_play_off_when_done(page):
 
 def test_the_paused_map_decodes_z(page):
     at = page
-    at.session_state["watch_z"] = (0.5, -0.25)
+    pad_state = at.session_state["watch_page"].pad  # the page's state object (views/watch.py WatchState)
+    pad_state.u, pad_state.v = 0.5, -0.25
     at.run()
     assert not at.exception
     pad = component_data(at, "watch_pad")
     assert pad["z"] == [0.5, -0.25] and pad["caption"] == "decoded at (0.50, -0.25)"
-    at.session_state["watch_z"] = (99.0, 0.0)  # outside the map: clamped to its edge
+    pad_state.u = 99.0  # outside the map: clamped to its edge
     at.run()
     assert component_data(at, "watch_pad")["z"][0] == pad["region"][0][1]
 

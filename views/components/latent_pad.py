@@ -54,7 +54,6 @@ import streamlit as st
 
 from explorer_core.explore.browser_decoder import TABLE_VIEWS, browser_payload, plane_decoder
 from explorer_core.explore.latent import display_subset
-from explorer_core.figures.common import DIGIT_COLOURS
 from explorer_core.models.base import MLPDecoder
 from views.components.canvas_assets import component_files, default_png_name
 
@@ -185,7 +184,8 @@ def pad_data(
     caption_format: str = "",
 ) -> dict[str, Any]:
     """The pad's data, JSON-ready: see the module docstring. ``points`` is ``None`` when the browser holds
-    ``version`` already (see :func:`needs_points`), ``decoder`` likewise for ``decoder_version``."""
+    ``version`` already (see :func:`views.components.pad_fragment.needs_points`), ``decoder`` likewise for
+    ``decoder_version``."""
 
     def pair(p: Sequence[Sequence[float]]) -> list[list[float]]:
         out = [[float(p[0][0]), float(p[0][1])], [float(p[1][0]), float(p[1][1])]]
@@ -282,23 +282,6 @@ def read_zoom(value: Any) -> tuple[int, float, float] | None:
     return int(d), float(u), float(v)
 
 
-def needs_points(key: str, version: str) -> bool:
-    """True unless the browser reported (state ``have``) that it holds the point set ``version``, or the pad
-    is mounting again (no state yet) and this session was sent ``version`` before: the browser keeps the
-    point sets it loaded (``main.js``, ``keptPoints``) and asks (``need:...``) when it has none."""
-    have = pad_value(key, "have")
-    if have is None and version in st.session_state.get(f"{key}_points_sent", ()):
-        return False
-    return have != version
-
-
-def record_points_sent(key: str, version: str) -> None:
-    """Remember that this session's pad ``key`` was sent the point set ``version`` (see :func:`needs_points`;
-    the newest few only, as the browser keeps)."""
-    sent = [v for v in st.session_state.get(f"{key}_points_sent", []) if v != version]
-    st.session_state[f"{key}_points_sent"] = [*sent[-2:], version]
-
-
 def browser_decodes(key: str, decoder_version: str, view: str) -> bool:
     """True when the browser holds the decoder ``decoder_version`` (state ``have_decoder``) and ``view`` is
     one it decodes itself: the server then sends no image."""
@@ -332,26 +315,11 @@ def latent_pad(
     )
 
 
-# ------------------------------------------------------------------------- on a page (session state)
-# A page mounts its pad with :func:`mount_pad`; the pad's state lives under ``{prefix}_...`` keys: ``u``/``v``
-# (z on the plane, shared with the page's sliders), ``zoom``/``centre`` (the region shown), ``pad_ack`` (the
-# last move answered), ``rerun_app``/``rerun_zoom`` (a pick or a wheel notch that the rest of the page must
-# follow).
+# ------------------------------------------------------------------------------------ per model
+# A page mounts its pad through :mod:`views.components.pad_fragment` (its spec, state and callbacks).
 
-ZOOMS = (1, 2, 4, 8)
-PAD_HEIGHT = 430
 #: test encodings a pad draws at most
 MAX_POINTS = 3000
-PAD_PICK_PX = 8
-PAD_HINT = (
-    "Drag: z follows the pointer · click a dot: pick that test image · arrow keys (Shift ×5): move z · "
-    "wheel: zoom"
-)
-
-
-def clamp(value: float, bounds: tuple[float, float]) -> float:
-    """``value`` inside ``bounds``, as a plain float."""
-    return float(min(max(float(value), bounds[0]), bounds[1]))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -392,148 +360,6 @@ def browser_decoder(
     return BrowserDecoder(decoder.version(), browser_payload(decoder))
 
 
-def pad_key(prefix: str) -> str:
-    """The session-state key of a page's latent pad."""
-    return f"{prefix}_pad"
-
-
 def point_version(*parts: Any) -> str:
     """A short key of a point set (model, plane, subset): the pad redraws its points only when it changes."""
     return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
-
-
-def wheel_zoom(prefix: str, value: Any) -> None:
-    """Apply a wheel notch of the pad: one step along ``ZOOMS``; zooming in centres on the pointer."""
-    zoom = read_zoom(value)
-    if zoom is None:
-        return
-    direction, u, v = zoom
-    state = st.session_state
-    current = state.get(f"{prefix}_zoom", 1)
-    i = ZOOMS.index(current) if current in ZOOMS else 0
-    state[f"{prefix}_zoom"] = ZOOMS[int(np.clip(i + direction, 0, len(ZOOMS) - 1))]
-    if direction > 0:
-        state[f"{prefix}_centre"] = (u, v)
-    state[f"{prefix}_rerun_zoom"] = True
-
-
-def pad_callbacks(
-    prefix: str,
-    ranges,
-    n_points: int,
-    on_point: Callable[[int], None] | None = None,
-    on_mark: Callable[[int], None] | None = None,
-    n_marks: int = 0,
-) -> dict[str, Callable[[], None]]:
-    """The pad's callbacks (they run before the fragment reruns, so the sliders can follow):
-
-    - move: the sliders' state (``{prefix}_u``, ``{prefix}_v``) becomes the pad's z, clamped to ``ranges``;
-      the move's sequence number is kept to be acknowledged (``{prefix}_pad_ack``);
-    - pick: ``on_point(position in the pad's points)`` or ``on_mark(pick id)``;
-    - zoom: :func:`wheel_zoom`.
-    """
-    key = pad_key(prefix)
-    state = st.session_state
-
-    def on_move() -> None:
-        move = read_move(pad_value(key, "move"))
-        if move is None:
-            return
-        u, v, seq = move
-        state[f"{prefix}_u"] = round(clamp(u, ranges[0]), 4)
-        state[f"{prefix}_v"] = round(clamp(v, ranges[1]), 4)
-        state[f"{prefix}_pad_ack"] = seq
-
-    def on_pick() -> None:
-        pick = read_pick(pad_value(key, "pick"), n_points, n_marks)
-        if pick is None:
-            return
-        kind, i = pick
-        if kind == "point" and on_point is not None:
-            on_point(i)
-        elif kind == "mark" and on_mark is not None:
-            on_mark(i)
-
-    def on_zoom() -> None:
-        wheel_zoom(prefix, pad_value(key, "zoom"))
-
-    return {"on_move": on_move, "on_pick": on_pick, "on_zoom": on_zoom}
-
-
-def mount_pad(
-    prefix: str,
-    *,
-    version: str,
-    points: Callable[[], dict[str, list]],
-    region,
-    ranges,
-    uv: tuple[float, float],
-    image_png: bytes | None,
-    title: str,
-    caption: str,
-    callbacks: dict[str, Callable[[], None]],
-    overlays: dict[str, list] | None = None,
-    row_png: bytes | None = None,
-    row_title: str = "",
-    pick_points: bool = True,
-    hint: str = PAD_HINT,
-    axes: tuple[str, str] = ("", ""),
-    decoder: BrowserDecoder | None = None,
-    view: str = "",
-    label_k: int = 0,
-    row_k: Sequence[int] = (),
-    caption_format: str = "",
-) -> None:
-    """Mount the page's latent pad (see :mod:`views.components.latent_pad`); ``points()`` builds the point
-    payload, called only when the browser does not hold ``version`` yet; ``decoder`` (from
-    :func:`cached_browser_decoder`) is sent likewise. ``image_png`` may be ``None`` when
-    :func:`browser_decodes` says the browser decodes ``view`` itself."""
-    key = pad_key(prefix)
-    # not on the pad's first render (state still None): the page and the server's image show first, then the
-    # browser asks (``need:...``) and the next run of the pad sends the decoder (megabytes for a 500-500
-    # decoder, whose parsing had held back the first picture of a cold page by seconds)
-    have_decoder = pad_value(key, "have_decoder")
-    send_decoder = decoder is not None and have_decoder is not None and have_decoder != decoder.version
-    send_points = needs_points(key, version)
-    if send_points:
-        record_points_sent(key, version)
-    data = pad_data(
-        version=version,
-        points=points() if send_points else None,
-        region=region,
-        bounds=ranges,
-        z=uv,
-        ack=int(st.session_state.get(f"{prefix}_pad_ack", 0)),
-        image_png=image_png,
-        caption=caption,
-        title=title,
-        row_png=row_png,
-        row_title=row_title,
-        overlays=overlays,
-        colours=DIGIT_COLOURS,
-        height_px=PAD_HEIGHT,
-        pick_px=PAD_PICK_PX,
-        pick_points=pick_points,
-        hint=hint,
-        axes=axes,
-        decoder=decoder.payload if send_decoder else None,
-        decoder_version=decoder.version if decoder is not None else "",
-        view=view,
-        label_k=label_k,
-        row_k=row_k,
-        caption_format=caption_format,
-    )
-    latent_pad(key, data, **callbacks)
-
-
-def rerun_app_if_picked(prefix: str) -> None:
-    """A pick on the pad changes the encoder view too: rerun the whole page (once)."""
-    if st.session_state.pop(f"{prefix}_rerun_app", False):
-        st.rerun(scope="app")
-
-
-def rerun_panel_if_zoomed(prefix: str) -> None:
-    """A wheel notch on the pad (handled in the pad's own fragment) changes the region that the zoom control
-    and the manifold outside it show: rerun the whole page (once) so they follow."""
-    if st.session_state.pop(f"{prefix}_rerun_zoom", False):
-        st.rerun(scope="app")

@@ -4,8 +4,9 @@ travels in the URL (``st.query_params``), so a lecturer can hand out a link that
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -32,6 +33,85 @@ def operator() -> bool:
     return may_change(bool(st.session_state.get(OPERATOR_KEY)))
 
 
+Region = tuple[tuple[float, float], tuple[float, float]]
+
+
+@dataclass
+class PadState:
+    """A page's latent-pad state besides its widgets' values (:mod:`views.components.pad_fragment`).
+
+    Attributes:
+        u, v: z on the pad's plane on a page whose z is not held by slider widgets (GMVAE, Watch).
+        zoom: the step along ``pad_fragment.ZOOMS`` on a page without a zoom widget (GMVAE).
+        centre: (u, v) the zoomed region is centred on; ``None``: the centre of the ranges.
+        box: the zoomed box ((u0, u1), (v0, v1)) of a page that zooms a box, not the pad (Watch).
+        ack: the sequence number of the last move of the browser that the server answered.
+        points_sent: the point-set versions this session's pad was sent (the newest few).
+        rerun_app, rerun_zoom: a pick or a wheel notch that the rest of the page must follow (one rerun).
+        decode_s: the server seconds of the last decode under the pointer.
+    """
+
+    u: float | None = None
+    v: float | None = None
+    zoom: int = 1
+    centre: tuple[float, float] | None = None
+    box: Region | None = None
+    ack: int = 0
+    points_sent: list[str] = field(default_factory=list)
+    rerun_app: bool = False
+    rerun_zoom: bool = False
+    decode_s: float = 0.0
+
+
+@dataclass
+class PageState:
+    """What a page keeps in the session besides its widgets' values, as one object under the key
+    ``{prefix}_page`` (:func:`page_state`): its latent pad's state and the values queued for widgets already
+    drawn (:func:`apply_pending`). A page with more to keep subclasses it here (:class:`WatchState`), not in
+    its script."""
+
+    pad: PadState = field(default_factory=PadState)
+    pending: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WatchState(PageState):
+    """The Watch page's state besides its widgets and its experiment (defined here, not in the page's
+    script, which Streamlit runs afresh on every rerun: a class defined there would be a new class each time).
+
+    Attributes:
+        region: the map's region ((u0, u1), (v0, v1)) of the last frame (the next one keeps it when it can).
+        decoder: (the frame, the browser decoder on its plane or ``None``): the paused pad's decoder, made
+            once per frame.
+        shown_step: the step of the frame shown last; server_ms: that frame's server milliseconds.
+
+    The pad's state (z, the zoomed box of the manifold, the acknowledged move) is :attr:`pad`.
+    """
+
+    region: Region | None = None
+    decoder: tuple[Any, Any] | None = None
+    shown_step: int = 0
+    server_ms: float = 0.0
+
+
+S = TypeVar("S", bound=PageState)
+
+
+def page_state(prefix: str, kind: type[S] = PageState) -> S:
+    """This session's state object of the page ``prefix`` (a fresh ``kind()`` the first time, or when the
+    key holds something else)."""
+    key = f"{prefix}_page"
+    held = st.session_state.get(key)
+    if not isinstance(held, kind):
+        held = st.session_state[key] = kind()
+    return held
+
+
+def forget_page_state(prefix: str) -> None:
+    """Drop the page's state object (a new model: the pad, its zoom and the queued values start again)."""
+    st.session_state.pop(f"{prefix}_page", None)
+
+
 def init_state(defaults: dict[str, Any]) -> None:
     """Give widget keys their first values (widgets are then created without ``value=``)."""
     for key, value in defaults.items():
@@ -39,11 +119,12 @@ def init_state(defaults: dict[str, Any]) -> None:
 
 
 def apply_pending(prefix: str) -> None:
-    """Values queued by a map click for widgets that were already drawn; applied before any is drawn."""
-    pending = st.session_state.pop(f"{prefix}_pending", None)
-    if pending:
-        for key, value in pending.items():
-            st.session_state[key] = value
+    """Values queued by a map click for widgets that were already drawn (:attr:`PageState.pending`); applied
+    before any is drawn."""
+    page = page_state(prefix)
+    pending, page.pending = page.pending, {}
+    for key, value in pending.items():
+        st.session_state[key] = value
 
 
 #: the seeds a page takes (its number inputs and its URL): 0..SEED_MAX
@@ -76,24 +157,29 @@ def reseed_button(label: str, key: str, seed_key: str, where: Any = st) -> None:
 # ----------------------------------------------------------------------------------- state in the URL
 
 
-def url_in(prefix: str, spec: dict[str, tuple[str, Callable[[str], Any]]]) -> None:
+def url_in(prefix: str, spec: dict[str, tuple[str | Callable[[Any], None], Callable[[str], Any]]]) -> None:
     """Once per session and page: take the page's state from the URL's query parameters.
 
-    ``spec`` maps a parameter name to (state key, parse); ``parse`` turns the text into a value or raises
-    ``ValueError`` (the parameter is then ignored). Call before the widgets are drawn.
+    ``spec`` maps a parameter name to (target, parse): the target is a state key or a function that takes
+    the value; ``parse`` turns the text into a value or raises ``ValueError`` (the parameter is then
+    ignored). Call before the widgets are drawn.
     """
     flag = f"{prefix}_url_read"
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
-    for name, (key, parse) in spec.items():
+    for name, (target, parse) in spec.items():
         text = st.query_params.get(name)
         if text is None:
             continue
         try:
-            st.session_state[key] = parse(str(text)[:64])
+            value = parse(str(text)[:64])
         except (ValueError, TypeError):
             continue
+        if callable(target):
+            target(value)
+        else:
+            st.session_state[target] = value
 
 
 def url_out(values: dict[str, Any]) -> None:
