@@ -251,8 +251,7 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
 
 def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
     """``run_dir/config.json`` validated (:data:`CONFIG_FILE_SCHEMA`, then the checks of its family's recipe
-    class, :meth:`TrainConfig.from_dict`, which also reads a recipe written before each family had its own
-    fields): the recipe and the options.
+    class, :meth:`TrainConfig.from_dict`): the recipe and the options.
 
     Raises:
         UntrustedFileError: missing or invalid (the message says why).

@@ -9,9 +9,8 @@ recipe.
 (:mod:`explorer_core.families`) maps each family to its entry. Imports go one way: the registry imports this
 module, and this module imports no model and no registry.
 
-Recipes written before the split (a run's ``config.json``, a model's ``recipe``, a checkpoint's) hold every
-family's fields; :meth:`TrainConfig.from_dict` drops another family's fields when they hold the defaults such
-a recipe had (:data:`FLAT_RECIPE_DEFAULTS`), so those files still load.
+A recipe holds its own family's fields only; :meth:`TrainConfig.from_dict` names a field of another family
+as such (the shipped JSONs written before the split were rewritten once, without those fields).
 """
 
 from __future__ import annotations
@@ -34,21 +33,6 @@ LIKELIHOOD_PREPROCESSINGS = {
 }
 #: the family of a recipe (or a recipe's JSON) that names none
 DEFAULT_FAMILY = "vae"
-#: the family-specific fields of the one flat recipe class that came before the per-family classes, with the
-#: values every recipe of the other families held then (their defaults); a recipe's JSON from that time
-#: holds all of them, and :meth:`TrainConfig.from_dict` drops those that are not its family's and hold these
-#: values
-FLAT_RECIPE_DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {
-        "n_clusters": 10,
-        "estimator": "marginal",
-        "temperature": 1.0,
-        "temperature_final": None,
-        "straight_through": False,
-        "rnn_hidden": 256,
-        "rnn_layers": 2,
-    }
-)
 
 
 def recipe_field_names(config_class: type[TrainConfig]) -> frozenset[str]:
@@ -125,28 +109,22 @@ class TrainConfig(MLPConfig):
         """The recipe of its JSON form (:meth:`to_dict`: a run's ``config.json``, a model's ``recipe``, a
         checkpoint's), as the ``train_config_class`` of its ``family`` (default ``"vae"``).
 
-        A field of another family is dropped when it holds its :data:`FLAT_RECIPE_DEFAULTS` value (the JSON
-        of a recipe written before each family had its own class).
-
         Raises:
-            ValueError: unknown family, another family's field with a value other than that default, or an
-                invalid value.
+            ValueError: unknown family, a field of another family's recipe, or an invalid value.
             TypeError: a key that is no family's field.
         """
         family = data.get("family", DEFAULT_FAMILY)
         target = _family_record(family, cls).train_config_class
         own = recipe_field_names(target)
-        given = {}
-        for name, value in data.items():
-            if name in own or name not in FLAT_RECIPE_DEFAULTS:
-                given[name] = value  # its own field, or no family's: the constructor's TypeError
-            elif not _holds_flat_default(name, value):
+        for name in data:
+            if name not in own and any(
+                name in recipe_field_names(r.train_config_class) for r in RECIPES.values()
+            ):
                 raise ValueError(
-                    f"{name} is not a setting of a {family} recipe (got {value!r}; only "
-                    f"{FLAT_RECIPE_DEFAULTS[name]!r}, what recipes written before each family had its own "
-                    "settings hold, is accepted and ignored)."
+                    f"{name} is not a setting of a {family} recipe (it is another family's; a recipe written "
+                    "before each family had its own settings holds it: write it again without it)."
                 )
-        return target(**given)
+        return target(**data)
 
     def __post_init__(self) -> None:
         """``hidden`` as a tuple of ints, then every check (see the class's Raises)."""
@@ -263,13 +241,6 @@ class VRNNTrainConfig(TrainConfig):
 
     rnn_hidden: int = 256
     rnn_layers: int = 2
-
-
-def _holds_flat_default(name: str, value: Any) -> bool:
-    """Whether ``value`` is the :data:`FLAT_RECIPE_DEFAULTS` value of ``name`` (a JSON number may be written
-    as an int or a float; a bool is not a number here)."""
-    default = FLAT_RECIPE_DEFAULTS[name]
-    return value == default and isinstance(value, bool) == isinstance(default, bool)
 
 
 @dataclass(frozen=True)

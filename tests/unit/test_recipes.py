@@ -1,5 +1,6 @@
-"""Training recipes: each family's own class, chosen through the registry, and the flat recipes written before
-the split (run and model JSON files, checkpoints) still load (issue 14)."""
+"""Training recipes: each family's own class, chosen through the registry; a flat recipe written before the
+split (run and model JSON files, checkpoints) is refused with the field named (issue 22: the shipped JSONs
+were rewritten once and the shim went)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from explorer_core.families import FAMILIES
 from explorer_core.jobs import ConfigRejectedError, validate_config
 from explorer_core.jobs.store import read_run_config
 from explorer_core.training.recipes import (
-    FLAT_RECIPE_DEFAULTS,
     GMVAETrainConfig,
     TrainConfig,
     VRNNTrainConfig,
     recipe_field_names,
 )
 from explorer_core.training.trainer import PRESETS, config_from_args, train
+from explorer_core.untrusted import UntrustedFileError
 from tests.unit.test_training import TINY, tiny_splits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +119,7 @@ def test_each_family_names_its_recipe_class_and_a_vae_recipe_has_no_cluster_fiel
         for f in dataclasses.fields(cls)
         if f.name not in recipe_field_names(TrainConfig)
     }
-    assert own == dict(FLAT_RECIPE_DEFAULTS)
+    assert own == _OLD_TAIL
     for name, spec in FAMILIES.items():
         config = TrainConfig.for_family(name)
         assert type(config) is spec.train_config_class
@@ -129,20 +130,21 @@ def test_each_family_names_its_recipe_class_and_a_vae_recipe_has_no_cluster_fiel
 
 
 @pytest.mark.parametrize("name", list(OLD_FLAT))
-def test_a_flat_recipe_of_every_family_still_loads(name, tmp_path):
+def test_a_flat_recipe_of_every_family_is_refused_with_the_field_named(name, tmp_path):
     old = OLD_FLAT[name]
-    config = TrainConfig.from_dict(old)
-    assert type(config) is FAMILIES[name].train_config_class
-    assert config.to_dict() == {k: v for k, v in old.items() if k in recipe_field_names(type(config))}
+    with pytest.raises(ValueError, match=f"is not a setting of a {name} recipe"):
+        TrainConfig.from_dict(old)
+    own = {k: v for k, v in old.items() if k in recipe_field_names(FAMILIES[name].train_config_class)}
+    config = TrainConfig.from_dict(own)  # the same recipe without another family's fields
     for field, value in OWN_VALUES[name].items():
         assert getattr(config, field) == value
-    # a run's config.json of that time, and a job started with such a dict
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"config": old, "options": {"preset": "quick"}}))
-    read, options = read_run_config(run)
-    assert read == config and options == {"preset": "quick"}
-    assert validate_config(dict(old)) == config
+    with pytest.raises(UntrustedFileError, match="is not a setting of a"):
+        read_run_config(run)
+    with pytest.raises(ConfigRejectedError, match="is not a setting of a"):
+        validate_config(dict(old))
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "pretrained").glob("*.json")), ids=lambda p: p.stem)
@@ -195,34 +197,6 @@ def test_the_cli_refuses_another_family_s_flag(tmp_path, capsys):
     assert err.startswith("error:") and "n_clusters: not a setting of a vae recipe" in err
 
 
-def test_a_checkpoint_with_a_flat_recipe_resumes(tmp_path):
-    config = TrainConfig("vae", **{**TINY, "epochs": 3})
-    cpu = torch.device("cpu")
-    calls = {"epochs": 0}
-
-    def on_epoch(model, epoch):
-        calls["epochs"] = epoch
-
-    run = tmp_path / "run"
-    train(
-        config,
-        tmp_path,
-        "m",
-        device=cpu,
-        splits=tiny_splits(),
-        run_dir=run,
-        on_epoch=on_epoch,
-        should_stop=lambda: calls["epochs"] >= 2,
-    )
-    described = json.loads((run / "checkpoint.json").read_text())
-    described["recipe"] = {**described["recipe"], **_OLD_TAIL}  # as the flat class wrote it
-    (run / "checkpoint.json").write_text(json.dumps(described))
-    path = train(config, tmp_path, "m", device=cpu, splits=tiny_splits(), run_dir=run, resume=True)
-    meta = json.loads(path.read_text())
-    assert meta["training"]["epochs_run"] == 3 and meta["training"]["resumed"] is True
-    assert "n_clusters" not in meta["recipe"]
-
-
 def test_seeds_of_one_recipe_compare_across_the_split(tmp_path):
     config = TrainConfig.for_family("gmvae", **{**TINY, "epochs": 1}, n_clusters=3)
     paths = []
@@ -236,12 +210,10 @@ def test_seeds_of_one_recipe_compare_across_the_split(tmp_path):
                 splits=tiny_splits(),
             )
         )
-    meta = json.loads(paths[0].read_text())
-    meta["recipe"] |= {"rnn_hidden": 256, "rnn_layers": 2}  # written before the split
-    paths[0].write_text(json.dumps(meta))
     _, record = select_by_validation_elbo(paths)
     assert [row["seed"] for row in record["candidates"]] == [0, 1]
-    meta["recipe"]["rnn_layers"] = 3  # another family's value: not the same recipe, and not a valid one
+    meta = json.loads(paths[0].read_text())
+    meta["recipe"]["rnn_layers"] = 2  # another family's field: not the same recipe, and not a valid one
     paths[0].write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="rnn_layers is not a setting of a gmvae recipe"):
         select_by_validation_elbo(paths)
