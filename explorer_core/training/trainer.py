@@ -177,7 +177,7 @@ def train(
         except CheckpointError as err:
             raise TrainingError(f"cannot resume: {err}") from err
         mutable = ("epochs", "patience", "min_epochs", "max_minutes")
-        try:  # a recipe written before each family had its own fields reads as today's
+        try:  # the checkpoint's recipe as its family's recipe class
             recipe = TrainConfig.from_dict(state.recipe).to_dict()
         except (TypeError, ValueError) as err:
             raise TrainingError(f"cannot resume: the checkpoint's recipe is not valid ({err})") from err
