@@ -36,11 +36,11 @@ with st.sidebar:
 
 page.run()
 
-# Streamlit's full gc.collect(2) after every run is off (.streamlit/config.toml, runner.postScriptGC): it held
-# the GIL ~100 ms per latent move. Python's own collector still runs, and its occasional full collections walk
-# ~300,000 objects once torch, plotly and scipy are loaded (0.3-0.7 s on 2 cores). Moving what is alive after
-# an import (modules, classes, cached models) to the permanent generation makes those ~1 ms; objects made by
-# later runs are still collected.
+# Streamlit's full gc.collect(2) after every run is off (.streamlit/config.toml, runner.postScriptGC): it holds
+# the GIL on every latent move. Python's own collector still runs, and its occasional full collections walk
+# every object once torch, plotly and scipy are loaded. Moving what is alive after an import (modules,
+# classes, cached models) to the permanent generation keeps those short; objects made by later runs are still
+# collected. Timings: BENCHMARKS.md.
 if len(sys.modules) != getattr(gc, "_aevb_frozen_modules", 0):
     gc.collect()
     gc.freeze()

@@ -1,7 +1,8 @@
 """Start AEVB Explorer with its heavy libraries loaded before the server answers (``make run``/``serve``).
 
 ``streamlit run app.py`` imports nothing of the app until the first visitor arrives, so that visitor waits for
-torch, pandas, scipy and the model code to import (about 5 s on a 2-core CPU) before the first figure. Here
+torch, pandas, scipy and the model code to import (seconds; BENCHMARKS.md, cold start) before the first
+figure. Here
 they are imported first, then Streamlit's own command line runs ``app.py`` in this process: every later
 ``import`` in the pages is a dictionary lookup. Arguments are passed to ``streamlit run app.py``.
 
@@ -64,9 +65,7 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
     glibc gives threads that contend for malloc arenas of their own, up to 8 per core, and returns little of
     them to the system; Streamlit runs each session's script in a thread of its own, so with a class of
-    sessions the server's resident memory crept up in the soak (a quick ``bench_soak.py --quick``, 3 sessions,
-    30 s of steady phase on a busy machine: 50 MB/min with glibc's default, 27 MB/min with two arenas; see
-    BENCHMARKS.md for the full soak). ``MALLOC_ARENA_MAX`` in the environment wins (glibc read it at start).
+    sessions the server's resident memory creeps up (BENCHMARKS.md, soak). ``MALLOC_ARENA_MAX`` in the environment wins (glibc read it at start).
     Not glibc (macOS, musl): nothing happens.
     """
     import ctypes

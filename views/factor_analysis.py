@@ -41,7 +41,7 @@ POSTERIOR_LABELS = {
 }
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
 # Play: the fragment reruns every FRAME_SECONDS and runs queued steps for at most FRAME_BUDGET_S, so frames
-# reach the screen several times a second (a step with its exact test metrics: 8-20 ms on a 2-core machine)
+# reach the screen several times a second (a step's cost with its exact test metrics: BENCHMARKS.md, FA)
 FRAME_SECONDS = 0.15
 FRAME_BUDGET_S = 0.1
 CLICK_BUDGET_S = 0.4  # the frame of a step button: a short run is done at once

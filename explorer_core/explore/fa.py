@@ -30,8 +30,8 @@ PAPER_EM_SCHEDULE: tuple[tuple[str, int], ...] = (
 )
 MAX_BATCH_SIZE = 10_000
 MAX_ELBO_SAMPLES = 1000
-#: K x test points of one measurement at most (the page's bound on a step's cost: at 20,000 test points
-#: and K = 1000 one step took 6 s and about 1.5 GB; at this bound a step's metrics take tens of ms)
+#: K x test points of one measurement at most: the page's bound on a step's time and memory (the metrics
+#: of a step grow with K x test points)
 MAX_SAMPLE_POINTS = 200_000
 #: model samples drawn for the 3-D view at most (whatever the test set's size)
 MAX_VIEW_SAMPLES = 5_000

@@ -5,8 +5,8 @@ The estimate reuses the Training page's pieces (:mod:`explorer_core.jobs.memory`
 PyTorch's ``meta`` device and the family registry's activations per example) and adds what only a live run
 holds: the IWAE evaluation of ``n_eval`` validation images with ``k`` samples each (``k x n_eval`` decoder
 passes at once, without gradients: at its peak two neighbouring layers' values, and the pixel-wise logits,
-log-probabilities and the broadcast images) and the fixed evaluation noise. In the probe, 2000 validation
-images with k = 256 took the server from 1.15 to 5.8 GB for one session; this estimate says 5.6 GiB.
+log-probabilities and the broadcast images) and the fixed evaluation noise. A unit test checks the
+estimate against the memory the hostile-class probe measured.
 """
 
 from __future__ import annotations

@@ -138,8 +138,8 @@ def latent_map_figure(
         "plot_bgcolor": "#fbfbfb",
     }
     # Built without plotly's per-property validation (a private flag of plotly's BaseFigure, pinned plotly
-    # 7.1): it cost 10 of the 12 ms of this figure, rebuilt on every move of z. The unit tests check that
-    # validating the same traces gives the identical figure.
+    # 7.1): validation is most of this figure's cost, and it is rebuilt on every move of z (BENCHMARKS.md,
+    # latent section). The unit tests check that validating the same traces gives the identical figure.
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
