@@ -36,9 +36,9 @@ with st.sidebar:
 
 page.run()
 
-# Streamlit's full gc.collect(2) after every run is off (.streamlit/config.toml, runner.postScriptGC): it holds
-# the GIL on every latent move. Python's own collector still runs, and its occasional full collections walk
-# every object once torch, plotly and scipy are loaded. Moving what is alive after an import (modules,
+# Streamlit's full gc.collect(2) after every run is off (.streamlit/config.toml, runner.postScriptGC): it
+# holds the GIL on every latent move. Python's own collector still runs, and its occasional full collections
+# walk every object once torch, plotly and scipy are loaded. Moving what is alive after an import (modules,
 # classes, cached models) to the permanent generation keeps those short; objects made by later runs are still
 # collected. Timings: BENCHMARKS.md.
 if len(sys.modules) != getattr(gc, "_aevb_frozen_modules", 0):

@@ -65,7 +65,8 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
     glibc gives threads that contend for malloc arenas of their own, up to 8 per core, and returns little of
     them to the system; Streamlit runs each session's script in a thread of its own, so with a class of
-    sessions the server's resident memory creeps up (BENCHMARKS.md, soak). ``MALLOC_ARENA_MAX`` in the environment wins (glibc read it at start).
+    sessions the server's resident memory creeps up (BENCHMARKS.md, soak). ``MALLOC_ARENA_MAX`` in the
+    environment wins (glibc read it at start).
     Not glibc (macOS, musl): nothing happens.
     """
     import ctypes

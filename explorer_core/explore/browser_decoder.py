@@ -1,10 +1,11 @@
 """A model's decoder on one latent plane, as plain float32 arrays the latent pad runs in the browser.
 
 Why: a latent move that waits for the server costs a Streamlit rerun and a browser re-render per move
-(BENCHMARKS.md): with a class on one small server the picture would not follow the hand. The decoder of the MNIST models is a small MLP (about 650,000 weights),
-so the pad decodes the z under the pointer itself, at the screen's rate, and tells the server where it
-stopped. The server stays the source of the weights (exported here from the loaded model, once per model
-and plane) and of every number: the pixel values come from tables that ``torch.distributions`` computes.
+(BENCHMARKS.md): with a class on one small server the picture would not follow the hand. The decoder of the
+MNIST models is a small MLP (about 650,000 weights), so the pad decodes the z under the pointer itself, at the
+screen's rate, and tells the server where it stopped. The server stays the source of the weights (exported
+here from the loaded model, once per model and plane) and of every number: the pixel values come from tables
+that ``torch.distributions`` computes.
 
 What the browser computes for a plane point (u, v) and a label k, exactly what :meth:`PlaneDecoder.logits`
 computes here with numpy (tests compare both with the model's own ``decode``):
