@@ -179,3 +179,55 @@ def vrnn_generation_gif(model: Any, n: int, seed: int, factor: int = 4, frame_ms
         rows = state_rows(generation.state)
         frames.append(sequence_grid(rows, n_rows=total, current=generation.rows - 1, factor=int(factor)))
     return animated_gif(frames, frame_ms=frame_ms)
+
+
+def latent_map_gif(
+    frames: Sequence[tuple[int, np.ndarray]],
+    labels: np.ndarray,
+    colours: Sequence[str],
+    size: int = 480,
+    frame_ms: int = 150,
+) -> bytes:
+    """A GIF of a latent map forming: one frame per ``(step, coords)``, each image's point coloured by its
+    label, the step written in the corner. One square region holds every frame (99 % of the points of each,
+    20 % margin), so the map's spread over training is visible.
+
+    Args:
+        frames: ``(gradient steps taken, coordinates [n, 2] on the map's plane)``, oldest first.
+        labels: int [n], the digit of each point; colours: one ``#rrggbb`` per label value.
+        size: the GIF's side in pixels (120..2000).
+
+    Raises:
+        ValueError: no frames, a size out of range, or coordinates that do not match the labels.
+    """
+    from PIL import ImageDraw
+
+    if not len(frames):
+        raise ValueError("no frames to animate.")
+    if not 120 <= int(size) <= 2000:
+        raise ValueError(f"size must be in 120..2000 pixels, got {size}.")
+    labels = np.asarray(labels, dtype=np.int64)
+    half = 1.0
+    for _, coords in frames:
+        c = np.asarray(coords, dtype=np.float64)
+        if c.shape != (len(labels), 2):
+            raise ValueError(f"coordinates of shape {c.shape} for {len(labels)} labels.")
+        finite = c[np.isfinite(c).all(1)]
+        if len(finite):
+            half = max(half, float(np.quantile(np.abs(finite), 0.995)) * 1.2)
+    rgb = [tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for h in colours]
+    size, radius = int(size), max(1.5, int(size) / 240)
+    images = []
+    for step, coords in frames:
+        image = Image.new("RGB", (size, size), (251, 251, 251))
+        draw = ImageDraw.Draw(image)
+        draw.line([(size / 2, 0), (size / 2, size)], fill=(225, 225, 225))
+        draw.line([(0, size / 2), (size, size / 2)], fill=(225, 225, 225))
+        px = (np.asarray(coords, dtype=np.float64) / half + 1) * size / 2
+        for (x, y), label in zip(px, labels, strict=True):
+            if np.isfinite(x) and np.isfinite(y):
+                y = size - y  # the plane's v grows upwards
+                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=rgb[label % len(rgb)])
+        draw.text((8, 6), f"step {int(step):,}", fill=(40, 40, 40), font_size=max(12, size // 24))
+        images.append(np.asarray(image))
+    return animated_gif(images, frame_ms=frame_ms)

@@ -64,6 +64,8 @@ MAX_MAP = 5_000
 MAX_HIDDEN = 2048
 MAX_LATENT = 64
 IMAGE_SIDE = 28
+#: the latest frames of the latent map kept for its GIF (:meth:`WatchExperiment.recent_maps`)
+MAP_GIF_FRAMES = 60
 
 
 class WatchError(ValueError):
@@ -377,8 +379,11 @@ class WatchExperiment:
         self._want_at = 0  # asked for a hand-over once the live model has taken this many steps
         self.autoplay: str | None = None
         self.frame_obj: WatchFrame | None = None
+        #: (step, map coordinates [n_map, 2] float32) of the latest frames, oldest first
+        self._maps: deque[tuple[int, np.ndarray]] = deque(maxlen=MAP_GIF_FRAMES)
         self.frame_obj = self._evaluate("init", 0, 0.0)
         self.history.append(0, "init", self.frame_obj.metrics, None)
+        self._keep_map(self.frame_obj)
         #: the live model and optimizers as of the last finite evaluation
         self._good: StepperSnapshot = self.stepper.snapshot()
 
@@ -723,6 +728,7 @@ class WatchExperiment:
         self._good = item.snapshot
         self._shown_segments = item.segments
         self.frame_obj = frame
+        self._keep_map(frame)
         frame.seconds = time.perf_counter() - start
         self.history.append(item.step, item.phase, m, item.train_elbo)
         return frame
@@ -783,6 +789,22 @@ class WatchExperiment:
             explained=explained,
             seconds=seconds,
         )
+
+    def _keep_map(self, frame: WatchFrame) -> None:
+        """Keep ``frame``'s map for the GIF (a re-measure of the same step replaces its map)."""
+        if self._maps and self._maps[-1][0] == frame.step:
+            self._maps.pop()
+        self._maps.append((frame.step, frame.coords))
+
+    def recent_maps(self) -> list[tuple[int, np.ndarray]]:
+        """The latent map of the latest :data:`MAP_GIF_FRAMES` frames: ``(step, coordinates [n_map, 2])``,
+        oldest first (each frame's own plane; for L > 2 aligned to the previous frame's)."""
+        return list(self._maps)
+
+    @property
+    def map_labels(self) -> np.ndarray:
+        """The digit of each map image, int64 [n_map]."""
+        return self.data.y_map.cpu().numpy()
 
     # --- views ----------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -84,3 +84,27 @@ def test_a_history_snapshot_keeps_the_steps_shown_while_the_live_history_grows()
     history.phase.append("e_step")
     history.elbo.append(-5.0)  # a frame appends field by field: the snapshot never sees a half-appended step
     assert len(read_csv(export.fa_curves_csv(frozen))) == 1
+
+
+def test_the_latent_map_gif_has_a_frame_per_map_and_one_region():
+    from explorer_core.figures.common import DIGIT_COLOURS
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 200)
+    frames = [(10 * i, rng.normal(size=(200, 2)) * (1 + i)) for i in range(5)]
+    gif = Image.open(io.BytesIO(export.latent_map_gif(frames, labels, DIGIT_COLOURS, size=240)))
+    assert gif.n_frames == 5 and gif.size == (240, 240)
+    # the first (narrow) map fills less of the one region than the last (wide) one: the spread is visible
+    first = np.asarray(gif.convert("RGB"))
+    gif.seek(4)
+    last = np.asarray(gif.convert("RGB"))
+
+    def spread(a):
+        ys, xs = np.nonzero((np.abs(a.astype(int) - 251).sum(-1) > 120)[40:, :])
+        return xs.std() + ys.std()
+
+    assert spread(first) < spread(last)
+    with pytest.raises(ValueError, match="no frames"):
+        export.latent_map_gif([], labels, DIGIT_COLOURS)
+    with pytest.raises(ValueError, match="coordinates of shape"):
+        export.latent_map_gif([(0, np.zeros((3, 2)))], labels, DIGIT_COLOURS)

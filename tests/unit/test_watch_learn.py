@@ -353,3 +353,12 @@ def test_beta_changes_the_training_objective_not_the_elbo_the_curves_show(small)
     assert small.measure().elbo == pytest.approx(m0.elbo, abs=1e-9)
     with pytest.raises(WatchError, match="beta"):
         small.set_kl_weight(-1)
+
+
+def test_the_latest_maps_are_kept_for_the_gif(small):
+    small.run("joint", 30, steps_per_frame=10)
+    maps = small.recent_maps()
+    assert [step for step, _ in maps] == [0, 10, 20, 30]
+    assert all(coords.shape == (len(small.map_labels), 2) for _, coords in maps)
+    small.set_iwae_k(4)  # a re-measure of the same step keeps one map of it
+    assert [step for step, _ in small.recent_maps()] == [0, 10, 20, 30]
