@@ -142,8 +142,9 @@ def qstar_frames(
     """The per-image E-step as frames, and the split of the gap it ends on.
 
     The frames: a diagonal q* fitted on this image's grid ELBO from q_phi (step 0), one frame every
-    ``every`` steps. The split: :func:`explorer_core.inference.posterior.gap_split` on the same grid, whose
-    q* is the better of the fits from q_phi and from the posterior's top mode; when that one is better (q_phi
+    ``every`` steps. The split: :func:`explorer_core.inference.posterior.gap_split` on the same grid (given
+    this fit's last state, so it is not made twice), whose q* is the better of the fits from q_phi and from
+    the posterior's top mode; when that one is better (q_phi
     sat on a worse mode, which gradient ascent from it cannot leave), it is appended as a last frame.
 
     Raises:
@@ -153,7 +154,7 @@ def qstar_frames(
         model, x, y, covariance="diagonal", grid=picture.grid, steps=steps, every=every
     )
     frames = [QStarFrame(s.step, s.mean.numpy(), s.cov.numpy(), float(s.elbo)) for s in states]
-    split = gap_split(model, x, y, grid=picture.grid)
+    split = gap_split(model, x, y, grid=picture.grid, diagonal_from_phi=states[-1])
     best = split.q_star
     if split.elbo_optimal > frames[-1].elbo + 1e-6:
         frames.append(QStarFrame(best.step, best.mean.numpy(), best.cov.numpy(), split.elbo_optimal, True))

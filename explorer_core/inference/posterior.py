@@ -895,6 +895,7 @@ def gap_split(
     evidence_k: int = EVIDENCE_K,
     eval_noise: int = 1000,
     n_noise: int = 64,
+    diagonal_from_phi: QStarState | None = None,
 ) -> GapSplit:
     """Approximation and amortization gaps of one image (Cremer, Li & Duvenaud 2018, section 3, table 1).
 
@@ -903,7 +904,9 @@ def gap_split(
     (:meth:`GridPosterior.mode_start`), the better kept (a 2-D VAE's q_phi can sit on a mode far worse than
     the best one; a fit from q_phi alone would count that amortization failure as approximation gap).
     Every candidate's ELBO (q_phi, both fits) is then recomputed by :func:`gaussian_elbo` in its own
-    coordinates, which does not depend on the grid resolving it, and the best is kept.
+    coordinates, which does not depend on the grid resolving it, and the best is kept. A caller that has
+    already fitted the diagonal q\\* from q_phi on this grid (an animation of that fit) passes its final state
+    as ``diagonal_from_phi``, and that fit is not made again.
     L > 2: q\\* fitted by stochastic gradient ascent from q_phi; ELBO(q_phi) and ELBO(q\\*) re-estimated on
     ``eval_noise`` fresh draws shared by both (if q\\* then scores below q_phi, q_phi is kept: it is in the
     family); log p(x) by IWAE with k = ``evidence_k`` under q_phi and under the full q\\*, the larger kept
@@ -928,7 +931,11 @@ def gap_split(
         best: dict[str, QStarState] = {}
         for c in COVARIANCES:
             fits = [
-                exact(optimal_gaussian(model, x, y, covariance=c, grid=grid, steps=steps, init=i))
+                exact(
+                    diagonal_from_phi
+                    if c == "diagonal" and i is None and diagonal_from_phi is not None
+                    else optimal_gaussian(model, x, y, covariance=c, grid=grid, steps=steps, init=i)
+                )
                 for i in (None, mode)
             ]
             # q_phi is in both families, the best diagonal Gaussian in the full family

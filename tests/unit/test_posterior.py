@@ -160,6 +160,20 @@ def test_the_fit_yields_states_from_q_phi_to_the_best(linear):
     assert states[-1].cov.shape == (2, 2)
 
 
+def test_a_diagonal_fit_already_made_is_not_made_again(linear, monkeypatch):
+    model, xs = linear
+    x = xs[1]
+    grid = P.grid_posterior(model, x)
+    *_, animated = P.fit_optimal_gaussian(model, x, grid=grid, covariance="diagonal", steps=150, every=5)
+    made = []
+    original = P.optimal_gaussian
+    monkeypatch.setattr(P, "optimal_gaussian", lambda *a, **k: made.append(k) or original(*a, **k))
+    split = P.gap_split(model, x, grid=grid, diagonal_from_phi=animated)
+    assert len(made) == 3  # diagonal from the mode, full from q_phi and from the mode
+    assert not any(k["covariance"] == "diagonal" and k.get("init") is None for k in made)
+    assert split.elbo_optimal >= animated.elbo - 1e-6
+
+
 @torch.no_grad()
 def test_higher_dimensional_latent_uses_iwae_and_says_it_is_a_bound():
     model = LinearGaussian(latent_dim=3, data_dim=8, seed=1).eval()
