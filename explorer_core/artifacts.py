@@ -9,7 +9,8 @@ renamed, so a half-written file is never loadable. No pickle anywhere.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -636,6 +637,20 @@ def _numbers(value: Any) -> tuple[float, ...]:
     return () if None in numbers else tuple(numbers)
 
 
+#: how a JSON value becomes a field of :class:`StoredMetrics` or :class:`TrainingSummary`, by its type
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "float | None": _number,
+    "int | None": _whole,
+    "tuple[float, ...]": _numbers,
+}
+
+
+def _typed(kind: type, record: dict[str, Any]) -> Any:
+    """``kind`` (a dataclass of JSON figures) from ``record``: each field parsed by its type
+    (:data:`_PARSERS`)."""
+    return kind(**{f.name: _PARSERS[f.type](record.get(f.name)) for f in fields(kind)})
+
+
 def describe(meta: dict[str, Any]) -> ModelDescription:
     """The typed description of a model from its validated JSON (:func:`read_model_description`, an entry of
     :func:`list_models` without ``error``): every field the pages read, typed once; a figure the JSON lacks
@@ -662,25 +677,8 @@ def describe(meta: dict[str, Any]) -> ModelDescription:
         straight_through=bool(config.get("straight_through", False)),
         rnn_layers=_whole(config.get("rnn_layers")),
         rnn_hidden=_whole(config.get("rnn_hidden")),
-        test=StoredMetrics(
-            elbo=_number(metrics.get("elbo")),
-            elbo_without_log_c=_number(metrics.get("elbo_without_log_c")),
-            reconstruction=_number(metrics.get("reconstruction")),
-            kl=_number(metrics.get("kl")),
-            active_units=_whole(metrics.get("active_units")),
-            conditional_entropy=_number(metrics.get("conditional_entropy")),
-            cluster_accuracy=_number(metrics.get("cluster_accuracy")),
-            iwae_bound=_number(metrics.get("iwae_bound")),
-            iwae_k=_whole(metrics.get("iwae_k")),
-            per_row_reconstruction=_numbers(metrics.get("per_row_reconstruction")),
-            per_row_kl=_numbers(metrics.get("per_row_kl")),
-            n_images=_whole(metrics.get("n_images")),
-        ),
-        training=TrainingSummary(
-            epochs_run=_whole(training.get("epochs_run")),
-            best_epoch=_whole(training.get("best_epoch")),
-            wall_seconds=_number(training.get("wall_seconds")),
-        ),
+        test=_typed(StoredMetrics, metrics),
+        training=_typed(TrainingSummary, training),
         selection=_selection(meta.get("selection")),
         run_id=_text(meta.get("run_id")),
     )

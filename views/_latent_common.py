@@ -184,30 +184,17 @@ def sample_button(prefix: str, view: str) -> None:
 
 
 def pad_and_manifold(
-    prefix: str,
-    bundle: LatentBundle,
-    model_key: str,
-    ranges,
-    region,
-    view: str,
-    pad_title: str,
-    manifold_title: str,
-    overlays: dict[str, Any],
-    label: int | None = None,
-    **options: Any,
+    spec: pf.PadSpec, bundle: LatentBundle, model_key: str, manifold_title: str, label: int | None = None
 ) -> float:
-    """The pad (:func:`views.components.pad_fragment.pad_fragment` of :func:`pad_spec`, with ``pad_title``,
-    ``overlays``, ``label`` and the ``options`` ``on_image``, ``row_of``, ``row_title``) and the sample
-    button under it, beside the manifold of the region it shows under ``manifold_title``
+    """The pad of ``spec`` (:func:`views.components.pad_fragment.pad_fragment`; see :func:`pad_spec`) and the
+    sample button under it, beside the manifold of the region it shows under ``manifold_title``
     (:func:`manifold_panel`, decoded under ``label``); returns the manifold's server seconds."""
     pad_col, manifold_col = st.columns([1.9, 1.0], gap="medium")
     with pad_col:
-        pf.pad_fragment(
-            pad_spec(prefix, bundle, model_key, ranges, region, view, pad_title, overlays, label, **options)
-        )
-        sample_button(prefix, view)
+        pf.pad_fragment(spec)
+        sample_button(spec.prefix, spec.view)
     with manifold_col:
-        return manifold_panel(prefix, bundle, model_key, region, view, label, manifold_title)
+        return manifold_panel(spec.prefix, bundle, model_key, spec.region, spec.view, label, manifold_title)
 
 
 def decode_one(
@@ -296,10 +283,10 @@ def pad_spec(
     page then reruns); a wheel notch steps the zoom. z, the zoom and the label go to the URL."""
     state = st.session_state
     lm = bundle.latent_map
-    idx = lp.shown_points(model_key, lm.labels)
+    points = pf.test_points(model_key, "plane", lm.coords, lm.labels)
 
     def on_point(i: int) -> None:
-        index = int(idx[i])
+        index = int(points.index[i])
         state[f"{prefix}_index"] = index
         state[f"{prefix}_source"] = "test"
         for k, value in (on_image(index) if on_image else {}).items():
@@ -314,9 +301,7 @@ def pad_spec(
     labels = (None,) if label is None else tuple(range(N_CLASSES))
     return pf.PadSpec(
         prefix=prefix,
-        version=lp.point_version(model_key, "plane", len(idx)),
-        points=lambda: lp.points_payload(lm.coords[idx], lm.labels[idx]),
-        n_points=len(idx),
+        points=points,
         ranges=ranges,
         region=region,
         decode=decode,
@@ -326,7 +311,7 @@ def pad_spec(
         sliders=slider_titles(bundle),
         zoom_key=f"{prefix}_zoom",
         on_point=on_point,
-        point_uv=lambda i: lm.coords[int(idx[i])],
+        point_uv=lambda i: lm.coords[int(points.index[i])],
         title=title,
         caption_format="z = ({u}, {v})" if lm.latent_dim == 2 else "u = {u}, v = {v}",
         axes=axis_titles(bundle),

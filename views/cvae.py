@@ -113,7 +113,7 @@ def latent_panel(overlays: dict) -> None:
         label = 0 if label is None else int(label)
     view, region = lc.view_and_zoom(P, ranges, view_col, zoom_col)
 
-    manifold_s = lc.pad_and_manifold(
+    spec = lc.pad_spec(
         P,
         bundle,
         model_key,
@@ -121,7 +121,6 @@ def latent_panel(overlays: dict) -> None:
         region,
         view,
         f"Decoded with y = {label}",
-        f"**Manifold for y = {label}** over the region the pad shows",
         overlays,
         label=label,
         on_image=lambda i: {f"{P}_label": int(lm.labels[i])},
@@ -134,6 +133,9 @@ def latent_panel(overlays: dict) -> None:
         row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays and the class "
         "changes, near the priors' mass; far from it (outside the ellipses) the decoder saw no data and the "
         "style need not hold",
+    )
+    manifold_s = lc.pad_and_manifold(
+        spec, bundle, model_key, f"**Manifold for y = {label}** over the region the pad shows", label
     )
     st.caption(
         "On the pad: **+** the z being decoded; the coloured ellipses are the learned priors p(z|y) (1σ, "

@@ -245,18 +245,16 @@ def cluster_pad(
     reruns only the pad, so the decoded image follows the pointer. A click on a cluster's disc picks that
     cluster (z goes to its prior mean), a click on a test point classifies that image below; either, or a
     wheel notch, changes what the rest of the page shows: the page reruns (once)."""
-    idx = lp.shown_points(model_key, bundle.labels)
+    points = pf.test_points(model_key, "pca", bundle.coords, bundle.labels)
     projection = bundle.projection
 
     def on_point(i: int) -> None:
-        state[f"{P}_index"], state[f"{P}_source"] = int(idx[i]), "test"
+        state[f"{P}_index"], state[f"{P}_source"] = int(points.index[i]), "test"
 
     ex = projection.explained
     return pf.PadSpec(
         prefix=P,
-        version=lp.point_version(model_key, "pca", len(idx)),
-        points=lambda: lp.points_payload(bundle.coords[idx], bundle.labels[idx]),
-        n_points=len(idx),
+        points=points,
         ranges=ranges,
         region=region,
         decode=lambda uv: (png_bytes(decode_plane(bundle.model, projection, uv)), None),

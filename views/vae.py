@@ -98,16 +98,10 @@ def latent_panel(overlays: dict) -> None:
     ranges = lc.cached_slider_ranges(model_key, lm)
     view, region = lc.view_and_zoom(P, ranges, *st.columns([1.15, 1.25], gap="medium"))
 
+    title = f"Decoded ({lc.VIEW_LABELS[view]})"
+    spec = lc.pad_spec(P, bundle, model_key, ranges, region, view, title, overlays)
     manifold_s = lc.pad_and_manifold(
-        P,
-        bundle,
-        model_key,
-        ranges,
-        region,
-        view,
-        f"Decoded ({lc.VIEW_LABELS[view]})",
-        f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})",
-        overlays,
+        spec, bundle, model_key, f"**Manifold** of the region the pad shows ({lc.MANIFOLD_N}×{lc.MANIFOLD_N})"
     )
     plane = (
         ""

@@ -388,9 +388,11 @@ def paused_map(ex: WatchExperiment, region: Region, axes: tuple[str, str]) -> No
     pf.show_pad(
         pf.PadSpec(
             prefix="watch",
-            version=f"watch:{id(ex)}:{len(ex.history)}",
-            points=lambda: lp.points_payload(coords, ex.data.y_map.numpy()),
-            n_points=len(coords),
+            points=pf.PadPoints(
+                f"watch:{id(ex)}:{len(ex.history)}",
+                lambda: lp.points_payload(coords, ex.data.y_map.numpy()),
+                len(coords),
+            ),
             ranges=region,
             region=region,
             decode=lambda uv: (png_bytes(ex.decode_means(f.plane_to_z(uv))[0]), None),

@@ -241,3 +241,30 @@ def test_initialisation_panel_shows_every_seed_of_the_shipped_recipe(monkeypatch
     table = at.dataframe[0].value
     assert sorted(table["seed"].tolist()) == seeds
     assert table["chosen"].tolist().count("✓") == 1
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_the_wheel_zooms_the_pad_and_a_link_opens_its_z(model_dir, monkeypatch):
+    """The GMVAE pad has no zoom widget: its zoom and z live in the page's state object (``gmvae_page``)."""
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    data = pad_data(at, f"{P}_pad")
+    full = data["region"]
+    pad_send(at, f"{P}_pad", "zoom", {"dir": 1, "u": data["z"][0], "v": data["z"][1]}, have=data["version"])
+    assert not at.exception
+    zoomed = pad_data(at, f"{P}_pad")["region"]
+    assert zoomed[0][1] - zoomed[0][0] == pytest.approx((full[0][1] - full[0][0]) / 2)
+    assert at.session_state[f"{P}_page"].pad.zoom == 2
+    pad_send(at, f"{P}_pad", "zoom", {"dir": -1, "u": 0.0, "v": 0.0}, have=data["version"])
+    assert pad_data(at, f"{P}_pad")["region"] == full
+
+    bounds = data["bounds"]
+    u = round(bounds[0][0] + 0.25 * (bounds[0][1] - bounds[0][0]), 3)
+    v = round(bounds[1][0] + 0.75 * (bounds[1][1] - bounds[1][0]), 3)
+    monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
+    fresh = AppTest.from_file(str(VIEWS / "gmvae.py"), default_timeout=TIMEOUT)
+    # (without a cluster the page picks the first and moves z to its prior mean)
+    fresh.query_params.update({"model": "tiny-gmvae", "cluster": "3", "u": str(u), "v": str(v)})
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    assert pad_data(fresh, f"{P}_pad")["z"] == [pytest.approx(u), pytest.approx(v)]
+    assert fresh.session_state[f"{P}_cluster"] == 3

@@ -344,3 +344,20 @@ def test_the_test_points_travel_once_per_session_unless_the_browser_asks(model_d
     pad_send(at, "vae_pad", have=first["version"])
     assert pad_data(at, "vae_pad")["points"] is None
     assert not at.exception
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_the_pad_state_is_one_object_under_one_key_and_a_new_model_resets_it(model_dir, monkeypatch):
+    at = open_page("vae", model_dir, "tiny-vae", monkeypatch)
+    data = pad_data(at, "vae_pad")
+    pad_send(at, "vae_pad", "move", {"u": 0.1, "v": 0.1, "seq": 4}, have=data["version"])
+    pad_send(at, "vae_pad", "zoom", {"dir": 1, "u": 0.1, "v": 0.2}, have=data["version"])
+    assert not at.exception
+    page = at.session_state["vae_page"]
+    assert page.pad.ack == 4 and page.pad.centre == (0.1, 0.2) and page.pad.points_sent == [data["version"]]
+    for name in ("pad_ack", "centre", "decode_s", "rerun_app", "rerun_zoom", "pending", "pad_points_sent"):
+        assert f"vae_{name}" not in at.session_state, name
+    at.selectbox(key="vae_model").set_value(str(model_dir / "tiny-vae-l5.json")).run()
+    assert not at.exception
+    page = at.session_state["vae_page"]
+    assert page.pad.ack == 0 and page.pad.centre is None and at.session_state["vae_zoom"] == 1

@@ -188,7 +188,11 @@ def test_export_lists_the_run_in_the_vae_picker(page):
 
 def test_beta_is_a_live_control_and_the_active_units_are_shown(page):
     assert page.select_slider(key="watch_beta").value == 1.0
-    assert metric(page, "Active units").endswith(f"/ {page.session_state['watch'].config.latent_dim}")
+    ex = page.session_state["watch"]
+    active, dims = ex.latest.metrics.active_units, ex.config.latent_dim
+    assert metric(page, "Active units") == f"{active} / {dims}"
+    # the reading counts them by the same rule (evaluation.metrics.active_units), not by KL per dimension
+    assert any(f"{active} of {dims} latent dimensions are active" in m.value for m in page.markdown)
     page.select_slider(key="watch_beta").set_value(4.0).run()
     assert not page.exception, page.exception
     assert page.session_state["watch"].kl_weight == 4.0

@@ -87,14 +87,37 @@ def box_lines(box: Region | None) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class PadPoints:
+    """The points a pad draws: ``version`` (a key of the set: the browser is sent it once), ``payload()``
+    (:func:`views.components.latent_pad.points_payload`, built only when the browser lacks the set), ``n``
+    points, and ``index`` [n]: the test image each point stands for (or ``None``)."""
+
+    version: str
+    payload: Callable[[], dict[str, list]]
+    n: int
+    index: np.ndarray | None = None
+
+
+def test_points(model_key: str, plane_key: str, coords: np.ndarray, labels: np.ndarray) -> PadPoints:
+    """The fixed subset of a model's test encodings a pad draws (:func:`latent_pad.shown_points`, once per
+    model): their plane coordinates ``coords`` [N, 2] and digit ``labels`` [N] of all N test images, on the
+    plane ``plane_key``."""
+    idx = lp.shown_points(model_key, labels)
+    return PadPoints(
+        lp.point_version(model_key, plane_key, len(idx)),
+        lambda: lp.points_payload(coords[idx], labels[idx]),
+        len(idx),
+        idx,
+    )
+
+
+@dataclass(frozen=True)
 class PadSpec:
     """What a page's latent pad shows, decodes and does.
 
     Attributes:
         prefix: the page's prefix: the pad's key is ``{prefix}_pad``, its state ``page_state(prefix).pad``.
-        version: a key of the point set (:func:`views.components.latent_pad.point_version`); ``points()``
-            builds its payload (:func:`views.components.latent_pad.points_payload`), called only when the
-            browser lacks it; ``n_points`` points.
+        points: the points drawn (:class:`PadPoints`, :func:`test_points`).
         ranges: where z may go ((u0, u1), (v0, v1)); region: the part of the plane shown.
         decode: the server's decoding of z on the plane (u, v) (float32 [2]): (the image's PNG, the row's PNG
             or ``None``); not called when the browser decodes ``view`` itself with ``decoder``.
@@ -112,9 +135,7 @@ class PadSpec:
     """
 
     prefix: str
-    version: str
-    points: Callable[[], dict[str, list]]
-    n_points: int
+    points: PadPoints
     ranges: Region
     region: Region
     decode: Callable[[np.ndarray], tuple[bytes, bytes | None]]
@@ -221,7 +242,7 @@ def pad_callbacks(spec: PadSpec) -> dict[str, Callable[[], None]]:
             spec.state().ack = move[2]
 
     def on_pick() -> None:
-        pick = lp.read_pick(lp.pad_value(spec.key, "pick"), spec.n_points, spec.n_marks)
+        pick = lp.read_pick(lp.pad_value(spec.key, "pick"), spec.points.n, spec.n_marks)
         if pick is None:
             return
         kind, i = pick
@@ -256,13 +277,13 @@ def rerun_app_if_asked(prefix: str) -> None:
 
 
 def needs_points(spec: PadSpec) -> bool:
-    """True unless the browser reported (state ``have``) that it holds the point set ``spec.version``, or the
-    pad is mounting again (no state yet) and this session was sent that version before: the browser keeps
-    the point sets it loaded (``main.js``, ``keptPoints``) and asks (``need:...``) when it has none."""
-    have = lp.pad_value(spec.key, "have")
-    if have is None and spec.version in spec.state().points_sent:
+    """True unless the browser reported (state ``have``) that it holds the point set of ``spec``, or the pad
+    is mounting again (no state yet) and this session was sent that set before: the browser keeps the point
+    sets it loaded (``main.js``, ``keptPoints``) and asks (``need:...``) when it has none."""
+    have, version = lp.pad_value(spec.key, "have"), spec.points.version
+    if have is None and version in spec.state().points_sent:
         return False
-    return have != spec.version
+    return have != version
 
 
 def _slider(key: str, title: str, bounds: tuple[float, float], column) -> float:
@@ -301,13 +322,14 @@ def show_pad(spec: PadSpec) -> None:
     # browser asks (``need:...``) and the next run of the pad sends the decoder (megabytes for a 500-500
     # decoder, whose parsing had held back the first picture of a cold page by seconds)
     send_decoder = decoder is not None and have_decoder is not None and have_decoder != decoder.version
+    points = spec.points
     send_points = needs_points(spec)
     if send_points:
-        others = [sent for sent in pad.points_sent if sent != spec.version]
-        pad.points_sent = [*others[1 - POINT_SETS_KEPT :], spec.version]
+        others = [sent for sent in pad.points_sent if sent != points.version]
+        pad.points_sent = [*others[1 - POINT_SETS_KEPT :], points.version]
     data = lp.pad_data(
-        version=spec.version,
-        points=spec.points() if send_points else None,
+        version=points.version,
+        points=points.payload() if send_points else None,
         region=spec.region,
         bounds=spec.ranges,
         z=(u, v),
