@@ -676,6 +676,109 @@ def gaps_section(r: dict) -> list[str]:
     return lines
 
 
+#: the lecturer's timings of bench_class.py: the script's run, gesture to idle, the GMVAE panel's own caption
+CLASS_TIMINGS = (
+    ("run_ms", "script run"),
+    ("round_trip_ms", "gesture to idle"),
+    ("server_ms", "panel's caption"),
+)
+
+
+def class_section(r: dict) -> list[str]:
+    """A class on one server: K visitors pressing Play over the websocket while the lecturer works in
+    Chromium (bench/results/class.json, `make bench-class`)."""
+    lec, mem, targets = r["lecturer"], r["memory"], r["targets"]
+    k = r["visitors"]
+
+    def cell(phase: str, kind: str, key: str) -> str:
+        s = ((lec.get(phase) or {}).get(kind) or {}).get(key)
+        return f"{s['p50_ms']} / {s['p95_ms']}" if s else "–"
+
+    def verdict(name: str) -> str:
+        t = targets.get(name) or {}
+        return "**pass**" if t.get("pass") else "**fail**"
+
+    def counts(states: dict | None) -> str:
+        return ", ".join(f"{n} {state}" for state, n in (states or {}).items()) or "–"
+
+    ratios = r.get("lecturer_ratio_p50_run_ms") or {}
+    lines = [
+        f"## A class: {k} visitors pressing Play (Watch and FA) while the lecturer works",
+        "",
+        _machine_line(r["machine"]),
+        "",
+        *_quick_note(r),
+        r["what"].replace("``", "`"),
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+        f"| lecturer within 1.5x of K = 0 (p50 run ms) | picks {_fmt(ratios.get('picks'))}x, moves "
+        f"{_fmt(ratios.get('moves'))}x | {verdict('lecturer_within_1.5x_of_k0')} |",
+        f"| slot holders on Watch >= 50 steps/s | {_fmt(r['holders_steps_per_s'].get('watch'), 1)} "
+        f"| {verdict('watch_holders_at_least_50_steps_s')} |",
+        f"| 0 errors | {r['errors']} | {verdict('zero_errors')} |",
+        f"| memory {mem.get('target_read_after_s'):g} s after the visitors leave within 5 % of its baseline "
+        f"| {_fmt(mem.get('after_mb'), 1)} MB vs {_fmt(mem.get('baseline_mb'), 1)} MB "
+        f"({_fmt(mem.get('after_over_baseline'), 3)}x) | {verdict('memory_within_5pct_of_baseline')} |",
+        "",
+        "| the lecturer (p50 / p95 ms) | K = 0 | K = " + str(k) + " |",
+        "|---|---|---|",
+    ]
+    for kind, name in (("picks", "GMVAE cluster pick"), ("moves", "/vae slider move")):
+        for key, what in CLASS_TIMINGS:
+            if (lec["k0"].get(kind) or {}).get(key):
+                lines.append(f"| {name}: {what} | {cell('k0', kind, key)} | {cell('load', kind, key)} |")
+    lines += [
+        "",
+        f"Slot holders' steps/s: Watch {_fmt(r['holders_steps_per_s'].get('watch'), 1)}, factor analysis "
+        f"{_fmt(r['holders_steps_per_s'].get('factor-analysis'), 1)}. Visitors' states while the lecturer "
+        f"measured: {counts(r.get('visitor_states_while_lecturer_measured'))}; at the end: "
+        f"{counts(r.get('visitor_states_at_end'))}.",
+        "",
+        "| visitor | page | at the end | places in line told | s running / waiting / idle | steps "
+        "| steps/s running |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for v in r["visitors_report"]:
+        end = v["state_at_end"] or "–"
+        if end == "waiting" and v.get("place_at_end"):
+            end += f" ({v['place_at_end']} in line)"
+        s = v["seconds"]
+        places = ", ".join(str(p) for p in v["places_seen"]) or "–"
+        lines.append(
+            f"| {v['visitor']} | {v['page']} | {end} | {places} | {s['running']:g} / {s['waiting']:g} / "
+            f"{s['idle']:g} | {v['steps']} | {_fmt(v['steps_per_s_running'], 1)} |"
+        )
+    if r.get("waiting_message_example"):
+        lines += ["", f'What a waiting visitor reads: "{r["waiting_message_example"]}"']
+    phases = (r.get("server") or {}).get("phases") or {}
+    if phases:
+        lines += [
+            "",
+            "| server process, per phase | seconds | CPU cores mean / peak | RSS MB median / peak |",
+            "|---|---|---|---|",
+        ]
+        for name, p in phases.items():
+            lines.append(
+                f"| {name} | {p['seconds']} | {p['cpu_cores_mean']} / {p['cpu_cores_peak']} "
+                f"| {p['rss_mb_median']} / {p['rss_mb_peak']} |"
+            )
+    after = mem.get("after_leave_mb") or {}
+    if after:
+        lines += [
+            "",
+            "Server memory after the visitors left: "
+            + ", ".join(f"{t} {v} MB" for t, v in after.items())
+            + f" (baseline {_fmt(mem.get('baseline_mb'), 1)} MB, peak under load "
+            f"{_fmt(mem.get('peak_under_load_mb'), 1)} MB).",
+        ]
+    for example in r.get("error_examples", [])[:5]:
+        lines.append(f"\nError: `{example[:200]}`")
+    if r.get("note"):
+        lines += ["", r["note"]]
+    return [*lines, ""]
+
+
 SECTIONS = {
     "fa": fa_section,
     "latent": latent_section,
@@ -689,6 +792,7 @@ SECTIONS = {
     "play": play_section,
     "watch": watch_section,
     "gaps": gaps_section,
+    "class": class_section,
 }
 
 
