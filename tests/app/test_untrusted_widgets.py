@@ -196,6 +196,9 @@ def test_a_real_drawing_is_still_read(vae_page, monkeypatch):
     at.run()
     assert not at.exception, at.exception
     assert at.session_state["vae_drawing"] is not None
+    # a new drawing becomes the encoder's input (the source radio follows it)
+    assert at.session_state["vae_source"] == "drawing"
+    assert any(c.startswith("your drawing") for i in at.image for c in i.captions)
 
 
 def test_the_declared_size_is_read_before_pillow_decodes(monkeypatch):

@@ -119,10 +119,12 @@ def init_state(defaults: dict[str, Any]) -> None:
 
 
 def apply_pending(prefix: str) -> None:
-    """Values queued by a map click for widgets that were already drawn (:attr:`PageState.pending`); applied
-    before any is drawn."""
+    """Values queued for widgets that were already drawn, applied before any is drawn: a map click's
+    (:attr:`PageState.pending`) and a new drawing's (the key ``{prefix}_pending``, which
+    :func:`views.components.images.drawing_canvas` writes)."""
     page = page_state(prefix)
     pending, page.pending = page.pending, {}
+    pending.update(st.session_state.pop(f"{prefix}_pending", None) or {})
     for key, value in pending.items():
         st.session_state[key] = value
 
