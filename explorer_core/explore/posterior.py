@@ -150,8 +150,8 @@ def qstar_frames(
     Raises:
         explorer_core.inference.posterior.PosteriorError: see :func:`fit_optimal_gaussian`.
     """
-    states = fit_optimal_gaussian(
-        model, x, y, covariance="diagonal", grid=picture.grid, steps=steps, every=every
+    states = list(
+        fit_optimal_gaussian(model, x, y, covariance="diagonal", grid=picture.grid, steps=steps, every=every)
     )
     frames = [QStarFrame(s.step, s.mean.numpy(), s.cov.numpy(), float(s.elbo)) for s in states]
     split = gap_split(model, x, y, grid=picture.grid, diagonal_from_phi=states[-1])
