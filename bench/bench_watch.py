@@ -172,7 +172,7 @@ def server_frame(repeat: int = 20) -> dict:
                 map_chart(frame.coords, ex.data.y_map.numpy(), region),
                 bound_chart(h.step, h.elbo, h.iwae, segments, frame.metrics.k),
                 terms_chart(h.step, h.reconstruction, h.kl, segments),
-                kl_dims_chart(frame.metrics.kl_per_dim),
+                kl_dims_chart(frame.metrics.kl_per_dim, frame.metrics.active_dims),
             ]
             for spec in specs:
                 json.dumps(spec)

@@ -531,7 +531,7 @@ def frame(playing: bool) -> bool:
         )
     with right:
         live_chart("watch_terms", terms_chart(h.step, h.reconstruction, h.kl, ex.segments_shown()), n_frame)
-        live_chart("watch_kl", kl_dims_chart(m.kl_per_dim), n_frame)
+        live_chart("watch_kl", kl_dims_chart(m.kl_per_dim, m.active_dims), n_frame)
         # the history grows in the trainer's thread while playing: exported only while paused (a snapshot)
         st.download_button(
             "⬇ The curves (CSV)" if not playing else "⬇ The curves (CSV): pause first",

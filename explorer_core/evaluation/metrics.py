@@ -72,14 +72,19 @@ def evaluate_fa(model: FactorAnalysis, x: torch.Tensor, n_samples: int = 1) -> F
 ACTIVE_UNIT_VARIANCE = 0.01
 
 
-def active_units(mu) -> int:
-    """The number of active latent dimensions: those whose posterior mean mu(x) varies across the images
+def active_dimensions(mu) -> torch.Tensor:
+    """Which latent dimensions are active, bool [L]: those whose posterior mean mu(x) varies across the images
     with variance > :data:`ACTIVE_UNIT_VARIANCE` (Burda, Grosse & Salakhutdinov 2016, section 5.2).
 
     Args:
         mu: posterior means [n, L] (a tensor or an array; n >= 2).
     """
-    return int((torch.as_tensor(mu).double().var(0) > ACTIVE_UNIT_VARIANCE).sum())
+    return torch.as_tensor(mu).double().var(0).cpu() > ACTIVE_UNIT_VARIANCE
+
+
+def active_units(mu) -> int:
+    """The number of active latent dimensions (:func:`active_dimensions`) of posterior means [n, L]."""
+    return int(active_dimensions(mu).sum())
 
 
 def _sum_over_batches(

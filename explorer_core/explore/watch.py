@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation.metrics import active_units, iwae_bound
+from explorer_core.evaluation.metrics import active_dimensions, iwae_bound
 from explorer_core.explore.latent import fit_pca
 from explorer_core.inference.aevb import (
     PHASES,
@@ -205,7 +205,8 @@ class WatchMetrics:
         kl_per_dim: KL per latent dimension, [L] (a dimension with ~0 nats is inactive).
         k: samples used.
         active_units: latent dimensions whose posterior mean varies across the images, Var_x(E_q[z_d]) > 0.01
-            (Burda et al. 2016, section 5.2; as :func:`explorer_core.evaluation.metrics.evaluate_vae`).
+            (Burda et al. 2016, section 5.2; :func:`explorer_core.evaluation.metrics.active_dimensions`).
+        active_dims: which dimensions those are, [L].
     """
 
     elbo: float
@@ -216,6 +217,7 @@ class WatchMetrics:
     kl_per_dim: tuple[float, ...]
     k: int
     active_units: int = 0
+    active_dims: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -743,7 +745,7 @@ class WatchExperiment:
         Both come from the model's :meth:`~explorer_core.models.vae.VAE.importance_terms` (one decoder pass):
         the ELBO as in Kingma & Welling 2014, eq. 10 (closed-form KL, the mean over the k samples in the
         reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Active units as
-        :func:`explorer_core.evaluation.metrics.active_units`.
+        :func:`explorer_core.evaluation.metrics.active_dimensions`.
         """
         terms = self.view_model.importance_terms(self._x_eval, k=self.config.iwae_k, eps=self._eval_eps)
         k = terms.log_weights.shape[0]
@@ -752,8 +754,8 @@ class WatchExperiment:
         values = torch.stack([t.elbo.mean(), iwae.mean(), t.reconstruction.mean(), t.kl.mean()])
         e, i, r, kk = values.double().cpu().tolist()
         per_dim = terms.kl_per_dim.double().mean(0).cpu().tolist()
-        active = active_units(terms.posterior.mean)
-        return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k, active)
+        active = active_dimensions(terms.posterior.mean).tolist()
+        return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k, sum(active), tuple(active))
 
     @torch.no_grad()
     def latent_means(self) -> np.ndarray:

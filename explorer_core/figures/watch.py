@@ -142,9 +142,10 @@ def terms_chart(
     return stacked_chart(height, legend, x_range, [reconstruction_panel, kl_panel])
 
 
-def kl_dims_chart(kl_per_dim: Sequence[float], active_threshold: float = 0.01, height: int = 230) -> dict:
-    """KL(q(z_d|x) || p(z_d)) per latent dimension d = 1..L as bars (nats per image); dimensions below
-    ``active_threshold`` nats are grey (inactive: the encoder ignores them)."""
+def kl_dims_chart(kl_per_dim: Sequence[float], active: Sequence[bool], height: int = 230) -> dict:
+    """KL(q(z_d|x) || p(z_d)) per latent dimension d = 1..L as bars (nats per image); the inactive dimensions
+    (``active`` [L] False: :func:`explorer_core.evaluation.metrics.active_dimensions`, the encoder's mean
+    ignores the image) are grey."""
     values = np.asarray(kl_per_dim, dtype=float)
     n = len(values)
     width = float(np.clip(240 / max(n, 1), 2, 40))
@@ -152,10 +153,10 @@ def kl_dims_chart(kl_per_dim: Sequence[float], active_threshold: float = 0.01, h
         {
             "x": [float(d + 1), float(d + 1)],
             "y": [0.0, round(float(v), 4) if math.isfinite(float(v)) else None],
-            "color": KL_COLOUR if v >= active_threshold else INACTIVE_COLOUR,
+            "color": KL_COLOUR if on else INACTIVE_COLOUR,
             "width": width,
         }
-        for d, v in enumerate(values)
+        for d, (v, on) in enumerate(zip(values, active, strict=True))
     ]
     top = _top(values, 1.15)
     return {

@@ -203,9 +203,11 @@ def test_charts_build_from_the_history(small):
     np.testing.assert_allclose(gap["lines"][0]["y"], np.subtract(iwae["y"], elbo["y"]), atol=2e-4)
     terms = terms_chart(h.step, h.reconstruction, h.kl, h.segments)
     json.dumps(terms, allow_nan=False)
-    bars = kl_dims_chart([0.5, 0.001])
+    bars = kl_dims_chart([0.5, 0.001], [True, False])
     assert [line["x"][0] for line in bars["panels"][0]["lines"]] == [1.0, 2.0]
     assert bars["panels"][0]["lines"][1]["color"] != bars["panels"][0]["lines"][0]["color"]  # inactive
+    m = small.latest.metrics  # the bars' colours follow the active-units rule the count uses
+    assert len(m.active_dims) == len(m.kl_per_dim) and sum(m.active_dims) == m.active_units
     chart = map_chart(small.latest.coords, small.data.y_map.numpy(), ((-2, 2), (-2, 2)))
     markers = chart["panels"][0]["markers"]
     assert sum(len(m["x"]) for m in markers) == len(small.latest.coords)
