@@ -15,6 +15,7 @@ import streamlit as st
 
 from explorer_core.explore.latent import Drawing, drawing_input
 from explorer_core.imaging import upscale
+from views.components.page_state import page_state
 
 IMAGE_FACTOR = 8
 CANVAS_SIDE = 224  # the drawing canvas, in CSS pixels (the browser's PNG may be a few times larger)
@@ -138,7 +139,7 @@ def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
         previous, state[f"{prefix}_canvas_sig"] = state.get(f"{prefix}_canvas_sig"), signature
         if new is not None:
             state[f"{prefix}_drawing"] = new
-            state[f"{prefix}_pending"] = {f"{prefix}_source": "drawing"}
+            page_state(prefix).pending[f"{prefix}_source"] = "drawing"
             st.rerun()
         elif previous is not None:  # the canvas was cleared
             state[f"{prefix}_drawing"] = None

@@ -119,12 +119,10 @@ def init_state(defaults: dict[str, Any]) -> None:
 
 
 def apply_pending(prefix: str) -> None:
-    """Values queued for widgets that were already drawn, applied before any is drawn: a map click's
-    (:attr:`PageState.pending`) and a new drawing's (the key ``{prefix}_pending``, which
-    :func:`views.components.images.drawing_canvas` writes)."""
+    """Values queued for widgets that were already drawn (:attr:`PageState.pending`: a map click's, a new
+    drawing's), applied before any is drawn."""
     page = page_state(prefix)
     pending, page.pending = page.pending, {}
-    pending.update(st.session_state.pop(f"{prefix}_pending", None) or {})
     for key, value in pending.items():
         st.session_state[key] = value
 
