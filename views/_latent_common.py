@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from explorer_core.explore.latent import (
     slider_ranges,
     view_region,
 )
+from explorer_core.export import export_name
 from explorer_core.figures.common import Q_COLOUR
 from explorer_core.figures.latent import latent_map_figure
 from explorer_core.imaging import png_bytes
@@ -39,7 +41,7 @@ from views.components import latent_pad as lp
 from views.components import model_panel
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
-from views.components.images import show_image, source_radio
+from views.components.images import png_download, show_image, source_radio
 from views.components.model_metrics import metrics_row
 from views.components.page_state import model_from_url
 
@@ -164,6 +166,8 @@ def manifold_panel(
     seconds = time.perf_counter() - start
     st.markdown(title)
     show_image(grid, None, width="stretch")
+    name = export_name(prefix, f"manifold-{view}", "png", model=Path(model_key).stem)
+    png_download(grid, name, f"{prefix}_manifold_png")
     return seconds
 
 

@@ -11,6 +11,7 @@ Per interaction: a few decoder calls. The cluster picker and its samples share o
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from explorer_core.explore.clusters import (
     stored_clusters,
 )
 from explorer_core.explore.latent import IMAGE_SIDE, view_region
+from explorer_core.export import export_name
 from explorer_core.families import FAMILIES
 from explorer_core.figures.common import DIGIT_COLOURS, Q_COLOUR
 from explorer_core.figures.gmvae import (
@@ -191,6 +193,8 @@ def gallery_section(bundle: ClusterBundle, model_key: str) -> None:
         width="content",
         config={"displayModeBar": False, "staticPlot": True},
     )
+    name = export_name("gmvae", f"gallery-seed{seed}", "png", model=Path(model_key).stem)
+    im.png_download(png, name, f"{P}_gallery_png")
     st.caption(
         f"Row y: {GALLERY_PER_CLUSTER} decodings (Bernoulli means λ(z)) of z ~ N(μ(y), ({spread:g}·σ(y))²). "
         "Rows are ordered by the digit each cluster is matched to (Hungarian matching of the clusters × "
@@ -323,6 +327,11 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
                 f"{n} samples from cluster {names[cluster]} (spread {spread:g}, seed {seed})",
                 width="stretch",
             )
+        im.png_download(
+            png,
+            export_name("gmvae", f"cluster{cluster}-samples-seed{seed}", "png", model=Path(model_key).stem),
+            f"{P}_samples_png",
+        )
         st.button(
             "🎲 New samples",
             key=f"{P}_resample",

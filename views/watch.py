@@ -29,9 +29,12 @@ from explorer_core.evaluation.metrics import ACTIVE_UNIT_VARIANCE
 from explorer_core.explore.watch import (
     EM_SCHEDULE,
     IWAE_KS,
+    MAP_GIF_FRAMES,
     WatchConfig,
     WatchError,
     WatchExperiment,
+    config_from_query,
+    config_query,
     load_watch_data,
 )
 from explorer_core.explore.watch_budget import (
@@ -40,7 +43,8 @@ from explorer_core.explore.watch_budget import (
     watch_memory,
     with_iwae_k,
 )
-from explorer_core.export import export_name, history_snapshot, watch_curves_csv
+from explorer_core.export import export_name, history_snapshot, latent_map_gif, watch_curves_csv
+from explorer_core.figures.common import DIGIT_COLOURS
 from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
@@ -49,6 +53,7 @@ from views.components import lecture
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components.compute_slot import SlotGate
+from views.components.images import png_download
 from views.components.live_chart import live_chart
 from views.components.page_state import Region, WatchState, operator
 from views.components.phase_controls import autoplay_radio, step_buttons
@@ -137,11 +142,31 @@ st.markdown(
     unsafe_allow_html=True,
 )
 
+#: what the page's widgets offer: a link's value outside these is ignored
+LINK_CHOICES = {
+    "hidden": tuple(HIDDEN_CHOICES.values()),
+    "n_train": TRAIN_SIZES,
+    "lr_inference": LEARNING_RATES,
+    "lr_generative": LEARNING_RATES,
+    "iwae_k": IWAE_KS,
+}
+
 if "watch" not in st.session_state:
-    message = new_experiment(WatchConfig())
+    # the first run of a session starts the configuration of its link (?L=2&hidden=256-256&k=16&beta=2 ...)
+    linked = config_from_query(st.query_params, choices=LINK_CHOICES)
+    message = new_experiment(linked)
+    if message and linked != WatchConfig():
+        st.warning(f"The link's configuration did not start ({message}); the default one did.", icon="⚠️")
+        message = new_experiment(WatchConfig())
     if message:
         st.error(message, icon="🚫")
         st.stop()
+    try:
+        linked_beta = float(st.query_params.get("beta", "1"))
+    except ValueError:
+        linked_beta = 1.0
+    if linked_beta in KL_WEIGHTS:
+        state.watch_beta = linked_beta
 
 with st.expander("Model and data (a new configuration starts a new run)", expanded=False):
     cfg = st.session_state.watch.config
@@ -363,6 +388,7 @@ def controls() -> None:
         + ("" if may_export else " (in class mode: needs the operator's passphrase, Training page)"),
     )
     autoplay_radio("watch")
+    ps.url_out({**config_query(ex.config), "beta": f"{ex.kl_weight:g}"})  # the run as a link
     note = state.pop("watch_note", None)
     if note:
         st.error(note)
@@ -499,6 +525,17 @@ def frame(playing: bool) -> bool:
             if L > 2
             else "the single latent dimension"
         )
+        st.download_button(
+            "⬇ The map forming (GIF)" if not playing else "⬇ The map forming (GIF): pause first",
+            # built when clicked: the last frames' maps as the experiment kept them
+            data=b"" if playing else partial(latent_map_gif, ex.recent_maps(), ex.map_labels, DIGIT_COLOURS),
+            file_name=export_name("watch", "map-forming", "gif", step=f.step),
+            mime="image/gif",
+            on_click="ignore",
+            key="watch_map_gif",
+            disabled=playing,
+            help=f"The latent map over the last {MAP_GIF_FRAMES} frames, one GIF frame each (for a slide).",
+        )
         st.caption(
             f"Posterior means of {len(f.coords)} validation images, coloured by digit, on {where}. "
             + (
@@ -517,12 +554,16 @@ def frame(playing: bool) -> bool:
     h = ex.history
     left, mid, right = st.columns([1, 0.8, 1.25])
     with left:
+        manifold_png = png_bytes(ex.manifold(zoom or region, MANIFOLD_N))
         st.image(
-            png_bytes(ex.manifold(zoom or region, MANIFOLD_N)),
+            manifold_png,
             caption=("the zoomed box" if zoom else "the map region")
             + f": decodings E[x|z] on a {MANIFOLD_N} × {MANIFOLD_N} grid",
             width="stretch",
         )
+        if not playing:
+            name = export_name("watch", "manifold", "png", step=f.step)
+            png_download(manifold_png, name, "watch_manifold_png")
     with mid:
         st.image(
             png_bytes(ex.reconstructions(8), 2),

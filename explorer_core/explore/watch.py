@@ -28,8 +28,10 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,6 +144,65 @@ class WatchConfig:
         return VAEConfig(
             latent_dim=self.latent_dim, hidden=self.hidden, dropout=0.0, likelihood=self.likelihood
         )
+
+
+def _hidden_from_text(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("-"))
+
+
+#: a configuration in a link: query parameter -> (:class:`WatchConfig` field, parse of its text)
+QUERY_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "L": ("latent_dim", int),
+    "hidden": ("hidden", _hidden_from_text),
+    "lik": ("likelihood", str),
+    "n": ("n_train", int),
+    "batch": ("batch_size", int),
+    "seed": ("seed", int),
+    "eval": ("n_eval", int),
+    "map": ("n_map", int),
+    "lr_phi": ("lr_inference", float),
+    "lr_theta": ("lr_generative", float),
+    "k": ("iwae_k", int),
+}
+
+
+def config_from_query(
+    query: Mapping[str, str],
+    base: WatchConfig | None = None,
+    choices: Mapping[str, Sequence[Any]] | None = None,
+) -> WatchConfig:
+    """The configuration a link describes (:data:`QUERY_FIELDS`), from ``base`` (default
+    :class:`WatchConfig`): each parameter is taken when its text parses, the configuration stays valid and
+    the value is one of ``choices[field]`` (when the page offers only those); otherwise it is ignored. Never
+    raises: a link's text is untrusted input."""
+    config = base or WatchConfig()
+    for name, (field_name, parse) in QUERY_FIELDS.items():
+        text = query.get(name)
+        if text is None:
+            continue
+        try:
+            value = parse(str(text)[:64])
+            if choices and field_name in choices and value not in choices[field_name]:
+                continue
+            config = replace(config, **{field_name: value})
+        except (ValueError, TypeError, OverflowError):  # WatchError is a ValueError
+            continue
+    return config
+
+
+def config_query(config: WatchConfig) -> dict[str, str]:
+    """The query parameters of ``config`` (:data:`QUERY_FIELDS`), the inverse of :func:`config_from_query`."""
+    out = {}
+    for name, (field_name, _) in QUERY_FIELDS.items():
+        value = getattr(config, field_name)
+        out[name] = (
+            "-".join(map(str, value))
+            if field_name == "hidden"
+            else f"{value:g}"
+            if isinstance(value, float)
+            else str(value)
+        )
+    return out
 
 
 @dataclass(frozen=True)

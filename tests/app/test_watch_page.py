@@ -196,3 +196,30 @@ def test_beta_is_a_live_control_and_the_active_units_are_shown(page):
     page.select_slider(key="watch_beta").set_value(4.0).run()
     assert not page.exception, page.exception
     assert page.session_state["watch"].kl_weight == 4.0
+
+
+def test_a_link_opens_its_configuration_and_the_url_follows_the_run():
+    try:
+        load_mnist_splits()
+    except MNISTUnavailable as err:
+        pytest.skip(f"MNIST is not available: {err}")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)  # the page itself: switching pages clears the URL
+    at.query_params.update(
+        {"L": "3", "hidden": "128", "k": "64", "beta": "2", "lr_phi": "0.003", "batch": "50", "seed": "7"}
+    )
+    # out of range, or not on offer: ignored
+    at.query_params.update({"map": "999999", "lik": "gaussian", "lr_theta": "0.0007"})
+    at.run()
+    assert not at.exception, at.exception
+    assert not [w.value for w in at.warning]
+    ex = at.session_state["watch"]
+    c = ex.config
+    linked = (c.latent_dim, c.hidden, c.iwae_k, c.lr_inference, c.batch_size, c.seed)
+    assert linked == (3, (128,), 64, 3e-3, 50, 7)
+    assert (c.n_map, c.likelihood, c.lr_generative) == (500, "bernoulli", 1e-3)  # the defaults
+    assert ex.kl_weight == 2.0
+    # the page writes the run back as a link (the ignored values replaced by the run's own)
+    q = at.query_params
+    assert (q["L"], q["map"], q["beta"]) == ("3", "500", "2")
+    at.select_slider(key="watch_k").set_value(256).run()
+    assert at.query_params["k"] == "256"

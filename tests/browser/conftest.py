@@ -133,9 +133,10 @@ def warm_app_url(browser, app_url: str) -> str:
 
 
 @contextmanager
-def fresh_page(browser) -> Iterator:
-    """A page in its own browser context (so its own Streamlit session), 1500 px wide, generous timeouts."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+def fresh_page(browser, viewport: dict[str, int] | None = None) -> Iterator:
+    """A page in its own browser context (so its own Streamlit session), ``viewport`` (default 1500 x 1100
+    CSS pixels), generous timeouts."""
+    context = browser.new_context(viewport=viewport or {"width": 1500, "height": 1100})
     context.set_default_timeout(60_000)
     try:
         yield context.new_page()

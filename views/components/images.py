@@ -102,6 +102,21 @@ def show_image(
         st.image(upscale(np.clip(image, 0, 1), factor), caption=caption, clamp=True, **kwargs)
 
 
+def png_download(png: bytes | Callable[[], bytes], file_name: str, key: str, label: str = "⬇ PNG") -> None:
+    """A small button that saves an image shown with ``st.image`` (a manifold, a gallery) for a slide:
+    ``png`` (PNG bytes, or a callable giving them) is sent only when clicked, and the click reruns nothing.
+    ``file_name``: from :func:`explorer_core.export.export_name`."""
+    st.download_button(
+        label,
+        data=png if callable(png) else (lambda: png),
+        file_name=file_name,
+        mime="image/png",
+        on_click="ignore",
+        key=key,
+        help="Save this picture as a PNG (for a slide).",
+    )
+
+
 def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
     """The drawing canvas (streamlit-drawable-canvas) and what it holds, as a :class:`Drawing`.
 
