@@ -52,6 +52,7 @@ from views.components import latent_pad as lp
 from views.components import lecture
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
+from views.components import posterior_panel as pp
 from views.components.compute_slot import SlotGate
 from views.components.images import png_download
 from views.components.live_chart import live_chart
@@ -590,6 +591,27 @@ def frame(playing: bool) -> bool:
     return go_on
 
 
+def true_posterior(ex: WatchExperiment) -> None:
+    """For a 2-D model while paused: the true posterior p(z|x) of one validation image beside q(z|x), the
+    evidence by quadrature, the IWAE bounds and the per-image E-step with the gap split, for the model as it
+    is at this step (:mod:`views.components.posterior_panel`, as on the VAE page)."""
+    n_eval = len(ex.data.x_eval)
+    index = st.number_input(
+        f"Validation image (0–{n_eval - 1}) for the true posterior", 0, n_eval - 1, 0, key="watch_post_index"
+    )
+    x = ex.data.x_eval[int(index)].to(ex.device)
+    step = ex.latest.step
+    model_key = f"watch:{id(ex)}:{step}"  # the model changes with every step: one cache entry per step shown
+    picture = pp.picture_for("watch", ex.view_model, model_key, x, None) if pp.shown("watch", 2) else None
+    name = f"validation image {int(index)} (digit {int(ex.data.y_eval[int(index)])}) after step {step:,}"
+    pp.posterior_section("watch", ex.view_model, model_key, x, None, name, 2, picture)
+
+
 st.fragment(controls)()
 gate.waiting_panel()
 player.frames(frame)
+if ex_now := state.get("watch"):
+    if ex_now.config.latent_dim == 2 and not player.running and not ex_now.running:
+        true_posterior(ex_now)
+    elif ex_now.config.latent_dim == 2:
+        st.caption("⏸ Pause to see the true posterior p(z|x) of a validation image beside q(z|x).")

@@ -223,3 +223,25 @@ def test_a_link_opens_its_configuration_and_the_url_follows_the_run():
     assert (q["L"], q["map"], q["beta"]) == ("3", "500", "2")
     at.select_slider(key="watch_k").set_value(256).run()
     assert at.query_params["k"] == "256"
+
+
+def test_paused_a_2d_model_shows_the_true_posterior_of_a_validation_image(page):
+    at = page
+    at.button(key="watch_e").click().run()  # queue E-steps: the player runs them
+    play_out(at)
+    ex = at.session_state["watch"]
+    assert ex.config.latent_dim == 2 and ex.steps > 0 and not playing(at)
+    at.number_input(key="watch_post_index").set_value(3).run()
+    at.checkbox(key="watch_post_show").check().run()
+    assert not at.exception, at.exception
+    value = {m.label: float(m.value) for m in at.metric if m.label in ("Evidence log p(x)", "ELBO of q_φ")}
+    assert value["ELBO of q_φ"] <= value["Evidence log p(x)"]
+    header = next(m.value for m in at.markdown if m.value.endswith("nats per image"))
+    assert "Validation image 3" in header and f"after step {ex.latest.step:,}" in header
+    at.button(key="watch_qstar_play").click().run()
+    for _ in range(60):  # the q* fit's frames (AppTest never fires the fragment's timer)
+        if not at.session_state["watch_qstar_player"].running:
+            break
+        at.run()
+    assert not at.exception, at.exception
+    assert any(m.value.startswith("**The gap split**") for m in at.markdown)
