@@ -5,17 +5,19 @@ made up for the run; the shipped models, an empty temporary runs folder). Phases
 
 1. **Baseline (K = 0).** The lecturer, one headless Chromium session, gives the operator's passphrase on the
    Training page, then times ``--picks`` GMVAE cluster picks (a click on a cluster's pill) and ``--moves``
-   pad-less latent moves on /vae (an arrow key on the z1 slider), 0.3-0.6 s apart. Each is timed in the page:
-   from the gesture (a capturing listener's ``performance.now()``) to the script being idle again, and the
-   script's run alone (the app's ``data-test-script-state`` going ``running`` -> ``notRunning``, seen by a
-   MutationObserver): the server's time for the gesture as the browser sees it. A pick also reports the
-   cluster panel's own "⏱ Server time" caption. Then the server's resident memory for ``--baseline-s``.
+   pad-less latent moves on /vae (an arrow key on the z1 slider), 0.3-0.6 s apart. Each is timed in the page
+   from its own websocket frames (an init script logs each frame's time and protobuf fields): the **run**,
+   from the first ``new_session`` after the gesture's rerun request to the last ``script_finished`` (the
+   server's time for the gesture as the browser sees it, a fragment run that reruns the app included), and
+   the **round trip** from the gesture (a capturing listener's ``performance.now()``). A pick also reports
+   the cluster panel's own "⏱ Server time" caption. Then the server's resident memory for ``--baseline-s``.
 2. **Load.** K visitors (default 16), without a browser: each is a Streamlit session over its websocket
    (``bench/ws_client.py``: Streamlit's ``BackMsg`` / ``ForwardMsg`` protobufs, as a tab would send them, its
    fragments' timers included), half on /watch and half on /factor-analysis, arriving 0.25 s apart; each
-   presses ▶ Play. Every second each visitor's state is read from what the server sent it: **running**
-   (its "Step" metric rose in the last 2.5 s), **waiting** (the page said "... You are 3rd in line ..." in
-   the last 2.5 s; the place is kept) or **idle**. After ``--settle-s`` the lecturer times the same gestures
+   presses ▶ Play (two more sessions, one per page, opened in the warm-up, stay open and idle throughout).
+   Every second each visitor's state is read from what the server sent it: **running** (its "Step" metric
+   rose in the last 2.5 s), **waiting** (the page said "... You are 3rd in line ..." in the last 2.5 s; the
+   place is kept) or **idle**. After ``--settle-s`` the lecturer times the same gestures
    again while every visitor still plays; the visitors play ``--play-s`` seconds in all.
 3. **After.** Every visitor closes its websocket (as a tab closes); the server's memory is sampled for
    ``--after-s`` seconds (the target reads it a minute after).
@@ -60,6 +62,8 @@ from common import (
     summary,
     write_result,
 )
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from ws_client import StreamlitSession
 
 #: the pages the visitors play on, in turn
@@ -275,34 +279,70 @@ class Visitor:
 
 # ------------------------------------------------------------------------------------------ the lecturer
 
-INSTALL_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (window.__runApp === app) return;
-  window.__runApp = app;
-  window.__runlog = window.__runlog || [];
-  const note = () => window.__runlog.push([performance.now(), app.getAttribute('data-test-script-state')]);
-  new MutationObserver(note)
-    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-  if (!window.__gestureHooked) {
-    window.__gestureHooked = true;
-    window.__gesture = 0;
-    for (const ev of ['keydown', 'pointerdown', 'mousedown', 'click'])
-      document.addEventListener(ev, () => {
-        if (!window.__gesture) window.__gesture = performance.now();
-      }, true);
+#: protobuf field numbers the page's websocket log looks for
+FIELDS = {
+    "rerun": BackMsg.DESCRIPTOR.fields_by_name["rerun_script"].number,
+    "new_session": ForwardMsg.DESCRIPTOR.fields_by_name["new_session"].number,
+    "script_finished": ForwardMsg.DESCRIPTOR.fields_by_name["script_finished"].number,
+}
+#: an init script of the lecturer's page: every websocket frame the page sends or receives is logged with its
+#: time (performance.now()) and its top-level protobuf field numbers, and the first gesture (key, pointer)
+#: after ``window.__gesture = 0`` is timed
+WS_LOG_JS = """(() => {
+  const fields = (data) => {
+    const b = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
+    const out = [];
+    let i = 0;
+    const varint = () => { let v = 0, m = 1, x; do { x = b[i++]; v += (x & 0x7f) * m; m *= 128; }
+                           while (x & 0x80 && i < b.length); return v; };
+    while (i < b.length) {
+      const tag = varint(), wt = tag % 8;
+      out.push(Math.floor(tag / 8));
+      if (wt === 0) varint();
+      else if (wt === 2) { const n = varint(); i += n; }  // not `i += varint()`: i is read before the call
+      else if (wt === 1) i += 8;
+      else if (wt === 5) i += 4; else break;
+    }
+    return out;
+  };
+  window.__wslog = [];
+  const Orig = window.WebSocket;
+  function Logged(...args) {
+    const ws = new Orig(...args);
+    ws.addEventListener('message', (ev) => {
+      const t = performance.now();
+      if (ev.data instanceof ArrayBuffer) window.__wslog.push([t, 'in', fields(ev.data)]);
+    });
+    const send = ws.send.bind(ws);
+    ws.send = (data) => {
+      try { window.__wslog.push([performance.now(), 'out', fields(data)]); } catch (e) {}
+      return send(data);
+    };
+    return ws;
   }
-}"""
-#: [gesture time, run start, run end] once the script ran after the gesture and is idle again, else null
-RUN_AFTER_JS = """() => {
+  Logged.prototype = Orig.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Logged[k] = Orig[k];
+  window.WebSocket = Logged;
+  window.__gesture = 0;
+  for (const ev of ['keydown', 'pointerdown', 'mousedown', 'click'])
+    document.addEventListener(ev, () => {
+      if (!window.__gesture) window.__gesture = performance.now();
+    }, true);
+})();"""
+#: after a gesture: [gesture, rerun request sent, first run started, last run finished so far] once a run
+#: that the gesture asked for has finished, else null (the times are the page's performance.now(), ms)
+RUN_AFTER_JS = """(f) => {
   const t0 = window.__gesture;
   if (!t0) return null;
-  let start = null;
-  for (const [t, s] of window.__runlog) {
+  let sent = null, start = null, end = null;
+  for (const [t, dir, fields] of window.__wslog) {
     if (t < t0) continue;
-    if (s === 'running' && start === null) start = t;
-    if (s === 'notRunning' && start !== null) return [t0, start, t];
+    if (dir === 'out' && sent === null && fields.includes(f.rerun)) sent = t;
+    else if (dir === 'in' && sent !== null && start === null && fields.includes(f.new_session)) start = t;
+    else if (dir === 'in' && start !== null && fields.includes(f.script_finished)) end = t;
   }
-  return null;
+  return end === null ? null : [t0, sent, start, end];
 }"""
 
 
@@ -319,13 +359,13 @@ async def goto_page(page, path: str) -> None:
     await page.locator("h1", has_text=title).first.wait_for(timeout=TIMEOUT_MS)
     await idle(page)
     await asyncio.sleep(1.0)
-    await page.evaluate(INSTALL_JS)
 
 
 async def login(browser, url: str, passphrase: str):
     """The lecturer's page, unlocked with the operator's passphrase on the Training page."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(TIMEOUT_MS)
+    await context.add_init_script(WS_LOG_JS)
     page = await context.new_page()
     await page.goto(f"{url}/training", timeout=TIMEOUT_MS)
     await page.locator("h1", has_text="Training").first.wait_for()
@@ -337,12 +377,21 @@ async def login(browser, url: str, passphrase: str):
 
 
 async def timed(page, act) -> dict:
-    """Run the gesture ``act()`` and wait for its script run: round trip and run ms (see the docstring)."""
-    await page.evaluate("() => { window.__gesture = 0; window.__runlog = []; }")
+    """Run the gesture ``act()`` and time the script run it asks for, from the page's websocket log
+    (:data:`WS_LOG_JS`): gesture to the last run's ``script_finished`` (round trip), the first run's
+    ``new_session`` to it (the server's time as the page sees it, a fragment run that reruns the app
+    included), gesture to the rerun request (a widget's own delay before it sends)."""
+    await page.evaluate("() => { window.__gesture = 0; window.__wslog = []; }")
     await act()
-    handle = await page.wait_for_function(RUN_AFTER_JS, timeout=GESTURE_TIMEOUT_S * 1e3, polling=10)
-    t0, start, end = await handle.json_value()
-    return {"round_trip_ms": round(end - t0, 1), "run_ms": round(end - start, 1)}
+    await page.wait_for_function(RUN_AFTER_JS, arg=FIELDS, timeout=GESTURE_TIMEOUT_S * 1e3, polling=10)
+    await idle(page)
+    await asyncio.sleep(0.05)
+    t0, sent, start, end = await page.evaluate(RUN_AFTER_JS, FIELDS)
+    return {
+        "round_trip_ms": round(end - t0, 1),
+        "run_ms": round(end - start, 1),
+        "send_delay_ms": round(sent - t0, 1),
+    }
 
 
 async def cluster_picks(page, n: int, rng: random.Random, errors: list) -> list[dict]:
@@ -398,7 +447,7 @@ def gesture_summary(rows: list[dict]) -> dict | None:
     if not rows:
         return None
     out = {}
-    for key in ("run_ms", "round_trip_ms", "server_ms"):
+    for key in ("run_ms", "round_trip_ms", "send_delay_ms", "server_ms"):
         values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
         if len(values):
             out[key] = summary(values)
@@ -432,17 +481,21 @@ async def run(args) -> dict:
     t0 = time.monotonic()
     phases: dict[str, tuple[float, float]] = {}
     visitors = [Visitor(i, url, VISITOR_PAGES[i % len(VISITOR_PAGES)]) for i in range(args.visitors)]
+    warm_sessions: list[StreamlitSession] = []
+    harness_cpu: dict[str, float] = {}
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             context, page = await login(browser, url, passphrase)
-            # warm-up: both of the lecturer's pages once, and one visitor's pages (their models and caches)
+            # warm-up: both of the lecturer's pages once, and each visitor page once (their models and
+            # caches); these two sessions stay open, idle, to the end, so that a closed session Streamlit
+            # still keeps (server.disconnectedSessionTTL) is in neither the baseline nor the memory after
             await lecturer_round(page, 2, 2, 99, errors)
             for p in VISITOR_PAGES:
                 warm = StreamlitSession(url, p)
                 await warm.connect()
                 await warm.wait_for(lambda s: s.button_id("▶ Play"), TIMEOUT_MS / 1e3)
-                await warm.close()
+                warm_sessions.append(warm)
             a = time.monotonic()
             baseline = await lecturer_round(page, args.picks, args.moves, 1, errors)
             phases["lecturer_k0"] = (a, time.monotonic())
@@ -452,6 +505,7 @@ async def run(args) -> dict:
 
             stop = asyncio.Event()
             a = time.monotonic()
+            cpu_before = time.process_time()
             tasks = [asyncio.create_task(v.run(0.25 * v.index, stop)) for v in visitors]
             await asyncio.sleep(0.25 * args.visitors + args.settle_s)
             b = time.monotonic()
@@ -463,10 +517,15 @@ async def run(args) -> dict:
             stop.set()
             await asyncio.gather(*tasks)
             phases["load"] = (a, time.monotonic())
+            harness_cpu["load"] = round((time.process_time() - cpu_before) / (time.monotonic() - a), 2)
             await asyncio.gather(*(v.leave() for v in visitors))
             left_at = time.monotonic()
             await asyncio.sleep(args.after_s)
             phases["after"] = (left_at, time.monotonic())
+            for warm in warm_sessions:
+                if warm.closed_reason:
+                    errors.append(f"warm-up session: connection closed: {warm.closed_reason}")
+                await warm.close()
             await context.close()
             await browser.close()
     finally:
@@ -582,6 +641,8 @@ async def run(args) -> dict:
         "error_examples": errors[:12],
         "memory": memory,
         "server": server_series(samples, t0, phases),
+        # this script's own CPU while the visitors played (their websockets and protobufs), in cores
+        "harness_cpu_cores_under_load": harness_cpu.get("load"),
         "phases_s_from_start": {k: (round(x - t0, 1), round(y - t0, 1)) for k, (x, y) in phases.items()},
         "server_log": str(log),
     }
