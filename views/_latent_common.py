@@ -38,7 +38,7 @@ from explorer_core.figures.latent import latent_map_figure
 from explorer_core.imaging import png_bytes
 from views._models import model_picker as _model_picker
 from views.components import latent_pad as lp
-from views.components import model_panel
+from views.components import lecture, model_panel
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components.images import png_download, show_image, source_radio
@@ -115,14 +115,16 @@ def slider_titles(bundle: LatentBundle) -> tuple[str, str]:
 
 
 def view_radio(prefix: str) -> str:
-    """What a decoding shows: λ (default), the mean, or a sample."""
-    return st.radio(
+    """What a decoding shows: λ (default), the mean, or a sample (a one-line select box in lecture mode,
+    where the radio's three lines would push the pad below a projector's first screen)."""
+    widget = st.selectbox if lecture.lecture_mode() else st.radio
+    return widget(
         "Decoded images show",
         ("lambda", "mean", "sample"),
         format_func=VIEW_LABELS.get,
-        horizontal=True,
         key=f"{prefix}_view",
         help=VIEW_HELP,
+        **({} if widget is st.selectbox else {"horizontal": True}),
     )
 
 

@@ -107,7 +107,7 @@ def latent_panel(overlays: dict) -> None:
     panel_start = time.perf_counter()
     pf.rerun_app_if_asked(P)
     ranges = lc.cached_slider_ranges(model_key, lm)
-    label_col, view_col, zoom_col = st.columns([1.6, 1, 1.2], gap="medium")
+    label_col, view_col, zoom_col = st.columns([2.4, 1, 1.1], gap="medium")  # ten pills in a line at 1280
     with label_col:
         label = st.pills("Label y", list(range(N_CLASSES)), key=f"{P}_label", required=True)
         label = 0 if label is None else int(label)

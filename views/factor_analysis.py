@@ -7,6 +7,7 @@ the player's frame fragment, which reruns itself on a timer while playing and st
 camera keeps still: the canvases are updated in place).
 """
 
+import contextlib
 import time
 from functools import partial
 
@@ -209,7 +210,7 @@ def scatter_panel(fa: FAExperiment, x_test, index: int) -> None:
         ],
         ranges=fa_axis_ranges(x_test),
         title="Test data vs. samples from the current model",
-        height_px=400,
+        height_px=330 if lecture.lecture_mode() else 400,  # a projector's first screen
         frame=state["fa_frame_no"],
         view_key="fa",
     )
@@ -254,38 +255,47 @@ def controls() -> None:
     state = st.session_state
     fa: FAExperiment = state.fa
 
-    c1, c2, c3, c4, c5 = st.columns(5)
-    c1.selectbox(
-        "Posterior family",
-        POSTERIOR_FAMILIES,
-        index=POSTERIOR_FAMILIES.index(fa.config.posterior),
-        format_func=POSTERIOR_LABELS.get,
-        key="fa_posterior",
-        on_change=on_posterior_change,
-        help="The family of q(z|x) = N(Vx, Σ): a full covariance Σ holds the exact posterior (the gap can "
-        "close to 0); a diagonal one cannot tilt; a fixed small diagonal (σ = 0.1) cannot widen either.",
+    # lecture mode: the settings fold into an expander, so the picture starts on a projector's first screen
+    settings = (
+        st.expander("Settings: posterior family, learning rate, batch size, K, steps per frame")
+        if lecture.lecture_mode()
+        else contextlib.nullcontext()
     )
-    lr = c2.select_slider("Learning rate (Adam)", LEARNING_RATES, value=fa.config.lr, key="fa_lr")
-    batch = c3.number_input("Batch size", 1, 1000, fa.config.batch_size, key="fa_batch")
-    k_max = elbo_samples_limit(len(fa.dataset.x_test))
-    # K as the browser sent it (or the run's), brought into this data set's bound: the nearest valid value
-    state.fa_k = clamp_int(state.get("fa_k", fa.config.n_elbo_samples), 1, k_max, fa.config.n_elbo_samples)
-    k = c4.number_input(
-        "K (samples in the test ELBO)",
-        1,
-        k_max,
-        key="fa_k",
-        help=f"at most {k_max:,} for {len(fa.dataset.x_test):,} test points (K × points ≤ "
-        f"{MAX_SAMPLE_POINTS:,}), so that a step stays quick",
-    )
-    c5.select_slider(
-        "Steps per frame",
-        STEPS_PER_FRAME,
-        value=100,
-        key="fa_frame",
-        help="at most this many steps per frame of Play; a frame also stops after "
-        f"{FRAME_BUDGET_S * 1e3:.0f} ms of stepping, so that frames keep coming several times a second",
-    )
+    with settings:
+        c1, c2, c3, c4, c5 = st.columns(5)
+        c1.selectbox(
+            "Posterior family",
+            POSTERIOR_FAMILIES,
+            index=POSTERIOR_FAMILIES.index(fa.config.posterior),
+            format_func=POSTERIOR_LABELS.get,
+            key="fa_posterior",
+            on_change=on_posterior_change,
+            help="The family of q(z|x) = N(Vx, Σ): a full covariance Σ holds the exact posterior (the gap "
+            "can close to 0); a diagonal one cannot tilt; a fixed small diagonal (σ = 0.1) cannot widen "
+            "either.",
+        )
+        lr = c2.select_slider("Learning rate (Adam)", LEARNING_RATES, value=fa.config.lr, key="fa_lr")
+        batch = c3.number_input("Batch size", 1, 1000, fa.config.batch_size, key="fa_batch")
+        k_max = elbo_samples_limit(len(fa.dataset.x_test))
+        # K as the browser sent it (or the run's), brought into this data set's bound: the nearest valid one
+        k_now = fa.config.n_elbo_samples
+        state.fa_k = clamp_int(state.get("fa_k", k_now), 1, k_max, k_now)
+        k = c4.number_input(
+            "K (samples in the test ELBO)",
+            1,
+            k_max,
+            key="fa_k",
+            help=f"at most {k_max:,} for {len(fa.dataset.x_test):,} test points (K × points ≤ "
+            f"{MAX_SAMPLE_POINTS:,}), so that a step stays quick",
+        )
+        c5.select_slider(
+            "Steps per frame",
+            STEPS_PER_FRAME,
+            value=100,
+            key="fa_frame",
+            help="at most this many steps per frame of Play; a frame also stops after "
+            f"{FRAME_BUDGET_S * 1e3:.0f} ms of stepping, so that frames keep coming several times a second",
+        )
     if (lr, batch, k) != (fa.config.lr, fa.config.batch_size, fa.config.n_elbo_samples):
         fa.update_config(lr=lr, batch_size=int(batch), n_elbo_samples=int(k))
 
@@ -300,7 +310,8 @@ def controls() -> None:
     )
     player.button(b[5], on_play=lambda: state.fa.queued_steps == 0, on_pause=gate.release)
     b[6].button("↺ Reset", key="fa_reset", on_click=new_experiment)
-    autoplay_radio("fa")
+    with settings:  # lecture mode: with the settings
+        autoplay_radio("fa")
     note = state.pop("fa_note", None)
     if note:
         st.caption(f"⚠️ {note}")
@@ -359,7 +370,10 @@ def frames(playing: bool) -> bool:
     queue_note = ""
     if fa.queued_steps:
         queue_note = f"{fa.queued_steps:,} steps queued" + ("" if playing else " (paused: ▶ Play goes on)")
-    st.caption(queue_note or ("Playing until paused." if playing else "Nothing queued."))
+    queue_note = queue_note or ("Playing until paused." if playing else "Nothing queued.")
+    lecture_on = lecture.lecture_mode()
+    if not lecture_on:  # in lecture mode it goes under the charts
+        st.caption(queue_note)
 
     x_test = fa.dataset.x_test.numpy()
     # the test point as typed, or kept from a larger data set: the nearest one that exists
@@ -403,6 +417,8 @@ def frames(playing: bool) -> bool:
             frame,
         )
     with bottom_right:
+        if lecture_on:
+            st.caption(queue_note)
         st.markdown(reading(fa))
         st.download_button(
             "⬇ The curves (CSV)",

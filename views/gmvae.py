@@ -10,6 +10,7 @@ Per interaction: a few decoder calls. The cluster picker and its samples share o
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -316,12 +317,15 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
             "here may be apart."
         )
     with sample_col:
+        lecture_on = lecture.lecture_mode()
+        # lecture mode: the samples first, the N slider under them (a projector's first screen)
+        image_slot = st.container() if lecture_on else contextlib.nullcontext()
         n = st.slider("Samples N", 10, 200, step=10, key=f"{P}_n")
         seed, spread = int(state[f"{P}_seed"]), float(state[f"{P}_spread"])
         start = time.perf_counter()
         png = _cached_samples(model_key, bundle, cluster, n, seed, spread)
         sample_s = time.perf_counter() - start
-        with st.container(key=f"{P}_samples"):
+        with image_slot, st.container(key=f"{P}_samples"):
             im.show_image(
                 png,
                 f"{n} samples from cluster {names[cluster]} (spread {spread:g}, seed {seed})",
@@ -339,7 +343,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
         )
         st.caption(
             f"z ~ N(μ(y), ({spread:g}·σ(y))²) for y = {cluster}, decoded to Bernoulli means λ(z). The spread "
-            "slider and the seed are shared with the gallery above. "
+            f"slider and the seed are shared with the gallery {'below' if lecture_on else 'above'}. "
             f"⏱ Server time: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; sampling and PNG "
             f"{sample_s * 1e3:.1f} ms, decode under the pointer {ps.page_state(P).pad.decode_s * 1e3:.1f} "
             "ms (a move reruns only the pad); the model and q(y|x) of the test set were "
@@ -519,9 +523,13 @@ if loaded is not None:
         highlight = bundle.coords[chosen_index]
     else:
         highlight = bundle.projection(image_posterior(bundle.model, x_chosen).z_mean)
-    gallery_section(bundle, model_key)
+    lecture_on = lecture.lecture_mode()
+    if not lecture_on:
+        gallery_section(bundle, model_key)
     st.subheader("Pick a cluster and sample from p(z|y)")
     cluster_panel(bundle, model_key, highlight)
+    if lecture_on:  # the live part first on a projector: pick a cluster, generate from it
+        gallery_section(bundle, model_key)
     posterior_section(bundle)
     ps.url_out({"model": description.name, "img": int(state[f"{P}_index"]), "seed": int(state[f"{P}_seed"])})
 

@@ -15,6 +15,7 @@ place (``views/components/live_chart``); the map is one too while playing and th
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from functools import partial
@@ -115,7 +116,7 @@ def new_experiment(config: WatchConfig) -> str | None:
 
 
 st.title("👀 Watch it learn: a VAE trained live")
-lecture.intro(
+INTRO = (
     "AEVB is approximate EM (tutorial sections 3-4). An **E-step** updates only the inference parameters φ "
     "(the encoder q(z|x)): the ELBO closes on log p(x), which cannot move, so the gap KL(q(z|x) ‖ p(z|x)) "
     "shrinks. An **M-step** updates only the generative parameters θ (the decoder p(x|z)): log p(x) rises "
@@ -129,10 +130,10 @@ IWAE_NOTE = (
     "true gap. Its proposal is q(z|x): in an E-phase it can rise a little although log p(x) cannot move, "
     "because the proposal improves."
 )
-if lecture.lecture_mode():  # folded away, as the page's prose
-    with st.expander("About the gap estimate"):
-        st.markdown(IWAE_NOTE)
+if lecture.lecture_mode():  # folded away with the page's prose
+    lecture.intro(f"{INTRO}\n\n{IWAE_NOTE}")
 else:
+    lecture.intro(INTRO)
     st.info(IWAE_NOTE, icon="ℹ️")
 
 # while playing, every frame reruns the fragment: keep its elements fully drawn instead of Streamlit's
@@ -323,7 +324,14 @@ def reset() -> None:
 def controls() -> None:
     """The controls: a fragment without a timer (a frame of Play never re-sends them)."""
     ex: WatchExperiment = state.watch
-    c = st.columns([1, 1, 1, 1, 1, 1])
+    # lecture mode: the settings fold into an expander, so the map starts on a projector's first screen
+    settings = (
+        st.expander("Settings: learning rates, k, steps per frame, N, β")
+        if lecture.lecture_mode()
+        else contextlib.nullcontext()
+    )
+    with settings:
+        c = st.columns([1, 1, 1, 1, 1, 1])
     beta = c[5].select_slider(
         "β (KL weight)",
         KL_WEIGHTS,
@@ -388,7 +396,8 @@ def controls() -> None:
         help="save as a run: it appears in the VAE page's picker"
         + ("" if may_export else " (in class mode: needs the operator's passphrase, Training page)"),
     )
-    autoplay_radio("watch")
+    with settings:  # lecture mode: with the settings
+        autoplay_radio("watch")
     ps.url_out({**config_query(ex.config), "beta": f"{ex.kl_weight:g}"})  # the run as a link
     note = state.pop("watch_note", None)
     if note:
@@ -477,35 +486,42 @@ def frame(playing: bool) -> bool:
     errors = st.container()  # fixed slot: a message does not shift the charts below
     if ex.error:
         errors.error(ex.error)
-    fps = player.fps()
-    cols = st.columns(8)
-    cols[0].metric("Step", f"{f.step:,}", help=f"{ex.queued_steps:,} steps queued")
-    cols[1].metric("ELBO", f"{m.elbo:.1f}", help="validation images, nats per image")
-    cols[2].metric(
-        f"IWAE bound (k={m.k})", f"{m.iwae:.1f}", help="a lower bound on log p(x), tighter than the ELBO"
-    )
-    cols[3].metric(
-        "Gap estimate", f"{m.gap:.2f}", help="IWAE − ELBO: a lower estimate of KL(q(z|x) ‖ p(z|x))"
-    )
-    cols[4].metric("Reconstruction", f"{m.reconstruction:.1f}", help="E_q[log p(x|z)], nats per image")
-    cols[5].metric("KL(q ‖ p(z))", f"{m.kl:.2f}", help="nats per image")
-    cols[6].metric(
-        "Active units",
-        f"{m.active_units} / {len(m.kl_per_dim)}",
-        help="latent dimensions whose posterior mean varies across the validation images "
-        f"(Var_x E_q[z_d] > {ACTIVE_UNIT_VARIANCE:g}, Burda et al. 2016)"
-        + (f"; training with β = {ex.kl_weight:g}" if ex.kl_weight != 1 else ""),
-    )
-    cols[7].metric(
-        "Frames / s",
-        "–" if fps is None or not playing else f"{fps:.1f}",
-        help=f"while playing; this frame: {steps_this_frame} steps since the last one, evaluated in "
-        f"{f.seconds * 1e3:.0f} ms (collecting {collect_ms:.0f} ms)",
-    )
-    queue_note = f"{ex.queued_steps:,} steps queued" if ex.queued_steps else "Nothing queued."
-    if ex.queued_steps and not playing:
-        queue_note += " (paused: ▶ Play goes on)"
-    st.caption(queue_note)
+
+    def metrics() -> None:
+        fps = player.fps()
+        cols = st.columns(8)
+        cols[0].metric("Step", f"{f.step:,}", help=f"{ex.queued_steps:,} steps queued")
+        cols[1].metric("ELBO", f"{m.elbo:.1f}", help="validation images, nats per image")
+        cols[2].metric(
+            f"IWAE bound (k={m.k})", f"{m.iwae:.1f}", help="a lower bound on log p(x), tighter than the ELBO"
+        )
+        cols[3].metric(
+            "Gap estimate", f"{m.gap:.2f}", help="IWAE − ELBO: a lower estimate of KL(q(z|x) ‖ p(z|x))"
+        )
+        cols[4].metric("Reconstruction", f"{m.reconstruction:.1f}", help="E_q[log p(x|z)], nats per image")
+        cols[5].metric("KL(q ‖ p(z))", f"{m.kl:.2f}", help="nats per image")
+        cols[6].metric(
+            "Active units",
+            f"{m.active_units} / {len(m.kl_per_dim)}",
+            help="latent dimensions whose posterior mean varies across the validation images "
+            f"(Var_x E_q[z_d] > {ACTIVE_UNIT_VARIANCE:g}, Burda et al. 2016)"
+            + (f"; training with β = {ex.kl_weight:g}" if ex.kl_weight != 1 else ""),
+        )
+        cols[7].metric(
+            "Frames / s",
+            "–" if fps is None or not playing else f"{fps:.1f}",
+            help=f"while playing; this frame: {steps_this_frame} steps since the last one, evaluated in "
+            f"{f.seconds * 1e3:.0f} ms (collecting {collect_ms:.0f} ms)",
+        )
+        idle_note = "Playing until paused." if playing else "Nothing queued."
+        queue_note = f"{ex.queued_steps:,} steps queued" if ex.queued_steps else idle_note
+        if ex.queued_steps and not playing:
+            queue_note += " (paused: ▶ Play goes on)"
+        st.caption(queue_note)
+
+    lecture_on = lecture.lecture_mode()
+    if not lecture_on:  # in lecture mode the map and the curves come first, the numbers under them
+        metrics()
 
     region = page.region = ex.map_region(page.region)
     zoom = page.pad.box
@@ -552,6 +568,8 @@ def frame(playing: bool) -> bool:
             bound_chart(ex.history.step, ex.history.elbo, ex.history.iwae, ex.segments_shown(), m.k),
             n_frame,
         )
+    if lecture_on:
+        metrics()
     h = ex.history
     left, mid, right = st.columns([1, 0.8, 1.25])
     with left:

@@ -27,13 +27,15 @@ VIEWS = ROOT / "views"
 
 @pytest.fixture
 def no_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pages look for models in an empty 'pretrained' folder (plus AEVB_MODEL_DIRS)."""
+    """The pages look for models in an empty 'pretrained' folder (plus AEVB_MODEL_DIRS) and an empty runs
+    folder (the session's runs folder may hold a run another test exported)."""
     import views._models as common
 
     empty = tmp_path / "pretrained"
     empty.mkdir()
     monkeypatch.setattr(common, "PRETRAINED_DIR", empty)
     monkeypatch.delenv("AEVB_MODEL_DIRS", raising=False)
+    monkeypatch.setenv("AEVB_RUNS_DIR", str(tmp_path / "runs"))
 
 
 def open_page(

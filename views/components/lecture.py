@@ -6,7 +6,8 @@ What it changes (normal mode stays as it is):
 * **Prose folds away**: a page writes its introduction with :func:`intro`; in lecture mode it sits in a closed
   expander ("About this page") instead of above the live picture, so the picture and its controls start on
   the first screen.
-* **Less chrome**: the top padding of the page and the space under its title shrink.
+* **Less chrome**: the top padding of the page, the space under its title and between elements, the
+  expanders' headers and the metrics' values shrink, so the picture fits a projector's 720 px.
 * **Projector scale** (100 / 125 / 150 %): the page's main block is drawn at that CSS ``zoom``; Streamlit's
   text, the canvases (latent pad, live charts, 3-D scatter: fonts, point sizes, line widths, decoded images)
   and the images grow together. The canvases size their backing store by ``devicePixelRatio × zoom``
@@ -83,6 +84,13 @@ def _style(scale: int) -> None:
         '[data-testid="stMainBlockContainer"] h1 {padding-top: 0 !important;'
         " padding-bottom: 0.2rem !important; font-size: 1.9rem !important;}"
         '[data-testid="stHeader"] {height: 2rem !important;}'
+        # a projector's 720 px: half the space between elements, slimmer expander headers, smaller metric
+        # values (the live charts carry the same numbers)
+        '[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] {gap: 0.45rem !important;}'
+        '[data-testid="stMainBlockContainer"] [data-testid="stExpander"] summary {padding-top: 0.3rem'
+        " !important; padding-bottom: 0.3rem !important;}"
+        '[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] {font-size: 1.45rem !important;}'
+        '[data-testid="stMainBlockContainer"] [data-testid="stMetric"] label {min-height: 0 !important;}'
         "</style>"
     )
 

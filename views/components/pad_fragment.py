@@ -15,6 +15,7 @@ on it (:func:`box_zoom`; the Watch page's manifold shows the box).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import streamlit as st
 from explorer_core.figures.common import DIGIT_COLOURS
 from views.components import latent_pad as lp
 from views.components import page_state as ps
+from views.components.lecture import lecture_mode
 from views.components.page_state import PadState, Region
 
 ZOOMS = (1, 2, 4, 8)
@@ -304,6 +306,9 @@ def show_pad(spec: PadSpec) -> None:
     zoom) to the URL as ``spec.url`` says. Keeps the decode's server seconds in ``PadState.decode_s``."""
     rerun_app_if_asked(spec.prefix)
     pad = spec.state()
+    # lecture mode: the pad first, its sliders under it (the picture on a projector's first screen); the
+    # sliders are still read first, as the pad shows their z
+    pad_slot = st.container() if lecture_mode() else None
     if spec.sliders is not None and spec.z_keys is not None:
         columns = st.columns(2, gap="medium")
         rows = zip(spec.z_keys, spec.sliders, spec.ranges, columns, strict=True)
@@ -352,7 +357,8 @@ def show_pad(spec: PadSpec) -> None:
         row_k=spec.row_k,
         caption_format=spec.caption_format,
     )
-    lp.latent_pad(spec.key, data, **pad_callbacks(spec))
+    with pad_slot if pad_slot is not None else contextlib.nullcontext():
+        lp.latent_pad(spec.key, data, **pad_callbacks(spec))
     if spec.url:
         now = {"u": float(u), "v": float(v), "zoom": spec.zoom_now()}
         ps.url_out({name: now[name] for name in spec.url} | dict(spec.url_extra))
