@@ -18,7 +18,15 @@ from views.pages import PAGES as PAGE_FACTS
 # every hand-over waits for the GIL, up to the switch interval (5 ms by default), a dozen times per move.
 sys.setswitchinterval(0.001)
 
-st.set_page_config(page_title="AEVB Explorer", page_icon="🧭", layout="wide")
+# a prepared lecture link at a projector scale above 100 % opens with the sidebar folded (❯ opens it): on a
+# 1280 px projector the zoomed page needs the width
+_projector = st.query_params.get("lecture") == "1" and st.query_params.get("scale") in ("125", "150")
+st.set_page_config(
+    page_title="AEVB Explorer",
+    page_icon="🧭",
+    layout="wide",
+    initial_sidebar_state="collapsed" if _projector else "auto",
+)
 
 
 PAGES = [st.Page("views/home.py", title="Home", icon="🏠", default=True)] + [

@@ -299,7 +299,7 @@ def controls() -> None:
     if (lr, batch, k) != (fa.config.lr, fa.config.batch_size, fa.config.n_elbo_samples):
         fa.update_config(lr=lr, batch_size=int(batch), n_elbo_samples=int(k))
 
-    b = st.columns([1.1, 1, 1, 1, 1.6, 1, 1])
+    b = st.columns([1.6 if lecture.compact() else 1.1, 1, 1, 1.25, 1.6, 1, 1])  # N readable when zoomed
     b[0].number_input("N steps", 1, 100_000, 100, key="fa_n", label_visibility="collapsed")
     step_buttons(b[1:4], "fa", queue_steps)
     b[4].button(
@@ -309,7 +309,7 @@ def controls() -> None:
         help="The tutorial's experiment: E, M, E, M × 1000 steps each.",
     )
     player.button(b[5], on_play=lambda: state.fa.queued_steps == 0, on_pause=gate.release)
-    b[6].button("↺ Reset", key="fa_reset", on_click=new_experiment)
+    b[6].button(lecture.label("↺ Reset", "↺"), key="fa_reset", on_click=new_experiment, help="a new run")
     with settings:  # lecture mode: with the settings
         autoplay_radio("fa")
     note = state.pop("fa_note", None)

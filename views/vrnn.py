@@ -175,9 +175,13 @@ def generation_panel(playing: bool) -> bool:
     per_frame = c[2].select_slider(
         "Rows per frame (▶ Play)", ROWS_PER_FRAME, key=f"{P}_per_frame", help="rows added per timer tick"
     )
-    next_row = c[3].button("Next row ⏭", key=f"{P}_next", help="generate one more row of every digit")
+    next_row = c[3].button(
+        lecture.label("Next row ⏭", "⏭"), key=f"{P}_next", help="generate one more row of every digit"
+    )
     player.button(c[4], on_play=on_play, on_pause=gate.release)
-    reset = c[5].button("↺ Reset", key=f"{P}_reset", help="back to row 0 (same seed, same digits)")
+    reset = c[5].button(
+        lecture.label("↺ Reset", "↺"), key=f"{P}_reset", help="back to row 0 (same seed, same digits)"
+    )
 
     gen = current_generation()
     url_out({"seed": gen.seed, "n": gen.n})

@@ -372,10 +372,10 @@ def controls() -> None:
     if k != ex.config.iwae_k and memory_refusal(with_iwae_k(ex.config, k), session_memory_limit()) is None:
         ex.set_iwae_k(k)
 
-    b = st.columns([1, 1, 1, 1.5, 1, 1, 1])
+    b = st.columns([1, 1, 1.25, 1.5, 1, 1, 1])
     step_buttons(b[:3], "watch", queue_steps)
     b[3].button(
-        "E/M schedule",
+        lecture.label("E/M schedule", "E/M ×250"),
         key="watch_schedule",
         on_click=queue_schedule,
         help="The tutorial's pattern: an E-phase, an M-phase, then E, M alternating for 250 steps each.",
@@ -386,10 +386,10 @@ def controls() -> None:
         on_pause=on_pause,
         help="run the queue; with nothing queued, steps of the phase chosen below until paused",
     )
-    b[5].button("↺ Reset", key="watch_reset", on_click=reset)
+    b[5].button(lecture.label("↺ Reset", "↺"), key="watch_reset", on_click=reset, help="a new run")
     may_export = operator()
     b[6].button(
-        "💾 Export",
+        lecture.label("💾 Export", "💾"),
         key="watch_export",
         on_click=export_run,
         disabled=not may_export,

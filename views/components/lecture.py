@@ -79,7 +79,7 @@ def _style(scale: int) -> None:
     zoom = max(SCALES[0], min(int(scale), SCALES[-1])) / 100
     st.html(
         "<style>"
-        '[data-testid="stMainBlockContainer"] {padding-top: 1.2rem !important;'
+        f'[data-testid="stMainBlockContainer"] {{padding-top: {1.2 if zoom == 1 else 2.4}rem !important;'
         f" padding-bottom: 2rem !important; zoom: {zoom};}}"
         '[data-testid="stMainBlockContainer"] h1 {padding-top: 0 !important;'
         " padding-bottom: 0.2rem !important; font-size: 1.9rem !important;}"
@@ -93,6 +93,16 @@ def _style(scale: int) -> None:
         '[data-testid="stMainBlockContainer"] [data-testid="stMetric"] label {min-height: 0 !important;}'
         "</style>"
     )
+
+
+def compact() -> bool:
+    """Lecture mode at a projector scale above 100 %: a row of buttons has less room there."""
+    return lecture_mode() and int(st.session_state.get(SCALE_KEY) or 100) > 100
+
+
+def label(full: str, short: str) -> str:
+    """A button's label: ``short`` when :func:`compact` (a long label would be cut), else ``full``."""
+    return short if compact() else full
 
 
 def intro(markdown: str) -> None:

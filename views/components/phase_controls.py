@@ -13,22 +13,27 @@ from typing import Any
 
 import streamlit as st
 
+from views.components import lecture
+
 #: what ▶ Play runs when nothing is queued: phase -> the radio's label
 PHASE_LABELS = {"joint": "joint (θ and φ)", "e_step": "E-step (φ only)", "m_step": "M-step (θ only)"}
 
-#: the step buttons: phase, label, widget key suffix (``<prefix>_<suffix>``), help
+#: the step buttons: phase, label, its short form (lecture mode above 100 %), widget key suffix
+#: (``<prefix>_<suffix>``), help
 STEP_BUTTONS = (
-    ("e_step", "E-step × N", "e", "approximate E-step: update φ only"),
-    ("m_step", "M-step × N", "m", "approximate M-step: update θ only"),
-    ("joint", "Joint × N", "joint", "plain AEVB: update θ and φ together"),
+    ("e_step", "E-step × N", "E×N", "e", "approximate E-step: update φ only"),
+    ("m_step", "M-step × N", "M×N", "m", "approximate M-step: update θ only"),
+    ("joint", "Joint × N", "Joint×N", "joint", "plain AEVB: update θ and φ together"),
 )
 
 
 def step_buttons(columns: Sequence[Any], prefix: str, on_click: Callable[[str], None]) -> None:
     """The three step buttons, one in each of ``columns`` [3]; a click calls ``on_click(phase)`` (an
     ``on_click`` callback, run before the next run draws anything)."""
-    for col, (phase, label, suffix, help_) in zip(columns, STEP_BUTTONS, strict=True):
-        col.button(label, key=f"{prefix}_{suffix}", help=help_, on_click=on_click, args=(phase,))
+    for col, (phase, full, short, suffix, help_) in zip(columns, STEP_BUTTONS, strict=True):
+        col.button(
+            lecture.label(full, short), key=f"{prefix}_{suffix}", help=help_, on_click=on_click, args=(phase,)
+        )
 
 
 def autoplay_radio(prefix: str) -> None:
