@@ -88,13 +88,15 @@ def test_the_fa_curves_and_a_vrnn_generation_download_for_a_slide(browser, warm_
         assert_no_exception(page)
 
 
-def test_a_canvas_saves_what_it_shows_as_a_png(browser, warm_app_url):
+@pytest.mark.parametrize("scale", [100, 150])
+def test_a_canvas_saves_what_it_shows_as_a_png(browser, warm_app_url, scale):
     from pathlib import Path
 
     from PIL import Image
 
+    lecture = "" if scale == 100 else f"&lecture=1&scale={scale}"
     with fresh_page(browser) as page:
-        open_page(page, f"{warm_app_url}/vae?model=vae-cb-l2&img=3", "VAE")
+        open_page(page, f"{warm_app_url}/vae?model=vae-cb-l2&img=3{lecture}", "VAE")
         canvas = pad_canvas(page, "vae_pad")
         canvas.scroll_into_view_if_needed()
         canvas.hover()
@@ -106,5 +108,8 @@ def test_a_canvas_saves_what_it_shows_as_a_png(browser, warm_app_url):
         saved = Image.open(Path(download.path()))
         width, height = canvas.evaluate("c => [c.width, c.height]")
         assert saved.size == (width, height)  # the full backing store, cursor and overlays included
+        css_width = canvas.evaluate("c => c.clientWidth")
+        dpr = page.evaluate("devicePixelRatio")
+        assert width == pytest.approx(css_width * dpr * scale / 100, abs=2)  # the pad's size x the scale
         assert len(np.unique(np.asarray(saved.convert("L")))) > 10  # a picture, not a blank
         assert_no_exception(page)
