@@ -103,12 +103,14 @@ def main() -> None:
             f"{name}: approximation {gaps['approximation_gap']:.3f}, amortization "
             f"{gaps['amortization_gap']:.3f} nats per image ({models[name]['seconds']} s)"
         )
+    smallest = min(m["n"] for m in models.values())
+    mode = "quick" if args.quick or n < FULL_N else "full" if smallest >= FULL_N else "partial"
     write_result(
         "gaps",
         {
             "what": "mean inference, approximation and amortization gaps over the first n MNIST test "
             "images (n per model in its row; nats per image; python -m explorer_core gaps)",
-            "mode": "full" if min(m["n"] for m in models.values()) >= FULL_N and not args.quick else "quick",
+            "mode": mode,
             "n": n,
             "models": models,
             "paper": PAPER,

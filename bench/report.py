@@ -634,6 +634,7 @@ def gaps_section(r: dict) -> list[str]:
         _machine_line(r["machine"]),
         "",
         *_quick_note(r),
+        *([r["note"], ""] if r.get("note") else []),
         r["what"] + ". Approximation gap = log p(x) - ELBO(q\\*), amortization gap = ELBO(q\\*) - "
         "ELBO(q_phi), with q\\* the best diagonal Gaussian for each image (Cremer, Li & Duvenaud 2018, "
         "table 1); the last gap column is log p(x) - ELBO of the best full-covariance Gaussian.",
