@@ -7,7 +7,6 @@ the player's frame fragment, which reruns itself on a timer while playing and st
 camera keeps still: the canvases are updated in place).
 """
 
-import contextlib
 import time
 from functools import partial
 
@@ -255,12 +254,7 @@ def controls() -> None:
     state = st.session_state
     fa: FAExperiment = state.fa
 
-    # lecture mode: the settings fold into an expander, so the picture starts on a projector's first screen
-    settings = (
-        st.expander("Settings: posterior family, learning rate, batch size, K, steps per frame")
-        if lecture.lecture_mode()
-        else contextlib.nullcontext()
-    )
+    settings = lecture.folded("Settings: posterior family, learning rate, batch size, K, steps per frame")
     with settings:
         c1, c2, c3, c4, c5 = st.columns(5)
         c1.selectbox(

@@ -15,7 +15,6 @@ place (``views/components/live_chart``); the map is one too while playing and th
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from functools import partial
@@ -324,12 +323,7 @@ def reset() -> None:
 def controls() -> None:
     """The controls: a fragment without a timer (a frame of Play never re-sends them)."""
     ex: WatchExperiment = state.watch
-    # lecture mode: the settings fold into an expander, so the map starts on a projector's first screen
-    settings = (
-        st.expander("Settings: learning rates, k, steps per frame, N, β")
-        if lecture.lecture_mode()
-        else contextlib.nullcontext()
-    )
+    settings = lecture.folded("Settings: learning rates, k, steps per frame, N, β")
     with settings:
         c = st.columns([1, 1, 1, 1, 1, 1])
     beta = c[5].select_slider(

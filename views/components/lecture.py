@@ -17,6 +17,8 @@ What it changes (normal mode stays as it is):
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
 
 #: the projector scales offered, in percent
@@ -103,6 +105,13 @@ def compact() -> bool:
 def label(full: str, short: str) -> str:
     """A button's label: ``short`` when :func:`compact` (a long label would be cut), else ``full``."""
     return short if compact() else full
+
+
+def folded(title: str):
+    """Where a page's settings row goes: in lecture mode a closed expander titled ``title`` (the live
+    picture then starts on a projector's first screen), else the page itself. Enter it with ``with``; it
+    may be entered again (a later widget of the same settings)."""
+    return st.expander(title) if lecture_mode() else contextlib.nullcontext()
 
 
 def intro(markdown: str) -> None:
