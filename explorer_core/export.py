@@ -158,7 +158,8 @@ def animated_gif(frames: Sequence[np.ndarray], frame_ms: int = 150, last_frame_m
 
 def vrnn_generation_gif(model: Any, n: int, seed: int, factor: int = 4, frame_ms: int = 150) -> bytes:
     """A GIF of a VRNN generating ``n`` digits row by row from ``seed`` (the VRNN page's ▶ Play with the same
-    seed shows the same digits): one frame per row, the row just generated marked, Bernoulli means shown.
+    seed shows the same digits): one frame per row (28 for MNIST), the row just generated marked, Bernoulli
+    means shown.
 
     Args:
         model: a trained ``explorer_core.models.vrnn.VRNN``; n: digits (1..64); seed: the generation's seed;
@@ -173,7 +174,7 @@ def vrnn_generation_gif(model: Any, n: int, seed: int, factor: int = 4, frame_ms
         raise ValueError(f"n must be in 1..64 and factor in 1..8, got {n} and {factor}.")
     total = model.config.n_rows
     generation = start_generation(model, int(n), int(seed))
-    frames = [sequence_grid(state_rows(generation.state), n_rows=total, factor=int(factor))]
+    frames = []
     while generation.rows < total:
         advance(model, generation, 1)
         rows = state_rows(generation.state)

@@ -84,7 +84,7 @@ def test_the_fa_curves_and_a_vrnn_generation_download_for_a_slide(browser, warm_
         download = info.value
         assert download.suggested_filename.endswith(".gif") and "seed0" in download.suggested_filename
         gif = Image.open(download.path())
-        assert gif.n_frames == 29  # the empty grid, then a frame per row
+        assert gif.n_frames == 28  # a frame per row
         assert_no_exception(page)
 
 

@@ -73,7 +73,7 @@ def test_vrnn_generation_gif_shows_the_rows_appear_and_repeats_with_its_seed():
     assert first == export.vrnn_generation_gif(model, n=4, seed=3, factor=1)
     assert first != export.vrnn_generation_gif(model, n=4, seed=4, factor=1)
     gif = Image.open(io.BytesIO(first))
-    assert gif.n_frames == 29  # the empty grid, then one frame per row
+    assert gif.n_frames == 28  # one frame per row
     with pytest.raises(ValueError):
         export.vrnn_generation_gif(model, n=0, seed=0)
 
