@@ -5,7 +5,6 @@ would switch on Streamlit's older multipage mode, whose first-visit deep links s
 found" dialog); all computation lives in ``explorer_core`` (no Streamlit there).
 """
 
-import gc
 import sys
 
 import streamlit as st
@@ -45,11 +44,7 @@ with st.sidebar:
 page.run()
 
 # Streamlit's full gc.collect(2) after every run is off (.streamlit/config.toml, runner.postScriptGC): it
-# holds the GIL on every latent move. Python's own collector still runs, and its occasional full collections
-# walk every object once torch, plotly and scipy are loaded. Moving what is alive after an import (modules,
-# classes, cached models) to the permanent generation keeps those short; objects made by later runs are still
-# collected. Timings: BENCHMARKS.md.
-if len(sys.modules) != getattr(gc, "_aevb_frozen_modules", 0):
-    gc.collect()
-    gc.freeze()
-    gc._aevb_frozen_modules = len(sys.modules)
+# holds the GIL on every latent move. Python's own collector still runs; what the imports made is in the
+# permanent generation (serve.py's settle(), gc.freeze() before the server starts), so its occasional full
+# collections stay short. Nothing is frozen here, after a run: that would pin whatever sessions are alive at
+# that moment (a class's, when a first ▶ Play imports a module lazily) for the life of the process.

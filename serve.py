@@ -12,6 +12,7 @@ they are imported first, then Streamlit's own command line runs ``app.py`` in th
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
 import time
 
@@ -27,7 +28,12 @@ PRELOAD = (
     "explorer_core.figures.fa",
     "explorer_core.figures.latent",
     "streamlit.emojis",  # the page icon's check reads this 1 MB table on the first visit
+    "streamlit.web.server",  # the server and runtime, imported by Streamlit's command line anyway
+    "streamlit.runtime",
 )
+#: packages imported whole (every submodule): what the pages import, so that the heap settle() freezes holds
+#: every module the pages will use and no page run has to import one
+PRELOAD_PACKAGES = ("explorer_core", "views.components")
 
 
 #: mallopt's parameter number of the arena cap (glibc malloc.h)
@@ -36,11 +42,17 @@ M_ARENA_MAX = -8
 WARM_PREPROCESSINGS = ("dequantized", "binarized")
 
 
-def preload(modules: tuple[str, ...] = PRELOAD) -> float:
-    """Import ``modules`` (what every page needs); the seconds it took."""
+def preload(modules: tuple[str, ...] = PRELOAD, packages: tuple[str, ...] = PRELOAD_PACKAGES) -> float:
+    """Import ``modules`` (what every page needs) and every submodule of ``packages`` (``__main__`` modules
+    excepted); the seconds it took."""
     start = time.perf_counter()
     for name in modules:
         importlib.import_module(name)
+    for name in packages:
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
+            if not info.name.endswith(".__main__"):
+                importlib.import_module(info.name)
     return time.perf_counter() - start
 
 
@@ -85,9 +97,13 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
 def settle() -> None:
     """What the first visitor would otherwise wait for once per process: a full garbage collection of what
-    the imports made, then ``gc.freeze()`` (later collections skip it; app.py freezes again when a page
-    imports more), and Streamlit's one-time check whether it runs in a REPL (``inspect.stack()``, 0.26 s,
-    on the first element a script sends)."""
+    the imports made, then ``gc.freeze()`` (later collections skip it; with Streamlit's collection after
+    every run switched off, .streamlit/config.toml, that keeps Python's own full collections short), and
+    Streamlit's one-time check whether it runs in a REPL (``inspect.stack()``, 0.26 s, on the first element
+    a script sends).
+
+    The heap is frozen here, before any session exists, and nowhere later: a freeze while sessions are
+    alive would keep their objects (those in reference cycles) for the life of the process."""
     import gc
 
     import streamlit.delta_generator as delta_generator

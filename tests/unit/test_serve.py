@@ -49,3 +49,30 @@ def test_the_browser_keeps_large_messages_across_fragment_runs():
     "Cached ForwardMsg MISS" race the soak hit. ``.streamlit/config.toml`` raises it."""
     config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
     assert config["global"]["maxCachedMessageAge"] >= 50
+
+
+def test_preload_imports_every_module_the_pages_use():
+    """The frozen heap holds every module of the model code and the page components, so no page run imports
+    one later (a page run freezes nothing: see the next test)."""
+    import pkgutil
+    import sys
+
+    import explorer_core
+
+    serve.preload(modules=(), packages=("explorer_core",))
+    names = [i.name for i in pkgutil.walk_packages(explorer_core.__path__, "explorer_core.")]
+    assert "explorer_core.explore.watch" in names
+    assert [n for n in names if n not in sys.modules and not n.endswith("__main__")] == []
+
+
+def test_a_page_run_freezes_nothing():
+    """A freeze after a run pinned the objects of every session alive at that moment (those in reference
+    cycles) for the life of the process: a class's sessions, when a first ▶ Play imported a module lazily
+    (issue 23, memory after the visitors leave). Only serve.py freezes, before the server starts."""
+    from streamlit.testing.v1 import AppTest
+
+    gc.unfreeze()
+    at = AppTest.from_file(str(Path(serve.__file__).with_name("app.py")), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert gc.get_freeze_count() == 0
