@@ -608,15 +608,18 @@ def true_posterior(ex: WatchExperiment) -> None:
     evidence by quadrature, the IWAE bounds and the per-image E-step with the gap split, for the model as it
     is at this step (:mod:`views.components.posterior_panel`, as on the VAE page)."""
     n_eval = len(ex.data.x_eval)
-    index = st.number_input(
-        f"Validation image (0–{n_eval - 1}) for the true posterior", 0, n_eval - 1, 0, key="watch_post_index"
+    pp.section_heading()
+    index = st.columns([1, 3])[0].number_input(
+        f"Validation image (0–{n_eval - 1})", 0, n_eval - 1, 0, key="watch_post_index"
     )
     x = ex.data.x_eval[int(index)].to(ex.device)
     step = ex.latest.step
     model_key = f"watch:{id(ex)}:{step}"  # the model changes with every step: one cache entry per step shown
     picture = pp.picture_for("watch", ex.view_model, model_key, x, None) if pp.shown("watch", 2) else None
     name = f"validation image {int(index)} (digit {int(ex.data.y_eval[int(index)])}) after step {step:,}"
-    pp.posterior_section("watch", ex.view_model, model_key, x, None, name, 2, picture)
+    pp.posterior_section(
+        "watch", ex.view_model, model_key, x, None, name, 2, picture, on_pad=False, heading=False
+    )
 
 
 st.fragment(controls)()

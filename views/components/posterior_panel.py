@@ -84,6 +84,11 @@ def contour_lines(picture: PosteriorPicture, to_plane) -> list[dict[str, Any]]:
     return lines
 
 
+def section_heading() -> None:
+    """The section's heading (one wording for every page that shows it)."""
+    st.subheader("The true posterior p(z|x) beside q(z|x): the gap, and where it comes from")
+
+
 def posterior_section(
     prefix: str,
     model: Any,
@@ -93,14 +98,23 @@ def posterior_section(
     name: str,
     latent_dim: int,
     picture: PosteriorPicture | None,
+    *,
+    on_pad: bool = True,
+    heading: bool = True,
 ) -> None:
-    """The section under the encoder view: the switch, and with it the chart, the numbers and the q* fit."""
-    st.subheader("The true posterior p(z|x) beside q(z|x): the gap, and where it comes from")
+    """The section under the encoder view: the switch, and with it the chart, the numbers and the q* fit.
+
+    ``on_pad``: whether the page draws the posterior's contours on its latent pad too (the VAE and CVAE
+    pages do; the Watch page shows them in the chart only). ``heading``: False when the caller has already
+    written :func:`heading` (to put its own image picker under it)."""
+    if heading:
+        section_heading()
     if latent_dim != 2:
         _split_estimate(prefix, model, model_key, x, label, name, latent_dim)
         return
     st.checkbox(
-        "Compute the true posterior of the chosen image (and draw it on the pad, green)",
+        "Compute the true posterior of the chosen image"
+        + (" (and draw it on the pad, green)" if on_pad else " (drawn in the chart, green)"),
         key=f"{prefix}_post_show",
         help="p(z|x) = p(x|z) p(z) / p(x) on a fine grid over the region that holds its mass; the evidence "
         "log p(x) by quadrature. About a second per new image on a 2-core CPU; kept once computed.",
