@@ -52,18 +52,19 @@ MAX_N_STEPS = 100_000  # the "N steps" field
 limit_cpu_threads(1)  # the FA model is tiny: one thread per step beats two
 player = Player("fa", FRAME_SECONDS)
 gate = SlotGate("fa", player)  # the server's compute budget (explorer_core.compute_budget)
+work = ps.session_work()  # holds the experiment; let go of when the tab is gone (explorer_core.session_work)
 
 
 def new_experiment(dataset=None, **config) -> None:
     """Start a fresh run in this session (keeping the data set unless a new one is given)."""
     state = st.session_state
-    dataset = dataset if dataset is not None else state.fa.dataset
-    config = FATrainingConfig(**{**(vars(state.fa.config) if "fa" in state else {}), **config})
+    dataset = dataset if dataset is not None else work["fa"].dataset
+    config = FATrainingConfig(**{**(vars(work["fa"].config) if "fa" in work else {}), **config})
     limit = elbo_samples_limit(len(dataset.x_test))
     if config.n_elbo_samples > limit:  # a larger test set: K comes down to the bound on a step's cost
         config = FATrainingConfig(**{**vars(config), "n_elbo_samples": limit})
         state.fa_k = limit
-    state.fa = FAExperiment(dataset, config)
+    work["fa"] = FAExperiment(dataset, config)
     player.stop()
     gate.release()
 
@@ -111,7 +112,7 @@ def experiment_from_url() -> None:
 
 def state_to_url() -> None:
     """The run's settings and the test point into the URL, so the view can be handed out as a link."""
-    fa = st.session_state.fa
+    fa = work["fa"]
     ps.url_out(
         {
             "posterior": fa.config.posterior,
@@ -124,7 +125,7 @@ def state_to_url() -> None:
     )
 
 
-if "fa" not in st.session_state:
+if "fa" not in work:
     experiment_from_url()
 
 st.title("📐 Factor analysis: E- and M-steps")
@@ -136,14 +137,21 @@ lecture.intro(
     "evidence and the gap KL(q(z|x) ‖ p(z|x)) are exact."
 )
 
-with st.expander("Data set", expanded=False):
-    fa = st.session_state.fa
-    st.caption(
-        ("The tutorial's data set" if fa.dataset.is_paper_data else "A custom data set")
-        + f": seed {fa.dataset.seed}, {len(fa.dataset.x_train)} train and {len(fa.dataset.x_test)} "
-        f"test points, noise × {fa.dataset.noise_scale:g}, drawn from W = [[-0.5, -1], [-1, -1], [2, 0.5]], "
+
+def data_set_caption() -> str:
+    """What the data set is (a function, so that no name of the page's script holds the experiment: the
+    server must be able to let go of it, explorer_core.session_work)."""
+    data = work["fa"].dataset
+    return (
+        ("The tutorial's data set" if data.is_paper_data else "A custom data set")
+        + f": seed {data.seed}, {len(data.x_train)} train and {len(data.x_test)} "
+        f"test points, noise × {data.noise_scale:g}, drawn from W = [[-0.5, -1], [-1, -1], [2, 0.5]], "
         "σ = (0.4, 0.2, 0.3)."
     )
+
+
+with st.expander("Data set", expanded=False):
+    st.caption(data_set_caption())
     with st.form("fa_data"):
         c1, c2, c3 = st.columns(3)
         seed = c1.number_input("Seed", 0, 2**31 - 1, FA_PAPER_SEED, key="fa_data_seed")
@@ -221,7 +229,7 @@ def queue_steps(phase: str) -> None:
     left in the queue) and play them; the first frame runs at once with a longer time budget. A full queue
     is a note, not an error."""
     state = st.session_state
-    fa: FAExperiment = state.fa
+    fa: FAExperiment = work["fa"]
     room = fa.queue_room
     if room < 1:
         state.fa_note = f"The queue is full ({fa.queued_steps:,} steps): let it play, or ↺ Reset."
@@ -239,7 +247,7 @@ def queue_paper_schedule() -> None:
     """The tutorial's schedule E, M, E, M × 1000 (a callback): queue it and play it (a note when the queue
     has no room for it)."""
     try:
-        st.session_state.fa.enqueue_schedule(PAPER_EM_SCHEDULE)
+        work["fa"].enqueue_schedule(PAPER_EM_SCHEDULE)
     except ValueError:
         st.session_state.fa_note = "The queue has no room for the paper schedule: let it play, or ↺ Reset."
         return
@@ -252,7 +260,7 @@ def controls() -> None:
     and ↺ Reset act in callbacks; the player then reruns the page once, which starts or stops the timer of
     :func:`frames`."""
     state = st.session_state
-    fa: FAExperiment = state.fa
+    fa: FAExperiment = work["fa"]
 
     settings = lecture.folded("Settings: posterior family, learning rate, batch size, K, steps per frame")
     with settings:
@@ -302,7 +310,7 @@ def controls() -> None:
         on_click=queue_paper_schedule,
         help="The tutorial's experiment: E, M, E, M × 1000 steps each.",
     )
-    player.button(b[5], on_play=lambda: state.fa.queued_steps == 0, on_pause=gate.release)
+    player.button(b[5], on_play=lambda: work["fa"].queued_steps == 0, on_pause=gate.release)
     b[6].button(lecture.label("↺ Reset", "↺"), key="fa_reset", on_click=new_experiment, help="a new run")
     with settings:  # lecture mode: with the settings
         autoplay_radio("fa")
@@ -322,7 +330,7 @@ def frames(playing: bool) -> bool:
     when the queue is done (unless Play runs free, with nothing queued)."""
     start = time.perf_counter()
     state = st.session_state
-    fa: FAExperiment = state.fa
+    fa: FAExperiment = work["fa"]
     go_on = True
     if playing:
         # steps run only with a compute slot, at most its step rate; without one the visitor waits in line

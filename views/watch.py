@@ -16,9 +16,11 @@ place (``views/components/live_chart``); the map is one too while playing and th
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
 import streamlit as st
 
 from explorer_core.access import class_mode
@@ -77,6 +79,7 @@ limit_cpu_threads(WATCH_THREADS)
 player = Player("watch", FRAME_SECONDS)
 gate = SlotGate("watch", player)  # the server's compute budget (explorer_core.compute_budget)
 state = st.session_state
+work = ps.session_work()  # holds the experiment; let go of when the tab is gone (explorer_core.session_work)
 
 
 def watch_state() -> WatchState:
@@ -96,14 +99,14 @@ def new_experiment(config: WatchConfig) -> str | None:
     refusal = memory_refusal(config, session_memory_limit())
     if refusal:
         return f"Cannot start this run: {refusal}"
-    old = state.get("watch")
+    old = work.get("watch")
     if isinstance(old, WatchExperiment):
         old.stop()
     player.stop()
     gate.release()
     try:
         data = cached_data(config.n_train, config.likelihood, config.n_eval, config.n_map)
-        state.watch = PacedWatchExperiment(config, data)
+        work["watch"] = PacedWatchExperiment(config, data)
     except MNISTUnavailable as err:
         return f"MNIST is needed for this page. {err}"
     except (WatchError, ValueError) as err:
@@ -152,7 +155,7 @@ LINK_CHOICES = {
     "iwae_k": IWAE_KS,
 }
 
-if "watch" not in st.session_state:
+if "watch" not in work:
     # the first run of a session starts the configuration of its link (?L=2&hidden=256-256&k=16&beta=2 ...)
     linked = config_from_query(st.query_params, choices=LINK_CHOICES)
     message = new_experiment(linked)
@@ -170,7 +173,7 @@ if "watch" not in st.session_state:
         state.watch_beta = linked_beta
 
 with st.expander("Model and data (a new configuration starts a new run)", expanded=False):
-    cfg = st.session_state.watch.config
+    cfg = work["watch"].config
     with st.form("watch_config"):
         c = st.columns(4)
         latent_dim = c[0].number_input("Latent dimension L", 1, 64, cfg.latent_dim, key="watch_cfg_l")
@@ -247,7 +250,7 @@ def reading(ex: WatchExperiment) -> str:
 def _queue_and_play(enqueue: Callable[[WatchExperiment], None]) -> None:
     """``enqueue(experiment)`` and play the queue (the thread leaves ▶ Play's own phase: a queue runs
     unmixed); a refusal is shown as a note instead."""
-    ex: WatchExperiment = state.watch
+    ex: WatchExperiment = work["watch"]
     try:
         enqueue(ex)
     except WatchError as err:
@@ -270,20 +273,20 @@ def queue_schedule() -> None:
 
 def on_play() -> bool:
     """▶ Play: run the queue, or with nothing queued steps of the chosen phase until paused."""
-    return state.watch.queued_steps == 0
+    return work["watch"].queued_steps == 0
 
 
 def on_pause() -> None:
     """⏸ Pause: stop the training thread (its last steps are shown by the next frame) and give the compute
     slot back."""
-    state.watch.stop()
+    work["watch"].stop()
     gate.release()
 
 
 def on_k_change() -> None:
     """The k slider (a callback): a k whose evaluation would need more memory than a session may use is
     refused, with a note, and the slider goes back."""
-    ex: WatchExperiment = state.watch
+    ex: WatchExperiment = work["watch"]
     k = state.get("watch_k", ex.config.iwae_k)
     refusal = memory_refusal(with_iwae_k(ex.config, k), session_memory_limit())
     if refusal:
@@ -302,7 +305,7 @@ def export_run() -> None:
         )
         return
     try:
-        path = state.watch.export(runs_root())
+        path = work["watch"].export(runs_root())
     except (WatchError, OSError) as err:
         state.watch_note = f"Not exported: {err}"
         return
@@ -315,14 +318,14 @@ def export_run() -> None:
 
 def reset() -> None:
     """↺ Reset: a fresh run with the same configuration."""
-    message = new_experiment(state.watch.config)
+    message = new_experiment(work["watch"].config)
     if message:
         state.watch_note = message
 
 
 def controls() -> None:
     """The controls: a fragment without a timer (a frame of Play never re-sends them)."""
-    ex: WatchExperiment = state.watch
+    ex: WatchExperiment = work["watch"]
     settings = lecture.folded("Settings: learning rates, k, steps per frame, N, β")
     with settings:
         c = st.columns([1, 1, 1, 1, 1, 1])
@@ -405,6 +408,14 @@ def controls() -> None:
 # ------------------------------------------------------------------------------------------ the map
 
 
+def decode_at(ex_ref: weakref.ref, f, uv: np.ndarray) -> tuple[bytes, None]:
+    """The pad's server decoding of (u, v) on frame ``f``'s plane by the experiment ``ex_ref`` refers to (a
+    blank image once it is gone)."""
+    ex = ex_ref()
+    image = ex.decode_means(f.plane_to_z(uv))[0] if ex is not None else np.zeros((28, 28), np.float32)
+    return png_bytes(image), None
+
+
 def paused_map(ex: WatchExperiment, region: Region, axes: tuple[str, str]) -> None:
     """The latent pad over the map (:func:`views.components.pad_fragment.show_pad`, inside the frame's
     fragment): the points (sent once per evaluation), z and its decoding; a drag moves z, a click on a point
@@ -414,18 +425,20 @@ def paused_map(ex: WatchExperiment, region: Region, axes: tuple[str, str]) -> No
     # paused, the parameters are those of the last frame: the browser decodes a drag itself (VAE page)
     if page.decoder is None or page.decoder[0] is not f:
         page.decoder = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
-    coords = f.coords
+    coords, data = f.coords, ex.data
+    # the pad's fragment keeps these callables: they hold the experiment weakly, so that the server can let
+    # go of it when the tab is gone (explorer_core.session_work)
     pf.show_pad(
         pf.PadSpec(
             prefix="watch",
             points=pf.PadPoints(
                 f"watch:{id(ex)}:{len(ex.history)}",
-                lambda: lp.points_payload(coords, ex.data.y_map.numpy()),
+                lambda: lp.points_payload(coords, data.y_map.numpy()),
                 len(coords),
             ),
             ranges=region,
             region=region,
-            decode=lambda uv: (png_bytes(ex.decode_means(f.plane_to_z(uv))[0]), None),
+            decode=partial(decode_at, weakref.ref(ex), f),
             decoder=page.decoder[1],
             view="mean",
             zoom="box",
@@ -448,7 +461,7 @@ def frame(playing: bool) -> bool:
     metrics, the map, the curves, the manifold, the reconstructions and the reading. Returns whether Play
     goes on (not after an error, nor when the queue is done and nothing runs)."""
     start = time.perf_counter()
-    ex: WatchExperiment = state.watch
+    ex: WatchExperiment = work["watch"]
     go_on = True
     if playing:
         slot_ok = True
@@ -625,8 +638,19 @@ def true_posterior(ex: WatchExperiment) -> None:
 st.fragment(controls)()
 gate.waiting_panel()
 player.frames(frame)
-if ex_now := state.get("watch"):
-    if ex_now.config.latent_dim == 2 and not player.running and not ex_now.running:
-        true_posterior(ex_now)
-    elif ex_now.config.latent_dim == 2:
+
+
+def posterior_or_hint() -> None:
+    """The true posterior for a paused 2-D model, a hint while it plays (a function, so that no name of the
+    page's script holds the experiment: the server must be able to let go of it,
+    explorer_core.session_work)."""
+    ex = work.get("watch")
+    if ex is None or ex.config.latent_dim != 2:
+        return
+    if not player.running and not ex.running:
+        true_posterior(ex)
+    else:
         st.caption("⏸ Pause to see the true posterior p(z|x) of a validation image beside q(z|x).")
+
+
+posterior_or_hint()

@@ -68,7 +68,7 @@ def test_the_fa_page_opens_from_a_prepared_link_and_writes_its_state_back():
         at.query_params[name] = value
     at.run()  # a link opens its page directly (a switch of page clears the URL's parameters)
     assert not at.exception, at.exception
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert (fa.config.posterior, fa.config.lr, fa.config.batch_size) == ("diagonal", 0.001, 64)
     assert fa.dataset.seed == 7 and len(fa.dataset.x_test) == 200
     assert at.session_state["fa_point"] == 5
@@ -81,7 +81,7 @@ def test_values_out_of_range_in_an_fa_link_are_ignored():
         at.query_params[name] = value
     at.run()
     assert not at.exception, at.exception
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert (fa.config.posterior, fa.config.lr, fa.config.batch_size) == ("full", 0.01, 32)
     assert len(fa.dataset.x_test) == 1000
 

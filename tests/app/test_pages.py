@@ -1,6 +1,8 @@
 """Pages under streamlit.testing.v1.AppTest: they render without exceptions and react to the controls."""
 
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -80,9 +82,30 @@ def test_e_step_changes_the_elbo_and_not_the_evidence(fa_page):
     assert metric(at, "Step") == "50"
     assert metric(at, "Test ELBO (estimate)") != elbo
     assert metric(at, "Exact evidence") == evidence
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert set(fa.history.phase[1:]) == {"e_step"}
     assert not fa_playing(at)  # nothing left to stream
+
+
+def test_fa_work_released_while_the_tab_was_gone_starts_afresh_with_a_word(fa_page):
+    """The server lets go of a session's experiment once its tab has been gone a while
+    (explorer_core.session_work); the tab that comes back gets a fresh one and is told why."""
+    at = fa_page
+    at.button(key="fa_e").click().run()
+    play_out(at)
+    work = at.session_state["session_work"]
+    old = weakref.ref(work["fa"])
+    assert old().steps > 0
+    work.release()  # what the sweeper does to a session gone longer than its grace
+    gc.collect()
+    assert old() is None  # nothing of the page (its names, its fragments) still holds the experiment
+    at.run()
+    assert not at.exception
+    assert work["fa"].steps == 0
+    assert metric(at, "Step") == "0"
+    assert any("let go of its run" in t.value for t in at.toast)
+    at.run()
+    assert not any("let go of its run" in t.value for t in at.toast)  # said once
 
 
 def component_data(at: AppTest, key: str) -> dict:
@@ -134,7 +157,7 @@ def test_paper_schedule_queues_4000_steps_and_streams_them(fa_page):
     at = fa_page
     at.select_slider(key="fa_frame").set_value(50)
     at.button(key="fa_paper").click().run()
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert 0 < fa.steps <= 100  # at most two frames of 50 (fewer when a frame's time budget runs out)
     assert fa.steps + fa.queued_steps == 4000
     queued = fa.queued_steps
@@ -150,9 +173,10 @@ def test_paper_schedule_queues_4000_steps_and_streams_them(fa_page):
 def test_fa_free_play_then_schedule_runs_the_schedule_unmixed(fa_page):
     at = fa_page
     at.button(key="fa_play").click().run()  # nothing queued: joint steps until paused
-    assert fa_playing(at) and at.session_state["fa"].queued_steps == 0  # free steps never stay queued
+    # free steps never stay queued
+    assert fa_playing(at) and at.session_state["session_work"]["fa"].queued_steps == 0
     at.run()
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     joint = fa.steps
     assert joint > 0 and set(fa.history.phase[1:]) == {"joint"}
     at.select_slider(key="fa_frame").set_value(500)
@@ -170,7 +194,7 @@ def test_changing_the_posterior_family_starts_a_new_run(fa_page):
     at = fa_page
     at.button(key="fa_joint").click().run()
     at.selectbox(key="fa_posterior").set_value("diagonal").run()
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert fa.config.posterior == "diagonal" and fa.steps == 0
     assert not at.exception
 
@@ -181,7 +205,7 @@ def test_new_data_set_from_the_form(fa_page):
     at.number_input(key="fa_data_n").set_value(200)
     submit = next(b for b in at.button if b.label == "Draw new data set")
     submit.click().run()
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert fa.dataset.seed == 7 and len(fa.dataset.x_test) == 200
     assert not at.exception
 

@@ -35,12 +35,12 @@ def fa_page() -> AppTest:
 
 def test_fa_n_steps_beyond_the_room_left_is_queued_up_to_the_room(fa_page):
     at = fa_page
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     fa.enqueue("m_step", fa.pending.max_steps - 450)  # the probe: the queue had 450 steps of room left
     at.session_state["fa_n"] = 100_000
     at.button(key="fa_e").click().run()
     assert not at.exception, at.exception
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert fa.queued_steps <= fa.pending.max_steps
     assert any("room left" in c.value for c in at.caption), [c.value for c in at.caption]
     # a full queue: a note again, no exception
@@ -69,7 +69,7 @@ def test_fa_raw_values_past_the_fields_bounds_are_brought_in(fa_page):
     at.number_input(key="fa_data_seed").set_value(-5)
     next(b for b in at.button if b.label == "Draw new data set").click().run()
     assert not at.exception, at.exception
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert 10 <= len(fa.dataset.x_test) <= 20_000 and 0 <= fa.dataset.seed < 2**31
 
 
@@ -79,20 +79,20 @@ def test_fa_at_its_largest_settings_k_is_bounded(fa_page):
 
     at = fa_page
     at.number_input(key="fa_k").set_value(200).run()
-    assert at.session_state["fa"].config.n_elbo_samples == 200  # 200 x 1000 test points
+    assert at.session_state["session_work"]["fa"].config.n_elbo_samples == 200  # 200 x 1000 test points
     at.number_input(key="fa_data_n").set_value(20_000)
     next(b for b in at.button if b.label == "Draw new data set").click().run()
     assert not at.exception, at.exception
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert fa.config.n_elbo_samples * len(fa.dataset.x_test) <= MAX_SAMPLE_POINTS
     at.session_state["fa_k"] = 1000  # from the browser, past the bound
     at.run()
     assert not at.exception, at.exception
-    fa = at.session_state["fa"]
+    fa = at.session_state["session_work"]["fa"]
     assert fa.config.n_elbo_samples * len(fa.dataset.x_test) <= MAX_SAMPLE_POINTS
     at.button(key="fa_joint").click().run()
     assert not at.exception, at.exception
-    assert len(at.session_state["fa"].model_samples(20_000)) <= 5_000
+    assert len(at.session_state["session_work"]["fa"].model_samples(20_000)) <= 5_000
 
 
 # ------------------------------------------------------------------------------------- the drawing canvas
@@ -325,7 +325,7 @@ def test_play_on_a_busy_server_says_so_and_starts_on_the_visitors_turn(fa_page, 
     at = fa_page
     at.button(key="fa_play").click().run()
     assert not at.exception, at.exception
-    assert at.session_state["fa"].steps == 0  # nothing ran
+    assert at.session_state["session_work"]["fa"].steps == 0  # nothing ran
     assert not at.session_state["fa_player"].running
     busy = [i for i in infos(at) if "server is busy" in i]
     assert busy and "next in line" in busy[0], infos(at)
@@ -339,7 +339,7 @@ def test_play_on_a_busy_server_says_so_and_starts_on_the_visitors_turn(fa_page, 
     assert at.session_state["fa_player"].running
     assert not any("server is busy" in i for i in infos(at))
     at.run()
-    assert at.session_state["fa"].steps > 0
+    assert at.session_state["session_work"]["fa"].steps > 0
     holders = budget.snapshot()["holders"]
     assert any(h.endswith("/fa") and not h.startswith("other") for h in holders)
     at.button(key="fa_play").click().run()  # ⏸ Pause gives the slot back
@@ -364,7 +364,7 @@ def test_the_operator_plays_on_a_busy_server(fa_page, busy_server):
     at.session_state["tr_operator"] = True  # gave the passphrase on the Training page
     at.button(key="fa_joint").click().run()
     assert not at.exception, at.exception
-    assert at.session_state["fa"].steps > 0
+    assert at.session_state["session_work"]["fa"].steps > 0
     assert not any("server is busy" in i for i in infos(at))
 
 
@@ -421,27 +421,27 @@ def test_a_visitor_cannot_export_to_the_servers_disk(watch_page, tmp_path, monke
 def test_watch_refuses_a_configuration_above_the_sessions_memory(watch_page):
     """2000 validation images with k = 256 took 4.7 GB: refused by its estimate before anything is built."""
     at = watch_page
-    before = at.session_state["watch"]
+    before = at.session_state["session_work"]["watch"]
     at.number_input(key="watch_cfg_eval").set_value(2000)
     at.button(key="FormSubmitter:watch_config-Start a new run").click().run()
     assert not at.exception, at.exception
-    assert at.session_state["watch"] is not before  # 2000 x 16: fits
-    assert at.session_state["watch"].config.n_eval == 2000
+    assert at.session_state["session_work"]["watch"] is not before  # 2000 x 16: fits
+    assert at.session_state["session_work"]["watch"].config.n_eval == 2000
     at.select_slider(key="watch_k").set_value(256).run()  # 2000 x 256 from the controls: refused
     assert not at.exception, at.exception
-    assert at.session_state["watch"].config.iwae_k == 16
+    assert at.session_state["session_work"]["watch"].config.iwae_k == 16
     assert at.session_state["watch_k"] == 16
     assert any("k not changed" in e.value and "MB" in e.value for e in at.error), _texts(at)
     # and from the form: k = 256 with 100 images first, then 2000 images
     at.number_input(key="watch_cfg_eval").set_value(100)
     at.button(key="FormSubmitter:watch_config-Start a new run").click().run()
     at.select_slider(key="watch_k").set_value(256).run()
-    assert at.session_state["watch"].config.iwae_k == 256
-    kept = at.session_state["watch"]
+    assert at.session_state["session_work"]["watch"].config.iwae_k == 256
+    kept = at.session_state["session_work"]["watch"]
     at.number_input(key="watch_cfg_eval").set_value(2000)
     at.button(key="FormSubmitter:watch_config-Start a new run").click().run()
     assert not at.exception, at.exception
-    assert at.session_state["watch"] is kept
+    assert at.session_state["session_work"]["watch"] is kept
     assert any("Cannot start this run" in e.value and "needs about" in e.value for e in at.error)
 
 

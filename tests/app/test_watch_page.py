@@ -85,7 +85,7 @@ def test_page_renders_and_says_what_the_iwae_bound_is(page):
 
 def test_e_steps_move_phi_only_and_the_curves(page):
     at = page
-    ex = at.session_state["watch"]
+    ex = at.session_state["session_work"]["watch"]
     theta = [p.detach().clone() for p in ex.model.generative_parameters()]
     elbo = metric(at, "ELBO")
     at.number_input(key="watch_n").set_value(20)
@@ -95,7 +95,7 @@ def test_e_steps_move_phi_only_and_the_curves(page):
     assert metric(at, "Step") == "20"
     assert metric(at, "ELBO") != elbo
     assert all(torch.equal(a, b) for a, b in zip(theta, ex.model.generative_parameters(), strict=True))
-    assert at.session_state["watch"].history.segments == [["e_step", 1, 20]]
+    assert at.session_state["session_work"]["watch"].history.segments == [["e_step", 1, 20]]
     assert [b["label"] for b in component_data(at, "watch_curves")["panels"][0]["bands"]] == ["E"]
     assert at.button(key="watch_play").label == "▶ Play"
 
@@ -107,7 +107,7 @@ def test_play_streams_pause_stops_and_play_starts_again(page):
     assert playing(at) and at.button(key="watch_play").label == "⏸ Pause"
     for _ in range(3):
         at.run()
-    ex = at.session_state["watch"]
+    ex = at.session_state["session_work"]["watch"]
     assert int(metric(at, "Step").replace(",", "")) > 0 and ex.last_phase == "joint"
     assert "watch_map" in {el.proto.id.rsplit("-", 1)[-1] for el in at.get("bidi_component")}  # live map
     at.button(key="watch_play").click().run()  # pause
@@ -127,7 +127,7 @@ def test_schedule_plays_its_phases_without_joint_steps(page):
     at.button(key="watch_play").click().run()  # free play (joint) first, then the schedule
     at.run()
     at.button(key="watch_schedule").click().run()
-    ex = at.session_state["watch"]
+    ex = at.session_state["session_work"]["watch"]
     deadline = time.monotonic() + 120
     # into the first M-phase (how many joint steps free play took first depends on the machine's speed)
     while "m_step" not in [p for p, _, _ in ex.history.segments]:
@@ -188,14 +188,14 @@ def test_export_lists_the_run_in_the_vae_picker(page):
 
 def test_beta_is_a_live_control_and_the_active_units_are_shown(page):
     assert page.select_slider(key="watch_beta").value == 1.0
-    ex = page.session_state["watch"]
+    ex = page.session_state["session_work"]["watch"]
     active, dims = ex.latest.metrics.active_units, ex.config.latent_dim
     assert metric(page, "Active units") == f"{active} / {dims}"
     # the reading counts them by the same rule (evaluation.metrics.active_units), not by KL per dimension
     assert any(f"{active} of {dims} latent dimensions are active" in m.value for m in page.markdown)
     page.select_slider(key="watch_beta").set_value(4.0).run()
     assert not page.exception, page.exception
-    assert page.session_state["watch"].kl_weight == 4.0
+    assert page.session_state["session_work"]["watch"].kl_weight == 4.0
 
 
 def test_a_link_opens_its_configuration_and_the_url_follows_the_run():
@@ -212,7 +212,7 @@ def test_a_link_opens_its_configuration_and_the_url_follows_the_run():
     at.run()
     assert not at.exception, at.exception
     assert not [w.value for w in at.warning]
-    ex = at.session_state["watch"]
+    ex = at.session_state["session_work"]["watch"]
     c = ex.config
     linked = (c.latent_dim, c.hidden, c.iwae_k, c.lr_inference, c.batch_size, c.seed)
     assert linked == (3, (128,), 64, 3e-3, 50, 7)
@@ -229,7 +229,7 @@ def test_paused_a_2d_model_shows_the_true_posterior_of_a_validation_image(page):
     at = page
     at.button(key="watch_e").click().run()  # queue E-steps: the player runs them
     play_out(at)
-    ex = at.session_state["watch"]
+    ex = at.session_state["session_work"]["watch"]
     assert ex.config.latent_dim == 2 and ex.steps > 0 and not playing(at)
     at.number_input(key="watch_post_index").set_value(3).run()
     at.checkbox(key="watch_post_show").check().run()
@@ -245,3 +245,22 @@ def test_paused_a_2d_model_shows_the_true_posterior_of_a_validation_image(page):
         at.run()
     assert not at.exception, at.exception
     assert any(m.value.startswith("**The gap split**") for m in at.markdown)
+
+
+def test_the_server_can_let_go_of_a_gone_tabs_experiment(page):
+    """Once the sweeper releases the session's work (its tab gone longer than the grace,
+    explorer_core.session_work), nothing of the page (its script's names, its fragments' callables, the
+    pad's decoder) may still hold the experiment: a class's runs must leave the server's memory."""
+    import gc
+    import weakref
+
+    at = page
+    at.button(key="watch_play").click().run()
+    at.run()
+    at.button(key="watch_play").click().run()  # pause: the paused map and its pad are drawn
+    assert not at.exception
+    work = at.session_state["session_work"]
+    ref = weakref.ref(work["watch"])
+    work.release()
+    gc.collect()
+    assert ref() is None

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import numpy as np
 import streamlit as st
 
-from explorer_core.access import may_change
+from explorer_core.access import class_mode, may_change
+from explorer_core.session_work import SessionWork, default_grace_s, process_registry
 from views._models import available_models
 
 #: the session state key that holds whether this session gave the operator's passphrase (Training page)
@@ -31,6 +32,38 @@ def operator() -> bool:
     """Whether this session may change things on the server: always outside class mode, in class mode once
     it gave the operator's passphrase on the Training page (``explorer_core.access.may_change``)."""
     return may_change(bool(st.session_state.get(OPERATOR_KEY)))
+
+
+#: the session state key of the session's :class:`explorer_core.session_work.SessionWork`
+WORK_KEY = "session_work"
+
+
+def _is_active(session: str) -> bool:
+    from streamlit import runtime
+
+    return not runtime.exists() or runtime.get_instance().is_active_session(session)
+
+
+def session_work() -> SessionWork:
+    """This session's large objects (Watch it learn's and the FA page's experiments), which the server lets
+    go of once the tab has been without a connection for a while (:mod:`explorer_core.session_work`; the
+    sweeper starts with the first call in a running server). A tab that comes back after that finds it
+    empty, and is told once why its run starts afresh."""
+    from streamlit import runtime
+
+    work = st.session_state.get(WORK_KEY)
+    if not isinstance(work, SessionWork):
+        work = st.session_state[WORK_KEY] = SessionWork()
+    registry = process_registry(_is_active if runtime.exists() else None, default_grace_s(class_mode()))
+    registry.track(session_id(), work)
+    if work.released_at is not None:
+        work.released_at = None
+        st.toast(
+            f"This tab was away for more than {registry.grace_s:.0f} s, so the server let go of its run: "
+            "a new one starts here.",
+            icon="🔌",
+        )
+    return work
 
 
 Region = tuple[tuple[float, float], tuple[float, float]]

@@ -1,0 +1,212 @@
+"""What a session computes with, let go of once its tab has been gone a while (no Streamlit here).
+
+Two pages hold large objects per visitor: Watch it learn's experiment (a VAE, its optimizers, a snapshot,
+the history; a training thread while it plays) and the factor-analysis experiment. Streamlit keeps a closed
+tab's session, its state included, for ``server.disconnectedSessionTTL`` seconds (120) in case the tab
+reconnects, and removes expired sessions only when another session is stored or removed: after a class
+leaves, nothing may come to remove them, and their objects stay in the server's memory (issue 23:
+``make bench-class`` found the server 12 % above its baseline a minute after 16 visitors left).
+
+So the pages keep those objects in a :class:`SessionWork` (one per session, in the session's state) and the
+process's :class:`SessionWorkRegistry` knows every live one by session id. :meth:`SessionWorkRegistry.sweep`
+(a timer calls it) asks whether each session still has a connection; one that has had none for
+``grace_s`` seconds has its work released: threads stopped, objects dropped. A tab that comes back later
+finds its work empty (:attr:`SessionWork.released_at` says so) and starts afresh, as after a reload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+ENV_GRACE = "AEVB_SESSION_GRACE_S"
+#: seconds a class-mode session may be without a connection before its work is released
+CLASS_GRACE_S = 30.0
+#: outside class mode: as long as Streamlit itself keeps a disconnected session (its default TTL)
+DEFAULT_GRACE_S = 120.0
+
+
+def default_grace_s(class_mode: bool) -> float:
+    """Seconds a session may be without a connection before its work goes: ``AEVB_SESSION_GRACE_S`` when it
+    is a number >= 1, else :data:`CLASS_GRACE_S` in class mode and :data:`DEFAULT_GRACE_S` outside it."""
+    try:
+        grace = float(os.environ.get(ENV_GRACE, ""))
+    except ValueError:
+        grace = float("nan")
+    if 1 <= grace < float("inf"):
+        return grace
+    return CLASS_GRACE_S if class_mode else DEFAULT_GRACE_S
+
+
+class SessionWork:
+    """One session's large objects by name (``"watch"``, ``"fa"``): a small mapping (``in``, ``[]``,
+    ``get``, ``pop``).
+
+    Attributes:
+        released_at: ``time.monotonic()`` when :meth:`release` last emptied it while it held something,
+            else None (a page reads it to say why a returning tab starts afresh, then clears it).
+    """
+
+    def __init__(self) -> None:
+        self._objects: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.released_at: float | None = None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._objects
+
+    def __getitem__(self, name: str) -> Any:
+        return self._objects[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        with self._lock:
+            self._objects[name] = value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The object called ``name``, or ``default``."""
+        return self._objects.get(name, default)
+
+    def pop(self, name: str, default: Any = None) -> Any:
+        """Remove and return the object called ``name`` (``default`` when there is none)."""
+        with self._lock:
+            return self._objects.pop(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._objects))
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def release(self, now: float | None = None) -> int:
+        """Stop what runs (each object's ``stop()``, when it has one; errors are ignored: the object is
+        being dropped) and drop every object; how many there were."""
+        with self._lock:
+            objects, self._objects = self._objects, {}
+        for obj in objects.values():
+            stop = getattr(obj, "stop", None)
+            if callable(stop):
+                with contextlib.suppress(Exception):
+                    stop()
+        if objects:
+            self.released_at = time.monotonic() if now is None else now
+        return len(objects)
+
+
+class SessionWorkRegistry:
+    """Every live :class:`SessionWork` of the process by session id, and the sweep that releases the work
+    of sessions gone for ``grace_s`` seconds.
+
+    It holds the works weakly: a session that Streamlit removes takes its work with it. Thread-safe.
+
+    Args:
+        is_active: whether a session id still has a connection (Streamlit's
+            ``Runtime.is_active_session``).
+        grace_s: seconds without a connection before the work is released.
+        clock: seconds, monotonic (a test passes its own).
+    """
+
+    def __init__(
+        self, is_active: Callable[[str], bool], grace_s: float, clock: Callable[[], float] = time.monotonic
+    ):
+        self._is_active = is_active
+        self.grace_s = float(grace_s)
+        self._clock = clock
+        self._works: weakref.WeakValueDictionary[str, SessionWork] = weakref.WeakValueDictionary()
+        self._gone_since: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def track(self, session_id: str, work: SessionWork) -> None:
+        """Know ``work`` as the work of ``session_id`` (again: a call on every run is cheap)."""
+        with self._lock:
+            if self._works.get(session_id) is not work:
+                self._works[session_id] = work
+            self._gone_since.pop(session_id, None)
+
+    def tracked(self) -> int:
+        """Sessions whose work is known."""
+        return len(self._works)
+
+    def sweep(self) -> list[str]:
+        """Release the work of every session without a connection for ``grace_s`` seconds; their ids.
+
+        A session seen without a connection starts its grace; one seen with a connection again is
+        forgiven. When anything was released, a full garbage collection follows
+        (:func:`collect_released`): a session's objects are often in reference cycles.
+        """
+        now = self._clock()
+        with self._lock:
+            works = list(self._works.items())
+        released = []
+        for sid, work in works:
+            if self._is_active(sid):
+                self._gone_since.pop(sid, None)
+                continue
+            since = self._gone_since.setdefault(sid, now)
+            if now - since >= self.grace_s and len(work):
+                work.release(now)
+                released.append(sid)
+        with self._lock:
+            live = set(self._works.keys())
+            for sid in [s for s in self._gone_since if s not in live]:
+                del self._gone_since[sid]
+        if released:
+            collect_released()
+        return released
+
+
+def collect_released() -> None:
+    """Free what released work leaves: a full garbage collection (``runner.postScriptGC`` is off, and a
+    quiet server may not run one for a long time), then glibc's ``malloc_trim(0)``, which hands freed heap
+    back to the system (nothing happens where there is no glibc)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        import ctypes
+        import ctypes.util
+
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+
+
+class Sweeper:
+    """A daemon thread that calls ``registry.sweep()`` every ``every_s`` seconds (started once per
+    process by :func:`start_sweeper`)."""
+
+    def __init__(self, registry: SessionWorkRegistry, every_s: float):
+        self.registry = registry
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="aevb-session-work-sweeper", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            with contextlib.suppress(Exception):  # a sweep must never end the thread
+                self.registry.sweep()
+
+    def stop(self) -> None:
+        """End the thread (tests)."""
+        self._stop.set()
+
+
+#: seconds between two sweeps
+SWEEP_S = 10.0
+_PROCESS: tuple[SessionWorkRegistry, Sweeper] | None = None
+_PROCESS_LOCK = threading.Lock()
+
+
+def process_registry(is_active: Callable[[str], bool] | None, grace_s: float) -> SessionWorkRegistry:
+    """The process's one registry, created on first use; with ``is_active`` (a server is running) its
+    sweeper thread is started then too. Without it (no Streamlit runtime, e.g. AppTest) nothing is swept."""
+    global _PROCESS
+    with _PROCESS_LOCK:
+        if _PROCESS is None:
+            registry = SessionWorkRegistry(is_active or (lambda _sid: True), grace_s)
+            sweeper = Sweeper(registry, SWEEP_S)
+            if is_active is not None:
+                sweeper.thread.start()
+            _PROCESS = (registry, sweeper)
+        return _PROCESS[0]
