@@ -14,10 +14,11 @@ made up for the run; the shipped models, an empty temporary runs folder). Phases
 2. **Load.** K visitors (default 16), without a browser: each is a Streamlit session over its websocket
    (``bench/ws_client.py``: Streamlit's ``BackMsg`` / ``ForwardMsg`` protobufs, as a tab would send them, its
    fragments' timers included), half on /watch and half on /factor-analysis, arriving 0.25 s apart; each
-   presses ▶ Play (two more sessions, one per page, opened in the warm-up, stay open and idle throughout).
+   presses ▶ Play (two more sessions, one per page, opened in the warm-up, where each played a few seconds
+   and paused before the baseline, stay open and idle throughout).
    Every second each visitor's state is read from what the server sent it: **running** (its "Step" metric
-   rose in the last 2.5 s), **waiting** (the page said "... You are 3rd in line ..." in the last 2.5 s; the
-   place is kept) or **idle**. After ``--settle-s`` the lecturer times the same gestures
+   rose in the last 4 s), **waiting** (the page said "... You are 3rd in line ..." in the last 4 s, one
+   poll; the place is kept) or **idle**. After ``--settle-s`` the lecturer times the same gestures
    again while every visitor still plays; the visitors play ``--play-s`` seconds in all.
 3. **After.** Every visitor closes its websocket (as a tab closes); the server's memory is sampled for
    ``--after-s`` seconds (the target reads it a minute after).
@@ -66,6 +67,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from ws_client import StreamlitSession
 
+from views.components.compute_slot import POLL_S
+
 #: the pages the visitors play on, in turn
 VISITOR_PAGES = ("watch", "factor-analysis")
 #: the lecturer's pages: url path -> (the sidebar link's text, a text of the page's title)
@@ -77,7 +80,9 @@ LECTURER_PAGES = {
 TIMEOUT_MS = 120_000
 GESTURE_TIMEOUT_S = 60.0
 #: seconds: a visitor whose step rose (or who was told its place in line) this recently is running (waiting)
-STATE_WINDOW_S = 2.5
+STATE_WINDOW_S = POLL_S + 1.0  # a visitor in line hears of its place once a poll
+#: seconds each warm-up session plays before the baseline
+WARM_PLAY_S = 3.0
 #: targets of issue 23
 TARGET_LECTURER_RATIO = 1.5
 TARGET_WATCH_STEPS_S = 50.0
@@ -491,9 +496,16 @@ async def run(args) -> dict:
             # caches); these two sessions stay open, idle, to the end, so that a closed session Streamlit
             # still keeps (server.disconnectedSessionTTL) is in neither the baseline nor the memory after
             await lecturer_round(page, 2, 2, 99, errors)
+            # each warm session also plays a few seconds and pauses: what a first Play fills once per
+            # process (its data, a lazily imported module) belongs to the baseline, not to the class
             for p in VISITOR_PAGES:
                 warm = StreamlitSession(url, p)
                 await warm.connect()
+                await warm.wait_for(lambda s: s.button_id("▶ Play"), TIMEOUT_MS / 1e3)
+                await warm.click("▶ Play")
+                await warm.wait_for(lambda s: s.button_id("⏸ Pause"), TIMEOUT_MS / 1e3)
+                await asyncio.sleep(WARM_PLAY_S)
+                await warm.click("⏸ Pause")
                 await warm.wait_for(lambda s: s.button_id("▶ Play"), TIMEOUT_MS / 1e3)
                 warm_sessions.append(warm)
             a = time.monotonic()
@@ -657,8 +669,8 @@ def main() -> None:
     parser.add_argument("--settle-s", type=float, default=20.0, help="seconds of load before the lecturer")
     parser.add_argument("--after-s", type=float, default=180.0, help="seconds sampled after they leave")
     parser.add_argument("--baseline-s", type=float, default=15.0, help="seconds of baseline memory")
-    parser.add_argument("--picks", type=int, default=20, help="GMVAE cluster picks per lecturer round")
-    parser.add_argument("--moves", type=int, default=30, help="latent moves per lecturer round")
+    parser.add_argument("--picks", type=int, default=30, help="GMVAE cluster picks per lecturer round")
+    parser.add_argument("--moves", type=int, default=45, help="latent moves per lecturer round")
     parser.add_argument("--quick", action="store_true", help="K = 4, short phases (smoke run)")
     args = parser.parse_args()
     if args.quick:

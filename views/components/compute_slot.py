@@ -6,8 +6,9 @@ VRNN): ``explorer_core.compute_budget`` holds the slots; this is the page side.
   :meth:`SlotGate.wait` pauses the player and the visitor joins the line.
 * While in line, :meth:`SlotGate.waiting_panel` (mounted by the page's full run, before its frames) says in
   words that the server is busy and where the visitor is in line, polls the budget every
-  :data:`POLL_S` seconds (a fragment with a timer, so a waiting visitor costs one tiny rerun a second, never
-  a spinner) and starts Play by itself when the visitor's turn comes; "Leave the line" gives up the place.
+  :data:`POLL_S` seconds (a fragment with a timer, so a waiting visitor costs one tiny rerun every few
+  seconds, never a spinner) and starts Play by itself when the visitor's turn comes; "Leave the line"
+  gives up the place.
 * :meth:`SlotGate.release` when Play pauses, when its queue is done or when it fails; a session that ends
   mid-Play stops sending heartbeats and the budget reclaims its slot after its timeout.
 
@@ -24,8 +25,10 @@ from explorer_core.compute_budget import ComputeBudget, Ticket, process_budget
 from views.components.page_state import operator, session_id
 from views.components.player import Player
 
-#: seconds between two polls of a visitor waiting in line
-POLL_S = 1.0
+#: seconds between two polls of a visitor waiting in line: a turn comes at most this late, and each poll is a
+#: script run of its own (fifteen visitors in line polled 15 runs a second at 1 s); well inside the budget's
+#: heartbeat timeout (10 s)
+POLL_S = 3.0
 
 
 class SlotGate:
