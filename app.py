@@ -9,6 +9,7 @@ import sys
 
 import streamlit as st
 
+from explorer_core.compute_budget import process_budget
 from explorer_core.device import DeviceError, device_info
 from views.components import lecture
 from views.pages import PAGES as PAGE_FACTS
@@ -41,7 +42,8 @@ with st.sidebar:
     except DeviceError as err:
         st.error(f"Device problem: {err}")
 
-page.run()
+with process_budget().gesture():  # a whole run answers a gesture: paced trainers hold back meanwhile
+    page.run()
 
 # Streamlit's full gc.collect(2) after every run is off (.streamlit/config.toml, runner.postScriptGC): it
 # holds the GIL on every latent move. Python's own collector still runs; what the imports made is in the

@@ -23,6 +23,11 @@ The budget bounds that work:
 * **Fair share.** Each slot holder runs at most ``step_rate`` steps per second (a token bucket):
   :meth:`ComputeBudget.take_steps` (non-blocking, for a page's frame that runs a few steps) and
   :meth:`ComputeBudget.pace` (blocking, for a trainer thread, one call per step).
+* **Gestures first.** While any page answers a gesture (:meth:`ComputeBudget.gesture`: a page run, a pad
+  move, a cluster pick), a paced trainer waits before its next step, at most ``gesture_wait_s`` per step, and
+  does not catch up afterwards; a visitor's frame of Play and a poll of the line wait likewise
+  (:meth:`ComputeBudget.wait_for_gestures`). They all run in the server's process, and their Python holds
+  the GIL that the gesture's script needs.
 * **Memory.** A holder may declare the bytes its work holds (``memory_bytes``); the holders together stay
   within ``memory_limit_bytes``. :func:`session_memory_limit` is the most one session's configuration may
   need (``AEVB_SESSION_MEMORY_MB``, default 1024); pages refuse a configuration above it before anything is
@@ -37,11 +42,12 @@ The process has one budget, :func:`process_budget`. Everything here is thread-sa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 ENV_SLOTS = "AEVB_SESSION_COMPUTE_SLOTS"
@@ -61,6 +67,8 @@ DEFAULT_STEP_RATE = 60.0
 DEFAULT_SESSION_MEMORY_MB = 1024
 #: the largest burst of steps a holder may take at once (in seconds of its rate)
 BURST_S = 0.5
+#: seconds a trainer's step waits at most while pages answer gestures (:meth:`ComputeBudget.gesture`)
+GESTURE_WAIT_S = 0.25
 
 
 def default_slots() -> int:
@@ -183,6 +191,7 @@ class ComputeBudget:
         turn_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        gesture_wait_s: float = GESTURE_WAIT_S,
     ):
         self.slots = int(slots) if slots is not None else default_slots()
         self.timeout_s = float(timeout_s)
@@ -198,6 +207,10 @@ class ComputeBudget:
         self._lock = threading.Lock()
         self._holders: dict[str, _Holder] = {}
         self._line: OrderedDict[str, tuple[float, int]] = OrderedDict()  # holder -> (last seen, memory)
+        self.gesture_wait_s = float(gesture_wait_s)
+        self._gestures = 0
+        self._no_gesture = threading.Event()
+        self._no_gesture.set()
         self.reclaimed = 0  # holders and waiters dropped for silence, since the start
 
     # --- slots ------------------------------------------------------------------------------------------
@@ -324,18 +337,47 @@ class ComputeBudget:
         """One step of a trainer thread: wait (``sleep``) until ``holder`` may take it at ``step_rate``, then
         take it. Returns False without waiting when ``holder`` holds no slot (the thread should stop). Not a
         heartbeat: a trainer whose page went away loses its slot after ``timeout_s``."""
+        waited = self.wait_for_gestures()
         while True:
             with self._lock:
                 held = self._holders.get(str(holder))
                 if held is None:
                     return False
                 now = self._clock()
+                if waited:  # the time given to the gesture earns no steps (no burst right after it)
+                    held.refilled = min(now, held.refilled + waited)
+                    waited = 0.0
                 self._refill(held, now)
                 if held.tokens >= 1 - 1e-6:  # (a refill may fall a rounding error short of a whole step)
                     held.tokens -= 1
                     return True
                 wait = max((1 - held.tokens) / self.step_rate, 1e-4)
             self._sleep(wait)
+
+    def wait_for_gestures(self) -> float:
+        """Wait while pages answer gestures, at most ``gesture_wait_s``; the seconds waited (0.0 at once when
+        none runs). A paced trainer's step, a visitor's frame of Play and a poll of the line call it."""
+        if self._no_gesture.is_set():
+            return 0.0
+        start = time.monotonic()
+        self._no_gesture.wait(self.gesture_wait_s)
+        return time.monotonic() - start
+
+    @contextlib.contextmanager
+    def gesture(self) -> Iterator[None]:
+        """While the ``with`` block runs (a page answering one gesture), paced trainers wait before their
+        next step (:meth:`pace`, at most ``gesture_wait_s`` each step). Nested and concurrent blocks count:
+        trainers go on when the last one ends. The operator's trainer is not paced, so it never waits."""
+        with self._lock:
+            self._gestures += 1
+            self._no_gesture.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._gestures -= 1
+                if self._gestures == 0:
+                    self._no_gesture.set()
 
     # --- internals --------------------------------------------------------------------------------------
     def _refill(self, held: _Holder, now: float) -> None:

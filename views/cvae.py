@@ -28,6 +28,7 @@ from views.components import lecture
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components import posterior_panel as pp
+from views.components.compute_slot import gesture_fragment
 
 P = "cvae"
 GRID_PER_CLASS = 15
@@ -99,7 +100,7 @@ if pp.shown(P, lm.latent_dim):
         overlays["lines"] = pp.contour_lines(picture, lm.z_to_plane)
 
 
-@st.fragment
+@gesture_fragment
 def latent_panel(overlays: dict) -> None:
     """The label, what the decoder shows, the zoom, the pad and the manifold: a change of label, view or zoom
     reruns this; a move of z reruns only the pad and its sliders

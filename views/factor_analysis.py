@@ -443,4 +443,4 @@ def frames(playing: bool) -> bool:
 
 st.fragment(controls)()
 gate.waiting_panel()
-player.frames(frames)
+player.frames(gate.behind_gestures(frames))

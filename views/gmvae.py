@@ -48,6 +48,7 @@ from views.components import latent_pad as lp
 from views.components import lecture, model_panel
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
+from views.components.compute_slot import gesture_fragment
 from views.components.model_metrics import metrics_row
 
 P = "gmvae"
@@ -281,7 +282,7 @@ def cluster_pad(
     )
 
 
-@st.fragment
+@gesture_fragment
 def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray | None) -> None:
     """Pick a cluster (its prior mean on the pad, or a pill), drag on the pad to decode any z of the plane,
     and sample N images from p(z|y)."""

@@ -275,7 +275,7 @@ def generation_panel(playing: bool) -> bool:
 st.subheader("Generation")
 st.html(f"<style>.st-key-{P}_grid img {{ image-rendering: pixelated; }}</style>")
 gate.waiting_panel()
-player.frames(generation_panel)
+player.frames(gate.behind_gestures(generation_panel))
 
 # ------------------------------------------------------------------------------------------- the test set
 try:

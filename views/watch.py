@@ -637,7 +637,7 @@ def true_posterior(ex: WatchExperiment) -> None:
 
 st.fragment(controls)()
 gate.waiting_panel()
-player.frames(frame)
+player.frames(gate.behind_gestures(frame))
 
 
 def posterior_or_hint() -> None:

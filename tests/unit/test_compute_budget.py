@@ -177,3 +177,42 @@ def test_a_holder_whose_turn_is_over_goes_to_the_back_of_the_line(clock):
     assert not over.granted and over.position == 2 and "turn" in over.message()
     assert b.pace("long") is False  # its trainer thread stops
     assert b.acquire("waiter").granted
+
+
+def test_a_paced_step_waits_while_a_page_answers_a_gesture(clock):
+    """Gestures first: a trainer's next step waits for the gesture to end (not for its whole allowance)."""
+    import time
+
+    b = budget(clock, slots=1, gesture_wait_s=30.0)
+    assert b.acquire("trainer").granted
+    took = threading.Event()
+
+    def trainer() -> None:
+        b.pace("trainer")
+        took.set()
+
+    with b.gesture():
+        with b.gesture():  # nested (or concurrent) gestures count
+            thread = threading.Thread(target=trainer)
+            start = time.monotonic()
+            thread.start()
+            assert not took.wait(0.2)  # held back while the gesture runs
+        assert not took.wait(0.1)  # one gesture still runs
+    assert took.wait(10.0)  # the last one ended: the step goes on at once, long before 30 s
+    thread.join()
+    assert time.monotonic() - start < 20.0
+
+
+def test_a_paced_step_waits_at_most_its_allowance(clock):
+    """A gesture that does not end (a visitor dragging for ever) slows a trainer, never stops it."""
+    import time
+
+    b = budget(clock, slots=1, gesture_wait_s=0.05)
+    assert b.acquire("trainer").granted
+    with b.gesture():
+        start = time.monotonic()
+        assert b.pace("trainer") is True
+        assert time.monotonic() - start >= 0.04
+    start = time.monotonic()
+    assert b.pace("trainer") is True  # no gesture: no wait beyond the bucket's (fake-clock) pacing
+    assert time.monotonic() - start < 0.04

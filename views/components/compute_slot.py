@@ -12,12 +12,19 @@ VRNN): ``explorer_core.compute_budget`` holds the slots; this is the page side.
 * :meth:`SlotGate.release` when Play pauses, when its queue is done or when it fails; a session that ends
   mid-Play stops sending heartbeats and the budget reclaims its slot after its timeout.
 
+A page that answers one gesture runs it inside :meth:`ComputeBudget.gesture` (:func:`gesture_fragment`, and
+``app.py`` for a whole run), so that paced trainers hold back for it.
+
 The operator's session (class mode, passphrase given) and every session outside class mode is never queued
 nor paced (``views.components.page_state.operator``). Work that answers one gesture (a pad move, a drawing,
 a cluster pick, "Next row") never goes through here.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -29,6 +36,18 @@ from views.components.player import Player
 #: script run of its own (fifteen visitors in line polled 15 runs a second at 1 s); well inside the budget's
 #: heartbeat timeout (10 s)
 POLL_S = 3.0
+
+
+def gesture_fragment(body: Callable[..., Any]) -> Callable[..., Any]:
+    """``st.fragment(body)`` whose runs answer a gesture (a pad move, a cluster pick, a change of view):
+    while one runs, the server's paced trainers wait (:meth:`ComputeBudget.gesture`)."""
+
+    @functools.wraps(body)
+    def answered(*args: Any, **kwargs: Any) -> Any:
+        with process_budget().gesture():
+            return body(*args, **kwargs)
+
+    return st.fragment(answered)
 
 
 class SlotGate:
@@ -80,6 +99,19 @@ class SlotGate:
         st.session_state[f"{self.key}_slot_wait"] = {"free": self.player.free, "message": ticket.message()}
         self.player.stop()
 
+    def behind_gestures(self, frame: Callable[[bool], bool]) -> Callable[[bool], bool]:
+        """The player's ``frame``, which while playing first waits for the pages answering gestures (at most
+        the budget's ``gesture_wait_s``; :meth:`ComputeBudget.wait_for_gestures`), except in the operator's
+        session: a frame's evaluation and drawing is Python that holds the server's GIL."""
+
+        @functools.wraps(frame)
+        def behind(playing: bool) -> bool:
+            if playing and not operator():
+                self.budget.wait_for_gestures()
+            return frame(playing)
+
+        return behind
+
     def waiting_panel(self) -> None:
         """While this session waits: a fragment that polls the budget every :data:`POLL_S` seconds, shows
         the place in line and starts Play when the slot comes. Nothing otherwise. Call in the page's full
@@ -94,6 +126,7 @@ class SlotGate:
             wait = st.session_state.get(f"{self.key}_slot_wait")
             if wait is None:  # left the line, or Play started
                 return
+            self.budget.wait_for_gestures()  # a poll can wait for a page answering a gesture
             ticket = self.acquire()
             if ticket.granted:
                 st.session_state.pop(f"{self.key}_slot_wait", None)

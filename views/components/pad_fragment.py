@@ -27,6 +27,7 @@ import streamlit as st
 from explorer_core.figures.common import DIGIT_COLOURS
 from views.components import latent_pad as lp
 from views.components import page_state as ps
+from views.components.compute_slot import gesture_fragment
 from views.components.lecture import lecture_mode
 from views.components.page_state import PadState, Region
 
@@ -365,4 +366,4 @@ def show_pad(spec: PadSpec) -> None:
 
 
 #: :func:`show_pad` in a fragment of its own: a drag, an arrow key or a slider reruns only the pad
-pad_fragment = st.fragment(show_pad)
+pad_fragment = gesture_fragment(show_pad)
