@@ -136,8 +136,12 @@ def test_schedule_plays_its_phases_without_joint_steps(page):
     at.button(key="watch_play").click().run()  # pause: the queue keeps the rest
     assert not playing(at) and ex.queued_steps > 0
     phases = [p for p, _, _ in ex.history.segments]
-    assert phases[-2:] == ["e_step", "m_step"] and phases.count("joint") <= 1
-    assert phases.index("e_step") == len(phases) - 2  # nothing between the joint start and the schedule
+    first = phases.index("e_step")
+    assert phases.count("joint") <= 1 and "joint" not in phases[first:]  # no joint step once it began
+    # the schedule's phases in order (the pause may land in its first M-phase or in the E-phase after it:
+    # how far the thread got between two reruns depends on the machine's speed)
+    assert phases[first : first + 2] == ["e_step", "m_step"]
+    assert set(phases[first:]) == {"e_step", "m_step"}
 
 
 def test_queued_steps_switch_play_off_when_done(page):
