@@ -344,7 +344,7 @@ class ComputeBudget:
                 if held is None:
                     return False
                 now = self._clock()
-                if waited:  # the time given to the gesture earns no steps (no burst right after it)
+                if waited > 0:  # the time given to the gesture earns no steps (no burst right after it)
                     held.refilled = min(now, held.refilled + waited)
                     waited = 0.0
                 self._refill(held, now)
@@ -359,9 +359,9 @@ class ComputeBudget:
         none runs). A paced trainer's step, a visitor's frame of Play and a poll of the line call it."""
         if self._no_gesture.is_set():
             return 0.0
-        start = time.monotonic()
+        start = self._clock()
         self._no_gesture.wait(self.gesture_wait_s)
-        return time.monotonic() - start
+        return self._clock() - start
 
     @contextlib.contextmanager
     def gesture(self) -> Iterator[None]:

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 ENV_GRACE = "AEVB_SESSION_GRACE_S"
@@ -46,7 +46,7 @@ def default_grace_s(class_mode: bool) -> float:
 
 class SessionWork:
     """One session's large objects by name (``"watch"``, ``"fa"``): a small mapping (``in``, ``[]``,
-    ``get``, ``pop``).
+    ``get``, ``len``).
 
     Attributes:
         released_at: ``time.monotonic()`` when :meth:`release` last emptied it while it held something,
@@ -71,14 +71,6 @@ class SessionWork:
     def get(self, name: str, default: Any = None) -> Any:
         """The object called ``name``, or ``default``."""
         return self._objects.get(name, default)
-
-    def pop(self, name: str, default: Any = None) -> Any:
-        """Remove and return the object called ``name`` (``default`` when there is none)."""
-        with self._lock:
-            return self._objects.pop(name, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._objects))
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -172,41 +164,31 @@ def collect_released() -> None:
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
-class Sweeper:
-    """A daemon thread that calls ``registry.sweep()`` every ``every_s`` seconds (started once per
-    process by :func:`start_sweeper`)."""
-
-    def __init__(self, registry: SessionWorkRegistry, every_s: float):
-        self.registry = registry
-        self.every_s = every_s
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="aevb-session-work-sweeper", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            with contextlib.suppress(Exception):  # a sweep must never end the thread
-                self.registry.sweep()
-
-    def stop(self) -> None:
-        """End the thread (tests)."""
-        self._stop.set()
+def _sweep_forever(registry: SessionWorkRegistry, every_s: float) -> None:
+    """The sweeper thread: ``registry.sweep()`` every ``every_s`` seconds, for the life of the process."""
+    while True:
+        time.sleep(every_s)
+        with contextlib.suppress(Exception):  # a sweep must never end the thread
+            registry.sweep()
 
 
 #: seconds between two sweeps
 SWEEP_S = 10.0
-_PROCESS: tuple[SessionWorkRegistry, Sweeper] | None = None
+_PROCESS: SessionWorkRegistry | None = None
 _PROCESS_LOCK = threading.Lock()
 
 
 def process_registry(is_active: Callable[[str], bool] | None, grace_s: float) -> SessionWorkRegistry:
     """The process's one registry, created on first use; with ``is_active`` (a server is running) its
-    sweeper thread is started then too. Without it (no Streamlit runtime, e.g. AppTest) nothing is swept."""
+    sweeper thread (a daemon, every :data:`SWEEP_S` seconds) is started then too. Without it (no Streamlit
+    runtime, e.g. AppTest) nothing is swept."""
     global _PROCESS
     with _PROCESS_LOCK:
         if _PROCESS is None:
-            registry = SessionWorkRegistry(is_active or (lambda _sid: True), grace_s)
-            sweeper = Sweeper(registry, SWEEP_S)
+            _PROCESS = SessionWorkRegistry(is_active or (lambda _sid: True), grace_s)
             if is_active is not None:
-                sweeper.thread.start()
-            _PROCESS = (registry, sweeper)
-        return _PROCESS[0]
+                sweeper = threading.Thread(
+                    target=_sweep_forever, args=(_PROCESS, SWEEP_S), name="aevb-session-sweeper", daemon=True
+                )
+                sweeper.start()
+        return _PROCESS
