@@ -91,8 +91,15 @@ def healthy(url: str, proc: subprocess.Popen) -> bool:
         return False
 
 
-def start_server(log_path: Path, runs_dir: Path, script: str = "app.py", timeout_s: float = 120):
-    """Start a server of ``script`` (output to ``log_path``) and wait until it is healthy; (process, URL).
+def start_server(
+    log_path: Path,
+    runs_dir: Path,
+    script: str = "app.py",
+    timeout_s: float = 120,
+    extra_env: dict[str, str] | None = None,
+):
+    """Start a server of ``script`` (output to ``log_path``; ``extra_env`` added to its environment) and
+    wait until it is healthy; (process, URL).
 
     Raises:
         RuntimeError: it exited, or did not answer within ``timeout_s``.
@@ -104,7 +111,7 @@ def start_server(log_path: Path, runs_dir: Path, script: str = "app.py", timeout
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_env(runs_dir),
+            env={**server_env(runs_dir), **(extra_env or {})},
         )
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + timeout_s

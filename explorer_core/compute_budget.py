@@ -24,8 +24,9 @@ The budget bounds that work:
   :meth:`ComputeBudget.take_steps` (non-blocking, for a page's frame that runs a few steps) and
   :meth:`ComputeBudget.pace` (blocking, for a trainer thread, one call per step).
 * **Gestures first.** While any page answers a gesture (:meth:`ComputeBudget.gesture`: a page run, a pad
-  move, a cluster pick), a paced trainer waits before its next step, at most ``gesture_wait_s`` per step, and
-  does not catch up afterwards; a visitor's frame of Play and a poll of the line wait likewise
+  move, a cluster pick) and for ``gesture_linger_s`` after (the server still sends the answer then), a paced
+  trainer waits before its next step, at most ``gesture_wait_s`` per step, and does not catch up
+  afterwards; a visitor's frame of Play and a poll of the line wait likewise
   (:meth:`ComputeBudget.wait_for_gestures`). They all run in the server's process, and their Python holds
   the GIL that the gesture's script needs.
 * **Memory.** A holder may declare the bytes its work holds (``memory_bytes``); the holders together stay
@@ -69,6 +70,9 @@ DEFAULT_SESSION_MEMORY_MB = 1024
 BURST_S = 0.5
 #: seconds a trainer's step waits at most while pages answer gestures (:meth:`ComputeBudget.gesture`)
 GESTURE_WAIT_S = 0.25
+#: seconds after the last gesture's block ends during which paced work still waits: the server then still
+#: finishes that run and sends its answer (about as long again as the block, make bench-class)
+GESTURE_LINGER_S = 0.03
 
 
 def default_slots() -> int:
@@ -177,6 +181,8 @@ class ComputeBudget:
         turn_s: seconds a holder keeps its slot while others wait (default :func:`default_turn_s`).
         clock: monotonic seconds (default ``time.monotonic``).
         sleep: how :meth:`pace` waits (default ``time.sleep``).
+        gesture_wait_s: seconds a paced step, frame or poll waits at most for gestures.
+        gesture_linger_s: seconds after the last gesture ended during which they still wait.
 
     Raises:
         ValueError: a non-positive ``slots``, ``timeout_s`` or ``step_rate``.
@@ -192,6 +198,7 @@ class ComputeBudget:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         gesture_wait_s: float = GESTURE_WAIT_S,
+        gesture_linger_s: float = GESTURE_LINGER_S,
     ):
         self.slots = int(slots) if slots is not None else default_slots()
         self.timeout_s = float(timeout_s)
@@ -211,6 +218,8 @@ class ComputeBudget:
         self._gestures = 0
         self._no_gesture = threading.Event()
         self._no_gesture.set()
+        self.gesture_linger_s = max(0.0, float(gesture_linger_s))
+        self._gesture_ended = float("-inf")  # (clock) when the last gesture ended
         self.reclaimed = 0  # holders and waiters dropped for silence, since the start
 
     # --- slots ------------------------------------------------------------------------------------------
@@ -336,9 +345,15 @@ class ComputeBudget:
     def pace(self, holder: str) -> bool:
         """One step of a trainer thread: wait (``sleep``) until ``holder`` may take it at ``step_rate``, then
         take it. Returns False without waiting when ``holder`` holds no slot (the thread should stop). Not a
-        heartbeat: a trainer whose page went away loses its slot after ``timeout_s``."""
-        waited = self.wait_for_gestures()
+        heartbeat: a trainer whose page went away loses its slot after ``timeout_s``.
+
+        Gestures first: the step is taken only when no page answers a gesture (:meth:`gesture`), checked
+        again after every wait for the rate (a trainer spends most of its time there, so a gesture that
+        began meanwhile is seen), for at most ``gesture_wait_s`` in all per step."""
+        allowance = self.gesture_wait_s
         while True:
+            waited = self.wait_for_gestures(allowance)
+            allowance -= waited
             with self._lock:
                 held = self._holders.get(str(holder))
                 if held is None:
@@ -346,7 +361,6 @@ class ComputeBudget:
                 now = self._clock()
                 if waited > 0:  # the time given to the gesture earns no steps (no burst right after it)
                     held.refilled = min(now, held.refilled + waited)
-                    waited = 0.0
                 self._refill(held, now)
                 if held.tokens >= 1 - 1e-6:  # (a refill may fall a rounding error short of a whole step)
                     held.tokens -= 1
@@ -354,13 +368,21 @@ class ComputeBudget:
                 wait = max((1 - held.tokens) / self.step_rate, 1e-4)
             self._sleep(wait)
 
-    def wait_for_gestures(self) -> float:
-        """Wait while pages answer gestures, at most ``gesture_wait_s``; the seconds waited (0.0 at once when
-        none runs). A paced trainer's step, a visitor's frame of Play and a poll of the line call it."""
-        if self._no_gesture.is_set():
+    def wait_for_gestures(self, limit_s: float | None = None) -> float:
+        """Wait while pages answer gestures, and ``gesture_linger_s`` after the last one ended, at most
+        ``limit_s`` (default ``gesture_wait_s``) in all; the seconds waited (0.0 at once when none runs or
+        just ran; the whole limit when the gestures outlast it). A paced trainer's step, a visitor's frame
+        of Play and a poll of the line call it."""
+        limit = self.gesture_wait_s if limit_s is None else limit_s
+        if limit <= 0:
             return 0.0
         start = self._clock()
-        self._no_gesture.wait(self.gesture_wait_s)
+        if not self._no_gesture.is_set() and not self._no_gesture.wait(limit):
+            return max(self._clock() - start, limit)
+        now = self._clock()
+        linger = min(self._gesture_ended + self.gesture_linger_s - now, limit - (now - start))
+        if linger > 0:
+            self._sleep(linger)
         return self._clock() - start
 
     @contextlib.contextmanager
@@ -377,6 +399,7 @@ class ComputeBudget:
             with self._lock:
                 self._gestures -= 1
                 if self._gestures == 0:
+                    self._gesture_ended = self._clock()
                     self._no_gesture.set()
 
     # --- internals --------------------------------------------------------------------------------------

@@ -477,10 +477,17 @@ def frame(playing: bool) -> bool:
                 slot_ok = False
                 ex.stop()
                 gate.wait(ticket)
-        new = ex.collect(COLLECT_TIMEOUT_S if slot_ok else 0.0, min_steps=int(state.get("watch_frame", 20)))
+        # the wait for the trainer's parameters is most of a frame: gestures that began meanwhile go first,
+        # before the evaluation and before the drawing
+        new = ex.collect(
+            COLLECT_TIMEOUT_S if slot_ok else 0.0,
+            min_steps=int(state.get("watch_frame", 20)),
+            before_evaluate=gate.yield_to_gestures,
+        )
         go_on = slot_ok and ex.error is None and (ex.running or new is not None)
         if not go_on and slot_ok:
             gate.release()
+        gate.yield_to_gestures()
     else:
         ex.collect(0.0)  # what the thread handed over when it stopped
     collect_ms = (time.perf_counter() - start) * 1e3

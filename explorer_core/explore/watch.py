@@ -733,12 +733,16 @@ class WatchExperiment:
         finally:
             self._handed_event.set()  # wake a frame that waits
 
-    def collect(self, timeout_s: float = 1.0, min_steps: int = 1) -> WatchFrame | None:
+    def collect(
+        self, timeout_s: float = 1.0, min_steps: int = 1, before_evaluate: Callable[[], object] | None = None
+    ) -> WatchFrame | None:
         """The page's frame while the thread runs: ask it for the parameters once it has taken ``min_steps``
         steps more than :attr:`latest` shows (or at the end of a phase, whichever comes first), wait up to
         ``timeout_s`` for them, evaluate every copy handed over (the one asked for, and one at the end of
         each phase) and return the newest frame; ``None`` when nothing new came (the thread is done, or
-        slower than ``timeout_s``: the copy asked for then comes with a later call).
+        slower than ``timeout_s``: the copy asked for then comes with a later call). ``before_evaluate`` is
+        called before each evaluation, after the wait (the page's compute budget waits there while other
+        pages answer gestures: :meth:`explorer_core.compute_budget.ComputeBudget.wait_for_gestures`).
 
         A NaN or inf in an evaluation stops the thread, puts the live model back to the last frame that was
         finite, clears the queue and sets :attr:`error`.
@@ -754,6 +758,8 @@ class WatchExperiment:
                     self._handed_event.wait(max(0.0, min(0.05, deadline - time.monotonic())))
         frame = None
         while True:
+            if before_evaluate is not None and self._has_handed():
+                before_evaluate()
             got = self._evaluate_handed()
             if got is None:
                 break

@@ -203,6 +203,57 @@ def test_a_paced_step_waits_while_a_page_answers_a_gesture(clock):
     assert time.monotonic() - start < 20.0
 
 
+def test_a_step_that_waited_for_its_rate_yields_to_a_gesture_begun_meanwhile(clock):
+    """A trainer spends most of its time waiting for its rate: a gesture that begins during that wait holds
+    the step back too (the check is made again after the wait, not only before it)."""
+    import time
+
+    b = None
+    gesture = None
+    ended = threading.Event()
+
+    def sleep(s: float) -> None:  # the wait for the rate; a page's gesture begins meanwhile
+        nonlocal gesture
+        clock.t += s
+        if gesture is None:
+            gesture = b.gesture()
+            gesture.__enter__()
+
+            def end() -> None:
+                ended.set()
+                gesture.__exit__(None, None, None)
+
+            threading.Timer(0.3, end).start()
+
+    b = ComputeBudget(clock=clock, sleep=sleep, slots=1, timeout_s=10.0, step_rate=10.0, gesture_wait_s=30.0)
+    assert b.acquire("trainer").granted
+    start = time.monotonic()
+    for _ in range(100):  # the bucket's burst, then a wait for the rate
+        assert b.pace("trainer") is True
+        if gesture is not None:
+            break
+    assert gesture is not None
+    assert ended.is_set()  # the step was taken only once the gesture had ended
+    assert time.monotonic() - start >= 0.25
+
+
+def test_paced_work_waits_a_little_after_a_gesture_ends(clock):
+    """The server still sends a gesture's answer after its block ends: paced work waits the linger too,
+    and not once it has passed."""
+    b = budget(clock, slots=1, gesture_linger_s=0.03)
+    with b.gesture():
+        pass
+    assert b.wait_for_gestures() == pytest.approx(0.03)  # (the fake clock's sleep)
+    assert b.wait_for_gestures() == 0.0  # the linger is over
+    with b.gesture():
+        pass
+    clock.t += 1.0
+    assert b.wait_for_gestures() == 0.0  # long after the gesture: no wait
+    with b.gesture():
+        pass
+    assert b.wait_for_gestures(0.01) == pytest.approx(0.01)  # never more than the limit
+
+
 def test_a_paced_step_waits_at_most_its_allowance(clock):
     """A gesture that does not end (a visitor dragging for ever) slows a trainer, never stops it."""
     import time

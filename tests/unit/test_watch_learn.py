@@ -308,6 +308,21 @@ def test_collect_waits_for_the_steps_per_frame_asked_for(small):
         small.stop()
 
 
+def test_collect_calls_its_hook_before_each_evaluation_not_while_nothing_came(small):
+    """The page's budget waits for other pages' gestures there: after the wait for the parameters, before
+    the evaluation; a collect that got nothing new does not call it."""
+    calls = []
+    small.start(autoplay="joint")
+    try:
+        frame = small.collect(timeout_s=30.0, min_steps=3, before_evaluate=lambda: calls.append(small.steps))
+        assert frame is not None and len(calls) >= 1
+    finally:
+        small.stop()
+    small.collect(0.0)  # what the stop handed over
+    calls.clear()
+    assert small.collect(0.0, before_evaluate=lambda: calls.append(1)) is None and calls == []
+
+
 def test_nan_in_the_thread_stops_it_and_goes_back(small, monkeypatch):
     small.run("joint", 5)
     before, steps = params(small.model.parameters()), small.steps

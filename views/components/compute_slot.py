@@ -33,9 +33,10 @@ from views.components.page_state import operator, session_id
 from views.components.player import Player
 
 #: seconds between two polls of a visitor waiting in line: a turn comes at most this late, and each poll is a
-#: script run of its own (fifteen visitors in line polled 15 runs a second at 1 s); well inside the budget's
-#: heartbeat timeout (10 s)
-POLL_S = 3.0
+#: script run of its own, with its messages (fifteen visitors in line polled 15 runs a second at 1 s, 5 at
+#: 3 s; those runs, more than the holder's training, slowed the lecturer's latent moves: make bench-class);
+#: inside the budget's heartbeat timeout (10 s) with room for a late poll
+POLL_S = 5.0
 
 
 def gesture_fragment(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,11 +107,18 @@ class SlotGate:
 
         @functools.wraps(frame)
         def behind(playing: bool) -> bool:
-            if playing and not operator():
-                self.budget.wait_for_gestures()
+            if playing:
+                self.yield_to_gestures()
             return frame(playing)
 
         return behind
+
+    def yield_to_gestures(self) -> None:
+        """Wait while pages answer gestures (at most the budget's ``gesture_wait_s``), except in the
+        operator's session. A frame that waited long for something else (Watch's frame waits for the
+        trainer's next parameters) calls it again before its own heavy part."""
+        if not operator():
+            self.budget.wait_for_gestures()
 
     def waiting_panel(self) -> None:
         """While this session waits: a fragment that polls the budget every :data:`POLL_S` seconds, shows
