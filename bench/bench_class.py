@@ -25,13 +25,13 @@ made up for the run; the shipped models, an empty temporary runs folder). Phases
    presses ▶ Play (two more sessions, one per page, opened in the warm-up, where each played a few seconds
    and paused before the baseline, stay open and idle throughout).
    Every second each visitor's state is read from what the server sent it: **running** (its "Step" metric
-   rose in the last 4 s), **waiting** (the page said "... You are 3rd in line ..." in the last 4 s, one
-   poll; the place is kept) or **idle**. After ``--settle-s`` the lecturer times the same gestures
-   again while every visitor still plays; the visitors play ``--play-s`` seconds in all.
+   rose within one poll of the line and a second: 6 s), **waiting** (the page said "... You are 3rd in
+   line ..." within that time; the place is kept) or **idle**. After ``--settle-s`` the lecturer times the
+   same gestures again while every visitor still plays; the visitors play ``--play-s`` seconds in all.
 3. **After.** Every visitor closes its websocket (as a tab closes); the server's memory is sampled for
    ``--after-s`` seconds (the target reads it a minute after). Then the lecturer times the same gestures a
    third time, with no visitor left: **K = 0 is both quiet rounds together** (before and after), so that
-   the ratio does not rest on one round (two quiet rounds of one server differ by up to 1.15x).
+   the ratio does not rest on one round (two quiet rounds of one server differed by up to 1.2x).
 
 Throughout, the server process's CPU (cores, from its user + system time) and resident memory are sampled
 every second (psutil when installed, else /proc). Errors: an exception element on any page, a connection the

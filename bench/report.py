@@ -749,24 +749,6 @@ def class_section(r: dict) -> list[str]:
         ]
     lines += [
         "",
-        "K = 0 is the quiet rounds before and after the visitors together (p50 "
-        + ("server" if timing == "server_run_ms" else "run")
-        + " ms, before / after): "
-        + "; ".join(
-            f"{name} {cell2}"
-            for name, kind in (("picks", "picks"), ("moves", "moves"))
-            for cell2 in [
-                " / ".join(
-                    _fmt(((lec[p].get(kind) or {}).get(timing) or {}).get("p50_ms"))
-                    for p in ("k0_before", "k0_after")
-                )
-            ]
-        )
-        + f". In the page (its own drawing included) the ratios are picks {_fmt(in_page.get('picks'))}x, "
-        f"moves {_fmt(in_page.get('moves'))}x. Server trace: {r.get('server_trace', '–')}.",
-    ]
-    lines += [
-        "",
         f"Slot holders' steps/s: Watch {_fmt(r['holders_steps_per_s'].get('watch'), 1)}, factor analysis "
         f"{_fmt(r['holders_steps_per_s'].get('factor-analysis'), 1)}. Visitors' states while the lecturer "
         f"measured: {counts(r.get('visitor_states_while_lecturer_measured'))}; at the end: "
