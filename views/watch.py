@@ -422,9 +422,11 @@ def paused_map(ex: WatchExperiment, region: Region, axes: tuple[str, str]) -> No
     moves z to its encoding, a wheel notch zooms the manifold's box around the pointer (drawn on the pad)."""
     f = ex.latest
     page = watch_state()
-    # paused, the parameters are those of the last frame: the browser decodes a drag itself (VAE page)
-    if page.decoder is None or page.decoder[0] is not f:
-        page.decoder = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
+    # paused, the parameters are those of the last frame: the browser decodes a drag itself (VAE page). Its
+    # weights stay in the session's work, let go of with the experiment when the tab is gone
+    made = work.get("watch_decoder")
+    if made is None or made[0] is not f:
+        made = work["watch_decoder"] = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
     coords, data = f.coords, ex.data
     # the pad's fragment keeps these callables: they hold the experiment weakly, so that the server can let
     # go of it when the tab is gone (explorer_core.session_work)
@@ -439,7 +441,7 @@ def paused_map(ex: WatchExperiment, region: Region, axes: tuple[str, str]) -> No
             ranges=region,
             region=region,
             decode=partial(decode_at, weakref.ref(ex), f),
-            decoder=page.decoder[1],
+            decoder=made[1],
             view="mean",
             zoom="box",
             point_uv=lambda i: coords[i],

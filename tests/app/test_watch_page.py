@@ -265,6 +265,8 @@ def test_the_server_can_let_go_of_a_gone_tabs_experiment(page):
     assert not at.exception
     work = at.session_state["session_work"]
     ref = weakref.ref(work["watch"])
+    decoder_ref = weakref.ref(work["watch_decoder"][1])  # the paused pad's browser decoder (its weights)
     work.release()
     gc.collect()
     assert ref() is None
+    assert decoder_ref() is None  # it was work too: nothing in the session's state keeps it

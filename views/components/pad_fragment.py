@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -236,7 +236,12 @@ def pad_callbacks(spec: PadSpec) -> dict[str, Callable[[], None]]:
     - pick: z moves to the point (when ``point_moves_z``), then ``on_point(position in the points)`` or
       ``on_mark(pick id)``, then the page reruns (``picks_rerun_app``);
     - zoom: :func:`on_wheel`.
+
+    The callbacks stay in the session's widget state after the run (until the next one, or until Streamlit
+    drops the session): they keep the spec without its browser decoder, whose weights (about 1 MB) Watch
+    makes afresh per frame and its session's work lets go of when the tab is gone.
     """
+    spec = replace(spec, decoder=None)
 
     def on_move() -> None:
         move = lp.read_move(lp.pad_value(spec.key, "move"))

@@ -114,15 +114,14 @@ class WatchState(PageState):
 
     Attributes:
         region: the map's region ((u0, u1), (v0, v1)) of the last frame (the next one keeps it when it can).
-        decoder: (the frame, the browser decoder on its plane or ``None``): the paused pad's decoder, made
-            once per frame.
         shown_step: the step of the frame shown last; server_ms: that frame's server milliseconds.
 
-    The pad's state (z, the zoomed box of the manifold, the acknowledged move) is :attr:`pad`.
+    The pad's state (z, the zoomed box of the manifold, the acknowledged move) is :attr:`pad`. The paused
+    pad's browser decoder (its weights, about 1 MB) is in the session's work, beside the experiment, and goes
+    with it (``work["watch_decoder"]``).
     """
 
     region: Region | None = None
-    decoder: tuple[Any, Any] | None = None
     shown_step: int = 0
     server_ms: float = 0.0
 
