@@ -11,6 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explorer_core.figures.common import finite_list
+
 #: One colour per generated digit (cycled), matching the order of the grid (left to right, top to bottom).
 SEQUENCE_COLOURS = (
     "#1f77b4",
@@ -314,12 +316,6 @@ def row_terms_figure(
     return fig
 
 
-def _json_list(values: np.ndarray, decimals: int = 4) -> list[float | None]:
-    """Rounded floats for JSON; ``None`` where a value is NaN (a break in a line)."""
-    a = np.round(np.asarray(values, dtype=np.float64), decimals)
-    return [float(v) if np.isfinite(v) else None for v in a]
-
-
 def _padded_range(values: np.ndarray, floor: float = 1.0) -> list[float]:
     """[lo, hi] of the finite values with a 10 % margin, at least ``floor`` wide and around 0 when empty."""
     v = np.asarray(values, dtype=np.float64)
@@ -368,15 +364,15 @@ def prior_trajectory_chart(
                     else [],
                     "lines": [
                         {
-                            "x": _json_list(x, 2),
-                            "y": _json_list(y),
+                            "x": finite_list(x, 2),
+                            "y": finite_list(y, 4),
                             "color": SEQUENCE_COLOURS[0],
                             "width": 1,
                             "opacity": 0.45,
                         },
                         {
-                            "x": _json_list(t, 2),
-                            "y": _json_list(prior_means[:, :, d].mean(0) if n else t[:0]),
+                            "x": finite_list(t, 2),
+                            "y": finite_list(prior_means[:, :, d].mean(0) if n else t[:0], 4),
                             "color": "#000000",
                             "width": 2.5,
                         },
@@ -397,8 +393,8 @@ def prior_trajectory_chart(
             for k, symbol in ((0, "ring"), (done - 1, "dot")):
                 markers.append(
                     {
-                        "x": _json_list(prior_means[:, k, 0]),
-                        "y": _json_list(prior_means[:, k, 1]),
+                        "x": finite_list(prior_means[:, k, 0], 4),
+                        "y": finite_list(prior_means[:, k, 1], 4),
                         "color": colours,
                         "size": 4.5,
                         "symbol": symbol,
@@ -412,7 +408,12 @@ def prior_trajectory_chart(
                 "x": {"range": _padded_range(prior_means[:, :, 0]), "title": "mean of z1"},
                 "y": {"range": _padded_range(prior_means[:, :, 1]), "title": "mean of z2"},
                 "lines": [
-                    {"x": _json_list(x), "y": _json_list(y), "color": "rgba(120,120,120,0.6)", "width": 1}
+                    {
+                        "x": finite_list(x, 4),
+                        "y": finite_list(y, 4),
+                        "color": "rgba(120,120,120,0.6)",
+                        "width": 1,
+                    }
                 ],
                 "markers": markers,
             }

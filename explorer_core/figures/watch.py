@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explorer_core.figures.common import DIGIT_COLOURS, phase_bands, stacked_chart, thin_indices
+from explorer_core.figures.common import DIGIT_COLOURS, finite_list, phase_bands, stacked_chart, thin_indices
 
 MAX_POINTS = 600
 MAX_SEGMENTS = 60
@@ -28,17 +28,6 @@ RECON_COLOUR = "#1f77b4"
 KL_COLOUR = "#9467bd"
 INACTIVE_COLOUR = "#c7c7c7"
 CURSOR_COLOUR = "#000000"
-
-
-def _floats(values, decimals: int = 4) -> list[float | None]:
-    """Plain floats (rounded), ``None`` for a value that is not finite. Rounded by numpy in one call: a
-    visitor's frame of Watch draws several hundred of them, in Python that holds the server's GIL."""
-    a = np.asarray(values, dtype=float).ravel()
-    finite = np.isfinite(a)
-    out = np.round(np.where(finite, a, 0.0), decimals).tolist()
-    if not finite.all():
-        out = [v if ok else None for v, ok in zip(out, finite.tolist(), strict=True)]
-    return out
 
 
 def _history(steps: Sequence[int], segments: Sequence[Sequence], *curves: Sequence[float]):
@@ -76,7 +65,7 @@ def _panel(
 ) -> dict:
     """One panel of a :func:`explorer_core.figures.common.stacked_chart`: ``curves`` are (values [n], colour)
     lines over ``xs`` [n], 2 px wide, the E/M ``bands`` shaded."""
-    lines = [{"x": xs, "y": _floats(values), "color": colour, "width": 2} for values, colour in curves]
+    lines = [{"x": xs, "y": finite_list(values, 4), "color": colour, "width": 2} for values, colour in curves]
     return {
         "top": top,
         "bottom": bottom,
@@ -106,7 +95,7 @@ def bound_chart(
     """
     x, (e, i), x_range, bands = _history(steps, segments, elbo, iwae)
     gap = i - e
-    xs = _floats(x, 1)
+    xs = finite_list(x, 1)
     legend = [
         {"name": f"IWAE bound, k = {k} (≤ log p(x))", "color": IWAE_COLOUR, "width": 2},
         {"name": "ELBO", "color": ELBO_COLOUR, "width": 2},
@@ -136,7 +125,7 @@ def terms_chart(
     """The ELBO's two terms per evaluation (Kingma & Welling 2014, eq. 10): E_q[log p(x|z)] (top) and
     KL(q(z|x) || p(z)) (bottom), nats per image, phases shaded."""
     x, (r, kl_a), x_range, bands = _history(steps, segments, reconstruction, kl)
-    xs = _floats(x, 1)
+    xs = finite_list(x, 1)
     legend = [
         {"name": "reconstruction E_q[log p(x|z)]", "color": RECON_COLOUR, "width": 2},
         {"name": "KL(q(z|x) ‖ p(z))", "color": KL_COLOUR, "width": 2},
@@ -200,8 +189,8 @@ def map_chart(
         if pick.any():
             markers.append(
                 {
-                    "x": _floats(coords[pick, 0], 3),
-                    "y": _floats(coords[pick, 1], 3),
+                    "x": finite_list(coords[pick, 0], 3),
+                    "y": finite_list(coords[pick, 1], 3),
                     "color": DIGIT_COLOURS[digit],
                     "size": 2.5,
                 }

@@ -134,7 +134,7 @@ class SlotGate:
             wait = st.session_state.get(f"{self.key}_slot_wait")
             if wait is None:  # left the line, or Play started
                 return
-            self.budget.wait_for_gestures()  # a poll can wait for a page answering a gesture
+            self.yield_to_gestures()  # a poll can wait for a page answering a gesture
             ticket = self.acquire()
             if ticket.granted:
                 st.session_state.pop(f"{self.key}_slot_wait", None)
