@@ -220,6 +220,7 @@ class ComputeBudget:
         self._no_gesture.set()
         self.gesture_linger_s = max(0.0, float(gesture_linger_s))
         self._gesture_ended = float("-inf")  # (clock) when the last gesture ended
+        self._inside = threading.local()  # .depth: the gesture blocks the calling thread is in
         self.reclaimed = 0  # holders and waiters dropped for silence, since the start
 
     # --- slots ------------------------------------------------------------------------------------------
@@ -372,9 +373,10 @@ class ComputeBudget:
         """Wait while pages answer gestures, and ``gesture_linger_s`` after the last one ended, at most
         ``limit_s`` (default ``gesture_wait_s``) in all; the seconds waited (0.0 at once when none runs or
         just ran; the whole limit when the gestures outlast it). A paced trainer's step, a visitor's frame
-        of Play and a poll of the line call it."""
+        of Play and a poll of the line call it. Inside a gesture block of its own (a visitor's frame drawn in
+        the run that answers that visitor's click) it returns 0.0 at once: the run is the gesture."""
         limit = self.gesture_wait_s if limit_s is None else limit_s
-        if limit <= 0:
+        if limit <= 0 or getattr(self._inside, "depth", 0):  # a thread never waits for its own gesture
             return 0.0
         start = self._clock()
         if not self._no_gesture.is_set() and not self._no_gesture.wait(limit):
@@ -393,9 +395,11 @@ class ComputeBudget:
         with self._lock:
             self._gestures += 1
             self._no_gesture.clear()
+        self._inside.depth = getattr(self._inside, "depth", 0) + 1
         try:
             yield
         finally:
+            self._inside.depth -= 1
             with self._lock:
                 self._gestures -= 1
                 if self._gestures == 0:

@@ -353,6 +353,10 @@ def frames(playing: bool) -> bool:
             go_on = not fa.error and (fa.queued_steps > 0 or player.free)
             if not go_on:
                 gate.release()
+    # the steps and the drawing are Python that holds the GIL a gesture's run needs: while playing, the
+    # frame gives way between its parts too
+    give_way = gate.give_way(playing)
+    give_way()
     # conditional messages live in fixed containers, so the charts below keep their place in the
     # layout and are updated in place instead of being re-created (no flicker while playing)
     if fa.error:
@@ -386,6 +390,7 @@ def frames(playing: bool) -> bool:
     top_left, top_right = st.columns([1, 1.25])
     with top_left:
         scatter_panel(fa, x_test, index)
+    give_way()
     frame = state["fa_frame_no"]
     with top_right:
         zoom = st.checkbox(
@@ -408,6 +413,7 @@ def frames(playing: bool) -> bool:
             frame,
             export_name=export_name("fa", "elbo-evidence-gap", "png", step=fa.steps),
         )
+    give_way()
     bottom_left, bottom_right = st.columns([1, 1.25])
     with bottom_left:
         st.number_input(

@@ -494,6 +494,8 @@ def frame(playing: bool) -> bool:
         ex.collect(0.0)  # what the thread handed over when it stopped
     collect_ms = (time.perf_counter() - start) * 1e3
 
+    # the drawing is Python that holds the GIL a gesture's run needs: it gives way between its parts too
+    give_way = gate.give_way(playing)
     f = ex.latest
     m = f.metrics
     page = watch_state()
@@ -538,6 +540,7 @@ def frame(playing: bool) -> bool:
     lecture_on = lecture.lecture_mode()
     if not lecture_on:  # in lecture mode the map and the curves come first, the numbers under them
         metrics()
+        give_way()
 
     region = page.region = ex.map_region(page.region)
     zoom = page.pad.box
@@ -578,6 +581,7 @@ def frame(playing: bool) -> bool:
                 "zooms the manifold below."
             )
         )
+    give_way()
     with right:
         live_chart(
             "watch_curves",
@@ -586,6 +590,7 @@ def frame(playing: bool) -> bool:
         )
     if lecture_on:
         metrics()
+    give_way()
     h = ex.history
     left, mid, right = st.columns([1, 0.8, 1.25])
     with left:
@@ -599,6 +604,7 @@ def frame(playing: bool) -> bool:
         if not playing:
             name = export_name("watch", "manifold", "png", step=f.step)
             png_download(manifold_png, name, "watch_manifold_png")
+    give_way()
     with mid:
         st.image(
             png_bytes(ex.reconstructions(8), 2),
@@ -606,6 +612,7 @@ def frame(playing: bool) -> bool:
             width="stretch",
         )
     with right:
+        give_way()
         live_chart("watch_terms", terms_chart(h.step, h.reconstruction, h.kl, ex.segments_shown()), n_frame)
         live_chart("watch_kl", kl_dims_chart(m.kl_per_dim, m.active_dims), n_frame)
         # the history grows in the trainer's thread while playing: exported only while paused (a snapshot)

@@ -38,6 +38,23 @@ def budget(clock: Clock, **kw) -> ComputeBudget:
     return ComputeBudget(clock=clock, sleep=clock.sleep, **kw)
 
 
+def held_gesture(b: ComputeBudget, seconds: float, ended: threading.Event) -> threading.Thread:
+    """Another thread (a page answering a gesture) holds ``b.gesture()`` for ``seconds`` of real time,
+    sets ``ended`` and leaves the block; returns once the block is entered."""
+    entered = threading.Event()
+
+    def hold() -> None:
+        with b.gesture():
+            entered.set()
+            threading.Event().wait(seconds)
+            ended.set()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    entered.wait(10.0)
+    return thread
+
+
 def test_slots_are_taken_and_released_in_order(clock):
     b = budget(clock)
     assert b.acquire("a").granted and b.acquire("b").granted
@@ -212,18 +229,11 @@ def test_a_step_that_waited_for_its_rate_yields_to_a_gesture_begun_meanwhile(clo
     gesture = None
     ended = threading.Event()
 
-    def sleep(s: float) -> None:  # the wait for the rate; a page's gesture begins meanwhile
+    def sleep(s: float) -> None:  # the wait for the rate; another thread's gesture begins meanwhile
         nonlocal gesture
         clock.t += s
         if gesture is None:
-            gesture = b.gesture()
-            gesture.__enter__()
-
-            def end() -> None:
-                ended.set()
-                gesture.__exit__(None, None, None)
-
-            threading.Timer(0.3, end).start()
+            gesture = held_gesture(b, 0.3, ended)
 
     b = ComputeBudget(clock=clock, sleep=sleep, slots=1, timeout_s=10.0, step_rate=10.0, gesture_wait_s=30.0)
     assert b.acquire("trainer").granted
@@ -260,10 +270,31 @@ def test_a_paced_step_waits_at_most_its_allowance(clock):
 
     b = budget(clock, slots=1, gesture_wait_s=0.05)
     assert b.acquire("trainer").granted
-    with b.gesture():
-        start = time.monotonic()
-        assert b.pace("trainer") is True
-        assert time.monotonic() - start >= 0.04
+    ended = threading.Event()
+    held = held_gesture(b, 1.0, ended)  # a page's gesture, in another thread
+    start = time.monotonic()
+    assert b.pace("trainer") is True
+    assert time.monotonic() - start >= 0.04
+    assert not ended.is_set()  # the step went on while the gesture still ran
+    held.join()
     start = time.monotonic()
     assert b.pace("trainer") is True  # no gesture: no wait beyond the bucket's (fake-clock) pacing
     assert time.monotonic() - start < 0.04
+
+
+def test_a_thread_never_waits_for_its_own_gesture(clock):
+    """A visitor's frame drawn in the run that answers that visitor's own click runs inside that run's
+    gesture block: its yields return at once (they waited the whole allowance before), while another
+    thread still waits for the gesture."""
+    b = budget(clock, slots=1, gesture_wait_s=0.2, gesture_linger_s=0.0)
+    other: list[float] = []
+    with b.gesture():
+        assert b.wait_for_gestures() == 0.0
+        with b.gesture():  # nested blocks of the same thread
+            assert b.wait_for_gestures() == 0.0
+        assert b.wait_for_gestures() == 0.0
+        thread = threading.Thread(target=lambda: other.append(b.wait_for_gestures()))
+        thread.start()
+        thread.join()
+    assert other and other[0] >= 0.2  # another thread waited for it, up to its limit
+    assert b.wait_for_gestures() == 0.0  # after the block: nothing to wait for

@@ -51,6 +51,10 @@ def gesture_fragment(body: Callable[..., Any]) -> Callable[..., Any]:
     return st.fragment(answered)
 
 
+def _no_wait() -> None:
+    """Gives way to no one (:meth:`SlotGate.give_way` of a paused frame)."""
+
+
 class SlotGate:
     """The claim of one page (``key``) of this session on the budget.
 
@@ -119,6 +123,12 @@ class SlotGate:
         trainer's next parameters) calls it again before its own heavy part."""
         if not operator():
             self.budget.wait_for_gestures()
+
+    def give_way(self, playing: bool) -> Callable[[], None]:
+        """What a frame calls between the parts of its drawing (Python that holds the GIL a gesture's run
+        needs): while ``playing``, :meth:`yield_to_gestures`, so that a gesture begun during the drawing
+        waits for one part at most; a paused frame answers this visitor's own gesture and waits for no one."""
+        return self.yield_to_gestures if playing else _no_wait
 
     def waiting_panel(self) -> None:
         """While this session waits: a fragment that polls the budget every :data:`POLL_S` seconds, shows
