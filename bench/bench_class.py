@@ -567,17 +567,23 @@ async def run(args) -> dict:
                 await warm.connect()
                 await warm.wait_for(lambda s: s.button_id("▶ Play"), TIMEOUT_MS / 1e3)
                 await warm.click("▶ Play")
-                await warm.wait_for(lambda s: s.button_id("⏸ Pause"), TIMEOUT_MS / 1e3)
+                # the button as drawn now: a Play that found the slot still held by the session before
+                # (its Pause not yet run) waits in line and starts on its turn (a poll, 5 s)
+                await warm.wait_for(lambda s: s.shows_button("⏸ Pause"), TIMEOUT_MS / 1e3)
                 await asyncio.sleep(WARM_PLAY_S)
                 await warm.click("⏸ Pause")
-                await warm.wait_for(lambda s: s.button_id("▶ Play"), TIMEOUT_MS / 1e3)
+                await warm.wait_for(lambda s: s.shows_button("▶ Play"), TIMEOUT_MS / 1e3)
                 warm_sessions.append(warm)
             a = time.monotonic()
+            warm_runs = [w.seen.runs_finished for w in warm_sessions]
             baseline = await lecturer_round(page, args.picks, args.moves, 1, errors)
             phases["lecturer_k0"] = (a, time.monotonic())
             a = time.monotonic()
             await asyncio.sleep(args.baseline_s)
             phases["baseline"] = (a, time.monotonic())
+            for w, runs in zip(warm_sessions, warm_runs, strict=True):  # K = 0 means no one plays
+                if w.seen.runs_finished > runs:
+                    errors.append(f"warm-up session ({w.page}) ran {w.seen.runs_finished - runs}x in K = 0")
 
             stop = asyncio.Event()
             a = time.monotonic()

@@ -159,6 +159,11 @@ class StreamlitSession:
         """The widget id of the button labelled ``label`` as last drawn, ``None`` if there is none."""
         return self._buttons.get(label)
 
+    def shows_button(self, label: str) -> bool:
+        """Whether a button labelled ``label`` is drawn now (:meth:`button_id` also knows a label the
+        button had before: a Play button relabelled "⏸ Pause" keeps its id under "▶ Play" too)."""
+        return any(kind == "button" and text == label for kind, text in self._elements.values())
+
     def texts(self) -> list[str]:
         """The texts of the elements the page shows now (markdown, alerts, metrics as ``label: value``,
         button labels), in delta-path order."""

@@ -1,6 +1,9 @@
 """Shared test set-up: computation tests run on the CPU with one thread, like the FA page."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import torch
 
@@ -9,13 +12,11 @@ torch.set_num_threads(1)
 
 # Training runs of the developer's own app (``runs/``) must not leak into the tests' model pickers.
 if "AEVB_RUNS_DIR" not in os.environ:
-    import tempfile
-
     os.environ["AEVB_RUNS_DIR"] = tempfile.mkdtemp(prefix="aevb-test-runs-")
+    atexit.register(shutil.rmtree, os.environ["AEVB_RUNS_DIR"], ignore_errors=True)
 
 # The on-disk cache of test-set encodings (explorer_core.explore.latent.cache_dir) stays out of the user's
 # home.
 if "AEVB_CACHE_DIR" not in os.environ:
-    import tempfile
-
     os.environ["AEVB_CACHE_DIR"] = tempfile.mkdtemp(prefix="aevb-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["AEVB_CACHE_DIR"], ignore_errors=True)

@@ -329,6 +329,7 @@ def test_play_on_a_busy_server_says_so_and_starts_on_the_visitors_turn(fa_page, 
     assert not at.session_state["fa_player"].running
     busy = [i for i in infos(at) if "server is busy" in i]
     assert busy and "next in line" in busy[0], infos(at)
+    assert any("server is busy" in t.value for t in at.toast)  # seen at once, wherever the panel sits
     assert at.button(key="fa_slot_leave")
     at.run()  # a poll of the line (the fragment's timer; AppTest never fires it): still waiting
     assert any("next in line" in i for i in infos(at))

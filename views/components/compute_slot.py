@@ -100,9 +100,11 @@ class SlotGate:
         self.budget.release(self.holder)
 
     def wait(self, ticket: Ticket) -> None:
-        """No slot: pause the player (remembering how it ran) and stay in line (:meth:`waiting_panel`)."""
+        """No slot: pause the player (remembering how it ran) and stay in line (:meth:`waiting_panel`). A
+        toast says so too: at 1280x720 the line's panel can sit below the fold, under the ▶ Play row."""
         st.session_state[f"{self.key}_slot_wait"] = {"free": self.player.free, "message": ticket.message()}
         self.player.stop()
+        st.toast(ticket.message(), icon="⏳")
 
     def behind_gestures(self, frame: Callable[[bool], bool]) -> Callable[[bool], bool]:
         """The player's ``frame``, which while playing first waits for the pages answering gestures (at most
