@@ -12,6 +12,7 @@ import streamlit as st
 from explorer_core.compute_budget import process_budget
 from explorer_core.device import DeviceError, device_info
 from views.components import lecture
+from views.components.compute_slot import announce_gestures_on_arrival
 from views.pages import PAGES as PAGE_FACTS
 
 # The script thread hands each element to the event-loop thread (call_soon_threadsafe), which sends it:
@@ -42,6 +43,7 @@ with st.sidebar:
     except DeviceError as err:
         st.error(f"Device problem: {err}")
 
+announce_gestures_on_arrival()  # paced trainers hold back from a gesture's arrival, not only from its run
 with process_budget().gesture():  # a whole run answers a gesture: paced trainers hold back meanwhile
     page.run()
 

@@ -28,7 +28,9 @@ The budget bounds that work:
   trainer waits before its next step, at most ``gesture_wait_s`` per step, and does not catch up
   afterwards; a visitor's frame of Play and a poll of the line wait likewise
   (:meth:`ComputeBudget.wait_for_gestures`). They all run in the server's process, and their Python holds
-  the GIL that the gesture's script needs.
+  the GIL that the gesture's script needs. A gesture also counts from the moment its request arrives
+  (:meth:`ComputeBudget.announce_gesture`), a few ms before its run starts. A run never waits for its own
+  gesture.
 * **Memory.** A holder may declare the bytes its work holds (``memory_bytes``); the holders together stay
   within ``memory_limit_bytes``. :func:`session_memory_limit` is the most one session's configuration may
   need (``AEVB_SESSION_MEMORY_MB``, default 1024); pages refuse a configuration above it before anything is
@@ -47,7 +49,7 @@ import contextlib
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -73,6 +75,11 @@ GESTURE_WAIT_S = 0.25
 #: seconds after the last gesture's block ends during which paced work still waits: the server then still
 #: finishes that run and sends its answer (about as long again as the block, make bench-class)
 GESTURE_LINGER_S = 0.03
+#: seconds a gesture announced on its arrival (:meth:`ComputeBudget.announce_gesture`) holds paced work back
+#: until its run enters its gesture block: the server starts a run a few ms after the request arrives (5 ms
+#: p50 under a class's load, up to about 35 ms; make bench-class), and a trainer's step begun meanwhile ran
+#: beside the gesture
+GESTURE_ANNOUNCE_S = 0.05
 
 
 def default_slots() -> int:
@@ -221,6 +228,7 @@ class ComputeBudget:
         self.gesture_linger_s = max(0.0, float(gesture_linger_s))
         self._gesture_ended = float("-inf")  # (clock) when the last gesture ended
         self._inside = threading.local()  # .depth: the gesture blocks the calling thread is in
+        self._announced: deque[float] = deque()  # (clock) until when each gesture announced waits for its run
         self.reclaimed = 0  # holders and waiters dropped for silence, since the start
 
     # --- slots ------------------------------------------------------------------------------------------
@@ -379,13 +387,36 @@ class ComputeBudget:
         if limit <= 0 or getattr(self._inside, "depth", 0):  # a thread never waits for its own gesture
             return 0.0
         start = self._clock()
-        if not self._no_gesture.is_set() and not self._no_gesture.wait(limit):
-            return max(self._clock() - start, limit)
-        now = self._clock()
-        linger = min(self._gesture_ended + self.gesture_linger_s - now, limit - (now - start))
-        if linger > 0:
-            self._sleep(linger)
+        for _ in range(1000):  # (each round waits; the bound only guards against a clock that stands still)
+            now = self._clock()
+            left = limit - (now - start)
+            if left <= 0:
+                return max(now - start, limit)
+            if not self._no_gesture.is_set():  # a gesture runs
+                if not self._no_gesture.wait(left):
+                    return max(self._clock() - start, limit)
+                continue
+            quiet = self._quiet_from(now)  # the linger after the last one, or one announced
+            if quiet <= now:
+                return now - start
+            self._sleep(min(quiet - now, left))
         return self._clock() - start
+
+    def announce_gesture(self) -> None:
+        """A gesture's request has arrived (the server's event loop calls this; its run starts a few ms
+        later): paced work waits as if it ran, until its run enters :meth:`gesture` or for
+        ``GESTURE_ANNOUNCE_S`` at most."""
+        with self._lock:
+            self._announced.append(self._clock() + GESTURE_ANNOUNCE_S)
+
+    def _quiet_from(self, now: float) -> float:
+        """(clock) from when paced work may go on, no gesture running: the linger after the last gesture,
+        the end of the latest gesture announced."""
+        with self._lock:
+            while self._announced and self._announced[0] <= now:
+                self._announced.popleft()
+            announced = self._announced[-1] if self._announced else float("-inf")
+        return max(self._gesture_ended + self.gesture_linger_s, announced)
 
     @contextlib.contextmanager
     def gesture(self) -> Iterator[None]:
@@ -395,6 +426,8 @@ class ComputeBudget:
         with self._lock:
             self._gestures += 1
             self._no_gesture.clear()
+            if self._announced:  # the run of the oldest gesture announced has begun
+                self._announced.popleft()
         self._inside.depth = getattr(self._inside, "depth", 0) + 1
         try:
             yield

@@ -480,11 +480,11 @@ def frame(playing: bool) -> bool:
                 ex.stop()
                 gate.wait(ticket)
         # the wait for the trainer's parameters is most of a frame: gestures that began meanwhile go first,
-        # before the evaluation and before the drawing
+        # before the evaluation, between its parts and before the drawing
         new = ex.collect(
             COLLECT_TIMEOUT_S if slot_ok else 0.0,
             min_steps=int(state.get("watch_frame", 20)),
-            before_evaluate=gate.yield_to_gestures,
+            give_way=gate.yield_to_gestures,
         )
         go_on = slot_ok and ex.error is None and (ex.running or new is not None)
         if not go_on and slot_ok:

@@ -63,6 +63,9 @@ IWAE_KS = (1, 4, 16, 64, 256)
 MAX_TRAIN = 60_000 - 10_000
 MAX_EVAL = 2_000
 MAX_MAP = 5_000
+#: validation images per decoder pass of an evaluation (:meth:`WatchExperiment.measure`): the page gives way
+#: to gestures between two (a pass of 25 images with k = 16 is about 6 ms here)
+EVAL_CHUNK = 25
 MAX_HIDDEN = 2048
 MAX_LATENT = 64
 IMAGE_SIDE = 28
@@ -734,15 +737,16 @@ class WatchExperiment:
             self._handed_event.set()  # wake a frame that waits
 
     def collect(
-        self, timeout_s: float = 1.0, min_steps: int = 1, before_evaluate: Callable[[], object] | None = None
+        self, timeout_s: float = 1.0, min_steps: int = 1, give_way: Callable[[], object] | None = None
     ) -> WatchFrame | None:
         """The page's frame while the thread runs: ask it for the parameters once it has taken ``min_steps``
         steps more than :attr:`latest` shows (or at the end of a phase, whichever comes first), wait up to
         ``timeout_s`` for them, evaluate every copy handed over (the one asked for, and one at the end of
         each phase) and return the newest frame; ``None`` when nothing new came (the thread is done, or
-        slower than ``timeout_s``: the copy asked for then comes with a later call). ``before_evaluate`` is
-        called before each evaluation, after the wait (the page's compute budget waits there while other
-        pages answer gestures: :meth:`explorer_core.compute_budget.ComputeBudget.wait_for_gestures`).
+        slower than ``timeout_s``: the copy asked for then comes with a later call). ``give_way`` is
+        called before each evaluation, after the wait, and between the evaluation's parts (the page's
+        compute budget waits there while other pages answer gestures:
+        :meth:`explorer_core.compute_budget.ComputeBudget.wait_for_gestures`).
 
         A NaN or inf in an evaluation stops the thread, puts the live model back to the last frame that was
         finite, clears the queue and sets :attr:`error`.
@@ -758,9 +762,9 @@ class WatchExperiment:
                     self._handed_event.wait(max(0.0, min(0.05, deadline - time.monotonic())))
         frame = None
         while True:
-            if before_evaluate is not None and self._has_handed():
-                before_evaluate()
-            got = self._evaluate_handed()
+            if give_way is not None and self._has_handed():
+                give_way()
+            got = self._evaluate_handed(give_way)
             if got is None:
                 break
             frame = got
@@ -771,7 +775,7 @@ class WatchExperiment:
         with self._handed_lock:
             return bool(self._handed)
 
-    def _evaluate_handed(self) -> WatchFrame | None:
+    def _evaluate_handed(self, give_way: Callable[[], object] | None = None) -> WatchFrame | None:
         """Evaluate the oldest parameter copy handed over (None when there is none); see :meth:`collect`."""
         with self._handed_lock:
             if not self._handed:
@@ -782,7 +786,7 @@ class WatchExperiment:
             for p, saved in zip(self.view_model.parameters(), item.snapshot.parameters, strict=True):
                 p.copy_(saved)
         try:
-            frame = self._evaluate(item.phase, item.step, 0.0)
+            frame = self._evaluate(item.phase, item.step, 0.0, give_way)
             m = frame.metrics
             if not all(math.isfinite(v) for v in (m.elbo, m.iwae, m.reconstruction, m.kl)):
                 raise NonFiniteError("the validation ELBO or IWAE bound became NaN or inf.")
@@ -804,24 +808,34 @@ class WatchExperiment:
 
     # --- evaluation -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def measure(self) -> WatchMetrics:
+    def measure(self, give_way: Callable[[], object] | None = None) -> WatchMetrics:
         """ELBO, IWAE bound, their gap, the two ELBO terms and the KL per dimension on the fixed validation
         subset, with the fixed noise eps [k, n_eval, L] (z_k = mu(x) + sigma(x) eps_k), so that the numbers
         change only when the parameters do. Means over images, nats per image.
 
-        Both come from the model's :meth:`~explorer_core.models.vae.VAE.importance_terms` (one decoder pass):
-        the ELBO as in Kingma & Welling 2014, eq. 10 (closed-form KL, the mean over the k samples in the
-        reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Active units as
-        :func:`explorer_core.evaluation.metrics.active_dimensions`.
+        Both come from the model's :meth:`~explorer_core.models.vae.VAE.importance_terms` (one decoder pass
+        per chunk of :data:`EVAL_CHUNK` images; every term is per image, so the chunks change nothing but
+        the float rounding): the ELBO as in Kingma & Welling 2014, eq. 10 (closed-form KL, the mean over
+        the k samples in the reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Active
+        units as :func:`explorer_core.evaluation.metrics.active_dimensions`. ``give_way`` is called between
+        two chunks (the page's compute budget waits there while other pages answer gestures).
         """
-        terms = self.view_model.importance_terms(self._x_eval, k=self.config.iwae_k, eps=self._eval_eps)
-        k = terms.log_weights.shape[0]
-        iwae = iwae_bound(terms.log_weights)  # [n]
-        t = terms.elbo
-        values = torch.stack([t.elbo.mean(), iwae.mean(), t.reconstruction.mean(), t.kl.mean()])
+        k = self._eval_eps.shape[0]
+        parts: list[tuple[torch.Tensor, ...]] = []
+        for start in range(0, len(self._x_eval), EVAL_CHUNK):
+            if parts and give_way is not None:
+                give_way()
+            rows = slice(start, start + EVAL_CHUNK)
+            terms = self.view_model.importance_terms(self._x_eval[rows], k=k, eps=self._eval_eps[:, rows])
+            t = terms.elbo
+            iwae = iwae_bound(terms.log_weights)  # [chunk]
+            parts.append((t.elbo, iwae, t.reconstruction, t.kl, terms.kl_per_dim, terms.posterior.mean))
+        columns = (torch.cat(column) for column in zip(*parts, strict=True))
+        elbo, iwae, reconstruction, kl, kl_per_dim, means = columns
+        values = torch.stack([elbo.mean(), iwae.mean(), reconstruction.mean(), kl.mean()])
         e, i, r, kk = values.double().cpu().tolist()
-        per_dim = terms.kl_per_dim.double().mean(0).cpu().tolist()
-        active = active_dimensions(terms.posterior.mean).tolist()
+        per_dim = kl_per_dim.double().mean(0).cpu().tolist()
+        active = active_dimensions(means).tolist()
         return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k, sum(active), tuple(active))
 
     @torch.no_grad()
@@ -829,8 +843,12 @@ class WatchExperiment:
         """Posterior means mu(x) of the map images, [n_map, L] float32."""
         return self.view_model.encode(self._x_map).mean.float().cpu().numpy()
 
-    def _evaluate(self, phase: str, step: int, seconds: float) -> WatchFrame:
-        metrics = self.measure()
+    def _evaluate(
+        self, phase: str, step: int, seconds: float, give_way: Callable[[], object] | None = None
+    ) -> WatchFrame:
+        metrics = self.measure(give_way)
+        if give_way is not None:
+            give_way()
         mu = self.latent_means()
         L = mu.shape[1]
         if L == 1:

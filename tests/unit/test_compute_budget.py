@@ -298,3 +298,22 @@ def test_a_thread_never_waits_for_its_own_gesture(clock):
         thread.join()
     assert other and other[0] >= 0.2  # another thread waited for it, up to its limit
     assert b.wait_for_gestures() == 0.0  # after the block: nothing to wait for
+
+
+def test_a_gesture_announced_on_arrival_holds_paced_work_until_its_run_begins(clock):
+    """The request of a gesture arrives a few ms before its run enters its gesture block: paced work waits
+    from the arrival, for GESTURE_ANNOUNCE_S at most; once the run has begun, its block takes over."""
+    from explorer_core.compute_budget import GESTURE_ANNOUNCE_S
+
+    b = budget(clock, slots=1, gesture_wait_s=1.0, gesture_linger_s=0.0)
+    b.announce_gesture()
+    assert b.wait_for_gestures() == pytest.approx(GESTURE_ANNOUNCE_S)  # its run never came: it expires
+    assert b.wait_for_gestures() == 0.0
+    b.announce_gesture()
+    with b.gesture():  # its run begins: the announcement is used up
+        pass
+    assert b.wait_for_gestures() == 0.0  # (no linger here)
+    b.announce_gesture()
+    assert b.wait_for_gestures(0.01) == pytest.approx(0.01)  # never more than the limit
+    clock.t += 1.0
+    assert b.wait_for_gestures() == 0.0  # long expired

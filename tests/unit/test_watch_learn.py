@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+import explorer_core.explore.watch as watch_module
 from explorer_core.artifacts import load_model
 from explorer_core.data import MNISTUnavailable
+from explorer_core.evaluation.metrics import iwae_bound
 from explorer_core.explore.watch import (
     WatchConfig,
     WatchData,
@@ -135,7 +137,7 @@ def test_nan_stops_the_run_and_restores_the_frame_start(small, monkeypatch):
     small.run("joint", 5)
     before, steps = params(small.model.parameters()), small.steps
     nan = replace(small.latest.metrics, elbo=float("nan"))
-    monkeypatch.setattr(small, "measure", lambda: nan)
+    monkeypatch.setattr(small, "measure", lambda give_way=None: nan)
     small.enqueue("m_step", 10)
     assert small.frame(10) is None
     assert "NaN" in small.error and "smaller learning rates" in small.error
@@ -308,26 +310,42 @@ def test_collect_waits_for_the_steps_per_frame_asked_for(small):
         small.stop()
 
 
-def test_collect_calls_its_hook_before_each_evaluation_not_while_nothing_came(small):
+def test_collect_gives_way_before_and_within_each_evaluation_not_while_nothing_came(small, monkeypatch):
     """The page's budget waits for other pages' gestures there: after the wait for the parameters, before
-    the evaluation; a collect that got nothing new does not call it."""
+    the evaluation, between its chunks of validation images and before the map's encoding; a collect that
+    got nothing new does not call it."""
+    monkeypatch.setattr(watch_module, "EVAL_CHUNK", 8)  # the 20 validation images in 3 chunks
     calls = []
     small.start(autoplay="joint")
     try:
-        frame = small.collect(timeout_s=30.0, min_steps=3, before_evaluate=lambda: calls.append(small.steps))
-        assert frame is not None and len(calls) >= 1
+        frame = small.collect(timeout_s=30.0, min_steps=3, give_way=lambda: calls.append(small.steps))
+        assert frame is not None
     finally:
         small.stop()
+    assert len(calls) >= 1 + 2 + 1  # before, between the 3 chunks, before the map
     small.collect(0.0)  # what the stop handed over
     calls.clear()
-    assert small.collect(0.0, before_evaluate=lambda: calls.append(1)) is None and calls == []
+    assert small.collect(0.0, give_way=lambda: calls.append(1)) is None and calls == []
+
+
+def test_the_measure_in_chunks_is_the_measure_of_one_pass(small, monkeypatch):
+    """Every term is per image: the chunks change the numbers by float rounding at most."""
+    monkeypatch.setattr(watch_module, "EVAL_CHUNK", 8)
+    small.run("joint", 5)
+    m = small.measure()
+    with torch.no_grad():
+        terms = small.view_model.importance_terms(small._x_eval, k=small.config.iwae_k, eps=small._eval_eps)
+    assert m.elbo == pytest.approx(terms.elbo.elbo.mean().item(), rel=1e-5, abs=1e-3)
+    assert m.iwae == pytest.approx(iwae_bound(terms.log_weights).mean().item(), rel=1e-5, abs=1e-3)
+    assert m.kl == pytest.approx(terms.elbo.kl.mean().item(), rel=1e-5, abs=1e-4)
+    assert m.kl_per_dim == pytest.approx(terms.kl_per_dim.mean(0).tolist(), rel=1e-5, abs=1e-4)
 
 
 def test_nan_in_the_thread_stops_it_and_goes_back(small, monkeypatch):
     small.run("joint", 5)
     before, steps = params(small.model.parameters()), small.steps
     nan = replace(small.latest.metrics, iwae=float("nan"))
-    monkeypatch.setattr(small, "measure", lambda: nan)
+    monkeypatch.setattr(small, "measure", lambda give_way=None: nan)
     small.enqueue("m_step", 1000)
     small.start()
     play_out(small)

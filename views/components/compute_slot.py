@@ -23,6 +23,7 @@ a cluster pick, "Next row") never goes through here.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,45 @@ def gesture_fragment(body: Callable[..., Any]) -> Callable[..., Any]:
             return body(*args, **kwargs)
 
     return st.fragment(answered)
+
+
+_ANNOUNCER_LOCK = threading.Lock()
+_announcing: list[object] = []  # the runtime whose requests announce gestures (at most one)
+
+
+def announce_gestures_on_arrival() -> bool:
+    """Make the server announce every gesture to the process's budget the moment its request arrives
+    (:meth:`ComputeBudget.announce_gesture`), a few ms before its run starts and enters its gesture
+    block: paced trainers then start no step in between. A gesture is a ``rerun_script`` that no timer
+    sent (``is_auto_rerun`` false: a click, a key, a page change; a fragment's ``run_every`` timer, such as a
+    frame of Play or a poll of the line, is not one). Streamlit has no hook for arriving messages, so
+    this wraps the running ``Runtime``'s ``handle_backmsg`` on the instance (its websocket handler calls
+    it on the event loop); where that is missing (another Streamlit, AppTest), nothing changes. Once per
+    process; whether it is in place."""
+    if _announcing:  # (every run asks: no lock once it is in place)
+        return True
+    with _ANNOUNCER_LOCK:
+        if _announcing:
+            return True
+        try:
+            from streamlit.runtime import Runtime
+
+            if not Runtime.exists():
+                return False
+            runtime = Runtime.instance()
+            arrived = runtime.handle_backmsg
+        except (ImportError, AttributeError, RuntimeError):
+            return False
+        budget = process_budget()
+
+        def handle_backmsg(session_id: str, msg: Any, *args: Any, **kwargs: Any) -> Any:
+            if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.is_auto_rerun:
+                budget.announce_gesture()
+            return arrived(session_id, msg, *args, **kwargs)
+
+        runtime.handle_backmsg = handle_backmsg
+        _announcing.append(runtime)
+        return True
 
 
 def _no_wait() -> None:
