@@ -574,6 +574,7 @@ async def run(args) -> dict:
                 await warm.click("⏸ Pause")
                 await warm.wait_for(lambda s: s.shows_button("▶ Play"), TIMEOUT_MS / 1e3)
                 warm_sessions.append(warm)
+            await asyncio.sleep(2.0)  # a run a Pause had already set off finishes
             a = time.monotonic()
             warm_runs = [w.seen.runs_finished for w in warm_sessions]
             baseline = await lecturer_round(page, args.picks, args.moves, 1, errors)
