@@ -31,7 +31,7 @@ made up for the run; the shipped models, an empty temporary runs folder). Phases
 3. **After.** Every visitor closes its websocket (as a tab closes); the server's memory is sampled for
    ``--after-s`` seconds (the target reads it a minute after). Then the lecturer times the same gestures a
    third time, with no visitor left: **K = 0 is both quiet rounds together** (before and after), so that
-   the ratio does not rest on one round (two quiet rounds of one server differed by up to 1.2x).
+   the ratio does not rest on one round (two quiet rounds of one server differed by up to 1.4x).
 
 Throughout, the server process's CPU (cores, from its user + system time) and resident memory are sampled
 every second (psutil when installed, else /proc). Errors: an exception element on any page, a connection the

@@ -464,6 +464,9 @@ def frame(playing: bool) -> bool:
     goes on (not after an error, nor when the queue is done and nothing runs)."""
     start = time.perf_counter()
     ex: WatchExperiment = work["watch"]
+    # the evaluation and the drawing are Python that holds the GIL a gesture's run needs: while playing, they
+    # give way to the pages answering gestures between their parts
+    give_way = gate.give_way(playing)
     go_on = True
     if playing:
         slot_ok = True
@@ -484,18 +487,16 @@ def frame(playing: bool) -> bool:
         new = ex.collect(
             COLLECT_TIMEOUT_S if slot_ok else 0.0,
             min_steps=int(state.get("watch_frame", 20)),
-            give_way=gate.yield_to_gestures,
+            give_way=give_way,
         )
         go_on = slot_ok and ex.error is None and (ex.running or new is not None)
         if not go_on and slot_ok:
             gate.release()
-        gate.yield_to_gestures()
+        give_way()
     else:
         ex.collect(0.0)  # what the thread handed over when it stopped
     collect_ms = (time.perf_counter() - start) * 1e3
 
-    # the drawing is Python that holds the GIL a gesture's run needs: it gives way between its parts too
-    give_way = gate.give_way(playing)
     f = ex.latest
     m = f.metrics
     page = watch_state()
