@@ -96,6 +96,8 @@ RECIPE_FIELDS: dict[str, object] = {
     "iwae_k": Num(0, 100_000, integer=True),
     "tsne_points": Num(0, 10_000, integer=True),
     "seed": Num(0, 2**63 - 1, integer=True),
+    "fresh_binarization": Flag(),
+    "keep_epoch": Text(choices=("best", "last")),
     "n_clusters": Num(2, 100, integer=True),
     "estimator": Text(choices=("marginal", "gumbel")),
     "temperature": Num(0.01, 100),

@@ -7,6 +7,9 @@ import tempfile
 
 import torch
 
+# under CI a skip (MNIST or a shipped model missing) is a failure: tests/ci_skips.py
+pytest_plugins = ["tests.ci_skips", "pytester"]
+
 os.environ.setdefault("AEVB_DEVICE", "cpu")
 torch.set_num_threads(1)
 

@@ -304,12 +304,16 @@ def evaluate_vrnn(model, x: torch.Tensor, batch_size: int = 500, seed: int = 0) 
 @torch.no_grad()
 def cluster_metrics(model, x: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
     """A GMVAE's cluster metrics on preprocessed images x [N, 784] with labels [N] (tutorial section 5.5):
-    ``cluster_accuracy`` (Hungarian matching, :func:`cluster_accuracy`) and ``conditional_entropy`` (mean
-    H(q(y|x)), nats); empty without labels or images. Logged per epoch on the validation split, never used for
-    selection."""
+    ``cluster_accuracy`` (Hungarian matching, :func:`cluster_accuracy`), ``conditional_entropy`` (mean
+    H(q(y|x)), nats) and ``min_cluster_usage`` (the smallest share of the images whose argmax of q(y|x) is one
+    cluster, in [0, 1]); empty without labels or images. Logged per epoch on the validation split; the
+    accuracy is never used for selection (the v3 screening rule uses the entropy and the usage only)."""
     if labels is None or not len(x):
         return {}
     probs = cluster_posteriors(model, x)
     entropy = float(torch.distributions.Categorical(probs=probs).entropy().mean())
-    acc = cluster_accuracy(probs.argmax(-1), labels.cpu(), model.config.n_clusters)["accuracy"]
-    return {"cluster_accuracy": acc, "conditional_entropy": entropy}
+    assigned = probs.argmax(-1)
+    acc = cluster_accuracy(assigned, labels.cpu(), model.config.n_clusters)["accuracy"]
+    counts = torch.bincount(assigned.cpu(), minlength=model.config.n_clusters)
+    usage = float(counts.min()) / len(assigned)
+    return {"cluster_accuracy": acc, "conditional_entropy": entropy, "min_cluster_usage": usage}

@@ -136,6 +136,7 @@ class JobManager:
         preset: str | None = None,
         data_limit: int | None = None,
         log_every: int | None = None,
+        crash_after_epoch: int | None = None,
     ) -> str:
         """Validate ``config`` and queue a run (it starts at once when a slot is free); returns its id.
 
@@ -144,6 +145,9 @@ class JobManager:
             preset: the preset it started from (shown only).
             data_limit: use only the first ``data_limit`` images of each split (tests, demos).
             log_every: steps between step reports (default about 25 per epoch).
+            crash_after_epoch: (tests) the worker kills itself with SIGKILL, as a server crash would, once
+                this epoch's checkpoint is written, at its first step of the next epoch; the run is then
+                interrupted, whatever the machine's speed.
 
         Raises:
             ConfigRejectedError: see :func:`validate_config`; or the queue already holds ``max_queued`` runs.
@@ -166,6 +170,8 @@ class JobManager:
             "log_every": log_every,
             "nice": self.nice,
         }
+        if crash_after_epoch is not None:
+            options["crash_after_epoch"] = int(crash_after_epoch)
         run_dir = create_run(self.root, run_id, config, options)
         write_status(run_dir, {"state": "queued", "created": time.time(), "device": self.device})
         self.tick()

@@ -89,6 +89,7 @@ CONFIG_FILE_SCHEMA = Obj(
                 "data_limit": Num(0, MNIST_TRAIN, integer=True, optional=True),
                 "log_every": Num(1, 10**7, integer=True, optional=True),
                 "nice": Num(0, 19, integer=True, optional=True),
+                "crash_after_epoch": Num(1, 10_000, integer=True, optional=True),
             },
             optional=True,
         ),

@@ -151,8 +151,12 @@ def worker_main(run_dir: str, device: str, options: dict[str, Any]) -> None:
         log_every = int(options.get("log_every") or max(1, steps_per_epoch // 25))
         metrics = open_metrics(run)  # kept open for the whole run
         last_check = [0.0]
+        crash_after = None if resume else options.get("crash_after_epoch")  # a resumed run goes on
 
         def progress(p: TrainingProgress) -> None:
+            if crash_after is not None and p.kind == "step" and p.epoch > int(crash_after):
+                # (tests) the checkpoint of epoch crash_after is on disk: die as a crashed server's worker
+                os.kill(os.getpid(), signal.SIGKILL)
             row = {
                 "kind": p.kind,
                 "epoch": p.epoch,

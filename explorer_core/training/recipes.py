@@ -26,6 +26,8 @@ from explorer_core.inference.aevb import check_learning_rate
 from explorer_core.models.configs import GMVAEConfig, MLPConfig, VAEConfig, VRNNConfig
 
 LR_SCHEDULES = ("constant", "cosine")
+#: which epoch a run saves (``TrainConfig.keep_epoch``)
+KEEP_EPOCHS = ("best", "last")
 #: Which preprocessings suit which likelihood.
 LIKELIHOOD_PREPROCESSINGS = {
     "continuous_bernoulli": ("dequantized",),
@@ -64,6 +66,11 @@ class TrainConfig(MLPConfig):
         iwae_k: importance samples for the IWAE bound in the final test metrics (0: skip).
         tsne_points: test images embedded with t-SNE for the latent-map view (0: skip).
         seed: seeds initialisation, order and noise.
+        fresh_binarization: with ``preprocessing="binarized"``, the training images are binarized afresh for
+            every minibatch (x ~ Bernoulli(pixel / 255), a new draw each epoch; Rui Shu's GMVAE recipe) while
+            validation, test and the app keep the fixed threshold, so their numbers stay comparable.
+        keep_epoch: which epoch's weights the run saves: ``"best"`` (the best validation ELBO; early
+            stopping's choice) or ``"last"`` (a fixed-length run whose model is its last epoch).
 
     Raises:
         ValueError: (on construction) an unknown family, a family whose recipe is another class, a value out
@@ -90,6 +97,8 @@ class TrainConfig(MLPConfig):
     iwae_k: int = 0
     tsne_points: int = 3000
     seed: int = 0
+    fresh_binarization: bool = False
+    keep_epoch: str = "best"
 
     @classmethod
     def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
@@ -161,6 +170,12 @@ class TrainConfig(MLPConfig):
             raise ValueError(f"max_minutes must be in (0, 10080], got {self.max_minutes}.")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
+        if self.keep_epoch not in KEEP_EPOCHS:
+            raise ValueError(f"keep_epoch must be one of {KEEP_EPOCHS}, got {self.keep_epoch!r}.")
+        if self.fresh_binarization and self.preprocessing != "binarized":
+            raise ValueError(
+                f"fresh_binarization needs preprocessing 'binarized', not {self.preprocessing!r}."
+            )
         self._check_family_fields()
         self.model_config()  # architecture checks
 

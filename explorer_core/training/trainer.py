@@ -84,6 +84,20 @@ class TrainingProgress:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def training_inputs(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's training inputs: ``x`` (uint8 [N, 784]) preprocessed as ``config`` says, float32 [N, 784].
+
+    Every call draws new noise from ``generator`` (dequantization, dynamic binarization); with
+    ``config.fresh_binarization`` the images are binarized afresh, x ~ Bernoulli(pixel / 255), so every
+    minibatch of the epoch sees a new binarization while evaluation keeps ``config.preprocessing``.
+
+    Raises:
+        ValueError: unknown preprocessing.
+    """
+    kind = "dynamic_binarized" if config.fresh_binarization else config.preprocessing
+    return preprocess(x, kind, generator=generator)
+
+
 @torch.no_grad()
 def validation_elbo(model, x: torch.Tensor, y: torch.Tensor | None, batch_size: int = 1000) -> float:
     """Mean single-sample evaluation ELBO (``model.evaluation_elbo_terms``) over a preprocessed split, eval
@@ -248,7 +262,7 @@ def train(
     for epoch in range(first_epoch, config.epochs + 1):
         if spec.anneals_temperature:
             model.temperature = config.temperature_at(epoch)
-        x_epoch = preprocess(x_train, config.preprocessing, generator=noise)
+        x_epoch = training_inputs(x_train, config, noise)
         permutation = torch.randperm(n, generator=order).to(device)
         running, count = 0.0, 0
         for start in range(0, n, batch):
@@ -342,7 +356,9 @@ def train(
     if best_state is None:
         raise TrainingError("no epoch finished.")
     wall = wall_before + time.perf_counter() - start_time
-    model.load_state_dict(best_state)
+    if config.keep_epoch == "best":
+        model.load_state_dict(best_state)
+    # keep_epoch "last": the model as the last finished epoch left it (a resumed run loaded it)
     x_test = preprocess_for_evaluation(splits.x_test.to(device), config.preprocessing)
     labels_test = splits.y_test.to(device)
     y_test = labels_test if conditional else None

@@ -118,9 +118,6 @@ def test_a_failed_run_shows_its_error_and_traceback(runs_dir):
 
 def tiny_interrupted_run(runs_dir: Path) -> str:
     """A tiny VAE run killed after its first checkpoint, as a server restart leaves it: interrupted."""
-    import os
-    import signal
-
     from explorer_core.jobs import JobManager
     from explorer_core.training.recipes import TrainConfig
 
@@ -128,18 +125,18 @@ def tiny_interrupted_run(runs_dir: Path) -> str:
         "vae", latent_dim=2, hidden=(16,), epochs=3, batch_size=50, tsne_points=0, n_validation=100
     )
     manager = JobManager(runs_dir, device="cpu", supervise=False)
-    run_id = manager.start(config, label="VAE", preset="quick", data_limit=300, log_every=1)
+    # the worker kills itself once epoch 1's checkpoint is on disk: no race with a run that finishes fast
+    run_id = manager.start(
+        config, label="VAE", preset="quick", data_limit=300, log_every=1, crash_after_epoch=1
+    )
     deadline = time.monotonic() + TIMEOUT
-    while not (runs_dir / run_id / "checkpoint.json").exists():
-        assert time.monotonic() < deadline, "no checkpoint"
-        time.sleep(0.1)
-    os.kill(manager.get(run_id).status["pid"], signal.SIGKILL)
     while manager.get(run_id).active:
         assert time.monotonic() < deadline, "the killed run was not settled"
         manager.tick()
         time.sleep(0.1)
     manager.close()
     assert manager.get(run_id).state == "interrupted"
+    assert (runs_dir / run_id / "checkpoint.json").exists()
     return run_id
 
 

@@ -167,11 +167,11 @@ def test_unknown_fields_and_memory_estimates():
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_end(manager):
-    run_id = manager.start(tiny(epochs=4), data_limit=DATA_LIMIT, log_every=1)
-    wait_for(lambda: (manager.get(run_id).path / "checkpoint.json").exists(), "the first epoch's checkpoint")
-    os.kill(manager.get(run_id).status["pid"], signal.SIGKILL)
-    run = manager.wait(run_id, 30)
-    assert run.state == "interrupted" and run.resumable
+    # the worker kills itself (SIGKILL) once epoch 1's checkpoint is written: a 4-epoch run on a fast machine
+    # cannot finish before the kill, as it could when the test waited for the checkpoint file to appear
+    run_id = manager.start(tiny(epochs=4), data_limit=DATA_LIMIT, log_every=1, crash_after_epoch=1)
+    run = manager.wait(run_id, TIMEOUT_S)
+    assert run.state == "interrupted" and run.resumable and "SIGKILL" in run.status["error"], run.status
     with pytest.raises(JobError, match="only an interrupted or cancelled run"):
         manager.resume(manager.start(tiny(), data_limit=DATA_LIMIT))  # a queued or running one is not
 
