@@ -9,6 +9,8 @@ Commands:
     evaluate  test-set metrics of a pretrained model (by name) or a model file.
     select    choose one of several seeds of a recipe by validation ELBO and publish it with the table of
               every seed (``explorer_core.evaluation.selection``).
+    screen    rank GMVAE screening restarts by the v3 rule (every cluster >= 5 % of the validation images,
+              then the lowest validation conditional entropy at epoch 20; ``screen_restarts``).
     gaps      the inference gap of a VAE or CVAE on the first N test images, split into approximation and
               amortization gaps (Cremer, Li & Duvenaud 2018; ``explorer_core.inference.posterior``).
 """
@@ -412,6 +414,42 @@ def _run_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _screen_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "screen",
+        help="rank GMVAE screening restarts by the v3 rule (usage >= 5 %, lowest entropy at epoch 20)",
+    )
+    p.add_argument("candidates", nargs="+", help="model JSONs of the screening restarts, one per seed")
+    p.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    p.set_defaults(func=_run_screen)
+
+
+def _run_screen(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from explorer_core.evaluation.selection import screen_restarts
+
+    try:
+        record = screen_restarts([Path(p) for p in args.candidates])
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(record, indent=1))
+        return 0
+    print(f"rule: {record['rule']}")
+    print("seed  H(q(y|x))  min usage  val ELBO  eligible  rank")
+    for r in record["restarts"]:
+        rank = r["rank"] if r["rank"] is not None else "-"
+        print(
+            f"{r['seed']:>4}  {r['conditional_entropy']:9.4f}  {r['min_cluster_usage']:9.4f}  "
+            f"{r['val_elbo']:8.2f}  {'yes' if r['eligible'] else 'no':>8}  {rank:>4}"
+        )
+    print(f"kept (best first): {record['kept']}; skipped: {record['skipped']}")
+    return 0
+
+
 def _gaps_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "gaps",
@@ -495,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     _evaluate_parser(sub)
     _select_parser(sub)
+    _screen_parser(sub)
     _gaps_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

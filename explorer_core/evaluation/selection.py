@@ -93,3 +93,80 @@ def select_by_validation_elbo(paths: list[Path]) -> tuple[Path, dict[str, Any]]:
         record["test_cluster_accuracy_std"] = statistics.pstdev(accuracies)
         record["test_cluster_accuracy_range"] = [min(accuracies), max(accuracies)]
     return chosen, record
+
+
+#: the v3 screening rule of the GMVAE (issue 36), declared before the first restart started
+SCREENING_RULE = (
+    "among the restarts whose every cluster takes at least 5 % of the validation images (argmax of "
+    "q(y|x)) at the screening epoch (20), the lowest validation conditional entropy E_x H(q(y|x)) at "
+    "that epoch; labels and test figures never used"
+)
+SCREENING_EPOCH = 20
+MIN_CLUSTER_USAGE = 0.05
+
+
+def screening_row(meta: dict[str, Any], source: str, epoch: int = SCREENING_EPOCH) -> dict[str, Any]:
+    """One restart's screening figures from its model JSON ``meta``: seed, the validation conditional entropy
+    (nats) and smallest cluster usage (share of validation images, argmax of q(y|x)) of its history row at
+    ``epoch``, the validation ELBO there (nats per image), and its test figures (reported, never used).
+
+    Raises:
+        ValueError: no history row for ``epoch``, or the row lacks the entropy or the usage.
+    """
+    try:
+        recipe, training = meta["recipe"], meta["training"]
+        row = next(r for r in training["history"] if int(r["epoch"]) == epoch)
+        test = meta.get("test_metrics") or {}
+        return {
+            "source": source,
+            "seed": int(recipe["seed"]),
+            "epoch": epoch,
+            "conditional_entropy": float(row["conditional_entropy"]),
+            "min_cluster_usage": float(row["min_cluster_usage"]),
+            "val_elbo": float(row["val_elbo"]),
+            "test_elbo": test.get("elbo"),
+            "test_cluster_accuracy": test.get("cluster_accuracy"),
+            "test_cluster_usage": test.get("cluster_usage"),
+        }
+    except StopIteration:
+        raise ValueError(f"{source}: no history row for epoch {epoch}.") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{source}: not a screened restart's description ({err!r}).") from err
+
+
+def screen_restarts(
+    paths: list[Path], epoch: int = SCREENING_EPOCH, min_usage: float = MIN_CLUSTER_USAGE
+) -> dict[str, Any]:
+    """Apply :data:`SCREENING_RULE` to the model JSONs of the screening restarts at ``paths``.
+
+    Returns a record: the rule, ``kept`` (seeds ranked best first among the eligible ones: lowest conditional
+    entropy), ``skipped`` (seeds with a cluster under ``min_usage``) and one row per restart (sorted by seed,
+    each with ``eligible`` and ``rank``).
+
+    Raises:
+        ValueError: no candidates, an unreadable candidate, or no eligible restart.
+    """
+    if not paths:
+        raise ValueError("no restarts to screen.")
+    rows = []
+    for path in paths:
+        meta = read_json_object(path, what="model description")
+        rows.append(screening_row(meta, Path(path).name, epoch))
+    rows.sort(key=lambda r: r["seed"])
+    eligible = [r for r in rows if r["min_cluster_usage"] >= min_usage]
+    if not eligible:
+        raise ValueError(
+            f"no restart uses every cluster for at least {min_usage:.0%} of the validation images."
+        )
+    ranked = sorted(eligible, key=lambda r: (r["conditional_entropy"], r["seed"]))
+    for r in rows:
+        r["eligible"] = r in eligible
+        r["rank"] = ranked.index(r) + 1 if r in eligible else None
+    return {
+        "rule": SCREENING_RULE,
+        "epoch": epoch,
+        "min_cluster_usage": min_usage,
+        "kept": [r["seed"] for r in ranked],
+        "skipped": [r["seed"] for r in rows if not r["eligible"]],
+        "restarts": rows,
+    }

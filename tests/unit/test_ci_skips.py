@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-
 SKIPPING = """
 import pytest
 
@@ -32,7 +31,9 @@ def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str | No
 def test_under_ci_a_missing_set_up_step_fails_with_its_reason(pytester, monkeypatch):
     result = run(pytester, monkeypatch, "true")
     result.assert_outcomes(failed=1, skipped=1, xfailed=1)
-    result.stdout.fnmatch_lines(["*skipped under CI (CI=true), so a set-up step is missing: MNIST is not available*"])
+    result.stdout.fnmatch_lines(
+        ["*skipped under CI (CI=true), so a set-up step is missing: MNIST is not available*"]
+    )
 
 
 def test_outside_ci_the_same_tests_skip(pytester, monkeypatch):
