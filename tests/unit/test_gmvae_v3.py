@@ -164,3 +164,32 @@ def test_the_screen_command_prints_the_ranking(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "kept (best first): [0]; skipped: [1]" in out
     assert main(["screen", str(tmp_path / "missing.json")]) == 2
+
+
+def test_the_split_first_layer_of_q_z_equals_one_linear_on_x_and_y_concatenated():
+    """q(z|x,y)'s first layer is W_x x + W_y y + b (x's part once per image, not once per cluster): the
+    function, and so the same marginal ELBO on a fixed batch and fixed noise, as one Linear on
+    [x, onehot(y)]."""
+    torch.manual_seed(0)
+    model = GMVAE(GMVAEConfig(n_clusters=10, latent_dim=8, hidden=(32, 32))).eval()
+    x = (torch.rand(6, 784, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    joint = torch.nn.Linear(784 + 10, 32)
+    with torch.no_grad():
+        joint.weight.copy_(torch.cat([model.qz_x.weight, model.qz_y.weight], dim=1))
+        joint.bias.copy_(model.qz_x.bias)
+    eye = torch.eye(10)
+    concatenated = torch.cat([x.unsqueeze(0).expand(10, -1, -1), eye.unsqueeze(1).expand(-1, 6, -1)], dim=-1)
+    from explorer_core.models.layers import gaussian_head
+
+    reference = gaussian_head(model.qz_body(joint(concatenated)), model.qz_mu, model.qz_sigma)
+    split = model.encode_all_clusters(x)
+    assert torch.allclose(split.mean, reference.mean, atol=1e-5)
+    assert torch.allclose(split.stddev, reference.stddev, atol=1e-5)
+    torch.manual_seed(2)
+    elbo = model.marginal_elbo_terms(x).elbo
+    original = model.encode_all_clusters
+    model.encode_all_clusters = lambda _x: reference
+    torch.manual_seed(2)
+    elbo_joint = model.marginal_elbo_terms(x).elbo
+    model.encode_all_clusters = original
+    assert torch.allclose(elbo, elbo_joint, atol=1e-3, rtol=1e-6)
