@@ -167,7 +167,7 @@ def test_the_screen_command_prints_the_ranking(tmp_path, capsys):
 
 
 def test_the_split_first_layer_of_q_z_equals_one_linear_on_x_and_y_concatenated():
-    """q(z|x,y)'s first layer is W_x x + W_y y + b (x's part once per image, not once per cluster): the
+    """q(z|x,y)'s first layer is W_x x + W_y y + b (x's part once per image, not once per cluster): the same
     function, and so the same marginal ELBO on a fixed batch and fixed noise, as one Linear on
     [x, onehot(y)]."""
     torch.manual_seed(0)
