@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,93 @@ from PIL import Image
 
 #: the longest animation written (frames), so that a GIF of a long history stays a few MB at most
 MAX_GIF_FRAMES = 300
+
+
+class ExportCache:
+    """Built exports kept by their content, shared by every session of the server (issue 34): Streamlit calls
+    a download's build function again for every request of the file, so a GIF asked for thirty times was
+    built thirty times. Here a key that names the content (the model and the seed and N; a digest of the
+    frames) is built once and then served from memory; identical requests that arrive together wait for the
+    one build. Bounded in entries and bytes, least recently used first out.
+
+    Args:
+        max_entries: exports kept at most (>= 1).
+        max_bytes: their total size at most; an export larger than this is built and served but not kept.
+
+    Raises:
+        ValueError: (on construction) a bound below 1.
+    """
+
+    def __init__(self, max_entries: int = 32, max_bytes: int = 64 * 2**20):
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError(f"bounds must be >= 1, got {max_entries} entries and {max_bytes} bytes.")
+        self.max_entries, self.max_bytes = int(max_entries), int(max_bytes)
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._building: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.builds = 0  # how many times a build function ran (for tests and benchmarks)
+
+    @property
+    def size_bytes(self) -> int:
+        """The bytes held now."""
+        with self._lock:
+            return sum(len(v) for v in self._items.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        """The export named ``key``: from memory, or ``build()`` (once, whoever else asks meanwhile).
+
+        Raises:
+            whatever ``build`` raises (nothing is kept then; the next request builds again).
+        """
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            gate = self._building.setdefault(key, threading.Lock())
+        with gate:  # one build per key at a time: the others wait for it and then find it kept
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            data = None
+            try:
+                data = bytes(build())
+            finally:
+                with self._lock:  # kept before the gate goes, so no request falls between the two
+                    self._building.pop(key, None)
+                    if data is not None:
+                        self.builds += 1
+                        self._keep(key, data)
+            return data
+
+    def _keep(self, key: Hashable, data: bytes) -> None:
+        """Keep ``data`` under ``key`` within the bounds (the caller holds the lock)."""
+        if len(data) > self.max_bytes:
+            return
+        self._items[key] = data
+        while (
+            len(self._items) > self.max_entries or sum(len(v) for v in self._items.values()) > self.max_bytes
+        ):
+            self._items.popitem(last=False)
+
+
+#: the server's one export cache (every page's GIFs)
+EXPORTS = ExportCache()
+
+
+def frames_digest(frames: Sequence[tuple[int, np.ndarray]], labels: np.ndarray) -> str:
+    """A digest of a latent map animation's content (``(step, coords)`` frames and the labels): the key under
+    which :data:`EXPORTS` keeps its GIF, so the same frames are never encoded twice."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    for step, coords in frames:
+        h.update(int(step).to_bytes(8, "little", signed=True))
+        h.update(np.ascontiguousarray(coords, dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
 def export_name(page: str, what: str, ext: str, model: str | None = None, step: int | None = None) -> str:
@@ -232,3 +322,13 @@ def latent_map_gif(
         draw.text((8, 6), f"step {int(step):,}", fill=(40, 40, 40), font_size=max(12, size // 24))
         images.append(np.asarray(image))
     return animated_gif(images, frame_ms=frame_ms)
+
+
+def cached_latent_map_gif(
+    frames: Sequence[tuple[int, np.ndarray]], labels: np.ndarray, colours: Sequence[str]
+) -> bytes:
+    """:func:`latent_map_gif` kept in :data:`EXPORTS` by its content (:func:`frames_digest`): the same frames
+    asked for again, by any session, are served without encoding them again. Raises as
+    :func:`latent_map_gif`."""
+    key = ("latent-map-gif", frames_digest(frames, labels), tuple(colours))
+    return EXPORTS.get_or_build(key, lambda: latent_map_gif(frames, labels, colours))

@@ -34,7 +34,7 @@ from explorer_core.explore.sequences import (
     start_generation,
     state_rows,
 )
-from explorer_core.export import export_name, vrnn_generation_gif
+from explorer_core.export import EXPORTS, export_name, vrnn_generation_gif
 from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
 from views.components import lecture, model_panel
@@ -236,7 +236,10 @@ def generation_panel(playing: bool) -> bool:
         n, seed = gen.n, gen.seed
         st.download_button(
             "⬇ This generation, row by row (GIF)",
-            data=lambda: vrnn_generation_gif(model, n, seed),
+            # built once per model, N and seed for the whole server, then served again (issue 34)
+            data=lambda: EXPORTS.get_or_build(
+                ("vrnn-gif", model_key, n, seed), lambda: vrnn_generation_gif(model, n, seed)
+            ),
             file_name=export_name("vrnn", f"generation-n{n}-seed{seed}", "gif", model=description.name),
             mime="image/gif",
             on_click="ignore",

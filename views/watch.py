@@ -45,7 +45,7 @@ from explorer_core.explore.watch_budget import (
     watch_memory,
     with_iwae_k,
 )
-from explorer_core.export import export_name, history_snapshot, latent_map_gif, watch_curves_csv
+from explorer_core.export import cached_latent_map_gif, export_name, history_snapshot, watch_curves_csv
 from explorer_core.figures.common import DIGIT_COLOURS
 from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.imaging import png_bytes
@@ -565,7 +565,10 @@ def frame(playing: bool) -> bool:
         st.download_button(
             "⬇ The map forming (GIF)" if not playing else "⬇ The map forming (GIF): pause first",
             # built when clicked: the last frames' maps as the experiment kept them
-            data=b"" if playing else partial(latent_map_gif, ex.recent_maps(), ex.map_labels, DIGIT_COLOURS),
+            # (kept by its frames' content for the whole server: a second request is not encoded again)
+            data=b""
+            if playing
+            else partial(cached_latent_map_gif, ex.recent_maps(), ex.map_labels, DIGIT_COLOURS),
             file_name=export_name("watch", "map-forming", "gif", step=f.step),
             mime="image/gif",
             on_click="ignore",

@@ -108,3 +108,77 @@ def test_the_latent_map_gif_has_a_frame_per_map_and_one_region():
         export.latent_map_gif([], labels, DIGIT_COLOURS)
     with pytest.raises(ValueError, match="coordinates of shape"):
         export.latent_map_gif([(0, np.zeros((3, 2)))], labels, DIGIT_COLOURS)
+
+
+def test_a_second_request_for_an_export_is_served_without_building_again():
+    cache = export.ExportCache(max_entries=2, max_bytes=100)
+    calls = []
+
+    def build(tag: bytes):
+        def run():
+            calls.append(tag)
+            return tag * 10
+
+        return run
+
+    assert cache.get_or_build(("gif", 1), build(b"a")) == b"a" * 10
+    assert cache.get_or_build(("gif", 1), build(b"x")) == b"a" * 10  # by its key: not rebuilt
+    assert calls == [b"a"] and cache.builds == 1
+    cache.get_or_build(("gif", 2), build(b"b"))
+    cache.get_or_build(("gif", 3), build(b"c"))  # two entries at most: the least recently used goes
+    assert len(cache) == 2 and cache.size_bytes == 20
+    cache.get_or_build(("gif", 1), build(b"a"))
+    assert calls == [b"a", b"b", b"c", b"a"]
+    big = cache.get_or_build("big", lambda: b"z" * 101)  # over the byte bound: served, not kept
+    assert len(big) == 101 and "big" not in cache._items and cache.size_bytes <= 100
+    with pytest.raises(ValueError, match="bounds must be"):
+        export.ExportCache(max_entries=0)
+
+
+def test_identical_requests_arriving_together_build_once():
+    import threading
+    import time
+
+    cache = export.ExportCache()
+    started = threading.Barrier(4)
+    results = []
+
+    def slow():
+        time.sleep(0.2)
+        return b"gif"
+
+    def request():
+        started.wait()
+        results.append(cache.get_or_build("same", slow))
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [b"gif"] * 4 and cache.builds == 1
+
+
+def test_a_failed_build_is_not_kept_and_the_next_request_builds_again():
+    cache = export.ExportCache()
+
+    def broken():
+        raise RuntimeError("no frames")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_build("k", broken)
+    assert len(cache) == 0 and cache.get_or_build("k", lambda: b"ok") == b"ok"
+
+
+def test_the_map_gif_is_kept_by_its_frames_content(monkeypatch):
+    monkeypatch.setattr(export, "EXPORTS", export.ExportCache())
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 50)
+    frames = [(s, rng.normal(size=(50, 2))) for s in (10, 20)]
+    colours = ["#000000"] * 10
+    first = export.cached_latent_map_gif(frames, labels, colours)
+    again = export.cached_latent_map_gif([(s, c.copy()) for s, c in frames], labels.copy(), colours)
+    assert again == first and export.EXPORTS.builds == 1  # equal content, other arrays: served again
+    moved = [(10, frames[0][1]), (20, frames[1][1] + 1e-3)]
+    export.cached_latent_map_gif(moved, labels, colours)  # other content: built
+    assert export.EXPORTS.builds == 2
