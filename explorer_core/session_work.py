@@ -55,8 +55,11 @@ class SessionWork:
 
     def __init__(self) -> None:
         self._objects: dict[str, Any] = {}
+        self._reservations: dict[str, Any] = {}  # name -> a memory reservation (anything with release())
         self._lock = threading.Lock()
         self.released_at: float | None = None
+        # a work dropped with its session (Streamlit removed it) gives its reservations back too
+        weakref.finalize(self, _release_all, self._reservations)
 
     def __contains__(self, name: object) -> bool:
         return name in self._objects
@@ -65,8 +68,23 @@ class SessionWork:
         return self._objects[name]
 
     def __setitem__(self, name: str, value: Any) -> None:
+        self.put(name, value)
+
+    def put(self, name: str, value: Any, reservation: Any = None) -> None:
+        """Hold ``value`` as ``name``, with the memory ``reservation`` made for it
+        (:class:`explorer_core.memory_budget.Reservation`, or None); the reservation of the object it replaces
+        is given back."""
         with self._lock:
             self._objects[name] = value
+            old = self._reservations.pop(name, None)
+            if reservation is not None:
+                self._reservations[name] = reservation
+        if old is not None and old is not reservation:
+            old.release()
+
+    def reservation(self, name: str) -> Any:
+        """The memory reservation held for ``name`` (None when there is none)."""
+        return self._reservations.get(name)
 
     def get(self, name: str, default: Any = None) -> Any:
         """The object called ``name``, or ``default``."""
@@ -77,17 +95,30 @@ class SessionWork:
 
     def release(self, now: float | None = None) -> int:
         """Stop what runs (each object's ``stop()``, when it has one; errors are ignored: the object is
-        being dropped) and drop every object; how many there were."""
+        being dropped), drop every object and give back its memory reservation; how many there were."""
         with self._lock:
             objects, self._objects = self._objects, {}
+            reservations = dict(self._reservations)
+            self._reservations.clear()
         for obj in objects.values():
             stop = getattr(obj, "stop", None)
             if callable(stop):
                 with contextlib.suppress(Exception):
                     stop()
+        for reservation in reservations.values():  # the server's memory budget gets the bytes back
+            with contextlib.suppress(Exception):
+                reservation.release()
         if objects:
             self.released_at = time.monotonic() if now is None else now
         return len(objects)
+
+
+def _release_all(reservations: dict[str, Any]) -> None:
+    """Give back every reservation of a work that is being garbage-collected (errors ignored)."""
+    for reservation in list(reservations.values()):
+        with contextlib.suppress(Exception):
+            reservation.release()
+    reservations.clear()
 
 
 class SessionWorkRegistry:

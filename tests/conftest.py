@@ -11,6 +11,10 @@ import torch
 pytest_plugins = ["tests.ci_skips", "pytester"]
 
 os.environ.setdefault("AEVB_DEVICE", "cpu")
+# the server's memory budget (explorer_core.memory_budget) is one per process; AppTest sessions are many and
+# are dropped only when garbage-collected, so page tests get a budget no suite reaches (its own tests use
+# their own budgets)
+os.environ.setdefault("AEVB_SERVER_MEMORY_MB", str(1 << 20))
 torch.set_num_threads(1)
 
 # Training runs of the developer's own app (``runs/``) must not leak into the tests' model pickers.
