@@ -12,7 +12,7 @@ import streamlit as st
 from explorer_core.compute_budget import process_budget
 from explorer_core.device import DeviceError, device_info
 from views.components import lecture
-from views.components.compute_slot import announce_gestures_on_arrival
+from views.components.compute_slot import announce_gestures_on_arrival, gesture_owner
 from views.pages import PAGES as PAGE_FACTS
 
 # The script thread hands each element to the event-loop thread (call_soon_threadsafe), which sends it:
@@ -44,7 +44,8 @@ with st.sidebar:
         st.error(f"Device problem: {err}")
 
 announce_gestures_on_arrival()  # paced trainers hold back from a gesture's arrival, not only from its run
-with process_budget().gesture():  # a whole run answers a gesture: paced trainers hold back meanwhile
+# a whole run answers a gesture: paced trainers hold back meanwhile (a visitor's, within its gesture rate)
+with process_budget().gesture(*gesture_owner()):
     page.run()
 
 # Streamlit's full gc.collect(2) after every run is off (.streamlit/config.toml, runner.postScriptGC): it

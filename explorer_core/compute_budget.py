@@ -31,6 +31,9 @@ The budget bounds that work:
   the GIL that the gesture's script needs. A gesture also counts from the moment its request arrives
   (:meth:`ComputeBudget.announce_gesture`), a few ms before its run starts. A run never waits for its own
   gesture.
+* **A visitor's gestures are rate-limited** (:data:`GESTURE_RATE` a second, bursts of
+  :data:`GESTURE_BURST`; :meth:`ComputeBudget.gesture_priority`): beyond it a gesture is answered without
+  priority, so a script clicking fast cannot freeze the holder. The operator's are never limited.
 * **Memory.** A holder may declare the bytes its work holds (``memory_bytes``); the holders together stay
   within ``memory_limit_bytes``. :func:`session_memory_limit` is the most one session's configuration may
   need (``AEVB_SESSION_MEMORY_MB``, default 1024); pages refuse a configuration above it before anything is
@@ -80,6 +83,15 @@ GESTURE_LINGER_S = 0.03
 #: p50 under a class's load, up to about 35 ms; make bench-class), and a trainer's step begun meanwhile ran
 #: beside the gesture
 GESTURE_ANNOUNCE_S = 0.05
+#: gestures per second one visitor's session may make with priority (a token bucket of
+#: :data:`GESTURE_BURST` gestures): a script pressing "Next row" 13 times a second cut a holder's training
+#: from 60 to 3.3 steps a second (issue 34); a person clicks 2-4 times a second. Beyond it a gesture is
+#: still answered, but paced work does not wait for it. The operator's gestures are never limited.
+GESTURE_RATE = 5.0
+#: the most gestures in a row a visitor may make with priority before the rate applies
+GESTURE_BURST = 10
+#: sessions whose gesture buckets are remembered (the least recently seen are forgotten beyond it)
+GESTURE_SESSIONS = 4096
 
 
 def default_slots() -> int:
@@ -229,6 +241,10 @@ class ComputeBudget:
         self._gesture_ended = float("-inf")  # (clock) when the last gesture ended
         self._inside = threading.local()  # .depth: the gesture blocks the calling thread is in
         self._announced: deque[float] = deque()  # (clock) until when each gesture announced waits for its run
+        # per visitor session: (tokens, clock of the last refill) of its gesture bucket; operator sessions
+        self._gesture_buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._operator_sessions: OrderedDict[str, None] = OrderedDict()
+        self.unprioritised_gestures = 0  # gestures over a session's rate, since the start
         self.reclaimed = 0  # holders and waiters dropped for silence, since the start
 
     # --- slots ------------------------------------------------------------------------------------------
@@ -402,12 +418,47 @@ class ComputeBudget:
             self._sleep(min(quiet - now, left))
         return self._clock() - start
 
-    def announce_gesture(self) -> None:
+    def announce_gesture(self, session: str | None = None) -> None:
         """A gesture's request has arrived (the server's event loop calls this; its run starts a few ms
         later): paced work waits as if it ran, until its run enters :meth:`gesture` or for
-        ``GESTURE_ANNOUNCE_S`` at most."""
+        ``GESTURE_ANNOUNCE_S`` at most. A visitor ``session`` over its gesture rate is not announced."""
         with self._lock:
+            if session is not None and not self._gesture_tokens_locked(session, take=False):
+                return
             self._announced.append(self._clock() + GESTURE_ANNOUNCE_S)
+
+    def gesture_priority(self, session: str | None, operator: bool = False) -> bool:
+        """Whether a gesture of ``session`` now gets priority, taking one of its tokens when it does: always
+        for the operator (remembered, so that its arrivals are announced too) and without a session; for a
+        visitor, while its bucket (:data:`GESTURE_RATE` a second, :data:`GESTURE_BURST` at most) holds one."""
+        if session is None:
+            return True
+        with self._lock:
+            if operator:
+                self._operator_sessions[session] = None
+                self._operator_sessions.move_to_end(session)
+                while len(self._operator_sessions) > GESTURE_SESSIONS:
+                    self._operator_sessions.popitem(last=False)
+                return True
+            allowed = self._gesture_tokens_locked(session, take=True)
+            if not allowed:
+                self.unprioritised_gestures += 1
+            return allowed
+
+    def _gesture_tokens_locked(self, session: str, take: bool) -> bool:
+        """Whether ``session``'s gesture bucket holds a token (refilled to now), taking it when ``take``."""
+        if session in self._operator_sessions:
+            return True
+        now = self._clock()
+        tokens, refilled = self._gesture_buckets.pop(session, (float(GESTURE_BURST), now))
+        tokens = min(float(GESTURE_BURST), tokens + (now - refilled) * GESTURE_RATE)
+        allowed = tokens >= 1
+        if allowed and take:
+            tokens -= 1
+        self._gesture_buckets[session] = (tokens, now)  # (most recently seen last)
+        while len(self._gesture_buckets) > GESTURE_SESSIONS:
+            self._gesture_buckets.popitem(last=False)
+        return allowed
 
     def _quiet_from(self, now: float) -> float:
         """(clock) from when paced work may go on, no gesture running: the linger after the last gesture,
@@ -419,10 +470,16 @@ class ComputeBudget:
         return max(self._gesture_ended + self.gesture_linger_s, announced)
 
     @contextlib.contextmanager
-    def gesture(self) -> Iterator[None]:
+    def gesture(self, session: str | None = None, operator: bool = False) -> Iterator[None]:
         """While the ``with`` block runs (a page answering one gesture), paced trainers wait before their
         next step (:meth:`pace`, at most ``gesture_wait_s`` each step). Nested and concurrent blocks count:
-        trainers go on when the last one ends. The operator's trainer is not paced, so it never waits."""
+        trainers go on when the last one ends. The operator's trainer is not paced, so it never waits.
+
+        A visitor's ``session`` over its gesture rate (:meth:`gesture_priority`) runs its block without
+        priority: nobody waits for it. A block nested in a gesture of the same thread is part of it."""
+        if not getattr(self._inside, "depth", 0) and not self.gesture_priority(session, operator):
+            yield
+            return
         with self._lock:
             self._gestures += 1
             self._no_gesture.clear()

@@ -317,3 +317,47 @@ def test_a_gesture_announced_on_arrival_holds_paced_work_until_its_run_begins(cl
     assert b.wait_for_gestures(0.01) == pytest.approx(0.01)  # never more than the limit
     clock.t += 1.0
     assert b.wait_for_gestures() == 0.0  # long expired
+
+
+def test_a_fast_clicking_visitor_loses_priority_beyond_its_gesture_rate(clock):
+    """A script clicking 13 times a second (issue 34) gets priority for its burst, then at most the rate;
+    its other gestures are answered without anybody waiting; a person's 3 clicks a second never lose it, and
+    the operator is never limited."""
+    from explorer_core.compute_budget import GESTURE_BURST, GESTURE_RATE
+
+    b = budget(clock, slots=1, gesture_linger_s=0.0)
+    prioritised = 0
+    for _ in range(13 * 10):  # ten seconds of a script
+        clock.t += 1 / 13
+        prioritised += b.gesture_priority("script")
+    assert prioritised <= GESTURE_BURST + 10 * GESTURE_RATE + 1
+    assert prioritised >= 10 * GESTURE_RATE - 1 and b.unprioritised_gestures == 130 - prioritised
+    # over its rate, its gesture block makes nobody wait, and its arrival is not announced
+    with b.gesture("script"):
+        waited: list[float] = []
+        thread = threading.Thread(target=lambda: waited.append(b.wait_for_gestures()))
+        thread.start()
+        thread.join()
+        assert waited == [0.0]
+    b.announce_gesture("script")
+    assert b.wait_for_gestures() == 0.0
+    # a person: three clicks a second for a minute, every one with priority
+    clock.t += 10.0  # (its bucket refills)
+    for _ in range(180):
+        clock.t += 1 / 3
+        assert b.gesture_priority("person")
+    # the operator: never limited, and its arrivals are announced
+    for _ in range(100):
+        assert b.gesture_priority("lecturer", operator=True)
+    b.announce_gesture("lecturer")
+    assert b.wait_for_gestures(0.01) == pytest.approx(0.01)
+
+
+def test_a_visitors_gesture_within_its_rate_still_holds_paced_work_back(clock):
+    b = budget(clock, slots=1, gesture_wait_s=0.2, gesture_linger_s=0.0)
+    waited: list[float] = []
+    with b.gesture("visitor"):
+        thread = threading.Thread(target=lambda: waited.append(b.wait_for_gestures()))
+        thread.start()
+        thread.join()
+    assert waited and waited[0] >= 0.2

@@ -40,13 +40,19 @@ from views.components.player import Player
 POLL_S = 5.0
 
 
+def gesture_owner() -> tuple[str | None, bool]:
+    """(this run's session id, whether it is the operator's): whose gesture a run answers, for the budget's
+    per-session gesture rate (:meth:`ComputeBudget.gesture`)."""
+    return session_id(), operator()
+
+
 def gesture_fragment(body: Callable[..., Any]) -> Callable[..., Any]:
     """``st.fragment(body)`` whose runs answer a gesture (a pad move, a cluster pick, a change of view):
     while one runs, the server's paced trainers wait (:meth:`ComputeBudget.gesture`)."""
 
     @functools.wraps(body)
     def answered(*args: Any, **kwargs: Any) -> Any:
-        with process_budget().gesture():
+        with process_budget().gesture(*gesture_owner()):
             return body(*args, **kwargs)
 
     return st.fragment(answered)
@@ -83,7 +89,7 @@ def announce_gestures_on_arrival() -> bool:
 
         def handle_backmsg(session_id: str, msg: Any, *args: Any, **kwargs: Any) -> Any:
             if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.is_auto_rerun:
-                budget.announce_gesture()
+                budget.announce_gesture(session_id)
             return arrived(session_id, msg, *args, **kwargs)
 
         runtime.handle_backmsg = handle_backmsg
