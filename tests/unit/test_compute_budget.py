@@ -361,3 +361,21 @@ def test_a_visitors_gesture_within_its_rate_still_holds_paced_work_back(clock):
         thread.start()
         thread.join()
     assert waited and waited[0] >= 0.2
+
+
+def test_two_tabs_of_one_browser_hold_one_place_in_line(clock):
+    """The line's holder is the browser (a digest of Streamlit's per-browser cookie), not the tab: one
+    client with three tabs took places 2, 3 and 4 before (issue 34); a reload keeps the place."""
+    from views.components.page_state import BROWSER_COOKIE, browser_id
+
+    b = budget(clock, slots=1)
+    assert b.acquire("someone/watch").granted
+    cookie = {BROWSER_COOKIE: "2|1a2b3c4d|9f8e7d6c5b4a|1765000000"}
+    tabs = [browser_id(cookie, fallback=f"session-{i}") + "/watch" for i in range(3)]
+    assert len(set(tabs)) == 1 and "9f8e7d6c5b4a" not in tabs[0]  # one id, the token itself not kept
+    places = [b.acquire(tab).position for tab in tabs]
+    assert places == [1, 1, 1] and len(b.snapshot()["waiting"]) == 1
+    other = browser_id({BROWSER_COOKIE: "2|00000000|0123456789ab|1765000001"}, "session-9") + "/watch"
+    assert b.acquire(other).position == 2
+    # without the cookie (AppTest, cookies refused) each session is its own place
+    assert browser_id({}, "session-7") == "session-7" and browser_id(None, "s") == "s"

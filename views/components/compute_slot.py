@@ -30,7 +30,7 @@ from typing import Any
 import streamlit as st
 
 from explorer_core.compute_budget import ComputeBudget, Ticket, process_budget
-from views.components.page_state import operator, session_id
+from views.components.page_state import client_id, operator, session_id
 from views.components.player import Player
 
 #: seconds between two polls of a visitor waiting in line: a turn comes at most this late, and each poll is a
@@ -105,7 +105,7 @@ class SlotGate:
     """The claim of one page (``key``) of this session on the budget.
 
     Args:
-        key: the page's prefix (the holder is ``<session id>/<key>``; state ``{key}_slot_wait``).
+        key: the page's prefix (the holder is ``<browser id>/<key>``; state ``{key}_slot_wait``).
         player: the page's player (paused while waiting, started again when the slot comes).
         budget: the budget (default: the process's, :func:`explorer_core.compute_budget.process_budget`).
     """
@@ -122,8 +122,9 @@ class SlotGate:
 
     @property
     def holder(self) -> str:
-        """This session's id on this page."""
-        return f"{session_id()}/{self.key}"
+        """This browser's id on this page (:func:`views.components.page_state.client_id`): the tabs of one
+        browser hold one place in line (and share one slot), a reload keeps it."""
+        return f"{client_id()}/{self.key}"
 
     @property
     def waiting(self) -> bool:

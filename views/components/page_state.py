@@ -3,7 +3,8 @@ travels in the URL (``st.query_params``), so a lecturer can hand out a link that
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,30 @@ def session_id() -> str:
 
     ctx = get_script_run_ctx()
     return str(ctx.session_id) if ctx is not None else "no-session"
+
+
+#: the cookie Streamlit's server sets once per browser (its XSRF token): the same in every tab, kept on reload
+BROWSER_COOKIE = "_streamlit_xsrf"
+
+
+def browser_id(cookies: Mapping[str, str] | None, fallback: str) -> str:
+    """An id of the browser behind a session: a digest of its :data:`BROWSER_COOKIE` (the token itself is
+    never kept or shown), the same for all its tabs and after a reload; ``fallback`` (the session id) when
+    the request had no such cookie (AppTest, a client that refuses cookies)."""
+    value = (cookies or {}).get(BROWSER_COOKIE)
+    if not isinstance(value, str) or not value:
+        return fallback
+    return "browser-" + hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+def client_id() -> str:
+    """This session's browser (:func:`browser_id` of the cookies its connection came with): the compute
+    budget's line gives one place per browser, not per tab (issue 34)."""
+    try:
+        cookies = dict(st.context.cookies)
+    except Exception:  # no context (bare mode) or another Streamlit: one place per session
+        cookies = {}
+    return browser_id(cookies, session_id())
 
 
 def operator() -> bool:
