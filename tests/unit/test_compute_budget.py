@@ -370,9 +370,16 @@ def test_two_tabs_of_one_browser_hold_one_place_in_line(clock):
 
     b = budget(clock, slots=1)
     assert b.acquire("someone/watch").granted
-    cookie = {BROWSER_COOKIE: "2|1a2b3c4d|9f8e7d6c5b4a|1765000000"}
-    tabs = [browser_id(cookie, fallback=f"session-{i}") + "/watch" for i in range(3)]
-    assert len(set(tabs)) == 1 and "9f8e7d6c5b4a" not in tabs[0]  # one id, the token itself not kept
+    token = bytes.fromhex("9f8e7d6c5b4a3928")
+
+    def cookie(mask: bytes) -> dict[str, str]:  # the server masks the token anew on every page load
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(token))
+        return {BROWSER_COOKIE: f"2|{mask.hex()}|{masked.hex()}|1765000000"}
+
+    masks = (b"\x1a\x2b\x3c\x4d", b"\x00\x00\x00\x00", b"\xff\x10\x20\x30")
+    tabs = [browser_id(cookie(m), fallback=f"session-{i}") + "/watch" for i, m in enumerate(masks)]
+    assert len({c[BROWSER_COOKIE] for c in map(cookie, masks)}) == 3  # three cookie strings...
+    assert len(set(tabs)) == 1 and token.hex() not in tabs[0]  # ...one id; the token itself not kept
     places = [b.acquire(tab).position for tab in tabs]
     assert places == [1, 1, 1] and len(b.snapshot()["waiting"]) == 1
     other = browser_id({BROWSER_COOKIE: "2|00000000|0123456789ab|1765000001"}, "session-9") + "/watch"

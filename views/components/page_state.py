@@ -40,7 +40,22 @@ def browser_id(cookies: Mapping[str, str] | None, fallback: str) -> str:
     value = (cookies or {}).get(BROWSER_COOKIE)
     if not isinstance(value, str) or not value:
         return fallback
-    return "browser-" + hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=8).hexdigest()
+    return "browser-" + hashlib.blake2b(_xsrf_token(value), digest_size=8).hexdigest()
+
+
+def _xsrf_token(value: str) -> bytes:
+    """The token inside an XSRF cookie: the server writes it masked anew on each page load
+    (``2|mask|masked token|time``, Tornado's version 2: the token is the masked bytes XOR the 4-byte mask),
+    so each tab gets another cookie string for the same token; any other form is taken as it is."""
+    parts = value.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+        except ValueError:
+            mask = masked = b""
+        if len(mask) == 4 and masked:
+            return bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+    return value.encode("utf-8", "replace")
 
 
 def client_id() -> str:
