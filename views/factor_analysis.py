@@ -20,7 +20,10 @@ from explorer_core.explore.fa import (
     FAExperiment,
     FATrainingConfig,
     clamp_int,
+    describe_phase_change,
     elbo_samples_limit,
+    last_phase_change,
+    relation_words,
 )
 from explorer_core.export import export_name, fa_curves_csv, history_snapshot
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
@@ -132,8 +135,9 @@ st.title("📐 Factor analysis: E- and M-steps")
 lecture.intro(
     "A 2-factor model of 3-D data, fitted with AEVB (tutorial section 5.2). An **E-step** updates only "
     "the inference parameters φ = (V, Σ) of q(z|x) = N(Vx, Σ): the ELBO closes on the evidence, which "
-    "cannot move. An **M-step** updates only the generative parameters θ = (W, σ): the evidence rises and "
-    "the bound loosens. Everything is measured on the test points after every step; for this model the "
+    "cannot move. An **M-step** updates only the generative parameters θ = (W, σ): the ELBO rises, "
+    "usually lifting the evidence with it, and the exact posterior moves, so the gap can narrow or widen. "
+    "Everything is measured on the test points after every step; for this model the "
     "evidence and the gap KL(q(z|x) ‖ p(z|x)) are exact."
 )
 
@@ -167,24 +171,19 @@ with st.expander("Data set", expanded=False):
 
 
 def reading(fa: FAExperiment) -> str:
-    """A few live sentences that say what the charts show now."""
-    latest, last = fa.latest, fa.history.phase[-1]
-    doing = {
-        "init": "No step yet: θ and φ are random.",
-        "e_step": "Last phase: **E-step**. θ is frozen, so the evidence is flat; φ moves q(z|x) towards "
-        "p(z|x) and the gap shrinks.",
-        "m_step": "Last phase: **M-step**. φ is frozen; θ raises the ELBO, and the evidence with it, while "
-        "the exact posterior moves away from q(z|x) and the gap grows.",
-        "joint": "Last phase: **joint AEVB**. Both move: the bound is tightened and pushed up at once.",
-    }[last]
+    """A few live sentences that say what the charts show now: what the latest phase did is computed from its
+    measured changes (:func:`explorer_core.explore.fa.describe_phase_change`), not from what a phase
+    usually does."""
+    latest = fa.latest
+    doing = describe_phase_change(last_phase_change(fa.history))
     return (
         f"{doing}\n\n"
         f"* exact ELBO = evidence − gap = {latest.evidence:.4f} − {latest.gap:.4f} = "
         f"**{latest.evidence - latest.gap:.4f}**; the AEVB estimate with K = {fa.config.n_elbo_samples} "
         f"reparameterised sample(s) per point reads {latest.elbo:.4f}.\n"
-        f"* The evidence is {fa.mle_evidence - latest.evidence:.4f} nats per point below the "
-        f"maximum-likelihood fit (closed-form EM), and {fa.true_evidence - latest.evidence:.4f} below the "
-        "model that generated the data.\n"
+        f"* The evidence is {relation_words(latest.evidence, fa.mle_evidence)} the maximum-likelihood fit "
+        f"(closed-form EM), and {relation_words(latest.evidence, fa.true_evidence)} the model that generated "
+        "the data.\n"
         "* Left: q(z|x) (red, dashed) against the exact posterior p(z|x) (green) for the chosen test point; "
         "the two coincide when the gap is zero. Shaded grey: E-phases; amber: M-phases."
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,15 @@ from explorer_core.artifacts import ModelDescription, describe
 from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.clusters import (
     ClusterBundle,
+    PadTarget,
     cluster_name,
     cluster_sample_png,
-    decode_plane,
+    decode_latent,
     gallery,
     gallery_order,
     image_posterior,
     load_cluster_bundle,
+    pad_target,
     plane_ranges,
     stored_clusters,
 )
@@ -244,26 +247,40 @@ def cluster_marks(bundle: ClusterBundle, picked: int, highlight: np.ndarray | No
     return marks
 
 
+def _pad_target(bundle: ClusterBundle, cluster: int, uv) -> PadTarget:
+    """What the pad decodes at uv [2] with ``cluster`` picked (``explore.clusters.pad_target``): mu(y) itself
+    while z is on the cluster's disc, the plane point lifted to the latent space elsewhere."""
+    return pad_target(
+        bundle.projection, bundle.prior_means, bundle.prior_coords, cluster, uv, bundle.matched_label
+    )
+
+
 def cluster_pad(
     bundle: ClusterBundle, model_key: str, cluster: int, ranges, region, highlight: np.ndarray | None
 ) -> pf.PadSpec:
-    """The pad of the PCA plane (:func:`views.components.pad_fragment.pad_fragment`): a drag or an arrow key
-    reruns only the pad, so the decoded image follows the pointer. A click on a cluster's disc picks that
-    cluster (z goes to its prior mean), a click on a test point classifies that image below; either, or a
-    wheel notch, changes what the rest of the page shows: the page reruns (once)."""
+    """The pad of the PCA plane (:func:`views.components.pad_fragment.show_pad`, run by :func:`pad_panel`). A
+    click on a cluster's disc picks that cluster: z goes to its disc and the pad decodes the cluster's mean
+    mu(y) itself (the server decodes it: mu(y) is off the plane); a drag or an arrow key moves z off the disc,
+    and the pad decodes the plane point under the pointer lifted to the latent space (in the browser, once it
+    holds the decoder), rerunning only the pad. A click on a test point classifies that image below; a pick,
+    or a wheel notch, changes what the rest of the page shows: the page reruns (once). The title, caption and
+    view follow z now (:func:`explorer_core.explore.clusters.pad_target`)."""
     points = pf.test_points(model_key, "pca", bundle.coords, bundle.labels)
     projection = bundle.projection
 
     def on_point(i: int) -> None:
         state[f"{P}_index"], state[f"{P}_source"] = int(points.index[i]), "test"
 
+    def decode(uv: np.ndarray) -> tuple[bytes, None]:
+        return png_bytes(decode_latent(bundle.model, _pad_target(bundle, cluster, uv).z)), None
+
     ex = projection.explained
-    return pf.PadSpec(
+    spec = pf.PadSpec(
         prefix=P,
         points=points,
         ranges=ranges,
         region=region,
-        decode=lambda uv: (png_bytes(decode_plane(bundle.model, projection, uv)), None),
+        decode=decode,
         decoder=lp.cached_browser_decoder(
             model_key, "pca", bundle.model, projection.centre, projection.basis, (None,)
         ),
@@ -272,14 +289,22 @@ def cluster_pad(
         on_point=on_point,
         on_mark=lambda c: _goto_cluster(bundle, c),
         n_marks=bundle.n_clusters,
-        title="Decoded z (λ(z))",
-        caption_format="PC 1 = {u}, PC 2 = {v}",
         axes=(f"PC 1 ({ex[0]:.0%})", f"PC 2 ({ex[1]:.0%})"),
-        hint="Drag: decode z under the pointer · click a disc: pick that cluster · click a dot: classify "
-        "that test image below · arrow keys: move z · wheel: zoom",
+        hint="Drag: decode the plane point under the pointer · click a disc: pick that cluster and decode "
+        "its μ(y) · click a dot: classify that test image below · arrow keys: move z · wheel: zoom",
         overlays={"lines": [], "marks": cluster_marks(bundle, cluster, highlight)},
         url=("u", "v"),
     )
+    target = _pad_target(bundle, cluster, spec.z())
+    return replace(spec, title=target.title, caption_format=target.caption_format, view=target.view)
+
+
+@gesture_fragment
+def pad_panel(bundle: ClusterBundle, model_key: str, ranges, region, highlight: np.ndarray | None) -> None:
+    """The pad in a fragment of its own that builds its spec afresh on every run (a drag reruns only this),
+    so that its title, caption and view follow z: off the picked cluster's disc after a drag, back on it
+    after a pick."""
+    pf.show_pad(cluster_pad(bundle, model_key, _picked_or_first(bundle), ranges, region, highlight))
 
 
 @gesture_fragment
@@ -307,15 +332,17 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
 
     map_col, sample_col = st.columns([1.25, 1], gap="medium")
     with map_col:
-        pf.pad_fragment(cluster_pad(bundle, model_key, cluster, ranges, region, highlight))
+        pad_panel(bundle, model_key, ranges, region, highlight)
         st.caption(
             "The latent space on the plane of its first two principal components "
             f"({ex[0]:.0%} and {ex[1]:.0%} of the variance): each dot is a test image's posterior mean "
             "E[z|x, ŷ] under its most probable cluster ŷ, coloured by its true digit; the discs are the "
             "cluster prior means μ(y), labelled and coloured by their matched digit (the black ring: the "
-            "picked cluster, the red ring: the image classified below). Drag anywhere to decode that z. The "
-            f"plane is a 2-D shadow of an L = {bundle.prior_means.shape[1]} space: clusters that overlap "
-            "here may be apart."
+            "picked cluster, the red ring: the image classified below). A pick decodes the cluster's "
+            f"mean μ(y) itself, all L = {bundle.prior_means.shape[1]} coordinates; a drag decodes the "
+            "point of the plane under the pointer, lifted back to the latent space: z = centre + u·e1 + "
+            "v·e2, the centre being the mean of the test encodings (a disc is only μ(y)'s shadow: its lift "
+            "is another z). The plane is a 2-D shadow of that space: clusters that overlap here may be apart."
         )
     with sample_col:
         lecture_on = lecture.lecture_mode()
@@ -337,11 +364,7 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
             export_name("gmvae", f"cluster{cluster}-samples-seed{seed}", "png", model=Path(model_key).stem),
             f"{P}_samples_png",
         )
-        st.button(
-            "🎲 New samples",
-            key=f"{P}_resample",
-            on_click=lambda: state.update({f"{P}_seed": ps.next_seed(state.get(f"{P}_seed", 0))}),
-        )
+        st.button("🎲 New samples", key=f"{P}_resample", on_click=_new_samples)
         st.caption(
             f"z ~ N(μ(y), ({spread:g}·σ(y))²) for y = {cluster}, decoded to Bernoulli means λ(z). The spread "
             f"slider and the seed are shared with the gallery {'below' if lecture_on else 'above'}. "
@@ -350,7 +373,16 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
             "ms (a move reruns only the pad); the model and q(y|x) of the test set were "
             f"computed once, in {bundle.seconds:.1f} s."
         )
-    ps.url_out({"cluster": cluster})
+    ps.url_out({"cluster": cluster, "seed": seed})
+
+
+def _new_samples() -> None:
+    """The button "New samples": the next seed. The gallery shares it and the URL carries it, so the whole
+    page reruns (once: :func:`views.components.pad_fragment.rerun_app_if_asked` at the top of
+    :func:`cluster_panel`), not only the panel whose button it is: the gallery, its caption and the link
+    then show the seed of the samples."""
+    state[f"{P}_seed"] = ps.next_seed(state.get(f"{P}_seed", 0))
+    ps.page_state(P).pad.rerun_app = True
 
 
 def posterior_section(bundle: ClusterBundle) -> None:

@@ -21,8 +21,8 @@ Seen through EM (the view of the tutorial *Training Latent Variable Models with 
 
 * an approximate **E-step** updates the inference parameters φ: it *tightens* the bound, closing the gap
   KL(q(z|x) ‖ p(z|x)) while the evidence stays where it is;
-* an approximate **M-step** updates the generative parameters θ: it *raises* the bound, and the evidence
-  with it, while the bound loosens again;
+* an approximate **M-step** updates the generative parameters θ: it *raises* the bound, usually lifting
+  the evidence with it; the true posterior moves, so the gap can narrow or widen (the FA page measures it);
 * plain AEVB does both at once, one minibatch gradient step at a time.
 """,
     unsafe_allow_html=True,

@@ -50,6 +50,7 @@ from explorer_core.figures.common import DIGIT_COLOURS
 from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
+from explorer_core.memory_budget import ServerFullError, server_memory
 from views.components import latent_pad as lp
 from views.components import lecture
 from views.components import pad_fragment as pf
@@ -104,15 +105,30 @@ def new_experiment(config: WatchConfig) -> str | None:
         old.stop()
     player.stop()
     gate.release()
+    # the new run reserves its estimate from the server's budget before anything is built (issue 34), the
+    # old run's share counted as free (it goes when the new one is stored); a full server builds nothing
+    try:
+        reservation = server_memory().reserve(
+            watch_memory(config).total_bytes,
+            "this Watch run",
+            operator=operator(),
+            replacing=work.reservation("watch"),
+        )
+    except ServerFullError as err:
+        return f"Cannot start this run: {err}"
     try:
         data = cached_data(config.n_train, config.likelihood, config.n_eval, config.n_map)
-        work["watch"] = PacedWatchExperiment(config, data)
+        work.put("watch", PacedWatchExperiment(config, data), reservation)
+        reservation = None  # held by the session's work now
     except MNISTUnavailable as err:
         return f"MNIST is needed for this page. {err}"
     except (WatchError, ValueError) as err:
         return f"Cannot start this run: {err}"
     except RuntimeError as err:  # e.g. out of memory for an absurd model size
         return f"Cannot start this run ({type(err).__name__}): {err}"
+    finally:
+        if reservation is not None:  # nothing was built: nothing is held
+            reservation.release()
     ps.forget_page_state("watch")  # z at the origin, no zoom, no frame shown yet
     return None
 
@@ -120,12 +136,13 @@ def new_experiment(config: WatchConfig) -> str | None:
 st.title("👀 Watch it learn: a VAE trained live")
 INTRO = (
     "AEVB is approximate EM (tutorial sections 3-4). An **E-step** updates only the inference parameters φ "
-    "(the encoder q(z|x)): the ELBO closes on log p(x), which cannot move, so the gap KL(q(z|x) ‖ p(z|x)) "
-    "shrinks. An **M-step** updates only the generative parameters θ (the decoder p(x|z)): log p(x) rises "
-    "and the bound loosens. log p(x) of a deep model is not tractable, so the curves show the tightest "
-    "estimate we have, the **IWAE bound** with k importance samples (Burda et al. 2016), and the difference "
-    "IWAE − ELBO as the gap estimate. Everything is measured on fixed validation images with **fixed "
-    "noise**, so a curve moves only when the parameters do."
+    "(the encoder q(z|x)): log p(x) cannot move, so whatever the ELBO gains, the gap KL(q(z|x) ‖ p(z|x)) "
+    "loses. An **M-step** updates only the generative parameters θ (the decoder p(x|z)): the ELBO rises, "
+    "usually lifting log p(x) with it, and the true posterior moves, so the gap can narrow or widen. "
+    "log p(x) of a deep model is not tractable, so the curves show, in its place, the tightest lower bound "
+    "on it we have, the **IWAE bound** with k importance samples (Burda et al. 2016: ELBO ≤ IWAE ≤ log p(x) "
+    "in expectation), and the difference IWAE − ELBO as the gap estimate. Everything is measured on fixed "
+    "validation images with **fixed noise**, so a curve moves only when the parameters do."
 )
 IWAE_NOTE = (
     "The IWAE bound is itself a lower bound on log p(x), so the plotted gap is a **lower estimate** of the "
@@ -226,11 +243,14 @@ def reading(ex: WatchExperiment) -> str:
     m, last = ex.latest.metrics, ex.last_phase
     doing = {
         "init": "No step yet: θ and φ are random, and the map is a blob at the origin.",
-        "e_step": "Last phase: **E-step**. θ is frozen, so log p(x) is flat; φ moves q(z|x) towards p(z|x) "
-        "and the gap estimate shrinks (the IWAE bound may creep up: its proposal q improved).",
-        "m_step": "Last phase: **M-step**. φ is frozen; θ raises the ELBO and log p(x) (the IWAE bound) with "
-        "it, while the true posterior moves away from q(z|x) and the gap estimate grows.",
-        "joint": "Last phase: **joint AEVB**. Both move: the bound is tightened and pushed up at once.",
+        "e_step": "Last phase: **E-step**. θ is frozen, so log p(x) cannot move and whatever the ELBO gains "
+        "the true gap loses; φ moves q(z|x). The IWAE bound, a lower bound on log p(x), can move too: its "
+        "proposal is q(z|x).",
+        "m_step": "Last phase: **M-step**. φ is frozen and θ is trained on the ELBO, so log p(x) moves, and "
+        "with it the IWAE bound (a lower bound on log p(x), not log p(x) itself); the true posterior moves "
+        "against the fixed q(z|x), so the gap can narrow or widen: the gap estimate's curve shows which.",
+        "joint": "Last phase: **joint AEVB**. φ and θ are trained on the ELBO at once: q(z|x), p(z|x) and "
+        "log p(x) all move.",
     }[last]
     return (
         f"{doing}\n\n"
@@ -512,7 +532,9 @@ def frame(playing: bool) -> bool:
         cols[0].metric("Step", f"{f.step:,}", help=f"{ex.queued_steps:,} steps queued")
         cols[1].metric("ELBO", f"{m.elbo:.1f}", help="validation images, nats per image")
         cols[2].metric(
-            f"IWAE bound (k={m.k})", f"{m.iwae:.1f}", help="a lower bound on log p(x), tighter than the ELBO"
+            f"IWAE bound (k={m.k})",
+            f"{m.iwae:.1f}",
+            help="a lower bound on log p(x), not log p(x) itself; at least the ELBO in expectation",
         )
         cols[3].metric(
             "Gap estimate", f"{m.gap:.2f}", help="IWAE − ELBO: a lower estimate of KL(q(z|x) ‖ p(z|x))"

@@ -342,6 +342,64 @@ def stored_clusters(meta: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+@dataclass(frozen=True)
+class RowPurity:
+    """What one gallery row's cluster holds of the test set (its test images: those whose most probable
+    cluster, argmax q(y|x), it is).
+
+    Attributes:
+        cluster: y; digit: its matched digit (-1: none); n_images: its test images.
+        purity: the share of them that show ``digit``, in [0, 1] (0 for an unmatched or empty cluster).
+        other_digit: the most frequent other digit (``None`` when it has no image of another digit);
+            other_share: its share, in [0, 1].
+    """
+
+    cluster: int
+    digit: int
+    n_images: int
+    purity: float
+    other_digit: int | None
+    other_share: float
+
+
+def row_purities(clusters: dict[str, Any]) -> list[RowPurity]:
+    """Each gallery row's purity, rows in gallery order (:func:`gallery_order`), from a clusters x digits
+    table: what a row shows, computed rather than read off a screenshot.
+
+    Args:
+        clusters: as :func:`explorer_core.evaluation.cluster_accuracy` or :func:`stored_clusters` give it:
+            ``contingency`` [C][10] counts of test images, ``matched_label`` [C] (-1: none), ``usage`` [C].
+
+    Raises:
+        ValueError: a contingency table that is not [C, 10] with C matched labels.
+    """
+    table = np.asarray(clusters["contingency"], dtype=np.int64)
+    matched = [int(m) for m in clusters["matched_label"]]
+    if table.ndim != 2 or table.shape != (len(matched), N_CLASSES):
+        raise ValueError(f"a [{len(matched)}, {N_CLASSES}] contingency table is needed, got {table.shape}.")
+    rows = []
+    for c in gallery_order(matched, clusters.get("usage")):
+        counts, digit = table[c], matched[c]
+        n = int(counts.sum())
+        own = int(counts[digit]) if digit >= 0 else 0
+        others = counts.copy()
+        if digit >= 0:
+            others[digit] = -1
+        other = int(np.argmax(others))
+        has_other = others[other] > 0
+        rows.append(
+            RowPurity(
+                cluster=c,
+                digit=digit,
+                n_images=n,
+                purity=own / n if n else 0.0,
+                other_digit=other if has_other else None,
+                other_share=int(others[other]) / n if has_other else 0.0,
+            )
+        )
+    return rows
+
+
 def plane_ranges(points: np.ndarray, quantile: float = 0.999, margin: float = 0.3) -> tuple[tuple, tuple]:
     """Axis ranges ((u_lo, u_hi), (v_lo, v_hi)) around plane points [n, 2]: the ``quantile`` bulk with a
     ``margin`` (a fraction of the extent) on each side, rounded outwards to 0.1."""
@@ -352,11 +410,138 @@ def plane_ranges(points: np.ndarray, quantile: float = 0.999, margin: float = 0.
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
-def decode_plane(model, projection: Projection, uv: np.ndarray) -> np.ndarray:
-    """The Bernoulli means lambda(z) [28, 28] at the plane point uv [2]: z = centre + u e1 + v e2."""
+def lift(projection: Projection, uv: np.ndarray) -> np.ndarray:
+    """The plane point uv [2] (PC 1, PC 2) lifted back to the latent space: z = centre + u e1 + v e2, float32
+    [L]. Its component off the plane is the centre's: the lift of a point's projection is not the point.
+
+    Raises:
+        ValueError: ``uv`` is not two numbers.
+    """
     z = projection.centre + np.asarray(uv, dtype=np.float32).reshape(2) @ projection.basis
+    return np.asarray(z, dtype=np.float32)
+
+
+def decode_latent(model, z: np.ndarray) -> np.ndarray:
+    """The Bernoulli means lambda(z) of p(x|z) at one latent z [L], float32 [28, 28] in [0, 1].
+
+    Raises:
+        RuntimeError: z is not of the model's length L (torch's shape error).
+    """
     device = _device(model)
     with torch.inference_mode():
-        z_t = torch.as_tensor(z[None], dtype=torch.float32, device=device)
+        z_t = torch.as_tensor(np.asarray(z, dtype=np.float32).reshape(1, -1), device=device)
         image = model.decode(z_t).mean
     return image.reshape(IMAGE_SIDE, IMAGE_SIDE).float().cpu().numpy()
+
+
+def decode_plane(model, projection: Projection, uv: np.ndarray) -> np.ndarray:
+    """The Bernoulli means lambda(z) [28, 28] at the plane point uv [2]: z = centre + u e1 + v e2
+    (:func:`lift`)."""
+    return decode_latent(model, lift(projection, uv))
+
+
+#: how far (in plane units, along either axis) the pad's z may sit from the picked cluster's disc and still
+#: decode that cluster's mean mu(y) itself: the URL carries z with 3 decimals (an error of at most 5e-4) and
+#: the pad rounds a move to 4; any farther point is a move away from the disc
+AT_MEAN_TOLERANCE = 1e-3
+#: the longest caption format the latent pad's browser side takes (``views/components/latent_pad.py``
+#: truncates ``caption_format`` to it); a longer one would make the browser's caption differ from the server's
+CAPTION_FORMAT_MAX = 24
+#: the pad's ``view`` while it shows mu(y): none of the browser decoder's tables, so the server decodes
+PRIOR_MEAN_VIEW = "prior_mean"
+
+
+@dataclass(frozen=True)
+class PadTarget:
+    """What the GMVAE page's latent pad decodes with its z at the plane point ``uv``, and what it says.
+
+    Attributes:
+        uv: the pad's z on the PCA plane (PC 1, PC 2), as float32 values.
+        z: the latent decoded, float32 [L]: the prior mean mu(y) [L] of ``cluster`` itself, or (``cluster``
+            None) the plane point lifted to the latent space, centre + u e1 + v e2 (:func:`lift`).
+        cluster: the cluster whose mean is decoded; ``None``: the plane point is.
+        title: the heading above the decoded image; caption_format: the caption under it, with ``{u}`` and
+            ``{v}`` for z on the plane (none when mu(y) is decoded), at most :data:`CAPTION_FORMAT_MAX`
+            characters when the browser decodes (``cluster`` None).
+        view: the pad's view: ``"lambda"`` (the browser may decode the plane point itself) or
+            :data:`PRIOR_MEAN_VIEW` (the server decodes mu(y), which is off the plane).
+    """
+
+    uv: tuple[float, float]
+    z: np.ndarray
+    cluster: int | None
+    title: str
+    caption_format: str
+    view: str
+
+    @property
+    def caption(self) -> str:
+        """The caption as the pad shows it (z with two decimals, as the pad formats it)."""
+        return self.caption_format.format(u=f"{self.uv[0]:.2f}", v=f"{self.uv[1]:.2f}")
+
+
+def at_prior_mean(
+    uv: Sequence[float], prior_coords: np.ndarray, cluster: int, tolerance: float = AT_MEAN_TOLERANCE
+) -> bool:
+    """Whether the plane point uv [2] is the disc centre of ``cluster``, prior_coords [C, 2] (mu(y) on the
+    plane), within ``tolerance`` plane units along each axis.
+
+    Raises:
+        ValueError: ``cluster`` out of range.
+    """
+    coords = np.asarray(prior_coords, dtype=np.float64).reshape(-1, 2)
+    if not 0 <= int(cluster) < len(coords):
+        raise ValueError(f"cluster must be in 0..{len(coords) - 1}, got {cluster}.")
+    gap = np.abs(np.asarray(uv, dtype=np.float64).reshape(2) - coords[int(cluster)])
+    return bool(np.all(gap <= tolerance))
+
+
+def pad_target(
+    projection: Projection,
+    prior_means: np.ndarray,
+    prior_coords: np.ndarray,
+    cluster: int,
+    uv: Sequence[float],
+    matched_label: Sequence[int] | None = None,
+    tolerance: float = AT_MEAN_TOLERANCE,
+) -> PadTarget:
+    """What the pad decodes at uv [2] with ``cluster`` picked: with z on that cluster's disc
+    (:func:`at_prior_mean`), its prior mean mu(y) itself (all L coordinates: its disc is only mu(y)'s shadow
+    on the plane, whose lift decodes to another image); elsewhere the plane point lifted to the latent space.
+    The title and caption are made from what is decoded, never the other way round.
+
+    Args:
+        projection: the PCA plane (centre [L], basis [2, L]); prior_means: mu(y) [C, L]; prior_coords: mu(y)
+            on the plane [C, 2]; cluster: the picked cluster y; uv: the pad's z (PC 1, PC 2);
+            matched_label: each cluster's matched digit [C] (-1: none), for its name (default: no digit).
+
+    Raises:
+        ValueError: ``cluster`` out of range, or prior_means and prior_coords of different C.
+    """
+    means = np.asarray(prior_means, dtype=np.float32)
+    if means.ndim != 2 or len(means) != len(np.asarray(prior_coords).reshape(-1, 2)):
+        raise ValueError(f"prior_means [C, L] and prior_coords [C, 2] disagree: {means.shape}.")
+    point = np.asarray(uv, dtype=np.float32).reshape(2)
+    u, v = float(point[0]), float(point[1])
+    latent_dim = means.shape[1]
+    if at_prior_mean(point, prior_coords, cluster, tolerance):
+        name = f"y={int(cluster)}" if matched_label is None else cluster_name(int(cluster), matched_label)
+        return PadTarget(
+            uv=(u, v),
+            z=means[int(cluster)].copy(),
+            cluster=int(cluster),
+            title="Decoded μ(y) (λ(μ(y)))",
+            caption_format=f"decoder mean at μ(y) of cluster {name} (all {latent_dim} coordinates)",
+            view=PRIOR_MEAN_VIEW,
+        )
+    caption = f"plane ({{u}}, {{v}}) → {latent_dim}-D"
+    if len(caption) > CAPTION_FORMAT_MAX:
+        caption = "plane ({u}, {v})"
+    return PadTarget(
+        uv=(u, v),
+        z=lift(projection, point),
+        cluster=None,
+        title=f"Decoded z: the PCA-plane point lifted to {latent_dim}-D (λ(z))",
+        caption_format=caption,
+        view="lambda",
+    )

@@ -3,6 +3,10 @@
 The FA page keeps one :class:`FAExperiment` per browser session; the ``fa`` CLI command runs one headless.
 After every gradient step the experiment measures the test-set ELBO estimate, the exact evidence and the
 exact gap (:func:`explorer_core.evaluation.evaluate_fa`) and appends them to its history.
+
+What the page says about a phase is computed from what the phase did (:func:`last_phase_change`,
+:func:`describe_phase_change`), never from what theory says a phase usually does: a change smaller than
+:data:`PHASE_CHANGE_TOLERANCE` reads as none.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ MAX_ELBO_SAMPLES = 1000
 MAX_SAMPLE_POINTS = 200_000
 #: model samples drawn for the 3-D view at most (whatever the test set's size)
 MAX_VIEW_SAMPLES = 5_000
+#: nats per test point: a change over a phase (or a difference between two evidences) smaller than this in
+#: magnitude reads as "unchanged" ("level with") in the page's sentences. The metrics are float32 means of a
+#: few nats over the test set (rounding about 1e-6); an E-phase leaves the evidence bit-identical.
+PHASE_CHANGE_TOLERANCE = 1e-4
 
 
 def elbo_samples_limit(n_test: int) -> int:
@@ -108,6 +116,154 @@ class FAHistory:
         for step, phase in enumerate(self.phase[1:], start=1):
             add_segment(segments, phase, step, step)
         return [(p, a, b) for p, a, b in segments]
+
+
+def trend(delta: float, tolerance: float = PHASE_CHANGE_TOLERANCE) -> int:
+    """The direction of a change ``delta`` (nats per point): +1 when it exceeds ``tolerance``, -1 when it is
+    below ``-tolerance``, 0 otherwise (a change within the tolerance reads as none).
+
+    Raises:
+        ValueError: ``delta`` is not a finite number, or ``tolerance`` is negative or not finite.
+    """
+    delta, tolerance = float(delta), float(tolerance)
+    if not (np.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"the tolerance must be a finite number >= 0, got {tolerance}.")
+    if not np.isfinite(delta):
+        raise ValueError(f"a change must be a finite number, got {delta}.")
+    return 1 if delta > tolerance else -1 if delta < -tolerance else 0
+
+
+def change_words(before: float, after: float, tolerance: float = PHASE_CHANGE_TOLERANCE) -> str:
+    """How a quantity went from ``before`` to ``after`` (nats per point), in words that follow the measured
+    change: ``"rose by 0.8376 (-6.6083 → -5.7707)"``, ``"fell by ..."``, or
+    ``"stayed at -6.6083 (to within 0.0001)"`` (a change within ``tolerance``, see :func:`trend`; the
+    tolerance is stated). Amounts are printed with 4 decimals.
+
+    Raises:
+        ValueError: a value that is not finite, or a negative tolerance (:func:`trend`).
+    """
+    delta = float(after) - float(before)
+    direction = trend(delta, tolerance)
+    if direction == 0:
+        return f"stayed at {float(after):.4f} (to within {tolerance:g})"
+    verb = "rose" if direction > 0 else "fell"
+    return f"{verb} by {abs(delta):.4f} ({float(before):.4f} → {float(after):.4f})"
+
+
+def relation_words(value: float, reference: float, tolerance: float = PHASE_CHANGE_TOLERANCE) -> str:
+    """Where ``value`` lies against ``reference`` (both nats per point), by the same rule as :func:`trend`:
+    ``"0.1234 below"``, ``"0.1234 above"`` or ``"level with"`` (within ``tolerance``).
+
+    Raises:
+        ValueError: a value that is not finite, or a negative tolerance.
+    """
+    delta = float(value) - float(reference)
+    direction = trend(delta, tolerance)
+    if direction == 0:
+        return "level with"
+    return f"{abs(delta):.4f} {'above' if direction > 0 else 'below'}"
+
+
+@dataclass(frozen=True)
+class PhaseChange:
+    """What one phase did: the exact test metrics at the step it started from and after its last step.
+
+    Attributes:
+        phase: ``"e_step"``, ``"m_step"`` or ``"joint"``.
+        first_step, last_step: the phase's steps, 1-based (it started from the model after
+            ``first_step - 1`` steps).
+        elbo, evidence, gap: ``(before, after)`` of the exact ELBO (evidence - gap), the exact evidence
+            log p(x) and the exact gap KL(q(z|x) || p(z|x)), means over the test points in nats per point.
+    """
+
+    phase: str
+    first_step: int
+    last_step: int
+    elbo: tuple[float, float]
+    evidence: tuple[float, float]
+    gap: tuple[float, float]
+
+    @property
+    def steps(self) -> int:
+        """Steps in the phase."""
+        return self.last_step - self.first_step + 1
+
+
+def last_phase_change(history: FAHistory) -> PhaseChange | None:
+    """The latest phase of ``history`` (its last maximal run of one phase, the one still running included)
+    as a :class:`PhaseChange`; ``None`` before the first step. The ELBO is the exact one, evidence - gap
+    (not the K-sample estimate, whose noise could reverse a small change)."""
+    segments = history.phase_segments()
+    if not segments:
+        return None
+    phase, first, last = segments[-1]
+    ends = (first - 1, last)
+    evidence = tuple(float(history.evidence[i]) for i in ends)
+    gap = tuple(float(history.gap[i]) for i in ends)
+    elbo = tuple(e - g for e, g in zip(evidence, gap, strict=True))
+    return PhaseChange(phase, first, last, elbo, evidence, gap)
+
+
+PHASE_NAMES = {"e_step": "E-step", "m_step": "M-step", "joint": "joint AEVB"}
+PHASE_PARAMETERS = {
+    "e_step": "φ trained, θ frozen",
+    "m_step": "θ trained, φ frozen",
+    "joint": "φ and θ trained together",
+}
+#: what a measured change of the gap means in each phase: (gap fell, gap unchanged, gap rose). An E-phase
+#: holds θ, so p(z|x) stays and only q(z|x) moves; an M-phase holds φ, so q(z|x) = N(Vx, Σ) stays.
+GAP_MEANING = {
+    "e_step": (
+        "With θ held still, q(z|x) moved towards the exact posterior p(z|x): the bound tightened",
+        "With θ held still, q(z|x) ended as far from the exact posterior p(z|x) as it started",
+        "With θ held still, q(z|x) moved away from the exact posterior p(z|x): the bound loosened",
+    ),
+    "m_step": (
+        "With q(z|x) held still, θ moved the exact posterior p(z|x) towards it: the bound tightened",
+        "With q(z|x) held still, the exact posterior p(z|x) ended as far from it as it started",
+        "With q(z|x) held still, θ moved the exact posterior p(z|x) away from it: the bound loosened",
+    ),
+    "joint": (
+        "q(z|x) and p(z|x) both moved and ended closer together: the bound tightened",
+        "q(z|x) and p(z|x) both moved and ended as far apart as they started",
+        "q(z|x) and p(z|x) both moved and ended further apart: the bound loosened",
+    ),
+}
+
+
+def describe_phase_change(change: PhaseChange | None, tolerance: float = PHASE_CHANGE_TOLERANCE) -> str:
+    """The page's sentence (Markdown) on what the latest phase did, from its measured changes only.
+
+    The rule: each of the exact ELBO, the evidence log p(x) and the gap is said to have risen, fallen or
+    stayed according to the sign of its change over the phase (after its last step minus before its first),
+    a change within ``tolerance`` (default :data:`PHASE_CHANGE_TOLERANCE`, nats per point) counting as none
+    (:func:`trend`, :func:`change_words`). What the change of the gap means follows from which parameters the
+    phase held still (:data:`GAP_MEANING`); nothing is said that the numbers did not show (theory says an
+    exact E-step closes the gap and an M-step raises the ELBO, but a gradient phase need not do either).
+
+    Args:
+        change: from :func:`last_phase_change`; ``None`` before the first step.
+        tolerance: nats per point, finite and >= 0.
+
+    Raises:
+        ValueError: an unknown phase, a value that is not finite, or a bad tolerance.
+    """
+    if change is None:
+        return "No step yet: θ and φ are random."
+    if change.phase not in PHASE_NAMES:
+        raise ValueError(f"unknown phase {change.phase!r}: expected one of {sorted(PHASE_NAMES)}.")
+    d_gap = change.gap[1] - change.gap[0]
+    span = (
+        f"step {change.first_step}" if change.steps == 1 else f"steps {change.first_step}–{change.last_step}"
+    )
+    meaning = GAP_MEANING[change.phase][trend(d_gap, tolerance) + 1]
+    return (
+        f"Last phase: **{PHASE_NAMES[change.phase]}** × {change.steps} ({span}; "
+        f"{PHASE_PARAMETERS[change.phase]}). Over it, in nats per point, the exact ELBO "
+        f"{change_words(*change.elbo, tolerance)}, the evidence log p(x) "
+        f"{change_words(*change.evidence, tolerance)} and the gap {change_words(*change.gap, tolerance)}. "
+        f"{meaning}."
+    )
 
 
 class FAExperiment:

@@ -3,11 +3,12 @@
 The tutorial's thesis (Yang 2022, arXiv 2208.07818, sections 3-4): AEVB is approximate EM. Maximising the
 ELBO over the inference parameters phi is an approximate E-step (it closes the gap
 KL(q(z|x) || p(z|x)) = log p(x) - ELBO, and log p(x) cannot move), over the generative parameters theta an
-approximate M-step (it raises the bound with q fixed, and log p(x) with it). For a deep model log p(x) is not
-tractable, so the page plots the tightest estimate we have, the IWAE bound with k importance samples
-(Burda et al. 2016, eq. 8), and the difference IWAE - ELBO as an estimate of the gap. The IWAE bound is
-itself a lower bound on log p(x), so the plotted gap is a lower estimate of the true one; and since its
-proposal is q(z|x), the IWAE bound can rise a little in an E-phase even though log p(x) does not move.
+approximate M-step (it raises the bound with q fixed, and usually log p(x) with it). For a deep model log p(x)
+is not tractable, so the page plots, in its place, the tightest lower bound on it we have, the IWAE bound
+with k importance samples (Burda et al. 2016, eq. 8), and the difference IWAE - ELBO as an estimate of the
+gap. The IWAE bound is a lower bound on log p(x), so the plotted gap is a lower estimate of the true one;
+and since its proposal is q(z|x), the IWAE bound can rise a little in an E-phase even though log p(x) does not
+move.
 
 :class:`WatchExperiment` holds the model (a :class:`explorer_core.models.vae.VAE`), one Adam optimizer for
 phi and one for theta, a training subset of MNIST, and a fixed validation subset with FIXED reparameterisation

@@ -7,16 +7,26 @@ swapped for an empty one. MNIST must be on disk (``make test`` fetches it).
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit.testing.v1.local_script_runner as local_runner
 import torch
+from PIL import Image
+from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 from streamlit.testing.v1 import AppTest
 
-from explorer_core.artifacts import save_model
+from explorer_core.artifacts import load_model, save_model
 from explorer_core.evaluation.metrics import cluster_accuracy
+from explorer_core.explore.clusters import decode_plane, load_cluster_bundle
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from tests.app.conftest import ROOT, TIMEOUT, VIEWS, image_by_caption, pad_data, pad_send
 from tests.app.conftest import open_page as open_any_page
@@ -268,3 +278,106 @@ def test_the_wheel_zooms_the_pad_and_a_link_opens_its_z(model_dir, monkeypatch):
     assert not fresh.exception, fresh.exception
     assert pad_data(fresh, f"{P}_pad")["z"] == [pytest.approx(u), pytest.approx(v)]
     assert fresh.session_state[f"{P}_cluster"] == 3
+
+
+# ------------------------------------------------------------------------------- issue 33, items 5 and 6
+
+
+def fragment_id(at: AppTest, name: str) -> str:
+    """The id of the page's fragment whose function is ``name`` (from AppTest's private fragment storage:
+    the function each stored fragment wraps)."""
+    ids = []
+    for fid, wrapped in at._fragment_storage._fragments.items():
+        cells = dict(zip(wrapped.__code__.co_freevars, wrapped.__closure__ or (), strict=True))
+        func = cells.get("non_optional_func")
+        if func is not None and getattr(func.cell_contents, "__name__", None) == name:
+            ids.append(fid)
+    assert len(ids) == 1, (name, ids)
+    return ids[0]
+
+
+@contextmanager
+def only_fragment(at: AppTest, name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Inside, each run is what the browser asks for after a widget inside the fragment ``name`` changed:
+    only that fragment reruns (AppTest itself always reruns the whole script, which hid issue 33's item 6); a
+    ``st.rerun(scope="app")`` inside it still reruns the whole page."""
+    fid = fragment_id(at, name)
+    with monkeypatch.context() as patched:
+        patched.setattr(local_runner, "RerunData", partial(RerunData, fragment_id_queue=[fid]))
+        yield
+
+
+def pad_pixels(data: dict) -> np.ndarray:
+    """The pad's decoded image (the server's PNG) as uint8 [28, 28]."""
+    assert data["image"], "the server sent no image"
+    png = base64.b64decode(data["image"].split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
+
+def eight_bit(image: np.ndarray) -> np.ndarray:
+    """Bernoulli means [28, 28] as the page's PNG holds them (8 bits), as int for differences."""
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.int64)
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_a_pick_shows_the_decoder_mean_at_mu_y_and_a_drag_the_lifted_plane_point(model_dir, monkeypatch):
+    """For every cluster picked (a pill, or a disc on the pad), the pad's image is the decoder mean at mu(y)
+    itself and its caption says so; a drag (which reruns only the pad) decodes the plane point lifted to the
+    latent space and the caption says that, with the point; a pick goes back to mu(y)."""
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    path = model_dir / "tiny-gmvae.json"
+    model = load_model(path, "cpu").model
+    with torch.no_grad():
+        means = model.decode(model.prior().mean).mean.reshape(10, 28, 28).numpy()
+    pad = f"{P}_pad"
+    for c in [*range(1, 10), 0]:
+        at.pills(key=f"{P}_cluster").set_value(c).run()
+        assert not at.exception
+        data = pad_data(at, pad)
+        assert data["caption"].startswith(f"decoder mean at μ(y) of cluster y={c} → "), data["caption"]
+        assert data["caption"].endswith("(all 4 coordinates)") and "μ(y)" in data["title"]
+        assert data["view"] == "prior_mean"  # the server decodes: the browser's decoder knows only the plane
+        assert np.abs(pad_pixels(data).astype(np.int64) - eight_bit(means[c])).max() <= 1
+
+    bundle = load_cluster_bundle(path)
+    version = pad_data(at, pad)["version"]
+    for seq, c in enumerate((3, 7), start=1):
+        pad_send(at, pad, "pick", {"kind": "mark", "i": c}, have=version)  # a click on the disc of c
+        assert not at.exception and at.session_state[f"{P}_cluster"] == c
+        data = pad_data(at, pad)
+        assert data["caption"].startswith(f"decoder mean at μ(y) of cluster y={c} → ")
+        assert np.abs(pad_pixels(data).astype(np.int64) - eight_bit(means[c])).max() <= 1
+        u, v = (float(x) + 0.5 for x in bundle.prior_coords[c])
+        with only_fragment(at, "pad_panel", monkeypatch):  # a drag reruns only the pad
+            pad_send(at, pad, "move", {"u": u, "v": v, "seq": seq}, have=version)
+        assert not at.exception
+        data = pad_data(at, pad)
+        z = np.asarray(data["z"], dtype=np.float32)
+        assert data["caption"] == f"plane ({z[0]:.2f}, {z[1]:.2f}) → 4-D"
+        assert "lifted to 4-D" in data["title"] and data["view"] == "lambda"
+        lifted = eight_bit(decode_plane(model, bundle.projection, z))
+        assert np.abs(pad_pixels(data).astype(np.int64) - lifted).max() <= 1
+
+
+@pytest.mark.usefixtures("no_pretrained")
+def test_new_samples_puts_its_seed_in_the_link_and_the_gallery(model_dir, monkeypatch):
+    """The button "New samples" (inside the cluster panel's fragment, which alone reruns in a browser): the
+    samples' caption, the gallery's caption and the link's seed agree, and the link reopens those samples."""
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    assert dict(at.query_params).get("seed") == "0"
+    for expected in (1, 2):
+        with only_fragment(at, "cluster_panel", monkeypatch):
+            at.button(key=f"{P}_resample").click().run()
+        assert not at.exception
+        shown = int(re.search(r", seed (\d+)\)$", samples_caption(at)).group(1))
+        assert shown == expected == int(dict(at.query_params)["seed"])
+        assert any(c.value.endswith(f"Seed {expected}.") for c in at.caption)  # the gallery's
+    cluster, picture = at.session_state[f"{P}_cluster"], samples(at)
+
+    monkeypatch.setenv("AEVB_MODEL_DIRS", str(model_dir))
+    link = AppTest.from_file(str(VIEWS / "gmvae.py"), default_timeout=TIMEOUT)
+    link.query_params.update(dict(at.query_params))
+    link.run()
+    assert not link.exception
+    assert link.session_state[f"{P}_cluster"] == cluster
+    assert samples_caption(link).endswith(", seed 2)") and samples(link) == picture

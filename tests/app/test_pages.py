@@ -2,6 +2,7 @@
 
 import gc
 import json
+import re
 import weakref
 from pathlib import Path
 
@@ -151,6 +152,45 @@ def test_m_step_moves_the_evidence_and_reset_starts_again(fa_page):
     assert metric(at, "Exact evidence") != evidence
     at.button(key="fa_reset").click().run()
     assert metric(at, "Step") == "0" and metric(at, "Exact evidence") == evidence
+
+
+def test_fa_text_after_e100_then_m100_agrees_with_the_chart(fa_page):
+    """Issue 33, item 3: after E-step x 100 then M-step x 100 the text once said "the gap grows" while the
+    chart's gap fell from about 2.2 to 0.26. Each word on the M-phase now matches the chart's own data, and
+    the default y range shows the gap (the random start clipped and marked)."""
+    at = fa_page
+    at.number_input(key="fa_n").set_value(100)
+    for button in ("fa_e", "fa_m"):
+        at.button(key=button).click().run()
+        assert not at.exception
+        play_out(at, max_frames=200)
+    assert metric(at, "Step") == "200"
+    curves = component_data(at, "fa_curves")
+    upper, lower = curves["panels"]
+    steps = upper["lines"][0]["x"]
+    assert steps[100] == 100.0 and steps[200] == 200.0  # 201 points: nothing thinned
+    evidence, gap = upper["lines"][0]["y"], lower["lines"][0]["y"]
+    reading = next(m.value for m in at.markdown if m.value.startswith("Last phase:"))
+    assert "**M-step** × 100 (steps 101–200;" in reading
+    chart = {
+        "evidence log p(x)": (evidence[100], evidence[200]),
+        "gap": (gap[100], gap[200]),
+        "exact ELBO": (evidence[100] - gap[100], evidence[200] - gap[200]),
+    }
+    tolerance = 1e-4  # PHASE_CHANGE_TOLERANCE
+    for name, (before, after) in chart.items():
+        delta = after - before
+        assert abs(delta) > 10 * tolerance  # far from the tolerance: the chart's rounding cannot flip it
+        word = "rose" if delta > 0 else "fell"
+        said = re.search(rf"the {re.escape(name)} (rose|fell|stayed)(?: by (\d+\.\d{{4}}))?", reading)
+        assert said and said.group(1) == word, (name, delta, reading)
+        assert float(said.group(2)) == pytest.approx(abs(delta), abs=2e-4)
+    assert gap[200] < gap[100] and "grow" not in reading  # the gap fell, and the text says so
+    lo, hi = upper["y"]["range"]
+    latest = (evidence[200], upper["lines"][1]["y"][200])
+    assert lo <= min(latest) and max(latest) <= hi
+    assert gap[200] / (hi - lo) > 0.04  # a visible share of the panel (it was 0.6 %)
+    assert "step 0: ELBO" in upper["title"] and upper["title"].endswith("↓")
 
 
 def test_paper_schedule_queues_4000_steps_and_streams_them(fa_page):

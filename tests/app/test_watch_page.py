@@ -152,6 +152,10 @@ def test_queued_steps_switch_play_off_when_done(page):
     assert metric(at, "Step") == "10"
     assert not playing(at)
     assert at.button(key="watch_play").label == "▶ Play"
+    # issue 33, item 4: the M-step's reading never calls log p(x) the IWAE bound, a lower bound on it
+    reading = next(m.value for m in at.markdown if m.value.startswith("Last phase: **M-step**"))
+    assert "(the IWAE bound)" not in reading and "a lower bound on log p(x)" in reading
+    assert "gap estimate grows" not in reading  # no direction the numbers did not show
 
 
 def test_the_paused_map_decodes_z(page):

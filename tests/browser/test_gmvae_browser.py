@@ -1,5 +1,6 @@
 """The Gaussian mixture VAE page in a real Chromium: picking a cluster (a pill, or its disc on the chart)
-shows new samples, with no exception.
+shows new samples, with no exception; a disc shows the decoder mean at mu(y) and says so, a drag the lifted
+plane point and says so; "New samples" puts its seed in the link and the gallery (issue 33, items 5 and 6).
 
 The module starts its own server, with ``AEVB_MODEL_DIRS`` pointing at a temporary folder holding one tiny
 untrained GMVAE (L = 4), so nothing here needs the shipped models; when those are present they are listed
@@ -8,16 +9,24 @@ too, and the test picks the tiny one by name.
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from explorer_core.artifacts import save_model
+from explorer_core.artifacts import load_model, save_model
 from explorer_core.models.gmvae import GMVAE, GMVAEConfig
 from tests.browser.conftest import (
     fresh_page,
     pad_canvas,
+    pad_caption,
+    pad_image_src,
     pad_images_seen,
     pad_point,
     streamlit_server,
@@ -36,12 +45,19 @@ SAMPLES = '.st-key-gmvae_samples [data-testid="stImage"]'
 
 
 @pytest.fixture(scope="module")
-def gmvae_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server whose model list holds tiny-gmvae (random weights, C = 10, L = 4)."""
+def gmvae_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding tiny-gmvae (random weights, C = 10, L = 4)."""
     folder = tmp_path_factory.mktemp("browser-gmvae")
     torch.manual_seed(0)
     model = GMVAE(GMVAEConfig(hidden=(32,), latent_dim=4))
     save_model(model, "gmvae", folder, "tiny-gmvae", {"preprocessing": "binarized", "test_metrics": METRICS})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def gmvae_app_url(gmvae_dir: Path) -> Iterator[str]:
+    """A server whose model list holds tiny-gmvae."""
+    folder = gmvae_dir
     env = {"AEVB_MODEL_DIRS": str(folder), "AEVB_DEVICE": "cpu"}
     with streamlit_server(folder / "server.log", env) as url:
         yield url
@@ -63,16 +79,21 @@ def samples_caption(page) -> str:
     return page.locator(SAMPLES).first.inner_text().strip()
 
 
-def test_picking_a_cluster_shows_new_samples(gmvae_page, gmvae_app_url):
-    page = gmvae_page
+def open_tiny(page, url: str) -> None:
+    """The GMVAE page with tiny-gmvae chosen, its samples drawn."""
     page.set_default_timeout(LOAD_TIMEOUT_S * 1000)  # a busy CPU slows the browser as much as the server
-    page.goto(f"{gmvae_app_url}/gmvae", timeout=LOAD_TIMEOUT_S * 1000)
+    page.goto(f"{url}/gmvae", timeout=LOAD_TIMEOUT_S * 1000)
     page.locator("h1", has_text="Gaussian mixture VAE").first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
     wait_idle(page, LOAD_TIMEOUT_S)
     choose_model(page, "gmvae", "tiny-gmvae")
     page.locator(SAMPLES).first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
     wait_idle(page, LOAD_TIMEOUT_S)
     assert_no_exception(page)
+
+
+def test_picking_a_cluster_shows_new_samples(gmvae_page, gmvae_app_url):
+    page = gmvae_page
+    open_tiny(page, gmvae_app_url)
     src, caption = samples_src(page), samples_caption(page)
     assert src and caption.startswith("100 samples from cluster")
 
@@ -125,4 +146,68 @@ def test_picking_a_cluster_shows_new_samples(gmvae_page, gmvae_app_url):
     poll(lambda: samples_src(page) != src, CHANGE_TIMEOUT_S, "new samples after the button")
     wait_idle(page)
     assert samples_caption(page).split(" (")[0] == caption.split(" (")[0]
+    assert_no_exception(page)
+
+
+def shown_pixels(src: str) -> np.ndarray:
+    """The pad's decoded image (a PNG data URL, the server's or the browser's) as int [28, 28]."""
+    png = base64.b64decode(src.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.int64)
+
+
+def test_a_disc_shows_mu_y_a_drag_the_plane_and_new_samples_keep_the_link(
+    gmvae_page, gmvae_app_url, gmvae_dir
+):
+    """Issue 33, items 5 and 6, as a class sees them: a click on a cluster's disc shows the decoder mean at
+    mu(y) (the pixels of lambda(mu(y))) captioned as such; a drag shows the plane point lifted to 4-D and
+    says so; back on the disc, mu(y) again; "New samples" moves the samples' seed, the gallery's and the
+    link's together."""
+    page = gmvae_page
+    open_tiny(page, gmvae_app_url)
+    model = load_model(gmvae_dir / "tiny-gmvae.json", "cpu").model
+    with torch.no_grad():
+        means = model.decode(model.prior().mean).mean.reshape(10, 28, 28).numpy()
+    expected = np.round(np.clip(means, 0, 1) * 255).astype(np.int64)
+
+    pad_canvas(page, "gmvae_pad").scroll_into_view_if_needed()
+    for _ in range(2):
+        discs = pad_point(page, "gmvae_pad", "data-picks")
+        picked = page.locator(".st-key-gmvae_cluster").get_by_role("radio", checked=True).inner_text()
+        x, y, cluster = next(d for d in discs if f"y={d[2]} " not in f"{picked.strip()} ")
+        page.mouse.click(x, y)
+        says = f"decoder mean at μ(y) of cluster y={cluster} "
+        poll(
+            lambda says=says: pad_caption(page, "gmvae_pad").startswith(says),
+            CHANGE_TIMEOUT_S,
+            "the caption of μ(y)",
+        )
+        wait_idle(page)
+        assert np.abs(shown_pixels(pad_image_src(page, "gmvae_pad")) - expected[cluster]).max() <= 1
+
+        # a drag off the disc: the plane point, lifted, and the caption says so (with the point)
+        box = pad_canvas(page, "gmvae_pad").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.2)
+        page.mouse.down()
+        for i in range(1, 16):
+            page.mouse.move(box["x"] + box["width"] * (0.15 + 0.02 * i), box["y"] + box["height"] * 0.2)
+            page.wait_for_timeout(40)
+        page.mouse.up()
+        poll(
+            lambda: re.fullmatch(r"plane \(-?[0-9.]+, -?[0-9.]+\) → 4-D", pad_caption(page, "gmvae_pad")),
+            CHANGE_TIMEOUT_S,
+            "the caption of the plane point",
+        )
+        wait_idle(page)
+        assert "lifted to 4-D" in page.locator(".st-key-gmvae_pad .title").first.inner_text()
+        assert np.abs(shown_pixels(pad_image_src(page, "gmvae_pad")) - expected[cluster]).max() > 1
+        assert_no_exception(page)
+
+    caption = samples_caption(page)
+    seed = int(re.search(r", seed (\d+)\)", caption).group(1))
+    page.get_by_role("button", name="New samples").click()
+    poll(lambda: f", seed {seed + 1})" in samples_caption(page), CHANGE_TIMEOUT_S, "the next seed's samples")
+    poll(lambda: f"seed={seed + 1}" in page.url, CHANGE_TIMEOUT_S, "the next seed in the link")
+    wait_idle(page)
+    gallery = page.get_by_text(re.compile(rf"Seed {seed + 1}\.$"))
+    assert gallery.count() >= 1, "the gallery's caption names the samples' seed"
     assert_no_exception(page)

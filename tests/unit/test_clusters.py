@@ -1,7 +1,12 @@
 """The GMVAE page's computation (explorer_core.explore.clusters) and figures (explorer_core.figures.gmvae),
-without Streamlit. Tiny random models; the bundle test reads the first MNIST test images."""
+without Streamlit. Tiny random models; the bundle test reads the first MNIST test images; the shipped-model
+tests read ``pretrained/gmvae-marginal`` and the README."""
 
 from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,14 +15,24 @@ import torch
 
 from explorer_core.artifacts import ArtifactError, save_model
 from explorer_core.evaluation.metrics import cluster_accuracy
+from explorer_core.explore.browser_decoder import TABLE_VIEWS
 from explorer_core.explore.clusters import (
+    AT_MEAN_TOLERANCE,
+    CAPTION_FORMAT_MAX,
+    PRIOR_MEAN_VIEW,
+    at_prior_mean,
     cluster_name,
     cluster_sample_png,
     cluster_samples,
+    decode_latent,
+    decode_plane,
     gallery,
     gallery_order,
     image_posterior,
+    lift,
     load_cluster_bundle,
+    pad_target,
+    row_purities,
     stored_clusters,
 )
 from explorer_core.explore.latent import fit_pca
@@ -286,3 +301,137 @@ def test_the_image_in_every_cluster_keeps_its_offset_and_is_its_reconstruction_i
         expected = model.decode(z[None]).mean.reshape(28, 28).numpy()
     np.testing.assert_allclose(post.restyled[other], expected, atol=1e-5)
     assert np.abs(post.restyled[other] - post.restyled[post.best]).max() > 1e-3  # not ten copies
+
+
+# --------------------------------------------------------------------- what the pad decodes (issue 33)
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "pretrained" / "gmvae-marginal.json"
+
+
+def _plane_and_priors(model: GMVAE, seed: int):
+    """A PCA plane fitted to encodings spread around the priors (as the page's), mu(y) [C, L] and its
+    shadow on the plane [C, 2]."""
+    with torch.no_grad():
+        prior = model.prior()
+        means = prior.mean.float().numpy()
+        stds = prior.stddev.float().numpy()
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, len(means), 500)
+    projection = fit_pca(means[y] + stds[y] * rng.normal(size=(500, means.shape[1])))
+    return projection, means, projection(means)
+
+
+@pytest.mark.parametrize(("seed", "latent_dim"), [(0, 4), (1, 8), (2, 16), (3, 64)])
+def test_a_pick_decodes_the_decoder_mean_at_mu_y_and_says_so(seed, latent_dim):
+    """With z on the picked cluster's disc (exactly, or as a link rounds it to 3 decimals) the pad decodes
+    mu(y) itself, all L coordinates (float32 tolerance), and its caption names that; the plane point lifted
+    to the latent space would be another z."""
+    torch.manual_seed(seed)
+    model = GMVAE(GMVAEConfig(hidden=(32,), latent_dim=latent_dim)).eval()
+    projection, means, coords = _plane_and_priors(model, seed)
+    matched = list(np.random.default_rng(seed).permutation(10))
+    with torch.no_grad():
+        expected = model.decode(model.prior().mean).mean.reshape(10, 28, 28).numpy()
+    for c in range(10):
+        name = cluster_name(c, matched)
+        for uv in (coords[c], np.round(coords[c], 3)):
+            target = pad_target(projection, means, coords, c, uv, matched)
+            assert target.cluster == c and target.view == PRIOR_MEAN_VIEW
+            np.testing.assert_array_equal(target.z, means[c])
+            np.testing.assert_allclose(decode_latent(model, target.z), expected[c], atol=1e-6, rtol=1e-5)
+            assert target.caption == f"decoder mean at μ(y) of cluster {name} (all {latent_dim} coordinates)"
+            assert "μ(y)" in target.title
+        # what the pad decoded before: the disc's point of the plane, lifted, is not mu(y)
+        assert np.abs(lift(projection, coords[c]) - means[c]).max() > 1e-3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_off_the_disc_the_pad_decodes_the_lifted_plane_point_and_says_so(seed):
+    """Moved off the picked cluster's disc (beyond the tolerance, or onto another cluster's disc) the pad
+    decodes the plane point lifted to L-D; the caption says so, names z, and fits the browser's copy of it."""
+    torch.manual_seed(seed)
+    model = GMVAE(GMVAEConfig(hidden=(32,), latent_dim=6)).eval()
+    projection, means, coords = _plane_and_priors(model, seed)
+    rng = np.random.default_rng(seed)
+    for c in range(10):
+        moves = [
+            coords[c] + np.array([2 * AT_MEAN_TOLERANCE, 0.0]),
+            coords[c] + np.array([0.0, -2 * AT_MEAN_TOLERANCE]),
+            coords[(c + 1) % 10],  # another cluster's disc: not the picked one
+            coords[c] + rng.normal(size=2),
+        ]
+        for uv in moves:
+            target = pad_target(projection, means, coords, c, uv)
+            assert target.cluster is None and target.view == "lambda" and target.view in TABLE_VIEWS
+            point = np.asarray(uv, dtype=np.float32)
+            np.testing.assert_array_equal(target.z, lift(projection, point))
+            np.testing.assert_allclose(
+                decode_latent(model, target.z), decode_plane(model, projection, point), atol=1e-6
+            )
+            assert target.caption == f"plane ({point[0]:.2f}, {point[1]:.2f}) → 6-D"
+            assert len(target.caption_format) <= CAPTION_FORMAT_MAX
+            assert "lifted to 6-D" in target.title
+        assert at_prior_mean(coords[c] + AT_MEAN_TOLERANCE / 2, coords, c)
+        assert not at_prior_mean(coords[c] + 2 * AT_MEAN_TOLERANCE, coords, c)
+    with pytest.raises(ValueError):
+        pad_target(projection, means, coords, 10, coords[0])
+    with pytest.raises(ValueError):
+        pad_target(projection, means[:3], coords, 0, coords[0])
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped gmvae-marginal is not here")
+def test_the_shipped_models_prior_means_decode_to_images_of_their_own_clusters():
+    """What a pick shows in the shipped model: each lambda(mu(y)), binarized, is classified (argmax q(y|x))
+    into y itself, for all ten clusters (the plane point the pad decoded before went to other clusters)."""
+    from explorer_core.artifacts import load_model
+
+    model = load_model(SHIPPED, "cpu").model
+    with torch.no_grad():
+        means = model.prior().mean
+        images = model.decode(means).mean
+        assigned = model.cluster_posterior((images > 0.5).float()).probs.argmax(-1)
+    assert assigned.tolist() == list(range(model.config.n_clusters))
+
+
+def test_row_purities_of_a_table():
+    table = np.zeros((3, 10), np.int64)
+    table[0, 4], table[0, 7] = 30, 10  # cluster 0 -> 4: 75 %, then sevens
+    table[1, 1] = 50  # cluster 1 -> 1: pure
+    table[2, 2], table[2, 5] = 5, 5  # cluster 2: unmatched
+    clusters = {"contingency": table.tolist(), "matched_label": [4, 1, -1], "usage": [0.4, 0.5, 0.1]}
+    rows = row_purities(clusters)
+    assert [r.cluster for r in rows] == [1, 0, 2]  # gallery order
+    assert rows[1].purity == pytest.approx(0.75) and rows[1].other_digit == 7
+    assert rows[1].other_share == pytest.approx(0.25) and rows[1].n_images == 40
+    assert rows[0].purity == 1.0 and rows[0].other_digit is None and rows[0].other_share == 0.0
+    assert rows[2].purity == 0.0 and rows[2].other_digit in (2, 5)
+    with pytest.raises(ValueError):
+        row_purities({**clusters, "matched_label": [4, 1]})
+
+
+DIGIT_WORDS = ["zeros", "ones", "twos", "threes", "fours", "fives", "sixes", "sevens", "eights", "nines"]
+
+
+def _percent(share: float) -> str:
+    """A share as the README writes it: whole percent, one decimal above 99.5 %."""
+    return f"{100 * share:.1f}" if share >= 0.995 else f"{100 * share:.0f}"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped gmvae-marginal is not here")
+def test_the_readme_says_what_the_shipped_gallery_rows_hold():
+    """The README's sentence on the gallery of gmvae-marginal agrees with its stored test contingency table:
+    the rows below 80 % purity listed first (with their main other digit), every row's purity given."""
+    meta = json.loads(SHIPPED.read_text())
+    rows = row_purities(stored_clusters(meta))
+    text = " ".join((ROOT / "README.md").read_text().split())
+    found = re.search(r"less than 80 % one digit, by the test contingency table in (.*?)\):", text)
+    assert found, "the README's sentence on the gallery rows is missing"
+    sentence = found.group(1)
+    assert sentence.startswith("`pretrained/gmvae-marginal.json`")
+    below, above = sentence.split("above 80 %:")
+    for row in rows:
+        pattern = rf"\b{row.digit} \((?:purity )?{re.escape(_percent(row.purity))} %"
+        assert re.search(pattern, below if row.purity < 0.8 else above), (row, pattern)
+        if row.purity < 0.8:
+            assert f"then {_percent(row.other_share)} % {DIGIT_WORDS[row.other_digit]}" in below, row

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -397,3 +398,42 @@ def test_the_latest_maps_are_kept_for_the_gif(small):
     assert all(coords.shape == (len(small.map_labels), 2) for _, coords in maps)
     small.set_iwae_k(4)  # a re-measure of the same step keeps one map of it
     assert [step for step, _ in small.recent_maps()] == [0, 10, 20, 30]
+
+
+def _texts(path) -> list[str]:
+    """Every string of a source file, docstrings included; an f-string with ``{}`` for its fields."""
+    import ast
+
+    texts = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.JoinedStr):
+            texts.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts.append(node.value)
+    return texts
+
+
+def test_watch_never_calls_the_iwae_bound_log_p_x():
+    """Issue 33, item 4: the M-step text called log p(x) "the IWAE bound". The IWAE bound is a lower bound
+    on log p(x): every sentence of the Watch page (its view, its experiment, its figures) that names both
+    says so (or writes IWAE ≤ log p(x)), and none puts one in apposition to the other."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = [root / "views" / "watch.py", root / "explorer_core" / "explore" / "watch.py"]
+    files.append(root / "explorer_core" / "figures" / "watch.py")
+    lower = re.compile(r"lower bound on (?:it|log p\(x\))|≤ log p\(x\)|<= log p\(x\)")
+    confused = re.compile(
+        r"log p\(x\) \(the IWAE|IWAE bound \(log p\(x\)|IWAE bound,? (?:i\.e\.|that is,?)? ?log p\(x\)"
+        r"|(?:estimate|value) of log p\(x\)|tightest estimate",
+    )
+    checked = 0
+    for path in files:
+        for text in _texts(path):
+            flat = " ".join(text.split())
+            assert not confused.search(flat), f"{path.name}: {flat}"
+            for sentence in re.split(r"(?<=[.!?;])\s+(?=[A-Z*(])", flat):
+                if "IWAE" in sentence and "log p(x)" in sentence:
+                    checked += 1
+                    assert lower.search(sentence), f"{path.name}: {sentence}"
+    assert checked >= 5  # the intro, the note, the E- and M-step readings, the chart's legend at least
