@@ -97,7 +97,9 @@ def test_evaluate_and_epoch_metrics_report_the_family_s_own_metrics(name):
     assert ("cluster_accuracy" in metrics) == FAMILIES[name].has_clusters
     assert ("per_row_kl" in metrics) == (name == "vrnn")
     per_epoch = FAMILIES[name].epoch_metrics(model, x, labels)
-    assert set(per_epoch) == ({"cluster_accuracy", "conditional_entropy"} if name == "gmvae" else set())
+    assert set(per_epoch) == (
+        {"cluster_accuracy", "conditional_entropy", "min_cluster_usage"} if name == "gmvae" else set()
+    )
 
 
 def test_no_module_dispatches_on_a_family_name():
