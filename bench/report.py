@@ -461,6 +461,50 @@ def gmvae_seeds_section(r: dict) -> list[str]:
                 f"standard deviation {e['test_cluster_accuracy_std']:.4f}, range {lo:.4f}-{hi:.4f}.",
             ]
         lines.append("")
+    return lines + _gmvae_v3_lines(r.get("v3") or {})
+
+
+def _gmvae_v3_lines(v3: dict) -> list[str]:
+    """Recipe v3's screening restarts and long runs (issue 36), beside the v2 rows above."""
+    screening, long_runs = v3.get("screening"), v3.get("long_runs") or []
+    if not screening and not long_runs:
+        return []
+    lines = [
+        "**Recipe v3 (`gmvae-marginal-v3`: fresh binarization of every training minibatch, 200 epochs, the "
+        "last kept).**",
+        "",
+    ]
+    if screening and "restarts" in screening:
+        lines += [
+            f"Screening rule: {screening['rule']}. Kept (best first): {screening['kept']}; skipped: "
+            f"{screening['skipped'] or 'none'}.",
+            "",
+            "| seed | H(q(y\\|x)) at epoch 20 (criterion) | smallest cluster | validation ELBO | test ELBO "
+            "| test accuracy (reported only) | rank |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in screening["restarts"]:
+            acc, test = r.get("test_cluster_accuracy"), r.get("test_elbo")
+            lines.append(
+                f"| {r['seed']} | {r['conditional_entropy']:.4f} | {r['min_cluster_usage']:.1%} "
+                f"| {r['val_elbo']:.2f} | {'' if test is None else f'{test:.2f}'} "
+                f"| {'' if acc is None else f'{acc:.4f}'} | {r['rank'] or 'skipped'} |"
+            )
+        lines.append("")
+    elif screening:
+        lines += [f"Screening: {screening.get('error')}", ""]
+    if long_runs:
+        lines += [
+            "| long run: seed | epochs | final H(q(y\\|x)) | validation ELBO | test ELBO | test accuracy |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in long_runs:
+            acc = r.get("test_cluster_accuracy")
+            lines.append(
+                f"| {r['seed']} | {r['epochs']} | {r['conditional_entropy']:.4f} | {r['val_elbo']:.2f} "
+                f"| {r['test_elbo']:.2f} | {'' if acc is None else f'{acc:.4f}'} |"
+            )
+        lines.append("")
     return lines
 
 
