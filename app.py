@@ -6,6 +6,7 @@ found" dialog); all computation lives in ``explorer_core`` (no Streamlit there).
 """
 
 import sys
+from pathlib import Path
 
 import streamlit as st
 
@@ -24,13 +25,15 @@ sys.setswitchinterval(0.001)
 _projector = st.query_params.get("lecture") == "1" and st.query_params.get("scale") in ("125", "150")
 st.set_page_config(
     page_title="AEVB Explorer",
-    page_icon="🧭",
+    # a local picture (a compass): an emoji favicon is an empty box without an emoji font, and a Material
+    # icon favicon is fetched online
+    page_icon=Path(__file__).parent / "views" / "favicon.svg",
     layout="wide",
     initial_sidebar_state="collapsed" if _projector else "auto",
 )
 
 
-PAGES = [st.Page("views/home.py", title="Home", icon="🏠", default=True)] + [
+PAGES = [st.Page("views/home.py", title="Home", icon=":material/home:", default=True)] + [
     st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGE_FACTS.values()
 ]
 

@@ -17,7 +17,7 @@ made up for the run; the shipped models, an empty temporary runs folder). Phases
      two cores beside the server; in a class the lecturer's browser runs on another machine); the
      **round trip** runs from the gesture (a capturing listener's ``performance.now()``).
 
-   A pick also reports the cluster panel's own "⏱ Server time" caption. Then the server's resident memory
+   A pick also reports the cluster panel's own "Server time" caption. Then the server's resident memory
    for ``--baseline-s``.
 2. **Load.** K visitors (default 16), without a browser: each is a Streamlit session over its websocket
    (``bench/ws_client.py``: Streamlit's ``BackMsg`` / ``ForwardMsg`` protobufs, as a tab would send them, its
@@ -81,6 +81,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from ws_client import StreamlitSession
 
 from views.components.compute_slot import POLL_S
+from views.components.player import PAUSE_LABEL, PLAY_LABEL
 
 #: the pages the visitors play on, in turn
 VISITOR_PAGES = ("watch", "factor-analysis")
@@ -243,9 +244,9 @@ class Visitor:
         await asyncio.sleep(delay_s)
         try:
             await self.session.connect()
-            await self.session.wait_for(lambda s: s.button_id("▶ Play"), TIMEOUT_MS / 1e3)
+            await self.session.wait_for(lambda s: s.button_id(PLAY_LABEL), TIMEOUT_MS / 1e3)
             await asyncio.sleep(0.5)  # a person finds the button
-            await self.session.click("▶ Play")
+            await self.session.click(PLAY_LABEL)
             self.play_pressed = time.monotonic()
         except Exception as err:
             self.errors.append(f"did not get to Play: {type(err).__name__}: {str(err)[:200]}")
@@ -565,14 +566,14 @@ async def run(args) -> dict:
             for p in VISITOR_PAGES:
                 warm = StreamlitSession(url, p)
                 await warm.connect()
-                await warm.wait_for(lambda s: s.button_id("▶ Play"), TIMEOUT_MS / 1e3)
-                await warm.click("▶ Play")
+                await warm.wait_for(lambda s: s.button_id(PLAY_LABEL), TIMEOUT_MS / 1e3)
+                await warm.click(PLAY_LABEL)
                 # the button as drawn now: a Play that found the slot still held by the session before
                 # (its Pause not yet run) waits in line and starts on its turn (a poll, 5 s)
-                await warm.wait_for(lambda s: s.shows_button("⏸ Pause"), TIMEOUT_MS / 1e3)
+                await warm.wait_for(lambda s: s.shows_button(PAUSE_LABEL), TIMEOUT_MS / 1e3)
                 await asyncio.sleep(WARM_PLAY_S)
-                await warm.click("⏸ Pause")
-                await warm.wait_for(lambda s: s.shows_button("▶ Play"), TIMEOUT_MS / 1e3)
+                await warm.click(PAUSE_LABEL)
+                await warm.wait_for(lambda s: s.shows_button(PLAY_LABEL), TIMEOUT_MS / 1e3)
                 warm_sessions.append(warm)
             await asyncio.sleep(2.0)  # a run a Pause had already set off finishes
             a = time.monotonic()

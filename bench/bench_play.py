@@ -172,10 +172,10 @@ def measure_fa(browser, url: str, seconds: float) -> dict:
         time.sleep(0.5)
         camera_before = camera(page)
         page.evaluate(SAMPLER_JS, {"texts": ["step", "scatter", "curves", "ellipses"], "plots": []})
-        page.get_by_role("button", name="▶ Play", exact=True).click()
+        page.get_by_role("button", name="Play", exact=True).click()
         time.sleep(seconds)
         camera_during = camera(page)
-        page.get_by_role("button", name="⏸ Pause", exact=True).click()
+        page.get_by_role("button", name="Pause", exact=True).click()
         wait_idle(page)
         camera_after = camera(page)
         data = page.evaluate("() => { clearInterval(window.__playTimer); return window.__play; }")
@@ -210,7 +210,7 @@ def measure_vrnn(browser, url: str, repeats: int) -> dict:
             page.get_by_role("button", name="↺ Reset", exact=True).click()
             wait_idle(page)
             page.evaluate(SAMPLER_JS, {"texts": ["row", "grid"], "plots": []})
-            page.get_by_role("button", name="▶ Play", exact=True).click()
+            page.get_by_role("button", name="Play", exact=True).click()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 rows = page.evaluate("() => window.__play.texts.row.map((r) => r[1])")

@@ -12,11 +12,11 @@ steps/frame = steps advanced (as shown) per drawn update.
 
 The server side alone (no browser, no Streamlit): the same experiment's training thread runs while a loop
 makes frames back to back as the page does: ``collect`` with at least 20 steps per frame (wait for the
-thread's parameters, then evaluate them), the four chart specs (built and JSON-encoded), the manifold and
-reconstruction PNGs. Per frame, in ``server_frame_ms``: ``steps`` = the wait for the thread's parameters
-(the steps themselves run in parallel, on the other core), ``evaluation``, ``figures`` (the chart specs),
-``images``, ``total``; and the steps the thread took between two frames (``steps_per_frame``,
-``steps_per_s``).
+thread's parameters, then evaluate them), the three chart specs and the map's points (built and
+JSON-encoded), the manifold and reconstruction PNGs. Per frame, in ``server_frame_ms``: ``steps`` = the
+wait for the thread's parameters (the steps themselves run in parallel, on the other core), ``evaluation``,
+``figures`` (the chart specs and the points), ``images``, ``total``; and the steps the thread took between
+two frames (``steps_per_frame``, ``steps_per_s``).
 
 Whether the machine's background trainings (``explorer_core train``) were stopped while this ran is
 recorded (``background_training``); the numbers depend on it on a 2-core CPU.
@@ -110,13 +110,13 @@ def browser_fps(seconds: float, log_dir: Path) -> dict:
             page.wait_for_selector(IDLE_APP)
             page.locator(f"{CURVES} canvas").first.wait_for(state="attached")
             page.screenshot(path=str(log_dir / "start.png"), full_page=True)
-            page.get_by_role("button", name="▶ Play", exact=True).click()
+            page.get_by_role("button", name="Play", exact=True).click()
             time.sleep(3.0)  # warm-up: first frames, torch's first calls
             page.evaluate(RECORDER)
             time.sleep(seconds)
             frames = page.evaluate("() => { cancelAnimationFrame(window.__rec); return window.__frames; }")
             page.screenshot(path=str(log_dir / "playing.png"))
-            page.get_by_role("button", name="⏸ Pause", exact=True).click()
+            page.get_by_role("button", name="Pause", exact=True).click()
             exceptions = page.get_by_test_id("stException").count()
             browser.close()
     finally:
@@ -142,14 +142,14 @@ def browser_fps(seconds: float, log_dir: Path) -> dict:
 def server_frame(repeat: int = 20) -> dict:
     """Frames made back to back as the page makes them, without Streamlit, while the experiment's training
     thread takes joint steps (see the module docstring): per frame the ms of the wait for the thread's
-    parameters (``steps``), of their evaluation, of the four chart specs (``figures``, JSON included) and of
-    the two PNGs, and the steps taken since the previous frame."""
+    parameters (``steps``), of their evaluation, of the three chart specs and the map's points (``figures``,
+    JSON included) and of the two PNGs, and the steps taken since the previous frame."""
     import json
 
     sys.path.insert(0, str(ROOT))
     from explorer_core.device import limit_cpu_threads
     from explorer_core.explore.watch import WatchExperiment
-    from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+    from explorer_core.figures.watch import bound_chart, kl_dims_chart, terms_chart
     from explorer_core.imaging import png_bytes
 
     limit_cpu_threads(1)  # as the page does
@@ -169,7 +169,12 @@ def server_frame(repeat: int = 20) -> dict:
             h = ex.history
             segments = ex.segments_shown()
             specs = [
-                map_chart(frame.coords, ex.data.y_map.numpy(), region),
+                # the map's points as the page's latent pad gets them (latent_pad.points_payload)
+                {
+                    "u": np.round(frame.coords[:, 0], 3).tolist(),
+                    "v": np.round(frame.coords[:, 1], 3).tolist(),
+                    "c": ex.data.y_map.numpy().astype(np.int64).tolist(),
+                },
                 bound_chart(h.step, h.elbo, h.iwae, segments, frame.metrics.k),
                 terms_chart(h.step, h.reconstruction, h.kl, segments),
                 kl_dims_chart(frame.metrics.kl_per_dim, frame.metrics.active_dims),

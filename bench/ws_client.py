@@ -18,8 +18,8 @@ It does not report cached message hashes, so the server always sends whole messa
 
     session = StreamlitSession("http://localhost:8501", "watch")
     await session.connect()
-    await session.wait_for(lambda s: s.button_id("▶ Play"))
-    await session.click("▶ Play")
+    await session.wait_for(lambda s: s.button_id(PLAY_LABEL))
+    await session.click(PLAY_LABEL)
     ...
     await session.close()
 """
@@ -161,7 +161,7 @@ class StreamlitSession:
 
     def shows_button(self, label: str) -> bool:
         """Whether a button labelled ``label`` is drawn now (:meth:`button_id` also knows a label the
-        button had before: a Play button relabelled "⏸ Pause" keeps its id under "▶ Play" too)."""
+        button had before: a Play button relabelled Pause keeps its id under its Play label too)."""
         return any(kind == "button" and text == label for kind, text in self._elements.values())
 
     def texts(self) -> list[str]:

@@ -41,6 +41,7 @@ from views.components import latent_pad as lp
 from views.components import lecture, model_panel
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
+from views.components.charts import plotly_chart
 from views.components.images import png_download, show_image, source_radio
 from views.components.model_metrics import metrics_row
 from views.components.page_state import model_from_url
@@ -143,9 +144,15 @@ def zoom_region(prefix: str, ranges) -> tuple[tuple[float, float], tuple[float, 
         key=f"{prefix}_zoom",
         on_change=recentre,
         help="The region of the plane the map and the manifold show. ×1: all of it; a zoom centres the view "
-        "on z (the cross) when it is set, or when you press 🎯.",
+        "on z (the cross) when it is set, or when you press centre.",
     )
-    c2.button("🎯 centre", key=f"{prefix}_recentre", on_click=recentre, disabled=zoom == 1)
+    c2.button(
+        "centre",
+        icon=":material/my_location:",
+        key=f"{prefix}_recentre",
+        on_click=recentre,
+        disabled=zoom == 1,
+    )
     return view_region(ranges, ps.page_state(prefix).pad.centre, float(zoom))
 
 
@@ -186,7 +193,7 @@ def view_and_zoom(prefix: str, ranges, view_col, zoom_col) -> tuple[str, tuple]:
 def sample_button(prefix: str, view: str) -> None:
     """Under the pad in the "sample" view: a button that draws another sample x ~ p(x|z)."""
     if view == "sample":
-        ps.reseed_button("🎲 another sample", f"{prefix}_resample", f"{prefix}_sample_seed")
+        ps.reseed_button("another sample", f"{prefix}_resample", f"{prefix}_sample_seed")
 
 
 def pad_and_manifold(
@@ -404,13 +411,16 @@ def tsne_section(prefix: str, bundle: LatentBundle, model_key: str) -> None:
                 f"{prefix}_source": "test",
             }
             st.rerun()
-        st.plotly_chart(
+        plotly_chart(
             _tsne_figure(model_key, bundle),
+            prefix,
+            "tsne",
+            model=Path(model_key).stem,
+            config={"modeBarButtonsToRemove": ["select2d", "lasso2d"]},
             key=key,
             on_select="rerun",
             selection_mode="points",
             width="stretch",
-            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
         )
         st.caption(
             "Computed at training time: neighbours here are neighbours in latent space, but the coordinates "

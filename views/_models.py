@@ -69,11 +69,16 @@ def available_models(family: str) -> list[dict[str, Any]]:
     return found
 
 
+#: how the model pickers mark a training run's model (plain text: a select box's options show no icons, and
+#: an emoji is an empty box on a machine without an emoji font)
+RUN_MARK = "[run]"
+
+
 def model_label(meta: dict[str, Any], duplicate: bool = False) -> str:
     """``name · test ELBO 1788.4`` (with the folder when two models share a name)."""
     name = str(meta.get("name", Path(meta["path"]).stem))
     if meta.get("run_id"):
-        name = f"🏋️ {name}"
+        name = f"{RUN_MARK} {name}"
     if duplicate:
         name += f" ({Path(meta['path']).parent.name})"
     if meta.get("error"):
@@ -96,7 +101,7 @@ def unusable_models_warning(broken: list[dict[str, Any]]) -> None:
     st.warning(
         f"{len(broken)} model file{'s' if len(broken) > 1 else ''} cannot be used (the others can):  \n"
         + "  \n".join(f"• {line}" for line in lines),
-        icon="⚠️",
+        icon=":material/warning:",
     )
 
 
@@ -157,10 +162,10 @@ def model_picker(
             key=key,
             on_change=on_change,
             args=(prefix,) if on_change else None,
-            help="The shipped models and the finished runs of the Training page (🏋️)."
+            help="The shipped models and the finished runs of the Training page (marked [run])."
             if class_mode()
             else f"Models in {', '.join(str(d) for d in model_dirs())} (more folders: {ENV_MODEL_DIRS}), "
-            f"and the finished runs of the Training page (🏋️, in {runs_root()}).",
+            f"and the finished runs of the Training page (marked [run], in {runs_root()}).",
         )
         st.session_state[kept] = path
         meta = by_path[path]

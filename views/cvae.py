@@ -9,6 +9,7 @@ pills, the sliders and the decodings share one fragment, so a change there rerun
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -32,9 +33,17 @@ from views.components.compute_slot import gesture_fragment
 
 P = "cvae"
 GRID_PER_CLASS = 15
+#: lecture mode: the pad's canvas at most this tall (CSS px), so that the row of ten labels under it is on a
+#: projector's first screen (1280x720) with the pad
+LECTURE_PAD_PX = 350
+#: where the row's style holds: in its title, and in lecture mode (a title of one line) in the caption
+ROW_NOTE = (
+    "near the priors' mass; far from it (outside the ellipses) the decoder saw no data and the style "
+    "need not hold"
+)
 state = st.session_state
 
-st.title("🏷️ Conditional VAE: class and style")
+st.title(":material/label: Conditional VAE: class and style")
 lecture.intro(
     "The CVAE (Sohn et al. 2015) conditions everything on the label y: a learned prior p(z|y) = "
     "N(μ(y), diag σ(y)²), a decoder p(x|y, z) and an encoder q(z|x, y). The label fixes the class, so z is "
@@ -113,6 +122,12 @@ def latent_panel(overlays: dict) -> None:
         label = st.pills("Label y", list(range(N_CLASSES)), key=f"{P}_label", required=True)
         label = 0 if label is None else int(label)
     view, region = lc.view_and_zoom(P, ranges, view_col, zoom_col)
+    lecture_on = lecture.lecture_mode()
+    row_title = (
+        f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays and the class changes"
+    )
+    if not lecture_on:
+        row_title += f", {ROW_NOTE}"
 
     spec = lc.pad_spec(
         P,
@@ -131,10 +146,11 @@ def latent_panel(overlays: dict) -> None:
             pad=2,
             pad_value=0.5,
         ),
-        row_title=f"The same z under all ten labels ({lc.VIEW_LABELS[view]}): the style stays and the class "
-        "changes, near the priors' mass; far from it (outside the ellipses) the decoder saw no data and the "
-        "style need not hold",
+        row_title=row_title,
     )
+    # the map at the same scale on both axes (the priors' ellipses keep their shape); in lecture mode no
+    # taller than leaves the row of ten labels on the first screen
+    spec = replace(spec, equal_scale=True, height_px=LECTURE_PAD_PX if lecture_on else pf.PAD_HEIGHT)
     manifold_s = lc.pad_and_manifold(
         spec, bundle, model_key, f"**Manifold for y = {label}** over the region the pad shows", label
     )
@@ -143,7 +159,9 @@ def latent_panel(overlays: dict) -> None:
         "in the colour of their digit); red dashed: q(z|x, y) of the chosen image, its mean ringed; green: "
         "the true posterior p(z|x, y) when it is shown (below). Drag to "
         "move z (the image and the row follow), click a dot to pick that test image and its label. "
-        f"⏱ Server time of this panel: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
+        + (f"The row's style holds {ROW_NOTE}. " if lecture_on else "")
+        + ":material/timer: Server time of this panel: "
+        f"{(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; decode "
         f"{ps.page_state(P).pad.decode_s * 1e3:.1f} ms (11 images), manifold {manifold_s * 1e3:.1f} ms "
         "(cached per region and label). A move of z reruns only the pad and its sliders."
     )
@@ -163,7 +181,7 @@ with draw_col:
     st.markdown("**Draw a digit** (white on black) and say which it is")
     st.selectbox("Your drawing is a", list(range(N_CLASSES)), key=f"{P}_draw_label")
     if im.drawing_canvas(P, bundle.preprocessing) is None:
-        st.caption("✏️ Draw a digit above: it is then encoded with the label you chose.")
+        st.caption(":material/edit: Draw a digit above: it is then encoded with the label you chose.")
 
 with out_col:
     view = state[f"{P}_view"]
@@ -184,7 +202,7 @@ pp.posterior_section(P, model, model_key, x_chosen, chosen_label, chosen_name, l
 st.subheader("Class-conditional samples (the paper's 10 × 15 grid)")
 seed_col, button_col, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
 seed_col.number_input("Seed", 0, 2**31 - 1, key=f"{P}_grid_seed")
-ps.reseed_button("🎲 Regenerate", f"{P}_regenerate", f"{P}_grid_seed", where=button_col)
+ps.reseed_button("Regenerate", f"{P}_regenerate", f"{P}_grid_seed", where=button_col)
 view = state[f"{P}_view"]
 im.show_image(sample_grid(model_key, int(state[f"{P}_grid_seed"]), view), None, factor=2)
 ps.url_out({"model": description.name, "img": index, "seed": int(state[f"{P}_grid_seed"])})

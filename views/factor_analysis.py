@@ -131,7 +131,7 @@ def state_to_url() -> None:
 if "fa" not in work:
     experiment_from_url()
 
-st.title("📐 Factor analysis: E- and M-steps")
+st.title(":material/square_foot: Factor analysis: E- and M-steps")
 lecture.intro(
     "A 2-factor model of 3-D data, fitted with AEVB (tutorial section 5.2). An **E-step** updates only "
     "the inference parameters φ = (V, Σ) of q(z|x) = N(Vx, Σ): the ELBO closes on the evidence, which "
@@ -315,7 +315,7 @@ def controls() -> None:
         autoplay_radio("fa")
     note = state.pop("fa_note", None)
     if note:
-        st.caption(f"⚠️ {note}")
+        st.caption(f":material/warning: {note}")
     if state.pop("fa_refresh", False):  # a new posterior family: its callback started a new run
         st.rerun()
     state_to_url()
@@ -428,10 +428,11 @@ def frames(playing: bool) -> bool:
             st.caption(queue_note)
         st.markdown(reading(fa))
         st.download_button(
-            "⬇ The curves (CSV)",
+            "The curves (CSV)",
             data=partial(fa_curves_csv, history_snapshot(h)),  # built when clicked, not on every frame
             file_name=export_name("fa", "elbo-evidence-gap", "csv", step=fa.steps),
             mime="text/csv",
+            icon=":material/download:",
             on_click="ignore",
             key="fa_csv",
             help="Every step: its phase, the test ELBO, the exact evidence and the exact gap (nats per "
@@ -439,7 +440,8 @@ def frames(playing: bool) -> bool:
         )
         step_ms, ran = state.get("fa_step_ms", (0.0, 0))
         st.caption(
-            f"⏱ Server time of this frame: {(time.perf_counter() - start) * 1e3:.0f} ms, of which {ran} "
+            ":material/timer: Server time of this frame: "
+            f"{(time.perf_counter() - start) * 1e3:.0f} ms, of which {ran} "
             f"step(s) with their test metrics {step_ms:.0f} ms. While playing, a frame comes every "
             f"{FRAME_SECONDS:g} s with the steps that fit in {FRAME_BUDGET_S * 1e3:.0f} ms."
         )

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from explorer_core.artifacts import ModelDescription, describe
+from explorer_core.artifacts import PRETRAINED_DIR, ModelDescription, describe
 from explorer_core.device import limit_cpu_threads
+from explorer_core.evaluation.selection import v3_screening_table
 from explorer_core.explore.clusters import (
     ClusterBundle,
     PadTarget,
@@ -51,6 +52,7 @@ from views.components import latent_pad as lp
 from views.components import lecture, model_panel
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
+from views.components.charts import plotly_chart
 from views.components.compute_slot import gesture_fragment
 from views.components.model_metrics import metrics_row
 
@@ -124,10 +126,43 @@ def seeds_panel(d: ModelDescription) -> None:
                 f"Test accuracy across seeds: mean {mean:.2%}, standard deviation {std:.2%}. The same recipe "
                 "and data, only the random initialisation differs."
             )
+        if (d.estimator or "marginal") == "marginal":
+            v3_rows(cached_v3_screening())
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def cached_v3_screening() -> dict[str, Any] | None:
+    """The v3 screening table of ``pretrained/seeds/`` (read again at most every 10 minutes)."""
+    return v3_screening_table(PRETRAINED_DIR / "seeds")
+
+
+def v3_rows(record: dict[str, Any] | None) -> None:
+    """The next recipe's restarts (issue 36: fresh binarization), as far as they have been screened."""
+    if not record:
+        return
+    st.markdown("**The next recipe (v3), being trained:** fresh binarization of every training minibatch.")
+    if "restarts" not in record:
+        st.caption(f"Its restarts cannot be screened yet: {record.get('error')}")
+        return
+    st.caption(f"Screening rule, declared before the first restart: {record['rule']}.")
+    st.dataframe(
+        [
+            {
+                "seed": r["seed"],
+                "H(q(y|x)) at epoch 20 (rule)": model_panel.number(r["conditional_entropy"], "{:.4f}"),
+                "smallest cluster": model_panel.number(r["min_cluster_usage"], "{:.1%}"),
+                "validation ELBO": model_panel.number(r["val_elbo"], "{:.2f}"),
+                "test accuracy at epoch 20": model_panel.number(r["test_cluster_accuracy"], "{:.2%}"),
+                "rank": r["rank"] if r["rank"] is not None else "skipped",
+            }
+            for r in record["restarts"]
+        ],
+        hide_index=True,
+    )
 
 
 # ------------------------------------------------------------------------------------------ the page
-st.title("🧩 Gaussian mixture VAE: clusters without labels")
+st.title(":material/extension: Gaussian mixture VAE: clusters without labels")
 lecture.intro(
     "The GMVAE (tutorial section 5.5, after Rui Shu) puts a **mixture** prior on the latent space: a cluster "
     "y ~ Cat(1/C), a style z ~ p(z|y) = N(μ(y), diag σ(y)²), an image x ~ p(x|z) (Bernoulli pixels). It "
@@ -182,7 +217,8 @@ def gallery_section(bundle: ClusterBundle, model_key: str) -> None:
         "goes further out into the tails.",
     )
     seed_col.button(
-        "🎲 Reseed",
+        "Reseed",
+        icon=ps.RESEED_ICON,
         key=f"{P}_reseed",
         on_click=lambda: state.update({f"{P}_seed": ps.next_seed(state.get(f"{P}_seed", 0))}),
     )
@@ -192,11 +228,14 @@ def gallery_section(bundle: ClusterBundle, model_key: str) -> None:
     width = (GALLERY_PER_CLUSTER * side - 1) * GALLERY_FACTOR
     height = (len(bundle.order) * side - 1) * GALLERY_FACTOR
     labels = [f"{cluster_name(c, bundle.matched_label)} · {bundle.usage[c]:.1%}" for c in bundle.order]
-    st.plotly_chart(
+    plotly_chart(
         image_rows_figure(png, width, height, labels),
+        "gmvae",
+        f"gallery-rows-seed{seed}",
+        model=Path(model_key).stem,
+        config={"displayModeBar": False, "staticPlot": True},  # saved by the PNG button below
         key=f"{P}_gallery",
         width="content",
-        config={"displayModeBar": False, "staticPlot": True},
     )
     name = export_name("gmvae", f"gallery-seed{seed}", "png", model=Path(model_key).stem)
     im.png_download(png, name, f"{P}_gallery_png")
@@ -364,11 +403,12 @@ def cluster_panel(bundle: ClusterBundle, model_key: str, highlight: np.ndarray |
             export_name("gmvae", f"cluster{cluster}-samples-seed{seed}", "png", model=Path(model_key).stem),
             f"{P}_samples_png",
         )
-        st.button("🎲 New samples", key=f"{P}_resample", on_click=_new_samples)
+        st.button("New samples", icon=ps.RESEED_ICON, key=f"{P}_resample", on_click=_new_samples)
         st.caption(
             f"z ~ N(μ(y), ({spread:g}·σ(y))²) for y = {cluster}, decoded to Bernoulli means λ(z). The spread "
             f"slider and the seed are shared with the gallery {'below' if lecture_on else 'above'}. "
-            f"⏱ Server time: {(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; sampling and PNG "
+            ":material/timer: Server time: "
+            f"{(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; sampling and PNG "
             f"{sample_s * 1e3:.1f} ms, decode under the pointer {ps.page_state(P).pad.decode_s * 1e3:.1f} "
             "ms (a move reruns only the pad); the model and q(y|x) of the test set were "
             f"computed once, in {bundle.seconds:.1f} s."
@@ -412,22 +452,24 @@ def posterior_section(bundle: ClusterBundle) -> None:
             P,
             bundle.preprocessing,
             "**Draw a digit** (white on black)",
-            "✏️ Draw a digit above: it is binarized as the test set was and classified.",
+            ":material/edit: Draw a digit above: it is binarized as the test set was and classified.",
             "As the model sees it (28×28, binarized):",
         )
     with bar_col:
         best = post.best
-        st.plotly_chart(
+        plotly_chart(
             cluster_posterior_figure(
                 post.probs,
                 bundle.order,
                 names,
                 bundle.matched_label,
-                title=f"q(y|x) of {name}: most probable cluster {names[best]}, H = {post.entropy:.3f} nats",
+                title=f"q(y|x) of {name}<br>most probable cluster {names[best]}, H = {post.entropy:.3f} nats",
             ),
+            "gmvae",
+            f"qyx-{name}",
+            model=Path(model_key).stem,
             key=f"{P}_qy",
             width="stretch",
-            config={"displaylogo": False},
         )
         order = bundle.order
         restyled = [upscale(post.restyled[c], 3) for c in order]
@@ -497,13 +539,15 @@ def comparison_column(
         return
     names = [cluster_name(c, clusters["matched_label"]) for c in range(len(clusters["matched_label"]))]
     order = gallery_order(clusters["matched_label"], clusters["usage"])
-    st.plotly_chart(
+    plotly_chart(
         confusion_figure(
             clusters["contingency"], order, names, clusters["matched_label"], clusters["accuracy"]
         ),
+        "gmvae",
+        "confusion",
+        model=d.name,
         key=key,
         width="stretch",
-        config={"displaylogo": False},
     )
 
 

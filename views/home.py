@@ -42,7 +42,7 @@ EXPLORERS = [
         "views/factor_analysis.py",
         "factor_analysis",
         "Factor analysis: E- and M-steps",
-        "📐",
+        PAGES["factor-analysis"].icon,
         "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors "
         "live.",
     ),
@@ -51,7 +51,7 @@ EXPLORERS = [
         "views/watch.py",
         "watch",
         "Watch it learn",
-        "👀",
+        PAGES["watch"].icon,
         "Train a small VAE in your session by E-, M- or joint steps, and watch its latent map form.",
     ),
     _family_card("cvae"),
@@ -61,7 +61,7 @@ EXPLORERS = [
         "views/training.py",
         "training",
         "Training in the background",
-        "🏋️",
+        PAGES["training"].icon,
         "Start a run (the paper's recipe or a one-minute one), watch its curves and samples, find it in its "
         "page's model picker.",
     ),

@@ -47,6 +47,7 @@ from explorer_core.jobs import (
 from explorer_core.jobs.manager import shared_manager
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
+from views.components.charts import plotly_chart
 from views.components.page_state import session_id
 from views.pages import PAGES
 
@@ -58,13 +59,14 @@ FAMILY_OF: dict[str, str] = {c.key: spec.name for spec in FAMILIES.values() for 
 #: wall-clock seconds of `python -m explorer_core train FAMILY --preset quick` (load, train, test metrics) on
 #: the project's 2-core CPU, measured 2026-12-04 with other work running (README, Training)
 QUICK_MEASURED_S = {"vae": 42, "cvae": 28, "gmvae": 50, "vrnn": 73}
+#: a run's state as a Material icon (markdown only: the table and the select box show the state's word)
 STATE_ICONS = {
-    "queued": "⏳",
-    "running": "🏃",
-    "done": "✅",
-    "failed": "❌",
-    "cancelled": "⏹️",
-    "interrupted": "⚠️",
+    "queued": ":material/hourglass_top:",
+    "running": ":material/directions_run:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/stop_circle:",
+    "interrupted": ":material/warning:",
 }
 DATA_LIMITS = {
     0: "all of MNIST",
@@ -244,7 +246,8 @@ def new_run_panel(manager: JobManager) -> None:
     limit = session_run_limit()
     left, right = st.columns([1, 4])
     start = left.button(
-        "▶ Start training",
+        "Start training",
+        icon=":material/play_arrow:",
         type="primary",
         key="tr_start",
         disabled=problem is not None or locked or len(busy) >= limit,
@@ -326,7 +329,8 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
             )
         if (
             st.button(
-                "⏹ Cancel",
+                "Cancel",
+                icon=":material/stop:",
                 key=f"tr_cancel_{run.id}",
                 disabled=not unlocked(),
                 help="ends this epoch's steps, then evaluates and keeps the best epoch",
@@ -366,12 +370,18 @@ def run_body(manager: JobManager, run: RunInfo) -> None:
     left, right = st.columns([2, 1])
     with left:
         if rows:
-            st.plotly_chart(
-                learning_curves(curves, progress.epochs), key=f"tr_curves_{run.id}", width="stretch"
+            plotly_chart(
+                learning_curves(curves, progress.epochs),
+                "training",
+                f"learning-curves-{run.id}",
+                key=f"tr_curves_{run.id}",
+                width="stretch",
             )
             extra = family_metrics_figure(curves)
             if extra is not None:
-                st.plotly_chart(extra, key=f"tr_family_{run.id}", width="stretch")
+                plotly_chart(
+                    extra, "training", f"metrics-{run.id}", key=f"tr_family_{run.id}", width="stretch"
+                )
         else:
             st.caption("No step reported yet (the process loads torch and MNIST first).")
     with right:
@@ -409,18 +419,20 @@ def actions(manager: JobManager, run: RunInfo) -> None:
         else:
             c1, c2 = st.columns(2)
             c1.download_button(
-                "⬇ weights",
+                "weights",
                 _reader(weights),
                 weights.name,
                 "application/octet-stream",
+                icon=":material/download:",
                 key=f"tr_dl_w_{run.id}",
                 on_click="ignore",
             )
             c2.download_button(
-                "⬇ JSON",
+                "JSON",
                 _reader(path),
                 path.name,
                 "application/json",
+                icon=":material/download:",
                 key=f"tr_dl_j_{run.id}",
                 on_click="ignore",
             )
@@ -433,7 +445,8 @@ def actions(manager: JobManager, run: RunInfo) -> None:
     if (
         run.resumable
         and st.button(
-            "⏯ Resume",
+            "Resume",
+            icon=":material/resume:",
             key=f"tr_resume_{run.id}",
             type="primary",
             disabled=not allowed,
@@ -444,7 +457,8 @@ def actions(manager: JobManager, run: RunInfo) -> None:
         _act(resume, f"Resuming {run.id}")
     if (
         st.button(
-            "🗑 Delete run",
+            "Delete run",
+            icon=":material/delete:",
             key=f"tr_delete_{run.id}",
             help="removes runs/<id>/ and its model",
             disabled=not allowed,
@@ -474,12 +488,17 @@ def problems_panel(manager: JobManager, problems: list[RunProblem]) -> None:
     st.warning(
         f"{len(problems)} run folder{'s' if len(problems) > 1 else ''} cannot be read (the other runs are "
         "fine):",
-        icon="⚠️",
+        icon=":material/warning:",
     )
     for problem in problems:
         c1, c2 = st.columns([6, 1])
         c1.text(problem.message.splitlines()[0][:400])
-        if c2.button("🗑 Delete", key=f"tr_delete_bad_{problem.id}", disabled=not unlocked()) and unlocked():
+        if (
+            c2.button(
+                "Delete", icon=":material/delete:", key=f"tr_delete_bad_{problem.id}", disabled=not unlocked()
+            )
+            and unlocked()
+        ):
             _act(lambda problem=problem: manager.delete(problem.id))
 
 
@@ -507,7 +526,14 @@ def example_panel() -> None:
         "with its progress, ETA and samples after every epoch."
     )
     curves = curves_from_metrics(rows, epochs)
-    st.plotly_chart(learning_curves(curves, epochs), key="tr_example_curves", width="stretch")
+    plotly_chart(
+        learning_curves(curves, epochs),
+        "training",
+        "learning-curves",
+        model=EXAMPLE_MODEL,
+        key="tr_example_curves",
+        width="stretch",
+    )
 
 
 def config_caption_short(meta: dict) -> str:
@@ -540,7 +566,7 @@ def runs_panel() -> None:
                 {
                     "run": r.id,
                     "family": r.label,
-                    "state": f"{STATE_ICONS.get(r.state, '')} {r.state}",
+                    "state": r.state,
                     "started": _when(r.status.get("started")),
                     "took": _duration(r),
                     "test ELBO": None
@@ -562,7 +588,7 @@ def runs_panel() -> None:
         chosen = st.selectbox(
             "Inspect a finished run",
             ids,
-            format_func=lambda i: f"{STATE_ICONS.get(by_id[i].state, '')} {i} ({by_id[i].state})",
+            format_func=lambda i: f"{i} ({by_id[i].state})",
             key="tr_inspect",
         )
         with st.container(border=True):
@@ -574,7 +600,7 @@ def runs_panel() -> None:
         st.rerun()  # start or stop the timer (and let the rest of the page see the change)
 
 
-st.title("🏋️ Training")
+st.title(f"{PAGES['training'].icon} Training")
 st.markdown(
     "Train a model on MNIST with AEVB, exactly as `python -m explorer_core train` does, in a separate "
     "process on the server's device. Keep exploring the other pages while it runs: a finished run shows up "

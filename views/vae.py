@@ -31,7 +31,7 @@ P = "vae"
 TABLE_ROWS_SHOWN = 6
 state = st.session_state
 
-st.title("🌀 VAE: the latent space")
+st.title(":material/cyclone: VAE: the latent space")
 lecture.intro(
     "A variational autoencoder (Kingma & Welling 2014) on MNIST: an encoder q(z|x) = N(μ(x), diag σ(x)²) and "
     "a decoder p(x|z) whose pixels are Continuous Bernoulli (or Bernoulli) with parameter λ(z). **Drag "
@@ -114,7 +114,7 @@ def latent_panel(overlays: dict) -> None:
         "On the pad: **+** the z being decoded; dots: test images' posterior means μ(x), coloured by digit; "
         "red: q(z|x) of the chosen image (1σ and 2σ ellipses, its mean ringed, the samples z = μ + σ·ε as "
         "✕); green: the true posterior p(z|x), when it is shown (below the encoder view); dotted: the "
-        "interpolation line. " + plane + "⏱ Server time of this panel: "
+        "interpolation line. " + plane + ":material/timer: Server time of this panel: "
         f"{(time.perf_counter() - panel_start) * 1e3:.0f} ms in all; one decode "
         f"{ps.page_state(P).pad.decode_s * 1e3:.1f} ms, manifold {manifold_s * 1e3:.1f} ms (cached per "
         f"region); the model and the test encodings were loaded once, in {bundle.seconds:.1f} s. A move of z "
@@ -137,7 +137,7 @@ with draw_col:
         P,
         bundle.preprocessing,
         "**Draw a digit** (white on black; it is scaled and centred as MNIST was)",
-        "✏️ Draw a digit above: the encoder view then uses it (the trash icon clears it).",
+        ":material/edit: Draw a digit above: the encoder view then uses it (the trash icon clears it).",
         "As the model sees it (28×28):",
     )
 
@@ -154,7 +154,7 @@ with elbo_col:
         "the gradient flows through μ and σ to the encoder. The KL term is exact."
     )
     st.slider("Samples n", 1, 12, key=f"{P}_n")
-    ps.reseed_button("🎲 new ε", f"{P}_new_eps", f"{P}_eps_seed")
+    ps.reseed_button("new ε", f"{P}_new_eps", f"{P}_eps_seed")
 
 rep_col, samples_col = st.columns([1.3, 1], gap="medium")
 with rep_col:

@@ -38,6 +38,7 @@ from explorer_core.export import EXPORTS, export_name, vrnn_generation_gif
 from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
 from views.components import lecture, model_panel
+from views.components.charts import plotly_chart
 from views.components.compute_slot import SlotGate
 from views.components.images import drawing_panel, show_image, source_radio
 from views.components.live_chart import live_chart
@@ -97,7 +98,7 @@ def grid_factor(n_cols: int) -> int:
 
 # ------------------------------------------------------------------------------------------------- page
 
-st.title("📜 Variational RNN: digits row by row")
+st.title(":material/history_edu: Variational RNN: digits row by row")
 lecture.intro(
     "The VRNN (Chung et al. 2015; tutorial section 5.6) reads an image as a **sequence of 28 rows** "
     "x_t ∈ {0,1}^28. An LSTM carries h_t; each row has its own latent z_t ∈ R^2 with a prior p(z_t|h_t) that "
@@ -176,7 +177,9 @@ def generation_panel(playing: bool) -> bool:
         "Rows per frame (▶ Play)", ROWS_PER_FRAME, key=f"{P}_per_frame", help="rows added per timer tick"
     )
     next_row = c[3].button(
-        lecture.label("Next row ⏭", "⏭"), key=f"{P}_next", help="generate one more row of every digit"
+        **lecture.icon_button("Next row", ":material/skip_next:"),
+        key=f"{P}_next",
+        help="generate one more row of every digit",
     )
     player.button(c[4], on_play=on_play, on_pause=gate.release)
     reset = c[5].button(
@@ -235,13 +238,14 @@ def generation_panel(playing: bool) -> bool:
         )
         n, seed = gen.n, gen.seed
         st.download_button(
-            "⬇ This generation, row by row (GIF)",
+            "This generation, row by row (GIF)",
             # built once per model, N and seed for the whole server, then served again (issue 34)
             data=lambda: EXPORTS.get_or_build(
                 ("vrnn-gif", model_key, n, seed), lambda: vrnn_generation_gif(model, n, seed)
             ),
             file_name=export_name("vrnn", f"generation-n{n}-seed{seed}", "gif", model=description.name),
             mime="image/gif",
+            icon=":material/download:",
             on_click="ignore",
             key=f"{P}_gif",
             help="The same digits (same seed) growing one row per frame, the row just generated marked: "
@@ -269,7 +273,8 @@ def generation_panel(playing: bool) -> bool:
         "were generated; grey rows are not generated yet and the orange ticks mark the row generated last. "
         "Whichever is shown, the *sampled* row is what the LSTM reads next. Right: the mean of p(z_t|h_t) "
         "for each digit (same order, colours cycle) and their average. "
-        f"⏱ Server time of this update: {(time.perf_counter() - start) * 1e3:.0f} ms; generation "
+        ":material/timer: Server time of this update: "
+        f"{(time.perf_counter() - start) * 1e3:.0f} ms; generation "
         f"{step_s * 1e3:.1f} ms, grid image {grid_s * 1e3:.1f} ms, chart {figure_s * 1e3:.1f} ms."
     )
     return go_on
@@ -284,7 +289,9 @@ player.frames(gate.behind_gestures(generation_panel))
 try:
     test_set = _cached_test_set(description.preprocessing, str(pick_device()))
 except (MNISTUnavailable, OSError, ValueError, DeviceError) as err:
-    st.error(f"**The MNIST test set is needed for completions and per-row terms.** {err}", icon="🚫")
+    st.error(
+        f"**The MNIST test set is needed for completions and per-row terms.** {err}", icon=":material/block:"
+    )
     st.stop()
 
 n_test = len(test_set)
@@ -311,13 +318,13 @@ with pick_col:
         st.info("Nothing drawn yet: draw a digit in the box. Meanwhile the test image is used.")
     keep = st.slider("Rows kept k", 0, T, key=f"{P}_keep", help="the top k rows are given, exactly")
     m = st.slider("Completions M", 1, 16, key=f"{P}_m")
-    reseed_button("🎲 new completions", f"{P}_new_completions", f"{P}_comp_seed")
+    reseed_button("new completions", f"{P}_new_completions", f"{P}_comp_seed")
 with draw_col:
     drawing_panel(
         P,
         "binarized",
         "**Draw a digit** (white on black)",
-        "✏️ Draw above to complete your own digit (the trash icon clears it).",
+        ":material/edit: Draw above to complete your own digit (the trash icon clears it).",
     )
 
 with out_col:
@@ -352,16 +359,18 @@ with image_col:
     st.slider("Posterior paths averaged", 1, 64, key=f"{P}_terms_n")
 with bars_col:
     test_rec, test_kl = description.test.per_row_reconstruction, description.test.per_row_kl
-    st.plotly_chart(
+    plotly_chart(
         row_terms_figure(
             terms.reconstruction,
             terms.kl,
             np.asarray(test_rec) if test_rec else None,
             np.asarray(test_kl) if test_kl else None,
         ),
+        "vrnn",
+        f"row-terms-{chosen_name}",
+        model=description.name,
         key=f"{P}_row_terms",
         width="stretch",
-        config={"displaylogo": False},
     )
 st.caption(
     "Teacher forcing: the LSTM reads the true rows; each z_t is a reparameterised sample of "

@@ -8,9 +8,10 @@ them); the live part is the player's frame fragment. While playing, the experime
 takes the steps (the queued ones, or with nothing queued steps of the phase chosen for ▶ Play) and each frame
 collects the parameters once the thread has taken the chosen number of steps more (or a phase ended),
 evaluates them and redraws: training and drawing overlap on two cores. The charts are canvases updated in
-place (``views/components/live_chart``); the map is one too while playing and the latent pad
-(``views/components/latent_pad``) while paused, where a drag decodes. All computation is in
-``explorer_core.explore.watch``; the chart specs are in ``explorer_core.figures.watch``.
+place (``views/components/live_chart``); the map is the latent pad (``views/components/latent_pad``) in
+both states, one square shape and size: a picture redrawn by every frame while playing, and while paused the
+pad a drag decodes on. All computation is in ``explorer_core.explore.watch``; the chart specs are in
+``explorer_core.figures.watch``.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ from explorer_core.explore.watch_budget import (
 )
 from explorer_core.export import cached_latent_map_gif, export_name, history_snapshot, watch_curves_csv
 from explorer_core.figures.common import DIGIT_COLOURS
-from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+from explorer_core.figures.watch import bound_chart, kl_dims_chart, terms_chart
 from explorer_core.imaging import png_bytes
 from explorer_core.jobs import runs_root
 from explorer_core.memory_budget import ServerFullError, server_memory
+from views._models import RUN_MARK
 from views.components import latent_pad as lp
 from views.components import lecture
 from views.components import pad_fragment as pf
@@ -72,6 +74,8 @@ FRAME_SECONDS = 0.18  # the timer between frames (5.5 a second at most): the CPU
 COLLECT_TIMEOUT_S = 1.0  # a frame waits at most this long for the training thread's parameters
 STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100]
 MANIFOLD_N = 12
+#: the map's column beside the curves' (1): its square canvas is about 300 px at 1280x720 in lecture mode
+MAP_COLUMN = 1.25
 # one torch thread per thread: the training thread and the page's frames then run on the two cores side by
 # side (two threads per op were slower for this model size on a busy 2-core CPU)
 WATCH_THREADS = 1
@@ -133,7 +137,7 @@ def new_experiment(config: WatchConfig) -> str | None:
     return None
 
 
-st.title("👀 Watch it learn: a VAE trained live")
+st.title(":material/visibility: Watch it learn: a VAE trained live")
 INTRO = (
     "AEVB is approximate EM (tutorial sections 3-4). An **E-step** updates only the inference parameters φ "
     "(the encoder q(z|x)): log p(x) cannot move, so whatever the ELBO gains, the gap KL(q(z|x) ‖ p(z|x)) "
@@ -153,7 +157,7 @@ if lecture.lecture_mode():  # folded away with the page's prose
     lecture.intro(f"{INTRO}\n\n{IWAE_NOTE}")
 else:
     lecture.intro(INTRO)
-    st.info(IWAE_NOTE, icon="ℹ️")
+    st.info(IWAE_NOTE, icon=":material/info:")
 
 # while playing, every frame reruns the fragment: keep its elements fully drawn instead of Streamlit's
 # greyed-out "stale" look between frames (the charts update in place)
@@ -177,10 +181,13 @@ if "watch" not in work:
     linked = config_from_query(st.query_params, choices=LINK_CHOICES)
     message = new_experiment(linked)
     if message and linked != WatchConfig():
-        st.warning(f"The link's configuration did not start ({message}); the default one did.", icon="⚠️")
+        st.warning(
+            f"The link's configuration did not start ({message}); the default one did.",
+            icon=":material/warning:",
+        )
         message = new_experiment(WatchConfig())
     if message:
-        st.error(message, icon="🚫")
+        st.error(message, icon=":material/block:")
         st.stop()
     try:
         linked_beta = float(st.query_params.get("beta", "1"))
@@ -297,7 +304,7 @@ def on_play() -> bool:
 
 
 def on_pause() -> None:
-    """⏸ Pause: stop the training thread (its last steps are shown by the next frame) and give the compute
+    """Pause: stop the training thread (its last steps are shown by the next frame) and give the compute
     slot back."""
     work["watch"].stop()
     gate.release()
@@ -315,7 +322,7 @@ def on_k_change() -> None:
 
 
 def export_run() -> None:
-    """💾 Export (a callback): save the run where the VAE page's picker finds it. In class mode it writes
+    """Export (a callback): save the run where the VAE page's picker finds it. In class mode it writes
     to the server's disk, so it needs the operator's passphrase (given on the Training page); a visitor gets
     a note instead. The server's folder is not shown in class mode."""
     if not operator():
@@ -332,7 +339,7 @@ def export_run() -> None:
     where = "" if class_mode() else f" Files in `{path.parent}`."
     state.watch_exported = (
         f"Exported as run `{path.parent.name}`: pick it in the **VAE latent space** page's model picker "
-        f"(marked 🏋️).{where}"
+        f"(marked {RUN_MARK}).{where}"
     )
 
 
@@ -406,7 +413,7 @@ def controls() -> None:
     b[5].button(lecture.label("↺ Reset", "↺"), key="watch_reset", on_click=reset, help="a new run")
     may_export = operator()
     b[6].button(
-        lecture.label("💾 Export", "💾"),
+        **lecture.icon_button("Export", ":material/save:"),
         key="watch_export",
         on_click=export_run,
         disabled=not may_export,
@@ -436,43 +443,64 @@ def decode_at(ex_ref: weakref.ref, f, uv: np.ndarray) -> tuple[bytes, None]:
     return png_bytes(image), None
 
 
-def paused_map(ex: WatchExperiment, region: Region, axes: tuple[str, str]) -> None:
-    """The latent pad over the map (:func:`views.components.pad_fragment.show_pad`, inside the frame's
-    fragment): the points (sent once per evaluation), z and its decoding; a drag moves z, a click on a point
-    moves z to its encoding, a wheel notch zooms the manifold's box around the pointer (drawn on the pad)."""
+#: the map's canvas: as tall as wide (the map region is square), at most this tall (CSS px)
+MAP_MAX_PX = 560
+
+
+def latent_map(
+    ex: WatchExperiment, region: Region, axes: tuple[str, str], playing: bool, n_frame: int
+) -> None:
+    """The map (inside the frame's fragment): in both states the latent pad's element, a square canvas (the
+    region is square, drawn at the same scale on both axes), so that Play and Pause show one shape and
+    size: the points of this evaluation, z (the cross) and its decoding beside it, the manifold's box.
+
+    Paused (:func:`views.components.pad_fragment.show_pad`, key ``watch_pad``): a drag moves z (decoded in the
+    browser), a click on a point moves z to its encoding, a wheel notch zooms the manifold's box around the
+    pointer. Playing (:func:`views.components.pad_fragment.show_static_pad`, key ``watch_map``): a picture
+    only, redrawn by every frame, z decoded by the server with the parameters of the frame."""
     f = ex.latest
     page = watch_state()
-    # paused, the parameters are those of the last frame: the browser decodes a drag itself (VAE page). Its
-    # weights stay in the session's work, let go of with the experiment when the tab is gone
-    made = work.get("watch_decoder")
-    if made is None or made[0] is not f:
-        made = work["watch_decoder"] = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
+    decoder = None
+    if not playing:
+        # paused, the parameters are those of the last frame: the browser decodes a drag itself (VAE page).
+        # Its weights stay in the session's work, let go of with the experiment when the tab is gone
+        made = work.get("watch_decoder")
+        if made is None or made[0] is not f:
+            made = work["watch_decoder"] = (f, lp.browser_decoder(ex.view_model, f.centre, f.basis))
+        decoder = made[1]
     coords, data = f.coords, ex.data
     # the pad's fragment keeps these callables: they hold the experiment weakly, so that the server can let
     # go of it when the tab is gone (explorer_core.session_work)
-    pf.show_pad(
-        pf.PadSpec(
-            prefix="watch",
-            points=pf.PadPoints(
-                f"watch:{id(ex)}:{len(ex.history)}",
-                lambda: lp.points_payload(coords, data.y_map.numpy()),
-                len(coords),
-            ),
-            ranges=region,
-            region=region,
-            decode=partial(decode_at, weakref.ref(ex), f),
-            decoder=made[1],
-            view="mean",
-            zoom="box",
-            point_uv=lambda i: coords[i],
-            picks_rerun_app=False,
-            title="E[x|z]",
-            caption_format="decoded at ({u}, {v})",
-            axes=axes,
-            hint="drag: decode z · click a point: its encoding · wheel: zoom the manifold",
-            overlays={"lines": pf.box_lines(page.pad.box), "marks": []},
-        )
+    spec = pf.PadSpec(
+        prefix="watch",
+        points=pf.PadPoints(
+            f"watch:{id(ex)}:{len(ex.history)}",
+            lambda: lp.points_payload(coords, data.y_map.numpy()),
+            len(coords),
+        ),
+        ranges=region,
+        region=region,
+        decode=partial(decode_at, weakref.ref(ex), f),
+        decoder=decoder,
+        view="mean",
+        zoom="box",
+        point_uv=lambda i: coords[i],
+        picks_rerun_app=False,
+        title="E[x|z]",
+        caption_format="decoded at ({u}, {v})",
+        axes=axes,
+        hint="playing: pause to drag z, pick a point or zoom the manifold"
+        if playing
+        else "drag: decode z · click a point: its encoding · wheel: zoom the manifold",
+        overlays={"lines": pf.box_lines(page.pad.box), "marks": []},
+        height_px=MAP_MAX_PX,
+        equal_scale=True,
+        hint_lines=2,  # the two hints take turns: what is under the map stays in place
     )
+    if playing:
+        pf.show_static_pad(spec, "watch_map", n_frame)
+    else:
+        pf.show_pad(spec)
 
 
 # ------------------------------------------------------------------------------------------ a frame
@@ -528,7 +556,9 @@ def frame(playing: bool) -> bool:
 
     def metrics() -> None:
         fps = player.fps()
-        cols = st.columns(8)
+        # two rows of four, the bounds above their terms: eight in a row (89 px each at 1280x720 in lecture
+        # mode, 104 px at 1400) cut "IWAE bound (k=16)", "Gap estimate" and "Reconstruction"
+        cols = [*st.columns(4), *st.columns(4)]
         cols[0].metric("Step", f"{f.step:,}", help=f"{ex.queued_steps:,} steps queued")
         cols[1].metric("ELBO", f"{m.elbo:.1f}", help="validation images, nats per image")
         cols[2].metric(
@@ -570,12 +600,9 @@ def frame(playing: bool) -> bool:
     n_frame = len(ex.history)
     L = ex.config.latent_dim
     axes = ("z1", "z2") if L == 2 else ("PC 1", "PC 2") if L > 2 else ("z1", "–")
-    left, right = st.columns([1, 1.25])
+    left, right = st.columns([MAP_COLUMN, 1])
     with left:
-        if playing:
-            live_chart("watch_map", map_chart(f.coords, ex.data.y_map.numpy(), region, axes), n_frame)
-        else:
-            paused_map(ex, region, axes)
+        latent_map(ex, region, axes, playing, n_frame)
         where = (
             "the latent space itself"
             if L == 2
@@ -585,7 +612,8 @@ def frame(playing: bool) -> bool:
             else "the single latent dimension"
         )
         st.download_button(
-            "⬇ The map forming (GIF)" if not playing else "⬇ The map forming (GIF): pause first",
+            "The map forming (GIF)" if not playing else "The map forming (GIF): pause first",
+            icon=":material/download:",
             # built when clicked: the last frames' maps as the experiment kept them
             # (kept by its frames' content for the whole server: a second request is not encoded again)
             data=b""
@@ -643,7 +671,8 @@ def frame(playing: bool) -> bool:
         live_chart("watch_kl", kl_dims_chart(m.kl_per_dim, m.active_dims), n_frame)
         # the history grows in the trainer's thread while playing: exported only while paused (a snapshot)
         st.download_button(
-            "⬇ The curves (CSV)" if not playing else "⬇ The curves (CSV): pause first",
+            "The curves (CSV)" if not playing else "The curves (CSV): pause first",
+            icon=":material/download:",
             # built when clicked, not on every rerun; nothing to copy while playing (the button is disabled)
             data=partial(watch_curves_csv, history_snapshot(h)) if not playing else b"",
             file_name=export_name("watch", "bounds-terms", "csv", step=h.step[-1] if h.step else 0),
@@ -692,7 +721,9 @@ def posterior_or_hint() -> None:
     if not player.running and not ex.running:
         true_posterior(ex)
     else:
-        st.caption("⏸ Pause to see the true posterior p(z|x) of a validation image beside q(z|x).")
+        st.caption(
+            ":material/pause: Pause to see the true posterior p(z|x) of a validation image beside q(z|x)."
+        )
 
 
 posterior_or_hint()

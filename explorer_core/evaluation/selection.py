@@ -170,3 +170,17 @@ def screen_restarts(
         "skipped": [r["seed"] for r in rows if not r["eligible"]],
         "restarts": rows,
     }
+
+
+def v3_screening_table(seeds_dir: Path) -> dict[str, Any] | None:
+    """The v3 screening record (:func:`screen_restarts`) of the restarts whose JSONs are in ``seeds_dir``
+    (``gmvae-marginal-v3-screen-s*.json``), for the GMVAE page and the benchmarks; None when there are none.
+    A record with ``error`` instead of ``restarts`` when they cannot be screened (none eligible, a bad
+    file)."""
+    paths = sorted(Path(seeds_dir).glob("gmvae-marginal-v3-screen-s*.json"))
+    if not paths:
+        return None
+    try:
+        return screen_restarts(paths)
+    except (OSError, ValueError) as err:
+        return {"rule": SCREENING_RULE, "error": str(err)}

@@ -164,7 +164,8 @@ def cluster_posterior_figure(
         yaxis={"title": {"text": "q(y|x)"}, "range": [0, 1.12]},
         xaxis={"title": {"text": "cluster y → matched digit"}, "type": "category"},
         height=height,
-        margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+        # a title of two lines ("<br>") needs a line more: a long one is cut at the chart's edge
+        margin={"l": 10, "r": 10, "t": (40 + 18 * title.count("<br>")) if title else 20, "b": 10},
         showlegend=False,
         plot_bgcolor="#fbfbfb",
     )

@@ -7,7 +7,9 @@ re-mounted with its whole layout on every frame. A spec is ``{title, height, leg
 ``top``/``bottom`` (fractions of the plot area), ``x``/``y`` axes with fixed ranges, ``bands`` (the shaded
 phases), ``lines`` and ``markers``; see ``views/components/live_chart/main.js``. Curves are thinned to
 :data:`MAX_POINTS` points and at most :data:`MAX_SEGMENTS` phases are shaded; numbers are plain floats, and
-a value that is not finite becomes ``None`` (a break in the line).
+a value that is not finite becomes ``None`` (a break in the line). The latent map is not here: the page draws
+it with the latent pad in both states (``views/components/latent_pad``), one square shape while it plays and
+while it is paused.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explorer_core.figures.common import DIGIT_COLOURS, finite_list, phase_bands, stacked_chart, thin_indices
+from explorer_core.figures.common import finite_list, phase_bands, stacked_chart, thin_indices
 
 MAX_POINTS = 600
 MAX_SEGMENTS = 60
@@ -27,7 +29,6 @@ GAP_COLOUR = "#7f7f7f"
 RECON_COLOUR = "#1f77b4"
 KL_COLOUR = "#9467bd"
 INACTIVE_COLOUR = "#c7c7c7"
-CURSOR_COLOUR = "#000000"
 
 
 def _history(steps: Sequence[int], segments: Sequence[Sequence], *curves: Sequence[float]):
@@ -165,61 +166,6 @@ def kl_dims_chart(kl_per_dim: Sequence[float], active: Sequence[bool], height: i
                 "x": {"range": [0.5, n + 0.5], "title": "latent dimension d"},
                 "y": {"range": [0.0, top], "title": "nats"},
                 "lines": lines,
-            }
-        ],
-    }
-
-
-def map_chart(
-    coords: np.ndarray,
-    labels: np.ndarray,
-    region: Sequence[Sequence[float]],
-    axis_titles: tuple[str, str] = ("z1", "z2"),
-    cursor: Sequence[float] | None = None,
-    height: int = 430,
-) -> dict:
-    """The latent map: posterior means on the map plane, coords [n, 2], coloured by digit label [n] (0..9),
-    in the fixed square ``region`` ((u0, u1), (v0, v1)), same scale on both axes; ``cursor`` (u, v) as a
-    black ring."""
-    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-    labels = np.asarray(labels).reshape(-1)
-    markers = []
-    for digit in range(10):
-        pick = labels == digit
-        if pick.any():
-            markers.append(
-                {
-                    "x": finite_list(coords[pick, 0], 3),
-                    "y": finite_list(coords[pick, 1], 3),
-                    "color": DIGIT_COLOURS[digit],
-                    "size": 2.5,
-                }
-            )
-    if cursor is not None:
-        markers.append(
-            {
-                "x": [float(cursor[0])],
-                "y": [float(cursor[1])],
-                "color": CURSOR_COLOUR,
-                "size": 7,
-                "symbol": "ring",
-            }
-        )
-    (u0, u1), (v0, v1) = region
-    return {
-        "title": "",
-        "height": int(height),
-        "legend": [{"name": str(d), "color": DIGIT_COLOURS[d], "width": 6} for d in range(10)],
-        "panels": [
-            {
-                "top": 0.0,
-                "bottom": 1.0,
-                "equal": True,
-                "x": {"range": [float(u0), float(u1)], "title": axis_titles[0]},
-                "y": {"range": [float(v0), float(v1)], "title": axis_titles[1]},
-                "hlines": [{"y": 0.0, "color": "#dddddd", "width": 1}],
-                "vlines": [{"x": 0.0, "color": "#dddddd", "width": 1}],
-                "markers": markers,
             }
         ],
     }

@@ -130,6 +130,26 @@ def test_page_renders_metrics_gallery_samples_and_confusion(model_dir, monkeypat
 
 
 @pytest.mark.usefixtures("no_pretrained")
+def test_every_chart_saves_its_png_at_3x_under_a_telling_name(model_dir, monkeypatch):
+    """Issue 33, PNG exports: the modebar's PNG of each plotly chart is 3x the shown size, named for what it
+    shows, drawn in the system font the PNG is painted with (views.components.charts)."""
+    from views.components.charts import CHART_FONT, EXPORT_SCALE
+
+    at = open_page(model_dir, "tiny-gmvae", monkeypatch)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4  # the gallery, q(y|x), two confusion matrices
+    names = []
+    for chart in charts:
+        png = json.loads(chart.proto.config)["toImageButtonOptions"]
+        assert png["format"] == "png" and png["scale"] == EXPORT_SCALE >= 2
+        names.append(png["filename"])
+        assert json.loads(chart.proto.spec)["layout"]["font"]["family"] == CHART_FONT
+    assert all(n.startswith("aevb-gmvae-") for n in names)
+    assert "aevb-gmvae-qyx-test-image-0-digit-7-tiny-gmvae" in names
+    assert {"aevb-gmvae-confusion-tiny-gmvae", "aevb-gmvae-confusion-tiny-gumbel"} <= set(names)
+
+
+@pytest.mark.usefixtures("no_pretrained")
 def test_picking_a_cluster_changes_the_samples(model_dir, monkeypatch):
     at = open_page(model_dir, "tiny-gmvae", monkeypatch)
     first = at.session_state[f"{P}_cluster"]
@@ -381,3 +401,20 @@ def test_new_samples_puts_its_seed_in_the_link_and_the_gallery(model_dir, monkey
     assert not link.exception
     assert link.session_state[f"{P}_cluster"] == cluster
     assert samples_caption(link).endswith(", seed 2)") and samples(link) == picture
+
+
+def test_the_seeds_panel_shows_the_v3_restarts_screened_so_far(monkeypatch):
+    """Issue 36: the 'Initialisation matters' panel holds the v3 screening restarts beside the v2 seeds,
+    ranked by the declared rule (the JSONs in pretrained/seeds/)."""
+    from explorer_core.artifacts import PRETRAINED_DIR
+    from explorer_core.evaluation.selection import v3_screening_table
+
+    record = v3_screening_table(PRETRAINED_DIR / "seeds")
+    assert record is not None and "restarts" in record, record  # committed JSONs in pretrained/seeds/
+    at = open_page(None, None, monkeypatch)  # the shipped gmvae-marginal, the page's first model
+    assert not at.exception, at.exception
+    tables = [df.value for df in at.dataframe if "H(q(y|x)) at epoch 20 (rule)" in df.value.columns]
+    assert tables, [list(df.value.columns) for df in at.dataframe]
+    shown = tables[0]
+    assert list(shown["seed"]) == [r["seed"] for r in record["restarts"]]
+    assert list(shown["rank"].astype(str)) == [str(r["rank"] or "skipped") for r in record["restarts"]]

@@ -305,6 +305,25 @@ def test_cvae_label_pill_and_sliders_change_the_image(model_dir, monkeypatch):
 
 
 @pytest.mark.usefixtures("no_pretrained")
+def test_cvae_map_keeps_its_scale_and_in_lecture_mode_leaves_room_for_the_row(model_dir, monkeypatch):
+    from views.components.pad_fragment import PAD_HEIGHT
+
+    note = "far from it (outside the ellipses)"  # where the row's style need not hold
+    at = open_page("cvae", model_dir, "tiny-cvae", monkeypatch)
+    data = pad_data(at, "cvae_pad")
+    # the same scale on both axes (the priors' ellipses keep their shape), at most the usual height
+    assert data["equal_scale"] and data["height"] == PAD_HEIGHT and note in data["row_title"]
+    at.toggle(key="lecture").set_value(True).run()
+    assert not at.exception
+    data = pad_data(at, "cvae_pad")
+    # lecture mode: a lower canvas and a title of one line, so the row is on a projector's first screen;
+    # the note moves to the caption under the pad
+    assert data["equal_scale"] and data["height"] < PAD_HEIGHT
+    assert data["row_title"].startswith("The same z under all ten labels") and note not in data["row_title"]
+    assert any(note in c.value for c in at.caption)
+
+
+@pytest.mark.usefixtures("no_pretrained")
 def test_cvae_grid_regenerates_and_priors_toggle(model_dir, monkeypatch):
     at = open_page("cvae", model_dir, "tiny-cvae", monkeypatch)
     urls = {u for i in at.image for u in i.value}

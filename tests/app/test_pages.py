@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from views.components.player import PLAY_LABEL
+
 TIMEOUT = 60
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -204,7 +206,7 @@ def test_paper_schedule_queues_4000_steps_and_streams_them(fa_page):
     assert fa_playing(at)  # the fragment timer takes over (run_every never fires in AppTest)
     at.button(key="fa_play").click().run()  # pause
     assert not fa_playing(at) and fa.queued_steps == queued
-    assert at.button(key="fa_play").label == "▶ Play"
+    assert at.button(key="fa_play").label == PLAY_LABEL
     at.button(key="fa_play").click().run()  # ▶ Play goes on with the queue
     assert fa_playing(at) and fa.queued_steps < queued
     assert set(fa.history.phase[1:]) == {"e_step"}  # no joint step slipped in

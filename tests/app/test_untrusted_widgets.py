@@ -343,7 +343,7 @@ def test_play_on_a_busy_server_says_so_and_starts_on_the_visitors_turn(fa_page, 
     assert at.session_state["session_work"]["fa"].steps > 0
     holders = budget.snapshot()["holders"]
     assert any(h.endswith("/fa") and not h.startswith("other") for h in holders)
-    at.button(key="fa_play").click().run()  # ⏸ Pause gives the slot back
+    at.button(key="fa_play").click().run()  # Pause gives the slot back
     assert not any(h.endswith("/fa") and not h.startswith("other") for h in budget.snapshot()["holders"])
 
 
@@ -390,7 +390,7 @@ def _texts(at: AppTest) -> str:
 
 @pytest.mark.usefixtures("class_mode")
 def test_a_visitor_cannot_export_to_the_servers_disk(watch_page, tmp_path, monkeypatch):
-    """25 presses of 💾 Export wrote 25 runs (68 MB) before: in class mode it needs the passphrase."""
+    """25 presses of Export wrote 25 runs (68 MB) before: in class mode it needs the passphrase."""
     from explorer_core.jobs import list_runs
 
     runs = tmp_path / "runs"

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer_core.artifacts import save_model
 from explorer_core.models.vrnn import VRNN, VRNNConfig
+from views.components.player import PAUSE_LABEL, PLAY_LABEL
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +109,7 @@ def test_no_model_gives_a_hint_not_an_error(monkeypatch):
 def test_page_renders_with_its_metrics_grid_and_charts(model_dir, monkeypatch):
     at = open_page(model_dir, "tiny-vrnn", monkeypatch)
     assert not at.error
-    assert at.title[0].value.startswith("📜 Variational RNN")
+    assert at.title[0].value.startswith(":material/history_edu: Variational RNN")
     labels = at.selectbox(key="vrnn_model").options
     assert any("tiny-vrnn · test ELBO -91.2" in label for label in labels), labels
     metrics = {m.label: m.value for m in at.metric}
@@ -157,10 +158,10 @@ def test_play_runs_a_frame_then_pause_keeps_the_rows(model_dir, monkeypatch):
     assert not at.exception
     assert at.session_state["vrnn_player"].running  # the fragment timer takes over (never fires in AppTest)
     assert rows_done(at) == 4
-    assert at.button(key="vrnn_play").label == "⏸ Pause"
+    assert at.button(key="vrnn_play").label == PAUSE_LABEL
     at.button(key="vrnn_play").click().run()  # pause
     assert not at.session_state["vrnn_player"].running and rows_done(at) == 4
-    assert at.button(key="vrnn_play").label == "▶ Play"
+    assert at.button(key="vrnn_play").label == PLAY_LABEL
     # to the end: 28 rows, the last one included, then playing stops by itself
     for _ in range(24):
         at.button(key="vrnn_next").click().run()

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer_core.data import MNISTUnavailable, load_mnist_splits
 from explorer_core.jobs import done_models
+from views.components.player import PAUSE_LABEL, PLAY_LABEL
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,21 +98,30 @@ def test_e_steps_move_phi_only_and_the_curves(page):
     assert all(torch.equal(a, b) for a, b in zip(theta, ex.model.generative_parameters(), strict=True))
     assert at.session_state["session_work"]["watch"].history.segments == [["e_step", 1, 20]]
     assert [b["label"] for b in component_data(at, "watch_curves")["panels"][0]["bands"]] == ["E"]
-    assert at.button(key="watch_play").label == "▶ Play"
+    assert at.button(key="watch_play").label == PLAY_LABEL
 
 
 def test_play_streams_pause_stops_and_play_starts_again(page):
     at = page
     at.button(key="watch_play").click().run()
     assert not at.exception
-    assert playing(at) and at.button(key="watch_play").label == "⏸ Pause"
+    assert playing(at) and at.button(key="watch_play").label == PAUSE_LABEL
     for _ in range(3):
         at.run()
     ex = at.session_state["session_work"]["watch"]
     assert int(metric(at, "Step").replace(",", "")) > 0 and ex.last_phase == "joint"
-    assert "watch_map" in {el.proto.id.rsplit("-", 1)[-1] for el in at.get("bidi_component")}  # live map
+    # the live map is the latent pad as a picture only: square (equal scale on a square region), redrawn
+    # each frame with its points, nothing sent back
+    live = component_data(at, "watch_map")
+    assert live["static"] and live["equal_scale"] and live["points"] and live["frame"] == len(ex.history)
+    (u0, u1), (v0, v1) = live["region"]
+    assert u1 - u0 == pytest.approx(v1 - v0) and live["image"].startswith("data:image/png;base64,")
     at.button(key="watch_play").click().run()  # pause
     assert not playing(at) and not ex.running
+    # paused, the pad a drag decodes on: the same element, shape and size as while playing
+    paused = component_data(at, "watch_pad")
+    assert not paused["static"] and paused["equal_scale"]
+    assert (paused["height"], paused["hint_lines"]) == (live["height"], live["hint_lines"])
     paused_at = metric(at, "Step")
     assert paused_at == f"{ex.steps:,}"  # the last steps are shown at the pause
     at.run()
@@ -151,7 +161,7 @@ def test_queued_steps_switch_play_off_when_done(page):
     play_out(at)
     assert metric(at, "Step") == "10"
     assert not playing(at)
-    assert at.button(key="watch_play").label == "▶ Play"
+    assert at.button(key="watch_play").label == PLAY_LABEL
     # issue 33, item 4: the M-step's reading never calls log p(x) the IWAE bound, a lower bound on it
     reading = next(m.value for m in at.markdown if m.value.startswith("Last phase: **M-step**"))
     assert "(the IWAE bound)" not in reading and "a lower bound on log p(x)" in reading

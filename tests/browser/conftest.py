@@ -183,6 +183,34 @@ def pad_point(page, key: str, attribute: str = "data-sample") -> list[tuple[floa
     return out
 
 
+def pad_ticks(page, key: str) -> list[tuple[str, str, float, float, float, float]]:
+    """The tick labels the pad mounted with ``key`` drew: (axis ``x`` or ``y``, text, left, right, top,
+    bottom), the box in CSS pixels of the canvas."""
+    text = pad_canvas(page, key).get_attribute("data-ticks") or ""
+    out = []
+    for item in filter(None, text.split(";")):
+        axis, label, *box = item.split("|")
+        out.append((axis, label, *(float(v) for v in box)))
+    return out
+
+
+def assert_ticks_readable(page, key: str) -> None:
+    """Every tick label of the pad ``key`` lies wholly inside its canvas, and a negative one starts with a
+    minus sign (the label at the left edge once lost its minus: "−10" read "10")."""
+    canvas = pad_canvas(page, key)
+    width, height = canvas.evaluate("c => [c.clientWidth, c.clientHeight]")
+    ticks = pad_ticks(page, key)
+    assert {t[0] for t in ticks} == {"x", "y"}, ticks
+    outside = [t for t in ticks if t[2] < 0 or t[3] > width or t[4] < 0 or t[5] > height]
+    assert not outside, (outside, width, height)
+    region = [float(v) for v in (canvas.get_attribute("data-region") or "").split(",")]
+    lowest_x = min((t for t in ticks if t[0] == "x"), key=lambda t: t[2])
+    if region[0] < -1e-9 and lowest_x[1] != "0":  # the left edge is negative: its label reads negative
+        assert lowest_x[1].startswith("\u2212"), lowest_x
+    for axis, label, *_ in ticks:
+        assert "-" not in label, f"{axis} tick {label!r}: a hyphen where a minus sign belongs"
+
+
 def watch_pad_images(page, key: str) -> None:
     """Start recording every new ``src`` of the pad's decoded image (read with :func:`pad_images_seen`)."""
     page.locator(f".st-key-{key} img.decoded").first.evaluate(

@@ -33,7 +33,7 @@ LECTURE_PAGES: tuple[LecturePage, ...] = (
         "watch",
         "/watch",
         "Watch it learn",
-        ".st-key-watch_pad canvas.canvas, .st-key-watch_map canvas",  # paused: the pad; playing: the chart
+        ".st-key-watch_pad canvas.canvas, .st-key-watch_map canvas",  # paused: the pad; playing: its picture
         (".st-key-watch_play button", ".st-key-watch_e button", ".st-key-watch_m button"),
     ),
     LecturePage("cvae", "/cvae", "Conditional VAE", ".st-key-cvae_pad canvas.canvas", ()),

@@ -105,18 +105,18 @@ def click(page, label: str) -> None:
 
 
 def pause(page, timeout_s: float = 15.0) -> None:
-    """Press ⏸ Pause and wait until the button reads ▶ Play again and the app is idle. When the first press
+    """Press Pause and wait until the button reads Play again and the app is idle. When the first press
     did not take within ``timeout_s`` (once on a loaded CI machine, cause not found: a press landing while
     a frame redraws the button?), press again, as a person would, and record a warning."""
     for attempt in range(2):
-        click(page, "⏸ Pause")
+        click(page, "Pause")
         try:
-            page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=timeout_s * 1000)
+            page.get_by_role("button", name="Play", exact=True).wait_for(timeout=timeout_s * 1000)
             break
         except Exception:  # playwright's TimeoutError
             if attempt == 1:
                 raise
-            warnings.warn("the first ⏸ Pause press did not take; pressed again", stacklevel=2)
+            warnings.warn("the first Pause press did not take; pressed again", stacklevel=2)
     wait_idle(page)
 
 
@@ -166,7 +166,7 @@ def test_fa_play_shows_many_frames_and_the_camera_stays_where_the_user_turned_it
     turn_the_scatter(page)
     turned = poll(lambda: scatter_view(page) if scatter_view(page) != default_view else "", 10, "the turn")
     steps, frames = set(), set()
-    click(page, "▶ Play")
+    click(page, "Play")
     deadline = time.monotonic() + PLAY_TIMEOUT_S
     while (len(steps) < 5 or len(frames) < 5) and time.monotonic() < deadline:
         steps.add(metric(page, "Step"))

@@ -34,6 +34,7 @@ from tests.browser.conftest import (
 )
 from tests.browser.test_browser import assert_no_exception, poll, wait_idle
 from tests.browser.test_latent_browser import choose_model
+from tests.unit.test_no_emoji import emoji_in
 
 pytestmark = pytest.mark.browser
 
@@ -210,4 +211,52 @@ def test_a_disc_shows_mu_y_a_drag_the_plane_and_new_samples_keep_the_link(
     wait_idle(page)
     gallery = page.get_by_text(re.compile(rf"Seed {seed + 1}\.$"))
     assert gallery.count() >= 1, "the gallery's caption names the samples' seed"
+    assert_no_exception(page)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_pngs_for_a_slide_and_icons_without_an_emoji_font(gmvae_page, gmvae_app_url):
+    """Issue 33, "PNG exports" and "Icons": the plotly modebar's PNG is 3x the chart's size on the page,
+    under a file name that says what it shows; a canvas's PNG button saves it 3x too; a picture's PNG button
+    saves it enlarged for a slide. The page shows no emoji (what tests/unit/test_no_emoji.py looks for): its
+    icons are Material icons, drawn from Streamlit's font."""
+    page = gmvae_page
+    open_tiny(page, gmvae_app_url)
+
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="q(y|x)").first
+    chart.scroll_into_view_if_needed()
+    chart.hover()
+    box = chart.locator(".main-svg").first.bounding_box()
+    with page.expect_download() as download:
+        chart.locator('.modebar-btn[data-title="Download plot as a PNG"]').click()
+    assert download.value.suggested_filename == "aevb-gmvae-qyx-test-image-0-digit-7-tiny-gmvae.png"
+    width, height = png_size(Path(download.value.path()).read_bytes())
+    assert abs(width - 3 * box["width"]) <= 3 and abs(height - 3 * box["height"]) <= 3, (width, height, box)
+
+    canvas = pad_canvas(page, "gmvae_pad")
+    canvas.scroll_into_view_if_needed()
+    canvas.hover()
+    css = canvas.evaluate("c => [c.clientWidth, c.clientHeight]")  # CSS pixels, its border aside
+    with page.expect_download() as download:
+        page.locator(".st-key-gmvae_pad button.aevb-png").first.click()
+    width, height = png_size(Path(download.value.path()).read_bytes())
+    assert abs(width - 3 * css[0]) <= 3 and abs(height - 3 * css[1]) <= 3, (width, height, css)
+    assert canvas.evaluate("c => c.width") < width  # drawn again for the screen afterwards
+
+    button = page.locator(".st-key-gmvae_samples_png button").first
+    button.scroll_into_view_if_needed()
+    with page.expect_download() as download:
+        button.click()
+    shown = page.locator(SAMPLES).first.locator("img").evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    saved = png_size(Path(download.value.path()).read_bytes())
+    assert saved[0] >= 3 * shown[0] and saved[0] / shown[0] == saved[1] / shown[1], (saved, shown)
+
+    assert not emoji_in(page.locator("body").inner_text())
+    icons = page.locator('[data-testid="stSidebarNav"] [data-testid="stIconMaterial"]')
+    assert icons.count() >= 8  # every page's icon in the navigation
+    assert "Material Symbols" in icons.first.evaluate("e => getComputedStyle(e).fontFamily")
+    assert page.evaluate("document.fonts.check('24px \"Material Symbols Rounded\"')")
     assert_no_exception(page)

@@ -106,10 +106,14 @@ def test_a_canvas_saves_what_it_shows_as_a_png(browser, warm_app_url, scale):
         download = info.value
         assert download.suggested_filename == "aevb-vae-pad.png"
         saved = Image.open(Path(download.path()))
-        width, height = canvas.evaluate("c => [c.width, c.height]")
-        assert saved.size == (width, height)  # the full backing store, cursor and overlays included
-        css_width = canvas.evaluate("c => c.clientWidth")
+        css_width, css_height = canvas.evaluate("c => [c.clientWidth, c.clientHeight]")
         dpr = page.evaluate("devicePixelRatio")
+        # the canvas redrawn for the file at 3 backing-store pixels per CSS pixel (more where the screen
+        # has more: canvas.js EXPORT_SCALE), cursor and overlays included; then again for the screen
+        ratio = max(3, dpr * scale / 100)
+        assert saved.size[0] == pytest.approx(css_width * ratio, abs=2)
+        assert saved.size[1] == pytest.approx(css_height * ratio, abs=2)
+        width = canvas.evaluate("c => c.width")
         assert width == pytest.approx(css_width * dpr * scale / 100, abs=2)  # the pad's size x the scale
         assert len(np.unique(np.asarray(saved.convert("L")))) > 10  # a picture, not a blank
         assert_no_exception(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import fresh_page
+from tests.browser.conftest import assert_ticks_readable, fresh_page
 from tests.browser.lecture_layout import LECTURE_PAGES, bottoms, open_in_lecture_mode
 from tests.browser.test_browser import assert_no_exception
 
@@ -24,6 +24,23 @@ def test_the_picture_and_its_controls_are_on_the_first_screen(browser, warm_app_
     assert not missing, f"{spec.name}: not on the page: {missing}"
     below = {selector: round(bottom) for selector, bottom in found.items() if bottom > PROJECTOR["height"]}
     assert not below, f"{spec.name}: below the first 720 px: {below}"
+
+
+def test_the_cvae_row_of_ten_labels_is_on_the_first_screen_and_its_ticks_read(browser, warm_app_url):
+    cvae = next(s for s in LECTURE_PAGES if s.name == "cvae")
+    with fresh_page(browser, viewport=PROJECTOR) as page:
+        open_in_lecture_mode(page, warm_app_url, cvae)
+        row = page.locator(".st-key-cvae_pad img.row").first
+        row.wait_for()  # "the same z under all ten labels", the row under the pad
+        box = row.bounding_box()
+        canvas = page.locator(cvae.picture).first.bounding_box()
+        assert_ticks_readable(page, "cvae_pad")  # "−10" at the left edge once read "10"
+        assert_no_exception(page)
+    assert box is not None and box["height"] > 20, box
+    bottom = box["y"] + box["height"]
+    assert bottom <= PROJECTOR["height"], f"the row ends at {bottom:.0f} px"
+    # the map keeps its scale: about as tall as wide (its region is about square)
+    assert 0.8 <= canvas["height"] / canvas["width"] <= 1.25, canvas
 
 
 def test_at_150_percent_text_and_canvases_are_half_as_large_again(browser, warm_app_url):

@@ -84,7 +84,7 @@ def test_play_a_generation_to_the_end_and_see_all_28_rows(vrnn_page, vrnn_app_ur
     wait_idle(page)
     assert 0 < grey_rows(grid_pixels(page, vrnn_app_url)) < empty
 
-    page.get_by_role("button", name="▶ Play", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).click()
     poll(
         lambda: row_status(page) == "Row 28 of 28 · all rows generated",
         PLAY_TIMEOUT_S,
@@ -94,7 +94,7 @@ def test_play_a_generation_to_the_end_and_see_all_28_rows(vrnn_page, vrnn_app_ur
     wait_idle(page)
     assert row_status(page) == "Row 28 of 28 · all rows generated"
     assert grey_rows(grid_pixels(page, vrnn_app_url)) == 0  # every row drawn, the 28th included
-    assert page.get_by_role("button", name="▶ Play", exact=True).count() == 1  # stopped by itself
+    assert page.get_by_role("button", name="Play", exact=True).count() == 1  # stopped by itself
     assert_no_exception(page)
 
 
@@ -105,7 +105,7 @@ def test_play_with_the_shipped_model_advances_row_after_row(page, warm_app_url):
     open_page(page, f"{warm_app_url}/vrnn", "Variational RNN")
     poll(lambda: row_status(page).startswith("Row 0 of 28"), CHANGE_TIMEOUT_S, "the row counter")
     seen, grids = [], set()
-    page.get_by_role("button", name="▶ Play", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).click()
     deadline = time.monotonic() + PLAY_TIMEOUT_S
     while time.monotonic() < deadline:
         match = re.match(r"Row (\d+) of 28", row_status(page))
@@ -115,7 +115,7 @@ def test_play_with_the_shipped_model_advances_row_after_row(page, warm_app_url):
         if seen and seen[-1] >= 18:
             break
         time.sleep(0.05)
-    page.get_by_role("button", name="⏸ Pause", exact=True).click()
+    page.get_by_role("button", name="Pause", exact=True).click()
     wait_idle(page)
     assert seen == sorted(seen) and len(seen) >= 8, seen  # row after row, in order
     assert len(grids) >= 8  # a new grid image with every row shown

@@ -1,6 +1,8 @@
 """The "Watch it learn" page in a real Chromium: ▶ Play streams frames (the step count, the latent map and the
-learning curves change several times), ⏸ Pause stops them, a schedule plays its phases, and a drag on the
-paused map (the latent pad) decodes.
+learning curves change several times), Pause stops them, a schedule plays its phases, and a drag on the
+paused map (the latent pad) decodes. The map is one square of one size playing and paused, its tick labels
+read (negative ones with a minus sign), and no metric label is cut, in lecture mode at 1280x720 and at
+1400x1000.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import pad_canvas, pad_caption, pad_image_src
+from tests.browser.conftest import assert_ticks_readable, fresh_page, pad_canvas, pad_caption, pad_image_src
 from tests.browser.test_browser import (
     assert_no_exception,
     canvas_frame,
@@ -38,8 +40,8 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
     assert "lower estimate" in page.get_by_test_id("stMain").inner_text()
     assert metric(page, "Step") == "0"
 
-    click(page, "▶ Play")
-    page.get_by_role("button", name="⏸ Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+    click(page, "Play")
+    page.get_by_role("button", name="Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
     steps, maps, curves = set(), set(), set()
     deadline = time.monotonic() + PLAY_TIMEOUT_S
     while (len(steps) < 4 or len(maps) < 4 or len(curves) < 4) and time.monotonic() < deadline:
@@ -84,7 +86,7 @@ def test_play_streams_frames_pause_stops_and_the_map_decodes(page, warm_app_url:
 def test_a_schedule_plays_e_then_m_and_stops_play_when_paused(page, warm_app_url: str):
     open_page(page, f"{warm_app_url}/watch", "Watch it learn")
     click(page, "E/M schedule")
-    page.get_by_role("button", name="⏸ Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+    page.get_by_role("button", name="Pause", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
     poll(lambda: step(page) > 260, PLAY_TIMEOUT_S, "the schedule to reach its first M-phase")
     pause(page)
     assert "steps queued" in page.get_by_test_id("stMain").inner_text()
@@ -92,7 +94,54 @@ def test_a_schedule_plays_e_then_m_and_stops_play_when_paused(page, warm_app_url
     time.sleep(1.5)
     assert metric(page, "Step") == paused_at
     # ▶ Play right after the pause goes on with the queue (no click is ignored)
-    click(page, "▶ Play")
+    click(page, "Play")
     poll(lambda: metric(page, "Step") != paused_at, CHANGE_TIMEOUT_S, "Play to go on with the queue")
     pause(page)
     assert_no_exception(page)
+
+
+# the label's text box (Streamlit shortens a label that does not fit with an ellipsis)
+CUT_LABELS = """() => [...document.querySelectorAll('[data-testid="stMetricLabel"]')].map(label => {
+    const box = label.querySelector('[data-testid="stMarkdownEllipsis"]') || label;
+    return [label.innerText.trim(), box.scrollWidth, box.clientWidth];
+}).filter(([, scroll, client]) => scroll > client)"""
+
+
+def map_size(page, key: str) -> tuple[float, float]:
+    box = page.locator(f".st-key-{key} canvas.canvas").first.bounding_box()
+    return box["width"], box["height"]
+
+
+@pytest.mark.parametrize(
+    ("query", "viewport"),
+    [("?lecture=1", {"width": 1280, "height": 720}), ("", {"width": 1400, "height": 1000})],
+    ids=["lecture-1280x720", "1400x1000"],
+)
+def test_the_map_is_one_square_playing_and_paused_and_the_metric_labels_are_whole(
+    browser, warm_app_url, query, viewport
+):
+    with fresh_page(browser, viewport) as page:
+        open_page(page, f"{warm_app_url}/watch{query}", "Watch it learn")
+        page.locator(f".st-key-{PAD} canvas.canvas").first.wait_for()
+        assert page.get_by_test_id("stMetric").count() == 8
+        paused = map_size(page, PAD)
+        assert abs(paused[0] - paused[1]) <= 2 and paused[0] >= 250, paused  # square (it was 226 x 432)
+        assert not page.evaluate(CUT_LABELS)  # "IWAE bound (k=16)", "Gap estimate": cut at 8 in a row
+        assert_ticks_readable(page, PAD)
+
+        play = page.locator(".st-key-watch_play button").first
+        play.click()
+        live = page.locator(".st-key-watch_map canvas.canvas").first
+        live.wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+        poll(lambda: int(live.get_attribute("data-frame") or 0) > 1, PLAY_TIMEOUT_S, "frames of the live map")
+        playing = map_size(page, "watch_map")
+        assert not page.evaluate(CUT_LABELS)
+        play.click()  # pause
+        page.locator(f".st-key-{PAD} canvas.canvas").first.wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+        wait_idle(page)
+        again = map_size(page, PAD)
+        assert_ticks_readable(page, PAD)
+        assert_no_exception(page)
+    # one shape and one size while it plays and while it is paused
+    for size in (playing, again):
+        assert abs(size[0] - paused[0]) <= 1 and abs(size[1] - paused[1]) <= 1, (paused, playing, again)

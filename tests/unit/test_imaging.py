@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer_core.imaging import encode_png, png_bytes, tile, upscale
+from explorer_core.imaging import SLIDE_PIXELS, encode_png, png_bytes, slide_factor, slide_png, tile, upscale
 
 
 def test_tile_places_images_row_by_row_with_gaps():
@@ -59,3 +59,26 @@ def test_optimized_png_is_the_same_picture_and_no_larger():
     fast, small = encode_png(picture), encode_png(picture, optimize=True)
     assert len(small) <= len(fast)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(small))), np.asarray(picture))
+
+
+def test_slide_factor_brings_the_long_side_to_a_slide_size():
+    assert slide_factor(420, 420) == 3  # the VAE manifold (15 x 28 px): saved at 1260 px
+    assert slide_factor(289, 289) == 4  # a 10 x 10 sample grid: 4x at most (1156 px)
+    assert slide_factor(868, 578) == 2  # the GMVAE gallery, already drawn 2x
+    assert slide_factor(1500, 20) == 1 and slide_factor(0, 0) == 4
+    assert all(
+        slide_factor(w, h) * max(w, h) >= SLIDE_PIXELS for w, h in [(420, 420), (868, 578), (600, 300)]
+    )
+
+
+def test_slide_png_enlarges_with_crisp_pixels():
+    grey = np.zeros((28, 28), dtype=np.float32)
+    grey[3, 5] = 1.0
+    small = png_bytes(grey)
+    big = Image.open(io.BytesIO(slide_png(small)))
+    factor = slide_factor(28, 28)
+    assert big.size == (28 * factor, 28 * factor) and big.mode == "L"
+    pixels = np.asarray(big)
+    assert (pixels == upscale(np.round(grey * 255).astype(np.uint8), factor)).all()  # nearest: no blur
+    colour = png_bytes(np.zeros((400, 1300, 3), dtype=np.uint8))
+    assert slide_png(colour) is colour  # large enough already: sent as it is

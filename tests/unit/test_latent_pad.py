@@ -132,6 +132,26 @@ def test_pad_data_carries_the_decoder_only_when_given_and_plain_fields_always():
     assert len(data["caption_format"]) <= 24 and data["caption_format"].startswith("z = ({u}, {v})")
 
 
+def test_pad_data_says_how_the_canvas_is_shaped_and_whether_it_is_a_picture_only():
+    base = dict(
+        version="abc",
+        points=None,
+        region=((-1, 1), (-1, 1)),
+        bounds=((-2, 2), (-2, 2)),
+        z=(0, 0),
+        ack=0,
+        image_png=None,
+    )
+    data = lp.pad_data(**base)  # a free canvas, as tall as asked, that a person works
+    assert (data["equal_scale"], data["static"], data["frame"], data["hint_lines"]) == (False, False, None, 0)
+    data = lp.pad_data(
+        **base, height_px=560, equal_scale=1, static=np.bool_(True), frame=np.int64(7), hint_lines=2.0
+    )
+    json.dumps(data)  # plain JSON types
+    assert data["height"] == 560 and data["equal_scale"] is True and data["static"] is True
+    assert data["frame"] == 7 and data["hint_lines"] == 2
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -24,7 +24,7 @@ from explorer_core.explore.watch import (
     _orthogonal_align,
     load_watch_data,
 )
-from explorer_core.figures.watch import bound_chart, kl_dims_chart, map_chart, terms_chart
+from explorer_core.figures.watch import bound_chart, kl_dims_chart, terms_chart
 from explorer_core.jobs import done_models, read_run
 
 SMALL = WatchConfig(hidden=(32,), n_train=200, batch_size=20, n_eval=20, n_map=30, iwae_k=8, seed=3)
@@ -211,9 +211,6 @@ def test_charts_build_from_the_history(small):
     assert bars["panels"][0]["lines"][1]["color"] != bars["panels"][0]["lines"][0]["color"]  # inactive
     m = small.latest.metrics  # the bars' colours follow the active-units rule the count uses
     assert len(m.active_dims) == len(m.kl_per_dim) and sum(m.active_dims) == m.active_units
-    chart = map_chart(small.latest.coords, small.data.y_map.numpy(), ((-2, 2), (-2, 2)))
-    markers = chart["panels"][0]["markers"]
-    assert sum(len(m["x"]) for m in markers) == len(small.latest.coords)
     # a value that is not finite becomes a break in the line, not an invalid JSON number
     spec = bound_chart([0, 1], [float("nan"), -100.0], [-90.0, -95.0], [], 8)
     assert spec["panels"][0]["lines"][1]["y"][0] is None

@@ -12,9 +12,17 @@ function cssZoom(el) {
   return num(el && el.currentCSSZoom, 1);
 }
 
-// Pixels of backing store per CSS pixel of the canvas: the device's pixel ratio times its CSS zoom.
+// A canvas's PNG (the PNG button) is drawn at this many backing-store pixels per CSS pixel at least: at the
+// screen's 1 the picture of a 448 x 440 chart would be 448 x 440 px, too small for a slide.
+const EXPORT_SCALE = 3;
+// Set to EXPORT_SCALE while the PNG button redraws its canvas for the file (0 otherwise).
+let exportRatio = 0;
+
+// Pixels of backing store per CSS pixel of the canvas: the device's pixel ratio times its CSS zoom (while a
+// PNG is drawn, at least EXPORT_SCALE).
 function pixelRatio(canvas) {
-  return (window.devicePixelRatio || 1) * cssZoom(canvas);
+  const ratio = (window.devicePixelRatio || 1) * cssZoom(canvas);
+  return exportRatio ? Math.max(ratio, exportRatio) : ratio;
 }
 
 // Size the canvas to w x h CSS pixels with a backing store at pixelRatio (reallocated only when that size
@@ -41,7 +49,9 @@ function fitToData(s, minW, defaultW, minH, defaultH) {
 }
 
 // A small "PNG" button in the canvas's top-right corner (shown on hover, and always to keyboard focus) that
-// saves what the canvas shows now, at its full backing-store resolution, for a slide. The file name is the
+// saves what the canvas shows now, for a slide: redrawn (s.redraw, when the component gave its draw
+// function) at EXPORT_SCALE backing-store pixels per CSS pixel, copied, and drawn again for the screen; the
+// layout is the screen's, so the file shows what the page shows, 3x as sharp. The file name is the
 // server's s.data.export_name when it sent one (it says page, model and step), else "aevb-chart.png".
 // Nothing goes to the server.
 function addPngButton(s) {
@@ -67,6 +77,16 @@ function addPngButton(s) {
   button.addEventListener("click", (e) => {
     e.stopPropagation();
     const name = (s.data && typeof s.data.export_name === "string" && s.data.export_name) || "aevb-chart.png";
+    const redraw = typeof s.redraw === "function" ? s.redraw : null;
+    if (redraw) {
+      exportRatio = EXPORT_SCALE;
+      try {
+        redraw();
+      } finally {
+        exportRatio = 0;
+      }
+    }
+    // toBlob copies the canvas's pixels now (and encodes them later): the screen's redraw can follow at once
     canvas.toBlob((blob) => {
       if (!blob) return;
       const a = document.createElement("a");
@@ -77,6 +97,7 @@ function addPngButton(s) {
       a.remove();
       setTimeout(() => URL.revokeObjectURL(a.href), 2000);
     }, "image/png");
+    if (redraw) redraw();
   });
   holder.appendChild(button);
 }
@@ -84,13 +105,15 @@ function addPngButton(s) {
 // The component's state for the element it is mounted in: made once by setup(parentElement) and kept in
 // states (a WeakMap keyed by the element, so it goes with the element) as long as the element holds a
 // .canvas (undefined otherwise); its api set to the component; render(s, data) called when data is an
-// object. Returns the state (undefined while there is no .canvas).
-function mountState(states, component, setup, render) {
+// object. draw(s), when given, redraws the canvas from the state alone (no message to the server): the PNG
+// button redraws with it at EXPORT_SCALE. Returns the state (undefined while there is no .canvas).
+function mountState(states, component, setup, render, draw) {
   const { data, parentElement } = component;
   let s = states.get(parentElement);
   if (!s) {
     if (!parentElement.querySelector(".canvas")) return undefined;
     s = setup(parentElement);
+    if (typeof draw === "function") s.redraw = () => draw(s);
     addPngButton(s);
     states.set(parentElement, s);
   }

@@ -151,7 +151,7 @@ class SlotGate:
         toast says so too: at 1280x720 the line's panel can sit below the fold, under the ▶ Play row."""
         st.session_state[f"{self.key}_slot_wait"] = {"free": self.player.free, "message": ticket.message()}
         self.player.stop()
-        st.toast(ticket.message(), icon="⏳")
+        st.toast(ticket.message(), icon=":material/hourglass_top:")
 
     def behind_gestures(self, frame: Callable[[bool], bool]) -> Callable[[bool], bool]:
         """The player's ``frame``, which while playing first waits for the pages answering gestures (at most
@@ -201,7 +201,7 @@ class SlotGate:
                 st.rerun(scope="app")
             wait["message"] = ticket.message()
             c1, c2 = st.columns([5, 1], vertical_alignment="center")
-            c1.info(ticket.message(), icon="⏳")
+            c1.info(ticket.message(), icon=":material/hourglass_top:")
             c2.button("Leave the line", key=f"{self.key}_slot_leave", on_click=leave)
 
         st.fragment(poll, run_every=POLL_S)()

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from explorer_core.explore.latent import Drawing, drawing_input
-from explorer_core.imaging import upscale
+from explorer_core.imaging import slide_png, upscale
 from views.components.page_state import page_state
 
 IMAGE_FACTOR = 8
@@ -102,15 +102,18 @@ def show_image(
         st.image(upscale(np.clip(image, 0, 1), factor), caption=caption, clamp=True, **kwargs)
 
 
-def png_download(png: bytes | Callable[[], bytes], file_name: str, key: str, label: str = "⬇ PNG") -> None:
+def png_download(png: bytes | Callable[[], bytes], file_name: str, key: str, label: str = "PNG") -> None:
     """A small button that saves an image shown with ``st.image`` (a manifold, a gallery) for a slide:
-    ``png`` (PNG bytes, or a callable giving them) is sent only when clicked, and the click reruns nothing.
+    ``png`` (PNG bytes, or a callable giving them), enlarged with crisp pixels to at least
+    :data:`explorer_core.imaging.SLIDE_PIXELS` on its long side (:func:`explorer_core.imaging.slide_png`: a
+    420 px manifold is saved at 1260 px), is made and sent only when clicked, and the click reruns nothing.
     ``file_name``: from :func:`explorer_core.export.export_name`."""
     st.download_button(
         label,
-        data=png if callable(png) else (lambda: png),
+        data=lambda: slide_png(png() if callable(png) else png),
         file_name=file_name,
         mime="image/png",
+        icon=":material/download:",
         on_click="ignore",
         key=key,
         help="Save this picture as a PNG (for a slide).",
@@ -146,7 +149,7 @@ def drawing_canvas(prefix: str, preprocessing: str) -> Drawing | None:
     try:
         rgba = png_rgba(canvas_png(canvas))
     except CanvasImageError as err:
-        st.caption(f"⚠️ Drawing not read: {err}.")
+        st.caption(f":material/warning: Drawing not read: {err}.")
         rgba = None
     new = drawing_input(rgba, preprocessing)
     signature = None if new is None else hashlib.sha1(new.pixels.tobytes()).hexdigest()

@@ -21,6 +21,12 @@ Data in (:func:`pad_data` builds it; every coordinate is on the map plane (u, v)
     decode in the browser; ``sample`` is the server's), ``label_k`` (the label row of the main image),
     ``row_k`` (the label rows of the CVAE's row) and ``caption_format`` (``{u}`` and ``{v}`` are replaced by
     z).
+    ``height``: the canvas's height in CSS pixels; with ``equal_scale`` its most: the canvas is then as tall
+    as the region at the same scale on both axes (a square region: a square map, as wide as the pad's
+    column allows). ``static``: a picture only (no pointer, keys or wheel, nothing reported back; the points
+    come with every render): the Watch page's map while it trains. ``frame``: a counter, shown to tests as
+    the canvas's ``data-frame``. ``hint_lines``: the lines kept for the hint however short it is (two hints
+    that take turns then leave what is under the pad in place).
 
 With a decoder the browser decodes the z under the pointer itself, at the screen's rate, and sends ``move``
 only when the pointer is released or the arrow keys rest (300 ms): the server then updates its sliders and
@@ -182,6 +188,10 @@ def pad_data(
     label_k: int = 0,
     row_k: Sequence[int] = (),
     caption_format: str = "",
+    equal_scale: bool = False,
+    static: bool = False,
+    frame: int | None = None,
+    hint_lines: int = 0,
 ) -> dict[str, Any]:
     """The pad's data, JSON-ready: see the module docstring. ``points`` is ``None`` when the browser holds
     ``version`` already (see :func:`views.components.pad_fragment.needs_points`), ``decoder`` likewise for
@@ -220,6 +230,10 @@ def pad_data(
         "label_k": int(label_k),
         "row_k": [int(k) for k in row_k],
         "caption_format": str(caption_format)[:_TEXT_MAX],
+        "equal_scale": bool(equal_scale),
+        "static": bool(static),
+        "frame": None if frame is None else int(frame),
+        "hint_lines": int(hint_lines),
     }
 
 

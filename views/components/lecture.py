@@ -50,7 +50,7 @@ def sidebar_switch() -> None:
     to the URL so a prepared link opens in lecture mode, and styles the page."""
     _from_url()
     st.toggle(
-        "🎓 Lecture mode",
+        ":material/school: Lecture mode",
         key=LECTURE_KEY,
         help="For a projector: the live picture and its controls on the first screen (the prose folds into "
         "'About this page'), and a projector scale. Kept in the link (?lecture=1).",
@@ -105,6 +105,13 @@ def compact() -> bool:
 def label(full: str, short: str) -> str:
     """A button's label: ``short`` when :func:`compact` (a long label would be cut), else ``full``."""
     return short if compact() else full
+
+
+def icon_button(full: str, icon: str) -> dict[str, str | None]:
+    """A button's ``label`` and ``icon`` (keyword arguments of ``st.button``): ``full`` with the Material
+    ``icon`` beside it, or, when :func:`compact`, the icon alone as the label (its name is then what a
+    screen reader says)."""
+    return {"label": icon, "icon": None} if compact() else {"label": full, "icon": icon}
 
 
 def folded(title: str):

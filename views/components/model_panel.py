@@ -44,13 +44,13 @@ def load_or_explain(
         st.error(
             f"**Model {name} cannot be used.** {err}\n\nPick another model in the sidebar; the rest of the "
             "app is not affected.",
-            icon="🚫",
+            icon=":material/block:",
         )
     except MNISTUnavailable as err:
         need = f" {mnist_needed_for}" if mnist_needed_for else ""
-        st.error(f"**The MNIST test set is needed{need}.** {err}", icon="🚫")
+        st.error(f"**The MNIST test set is needed{need}.** {err}", icon=":material/block:")
     except (DeviceError, OSError, ValueError) as err:
-        st.error(f"**Model {name} cannot be used.** {err}", icon="🚫")
+        st.error(f"**Model {name} cannot be used.** {err}", icon=":material/block:")
     return None
 
 

@@ -135,6 +135,9 @@ class PadSpec:
         title, caption_format (``{u}`` and ``{v}`` take z with two decimals), axes, hint, overlays (``lines``
             and ``marks``), row_title, label_k, row_k, view: as :func:`views.components.latent_pad.pad_data`.
         url: which of ``u``, ``v``, ``zoom`` go to the URL, and url_extra more (name, value) pairs.
+        height_px, equal_scale: the canvas's height, or with ``equal_scale`` its most (the canvas then
+            as tall as the region at the same scale on both axes), and hint_lines, as in
+            ``latent_pad.pad_data``.
     """
 
     prefix: str
@@ -164,6 +167,9 @@ class PadSpec:
     row_k: tuple[int, ...] = ()
     url: tuple[str, ...] = ()
     url_extra: tuple[tuple[str, Any], ...] = ()
+    height_px: int = PAD_HEIGHT
+    equal_scale: bool = False
+    hint_lines: int = 0
 
     @property
     def key(self) -> str:
@@ -352,7 +358,9 @@ def show_pad(spec: PadSpec) -> None:
         row_title=spec.row_title,
         overlays=spec.overlays,
         colours=DIGIT_COLOURS,
-        height_px=PAD_HEIGHT,
+        height_px=spec.height_px,
+        equal_scale=spec.equal_scale,
+        hint_lines=spec.hint_lines,
         pick_px=PAD_PICK_PX,
         hint=spec.hint,
         axes=spec.axes,
@@ -372,3 +380,40 @@ def show_pad(spec: PadSpec) -> None:
 
 #: :func:`show_pad` in a fragment of its own: a drag, an arrow key or a slider reruns only the pad
 pad_fragment = gesture_fragment(show_pad)
+
+
+def _ignore() -> None:
+    """A static pad's callbacks: it sends nothing."""
+
+
+def show_static_pad(spec: PadSpec, key: str, frame: int) -> None:
+    """``spec``'s pad as a picture only, mounted with ``key``: the same element as :func:`show_pad` draws (so
+    the same size and layout), its points sent with every call and z decoded by the server, but no pointer,
+    keys or wheel, and nothing reported back (no rerun of its own). The Watch page draws its map with it while
+    the model trains, ``frame`` counting the frames (the canvas's ``data-frame``)."""
+    u, v = spec.z()
+    image, row = spec.decode(np.array((u, v), dtype=np.float32))
+    data = lp.pad_data(
+        version=spec.points.version,
+        points=spec.points.payload(),
+        region=spec.region,
+        bounds=spec.ranges,
+        z=(u, v),
+        ack=0,
+        image_png=image,
+        caption=spec.caption_format.format(u=f"{u:.2f}", v=f"{v:.2f}"),
+        title=spec.title,
+        row_png=row,
+        row_title=spec.row_title,
+        overlays=spec.overlays,
+        colours=DIGIT_COLOURS,
+        height_px=spec.height_px,
+        equal_scale=spec.equal_scale,
+        hint_lines=spec.hint_lines,
+        pick_points=False,
+        hint=spec.hint,
+        axes=spec.axes,
+        static=True,
+        frame=frame,
+    )
+    lp.latent_pad(key, data, on_move=_ignore, on_pick=_ignore, on_zoom=_ignore)

@@ -101,7 +101,7 @@ def session_work() -> SessionWork:
         st.toast(
             f"This tab was away for more than {registry.grace_s:.0f} s, so the server let go of its run: "
             "a new one starts here.",
-            icon="🔌",
+            icon=":material/power_off:",
         )
     return work
 
@@ -216,11 +216,16 @@ def next_seed(seed: Any) -> int:
     return value + 1 if value < SEED_MAX else SEED_MAX - 1
 
 
+#: the icon of every button that draws new noise (a die)
+RESEED_ICON = ":material/casino:"
+
+
 def reseed_button(label: str, key: str, seed_key: str, where: Any = st) -> None:
-    """A button that moves the integer seed in ``st.session_state[seed_key]`` on (:func:`next_seed`: new
-    noise, same view), drawn in ``where`` (a column; default: the page)."""
+    """A button (with :data:`RESEED_ICON`) that moves the integer seed in ``st.session_state[seed_key]`` on
+    (:func:`next_seed`: new noise, same view), drawn in ``where`` (a column; default: the page)."""
     where.button(
         label,
+        icon=RESEED_ICON,
         key=key,
         on_click=lambda: st.session_state.update({seed_key: next_seed(st.session_state.get(seed_key, 0))}),
     )

@@ -1,15 +1,16 @@
-"""The shared ▶ Play / ⏸ Pause player of the pages that stream frames (Watch it learn, factor analysis, VRNN).
+"""The shared Play / Pause player of the pages that stream frames (Watch it learn, factor analysis, VRNN).
 
 What it does:
 
 * **State** (``st.session_state[f"{key}_player"]``, a :class:`PlayerState`): whether it runs, whether it
   runs "free" (Play with nothing queued: it goes on until paused) or until the page's work is done, the
   frame count and the last frame times (for frames per second).
-* **The button**: :meth:`Player.button` draws ▶ Play or ⏸ Pause. A click acts in an ``on_click`` callback,
-  which Streamlit runs at the start of the next run, before any element is drawn, so a click is never lost
-  to a frame that a newer request interrupts, and a frame requested by the timer before a stop can never
-  switch Play back on (only callbacks start it). :meth:`Player.start` / :meth:`Player.stop` do the same from
-  the page's own callbacks (a step button queues steps and starts the player).
+* **The button**: :meth:`Player.button` draws Play or Pause (:data:`PLAY_LABEL`, :data:`PAUSE_LABEL`). A
+  click acts in an ``on_click`` callback, which Streamlit runs at the start of the next run, before any
+  element is drawn, so a click is never lost to a frame that a newer request interrupts, and a frame
+  requested by the timer before a stop can never switch Play back on (only callbacks start it).
+  :meth:`Player.start` / :meth:`Player.stop` do the same from the page's own callbacks (a step button queues
+  steps and starts the player).
 * **The frames**: :meth:`Player.frames` mounts the page's frame function in a fragment that reruns itself
   every ``frame_seconds`` while the player runs (``st.fragment(run_every=...)``) and not at all otherwise,
   inside a container ``{key}_frames`` whose elements are not greyed out between frames.
@@ -36,6 +37,10 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 #: frame times kept for the frames-per-second reading
 FPS_WINDOW = 10
+#: the button's labels (its accessible names) and icons (Material icons, which ship with Streamlit: a media
+#: control emoji such as a pause sign is an empty box on a machine without an emoji font)
+PLAY_LABEL, PLAY_ICON = "Play", ":material/play_arrow:"
+PAUSE_LABEL, PAUSE_ICON = "Pause", ":material/pause:"
 
 
 def _fragment_run() -> bool:
@@ -122,7 +127,7 @@ class Player:
         on_pause: Callable[[], None] | None = None,
         **kwargs,
     ) -> None:
-        """▶ Play (or ⏸ Pause while running), keyed ``{key}_play``, acting in a callback.
+        """Play (or Pause while running), keyed ``{key}_play``, acting in a callback.
 
         ``on_play()`` runs before a start and returns ``free`` (True: nothing was queued, run until paused);
         ``on_pause()`` runs after a stop. ``kwargs`` go to ``st.button`` (e.g. ``help``).
@@ -138,7 +143,11 @@ class Player:
 
         where = container if container is not None else st
         where.button(
-            "⏸ Pause" if self.running else "▶ Play", key=f"{self.key}_play", on_click=clicked, **kwargs
+            PAUSE_LABEL if self.running else PLAY_LABEL,
+            icon=PAUSE_ICON if self.running else PLAY_ICON,
+            key=f"{self.key}_play",
+            on_click=clicked,
+            **kwargs,
         )
 
     def sync(self) -> None:

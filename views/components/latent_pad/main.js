@@ -4,7 +4,10 @@
 //   version, points {u, v, c} (only when the pad lacks this version), region, bounds, z, ack, image,
 //   caption, title, row, row_title, overlays {lines, marks}, colors, height, pick_px, hint;
 //   decoder (float32 arrays of the decoder on this plane, only when the pad lacks decoder_version), view,
-//   label_k, row_k, caption_format.
+//   label_k, row_k, caption_format; equal_scale (the canvas as tall as the region at the same scale on both
+//   axes, at most `height`: a square region draws a square map), static (a picture only: no pointer, keys or
+//   wheel, nothing reported back, the points sent with every frame; the Watch page while it plays), frame (a
+//   counter, exposed as the canvas's data-frame), hint_lines (lines kept for the hint, however short).
 // Values out: trigger "move" {u, v, seq} (latest wins: at most one in flight), trigger "pick" {kind, i},
 //   trigger "zoom" {dir, u, v}, state "have" (the point-set version drawn), state "have_decoder".
 // With a decoder (explorer_core/explore/browser_decoder.py) the pad decodes the z under the pointer itself,
@@ -165,6 +168,28 @@ function setImage(s, url) {
   s.img.dataset.shown = String(s.shown);
 }
 
+// The canvas's size [w, h] in CSS pixels: the map's width by the data's height; with equal_scale, as tall as
+// the region at the same scale on both axes (a square region: a square), at most the data's height (a
+// region too tall for that is drawn narrower, at the same scale still).
+function layout(s) {
+  const d = s.data || {};
+  const avail = Math.max(120, Math.round(s.canvas.parentElement.clientWidth || s.canvas.clientWidth || 480));
+  const maxH = Math.max(120, Math.round(num(d.height, 420)));
+  const r = d.region;
+  if (!d.equal_scale || !Array.isArray(r)) return [avail, maxH];
+  const tall = (r[1][1] - r[1][0]) / (r[0][1] - r[0][0]);
+  if (!(tall > 0) || !Number.isFinite(tall)) return [avail, maxH];
+  if (avail * tall <= maxH) return [avail, Math.max(120, Math.round(avail * tall))];
+  return [Math.max(120, Math.round(maxH / tall)), maxH];
+}
+
+// A tick's text: a negative value with a real minus sign (U+2212), which reads as one at 10 px where a
+// hyphen is a dot.
+function tickText(value) {
+  const text = String(+Math.abs(value).toPrecision(3));
+  return value < 0 ? `\u2212${text}` : text;
+}
+
 function setup(parent) {
   const root = parent.querySelector(".pad");
   const canvas = parent.querySelector(".canvas");
@@ -200,11 +225,8 @@ function setup(parent) {
     scratch: null,
     keyTimer: null,
   };
-  s.size = () => {
-    const w = Math.max(120, Math.round(canvas.clientWidth || 480));
-    const h = Math.max(120, Math.round(num(s.data && s.data.height, 420)));
-    return [w, h];
-  };
+  // the canvas's size in CSS pixels, as drawn last (layout(s) before the first draw)
+  s.size = () => s.wh || layout(s);
   s.toPx = (u, v) => {
     const [w, h] = s.size();
     const r = s.data.region;
@@ -228,7 +250,7 @@ function setup(parent) {
   };
 
   s.onDown = (e) => {
-    if (e.button !== 0 || !s.data) return;
+    if (e.button !== 0 || !s.data || s.data.static) return;
     canvas.focus();
     canvas.setPointerCapture(e.pointerId);
     s.down = eventXY(e);
@@ -261,7 +283,7 @@ function setup(parent) {
     s.dragging = false;
   };
   s.onKey = (e) => {
-    if (!s.data) return;
+    if (!s.data || s.data.static) return;
     const r = s.data.region;
     const step = ((r[0][1] - r[0][0]) / 60) * (e.shiftKey ? 5 : 1);
     const d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] }[e.key];
@@ -278,7 +300,7 @@ function setup(parent) {
     } else moveTo(s, uv);
   };
   s.onWheel = (e) => {
-    if (!s.data) return;
+    if (!s.data || s.data.static) return;
     e.preventDefault();
     const now = performance.now();
     if (now - s.lastWheel < WHEEL_GAP_MS || e.deltaY === 0) return;
@@ -293,7 +315,7 @@ function setup(parent) {
   canvas.addEventListener("keydown", s.onKey);
   canvas.addEventListener("wheel", s.onWheel, { passive: false });
   s.resize = new ResizeObserver(() => draw(s));
-  s.resize.observe(canvas);
+  s.resize.observe(canvas.parentElement);
   s.cleanup = () => {
     canvas.removeEventListener("pointerdown", s.onDown);
     canvas.removeEventListener("pointermove", s.onMove);
@@ -412,9 +434,15 @@ function drawAxes(s, ctx, w, h) {
   ctx.font = "10px sans-serif";
   ctx.fillStyle = "#8a8d96";
   ctx.lineWidth = 1;
+  // every label lies wholly inside the canvas (one at an edge is moved in, not cut: "−10" at the left edge
+  // once showed as "10"); one that would overlap its neighbour, or the x labels' row, is left out. The
+  // labels drawn go to the canvas's data-ticks ("axis|text|left|right|top|bottom", css px) for tests.
+  const ticks = [];
+  const TICK_H = 10;
   for (const axis of [0, 1]) {
     const [lo, hi] = r[axis];
     const step = niceStep(hi - lo);
+    let last = -Infinity;
     for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
       const value = Math.abs(t) < step / 1e6 ? 0 : t;
       ctx.strokeStyle = value === 0 ? "#d5d7dd" : "#eef0f3";
@@ -424,20 +452,35 @@ function drawAxes(s, ctx, w, h) {
         ctx.moveTo(x, 0);
         ctx.lineTo(x, h);
         ctx.stroke();
+        const label = tickText(value);
+        const half = ctx.measureText(label).width / 2;
+        const cx = Math.min(Math.max(x, half + 2), w - half - 2);
+        if (cx - half < last + 4) continue;
+        last = cx + half;
         ctx.textAlign = "center";
         ctx.textBaseline = "bottom";
-        ctx.fillText(String(+value.toPrecision(3)), x, h - 2);
+        ctx.fillText(label, cx, h - 2);
+        ticks.push(["x", label, cx - half, cx + half, h - 2 - TICK_H, h - 2]);
       } else {
         const [, y] = s.toPx(r[0][0], value);
         ctx.moveTo(0, y);
         ctx.lineTo(w, y);
         ctx.stroke();
+        const label = tickText(value);
+        const cy = Math.max(y, TICK_H / 2 + 2);
+        // bottom up: the last label drawn is below this one; the lowest would sit on the x labels' row
+        if (cy > h - 2 * TICK_H - 6 || (last > -Infinity && last - cy < TICK_H + 2)) continue;
+        last = cy;
         ctx.textAlign = "left";
         ctx.textBaseline = "middle";
-        ctx.fillText(String(+value.toPrecision(3)), 3, y);
+        ctx.fillText(label, 3, cy);
+        ticks.push(["y", label, 3, 3 + ctx.measureText(label).width, cy - TICK_H / 2, cy + TICK_H / 2]);
       }
     }
   }
+  s.canvas.dataset.ticks = ticks
+    .map(([axis, label, ...box]) => [axis, label, ...box.map((v) => v.toFixed(1))].join("|"))
+    .join(";");
   const axes = Array.isArray(s.data.axes) ? s.data.axes : [];
   ctx.font = "12px sans-serif";
   ctx.fillStyle = "#555a66";
@@ -514,8 +557,12 @@ function drawMark(ctx, x, y, m) {
 
 function draw(s) {
   if (!s.data) return;
-  const [w, h] = s.size();
+  const [w, h] = (s.wh = layout(s));
   const canvas = s.canvas;
+  canvas.style.width = s.data.equal_scale ? `${w}px` : "";
+  // the PNG button (canvas.js) in the canvas's corner, also when the canvas is narrower than its box
+  const png = canvas.parentElement.querySelector(".aevb-png");
+  if (png) png.style.right = `${Math.max(0, canvas.parentElement.clientWidth - w) + 4}px`;
   const ratio = pixelRatio(canvas);
   const ctx = s.ctx;
   fitCanvas(canvas, ctx, w, h);
@@ -561,9 +608,23 @@ function draw(s) {
 
 function render(s, data) {
   s.data = data;
-  // what the server sent joins what this tab keeps; the pad then takes its version from there (sent now, or
-  // loaded before this pad mounted) and reports it held
-  if (data.points && Array.isArray(data.points.u)) {
+  s.canvas.style.cursor = data.static ? "default" : "";
+  s.canvas.tabIndex = data.static ? -1 : 0;
+  if (typeof data.frame === "number") s.canvas.dataset.frame = String(data.frame);
+  if (data.static) {
+    // a picture only: its points come with every frame, are not kept for other pads, and nothing is reported
+    if (data.points && Array.isArray(data.points.u) && (!s.points || s.points.version !== data.version)) {
+      s.points = {
+        version: data.version,
+        u: Float32Array.from(data.points.u),
+        v: Float32Array.from(data.points.v),
+        c: Uint8Array.from(data.points.c),
+      };
+      s.layer = null;
+    }
+  } else if (data.points && Array.isArray(data.points.u)) {
+    // what the server sent joins what this tab keeps; the pad then takes its version from there (sent now,
+    // or loaded before this pad mounted) and reports it held
     keep(keptPoints, data.version, {
       version: data.version,
       u: Float32Array.from(data.points.u),
@@ -571,12 +632,12 @@ function render(s, data) {
       c: Uint8Array.from(data.points.c),
     });
   }
-  const points = keptPoints.get(data.version);
+  const points = data.static ? undefined : keptPoints.get(data.version);
   if (points && s.points !== points) {
     s.points = keep(keptPoints, data.version, points);
     s.layer = null;
     s.api.setStateValue("have", data.version);
-  } else if (!s.points || s.points.version !== data.version) {
+  } else if (!data.static && (!s.points || s.points.version !== data.version)) {
     // the server thinks this pad has the points (a remount lost them): ask again, once per version
     if (s.asked !== data.version) {
       s.asked = data.version;
@@ -620,6 +681,8 @@ function render(s, data) {
   s.title.textContent = typeof data.title === "string" ? data.title : "";
   s.caption.textContent = typeof data.caption === "string" ? data.caption : "";
   s.hint.textContent = typeof data.hint === "string" ? data.hint : "";
+  const hintLines = Math.round(num(data.hint_lines, 0));
+  s.hint.style.minHeight = hintLines > 0 ? `${hintLines}lh` : "";
   const hasRow =
     (local && Array.isArray(data.row_k) && data.row_k.length > 0) ||
     (typeof data.row === "string" && data.row.startsWith("data:image/png;base64,"));
@@ -630,6 +693,6 @@ function render(s, data) {
 }
 
 export default function (component) {
-  const s = mountState(PADS, component, setup, render);
+  const s = mountState(PADS, component, setup, render, draw);
   return s ? s.cleanup : undefined;
 }

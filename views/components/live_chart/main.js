@@ -43,7 +43,8 @@ function fmt(t) {
   return String(Math.round(t * 1000) / 1000);
 }
 
-function drawPanel(ctx, p, box) {
+// One panel in box [x0, y0, w, h] (CSS pixels) of a canvas cw CSS pixels wide.
+function drawPanel(ctx, p, box, cw) {
   const [x0, y0, w, h] = box;
   const xr = (p.x && p.x.range) || [0, 1];
   const yr = (p.y && p.y.range) || [0, 1];
@@ -174,10 +175,17 @@ function drawPanel(ctx, p, box) {
   ctx.font = "11px sans-serif";
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  if (p.x && p.x.ticks !== false) for (const t of xt) ctx.fillText(fmt(t), X(t), y0 + h + 3);
+  // a tick label stays whole inside the canvas (the last x tick, "4000", sat half past its right edge) and
+  // inside its panel's height (the lowest y tick, "0.001", sat on the x tick labels under the panel)
+  if (p.x && p.x.ticks !== false) {
+    for (const t of xt) {
+      const label = fmt(t), half = ctx.measureText(label).width / 2;
+      ctx.fillText(label, Math.min(Math.max(X(t), half + 1), num(cw, x0 + w + MARGIN.r) - half - 1), y0 + h + 3);
+    }
+  }
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  for (const t of yt) ctx.fillText(fmt(t), x0 - 4, Y(t));
+  for (const t of yt) ctx.fillText(fmt(t), x0 - 4, Math.min(Math.max(Y(t), y0 + 6), y0 + h - 6));
   ctx.font = "12px sans-serif";
   if (p.x && p.x.title) {
     ctx.textAlign = "center";
@@ -235,7 +243,7 @@ function draw(s) {
   }
   for (const p of d.panels || []) {
     const t = num(p.top, 0), b = num(p.bottom, 1);
-    drawPanel(ctx, p, [area[0], area[1] + t * area[3], area[2], (b - t) * area[3]]);
+    drawPanel(ctx, p, [area[0], area[1] + t * area[3], area[2], (b - t) * area[3]], w);
   }
   ctx.font = "12px sans-serif";
   ctx.textBaseline = "middle";
@@ -269,6 +277,6 @@ function render(s, data) {
 }
 
 export default function (component) {
-  mountState(CHARTS, component, setup, render);
+  mountState(CHARTS, component, setup, render, draw);
   return undefined;
 }

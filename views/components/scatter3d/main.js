@@ -116,8 +116,25 @@ function draw(s) {
   const lo = ranges.map((r) => num(r[0], -1));
   const span = ranges.map((r, i) => Math.max(num(r[1], 1) - lo[i], 1e-9));
   const ca = Math.cos(view.az), sa = Math.sin(view.az), ce = Math.cos(view.el), se = Math.sin(view.el);
-  const scale = ((Math.min(w, h - 30) / 2) / 1.75) * view.zoom;
-  const cx = w / 2, cy = 30 + (h - 30) / 2;
+  // the legend's items (static sets first, then the ones that change), wrapped into as many lines of 16 px
+  // as the width needs (one line cut "chosen test point" at the edge of a narrow column); the box below it
+  const sets = [...((s.statics && s.statics.sets) || []), ...s.sets];
+  ctx.font = "12px sans-serif";
+  const legend = [];
+  let lx = 4, ly = 12;
+  for (const set of sets) {
+    if (!set.name) continue;
+    const width = 24 + ctx.measureText(set.name).width;
+    if (lx > 4 && lx + width - 8 > w) {
+      lx = 4;
+      ly += 16;
+    }
+    legend.push([set, lx, ly]);
+    lx += width;
+  }
+  const top = 18 + ly;
+  const scale = ((Math.min(w, h - top) / 2) / 1.75) * view.zoom;
+  const cx = w / 2, cy = top + (h - top) / 2;
   // unit cube [-1, 1]^3 -> screen: right r = (-sin az, cos az, 0), up u = (-sin el cos az, -sin el sin az, cos el)
   const project = (x, y, z) => [
     cx + scale * (-sa * x + ca * y),
@@ -170,7 +187,6 @@ function draw(s) {
   }
 
   // the points: static sets first, then the ones that change
-  const sets = [...((s.statics && s.statics.sets) || []), ...s.sets];
   for (const set of sets) {
     ctx.globalAlpha = set.opacity;
     ctx.fillStyle = set.color;
@@ -196,16 +212,13 @@ function draw(s) {
   // the legend
   ctx.textAlign = "left";
   ctx.font = "12px sans-serif";
-  let lx = 4;
-  for (const set of sets) {
-    if (!set.name) continue;
+  for (const [set, x, y] of legend) {
     ctx.fillStyle = set.color;
     ctx.beginPath();
-    ctx.arc(lx + 5, 12, 4, 0, 2 * Math.PI);
+    ctx.arc(x + 5, y, 4, 0, 2 * Math.PI);
     ctx.fill();
     ctx.fillStyle = "rgba(49, 51, 63, 0.9)";
-    ctx.fillText(set.name, lx + 13, 12);
-    lx += 24 + ctx.measureText(set.name).width;
+    ctx.fillText(set.name, x + 13, y);
   }
   canvas.dataset.view = JSON.stringify({
     az: Math.round(view.az * 1e4) / 1e4,
@@ -238,7 +251,7 @@ function render(s, data) {
 }
 
 export default function (component) {
-  mountState(PLOTS, component, setup, render);
+  mountState(PLOTS, component, setup, render, draw);
   // no cleanup: the state (the static points) must outlive a data update; the listeners and the state go
   // with the element when it is removed (a WeakMap entry keyed by it)
   return undefined;
