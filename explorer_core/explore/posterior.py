@@ -8,7 +8,8 @@ No Streamlit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import contourpy
 import numpy as np
@@ -16,8 +17,11 @@ import torch
 
 from explorer_core.inference.posterior import (
     IWAE_KS,
+    IWAE_REPEATS,
     GapSplit,
     GridPosterior,
+    IWAEBound,
+    bound_allowance,
     fit_optimal_gaussian,
     gap_split,
     grid_posterior,
@@ -44,6 +48,59 @@ class QStarFrame:
 
 
 @dataclass(frozen=True)
+class IWAERow:
+    """One IWAE bound as the page shows it beside the quadrature evidence, nats per image.
+
+    Attributes:
+        k: importance samples per estimate; repeats: independent estimates averaged.
+        mean: the mean of the repeats; stderr: its standard error (NaN with one repeat).
+        allowance: how far ``mean`` may lie above log p(x) and count as equal to it
+            (:func:`explorer_core.inference.posterior.bound_allowance`: 3 standard errors + the grid's
+            error + float32 rounding).
+        verdict: ``"below"`` (mean <= log p(x)), ``"at"`` (above it, but within ``allowance``: Monte Carlo
+            noise; the bound is shown as log p(x)), or ``"above"`` (beyond ``allowance``: a contradiction,
+            shown as it is and flagged: the grid has missed posterior mass, or the estimate is wrong).
+        shown: the number printed for the bound: ``mean``, or log p(x) when ``verdict`` is ``"at"``.
+        gap: log p(x) - shown (>= 0 unless ``verdict`` is ``"above"``).
+    """
+
+    k: int
+    mean: float
+    stderr: float
+    repeats: int
+    allowance: float
+    verdict: str
+    shown: float
+    gap: float
+
+
+def iwae_row(bound: IWAEBound, log_evidence: float, evidence_error: float) -> IWAERow:
+    """One IWAE bound (a mean over repeats with its standard error) judged against the evidence log p(x)
+    by quadrature, whose error is ``evidence_error`` (nats per image): a bound's expectation never exceeds
+    log p(x) (Burda et al. 2016, theorem 1), so a mean above it within
+    :func:`explorer_core.inference.posterior.bound_allowance` is noise and shown as log p(x), and one beyond
+    it is a contradiction, kept and flagged (see :class:`IWAERow`).
+
+    Raises:
+        ValueError: a negative standard error or ``evidence_error``.
+    """
+    allowance = bound_allowance(bound.stderr, evidence_error, log_evidence)
+    excess = bound.estimate - log_evidence
+    verdict = "below" if excess <= 0 else "at" if excess <= allowance else "above"
+    shown = log_evidence if verdict == "at" else bound.estimate
+    return IWAERow(
+        bound.k,
+        bound.estimate,
+        bound.stderr,
+        bound.replicates,
+        allowance,
+        verdict,
+        shown,
+        log_evidence - shown,
+    )
+
+
+@dataclass(frozen=True)
 class PosteriorPicture:
     """The true posterior of one image, ready to draw, and the numbers beside it (nats per image).
 
@@ -51,11 +108,14 @@ class PosteriorPicture:
         contours: per mass in :data:`CONTOUR_MASSES`, the polylines [n, 2] (in z) of the smallest region
             holding that posterior mass (a highest-density region; several lines when it has several parts).
         masses: the masses of ``contours``.
-        log_evidence: log p(x) by quadrature on the grid.
+        log_evidence: log p(x) by quadrature on the grid; evidence_error: its stated error (how far it moved
+            at the grid's last halving, :attr:`GridPosterior.evidence_error`).
         elbo_q: ELBO of q_phi(z|x) (quadrature); kl_q: KL(q_phi || p(z|x)) = log p(x) - ELBO.
         post_mean, post_cov: the posterior's mean [2] and covariance [2, 2].
         q_mean, q_cov: q_phi's mean [2] and covariance [2, 2].
-        iwae: per k in :data:`explorer_core.inference.posterior.IWAE_KS`: ``(k, bound, standard error)``.
+        iwae: per k in :data:`explorer_core.inference.posterior.IWAE_KS`, an :class:`IWAERow` (mean over
+            independent repeats, standard error, and the verdict against ``log_evidence``).
+        iwae_seconds: the IWAE bounds' computation time.
         grid_seconds: the grid's computation time; decoder_calls: latents decoded for it.
         grid: the :class:`GridPosterior` (for the q* fit).
     """
@@ -63,16 +123,18 @@ class PosteriorPicture:
     contours: list[list[np.ndarray]]
     masses: tuple[float, ...]
     log_evidence: float
+    evidence_error: float
     elbo_q: float
     kl_q: float
     post_mean: np.ndarray
     post_cov: np.ndarray
     q_mean: np.ndarray
     q_cov: np.ndarray
-    iwae: list[tuple[int, float, float]]
+    iwae: list[IWAERow]
     grid_seconds: float
     decoder_calls: int
     grid: GridPosterior
+    iwae_seconds: float = 0.0
 
 
 def hpd_contours(grid: GridPosterior, masses: tuple[float, ...] = CONTOUR_MASSES) -> list[list[np.ndarray]]:
@@ -101,11 +163,17 @@ def hpd_contours(grid: GridPosterior, masses: tuple[float, ...] = CONTOUR_MASSES
 
 
 def posterior_picture(
-    model: torch.nn.Module, x: torch.Tensor, y: int | None = None, seed: int = 0, iwae_samples: int = 4000
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: int | None = None,
+    seed: int = 0,
+    iwae_samples: int = IWAE_REPEATS * max(IWAE_KS),
 ) -> PosteriorPicture:
     """The true posterior of one image x [D] (as the model was trained on) under a 2-D VAE or CVAE (``y``: the
-    CVAE's label), its contours, and the IWAE bounds for k = 1, 10, 100, 1000 from ``iwae_samples`` draws of
-    q_phi seeded by ``seed``.
+    CVAE's label), its contours, log p(x) by quadrature with its error (the grid refined until it moves by
+    less than 0.01 nats), and the IWAE bounds for k = 1, 10, 100, 1000 from ``iwae_samples`` draws of q_phi
+    seeded by ``seed`` (8 independent repeats of k = 1000 by default, more of each smaller k), each judged
+    against the evidence (:func:`iwae_row`). Nats per image.
 
     Raises:
         explorer_core.inference.posterior.PosteriorError: the latent is not 2-D, q(z|x) is not Gaussian, a
@@ -113,21 +181,25 @@ def posterior_picture(
     """
     grid = grid_posterior(model, x, y)
     generator = torch.Generator().manual_seed(int(seed))
+    start = time.perf_counter()
     bounds = iwae_bounds(model, x, y, ks=IWAE_KS, n_samples=iwae_samples, generator=generator)
+    iwae_seconds = time.perf_counter() - start
     return PosteriorPicture(
         contours=hpd_contours(grid),
         masses=CONTOUR_MASSES,
         log_evidence=grid.log_evidence,
+        evidence_error=grid.evidence_error,
         elbo_q=grid.elbo_q,
         kl_q=grid.kl_q,
         post_mean=grid.mean.numpy(),
         post_cov=grid.cov.numpy(),
         q_mean=grid.q_mean.numpy(),
         q_cov=grid.q_cov.numpy(),
-        iwae=[(b.k, b.estimate, b.stderr) for b in bounds],
+        iwae=[iwae_row(b, grid.log_evidence, grid.evidence_error) for b in bounds],
         grid_seconds=grid.seconds,
         decoder_calls=grid.decoder_calls,
         grid=grid,
+        iwae_seconds=iwae_seconds,
     )
 
 
@@ -142,10 +214,14 @@ def qstar_frames(
     """The per-image E-step as frames, and the split of the gap it ends on.
 
     The frames: a diagonal q* fitted on this image's grid ELBO from q_phi (step 0), one frame every
-    ``every`` steps. The split: :func:`explorer_core.inference.posterior.gap_split` on the same grid (given
-    this fit's last state, so it is not made twice), whose q* is the better of the fits from q_phi and from
-    the posterior's top mode; when that one is better (q_phi
-    sat on a worse mode, which gradient ascent from it cannot leave), it is appended as a last frame.
+    ``every`` steps, and, when the split had to continue that fit to converge, its end as one frame more; the
+    last one's ELBO recomputed in its own coordinates (:attr:`GapSplit.elbo_from_phi`).
+    The split: :func:`explorer_core.inference.posterior.gap_split` on the same grid (given this fit's last
+    state, so it is not made twice), whose q* is the best of q_phi and the fits from q_phi and from the
+    posterior's top mode. Exactly when the worse-mode rule holds (:attr:`GapSplit.phi_on_worse_mode`: the
+    fit from the top mode beats the fit from q_phi by more than 0.5 nats; q_phi sat on a worse mode, which
+    gradient ascent from it cannot leave), the fit from the top mode is appended as a last frame, marked
+    ``from_mode``.
 
     Raises:
         explorer_core.inference.posterior.PosteriorError: see :func:`fit_optimal_gaussian`.
@@ -155,7 +231,15 @@ def qstar_frames(
     )
     frames = [QStarFrame(s.step, s.mean.numpy(), s.cov.numpy(), float(s.elbo)) for s in states]
     split = gap_split(model, x, y, grid=picture.grid, diagonal_from_phi=states[-1])
-    best = split.q_star
-    if split.elbo_optimal > frames[-1].elbo + 1e-6:
-        frames.append(QStarFrame(best.step, best.mean.numpy(), best.cov.numpy(), split.elbo_optimal, True))
+    # the last frame of the fit from q_phi: the fit as gap_split continued it until it converged (a frame
+    # more, when it had not), with its ELBO by the quadrature in its own coordinates (the grid's is off by up
+    # to a nat or so when the fit ends narrower than a grid cell)
+    end = split.q_star_from_phi
+    if end is not None and end.step > states[-1].step:
+        frames.append(QStarFrame(end.step, end.mean.numpy(), end.cov.numpy(), split.elbo_from_phi))
+    else:
+        frames[-1] = replace(frames[-1], elbo=split.elbo_from_phi)
+    best = split.q_star_from_mode
+    if split.phi_on_worse_mode and best is not None:
+        frames.append(QStarFrame(best.step, best.mean.numpy(), best.cov.numpy(), best.elbo, True))
     return frames, split

@@ -22,9 +22,6 @@ EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u23e9-\u23f
 #: text symbols in those ranges that DejaVu Sans draws as text (a check mark, a multiplication cross, the
 #: sidebar's chevron named in a comment): allowed
 TEXT_SYMBOLS = set("\u2713\u2715\u276f")
-#: files another change was editing when the rest was fixed (their two warnings still use an emoji icon):
-#: expected to fail until they are fixed; then this test says so (strict), and the entry goes
-PENDING = {"views/components/posterior_panel.py"}
 MATERIAL = re.compile(r":material/([A-Za-z0-9_]+):")
 
 
@@ -58,15 +55,7 @@ def test_the_scan_finds_emoji_and_spares_text_symbols():
     assert "app.py" in source_files() and "views/components/canvas.js" in source_files()
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="pending: edited by another change"))
-        if p in PENDING
-        else p
-        for p in source_files()
-    ],
-)
+@pytest.mark.parametrize("path", source_files())
 def test_no_emoji_in_the_source(path):
     found = emoji_in((ROOT / path).read_text(encoding="utf-8"))
     assert not found, f"{path}: emoji at lines {found} (use a Material icon, :material/name:)"

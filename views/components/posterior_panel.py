@@ -14,6 +14,7 @@ replays the kept frames, so playing it computes nothing.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import streamlit as st
@@ -22,7 +23,15 @@ import torch
 from explorer_core.explore.posterior import PosteriorPicture, QStarFrame, posterior_picture, qstar_frames
 from explorer_core.figures.common import EXACT_COLOUR
 from explorer_core.figures.posterior import posterior_chart
-from explorer_core.inference.posterior import EVIDENCE_K, GapSplit, PosteriorError, gap_split
+from explorer_core.inference.posterior import (
+    EVIDENCE_K,
+    EVIDENCE_TOLERANCE,
+    MC_ERROR_SES,
+    GapSplit,
+    PosteriorError,
+    gap_split,
+    worse_mode_tolerance,
+)
 from views.components import latent_pad as lp
 from views.components.live_chart import live_chart
 from views.components.player import Player
@@ -71,7 +80,7 @@ def picture_for(
     try:
         return _picture(model_key, image_key(x), label, model, x)
     except PosteriorError as err:
-        st.warning(f"The true posterior cannot be computed for this image: {err}", icon="⚠️")
+        st.warning(f"The true posterior cannot be computed for this image: {err}", icon=":material/warning:")
         return None
 
 
@@ -129,27 +138,93 @@ def posterior_section(
     with numbers_col:
         st.markdown(f"**{name[0].upper() + name[1:]}**, nats per image")
         a, b, c = st.columns(3)
-        a.metric("Evidence log p(x)", f"{picture.log_evidence:.2f}", help="By quadrature on the grid.")
+        a.metric("Evidence log p(x)", f"{picture.log_evidence:.2f}", help=evidence_help(picture))
         b.metric("ELBO of q_φ", f"{picture.elbo_q:.2f}", help="E_q[log p(x, z) − log q(z|x)], on the grid.")
         c.metric(
             "Gap KL(q‖p)",
             f"{picture.kl_q:.3f}",
             help="log p(x) − ELBO = KL(q(z|x) ‖ p(z|x)): what the approximate E-step leaves open.",
         )
-        rows = [
-            f"| {k:,} | {bound:.2f} | {picture.log_evidence - bound:.3f} |" for k, bound, _ in picture.iwae
-        ]
-        st.markdown(
-            "**IWAE bound** (Burda et al. 2016) with k samples of q_φ: it rises with k towards log p(x).\n\n"
-            "| k | IWAE bound | log p(x) − bound |\n|---:|---:|---:|\n" + "\n".join(rows)
-        )
+        st.markdown(iwae_table(picture))
         st.caption(
             f"Grid: {picture.decoder_calls:,} decodings in {picture.grid_seconds:.2f} s (computed once for "
-            "this image). Contours: the smallest regions holding 39 % and 86 % of the posterior's mass, as "
-            "q's 1σ and 2σ ellipses hold of q, so where the two shapes differ, q misses the posterior."
+            f"this image); {grid_error_sentence(picture)} Contours: the smallest regions holding 39 % and "
+            "86 % of the posterior's mass, as q's 1σ and 2σ ellipses hold of q, so where the two shapes "
+            "differ, q misses the posterior."
         )
     with chart_col:
         _qstar_player(prefix, model, model_key, x, label, picture)
+
+
+def evidence_help(picture: PosteriorPicture) -> str:
+    """The evidence metric's help: how it is computed and its stated error."""
+    return (
+        f"By quadrature on the grid, refined until log p(x) moves by less than {EVIDENCE_TOLERANCE} nats "
+        f"when the grid's spacing is halved: it moved by {picture.evidence_error:.4f} nats."
+    )
+
+
+def grid_error_sentence(picture: PosteriorPicture) -> str:
+    """What the page says of the quadrature's error (computed from the grid's last refinement)."""
+    refined = picture.grid.refinements
+    how = (
+        "halving the grid's spacing"
+        if refined == 0
+        else f"the last of {refined} halvings of the grid's spacing"
+        if refined > 1
+        else "the one halving of the grid's spacing it needed"
+    )
+    if picture.evidence_error < EVIDENCE_TOLERANCE:
+        return (
+            f"{how} moved log p(x) by {picture.evidence_error:.4f} nats, under the {EVIDENCE_TOLERANCE}-nat "
+            "tolerance."
+        )
+    return (
+        f"{how} still moved log p(x) by {picture.evidence_error:.3f} nats, more than the "
+        f"{EVIDENCE_TOLERANCE}-nat tolerance: log p(x) is uncertain by about that much."
+    )
+
+
+def _pm(value: float, stderr: float) -> str:
+    """``value ± stderr`` (3 decimals; the standard error left out when there is none)."""
+    return f"{value:.3f}" if not math.isfinite(stderr) else f"{value:.3f} ± {stderr:.3f}"
+
+
+def iwae_table(picture: PosteriorPicture) -> str:
+    """The IWAE bounds as a markdown table of means ± standard errors, each judged against log p(x)
+    (:func:`explorer_core.explore.posterior.iwae_row`): a mean above log p(x) within its allowance is shown
+    as log p(x) (†), one beyond it is shown as it is and flagged (‡), with a note under the table that says
+    by how much."""
+    rows, notes = [], []
+    for r in picture.iwae:
+        excess = r.mean - picture.log_evidence
+        error = (
+            f"its error ({r.allowance:.3f}: {MC_ERROR_SES:g} standard errors, the grid's error and float32 "
+            "rounding)"
+        )
+        if r.verdict == "below":
+            rows.append(f"| {r.k:,} | {r.repeats:,} | {_pm(r.mean, r.stderr)} | {r.gap:.3f} |")
+        elif r.verdict == "at":
+            rows.append(f"| {r.k:,} | {r.repeats:,} | = log p(x) † | 0 within error † |")
+            notes.append(
+                f"† k = {r.k:,}: the mean of the repeats, {_pm(r.mean, r.stderr)}, lies {excess:.3f} above "
+                f"log p(x), within {error}. A bound cannot pass log p(x), so that is Monte Carlo noise: the "
+                "bound is shown as log p(x)."
+            )
+        else:
+            rows.append(f"| {r.k:,} | {r.repeats:,} | {_pm(r.mean, r.stderr)} ‡ | {r.gap:.3f} ‡ |")
+            notes.append(
+                f"‡ k = {r.k:,}: the mean lies {excess:.3f} above log p(x), beyond {error}. A bound cannot "
+                "do that: the grid has missed some of the posterior's mass, so log p(x) here is too low."
+            )
+    return (
+        "**IWAE bound** (Burda et al. 2016) with k samples of q_φ: its expectation rises with k towards "
+        "log p(x) and never passes it (k = 1: the ELBO). Each is the mean of independent repeats ± its "
+        "standard error.\n\n"
+        "| k | repeats | IWAE bound | log p(x) − bound |\n|---:|---:|---:|---:|\n"
+        + "\n".join(rows)
+        + "".join(f"\n\n{n}" for n in notes)
+    )
 
 
 def _qstar_player(
@@ -198,7 +273,7 @@ def _qstar_player(
             frame=state.get(frame_slot, 0),
         )
         if seq is not None and state.get(frame_slot, 0) >= len(seq) - 1:
-            _gap_split(_frames(model_key, key, label, model, x, picture)[1], seq[-1].from_mode)
+            _gap_split(_frames(model_key, key, label, model, x, picture)[1])
             return False
         return True
 
@@ -208,23 +283,40 @@ def _qstar_player(
         st.caption("▶ Play runs the per-image E-step and then splits the gap.")
 
 
-def _gap_split(split: GapSplit, from_mode: bool) -> None:
-    """The gap split as Cremer et al. define it (``explorer_core.inference.posterior.gap_split``), under the
-    chart; ``from_mode``: the best q* started from the posterior's top mode, not from q_phi."""
-    mode_note = (
-        " Here q_φ sits on a worse mode of the posterior than its highest one: gradient ascent from q_φ "
-        "stays there, the best q* (last frame) starts from the top mode, and the difference is amortization "
-        "gap: the encoder sent this image to the wrong place."
-        if from_mode
-        else ""
+def mode_note(split: GapSplit) -> str:
+    """The sentence on the two starts of the q* fit, from the worse-mode rule
+    (:func:`explorer_core.inference.posterior.phi_on_worse_mode`): "q_φ sits on a worse mode" exactly when
+    the fit from the posterior's top mode beats the fit from q_φ by more than the tolerance, otherwise that
+    both reach the same ELBO within it; empty when there is no fit from the mode (L > 2)."""
+    if not (math.isfinite(split.elbo_from_phi) and math.isfinite(split.elbo_from_mode)):
+        return ""
+    tolerance = worse_mode_tolerance(split.elbo_difference_stderr)
+    difference = split.elbo_from_mode - split.elbo_from_phi
+    if split.phi_on_worse_mode:
+        return (
+            f" Here q_φ sits on a worse mode of the posterior than its highest one: the fit from q_φ reaches "
+            f"ELBO {split.elbo_from_phi:.2f}, a fit from the top mode {split.elbo_from_mode:.2f}, "
+            f"{difference:.2f} nats more, beyond the {tolerance:g}-nat tolerance. Gradient ascent from q_φ "
+            "stays on its mode, the best q* (last frame) starts from the top mode, and the difference is "
+            "amortization gap: the encoder sent this image to the wrong place."
+        )
+    return (
+        f" A second fit, started from the posterior's top mode, reaches ELBO {split.elbo_from_mode:.2f}, "
+        f"{difference:+.3f} nats from the fit from q_φ ({split.elbo_from_phi:.2f}): the same within the "
+        f"{tolerance:g}-nat tolerance, so q_φ is not on a worse mode."
     )
+
+
+def _gap_split(split: GapSplit) -> None:
+    """The gap split as Cremer et al. define it (``explorer_core.inference.posterior.gap_split``), under the
+    chart, with :func:`mode_note`."""
     st.markdown(
         f"**The gap split** (nats): gap {split.inference_gap:.3f} = approximation "
         f"{split.approximation_gap:.3f} (log p(x) − ELBO(q*), what no diagonal Gaussian can close) + "
         f"amortization {split.amortization_gap:.3f} (ELBO(q*) − ELBO(q_φ), what the encoder loses by serving "
         f"every image with one network). A full-covariance q* reaches {split.elbo_optimal_full:.2f}: of the "
         f"approximation gap, {split.approximation_gap - split.approximation_gap_full:.3f} is the diagonal "
-        "assumption." + mode_note
+        "assumption." + mode_note(split)
     )
 
 
@@ -247,7 +339,7 @@ def _split_estimate(
         with st.spinner("Fitting q* and estimating log p(x) ..."):
             split = _split(model_key, key[1], label, model, x)
     except PosteriorError as err:
-        st.warning(f"The gap cannot be split for this image: {err}", icon="⚠️")
+        st.warning(f"The gap cannot be split for this image: {err}", icon=":material/warning:")
         return
     a, b, c, d = st.columns(4)
     a.metric("log p(x) ≥", f"{split.log_evidence:.2f}", help=f"IWAE bound, k = {EVIDENCE_K:,}.")
