@@ -20,16 +20,15 @@ from views.pages import PAGES as PAGE_FACTS
 # every hand-over waits for the GIL, up to the switch interval (5 ms by default), a dozen times per move.
 sys.setswitchinterval(0.001)
 
-# a prepared lecture link at a projector scale above 100 % opens with the sidebar folded (❯ opens it): on a
-# 1280 px projector the zoomed page needs the width
-_projector = st.query_params.get("lecture") == "1" and st.query_params.get("scale") in ("125", "150")
+# lecture mode at a projector scale above 100 % (a prepared link, or the scale just chosen) folds the sidebar
+# (❯ opens it): on a 1280 px projector the zoomed page needs the width
 st.set_page_config(
     page_title="AEVB Explorer",
     # a local picture (a compass): an emoji favicon is an empty box without an emoji font, and a Material
     # icon favicon is fetched online
     page_icon=Path(__file__).parent / "views" / "favicon.svg",
     layout="wide",
-    initial_sidebar_state="collapsed" if _projector else "auto",
+    initial_sidebar_state=lecture.sidebar_state(),
 )
 
 

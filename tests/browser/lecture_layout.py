@@ -50,6 +50,27 @@ LECTURE_PAGES: tuple[LecturePage, ...] = (
 )
 
 
+#: the main live picture(s) of each page, whole on a projector's first screen at any scale (the first one at
+#: 150 %, all at 100 and 125 %); on a phone the first must start on the first screen
+MAIN_PICTURES: dict[str, tuple[str, ...]] = {
+    "fa": (".st-key-fa_scatter canvas", ".st-key-fa_curves canvas"),
+    "vae": (".st-key-vae_pad canvas.canvas",),
+    "watch": (".st-key-watch_pad canvas.canvas, .st-key-watch_map canvas",),
+    "cvae": (".st-key-cvae_pad canvas.canvas",),
+    "gmvae": (".st-key-gmvae_pad canvas.canvas",),
+    "vrnn": (".st-key-vrnn_grid img",),
+}
+
+
+def open_on_phone(page, base_url: str, spec: LecturePage) -> str:
+    """Open ``spec``'s page (normal mode) and wait until its main picture is drawn; returns its selector."""
+    selector = MAIN_PICTURES[spec.name][0]
+    open_page(page, f"{base_url}{spec.path}", spec.title)
+    page.locator(selector).first.wait_for(timeout=90_000)
+    wait_idle(page)
+    return selector
+
+
 def open_in_lecture_mode(page, base_url: str, spec: LecturePage, scale: int = 100) -> None:
     """Open ``spec``'s page in lecture mode at ``scale`` % and wait until its picture is drawn."""
     sep = "&" if "?" in spec.path else "?"

@@ -28,7 +28,7 @@ from explorer_core.figures.common import DIGIT_COLOURS
 from views.components import latent_pad as lp
 from views.components import page_state as ps
 from views.components.compute_slot import gesture_fragment
-from views.components.lecture import lecture_mode
+from views.components.lecture import fit, lecture_mode
 from views.components.page_state import PadState, Region
 
 ZOOMS = (1, 2, 4, 8)
@@ -358,7 +358,7 @@ def show_pad(spec: PadSpec) -> None:
         row_title=spec.row_title,
         overlays=spec.overlays,
         colours=DIGIT_COLOURS,
-        height_px=spec.height_px,
+        height_px=fit(spec.height_px),  # whole on a projector's first screen
         equal_scale=spec.equal_scale,
         hint_lines=spec.hint_lines,
         pick_px=PAD_PICK_PX,
@@ -407,7 +407,7 @@ def show_static_pad(spec: PadSpec, key: str, frame: int) -> None:
         row_title=spec.row_title,
         overlays=spec.overlays,
         colours=DIGIT_COLOURS,
-        height_px=spec.height_px,
+        height_px=fit(spec.height_px),  # whole on a projector's first screen
         equal_scale=spec.equal_scale,
         hint_lines=spec.hint_lines,
         pick_points=False,

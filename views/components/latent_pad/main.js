@@ -23,6 +23,20 @@ const MOVE_TIMEOUT_MS = 4000;
 const WHEEL_GAP_MS = 250;
 const DRAG_PX = 3;
 const KEY_SYNC_MS = 300;
+// a touch screen (a phone): its hint speaks of fingers, and two fingers pinch to zoom (a wheel notch per
+// PINCH_STEP of change in their distance)
+const COARSE = typeof matchMedia === "function" && matchMedia("(pointer: coarse)").matches;
+const PINCH_STEP = 1.3;
+
+/** The hint as a touch screen reads it: no keys or wheel, a tap for a click, a pinch for the wheel. */
+export function touchHint(text) {
+  const parts = text.split(" · ");
+  const zooms = parts.some((p) => /wheel/i.test(p));
+  const kept = parts
+    .filter((p) => !/arrow key|wheel/i.test(p))
+    .map((p) => p.replace(/\bclick/g, "tap").replace(/\bClick/g, "Tap").replace(/the pointer/g, "your finger"));
+  return (zooms ? [...kept, "pinch: zoom"] : kept).join(" · ");
+}
 // the first ask for the decoder waits this long after the pad's first data (the page draws first)
 const DECODER_ASK_DELAY_MS = 400;
 const ROW_PAD = 2;
@@ -249,7 +263,24 @@ function setup(parent) {
     return [(e.clientX - rect.left) / zoom, (e.clientY - rect.top) / zoom];
   };
 
+  // the fingers on the canvas (id -> [x, y]) and, with two, their distance at the last zoom step
+  s.touches = new Map();
+  s.pinch = 0;
+  const pinchDistance = () => {
+    const [a, b] = [...s.touches.values()];
+    return Math.hypot(a[0] - b[0], a[1] - b[1]);
+  };
   s.onDown = (e) => {
+    if (e.pointerType === "touch" && s.data && !s.data.static) {
+      s.touches.set(e.pointerId, eventXY(e));
+      if (s.touches.size === 2) {
+        s.pinch = pinchDistance(); // a second finger: a pinch, not a drag
+        s.down = null;
+        s.dragging = false;
+        s.local = null;
+        return;
+      }
+    }
     if (e.button !== 0 || !s.data || s.data.static) return;
     canvas.focus();
     canvas.setPointerCapture(e.pointerId);
@@ -258,6 +289,18 @@ function setup(parent) {
     e.preventDefault();
   };
   s.onMove = (e) => {
+    if (s.touches.has(e.pointerId)) s.touches.set(e.pointerId, eventXY(e));
+    if (s.pinch > 0 && s.touches.size === 2 && s.data) {
+      const d = pinchDistance();
+      const ratio = d / s.pinch;
+      if (ratio > PINCH_STEP || ratio < 1 / PINCH_STEP) {
+        s.pinch = d;
+        const [a, b] = [...s.touches.values()];
+        const [u, v] = s.toPlane((a[0] + b[0]) / 2, (a[1] + b[1]) / 2);
+        s.api.setTriggerValue("zoom", { dir: ratio > 1 ? 1 : -1, u, v });
+      }
+      return;
+    }
     if (!s.down || !s.data) return;
     const [x, y] = eventXY(e);
     if (!s.dragging && Math.hypot(x - s.down[0], y - s.down[1]) < DRAG_PX) return;
@@ -269,6 +312,8 @@ function setup(parent) {
     } else moveTo(s, uv);
   };
   s.onUp = (e) => {
+    s.touches.delete(e.pointerId);
+    if (s.touches.size < 2) s.pinch = 0;
     if (!s.down || !s.data) return;
     const [x, y] = eventXY(e);
     if (!s.dragging) {
@@ -680,7 +725,8 @@ function render(s, data) {
   }
   s.title.textContent = typeof data.title === "string" ? data.title : "";
   s.caption.textContent = typeof data.caption === "string" ? data.caption : "";
-  s.hint.textContent = typeof data.hint === "string" ? data.hint : "";
+  const hint = typeof data.hint === "string" ? data.hint : "";
+  s.hint.textContent = COARSE ? touchHint(hint) : hint;
   const hintLines = Math.round(num(data.hint_lines, 0));
   s.hint.style.minHeight = hintLines > 0 ? `${hintLines}lh` : "";
   const hasRow =

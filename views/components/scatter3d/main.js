@@ -12,6 +12,8 @@
 // num(), fitToData() and mountState() come from ../canvas.js, which views/components/canvas_assets.py puts first.
 
 const PLOTS = new WeakMap();
+// a touch screen (a phone): two fingers pinch to zoom, a double tap resets, and the hint says so
+const COARSE = typeof matchMedia === "function" && matchMedia("(pointer: coarse)").matches;
 const VIEWS = new Map(); // view_key -> {az, el, zoom}: survives a remount of the component
 const COLOUR = /^#[0-9a-fA-F]{6}$/;
 
@@ -69,11 +71,34 @@ function setup(parent) {
   s.schedule = () => {
     if (!s.raf) s.raf = requestAnimationFrame(() => ((s.raf = 0), draw(s)));
   };
+  const fingers = new Map(); // pointer id -> [x, y] of the touches on the canvas
+  let pinch = 0; // with two fingers: their distance at the last move
+  const spread = () => {
+    const [a, b] = [...fingers.values()];
+    return Math.hypot(a[0] - b[0], a[1] - b[1]);
+  };
   const down = (e) => {
+    if (e.pointerType === "touch") {
+      fingers.set(e.pointerId, [e.clientX, e.clientY]);
+      if (fingers.size === 2) {
+        pinch = spread();
+        s.drag = null;
+        return;
+      }
+    }
     s.drag = { x: e.clientX, y: e.clientY };
     canvas.setPointerCapture(e.pointerId);
   };
   const move = (e) => {
+    if (fingers.has(e.pointerId)) fingers.set(e.pointerId, [e.clientX, e.clientY]);
+    if (pinch > 0 && fingers.size === 2 && s.data) {
+      const d = spread();
+      const v = s.view();
+      v.zoom = Math.max(0.4, Math.min(5, v.zoom * (d / pinch)));
+      pinch = d;
+      s.schedule();
+      return;
+    }
     if (!s.drag || !s.data) return;
     const v = s.view();
     v.az -= (e.clientX - s.drag.x) * 0.01;
@@ -81,7 +106,9 @@ function setup(parent) {
     s.drag = { x: e.clientX, y: e.clientY };
     s.schedule();
   };
-  const up = () => {
+  const up = (e) => {
+    fingers.delete(e.pointerId);
+    if (fingers.size < 2) pinch = 0;
     s.drag = null;
   };
   const wheel = (e) => {
@@ -102,6 +129,10 @@ function setup(parent) {
   canvas.addEventListener("pointercancel", up);
   canvas.addEventListener("wheel", wheel, { passive: false });
   canvas.addEventListener("dblclick", reset);
+  if (COARSE) {
+    const hint = parent.querySelector(".hint");
+    if (hint) hint.textContent = "drag to turn · pinch to zoom · double-tap resets the view";
+  }
   return s;
 }
 
