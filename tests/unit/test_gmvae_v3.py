@@ -58,16 +58,22 @@ def test_the_v3_presets_and_their_checks():
         TrainConfig.for_family("vae", fresh_binarization=True)
 
 
-def test_keep_last_saves_the_last_epoch_and_a_resumed_run_ends_the_same(tmp_path):
-    config = v3(**{**TINY, "epochs": 3}, n_clusters=3)
-    path = train(
+def tiny_train(config: TrainConfig, tmp_path, run: str, resume: bool = False):
+    """``train`` on the tiny splits, on the CPU, checkpointing into ``tmp_path/run-<run>``."""
+    return train(
         config,
-        tmp_path / "a",
+        tmp_path / run,
         "m",
         device=torch.device("cpu"),
         splits=tiny_splits(),
-        run_dir=tmp_path / "run-a",
+        run_dir=tmp_path / f"run-{run}",
+        resume=resume,
     )
+
+
+def test_keep_last_saves_the_last_epoch_and_a_resumed_run_ends_the_same(tmp_path):
+    config = v3(**{**TINY, "epochs": 3}, n_clusters=3)
+    path = tiny_train(config, tmp_path, "a")
     meta = json.loads(path.read_text())
     assert meta["recipe"]["keep_epoch"] == "last" and meta["recipe"]["fresh_binarization"] is True
     history = meta["training"]["history"]
@@ -82,23 +88,8 @@ def test_keep_last_saves_the_last_epoch_and_a_resumed_run_ends_the_same(tmp_path
     assert again["conditional_entropy"] == pytest.approx(history[-1]["conditional_entropy"], abs=1e-5)
     # two epochs, then resumed to three, gives the same last epoch bit for bit
     short = TrainConfig.from_dict({**config.to_dict(), "epochs": 2})
-    train(
-        short,
-        tmp_path / "b",
-        "m",
-        device=torch.device("cpu"),
-        splits=tiny_splits(),
-        run_dir=tmp_path / "run-b",
-    )
-    resumed = train(
-        config,
-        tmp_path / "b",
-        "m",
-        device=torch.device("cpu"),
-        splits=tiny_splits(),
-        run_dir=tmp_path / "run-b",
-        resume=True,
-    )
+    tiny_train(short, tmp_path, "b")
+    resumed = tiny_train(config, tmp_path, "b", resume=True)
     assert json.loads(resumed.read_text())["training"]["history"] == history
 
 

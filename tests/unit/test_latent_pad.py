@@ -103,16 +103,20 @@ def test_pad_data_is_json_with_the_image_and_without_points_when_held():
         lp.pad_data(points=None, **{**kwargs, "region": ((0, float("nan")), (0, 1))})
 
 
+#: the smallest pad_data arguments: a pad with no points and no image yet
+BASE = dict(
+    version="abc",
+    points=None,
+    region=((-1, 1), (-1, 1)),
+    bounds=((-2, 2), (-2, 2)),
+    z=(0, 0),
+    ack=0,
+    image_png=None,
+)
+
+
 def test_pad_data_carries_the_decoder_only_when_given_and_plain_fields_always():
-    base = dict(
-        version="abc",
-        points=None,
-        region=((-1, 1), (-1, 1)),
-        bounds=((-2, 2), (-2, 2)),
-        z=(0, 0),
-        ack=0,
-        image_png=None,
-    )
+    base = dict(BASE)
     data = lp.pad_data(**base)
     assert data["decoder"] is None and data["decoder_version"] == "" and data["image"] is None
     assert data["row_k"] == [] and data["view"] == ""
@@ -133,15 +137,7 @@ def test_pad_data_carries_the_decoder_only_when_given_and_plain_fields_always():
 
 
 def test_pad_data_says_how_the_canvas_is_shaped_and_whether_it_is_a_picture_only():
-    base = dict(
-        version="abc",
-        points=None,
-        region=((-1, 1), (-1, 1)),
-        bounds=((-2, 2), (-2, 2)),
-        z=(0, 0),
-        ack=0,
-        image_png=None,
-    )
+    base = dict(BASE)
     data = lp.pad_data(**base)  # a free canvas, as tall as asked, that a person works
     assert (data["equal_scale"], data["static"], data["frame"], data["hint_lines"]) == (False, False, None, 0)
     data = lp.pad_data(

@@ -347,23 +347,9 @@ def show_pad(spec: PadSpec) -> None:
     data = lp.pad_data(
         version=points.version,
         points=points.payload() if send_points else None,
-        region=spec.region,
-        bounds=spec.ranges,
-        z=(u, v),
         ack=pad.ack,
-        image_png=image,
-        caption=spec.caption_format.format(u=f"{u:.2f}", v=f"{v:.2f}"),
-        title=spec.title,
-        row_png=row,
-        row_title=spec.row_title,
-        overlays=spec.overlays,
-        colours=DIGIT_COLOURS,
-        height_px=fit(spec.height_px),  # whole on a projector's first screen
-        equal_scale=spec.equal_scale,
-        hint_lines=spec.hint_lines,
         pick_px=PAD_PICK_PX,
-        hint=spec.hint,
-        axes=spec.axes,
+        **_drawn(spec, u, v, image, row),
         decoder=decoder.payload if send_decoder else None,
         decoder_version=decoder.version if decoder is not None else "",
         view=spec.view,
@@ -376,6 +362,29 @@ def show_pad(spec: PadSpec) -> None:
     if spec.url:
         now = {"u": float(u), "v": float(v), "zoom": spec.zoom_now()}
         ps.url_out({name: now[name] for name in spec.url} | dict(spec.url_extra))
+
+
+def _drawn(spec: PadSpec, u: float, v: float, image: Any, row: Any) -> dict[str, Any]:
+    """What a pad draws of ``spec`` at z = (u, v), live or static: its region, axes, overlays, hint, size and
+    the decoded ``image`` (and ``row``) with their captions (:func:`views.components.latent_pad.pad_data`'s
+    keyword arguments)."""
+    return {
+        "region": spec.region,
+        "bounds": spec.ranges,
+        "z": (u, v),
+        "image_png": image,
+        "caption": spec.caption_format.format(u=f"{u:.2f}", v=f"{v:.2f}"),
+        "title": spec.title,
+        "row_png": row,
+        "row_title": spec.row_title,
+        "overlays": spec.overlays,
+        "colours": DIGIT_COLOURS,
+        "height_px": fit(spec.height_px),  # whole on a projector's first screen
+        "equal_scale": spec.equal_scale,
+        "hint_lines": spec.hint_lines,
+        "hint": spec.hint,
+        "axes": spec.axes,
+    }
 
 
 #: :func:`show_pad` in a fragment of its own: a drag, an arrow key or a slider reruns only the pad
@@ -396,23 +405,9 @@ def show_static_pad(spec: PadSpec, key: str, frame: int) -> None:
     data = lp.pad_data(
         version=spec.points.version,
         points=spec.points.payload(),
-        region=spec.region,
-        bounds=spec.ranges,
-        z=(u, v),
         ack=0,
-        image_png=image,
-        caption=spec.caption_format.format(u=f"{u:.2f}", v=f"{v:.2f}"),
-        title=spec.title,
-        row_png=row,
-        row_title=spec.row_title,
-        overlays=spec.overlays,
-        colours=DIGIT_COLOURS,
-        height_px=fit(spec.height_px),  # whole on a projector's first screen
-        equal_scale=spec.equal_scale,
-        hint_lines=spec.hint_lines,
         pick_points=False,
-        hint=spec.hint,
-        axes=spec.axes,
+        **_drawn(spec, u, v, image, row),
         static=True,
         frame=frame,
     )
