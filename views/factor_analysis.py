@@ -49,6 +49,9 @@ FRAME_SECONDS = 0.15
 FRAME_BUDGET_S = 0.1
 CLICK_BUDGET_S = 0.4  # the frame of a step button: a short run is done at once
 SCATTER_KEY = "fa_scatter"
+#: lecture mode: the learning curves this tall (CSS px; 440 elsewhere), so that their x-axis and legend lie
+#: on a projector's first screen (1280x720) at 100 %: at 440 the chart's bottom was at 779 px (issue 33)
+LECTURE_CURVES_PX = 360
 STEPS_PER_FRAME = [1, 5, 10, 25, 50, 100, 200, 500]
 MAX_N_STEPS = 100_000  # the "N steps" field
 
@@ -408,6 +411,7 @@ def frames(playing: bool) -> bool:
                 fa.true_evidence,
                 fa.mle_evidence,
                 zoom_last_phase=zoom,
+                height=LECTURE_CURVES_PX if lecture_on else 440,
             ),
             frame,
             export_name=export_name("fa", "elbo-evidence-gap", "png", step=fa.steps),

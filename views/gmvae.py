@@ -59,6 +59,9 @@ from views.components.model_metrics import metrics_row
 P = "gmvae"
 GALLERY_PER_CLUSTER = 15
 GALLERY_FACTOR = 2
+#: lecture mode: the pad's canvas this tall (CSS px; ``pf.PAD_HEIGHT`` elsewhere), so that it lies whole on a
+#: projector's first screen (1280x720) at 100 %: at ``pf.PAD_HEIGHT`` its bottom was at 744 px (issue 33)
+LECTURE_PAD_PX = 390
 state = st.session_state
 
 limit_cpu_threads(1)  # per-interaction decodes are small: one thread is fastest (see views/_latent_common.py)
@@ -333,6 +336,7 @@ def cluster_pad(
         "its μ(y) · click a dot: classify that test image below · arrow keys: move z · wheel: zoom",
         overlays={"lines": [], "marks": cluster_marks(bundle, cluster, highlight)},
         url=("u", "v"),
+        height_px=LECTURE_PAD_PX if lecture.lecture_mode() else pf.PAD_HEIGHT,
     )
     target = _pad_target(bundle, cluster, spec.z())
     return replace(spec, title=target.title, caption_format=target.caption_format, view=target.view)

@@ -81,10 +81,11 @@ def open_in_lecture_mode(page, base_url: str, spec: LecturePage, scale: int = 10
 
 
 def bottoms(page, spec: LecturePage) -> dict[str, float | None]:
-    """The bottom edge (CSS pixels from the top of the window, page not scrolled) of the picture and of each
-    control; ``None`` for one that is not on the page."""
+    """The bottom edge (CSS pixels from the top of the window, page not scrolled) of the picture, of each main
+    picture (:data:`MAIN_PICTURES`: GMVAE's pad as well as its samples) and of each control; ``None`` for one
+    that is not on the page."""
     found: dict[str, float | None] = {}
-    for selector in (spec.picture, *spec.controls):
+    for selector in dict.fromkeys((spec.picture, *MAIN_PICTURES[spec.name], *spec.controls)):
         locator = page.locator(selector).first
         box = locator.bounding_box() if locator.count() else None
         found[selector] = None if box is None else box["y"] + box["height"]

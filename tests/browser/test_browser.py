@@ -129,7 +129,8 @@ def test_page_renders_without_exception(page, warm_app_url: str, path: str, titl
 
 
 def test_fa_e_step_then_m_step(page, warm_app_url: str) -> None:
-    """An E-step moves the ELBO but not the evidence; an M-step moves the evidence."""
+    """An E-step moves the ELBO but not the evidence; an M-step moves the evidence, and the text on that
+    M-phase says the gap fell, as the chart shows (issue 33, item 3)."""
     open_page(page, f"{warm_app_url}/factor-analysis", "Factor analysis")
     assert metric(page, "Step") == "0"
     elbo0, evidence0 = metric(page, "Test ELBO (estimate)"), metric(page, "Exact evidence")
@@ -155,6 +156,14 @@ def test_fa_e_step_then_m_step(page, warm_app_url: str) -> None:
     poll(lambda: metric(page, "Step") == "200", STEP_TIMEOUT_S, "all 100 M-steps to run")
     wait_idle(page)
     assert_no_exception(page)
+    # issue 33, item 3: the text on the M-phase once said "the gap grows" while the chart's gap fell
+    reading = poll(
+        lambda: page.get_by_test_id("stMarkdownContainer").filter(has_text="Last phase:").all_inner_texts(),
+        STEP_TIMEOUT_S,
+        "the reading of the last phase",
+    )[0]
+    assert "M-step × 100" in reading and "steps 101–200" in reading, reading
+    assert "the gap fell" in reading and "grow" not in reading, reading
 
 
 def test_fa_play_shows_many_frames_and_the_camera_stays_where_the_user_turned_it(page, warm_app_url: str):

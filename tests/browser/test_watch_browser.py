@@ -2,7 +2,7 @@
 learning curves change several times), Pause stops them, a schedule plays its phases, and a drag on the
 paused map (the latent pad) decodes. The map is one square of one size playing and paused, its tick labels
 read (negative ones with a minus sign), and no metric label is cut, in lecture mode at 1280x720 and at
-1400x1000.
+1400x1000. After an M-phase the reading calls log p(x) by its name, not "the IWAE bound".
 """
 
 from __future__ import annotations
@@ -145,3 +145,25 @@ def test_the_map_is_one_square_playing_and_paused_and_the_metric_labels_are_whol
     # one shape and one size while it plays and while it is paused
     for size in (playing, again):
         assert abs(size[0] - paused[0]) <= 1 and abs(size[1] - paused[1]) <= 1, (paused, playing, again)
+
+
+def test_after_an_m_phase_the_reading_does_not_call_log_p_the_iwae_bound(page, warm_app_url: str):
+    """Issue 33, item 4: the M-step's reading called log p(x) "the IWAE bound", a lower bound on it."""
+    open_page(page, f"{warm_app_url}/watch", "Watch it learn")
+    field = page.locator(".st-key-watch_n input").first
+    field.fill("10")
+    field.press("Enter")
+    wait_idle(page)
+    page.locator(".st-key-watch_m button").first.click()
+    poll(lambda: step(page) == 10, PLAY_TIMEOUT_S, "the 10 M-steps to run")
+    page.get_by_role("button", name="Play", exact=True).wait_for(timeout=CHANGE_TIMEOUT_S * 1000)
+    wait_idle(page)
+    reading = poll(
+        lambda: (
+            page.get_by_test_id("stMarkdownContainer").filter(has_text="Last phase: M-step").all_inner_texts()
+        ),
+        CHANGE_TIMEOUT_S,
+        "the reading of the M-phase",
+    )[0]
+    assert_no_exception(page)
+    assert "(the IWAE bound)" not in reading and "a lower bound on log p(x)" in reading, reading
