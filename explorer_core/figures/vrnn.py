@@ -164,7 +164,7 @@ def prior_trajectory_figure(
                     "line": {"color": CURRENT_ROW_COLOUR, "width": 1.5, "dash": "dot"},
                 }
             )
-        title = "Prior means of z_t, the mean of p(z_t | h_t), over the rows"
+        title = "Prior means E[z_t | h_t], row by row"
     else:
         x, _, digit = _joined(prior_means[:, :, 0], t)
         y = _joined(prior_means[:, :, 1], t)[1]
@@ -383,7 +383,7 @@ def prior_trajectory_chart(
             {"name": "each digit", "color": SEQUENCE_COLOURS[0], "width": 1},
             {"name": f"average over the {n} digits", "color": "#000000", "width": 2.5},
         ]
-        title = "Prior means of z_t, the mean of p(z_t | h_t), over the rows"
+        title = "Prior means E[z_t | h_t], row by row"
     else:
         x, _, _ = _joined(prior_means[:, :, 0], t)
         y = _joined(prior_means[:, :, 1], t)[1]
