@@ -420,6 +420,6 @@ def prior_trajectory_chart(
         )
         legend = [{"name": "each digit's path (ring: row 1; dot: the latest row)", "color": "#787878"}]
         title = "Prior means of z_t in the latent plane"
-    if not done:
-        title += " (no row yet: press Next row or Play)"
+    if not done:  # (short: the live chart draws its title on one line)
+        title = "Prior means E[z_t | h_t]: no row yet (Next row)"
     return {"title": title, "height": int(height), "legend": legend, "panels": panels}
