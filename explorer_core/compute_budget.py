@@ -39,6 +39,16 @@ The budget bounds that work:
   need (``AEVB_SESSION_MEMORY_MB``, default 1024); pages refuse a configuration above it before anything is
   built.
 
+* **Heavy one-off work** (:meth:`ComputeBudget.one_off`: a true posterior's grid, a q* fit, a gap split,
+  a GIF build, a Watch configuration's first build and its Reset) takes a slot for as long as it runs, in
+  the same line as Play: a visitor waits (its place shown by ``on_wait``) instead of running it beside the
+  holders. A one-off holder is not reclaimed for silence while its block runs (it gives the slot back when
+  the block ends, whatever happens in it). A browser that already holds a slot (its own Play) runs it
+  inside that slot. The operator's never waits.
+* **A starved turn pauses.** The seconds a holder's paced steps and frames wait for other sessions' gestures
+  do not count towards its turn (:meth:`ComputeBudget.credit_turn`): a script clicking fast cannot use up the
+  holder's turn while the holder cannot train.
+
 Work that answers one gesture (a pad move, the encoding of a drawing, a cluster pick) never takes a slot:
 it is short, and a visitor must never wait behind someone's training for it.
 
@@ -92,6 +102,15 @@ GESTURE_RATE = 5.0
 GESTURE_BURST = 10
 #: sessions whose gesture buckets are remembered (the least recently seen are forgotten beyond it)
 GESTURE_SESSIONS = 4096
+#: seconds between two looks at the line of a session waiting for heavy one-off work
+ONE_OFF_POLL_S = 0.25
+#: seconds a session waits at most for a slot for heavy one-off work before it is told to try again
+ONE_OFF_MAX_WAIT_S = 300.0
+
+
+class ComputeBusyError(RuntimeError):
+    """No slot came for a heavy one-off job within its longest wait (:meth:`ComputeBudget.one_off`); the
+    message says so in words for the visitor."""
 
 
 def default_slots() -> int:
@@ -162,8 +181,9 @@ class Ticket:
     bypass: bool = False
     reason: str = ""
 
-    def message(self) -> str:
-        """One line for the visitor: what is going on and where they are in line."""
+    def message(self, then: str = "Play starts by itself when it is your turn") -> str:
+        """One line for the visitor: what is going on and where they are in line; ``then``: what happens
+        when the visitor's turn comes."""
         if self.granted:
             return "Running." if not self.bypass else "Running (operator: not limited)."
         place = {1: "next", 2: "2nd", 3: "3rd"}.get(self.position, f"{self.position}th")
@@ -173,10 +193,7 @@ class Ticket:
         )
         if self.reason and self.reason != "busy":
             busy = self.reason
-        return (
-            f"{busy}. You are {place} in line ({self.waiting} waiting); Play starts by itself when it is "
-            "your turn."
-        )
+        return f"{busy}. You are {place} in line ({self.waiting} waiting); {then}."
 
 
 @dataclass
@@ -186,6 +203,7 @@ class _Holder:
     tokens: float
     refilled: float
     since: float
+    pinned: bool = False  # a one-off job's block runs: not reclaimed for silence
 
 
 class ComputeBudget:
@@ -349,6 +367,82 @@ class ComputeBudget:
                 "reclaimed": self.reclaimed,
             }
 
+    def credit_turn(self, holder: str, seconds: float) -> None:
+        """``seconds`` that ``holder`` could not use (its frame waited for other sessions' gestures) do not
+        count towards its turn: its turn's start moves that much later (no-op for a non-holder)."""
+        if not seconds > 0:
+            return
+        with self._lock:
+            held = self._holders.get(str(holder))
+            if held is not None:
+                held.since = min(self._clock(), held.since + float(seconds))
+
+    @contextlib.contextmanager
+    def one_off(
+        self,
+        holder: str,
+        operator: bool = False,
+        *,
+        group: str | None = None,
+        on_wait: Callable[[Ticket], None] | None = None,
+        poll_s: float = ONE_OFF_POLL_S,
+        max_wait_s: float = ONE_OFF_MAX_WAIT_S,
+    ) -> Iterator[Ticket]:
+        """Heavy one-off work (a posterior grid, a q* fit, a gap split, a GIF build, a Watch run's first
+        build) runs inside this block, holding a slot of the budget for as long as it runs.
+
+        The operator's runs at once (no slot). A session whose browser ``group`` already holds a slot (a
+        holder id ``"<group>/..."``: its own Play on some page) runs inside that slot. Otherwise ``holder``
+        joins the line (:meth:`acquire`), and the block waits until it is granted, looking every ``poll_s``
+        seconds and telling ``on_wait`` its :class:`Ticket` each time (a page shows the place in line; a
+        Streamlit run that the visitor left ends there, ``on_wait`` raising). While the block runs the slot
+        is not reclaimed for silence; it is given back when the block ends, also on an exception.
+
+        Yields:
+            The granted :class:`Ticket`.
+
+        Raises:
+            ComputeBusyError: no slot within ``max_wait_s`` seconds (the place in line is given up).
+        """
+        holder = str(holder)
+        if operator:
+            yield self._ticket_now(True, bypass=True)
+            return
+        if group is not None and self._group_holds(str(group)):
+            yield self._ticket_now(True)
+            return
+        start = self._clock()
+        try:
+            while True:
+                ticket = self.acquire(holder)
+                if ticket.granted:
+                    with self._lock:
+                        held = self._holders.get(holder)
+                        if held is not None:
+                            held.pinned = True
+                    break
+                if self._clock() - start >= max_wait_s:
+                    raise ComputeBusyError(
+                        f"{ticket.message(then='try again in a minute')} (no turn came within "
+                        f"{max_wait_s:.0f} s)"
+                    )
+                if on_wait is not None:
+                    on_wait(ticket)
+                self._sleep(poll_s)
+            yield ticket
+        finally:
+            self.release(holder)
+
+    def _group_holds(self, group: str) -> bool:
+        """Whether a holder of ``group`` (id ``"<group>/..."``) holds a slot now."""
+        with self._lock:
+            self._reclaim_locked(self._clock())
+            return any(h.startswith(group + "/") for h in self._holders)
+
+    def _ticket_now(self, granted: bool, bypass: bool = False) -> Ticket:
+        with self._lock:
+            return self._ticket_locked(granted, 0, bypass=bypass)
+
     # --- the step rate ----------------------------------------------------------------------------------
     def take_steps(self, holder: str, wanted: int) -> int:
         """How many of ``wanted`` steps ``holder`` may run now (0..wanted), at most ``step_rate`` a second
@@ -386,6 +480,7 @@ class ComputeBudget:
                 now = self._clock()
                 if waited > 0:  # the time given to the gesture earns no steps (no burst right after it)
                     held.refilled = min(now, held.refilled + waited)
+                    held.since += waited  # nor does it count towards the holder's turn
                 self._refill(held, now)
                 if held.tokens >= 1 - 1e-6:  # (a refill may fall a rounding error short of a whole step)
                     held.tokens -= 1
@@ -512,7 +607,9 @@ class ComputeBudget:
         self._line.pop(holder, None)
 
     def _reclaim_locked(self, now: float) -> list[str]:
-        gone = [h for h, held in self._holders.items() if now - held.seen > self.timeout_s]
+        gone = [
+            h for h, held in self._holders.items() if now - held.seen > self.timeout_s and not held.pinned
+        ]
         gone += [h for h, (seen, _) in self._line.items() if now - seen > self.timeout_s]
         for h in gone:
             self._release_locked(h)

@@ -12,24 +12,25 @@ import hashlib
 import io
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from explorer_core.shared_cache import OnceCache
+
 #: the longest animation written (frames), so that a GIF of a long history stays a few MB at most
 MAX_GIF_FRAMES = 300
 
 
-class ExportCache:
+class ExportCache(OnceCache[bytes]):
     """Built exports kept by their content, shared by every session of the server (issue 34): Streamlit calls
     a download's build function again for every request of the file, so a GIF asked for thirty times was
     built thirty times. Here a key that names the content (the model and the seed and N; a digest of the
     frames) is built once and then served from memory; identical requests that arrive together wait for the
-    one build. Bounded in entries and bytes, least recently used first out.
+    one build. Bounded in entries and bytes, least recently used first out
+    (:class:`explorer_core.shared_cache.OnceCache` of ``bytes``).
 
     Args:
         max_entries: exports kept at most (>= 1).
@@ -40,60 +41,15 @@ class ExportCache:
     """
 
     def __init__(self, max_entries: int = 32, max_bytes: int = 64 * 2**20):
-        if max_entries < 1 or max_bytes < 1:
-            raise ValueError(f"bounds must be >= 1, got {max_entries} entries and {max_bytes} bytes.")
-        self.max_entries, self.max_bytes = int(max_entries), int(max_bytes)
-        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._building: dict[Hashable, threading.Lock] = {}
-        self._lock = threading.Lock()
-        self.builds = 0  # how many times a build function ran (for tests and benchmarks)
-
-    @property
-    def size_bytes(self) -> int:
-        """The bytes held now."""
-        with self._lock:
-            return sum(len(v) for v in self._items.values())
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
+        super().__init__(max_entries, max_bytes, size=len)
 
     def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
-        """The export named ``key``: from memory, or ``build()`` (once, whoever else asks meanwhile).
+        """The export named ``key``: from memory, or ``bytes(build())`` (once, whoever else asks meanwhile).
 
         Raises:
             whatever ``build`` raises (nothing is kept then; the next request builds again).
         """
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            gate = self._building.setdefault(key, threading.Lock())
-        with gate:  # one build per key at a time: the others wait for it and then find it kept
-            with self._lock:
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    return self._items[key]
-            data = None
-            try:
-                data = bytes(build())
-            finally:
-                with self._lock:  # kept before the gate goes, so no request falls between the two
-                    self._building.pop(key, None)
-                    if data is not None:
-                        self.builds += 1
-                        self._keep(key, data)
-            return data
-
-    def _keep(self, key: Hashable, data: bytes) -> None:
-        """Keep ``data`` under ``key`` within the bounds (the caller holds the lock)."""
-        if len(data) > self.max_bytes:
-            return
-        self._items[key] = data
-        while (
-            len(self._items) > self.max_entries or sum(len(v) for v in self._items.values()) > self.max_bytes
-        ):
-            self._items.popitem(last=False)
+        return super().get_or_build(key, lambda: bytes(build()))
 
 
 #: the server's one export cache (every page's GIFs)
@@ -325,10 +281,15 @@ def latent_map_gif(
 
 
 def cached_latent_map_gif(
-    frames: Sequence[tuple[int, np.ndarray]], labels: np.ndarray, colours: Sequence[str]
+    frames: Sequence[tuple[int, np.ndarray]],
+    labels: np.ndarray,
+    colours: Sequence[str],
+    run: Callable[[Callable[[], bytes]], bytes] | None = None,
 ) -> bytes:
     """:func:`latent_map_gif` kept in :data:`EXPORTS` by its content (:func:`frames_digest`): the same frames
-    asked for again, by any session, are served without encoding them again. Raises as
+    asked for again, by any session, are served without encoding them again. ``run(build)``: how a build
+    runs (the page passes one that waits for the compute budget; default: at once). Raises as
     :func:`latent_map_gif`."""
     key = ("latent-map-gif", frames_digest(frames, labels), tuple(colours))
-    return EXPORTS.get_or_build(key, lambda: latent_map_gif(frames, labels, colours))
+    build = lambda: latent_map_gif(frames, labels, colours)  # noqa: E731
+    return EXPORTS.get_or_build(key, build if run is None else lambda: run(build))

@@ -39,7 +39,7 @@ from explorer_core.figures.vrnn import prior_trajectory_chart, row_terms_figure
 from views._models import model_picker
 from views.components import lecture, model_panel
 from views.components.charts import plotly_chart
-from views.components.compute_slot import SlotGate
+from views.components.compute_slot import SlotGate, one_off_runner
 from views.components.images import drawing_panel, show_image, source_radio
 from views.components.live_chart import live_chart
 from views.components.model_metrics import metrics_row
@@ -236,12 +236,13 @@ def generation_panel(playing: bool) -> bool:
             "Show the sampled rows (what is fed back) instead of the Bernoulli means",
             key=f"{P}_show_samples",
         )
-        n, seed = gen.n, gen.seed
+        n, seed, run = gen.n, gen.seed, one_off_runner()
         st.download_button(
             "This generation, row by row (GIF)",
-            # built once per model, N and seed for the whole server, then served again (issue 34)
+            # built once per model, N and seed for the whole server, then served again; a build waits for
+            # the compute budget's line (issue 34)
             data=lambda: EXPORTS.get_or_build(
-                ("vrnn-gif", model_key, n, seed), lambda: vrnn_generation_gif(model, n, seed)
+                ("vrnn-gif", model_key, n, seed), lambda: run(lambda: vrnn_generation_gif(model, n, seed))
             ),
             file_name=export_name("vrnn", f"generation-n{n}-seed{seed}", "gif", model=description.name),
             mime="image/gif",

@@ -25,7 +25,7 @@ import numpy as np
 import streamlit as st
 
 from explorer_core.access import class_mode
-from explorer_core.compute_budget import session_memory_limit
+from explorer_core.compute_budget import ComputeBusyError, session_memory_limit
 from explorer_core.data import MNISTUnavailable
 from explorer_core.device import limit_cpu_threads
 from explorer_core.evaluation.metrics import ACTIVE_UNIT_VARIANCE
@@ -58,7 +58,7 @@ from views.components import lecture
 from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components import posterior_panel as pp
-from views.components.compute_slot import SlotGate
+from views.components.compute_slot import SlotGate, heavy_work, one_off_runner
 from views.components.images import png_download
 from views.components.live_chart import live_chart
 from views.components.page_state import Region, WatchState, operator
@@ -98,9 +98,13 @@ def cached_data(n_train: int, likelihood: str, n_eval: int, n_map: int):
     return load_watch_data(WatchConfig(n_train=n_train, likelihood=likelihood, n_eval=n_eval, n_map=n_map))
 
 
-def new_experiment(config: WatchConfig) -> str | None:
+def new_experiment(config: WatchConfig, in_callback: bool = False) -> str | None:
     """Start a fresh run in this session (stopping the old one's thread); an error message instead when it
-    cannot start, also when its memory estimate is above what a session may use (checked first)."""
+    cannot start, also when its memory estimate is above what a session may use (checked first), when the
+    server's memory budget cannot hold it, or when no compute slot came for its build (a visitor's build,
+    a few seconds of CPU for a large configuration, waits in the compute budget's line: heavy one-off work,
+    :func:`views.components.compute_slot.heavy_work`; ``in_callback``: called from a widget's callback,
+    which shows no place in line)."""
     refusal = memory_refusal(config, session_memory_limit())
     if refusal:
         return f"Cannot start this run: {refusal}"
@@ -121,9 +125,12 @@ def new_experiment(config: WatchConfig) -> str | None:
     except ServerFullError as err:
         return f"Cannot start this run: {err}"
     try:
-        data = cached_data(config.n_train, config.likelihood, config.n_eval, config.n_map)
-        work.put("watch", PacedWatchExperiment(config, data), reservation)
+        with heavy_work("this run", show_place=not in_callback):
+            data = cached_data(config.n_train, config.likelihood, config.n_eval, config.n_map)
+            work.put("watch", PacedWatchExperiment(config, data), reservation)
         reservation = None  # held by the session's work now
+    except ComputeBusyError as err:
+        return f"Cannot start this run now. {err}"
     except MNISTUnavailable as err:
         return f"MNIST is needed for this page. {err}"
     except (WatchError, ValueError) as err:
@@ -345,7 +352,7 @@ def export_run() -> None:
 
 def reset() -> None:
     """↺ Reset: a fresh run with the same configuration."""
-    message = new_experiment(work["watch"].config)
+    message = new_experiment(work["watch"].config, in_callback=True)
     if message:
         state.watch_note = message
 
@@ -618,7 +625,9 @@ def frame(playing: bool) -> bool:
             # (kept by its frames' content for the whole server: a second request is not encoded again)
             data=b""
             if playing
-            else partial(cached_latent_map_gif, ex.recent_maps(), ex.map_labels, DIGIT_COLOURS),
+            else partial(
+                cached_latent_map_gif, ex.recent_maps(), ex.map_labels, DIGIT_COLOURS, run=one_off_runner()
+            ),
             file_name=export_name("watch", "map-forming", "gif", step=f.step),
             mime="image/gif",
             on_click="ignore",

@@ -149,3 +149,50 @@ def test_an_l20_model_splits_its_gap_on_request_with_the_lower_bound_caveat():
     approximation, amortization = metric(at, "Approximation gap (est.)"), metric(at, "Amortization gap")
     assert amortization >= 0 and evidence >= elbo
     assert approximation + amortization == pytest.approx(evidence - elbo, abs=1e-2)
+
+
+def test_a_visitors_posterior_waits_for_a_compute_slot(monkeypatch):
+    """Issue 34: in class mode a visitor's true posterior (heavy one-off work) waits in the compute budget's
+    line while another visitor's Play holds the one slot, and is computed once that slot frees; the slot is
+    given back afterwards. The same image asked for again is served from the shared cache at once."""
+    import threading
+    import time
+
+    import explorer_core.compute_budget as cb
+    from views.components import posterior_panel as panel
+
+    monkeypatch.setenv("AEVB_CLASS_MODE", "1")
+    monkeypatch.delenv("AEVB_OPERATOR_PASSPHRASE", raising=False)
+    budget = cb.ComputeBudget(slots=1, timeout_s=60.0)
+    monkeypatch.setattr(cb, "_PROCESS_BUDGET", budget)
+    panel.PICTURES.clear()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(str(VIEWS / "vae.py")).run()
+    if "vae-cb-l2" not in str(at.session_state[f"{P}_model"]):
+        pytest.skip("the shipped 2-D VAE is not there")
+    assert budget.acquire("another-browser/watch").granted  # someone's Play holds the slot
+    seen_waiting: list[list[str]] = []
+
+    def free_later() -> None:
+        time.sleep(2.0)
+        seen_waiting.append(budget.snapshot()["waiting"])
+        budget.release("another-browser/watch")
+
+    thread = threading.Thread(target=free_later, daemon=True)
+    thread.start()
+    start = time.perf_counter()
+    at.checkbox(key=f"{P}_post_show").check().run()
+    waited = time.perf_counter() - start
+    thread.join(10)
+    assert not at.exception, at.exception
+    assert waited >= 2.0  # it did not run beside the holder
+    assert len(seen_waiting[0]) == 1 and seen_waiting[0][0].endswith("/once")  # it waited in the line
+    assert metric(at, "Gap KL(q‖p)") >= 0
+    assert budget.snapshot()["holders"] == [] and budget.snapshot()["waiting"] == []
+    builds = panel.PICTURES.builds
+    assert budget.acquire("another-browser/watch").granted  # busy again: a cached picture does not wait
+    at.run()  # the same image again, with the slot busy: served from the shared cache (a wait would last
+    # past the run's timeout)
+    assert not at.exception, at.exception
+    assert panel.PICTURES.builds == builds and metric(at, "Gap KL(q‖p)") >= 0
+    budget.release("another-browser/watch")

@@ -386,3 +386,91 @@ def test_two_tabs_of_one_browser_hold_one_place_in_line(clock):
     assert b.acquire(other).position == 2
     # without the cookie (AppTest, cookies refused) each session is its own place
     assert browser_id({}, "session-7") == "session-7" and browser_id(None, "s") == "s"
+
+
+# --- heavy one-off work (issue 34) ----------------------------------------------------------------------
+def test_one_off_work_waits_in_line_for_a_slot_and_gives_it_back(clock):
+    """A posterior grid, a q* fit, a GIF build: with the one slot held by someone's Play, the one-off job
+    waits in the same line (told its place each time it looks), runs when the slot frees, holds it while
+    it runs, and gives it back at the end."""
+    b = budget(clock, slots=1)
+    assert b.acquire("player/watch").granted
+    places: list[int] = []
+
+    def on_wait(ticket):
+        places.append(ticket.position)
+        assert "is computed when your turn comes" in ticket.message(
+            then="it is computed when your turn comes"
+        )
+        if len(places) == 3:
+            b.release("player/watch")  # the holder pauses
+
+    with b.one_off("visitor/once", on_wait=on_wait) as ticket:
+        assert ticket.granted and not ticket.bypass
+        assert b.snapshot()["holders"] == ["visitor/once"]
+        assert not b.acquire("late/watch").granted  # a later Play waits behind the job
+    assert places == [1, 1, 1]
+    assert "visitor/once" not in b.snapshot()["holders"]
+    assert b.acquire("late/watch").granted
+
+
+def test_one_off_work_of_the_operator_never_waits(clock):
+    b = budget(clock, slots=1)
+    assert b.acquire("player/watch").granted
+    with b.one_off("lecturer/once", operator=True, on_wait=lambda t: pytest.fail("the operator waited")) as t:
+        assert t.granted and t.bypass
+    assert b.snapshot()["holders"] == ["player/watch"]  # took no slot, released none
+
+
+def test_one_off_work_runs_inside_its_own_browsers_slot(clock):
+    """A browser whose Play holds the slot (another tab) does not wait behind itself."""
+    b = budget(clock, slots=1)
+    assert b.acquire("browser1/watch").granted
+    with b.one_off("browser1/once", group="browser1", on_wait=lambda t: pytest.fail("waited on itself")):
+        pass
+    assert b.snapshot()["holders"] == ["browser1/watch"]  # its Play keeps the slot
+
+
+def test_a_one_off_job_gives_its_slot_back_when_it_fails_and_is_not_reclaimed_while_it_runs(clock):
+    b = budget(clock, slots=1, timeout_s=10.0)
+    with pytest.raises(RuntimeError, match="boom"), b.one_off("visitor/once"):
+        clock.t += 60  # a long build sends no heartbeat: still its slot
+        assert b.holds("visitor/once")
+        raise RuntimeError("boom")
+    assert b.snapshot()["holders"] == []
+
+
+def test_a_one_off_job_that_waits_too_long_is_told_and_leaves_the_line(clock):
+    from explorer_core.compute_budget import ComputeBusyError
+
+    b = budget(clock, slots=1, timeout_s=1000.0)
+    assert b.acquire("player/watch").granted
+    with pytest.raises(ComputeBusyError, match="try again"), b.one_off("visitor/once", max_wait_s=5.0):
+        pytest.fail("ran without a slot")
+    assert b.snapshot()["waiting"] == []
+
+
+def test_a_holder_starved_by_gestures_keeps_its_turn(clock):
+    """The seconds a holder's frames wait for other sessions' gestures do not use up its turn."""
+    b = budget(clock, slots=1, turn_s=120.0, timeout_s=1000.0)
+    assert b.acquire("holder").granted
+    assert not b.acquire("waiter").granted
+    clock.t += 100
+    b.credit_turn("holder", 50.0)  # half of that time it could not train
+    clock.t += 60  # 160 s held, 110 s of them usable: its turn goes on
+    assert b.acquire("holder").granted
+    clock.t += 20  # 130 s usable: over
+    assert not b.acquire("holder").granted
+
+
+def test_a_paced_step_that_waits_for_a_gesture_does_not_count_towards_the_turn():
+    """``pace`` credits the holder's turn with the time it waited for a gesture (real clock: the gesture is
+    held by another thread)."""
+    b = ComputeBudget(slots=1, timeout_s=100.0, step_rate=1000.0, gesture_wait_s=0.2, gesture_linger_s=0.0)
+    assert b.acquire("holder").granted
+    since = b._holders["holder"].since
+    ended = threading.Event()
+    thread = held_gesture(b, 0.15, ended)
+    assert b.pace("holder")
+    thread.join(5)
+    assert b._holders["holder"].since - since >= 0.1

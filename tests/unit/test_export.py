@@ -182,3 +182,45 @@ def test_the_map_gif_is_kept_by_its_frames_content(monkeypatch):
     moved = [(10, frames[0][1]), (20, frames[1][1] + 1e-3)]
     export.cached_latent_map_gif(moved, labels, colours)  # other content: built
     assert export.EXPORTS.builds == 2
+
+
+def test_a_shared_cache_builds_each_key_once_and_stays_within_its_bounds():
+    """OnceCache (issue 34): one build per key (also for requests that arrive together), bounded in
+    entries and bytes, nothing kept from a failed build."""
+    import threading
+
+    import numpy as np
+
+    from explorer_core.shared_cache import OnceCache, approx_nbytes
+
+    cache = OnceCache(max_entries=3, max_bytes=10_000, size=approx_nbytes)
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(5)
+        return np.zeros(100)  # 800 bytes
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get_or_build("a", slow))) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    started.wait(5)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert cache.builds == 1 and len(results) == 4 and all(r is results[0] for r in results)
+    for key in "bcd":
+        cache.get_or_build(key, lambda: np.zeros(100))
+    assert len(cache) == 3 and "a" not in cache  # least recently used out
+    cache.get_or_build("big", lambda: np.zeros(2000))  # 16 kB > 10 kB: served, not kept
+    assert "big" not in cache and cache.size_bytes <= 10_000
+
+    def boom():
+        raise ValueError("bad")
+
+    with pytest.raises(ValueError):
+        cache.get_or_build("e", boom)
+    assert "e" not in cache

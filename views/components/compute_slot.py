@@ -22,10 +22,11 @@ a cluster pick, "Next row") never goes through here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -95,6 +96,56 @@ def announce_gestures_on_arrival() -> bool:
         runtime.handle_backmsg = handle_backmsg
         _announcing.append(runtime)
         return True
+
+
+#: the holder id's last part for a browser's heavy one-off work (``<browser id>/once``)
+ONE_OFF_KEY = "once"
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def heavy_work(what: str, show_place: bool = True) -> Iterator[None]:
+    """Run the block, a heavy one-off job of this session (``what``: e.g. "the true posterior of this
+    image"), through the compute budget (:meth:`ComputeBudget.one_off`): while no slot is free the visitor
+    waits in the line, told its place in a message that goes when the turn comes; the operator never waits.
+    ``show_place``: False in a widget's callback, which must not draw (the run's status shows it waits).
+
+    Raises:
+        ComputeBusyError: no turn came within the budget's longest wait (the caller tells the visitor).
+    """
+    placeholder = st.empty() if show_place else None
+
+    def on_wait(ticket: Ticket) -> None:
+        if placeholder is not None:
+            placeholder.info(
+                ticket.message(then=f"{what} is computed when your turn comes"),
+                icon=":material/hourglass_top:",
+            )
+
+    try:
+        with process_budget().one_off(
+            f"{client_id()}/{ONE_OFF_KEY}", operator=operator(), group=client_id(), on_wait=on_wait
+        ):
+            if placeholder is not None:
+                placeholder.empty()
+            yield
+    finally:
+        if placeholder is not None:
+            placeholder.empty()
+
+
+def one_off_runner() -> Callable[[Callable[[], T]], T]:
+    """``run(build)``, which calls ``build`` as this session's heavy one-off work through the compute budget
+    (:meth:`ComputeBudget.one_off`), for a download's file: Streamlit builds it when clicked, in a thread
+    of its own with no session, so the session's identity is taken now, in the page's run. The download
+    waits for its turn (no message: the browser's download waits); the operator's never does."""
+    holder, group, is_operator = f"{client_id()}/{ONE_OFF_KEY}", client_id(), operator()
+
+    def run(build: Callable[[], T]) -> T:
+        with process_budget().one_off(holder, operator=is_operator, group=group):
+            return build()
+
+    return run
 
 
 def _no_wait() -> None:
@@ -171,7 +222,8 @@ class SlotGate:
         operator's session. A frame that waited long for something else (Watch's frame waits for the
         trainer's next parameters) calls it again before its own heavy part."""
         if not operator():
-            self.budget.wait_for_gestures()
+            # the wait for other sessions' gestures does not use up this holder's turn
+            self.budget.credit_turn(self.holder, self.budget.wait_for_gestures())
 
     def give_way(self, playing: bool) -> Callable[[], None]:
         """What a frame calls between the parts of its drawing (Python that holds the GIL a gesture's run

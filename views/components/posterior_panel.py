@@ -7,8 +7,11 @@ E-step: q*(z|x) fitted to this one image, animated from q_phi (▶ Play), then t
 and amortization (Cremer, Li & Duvenaud 2018).
 
 Costs: the posterior of an image is computed once per (model, image, label) and kept for the process
-(``st.cache_resource``, bounded); the q* fit's frames likewise, when Play is first pressed. The animation
-replays the kept frames, so playing it computes nothing.
+(:class:`explorer_core.shared_cache.OnceCache`, bounded in count and bytes, shared by every session); the q*
+fit's frames likewise, when Play is first pressed. The animation replays the kept frames, so playing it
+computes nothing. Each computation is heavy one-off work of the visitor's: it waits for a slot of the
+server's compute budget (:func:`views.components.compute_slot.heavy_work`) and the visitor sees its place
+in line meanwhile; the operator never waits.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import streamlit as st
 import torch
 
+from explorer_core.compute_budget import ComputeBusyError
 from explorer_core.explore.posterior import PosteriorPicture, QStarFrame, posterior_picture, qstar_frames
 from explorer_core.figures.common import EXACT_COLOUR
 from explorer_core.figures.posterior import posterior_chart
@@ -32,12 +36,16 @@ from explorer_core.inference.posterior import (
     gap_split,
     worse_mode_tolerance,
 )
+from explorer_core.shared_cache import OnceCache, approx_nbytes
 from views.components import latent_pad as lp
+from views.components.compute_slot import heavy_work
 from views.components.live_chart import live_chart
 from views.components.player import Player
 
 #: images whose posterior is kept per process (each a few hundred kB)
 KEPT_PICTURES = 48
+#: the bytes those may take at most (each cache)
+KEPT_BYTES = 64 * 2**20
 #: seconds between the q* animation's frames
 FRAME_SECONDS = 0.15
 
@@ -47,24 +55,39 @@ def image_key(x: torch.Tensor) -> str:
     return hashlib.sha256(x.detach().float().cpu().numpy().tobytes()).hexdigest()[:32]
 
 
-@st.cache_resource(max_entries=KEPT_PICTURES, show_spinner=False)
-def _picture(model_key: str, key: str, label: int | None, _model: Any, _x: torch.Tensor) -> PosteriorPicture:
-    with torch.inference_mode(False):
-        return posterior_picture(_model, _x, label)
+#: computed posteriors, q* fits and gap splits, shared by every session: each is computed once per (model,
+#: image, label), bounded in count and bytes (issue 34)
+PICTURES: OnceCache[PosteriorPicture] = OnceCache(KEPT_PICTURES, KEPT_BYTES, size=approx_nbytes)
+FRAMES: OnceCache[tuple[list[QStarFrame], GapSplit]] = OnceCache(
+    KEPT_PICTURES, KEPT_BYTES, size=approx_nbytes
+)
+SPLITS: OnceCache[GapSplit] = OnceCache(KEPT_PICTURES, KEPT_BYTES, size=approx_nbytes)
 
 
-@st.cache_resource(max_entries=KEPT_PICTURES, show_spinner=False)
+def _picture(model_key: str, key: str, label: int | None, model: Any, x: torch.Tensor) -> PosteriorPicture:
+    def build() -> PosteriorPicture:
+        with heavy_work("the true posterior of this image"), torch.inference_mode(False):
+            return posterior_picture(model, x, label)
+
+    return PICTURES.get_or_build((model_key, key, label), build)
+
+
 def _frames(
-    model_key: str, key: str, label: int | None, _model: Any, _x: Any, _picture: Any
+    model_key: str, key: str, label: int | None, model: Any, x: Any, picture: Any
 ) -> tuple[list[QStarFrame], GapSplit]:
-    with torch.inference_mode(False):
-        return qstar_frames(_model, _x, _picture, label)
+    def build() -> tuple[list[QStarFrame], GapSplit]:
+        with heavy_work("the per-image E-step"), torch.inference_mode(False):
+            return qstar_frames(model, x, picture, label)
+
+    return FRAMES.get_or_build((model_key, key, label), build)
 
 
-@st.cache_resource(max_entries=KEPT_PICTURES, show_spinner=False)
-def _split(model_key: str, key: str, label: int | None, _model: Any, _x: torch.Tensor) -> GapSplit:
-    with torch.inference_mode(False):
-        return gap_split(_model, _x, label, generator=torch.Generator().manual_seed(0))
+def _split(model_key: str, key: str, label: int | None, model: Any, x: torch.Tensor) -> GapSplit:
+    def build() -> GapSplit:
+        with heavy_work("the gap split"), torch.inference_mode(False):
+            return gap_split(model, x, label, generator=torch.Generator().manual_seed(0))
+
+    return SPLITS.get_or_build((model_key, key, label), build)
 
 
 def shown(prefix: str, latent_dim: int) -> bool:
@@ -81,6 +104,9 @@ def picture_for(
         return _picture(model_key, image_key(x), label, model, x)
     except PosteriorError as err:
         st.warning(f"The true posterior cannot be computed for this image: {err}", icon=":material/warning:")
+        return None
+    except ComputeBusyError as err:
+        st.warning(f"The true posterior is not computed now. {err}", icon=":material/hourglass_top:")
         return None
 
 
@@ -243,7 +269,8 @@ def _qstar_player(
         return _frames(model_key, key, label, model, x, picture)[0]
 
     def on_play() -> bool:
-        if state.get(frame_slot, 0) >= len(frames()) - 1:
+        fitted = FRAMES.get((model_key, key, label))  # (a callback computes nothing: the frame does)
+        if fitted is not None and state.get(frame_slot, 0) >= len(fitted[0]) - 1:
             state[frame_slot] = 0  # replay from q_phi
         return False
 
@@ -255,7 +282,11 @@ def _qstar_player(
 
     def frame(playing: bool) -> bool:
         fitted = state.get(frame_slot, 0) > 0 or playing
-        seq = frames() if fitted else None
+        try:
+            seq = frames() if fitted else None
+        except ComputeBusyError as err:
+            st.warning(f"The per-image E-step is not computed now. {err}", icon=":material/hourglass_top:")
+            return False
         if playing and seq is not None:
             state[frame_slot] = min(state.get(frame_slot, 0) + 1, len(seq) - 1)
         current = seq[min(state.get(frame_slot, 0), len(seq) - 1)] if seq else None
@@ -340,6 +371,9 @@ def _split_estimate(
             split = _split(model_key, key[1], label, model, x)
     except PosteriorError as err:
         st.warning(f"The gap cannot be split for this image: {err}", icon=":material/warning:")
+        return
+    except ComputeBusyError as err:
+        st.warning(f"The gap split is not computed now. {err}", icon=":material/hourglass_top:")
         return
     a, b, c, d = st.columns(4)
     a.metric("log p(x) ≥", f"{split.log_evidence:.2f}", help=f"IWAE bound, k = {EVIDENCE_K:,}.")
