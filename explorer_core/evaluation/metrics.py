@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from explorer_core.inference.posterior.iwae import iwae_bound
 from explorer_core.models.factor_analysis import FactorAnalysis
 
 
@@ -169,13 +170,6 @@ def evaluate_vae(
         if model.config.likelihood == "bernoulli":  # a log-probability of binary images: an NLL estimate
             result["nll_estimate"] = -total / n
     return result
-
-
-def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
-    """The importance-weighted bound log (1/k) sum_k w_k per image from the log-weights
-    log w_k = log p(x, z_k) - log q(z_k|x) [k, n] of k samples z_k ~ q(z|x) (Burda et al. 2016, eq. 8):
-    [n] float64, nats per image. A lower bound on log p(x) that tightens as k grows (k = 1: the ELBO)."""
-    return torch.logsumexp(log_w.double(), 0) - math.log(log_w.shape[0])
 
 
 def hungarian_match(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

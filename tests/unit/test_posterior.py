@@ -15,6 +15,7 @@ from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 from explorer_core.inference import posterior as P
+from explorer_core.inference.posterior import gaps
 from explorer_core.models.base import ELBOTerms, LatentVariableModel
 
 
@@ -211,7 +212,7 @@ def test_a_diagonal_fit_already_made_is_not_made_again(linear, monkeypatch):
     *_, animated = P.fit_optimal_gaussian(model, x, grid=grid, covariance="diagonal", steps=150, every=5)
     made = []
     original = P.optimal_gaussian
-    monkeypatch.setattr(P, "optimal_gaussian", lambda *a, **k: made.append(k) or original(*a, **k))
+    monkeypatch.setattr(gaps, "optimal_gaussian", lambda *a, **k: made.append(k) or original(*a, **k))
     split = P.gap_split(model, x, grid=grid, diagonal_from_phi=animated)
     starts = [k for k in made if k["steps"] != P.CONTINUATION_STEPS]  # the rest: continuations to converge
     assert len(starts) == 3  # diagonal from the mode, full from q_phi and from the mode
@@ -439,7 +440,7 @@ def test_test_set_gaps_batches_the_monte_carlo_path():
     model = LinearGaussian(latent_dim=3, data_dim=8, seed=1).eval()
     x = model.sample(6, torch.Generator().manual_seed(2))
     exact = model.evidence(x)
-    rows = P._gap_split_batch(model, x, None, generator=torch.Generator().manual_seed(0))
+    rows = gaps._gap_split_batch(model, x, None, generator=torch.Generator().manual_seed(0))
     for row, evidence in zip(rows, exact, strict=True):
         assert row["evidence_is_lower_bound"] and row["evidence_method"] == "iwae-5000"
         assert abs(row["log_evidence"] - float(evidence)) < 0.05

@@ -26,6 +26,7 @@ import torch
 
 from explorer_core.explore.posterior import QSTAR_STEPS, IWAERow, iwae_row, posterior_picture, qstar_frames
 from explorer_core.inference import posterior as P
+from explorer_core.inference.posterior import densities
 from views.components import posterior_panel as panel
 
 #: test images of each model in the IWAE sweep
@@ -255,7 +256,7 @@ def _valley(model, x, y, a, b) -> float:
     a straight path from one to the other crosses a valley (they sit on different modes)."""
     t = torch.linspace(0, 1, 41, dtype=torch.float64)[:, None]
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-    xx, yy = P._one_image(model, x, y)
+    xx, yy = densities._one_image(model, x, y)
     with torch.no_grad():
         values = P.log_joint(model, xx, a + t * (b - a), yy).double()
     return float(torch.minimum(values[0], values[-1]) - values.min())
