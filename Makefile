@@ -76,6 +76,14 @@ bench-vrnn: install-dev
 bench-play: install-dev
 	cd bench && ../$(PY) bench_play.py $(BENCH_ARGS) && ../$(PY) report.py
 
+# a static site of the shipped models that runs in the browser with no server (issue 35; README, "Share with a
+# class"): upload PUBLISH_OUT to any static host, or open PUBLISH_OUT/index.html from the file system
+PUBLISH_MODELS ?= vae-cb-l2 cvae-cb-l2 vae-cb-l20 cvae-cb-l20 gmvae-marginal vrnn
+PUBLISH_OUT ?= published
+.PHONY: publish
+publish: install data
+	$(PY) -m explorer_core publish $(PUBLISH_MODELS) --out $(PUBLISH_OUT)
+
 # the home page's pictures, drawn from the shipped models (pretrained/cards/*.png)
 cards: install
 	$(PY) -m explorer_core.cards

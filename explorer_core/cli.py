@@ -13,6 +13,8 @@ Commands:
               then the lowest validation conditional entropy at epoch 20; ``screen_restarts``).
     gaps      the inference gap of a VAE or CVAE on the first N test images, split into approximation and
               amortization gaps (Cremer, Li & Duvenaud 2018; ``explorer_core.inference.posterior``).
+    publish   write a static site of one or more models that runs in the browser with no server
+              (``explorer_core.publish``): ``publish vae-cb-l2 vrnn --out site``.
 """
 
 from __future__ import annotations
@@ -520,6 +522,47 @@ def _run_gaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "publish", help="write a static site of models that runs in the browser with no server (issue 35)"
+    )
+    p.add_argument("models", nargs="+", help="names in pretrained/ or paths to model .json files")
+    p.add_argument(
+        "--out", required=True, help="the site's folder (created; files of the same names replaced)"
+    )
+    p.add_argument("--zip", action="store_true", help="write OUT as one zip file instead of a folder")
+    p.set_defaults(func=_run_publish)
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    from explorer_core.atomic import replace_atomically
+    from explorer_core.publish import PublishError, build_site, site_zip
+    from explorer_core.publish.site import write_site
+
+    try:
+        files = build_site(args.models)
+        if args.zip:
+            data = site_zip(files)
+            out = Path(args.out)
+            try:
+                replace_atomically(out, lambda tmp: tmp.write_bytes(data))
+            except OSError as err:
+                raise PublishError(" ".join(str(err).split())) from err
+            print(
+                f"{out}: a zip of {len(files)} files, {len(data) / 1e6:.1f} MB; unpack it and open index.html"
+            )
+        else:
+            write_site(files, args.out)
+            size = sum(len(v) for v in files.values())
+            print(
+                f"{args.out}: {len(files)} files, {size / 1e6:.1f} MB; open {Path(args.out) / 'index.html'}"
+            )
+    except PublishError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return the exit status."""
     parser = argparse.ArgumentParser(
@@ -535,5 +578,6 @@ def main(argv: list[str] | None = None) -> int:
     _select_parser(sub)
     _screen_parser(sub)
     _gaps_parser(sub)
+    _publish_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
