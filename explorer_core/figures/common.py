@@ -7,6 +7,7 @@ Plain data in, plotly dicts or traces out; no Streamlit, so they are unit-tested
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -239,3 +240,15 @@ def latent_plane_chart(
             }
         ],
     }
+
+
+#: the charts' font: system fonts only, so that a PNG the modebar saves (plotly paints the chart's SVG as an
+#: image, which cannot use the page's web fonts) shows what the page shows (views/components/charts.py)
+CHART_FONT = 'Arial, Helvetica, "Liberation Sans", "DejaVu Sans", sans-serif'
+
+
+def with_chart_font(figure: Any) -> Any:
+    """``figure`` (a new plotly figure, before anyone shares it) with its text in :data:`CHART_FONT`;
+    returns it. Every figure builder ends with it, so a cached figure is never changed afterwards."""
+    figure.update_layout(font_family=CHART_FONT, title_font_family=CHART_FONT)
+    return figure

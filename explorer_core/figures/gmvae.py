@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer_core.figures.common import DIGIT_COLOURS, digit_scatter_traces, ring_trace
+from explorer_core.figures.common import DIGIT_COLOURS, digit_scatter_traces, ring_trace, with_chart_font
 
 UNMATCHED_COLOUR = "#bbbbbb"
 PICK_COLOUR = "black"
@@ -111,7 +111,7 @@ def cluster_map_figure(
     }
     # Unvalidated like latent_map_figure (plotly's per-property validation dominates the cost of a map that is
     # rebuilt on every rerun); the unit tests validate the same traces.
-    return go.Figure(data=traces, layout=layout, _validate=False)
+    return with_chart_font(go.Figure(data=traces, layout=layout, _validate=False))
 
 
 def clicked_target(point: dict) -> tuple[str, int] | None:
@@ -169,7 +169,7 @@ def cluster_posterior_figure(
         showlegend=False,
         plot_bgcolor="#fbfbfb",
     )
-    return fig
+    return with_chart_font(fig)
 
 
 def confusion_figure(
@@ -230,7 +230,7 @@ def confusion_figure(
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
+    return with_chart_font(fig)
 
 
 def image_rows_figure(
@@ -270,4 +270,4 @@ def image_rows_figure(
         margin={"l": label_px, "r": 4, "t": top, "b": 6, "pad": 2},
         plot_bgcolor="white",
     )
-    return fig
+    return with_chart_font(fig)

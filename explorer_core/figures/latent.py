@@ -16,6 +16,7 @@ from explorer_core.figures.common import (
     ellipse_points,
     finite_list,
     ring_trace,
+    with_chart_font,
 )
 
 
@@ -140,7 +141,7 @@ def latent_map_figure(
     # Built without plotly's per-property validation (a private flag of plotly's BaseFigure, pinned plotly
     # 7.1): validation is most of this figure's cost, and it is rebuilt on every move of z (BENCHMARKS.md,
     # latent section). The unit tests check that validating the same traces gives the identical figure.
-    return go.Figure(data=traces, layout=layout, _validate=False)
+    return with_chart_font(go.Figure(data=traces, layout=layout, _validate=False))
 
 
 def reparameterisation_chart(

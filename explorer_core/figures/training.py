@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer_core.figures.common import thin_indices
+from explorer_core.figures.common import thin_indices, with_chart_font
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#d62728"
@@ -157,7 +157,7 @@ def learning_curves(curves: Curves, epochs: int | None = None, height: int = 320
         legend={"orientation": "h", "y": -0.25},
         uirevision="keep",
     )
-    return fig
+    return with_chart_font(fig)
 
 
 def family_metrics_figure(curves: Curves, height: int = 260) -> go.Figure | None:
@@ -187,4 +187,4 @@ def family_metrics_figure(curves: Curves, height: int = 260) -> go.Figure | None
         )
         fig.update_xaxes(title_text="epoch", row=1, col=i + 1)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision="keep")
-    return fig
+    return with_chart_font(fig)

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer_core.figures.common import finite_list
+from explorer_core.figures.common import finite_list, with_chart_font
 
 #: One colour per generated digit (cycled), matching the order of the grid (left to right, top to bottom).
 SEQUENCE_COLOURS = (
@@ -224,7 +224,7 @@ def prior_trajectory_figure(
         annotations=annotations,
         uirevision=mode,
     )
-    return go.Figure(data=traces, layout=layout)
+    return with_chart_font(go.Figure(data=traces, layout=layout))
 
 
 def row_terms_figure(
@@ -313,7 +313,7 @@ def row_terms_figure(
         legend={"orientation": "h", "y": -0.12, "x": 0},
     )
     fig.update_annotations(font={"size": 12})
-    return fig
+    return with_chart_font(fig)
 
 
 def _padded_range(values: np.ndarray, floor: float = 1.0) -> list[float]:

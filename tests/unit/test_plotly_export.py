@@ -69,3 +69,27 @@ def test_the_chart_carries_the_config_and_the_font():
     assert config["displayModeBar"] is True and config["displaylogo"] is False
     layout = json.loads(chart.proto.spec)["layout"]
     assert layout["font"]["family"] == CHART_FONT and layout["title"]["font"]["family"] == CHART_FONT
+
+
+def _show_shared(figure) -> None:
+    from views.components.charts import plotly_chart
+
+    plotly_chart(figure, "fa", "curves", key="c")
+
+
+def test_a_shared_figure_is_never_changed_by_showing_it():
+    """A figure cached for every session (st.cache_resource) must not be mutated by a page showing it: the
+    font goes on a copy when a figure lacks it; the figure builders set it themselves (with_chart_font)."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from explorer_core.figures.latent import latent_map_figure
+
+    shared = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]))
+    before = shared.to_json()
+    at = AppTest.from_function(_show_shared, args=(shared,)).run(timeout=30)
+    assert not at.exception
+    assert shared.to_json() == before
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["font"]["family"] == CHART_FONT
+    built = latent_map_figure(np.zeros((3, 2)), np.arange(3))
+    assert built.layout.font.family == CHART_FONT

@@ -7,7 +7,8 @@
 * **The font**: plotly draws its PNG by painting the chart's SVG as an image, and an image cannot use the
   page's web fonts. Under Streamlit's theme the chart is laid out in the page's "Source Sans" and painted in
   the system's fallback font (DejaVu Sans on Debian: wider), which clipped tick labels, titles and legends in
-  the PNG. The charts use a system font stack (:data:`CHART_FONT`) instead, so the PNG shows what the page
+  the PNG. The charts use a system font stack (``explorer_core.figures.common.CHART_FONT``, set by every
+figure builder) instead, so the PNG shows what the page
   shows; the canvas charts (live charts, 3-D scatter) draw in the system's sans-serif too.
 """
 
@@ -18,11 +19,10 @@ from typing import Any
 import streamlit as st
 
 from explorer_core.export import export_name
+from explorer_core.figures.common import CHART_FONT
 
 #: the modebar's PNG is this many times the size the chart has on the page (2-3x reads on a slide)
 EXPORT_SCALE = 3
-#: system fonts only (see the module's note): the same font on the page and in the exported PNG
-CHART_FONT = 'Arial, Helvetica, "Liberation Sans", "DejaVu Sans", sans-serif'
 
 
 def plotly_config(page: str, what: str, model: str | None = None, **options: Any) -> dict[str, Any]:
@@ -49,8 +49,9 @@ def plotly_chart(
     the PNG; ``config`` adds plotly config keys) and the figure's text in :data:`CHART_FONT`. Returns what
     ``st.plotly_chart`` returns (the selection event with ``on_select``)."""
     layout = getattr(figure, "layout", None)
-    # set once: a figure cached with st.cache_resource is shared, and is left alone once it has the font
-    font = None if layout is None else layout.font.family
-    if layout is not None and font != CHART_FONT:
+    # the figure builders set the font (explorer_core.figures.common.with_chart_font); a figure without it
+    # gets it on a copy: a figure cached with st.cache_resource is shared by every session, never changed
+    if layout is not None and layout.font.family != CHART_FONT:
+        figure = type(figure)(figure)
         figure.update_layout(font_family=CHART_FONT, title_font_family=CHART_FONT)
     return st.plotly_chart(figure, config=plotly_config(page, what, model, **(config or {})), **kwargs)
