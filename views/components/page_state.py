@@ -58,14 +58,25 @@ def _xsrf_token(value: str) -> bytes:
     return value.encode("utf-8", "replace")
 
 
+#: the session state key under which :func:`client_id` keeps the session's browser id (its cookies are those
+#: its connection came with, so the id cannot change within a session)
+CLIENT_ID_KEY = "_aevb_client_id"
+
+
 def client_id() -> str:
     """This session's browser (:func:`browser_id` of the cookies its connection came with): the compute
-    budget's line gives one place per browser, not per tab (issue 34)."""
+    budget's line gives one place per browser, not per tab (issue 34). Worked out once per session (every
+    frame of Play asks for it)."""
+    known = st.session_state.get(CLIENT_ID_KEY)
+    if isinstance(known, str):
+        return known
     try:
         cookies = dict(st.context.cookies)
     except Exception:  # no context (bare mode) or another Streamlit: one place per session
         cookies = {}
-    return browser_id(cookies, session_id())
+    found = browser_id(cookies, session_id())
+    st.session_state[CLIENT_ID_KEY] = found
+    return found
 
 
 def operator() -> bool:
