@@ -82,6 +82,27 @@ class SessionWork:
         if old is not None and old is not reservation:
             old.release()
 
+    def build(
+        self, name: str, nbytes: int, what: str, build: Callable[[], Any], budget: Any, operator: bool = False
+    ) -> Any:
+        """Reserve ``nbytes`` from the server's memory ``budget``
+        (:class:`explorer_core.memory_budget.MemoryBudget`; the share of the object ``name`` holds now counts
+        as free), then ``build()`` the object and hold it as ``name`` with that reservation; the object.
+        Nothing is built when the reservation is refused, and nothing stays reserved when ``build`` raises.
+
+        Raises:
+            explorer_core.memory_budget.ServerFullError: the server's budget cannot hold ``nbytes`` for a
+                visitor (``operator`` False); what ``build`` raises.
+        """
+        reservation = budget.reserve(nbytes, what, operator=operator, replacing=self.reservation(name))
+        try:
+            value = build()
+        except BaseException:
+            reservation.release()
+            raise
+        self.put(name, value, reservation)
+        return value
+
     def reservation(self, name: str) -> Any:
         """The memory reservation held for ``name`` (None when there is none)."""
         return self._reservations.get(name)

@@ -115,20 +115,17 @@ def new_experiment(config: WatchConfig, in_callback: bool = False) -> str | None
     gate.release()
     # the new run reserves its estimate from the server's budget before anything is built (issue 34), the
     # old run's share counted as free (it goes when the new one is stored); a full server builds nothing
-    try:
-        reservation = server_memory().reserve(
-            watch_memory(config).total_bytes,
-            "this Watch run",
-            operator=operator(),
-            replacing=work.reservation("watch"),
-        )
-    except ServerFullError as err:
-        return f"Cannot start this run: {err}"
-    try:
+
+    def build() -> PacedWatchExperiment:  # a few seconds of CPU for a large configuration: in the line
         with heavy_work("this run", show_place=not in_callback):
             data = cached_data(config.n_train, config.likelihood, config.n_eval, config.n_map)
-            work.put("watch", PacedWatchExperiment(config, data), reservation)
-        reservation = None  # held by the session's work now
+            return PacedWatchExperiment(config, data)
+
+    try:
+        bytes_needed = watch_memory(config).total_bytes
+        work.build("watch", bytes_needed, "this Watch run", build, server_memory(), operator())
+    except ServerFullError as err:
+        return f"Cannot start this run: {err}"
     except ComputeBusyError as err:
         return f"Cannot start this run now. {err}"
     except MNISTUnavailable as err:
@@ -137,9 +134,6 @@ def new_experiment(config: WatchConfig, in_callback: bool = False) -> str | None
         return f"Cannot start this run: {err}"
     except RuntimeError as err:  # e.g. out of memory for an absurd model size
         return f"Cannot start this run ({type(err).__name__}): {err}"
-    finally:
-        if reservation is not None:  # nothing was built: nothing is held
-            reservation.release()
     ps.forget_page_state("watch")  # z at the origin, no zoom, no frame shown yet
     return None
 

@@ -122,3 +122,24 @@ def test_default_grace(monkeypatch):
     for bad in ("0", "-5", "inf", "nan", "soon"):
         monkeypatch.setenv("AEVB_SESSION_GRACE_S", bad)
         assert default_grace_s(class_mode=True) == CLASS_GRACE_S
+
+
+def test_build_reserves_before_it_builds_and_gives_back_on_failure():
+    """SessionWork.build: a refused reservation builds nothing; a failed build holds nothing; a replaced
+    object's share counts as free and goes back when the new one is held."""
+    from explorer_core.memory_budget import MemoryBudget, ServerFullError
+
+    budget = MemoryBudget(100)
+    work = SessionWork()
+    built: list[int] = []
+    assert work.build("watch", 60, "a run", lambda: built.append(1) or "first", budget) == "first"
+    assert budget.reserved_bytes == 60
+    with pytest.raises(ServerFullError):
+        SessionWork().build("watch", 60, "a run", lambda: built.append(2), budget)  # another visitor
+    assert built == [1]
+    assert work.build("watch", 90, "a run", lambda: "second", budget) == "second"  # its own 60 count as free
+    assert budget.reserved_bytes == 90 and work["watch"] == "second"
+    with pytest.raises(ZeroDivisionError):
+        work.build("watch", 50, "a run", lambda: 1 / 0, budget)
+    assert budget.reserved_bytes == 90 and work["watch"] == "second"
+    assert work.build("other", 500, "the lecturer's", lambda: "big", budget, operator=True) == "big"
