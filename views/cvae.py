@@ -210,3 +210,5 @@ st.caption(
     f"Row y: {GRID_PER_CLASS} decodings ({lc.VIEW_LABELS[view]}) of z ~ p(z|y), the learned prior of "
     "class y. The seed fixes the noise ε; a column uses the same ε in every row."
 )
+
+__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35

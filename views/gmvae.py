@@ -616,3 +616,5 @@ if loaded is not None:
 
 if description is not None:
     comparison_section(None if loaded is None else (description.path, loaded[0]))
+
+__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35

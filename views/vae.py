@@ -197,3 +197,5 @@ st.caption(
     f"First and last: the two images; between them, {steps} decodings ({lc.VIEW_LABELS[view]}) of "
     "z = (1 − t)·μ_a + t·μ_b, t from 0 to 1, between their posterior means (the dotted line on the map)."
 )
+
+__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35
