@@ -1,13 +1,18 @@
-"""The model families of the MNIST explorers, one record each: the one place that says what a family is.
+"""The model families of the MNIST explorers, one record each: the one place in the core that says what a
+family is.
 
-Every other module asks :data:`FAMILIES` (or :func:`model_family`) instead of comparing family names:
-which module and config classes rebuild a model and which schema its JSON config must fit
-(:mod:`explorer_core.artifacts`), the class of its training recipe (:mod:`explorer_core.training.recipes`),
-the paper's recipe, the shipped presets and the short ``quick`` recipe
-(:mod:`explorer_core.training`), how a trained model is evaluated (:mod:`explorer_core.evaluation.metrics`)
-and previewed during a run (:mod:`explorer_core.jobs`), how much memory a run's activations take, the family's
-page (file, url path, title, icon), what its model picker shows and opens first (``views/_models.py``), and
-what the Training page offers for it (``views/training.py``).
+Every other module of the core asks :data:`FAMILIES` (or :func:`model_family`) instead of comparing family
+names: which module and config classes rebuild a model and which schema its JSON config must fit
+(:mod:`explorer_core.artifacts`; the schema is derived from the config class's limits), the class of its
+training recipe and the paper's recipe (read from that class, :mod:`explorer_core.training.recipes`), the
+shipped presets and the short ``quick`` recipe (:mod:`explorer_core.training`), the variants its runs are
+named after (:mod:`explorer_core.jobs`), how a trained model is evaluated
+(:mod:`explorer_core.evaluation.metrics`) and previewed during a run, how much memory a run's activations
+take, and what its model picker shows and opens first (``views/_models.py``).
+
+What the pages show of a family (its page's file, title, icon and home card, its metrics row, its entries and
+number boxes on the Training page, with their labels and widget keys) is not here: it is the family's entry
+in ``views/pages.py``.
 
 The families (tutorial sections 5.3-5.6): ``vae`` (Kingma & Welling 2014), ``cvae`` (Sohn et al. 2015),
 ``gmvae`` (a Gaussian mixture prior over clusters) and ``vrnn`` (Chung et al. 2015). Factor analysis (section
@@ -28,18 +33,58 @@ import torch
 
 from explorer_core.evaluation.metrics import cluster_metrics, evaluate_gmvae, evaluate_vae, evaluate_vrnn
 from explorer_core.models.base import LatentVariableModel
+from explorer_core.models.configs import HIDDEN_LIMIT, LIKELIHOODS, Limit, limits
 from explorer_core.models.gmvae import GMVAE
 from explorer_core.models.vae import CVAE, VAE
 from explorer_core.models.vrnn import VRNN
-from explorer_core.training.recipes import RECIPES, GMVAETrainConfig, RecipeSpec, TrainConfig, VRNNTrainConfig
+from explorer_core.training.recipes import GMVAETrainConfig, TrainConfig, VRNNTrainConfig, recipe_class
 from explorer_core.untrusted import Flag, ListOf, Num, Obj, Text
 
 #: pixels of an MNIST image (28 x 28), the models' data_dim
 PIXELS = 784
+#: the shape fields of a model config that a model's JSON must hold at MNIST's values (the app reads
+#: MNIST models only): pixels per image, label classes, rows and row width
+MNIST_SHAPES: Mapping[str, int] = MappingProxyType(
+    {"data_dim": PIXELS, "n_classes": 10, "n_rows": 28, "row_dim": 28}
+)
 #: the likelihoods a model's JSON may name
-LIKELIHOOD_NAMES = ("continuous_bernoulli", "bernoulli")
+LIKELIHOOD_NAMES = LIKELIHOODS
+
+
+def limit_schema(limit: Limit) -> Num | Text | ListOf:
+    """The JSON schema (:mod:`explorer_core.untrusted`) of a value within a config field's ``limit``: a text
+    among its choices, a list of 1 to ``max_items`` numbers, or a number in [lo, hi]."""
+    if limit.choices is not None:
+        return Text(choices=limit.choices)
+    number = Num(limit.lo, limit.hi, integer=limit.integer)
+    return number if limit.max_items is None else ListOf(number, max_len=limit.max_items, min_len=1)
+
+
+def config_schema(config_class: type, later: frozenset[str] = frozenset()) -> Obj:
+    """The JSON schema of a model config (``model.config.to_dict()``), derived from its class: each field's
+    :class:`~explorer_core.models.configs.Limit` (:func:`limit_schema`), a flag for a bool field, MNIST's
+    value for a shape field (:data:`MNIST_SHAPES`); every field required but those in ``later`` (fields
+    that came after some shipped JSONs were written); no other key.
+
+    Raises:
+        TypeError: a field with neither a limit nor a bool type nor an MNIST shape (its JSON would be
+            unchecked).
+    """
+    fields: dict[str, Any] = {}
+    for f, limit in limits(config_class):
+        if f.name in MNIST_SHAPES:
+            fields[f.name] = Num(MNIST_SHAPES[f.name], MNIST_SHAPES[f.name], integer=True)
+        elif limit is not None:
+            fields[f.name] = limit_schema(limit)
+        elif f.type in ("bool", bool):
+            fields[f.name] = Flag()
+        else:
+            raise TypeError(f"{config_class.__name__}.{f.name} has no Limit: its JSON would go unchecked.")
+    return Obj(fields, required=frozenset(fields) - later, extra="reject")
+
+
 #: the hidden widths in a model's or a recipe's JSON
-HIDDEN_SCHEMA = ListOf(Num(1, 8192, integer=True), max_len=16, min_len=1)
+HIDDEN_SCHEMA = limit_schema(HIDDEN_LIMIT)
 
 
 class UnknownFamilyError(ValueError):
@@ -63,57 +108,20 @@ class Evaluate(Protocol):
 
 
 @dataclass(frozen=True)
-class TrainingChoice:
-    """One entry of the Training page's family list (the GMVAE has one per estimator).
+class RecipeVariant:
+    """One way a family is trained that its runs are named after (the GMVAE has one per estimator).
 
     Attributes:
-        key: the entry's id (widget keys use it), e.g. ``"gmvae-gumbel"``.
-        label: what the list shows, e.g. ``"GMVAE (Gumbel)"``.
-        fixed: the recipe fields this entry sets (the presets it offers are those with these values).
-        run_slug: how the ids of its runs begin (``<slug>-<date>-<time>-<hex>``).
+        run_slug: how the ids of its runs begin (``<slug>-<date>-<time>-<hex>``), e.g. ``"gmvae-gumbel"``.
+        fixed: the recipe fields this variant sets (its presets are those with these values).
     """
 
-    key: str
-    label: str
-    fixed: Mapping[str, Any]
     run_slug: str
+    fixed: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def matches(self, config: TrainConfig) -> bool:
-        """Whether ``config`` has every value this entry fixes."""
+        """Whether ``config`` has every value this variant fixes."""
         return all(getattr(config, name) == value for name, value in self.fixed.items())
-
-
-@dataclass(frozen=True)
-class RecipeField:
-    """A family's own hyperparameter on the Training page's form: a field of its recipe class and its number
-    box.
-
-    Attributes:
-        name: the field of the family's ``train_config_class``.
-        label: the box's label.
-        key: the widget key's prefix (``<key>_<choice>_<preset>``).
-        step: the box's step; a float step makes a float box, an int step an int box.
-        only_with: the box is shown only when the recipe has these values (e.g. ``estimator="gumbel"``).
-        fallback: the field whose value the box shows while this one is None.
-    """
-
-    name: str
-    label: str
-    key: str
-    step: float | int
-    only_with: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    fallback: str | None = None
-
-    def shown_for(self, config: TrainConfig) -> bool:
-        """Whether the box belongs on the form of ``config``."""
-        return all(getattr(config, name) == value for name, value in self.only_with.items())
-
-    def value_for(self, config: TrainConfig) -> float | int:
-        """The box's starting value: the field of ``config`` (or its fallback's), a float for a float step."""
-        value = getattr(config, self.name)
-        if value is None and self.fallback is not None:
-            value = getattr(config, self.fallback)
-        return float(value) if isinstance(self.step, float) else value
 
 
 @dataclass(frozen=True)
@@ -123,13 +131,12 @@ class ModelFamily:
     Attributes:
         name: the family's id, as stored in a model's JSON (``"vae"``).
         short_name: how texts and the model picker name it (``"VAE"``: the picker is ``"VAE model"``).
-        model_class: the module (its config class, recipe class, paper's recipe and the recipe fields of its
-            config are its :attr:`recipe`, from :data:`explorer_core.training.recipes.RECIPES`).
+        model_class: the module (its recipe class, :attr:`train_config_class`, names its config class, the
+            recipe fields of that config and the paper's recipe).
         preferred_models: the shipped models its page opens first (the first that exists).
         presets: the shipped models' recipes by name, as changes to the paper's recipe (see README).
         quick: the ``quick`` recipe, a lecture-sized run (about a minute on a 2-core CPU).
-        choices: the family's entries on the Training page.
-        form_fields: its own hyperparameters on the Training page.
+        variants: the ways it is trained that its runs are named after (the first: the default).
         tsne_view: training embeds test images with t-SNE for the latent-map view (``tsne_points``).
         anneals_temperature: the model has a Gumbel temperature that the trainer sets every epoch
             (``TrainConfig.temperature_at``) and logs.
@@ -141,9 +148,7 @@ class ModelFamily:
             noise from ``generator``, so that epochs are comparable); called without gradients, in eval mode.
         activations_per_example: forward values one training example holds (pre- and post-activation) under
             a recipe, for the memory estimate of a run.
-        config_schema: its config as a model's JSON holds it (``model.config.to_dict()``), untrusted input
-            checked by :mod:`explorer_core.artifacts` before a module is built: every field required (a
-            few that came later may be missing), typed and bounded, MNIST's shapes fixed.
+        later_config_fields: the fields of its config that a model's JSON may lack (they came later).
     """
 
     name: str
@@ -152,8 +157,7 @@ class ModelFamily:
     preferred_models: tuple[str, ...]
     presets: Mapping[str, Mapping[str, Any]]
     quick: Mapping[str, Any]
-    choices: tuple[TrainingChoice, ...]
-    form_fields: tuple[RecipeField, ...]
+    variants: tuple[RecipeVariant, ...]
     tsne_view: bool
     anneals_temperature: bool
     has_clusters: bool
@@ -161,47 +165,63 @@ class ModelFamily:
     epoch_metrics: Callable[[LatentVariableModel, torch.Tensor, torch.Tensor | None], dict[str, float]]
     preview: Callable[[LatentVariableModel, int, torch.Generator], torch.Tensor]
     activations_per_example: Callable[[TrainConfig], int]
-    config_schema: Obj
+    later_config_fields: frozenset[str] = frozenset()
 
     @property
-    def recipe(self) -> RecipeSpec:
-        """Its training recipe's description (:data:`explorer_core.training.recipes.RECIPES`)."""
-        return RECIPES[self.name]
+    def train_config_class(self) -> type[TrainConfig]:
+        """The class of its training recipe (:func:`explorer_core.training.recipes.recipe_class`)."""
+        return recipe_class(self.name)
 
     @property
     def config_class(self) -> type:
         """The model's config dataclass (``model_class(config_class(**d))`` rebuilds a model from its JSON
-        config ``d``)."""
-        return self.recipe.model_config_class
+        config ``d``), as its recipe class names it."""
+        return self.train_config_class.model_config_class
 
     @property
-    def train_config_class(self) -> type[TrainConfig]:
-        """The class of its training recipe (see :class:`~explorer_core.training.recipes.RecipeSpec`)."""
-        return self.recipe.train_config_class
+    def config_schema(self) -> Obj:
+        """Its config as a model's JSON holds it (``model.config.to_dict()``), untrusted input checked by
+        :mod:`explorer_core.artifacts` before a module is built: :func:`config_schema` of its config class
+        (every field required but :attr:`later_config_fields`, typed and bounded by the class's limits,
+        MNIST's shapes fixed)."""
+        return config_schema(self.config_class, self.later_config_fields)
 
     @property
     def recipe_defaults(self) -> Mapping[str, Any]:
         """The paper's recipe: the fields of ``train_config_class`` whose values differ from its defaults."""
-        return self.recipe.defaults
+        return self.train_config_class.paper
 
     @property
     def model_fields(self) -> tuple[str, ...]:
         """The recipe's fields, besides ``latent_dim`` and ``hidden``, that go into its config class."""
-        return self.recipe.model_fields
+        return self.train_config_class.model_fields
 
     @property
     def fixed_likelihood(self) -> str | None:
         """The only likelihood the family has (None: ``likelihood`` is chosen in the recipe)."""
-        return self.recipe.fixed_likelihood
+        return self.train_config_class.fixed_likelihood
 
     @property
     def conditional(self) -> bool:
         """The model is conditioned on the label y (the model protocol's ``conditional``)."""
         return self.model_class.conditional
 
-    def choice_for(self, config: TrainConfig) -> TrainingChoice:
-        """The Training page's entry that ``config`` belongs to (the first whose fixed values it has)."""
-        return next((c for c in self.choices if c.matches(config)), self.choices[0])
+    def variant_for(self, config: TrainConfig) -> RecipeVariant:
+        """The variant that ``config`` belongs to (the first whose fixed values it has, else the first)."""
+        return next((v for v in self.variants if v.matches(config)), self.variants[0])
+
+    def variant(self, run_slug: str) -> RecipeVariant:
+        """The variant whose runs begin with ``run_slug``.
+
+        Raises:
+            KeyError: the family has no such variant.
+        """
+        found = next((v for v in self.variants if v.run_slug == run_slug), None)
+        if found is None:
+            raise KeyError(
+                f"{self.name} has no variant {run_slug!r}; known: {[v.run_slug for v in self.variants]}."
+            )
+        return found
 
 
 # ----------------------------------------------------------------------------------- what differs
@@ -260,19 +280,6 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
 
-_DROPOUT = RecipeField("dropout", "Dropout", "tr_drop", 0.05)
-_VAE_CONFIG = Obj(
-    {
-        "latent_dim": Num(1, 1024, integer=True),
-        "hidden": HIDDEN_SCHEMA,
-        "dropout": Num(0, 0.95),
-        "likelihood": Text(choices=LIKELIHOOD_NAMES),
-        "data_dim": Num(PIXELS, PIXELS, integer=True),
-        "n_classes": Num(10, 10, integer=True),
-    },
-    required=frozenset({"latent_dim", "hidden", "dropout", "likelihood", "data_dim", "n_classes"}),
-    extra="reject",
-)
 _VAE_PRESETS = {
     "vae-cb-l20": {"epochs": 100, "patience": 15},
     "vae-cb-l2": {"latent_dim": 2, "epochs": 30, "patience": 6},
@@ -324,9 +331,9 @@ def _vae_family(
     preferred_models: tuple[str, ...],
     presets: Mapping[str, Mapping[str, Any]],
 ) -> ModelFamily:
-    """The record of the VAE or the CVAE: the two share their config class, the paper's recipe, the quick
-    recipe, the form, the evaluation, the decoder preview and the memory estimate; the one Training
-    entry and its runs are called ``name``."""
+    """The record of the VAE or the CVAE: the two share their config and recipe classes, the quick recipe,
+    the evaluation, the decoder preview and the memory estimate; their one variant's runs are called
+    ``name``."""
     return ModelFamily(
         name=name,
         short_name=short_name,
@@ -334,8 +341,7 @@ def _vae_family(
         preferred_models=preferred_models,
         presets=_frozen({k: _frozen(v) for k, v in presets.items()}),
         quick=_frozen({"latent_dim": 2, "epochs": 2, "tsne_points": 0}),
-        choices=(TrainingChoice(name, short_name, _frozen({}), name),),
-        form_fields=(_DROPOUT,),
+        variants=(RecipeVariant(name),),
         tsne_view=True,
         anneals_temperature=False,
         has_clusters=False,
@@ -343,7 +349,6 @@ def _vae_family(
         epoch_metrics=_no_epoch_metrics,
         preview=_decoder_preview,
         activations_per_example=_mlp_activations,
-        config_schema=_VAE_CONFIG,
     )
 
 
@@ -371,27 +376,9 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             preferred_models=("gmvae-marginal", "gmvae-gumbel"),
             presets=_frozen({k: _frozen(v) for k, v in _GMVAE_PRESETS.items()}),
             quick=_frozen({"epochs": 1, "hidden": (256, 256), "latent_dim": 16}),
-            choices=(
-                TrainingChoice(
-                    "gmvae-marginal", "GMVAE (marginal)", _frozen({"estimator": "marginal"}), "gmvae"
-                ),
-                TrainingChoice(
-                    "gmvae-gumbel", "GMVAE (Gumbel)", _frozen({"estimator": "gumbel"}), "gmvae-gumbel"
-                ),
-            ),
-            form_fields=(
-                RecipeField("n_clusters", "Clusters C", "tr_clusters", 1),
-                RecipeField(
-                    "temperature", "Temperature (start)", "tr_temp", 0.1, _frozen({"estimator": "gumbel"})
-                ),
-                RecipeField(
-                    "temperature_final",
-                    "Temperature (end)",
-                    "tr_temp_end",
-                    0.1,
-                    _frozen({"estimator": "gumbel"}),
-                    fallback="temperature",
-                ),
+            variants=(
+                RecipeVariant("gmvae", _frozen({"estimator": "marginal"})),
+                RecipeVariant("gmvae-gumbel", _frozen({"estimator": "gumbel"})),
             ),
             tsne_view=False,
             anneals_temperature=True,
@@ -400,22 +387,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             epoch_metrics=cluster_metrics,
             preview=_sample_preview,
             activations_per_example=_gmvae_activations,
-            config_schema=Obj(
-                {
-                    "n_clusters": Num(2, 100, integer=True),
-                    "latent_dim": Num(1, 1024, integer=True),
-                    "hidden": HIDDEN_SCHEMA,
-                    "estimator": Text(choices=("marginal", "gumbel")),
-                    "temperature": Num(0.01, 100),
-                    "straight_through": Flag(),
-                    "data_dim": Num(PIXELS, PIXELS, integer=True),
-                    "likelihood": Text(choices=("bernoulli",)),
-                },
-                required=frozenset(
-                    {"n_clusters", "latent_dim", "hidden", "estimator", "temperature", "data_dim"}
-                ),
-                extra="reject",
-            ),
+            later_config_fields=frozenset({"straight_through", "likelihood"}),
         ),
         "vrnn": ModelFamily(
             name="vrnn",
@@ -424,11 +396,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             preferred_models=("vrnn",),
             presets=_frozen({"vrnn": _frozen({"epochs": 4, "lr_schedule": "cosine", "patience": 4})}),
             quick=_frozen({"epochs": 1, "hidden": (128, 128), "rnn_hidden": 64, "rnn_layers": 1}),
-            choices=(TrainingChoice("vrnn", "VRNN", _frozen({}), "vrnn"),),
-            form_fields=(
-                RecipeField("rnn_hidden", "LSTM units", "tr_rnn", 1),
-                RecipeField("rnn_layers", "LSTM layers", "tr_layers", 1),
-            ),
+            variants=(RecipeVariant("vrnn"),),
             tsne_view=False,
             anneals_temperature=False,
             has_clusters=False,
@@ -436,19 +404,7 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             epoch_metrics=_no_epoch_metrics,
             preview=_sample_preview,
             activations_per_example=_vrnn_activations,
-            config_schema=Obj(
-                {
-                    "n_rows": Num(28, 28, integer=True),
-                    "row_dim": Num(28, 28, integer=True),
-                    "latent_dim": Num(1, 256, integer=True),
-                    "rnn_hidden": Num(1, 4096, integer=True),
-                    "rnn_layers": Num(1, 8, integer=True),
-                    "hidden": HIDDEN_SCHEMA,
-                    "likelihood": Text(choices=("bernoulli",)),
-                },
-                required=frozenset({"n_rows", "row_dim", "latent_dim", "rnn_hidden", "rnn_layers", "hidden"}),
-                extra="reject",
-            ),
+            later_config_fields=frozenset({"likelihood"}),
         ),
     }
 )

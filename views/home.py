@@ -29,42 +29,13 @@ Seen through EM (the view of the tutorial *Training Latent Variable Models with 
 )
 
 
-def _family_card(name: str) -> tuple[str, str, str, str, str]:
-    """A model family's card, from its page's facts (``views/pages.py``; the card picture is its name)."""
-    page = PAGES[name]
-    return (page.file, name, page.title, page.icon, page.summary)
-
-
-# (page file, card picture, link label, icon, what it shows); the pictures are drawn from the shipped models
-# by `python -m explorer_core.cards` (pretrained/cards/*.png), or computed once per process when missing
+# (page file, card picture, link label, icon, what it shows), from each page's facts (views/pages.py: the
+# pages with a summary); the pictures are drawn from the shipped models by `python -m explorer_core.cards`
+# (pretrained/cards/*.png), or computed once per process when missing
 EXPLORERS = [
-    (
-        "views/factor_analysis.py",
-        "factor_analysis",
-        "Factor analysis: E- and M-steps",
-        PAGES["factor-analysis"].icon,
-        "Watch the ELBO close on the exact evidence, with the data, the model's samples and the posteriors "
-        "live.",
-    ),
-    _family_card("vae"),
-    (
-        "views/watch.py",
-        "watch",
-        "Watch it learn",
-        PAGES["watch"].icon,
-        "Train a small VAE in your session by E-, M- or joint steps, and watch its latent map form.",
-    ),
-    _family_card("cvae"),
-    _family_card("gmvae"),
-    _family_card("vrnn"),
-    (
-        "views/training.py",
-        "training",
-        "Training in the background",
-        PAGES["training"].icon,
-        "Start a run (the paper's recipe or a one-minute one), watch its curves and samples, find it in its "
-        "page's model picker.",
-    ),
+    (page.file, page.card_picture, page.card_label or page.title, page.icon, page.summary)
+    for page in PAGES.values()
+    if page.summary
 ]
 CARDS_PER_ROW = 3
 

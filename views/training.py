@@ -29,7 +29,7 @@ from explorer_core.access import (
 )
 from explorer_core.artifacts import PRETRAINED_DIR, ArtifactError, read_model_description
 from explorer_core.device import available_memory
-from explorer_core.families import FAMILIES, TrainingChoice, is_model_family
+from explorer_core.families import FAMILIES, RecipeVariant, is_model_family
 from explorer_core.figures.training import curves_from_metrics, family_metrics_figure, learning_curves
 from explorer_core.imaging import tile
 from explorer_core.jobs import (
@@ -45,20 +45,21 @@ from explorer_core.jobs import (
     validate_config,
 )
 from explorer_core.jobs.manager import shared_manager
+from explorer_core.models.configs import parse_widths
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
 from views.components.charts import plotly_chart
 from views.components.page_state import session_id
-from views.pages import PAGES
+from views.pages import FAMILY_PAGES, PAGES
+from views.training_form import TrainingChoice
 
 POLL_S = 1.0
-#: the family list's entries by key (every family's ``choices`` in ``explorer_core.families``)
-CHOICES: dict[str, TrainingChoice] = {c.key: c for spec in FAMILIES.values() for c in spec.choices}
+#: the family list's entries by key (every family's ``training`` entries in ``views/pages.py``)
+CHOICES: dict[str, TrainingChoice] = {
+    c.key: c for page in FAMILY_PAGES.values() for c in page.family.training
+}
 #: the family each entry trains
-FAMILY_OF: dict[str, str] = {c.key: spec.name for spec in FAMILIES.values() for c in spec.choices}
-#: wall-clock seconds of `python -m explorer_core train FAMILY --preset quick` (load, train, test metrics) on
-#: the project's 2-core CPU, measured 2026-12-04 with other work running (README, Training)
-QUICK_MEASURED_S = {"vae": 42, "cvae": 28, "gmvae": 50, "vrnn": 73}
+FAMILY_OF: dict[str, str] = {c.key: name for name, page in FAMILY_PAGES.items() for c in page.family.training}
 #: a run's state as a Material icon (markdown only: the table and the select box show the state's word)
 STATE_ICONS = {
     "queued": ":material/hourglass_top:",
@@ -138,17 +139,23 @@ def page_of(family: str) -> str:
     return page.title if page is not None else "?"
 
 
+def variant_of(choice: str) -> RecipeVariant:
+    """The variant of its family that the entry ``choice`` trains (its fixed recipe fields, its runs'
+    names)."""
+    return FAMILIES[FAMILY_OF[choice]].variant(CHOICES[choice].run_slug)
+
+
 def presets_for(choice: str) -> list[str]:
     """``quick`` (the default: a lecture-sized run), then the family's shipped recipes (``PRESETS``) that fit
     the choice."""
-    entry = CHOICES[choice]
-    names = [name for name in FAMILIES[FAMILY_OF[choice]].presets if entry.matches(PRESETS[name])]
+    variant = variant_of(choice)
+    names = [name for name in FAMILIES[FAMILY_OF[choice]].presets if variant.matches(PRESETS[name])]
     return ["quick", *names]
 
 
 def quick_label(choice: str) -> str:
     """The quick recipe's label, with its measured duration on this kind of machine when there is one."""
-    seconds = QUICK_MEASURED_S.get(FAMILY_OF[choice])
+    seconds = FAMILY_PAGES[FAMILY_OF[choice]].family.quick_seconds
     took = f"{seconds:.0f} s" if seconds else "about a minute"
     return f"quick (a lecture-sized run: {took} on a 2-core CPU)"
 
@@ -157,23 +164,8 @@ def base_config(choice: str, preset: str) -> TrainConfig:
     """The preset's config for the choice (``quick``: the family's short recipe, its ``quick``)."""
     family = FAMILY_OF[choice]
     if preset == "quick":
-        return config_from_args("quick", family, dict(CHOICES[choice].fixed))
+        return config_from_args("quick", family, dict(variant_of(choice).fixed))
     return config_from_args(preset, family, {})
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``"500, 500"`` -> (500, 500).
-
-    Raises:
-        ValueError: not a comma-separated list of positive integers.
-    """
-    try:
-        sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError as err:
-        raise ValueError(f"hidden layers must be whole numbers separated by commas, got {text!r}.") from err
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"give at least one hidden layer of positive width, got {text!r}.")
-    return sizes
 
 
 def hyperparameter_form(choice: str, preset: str, base: TrainConfig) -> dict:
@@ -196,8 +188,8 @@ def hyperparameter_form(choice: str, preset: str, base: TrainConfig) -> dict:
         key=f"tr_hidden_{k}",
         help="widths, e.g. 500, 500",
     )
-    # the family's own hyperparameters (its ``form_fields``) in the columns between
-    shown = [f for f in FAMILIES[base.family].form_fields if f.shown_for(base)]
+    # the family's own hyperparameters (its ``form`` in views/pages.py) in the columns between
+    shown = [f for f in FAMILY_PAGES[base.family].family.form if f.shown_for(base)]
     for column, spec in zip(c[1:4], shown, strict=False):
         values[spec.name] = column.number_input(
             spec.label, value=spec.value_for(base), step=spec.step, key=f"{spec.key}_{k}"
@@ -235,7 +227,7 @@ def new_run_panel(manager: JobManager) -> None:
     data_limit = int(st.session_state.get("tr_data_limit") or 0) or None
     config = problem = None
     try:
-        values["hidden"] = parse_hidden(values["hidden"])
+        values["hidden"] = parse_widths(values["hidden"])
         merged = {**base.to_dict(), **values}
         n_train = data_limit if data_limit else None
         config = validate_config(merged, manager.device, n_train)

@@ -48,6 +48,7 @@ from explorer_core.inference.aevb import (
 )
 from explorer_core.inference.schedule import PhaseQueue
 from explorer_core.inference.stepper import PhasedStepper, StepperSnapshot, segments_until
+from explorer_core.models.configs import parse_widths
 from explorer_core.models.vae import VAE, VAEConfig
 from explorer_core.training.recipes import LIKELIHOOD_PREPROCESSINGS, TrainConfig
 
@@ -151,7 +152,12 @@ class WatchConfig:
 
 
 def _hidden_from_text(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("-"))
+    """A link's hidden widths: ``"256-256"`` -> (256, 256) (``models.configs.parse_widths``).
+
+    Raises:
+        ValueError: not whole numbers separated by ``-``, or a width below 1.
+    """
+    return parse_widths(text, separator="-")
 
 
 #: a configuration in a link: query parameter -> (:class:`WatchConfig` field, parse of its text)

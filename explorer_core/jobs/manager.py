@@ -161,7 +161,7 @@ class JobManager:
             raise ConfigRejectedError(
                 f"{waiting} runs are already waiting in the queue; start this one when one of them has run."
             )
-        slug = model_family(config.family).choice_for(config).run_slug
+        slug = model_family(config.family).variant_for(config).run_slug
         run_id = f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         options = {
             "label": label or config.family.upper(),

@@ -2,32 +2,100 @@
 construction, with its JSON form (``to_dict``). Plain dataclasses: importing this module imports no torch and
 no model, so a training recipe (``explorer_core.training.recipes``) can check an architecture without
 building one. Each model module re-exports its config (``from explorer_core.models.vae import VAEConfig``).
+
+Every value limit of a config is written once, as its field's :class:`Limit` (``field(metadata=...)``): the
+config checks it on construction (:meth:`MLPConfig.check_limits`), and the JSON schema of a model's config
+(:mod:`explorer_core.families`, read by :mod:`explorer_core.artifacts`) is derived from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 #: the likelihoods of the VAE and the CVAE
 LIKELIHOODS = ("continuous_bernoulli", "bernoulli")
 #: the GMVAE's training estimators
 ESTIMATORS = ("marginal", "gumbel")
+#: the metadata key of a field's :class:`Limit`
+LIMIT = "limit"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The values one config field may take: a number in [lo, hi] (``integer``: a whole number, written
+    ``lo..hi``), one of ``choices``, or (``max_items`` set) a sequence of 1 to ``max_items`` numbers, each in
+    [lo, hi]. ``message``: the error's text instead of the default one (``{value}``: the value refused).
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    integer: bool = False
+    choices: tuple[str, ...] | None = None
+    max_items: int | None = None
+    message: str | None = None
+
+    def field(self, default: Any) -> Any:
+        """A dataclass field with ``default`` and this limit (``x: int = Limit(1, 8).field(2)``)."""
+        return field(default=default, metadata={LIMIT: self})
+
+    def range_text(self) -> str:
+        """``1..1024`` (whole numbers) or ``[0.01, 100]``."""
+        return f"{self.lo}..{self.hi}" if self.integer else f"[{self.lo:g}, {self.hi:g}]"
+
+    def check(self, name: str, value: Any) -> None:
+        """Whether ``value`` is one the field ``name`` may take.
+
+        Raises:
+            ValueError: it is not (``"latent_dim must be in 1..1024, got 0."``, or ``message``).
+        """
+        if self.choices is not None:
+            ok = value in self.choices
+            default = f"{name} must be one of {self.choices}, got {value!r}."
+        elif self.max_items is not None:
+            if len(value) > self.max_items:
+                raise ValueError(f"{name}: at most {self.max_items} sizes, got {len(value)}.")
+            ok = len(value) >= 1 and all(self.lo <= v <= self.hi for v in value)
+            default = f"{name} sizes must be in {self.range_text()}, got {value}."
+        else:
+            ok = self.lo <= value <= self.hi
+            default = f"{name} must be in {self.range_text()}, got {value}."
+        if not ok:
+            raise ValueError(self.message.format(value=value) if self.message else default)
+
+
+def limits(config_class: type) -> Iterator[tuple[dataclasses.Field, Limit | None]]:
+    """Each field of a config dataclass with its :class:`Limit` (None: a field without one), in field
+    order."""
+    for f in dataclasses.fields(config_class):
+        yield f, f.metadata.get(LIMIT)
+
+
+#: the hidden widths of every MLP config: 1 to 16 layers of 1..8192 units (16: the cap of a model's JSON)
+HIDDEN_LIMIT = Limit(1, 8192, integer=True, max_items=16)
 
 
 class MLPConfig:
-    """What a model's config dataclass with MLP widths ``hidden`` (a tuple) shares: the check of the widths
-    and its JSON form."""
+    """What a model's config dataclass with MLP widths ``hidden`` (a tuple) shares: the check of its fields'
+    :class:`Limit` s and its JSON form."""
 
-    def _check_hidden(self) -> None:
-        """Store ``hidden`` as a tuple of ints (through ``object.__setattr__``: the configs are frozen) and
-        check it; each config's ``__post_init__`` calls this.
+    def __post_init__(self) -> None:
+        """``hidden`` as a tuple of ints, then :meth:`check_limits`."""
+        self.check_limits()
+
+    def check_limits(self) -> None:
+        """Store ``hidden`` as a tuple of ints (through ``object.__setattr__``: the configs are frozen), then
+        check every field's :class:`Limit`: the fields with choices first, then the others in field order.
 
         Raises:
-            ValueError: no hidden layer, or a width outside 1..8192.
+            ValueError: the first value out of its limit (the message names it).
         """
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if not self.hidden or not all(1 <= h <= 8192 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be in 1..8192, got {self.hidden}.")
+        checks = [(f.name, limit) for f, limit in limits(type(self)) if limit is not None]
+        for name, limit in sorted(checks, key=lambda c: c[1].choices is None):
+            limit.check(name, getattr(self, name))
 
     def to_dict(self) -> dict:
         """JSON-ready data (``hidden`` as a list): what ``artifacts`` writes as the model's config."""
@@ -49,21 +117,12 @@ class VAEConfig(MLPConfig):
         n_classes: label classes (used by the CVAE only).
     """
 
-    latent_dim: int = 20
-    hidden: tuple[int, ...] = (500, 500)
-    dropout: float = 0.1
-    likelihood: str = "continuous_bernoulli"
+    latent_dim: int = Limit(1, 1024, integer=True).field(20)
+    hidden: tuple[int, ...] = HIDDEN_LIMIT.field((500, 500))
+    dropout: float = Limit(0, 0.95).field(0.1)
+    likelihood: str = Limit(choices=LIKELIHOODS).field("continuous_bernoulli")
     data_dim: int = 784
     n_classes: int = 10
-
-    def __post_init__(self) -> None:
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}.")
-        if not 1 <= self.latent_dim <= 1024:
-            raise ValueError(f"latent_dim must be in 1..1024, got {self.latent_dim}.")
-        self._check_hidden()
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
 
 
 @dataclass(frozen=True)
@@ -81,27 +140,16 @@ class GMVAEConfig(MLPConfig):
         likelihood: always ``"bernoulli"`` (binary images).
     """
 
-    n_clusters: int = 10
-    latent_dim: int = 64
-    hidden: tuple[int, ...] = (512, 512)
-    estimator: str = "marginal"
-    temperature: float = 1.0
+    n_clusters: int = Limit(2, 100, integer=True).field(10)
+    latent_dim: int = Limit(1, 1024, integer=True).field(64)
+    hidden: tuple[int, ...] = HIDDEN_LIMIT.field((512, 512))
+    estimator: str = Limit(choices=ESTIMATORS).field("marginal")
+    temperature: float = Limit(0.01, 100).field(1.0)
     straight_through: bool = False
     data_dim: int = 784
-    likelihood: str = "bernoulli"
-
-    def __post_init__(self) -> None:
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}.")
-        if self.likelihood != "bernoulli":
-            raise ValueError("the GMVAE has a Bernoulli likelihood (binarized images).")
-        if not 2 <= self.n_clusters <= 100:
-            raise ValueError(f"n_clusters must be in 2..100, got {self.n_clusters}.")
-        if not 1 <= self.latent_dim <= 1024:
-            raise ValueError(f"latent_dim must be in 1..1024, got {self.latent_dim}.")
-        self._check_hidden()
-        if not 0.01 <= self.temperature <= 100:
-            raise ValueError(f"temperature must be in [0.01, 100], got {self.temperature}.")
+    likelihood: str = Limit(
+        choices=("bernoulli",), message="the GMVAE has a Bernoulli likelihood (binarized images)."
+    ).field("bernoulli")
 
 
 @dataclass(frozen=True)
@@ -116,29 +164,36 @@ class VRNNConfig(MLPConfig):
         likelihood: always ``"bernoulli"``.
     """
 
-    n_rows: int = 28
-    row_dim: int = 28
-    latent_dim: int = 2
-    rnn_hidden: int = 256
-    rnn_layers: int = 2
-    hidden: tuple[int, ...] = (500, 500)
-    likelihood: str = "bernoulli"
-
-    def __post_init__(self) -> None:
-        if self.likelihood != "bernoulli":
-            raise ValueError("the VRNN has a Bernoulli likelihood (binarized images).")
-        for name, value, hi in (
-            ("n_rows", self.n_rows, 1024),
-            ("row_dim", self.row_dim, 4096),
-            ("latent_dim", self.latent_dim, 256),
-            ("rnn_hidden", self.rnn_hidden, 4096),
-            ("rnn_layers", self.rnn_layers, 8),
-        ):
-            if not 1 <= int(value) <= hi:
-                raise ValueError(f"{name} must be in 1..{hi}, got {value}.")
-        self._check_hidden()
+    n_rows: int = Limit(1, 1024, integer=True).field(28)
+    row_dim: int = Limit(1, 4096, integer=True).field(28)
+    latent_dim: int = Limit(1, 256, integer=True).field(2)
+    rnn_hidden: int = Limit(1, 4096, integer=True).field(256)
+    rnn_layers: int = Limit(1, 8, integer=True).field(2)
+    hidden: tuple[int, ...] = HIDDEN_LIMIT.field((500, 500))
+    likelihood: str = Limit(
+        choices=("bernoulli",), message="the VRNN has a Bernoulli likelihood (binarized images)."
+    ).field("bernoulli")
 
     @property
     def data_dim(self) -> int:
         """Pixels per image (T * row width)."""
         return self.n_rows * self.row_dim
+
+
+def parse_widths(text: str, separator: str = ",") -> tuple[int, ...]:
+    """The hidden widths written as text: ``"500, 500"`` -> (500, 500) (the Training page's box), or with
+    ``separator="-"`` ``"256-256"`` -> (256, 256) (Watch it learn's link). Spaces and empty parts are
+    ignored; the widths' upper limit is the config's (:data:`HIDDEN_LIMIT`), checked when one is built.
+
+    Raises:
+        ValueError: a part that is not a whole number, or no width, or a width below 1.
+    """
+    try:
+        sizes = tuple(int(part) for part in text.replace(" ", "").split(separator) if part)
+    except ValueError as err:
+        between = "commas" if separator == "," else repr(separator)
+        message = f"hidden layers must be whole numbers separated by {between}, got {text!r}."
+        raise ValueError(message) from err
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"give at least one hidden layer of positive width, got {text!r}.")
+    return sizes

@@ -1,13 +1,14 @@
 """Training recipes: the fields every family's training shares (:class:`TrainConfig`) and each family's own
 (:class:`GMVAETrainConfig`, :class:`VRNNTrainConfig`), validated on construction.
 
-The recipe classes describe themselves: :data:`RECIPES` holds, per family, its recipe class (the VAE and the
-CVAE train with :class:`TrainConfig` itself, so a VAE's recipe has no ``n_clusters``), its model's config
-class (:mod:`explorer_core.models.configs`), the recipe fields that go into that config and the paper's
-recipe.
-:meth:`TrainConfig.for_family` and :meth:`TrainConfig.from_dict` pick the class there; the family registry
-(:mod:`explorer_core.families`) maps each family to its entry. Imports go one way: the registry imports this
-module, and this module imports no model and no registry.
+The recipe classes describe themselves, in class attributes: the families each is the recipe of
+(``families``: the VAE and the CVAE train with :class:`TrainConfig` itself, so a VAE's recipe has no
+``n_clusters``), its model's config class (``model_config_class``, :mod:`explorer_core.models.configs`), the
+recipe fields that go into that config (``model_fields``), the one likelihood of its families
+(``fixed_likelihood``) and the paper's recipe (``paper``). :func:`recipe_class` finds a family's class
+among :data:`RECIPE_CLASSES`; :meth:`TrainConfig.for_family` and :meth:`TrainConfig.from_dict` build with it,
+and each record of the family registry (:mod:`explorer_core.families`) reads its recipe facts there.
+Imports go one way: the registry imports this module, and this module imports no model and no registry.
 
 A recipe holds its own family's fields only; :meth:`TrainConfig.from_dict` names a field of another family
 as such (the shipped JSONs written before the split were rewritten once, without those fields).
@@ -19,7 +20,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from explorer_core.data import PREPROCESSINGS
 from explorer_core.inference.aevb import check_learning_rate
@@ -72,11 +73,26 @@ class TrainConfig(MLPConfig):
         keep_epoch: which epoch's weights the run saves: ``"best"`` (the best validation ELBO; early
             stopping's choice) or ``"last"`` (a fixed-length run whose model is its last epoch).
 
+    Class attributes (what the recipe class is; a subclass with fields of its own sets them all):
+        families: the families trained with this class (:func:`recipe_class`).
+        model_config_class: their model's config dataclass (:mod:`explorer_core.models.configs`), which
+            :meth:`model_config` checks the architecture with.
+        model_fields: the recipe's fields, besides ``latent_dim`` and ``hidden``, that go into that config.
+        fixed_likelihood: the only likelihood those families have (None: ``likelihood`` is chosen here).
+        paper: the paper's recipe, the fields whose values differ from this class's defaults (the
+            tutorial's sections 5.3-5.6 and the papers they cite).
+
     Raises:
         ValueError: (on construction) an unknown family, a family whose recipe is another class, a value out
             of range, a likelihood that does not fit the preprocessing or the family, an invalid architecture.
         TypeError: (on construction) a field this class does not have (another family's, or none's).
     """
+
+    families: ClassVar[tuple[str, ...]] = ("vae", "cvae")
+    model_config_class: ClassVar[type] = VAEConfig
+    model_fields: ClassVar[tuple[str, ...]] = ("dropout", "likelihood")
+    fixed_likelihood: ClassVar[str | None] = None
+    paper: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     family: str = DEFAULT_FAMILY
     latent_dim: int = 20
@@ -102,16 +118,16 @@ class TrainConfig(MLPConfig):
 
     @classmethod
     def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
-        """The paper's recipe for ``family`` (its ``defaults`` in :data:`RECIPES`) with
-        ``overrides`` applied, as the family's ``train_config_class``.
+        """The paper's recipe for ``family`` (its recipe class's ``paper``) with ``overrides`` applied, as the
+        family's recipe class (:func:`recipe_class`).
 
         Raises:
             ValueError: unknown family, a family whose class is not this one or a subclass, or an invalid
                 value.
             TypeError: an override that is not a field of the family's recipe.
         """
-        spec = _family_record(family, cls)
-        return spec.train_config_class(**{"family": family, **spec.defaults, **overrides})
+        target = recipe_class(family, cls)
+        return target(**{"family": family, **target.paper, **overrides})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
@@ -123,12 +139,10 @@ class TrainConfig(MLPConfig):
             TypeError: a key that is no family's field.
         """
         family = data.get("family", DEFAULT_FAMILY)
-        target = _family_record(family, cls).train_config_class
+        target = recipe_class(family, cls)
         own = recipe_field_names(target)
         for name in data:
-            if name not in own and any(
-                name in recipe_field_names(r.train_config_class) for r in RECIPES.values()
-            ):
+            if name not in own and any(name in recipe_field_names(r) for r in RECIPE_CLASSES):
                 raise ValueError(
                     f"{name} is not a setting of a {family} recipe (it is another family's; a recipe written "
                     "before each family had its own settings holds it: write it again without it)."
@@ -138,7 +152,7 @@ class TrainConfig(MLPConfig):
     def __post_init__(self) -> None:
         """``hidden`` as a tuple of ints, then every check (see the class's Raises)."""
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        target = _family_record(self.family, TrainConfig).train_config_class
+        target = recipe_class(self.family)
         if type(self) is not target:
             raise ValueError(
                 f"a {self.family} recipe is a {target.__name__}, not a {type(self).__name__} (build it with "
@@ -193,14 +207,28 @@ class TrainConfig(MLPConfig):
         Raises:
             ValueError: a likelihood the family does not have, or an invalid architecture.
         """
-        spec = RECIPES[self.family]
         config: dict[str, Any] = {"latent_dim": self.latent_dim, "hidden": list(self.hidden)}
-        config |= {name: getattr(self, name) for name in spec.model_fields}
-        if spec.fixed_likelihood is not None and self.likelihood != spec.fixed_likelihood:
-            likelihood = spec.fixed_likelihood.replace("_", " ").title()
+        config |= {name: getattr(self, name) for name in self.model_fields}
+        if self.fixed_likelihood is not None and self.likelihood != self.fixed_likelihood:
+            likelihood = self.fixed_likelihood.replace("_", " ").title()
             raise ValueError(f"the {self.family} has a {likelihood} likelihood, not {self.likelihood!r}.")
-        spec.model_config_class(**config)
+        self.model_config_class(**config)
         return config
+
+
+def _binarized_recipe(**fields: Any) -> Mapping[str, Any]:
+    """The paper's recipe of a family trained on binarized images (the GMVAE, the VRNN): a Bernoulli
+    likelihood, no dropout, Adam at lr 1e-3 and no t-SNE, plus the family's own ``fields`` (its widths...)."""
+    return MappingProxyType(
+        {
+            **fields,
+            "dropout": 0.0,
+            "likelihood": "bernoulli",
+            "preprocessing": "binarized",
+            "lr": 1e-3,
+            "tsne_points": 0,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -217,6 +245,12 @@ class GMVAETrainConfig(TrainConfig):
     Raises:
         ValueError: (on construction) as :class:`TrainConfig`, or one of these out of range.
     """
+
+    families: ClassVar[tuple[str, ...]] = ("gmvae",)
+    model_config_class: ClassVar[type] = GMVAEConfig
+    model_fields: ClassVar[tuple[str, ...]] = ("n_clusters", "estimator", "temperature", "straight_through")
+    fixed_likelihood: ClassVar[str | None] = "bernoulli"
+    paper: ClassVar[Mapping[str, Any]] = _binarized_recipe(latent_dim=64, hidden=(512, 512))
 
     n_clusters: int = 10
     estimator: str = "marginal"
@@ -254,80 +288,38 @@ class VRNNTrainConfig(TrainConfig):
         ValueError: (on construction) as :class:`TrainConfig`, or an LSTM size out of range.
     """
 
+    families: ClassVar[tuple[str, ...]] = ("vrnn",)
+    model_config_class: ClassVar[type] = VRNNConfig
+    model_fields: ClassVar[tuple[str, ...]] = ("rnn_hidden", "rnn_layers")
+    fixed_likelihood: ClassVar[str | None] = "bernoulli"
+    paper: ClassVar[Mapping[str, Any]] = _binarized_recipe(
+        latent_dim=2, hidden=(500, 500), max_grad_norm=10.0
+    )
+
     rnn_hidden: int = 256
     rnn_layers: int = 2
 
 
-@dataclass(frozen=True)
-class RecipeSpec:
-    """What one family's training recipe is.
-
-    Attributes:
-        train_config_class: its recipe class (:class:`TrainConfig`, or a subclass with the family's own
-            fields).
-        model_config_class: its model's config dataclass (:mod:`explorer_core.models.configs`), which
-            :meth:`TrainConfig.model_config` checks the architecture with.
-        model_fields: the recipe's fields, besides ``latent_dim`` and ``hidden``, that go into that config.
-        fixed_likelihood: the only likelihood the family has (None: ``likelihood`` is chosen in the recipe).
-        defaults: the paper's recipe, the fields whose values differ from the recipe class's defaults (the
-            tutorial's sections 5.3-5.6 and the papers they cite).
-    """
-
-    train_config_class: type[TrainConfig]
-    model_config_class: type
-    model_fields: tuple[str, ...]
-    fixed_likelihood: str | None
-    defaults: Mapping[str, Any]
-
-
-def _binarized_recipe(**fields: Any) -> Mapping[str, Any]:
-    """The paper's recipe of a family trained on binarized images (the GMVAE, the VRNN): a Bernoulli
-    likelihood, no dropout, Adam at lr 1e-3 and no t-SNE, plus the family's own ``fields`` (its widths...)."""
-    return MappingProxyType(
-        {
-            **fields,
-            "dropout": 0.0,
-            "likelihood": "bernoulli",
-            "preprocessing": "binarized",
-            "lr": 1e-3,
-            "tsne_points": 0,
-        }
-    )
-
-
-_VAE_RECIPE = RecipeSpec(TrainConfig, VAEConfig, ("dropout", "likelihood"), None, MappingProxyType({}))
-#: each family's recipe, in the order the app lists the families
-RECIPES: Mapping[str, RecipeSpec] = MappingProxyType(
-    {
-        "vae": _VAE_RECIPE,
-        "cvae": _VAE_RECIPE,
-        "gmvae": RecipeSpec(
-            GMVAETrainConfig,
-            GMVAEConfig,
-            ("n_clusters", "estimator", "temperature", "straight_through"),
-            "bernoulli",
-            _binarized_recipe(latent_dim=64, hidden=(512, 512)),
-        ),
-        "vrnn": RecipeSpec(
-            VRNNTrainConfig,
-            VRNNConfig,
-            ("rnn_hidden", "rnn_layers"),
-            "bernoulli",
-            _binarized_recipe(latent_dim=2, hidden=(500, 500), max_grad_norm=10.0),
-        ),
-    }
+#: every recipe class (each names its ``families``)
+RECIPE_CLASSES: tuple[type[TrainConfig], ...] = (TrainConfig, GMVAETrainConfig, VRNNTrainConfig)
+#: every family with a recipe, in the order the app lists them (:data:`explorer_core.families.FAMILIES`
+#: has the same names)
+RECIPE_FAMILIES: tuple[str, ...] = tuple(name for cls in RECIPE_CLASSES for name in vars(cls)["families"])
+_RECIPE_CLASS_OF: Mapping[str, type[TrainConfig]] = MappingProxyType(
+    {name: cls for cls in RECIPE_CLASSES for name in vars(cls)["families"]}
 )
 
 
-def _family_record(family: object, base: type[TrainConfig]) -> RecipeSpec:
-    """The recipe of ``family``, whose ``train_config_class`` is ``base`` or a subclass of it.
+def recipe_class(family: object, base: type[TrainConfig] = TrainConfig) -> type[TrainConfig]:
+    """The recipe class of ``family`` (the one of :data:`RECIPE_CLASSES` that names it in its own
+    ``families``), which must be ``base`` or a subclass of it.
 
     Raises:
         ValueError: unknown family, or its recipe class is not ``base`` or a subclass of it.
     """
-    spec = RECIPES.get(family) if isinstance(family, str) else None
-    if spec is None:
-        raise ValueError(f"family must be one of {sorted(RECIPES)}, got {family!r}.")
-    if not issubclass(spec.train_config_class, base):
-        raise ValueError(f"a {family} recipe is a {spec.train_config_class.__name__}, not a {base.__name__}.")
-    return spec
+    found = _RECIPE_CLASS_OF.get(family) if isinstance(family, str) else None
+    if found is None:
+        raise ValueError(f"family must be one of {sorted(RECIPE_FAMILIES)}, got {family!r}.")
+    if not issubclass(found, base):
+        raise ValueError(f"a {family} recipe is a {found.__name__}, not a {base.__name__}.")
+    return found

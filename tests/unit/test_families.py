@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from explorer_core.artifacts import CONFIG_SCHEMAS, RECIPE_FIELDS
-from explorer_core.families import FAMILIES, UnknownFamilyError, is_model_family, model_family
+from explorer_core.families import FAMILIES, MNIST_SHAPES, UnknownFamilyError, is_model_family, model_family
+from explorer_core.models.configs import limits
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
-from views.pages import PAGES
+from views.pages import FAMILY_PAGES, PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"latent_dim": 2, "hidden": (8,)}
@@ -34,8 +35,10 @@ def test_the_registry_names_every_family_the_files_know():
     for name, spec in FAMILIES.items():
         assert spec.name == name
         assert (ROOT / PAGES[name].file).is_file()  # every family has its page (views/pages.py)
+        assert PAGES[name].family is not None and PAGES[name].family.metrics  # and its views' facts
         assert spec.conditional is spec.model_class.conditional
     assert [n for n, s in FAMILIES.items() if s.conditional] == ["cvae"]
+    assert list(FAMILY_PAGES) == list(FAMILIES)  # the views know the same families, in the same order
 
 
 def test_unknown_names_are_refused_with_the_known_ones():
@@ -50,28 +53,51 @@ def test_a_family_s_recipes_build_its_model(name):
     fields = {f.name for f in dataclasses.fields(spec.train_config_class)}
     assert issubclass(spec.train_config_class, TrainConfig)
     assert set(spec.model_fields) <= fields and set(spec.recipe_defaults) <= fields
-    assert {f.name for f in spec.form_fields} <= fields and set(spec.quick) <= fields
+    views = FAMILY_PAGES[name].family
+    assert {f.name for f in views.form} <= fields and set(spec.quick) <= fields
     for preset in spec.presets:
         config = PRESETS[preset]
         assert config.family == name
-        assert spec.choice_for(config) in spec.choices
+        assert spec.variant_for(config) in spec.variants
         spec.config_class(**config.model_config())
     quick = config_from_args("quick", name, {})
     assert quick.family == name and quick.epochs <= 2
-    for choice in spec.choices:
-        assert choice.matches(config_from_args("quick", name, dict(choice.fixed)))
+    for variant in spec.variants:
+        assert variant.matches(config_from_args("quick", name, dict(variant.fixed)))
+    # every variant has one entry on the Training page, and every entry names a variant
+    assert sorted(c.run_slug for c in views.training) == sorted(v.run_slug for v in spec.variants)
 
 
 def test_the_gmvae_estimators_are_two_entries_with_their_own_run_ids():
     spec = FAMILIES["gmvae"]
-    assert spec.choice_for(PRESETS["gmvae-gumbel"]).run_slug == "gmvae-gumbel"
-    assert spec.choice_for(PRESETS["gmvae-marginal"]).run_slug == "gmvae"
-    shown = [f.name for f in spec.form_fields if f.shown_for(PRESETS["gmvae-marginal"])]
+    assert spec.variant_for(PRESETS["gmvae-gumbel"]).run_slug == "gmvae-gumbel"
+    assert spec.variant_for(PRESETS["gmvae-marginal"]).run_slug == "gmvae"
+    form = FAMILY_PAGES["gmvae"].family.form
+    shown = [f.name for f in form if f.shown_for(PRESETS["gmvae-marginal"])]
     assert shown == ["n_clusters"]
     gumbel = PRESETS["gmvae-gumbel"]
-    end = next(f for f in spec.form_fields if f.name == "temperature_final")
+    end = next(f for f in form if f.name == "temperature_final")
     assert end.value_for(gumbel) == pytest.approx(0.5)
     assert end.value_for(dataclasses.replace(gumbel, temperature_final=None)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_config_s_json_schema_is_derived_from_its_limits(name):
+    """Each limit is written once, on the config class: the JSON schema takes its bounds from there."""
+    spec = FAMILIES[name]
+    schema = spec.config_schema
+    assert list(schema.fields) == [f.name for f in dataclasses.fields(spec.config_class)]
+    for field, limit in limits(spec.config_class):
+        if limit is None or field.name in MNIST_SHAPES:
+            continue
+        entry = schema.fields[field.name]
+        if limit.choices is not None:
+            assert entry.choices == limit.choices
+            continue
+        number = entry.item if limit.max_items is not None else entry
+        assert (number.lo, number.hi, number.integer) == (limit.lo, limit.hi, limit.integer)
+        with pytest.raises(ValueError, match=field.name):
+            spec.config_class(**{field.name: [limit.hi + 1] if limit.max_items else limit.hi + 1})
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
