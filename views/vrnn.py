@@ -379,3 +379,5 @@ st.caption(
     "little; the KL shows where the latents carry information the LSTM could not guess (usually where the "
     "stroke starts). Black ticks: the test set's average per row, stored with the model."
 )
+
+__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35
