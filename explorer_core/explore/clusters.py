@@ -25,6 +25,7 @@ from explorer_core.artifacts import ArtifactError, LoadedModel, load_model
 from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
 from explorer_core.evaluation.metrics import cluster_accuracy, cluster_posteriors, hungarian_match
 from explorer_core.explore.latent import IMAGE_SIDE, Projection, fit_pca
+from explorer_core.explore.latent import plane_ranges as plane_ranges  # the GMVAE page's bounds
 from explorer_core.families import model_family
 from explorer_core.imaging import png_bytes, tile
 
@@ -398,16 +399,6 @@ def row_purities(clusters: dict[str, Any]) -> list[RowPurity]:
             )
         )
     return rows
-
-
-def plane_ranges(points: np.ndarray, quantile: float = 0.999, margin: float = 0.3) -> tuple[tuple, tuple]:
-    """Axis ranges ((u_lo, u_hi), (v_lo, v_hi)) around plane points [n, 2]: the ``quantile`` bulk with a
-    ``margin`` (a fraction of the extent) on each side, rounded outwards to 0.1."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    lo, hi = np.quantile(pts, 1 - quantile, axis=0), np.quantile(pts, quantile, axis=0)
-    pad = margin * np.maximum(hi - lo, 1e-3)
-    lo, hi = np.floor((lo - pad) * 10) / 10, np.ceil((hi + pad) * 10) / 10
-    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
 def lift(projection: Projection, uv: np.ndarray) -> np.ndarray:

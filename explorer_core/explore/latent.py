@@ -77,13 +77,6 @@ class LatentMap:
         cov = (self.basis * np.asarray(std, dtype=np.float64) ** 2) @ self.basis.T
         return self.z_to_plane(mean), cov
 
-    def extent(self, quantile: float = 0.995, margin: float = 0.15) -> tuple[tuple[float, float], ...]:
-        """Axis ranges ((u_lo, u_hi), (v_lo, v_hi)) that hold the bulk of the encodings."""
-        lo = np.quantile(self.coords, 1 - quantile, axis=0)
-        hi = np.quantile(self.coords, quantile, axis=0)
-        pad = margin * (hi - lo)
-        return tuple((float(a), float(b)) for a, b in zip(lo - pad, hi + pad, strict=True))
-
 
 @torch.no_grad()
 def build_latent_map(
@@ -562,10 +555,24 @@ def display_subset(labels: np.ndarray, max_points: int, seed: int = 0) -> np.nda
     return np.sort(rng.choice(n, size=max_points, replace=False))
 
 
+def plane_ranges(
+    points: np.ndarray, quantile: float = 0.999, margin: float = 0.3
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges ((u_lo, u_hi), (v_lo, v_hi)) around plane points [n, 2]: the ``quantile`` bulk with a
+    ``margin`` (a fraction of the extent, at least 1e-3) on each side, rounded outwards to 0.1. The one
+    rule of a latent plane's bounds: the VAE's and CVAE's sliders and pad (:func:`slider_ranges`), the
+    GMVAE's plane (:mod:`explorer_core.explore.clusters`)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    lo, hi = np.quantile(pts, 1 - quantile, axis=0), np.quantile(pts, quantile, axis=0)
+    pad = margin * np.maximum(hi - lo, 1e-3)
+    lo, hi = np.floor((lo - pad) * 10) / 10, np.ceil((hi + pad) * 10) / 10
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
 def slider_ranges(latent_map: LatentMap) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Ranges of the (u, v) sliders: the map's extent (99.9 % of the encodings, 30 % margin), rounded."""
-    ranges = latent_map.extent(quantile=0.999, margin=0.3)
-    return tuple((float(np.floor(lo * 10) / 10), float(np.ceil(hi * 10) / 10)) for lo, hi in ranges)
+    """Ranges of the (u, v) sliders: :func:`plane_ranges` of the map's encodings (99.9 % of them, 30 %
+    margin, rounded outwards to 0.1)."""
+    return plane_ranges(latent_map.coords)
 
 
 def view_region(
