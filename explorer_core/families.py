@@ -19,7 +19,7 @@ The families (tutorial sections 5.3-5.6): ``vae`` (Kingma & Welling 2014), ``cva
 5.2) is not one of them: it is fitted live on its own page, never trained, saved or loaded here.
 
 Nothing here imports Streamlit, the trainer or the job manager (they import this module); the recipe classes
-import this module only inside their methods.
+(:mod:`explorer_core.training.recipes`) do not import it at all: a recipe is read without the models.
 """
 
 from __future__ import annotations
