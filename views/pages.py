@@ -58,6 +58,12 @@ class PageFacts:
         return self.url_path.replace("-", "_")
 
 
+def _latent_views(name: str, label: str, quick_seconds: int) -> FamilyViews:
+    """The views' facts of the VAE or the CVAE: the same metrics row and number box, one Training entry
+    ``label`` (key and variant ``name``)."""
+    return FamilyViews(LATENT_FIGURES, (TrainingChoice(name, label, name),), LATENT_FORM, quick_seconds)
+
+
 #: every page but Home, in the sidebar's (and the home cards') order; the model families' under their
 #: family's name
 PAGES: dict[str, PageFacts] = {
@@ -77,9 +83,7 @@ PAGES: dict[str, PageFacts] = {
         ":material/cyclone:",
         "Drag z and watch the decoder; see q(z|x) and z = μ + σ·ε for a test image or your drawing, the ELBO "
         "split into reconstruction and KL, and interpolations.",
-        family=FamilyViews(
-            LATENT_FIGURES, (TrainingChoice("vae", "VAE", "vae"),), LATENT_FORM, quick_seconds=42
-        ),
+        family=_latent_views("vae", "VAE", quick_seconds=42),
     ),
     "watch": PageFacts(
         "views/watch.py",
@@ -95,9 +99,7 @@ PAGES: dict[str, PageFacts] = {
         ":material/label:",
         "The label sets the class, z the style: decode one z under all ten labels, re-label an image, see "
         "the learned priors p(z|y).",
-        family=FamilyViews(
-            LATENT_FIGURES, (TrainingChoice("cvae", "CVAE", "cvae"),), LATENT_FORM, quick_seconds=28
-        ),
+        family=_latent_views("cvae", "CVAE", quick_seconds=28),
     ),
     "gmvae": PageFacts(
         "views/gmvae.py",
