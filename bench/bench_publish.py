@@ -7,6 +7,7 @@ Also the helpers the browser tests share: :func:`publish_for_bench` and :func:`s
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
@@ -68,3 +69,103 @@ def static_server(folder: Path, timeout_s: float = 20) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _ready(page, url: str) -> None:
+    page.goto("about:blank")
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", state="attached", timeout=60_000)
+
+
+def measure(site: Path, url: str, repeats: int = 5) -> dict:
+    """First picture (ms after navigation; the median of ``repeats`` loads of each model), pad frames per
+    second under a 2-second mouse drag (each frame decodes a new z), and the time of one VRNN row (28 rows,
+    from the page's own clock)."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.common import CHROMIUM, CHROMIUM_ARGS
+
+    out: dict = {"first_picture_ms": {}, "pad_frames_per_s": {}, "vrnn_row_ms": {}}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)
+        page = context.new_page()
+        for name in MODELS:
+            times = []
+            for _ in range(repeats):
+                _ready(page, f"{url}/index.html#model={name}")
+                times.append(float(page.locator("body").get_attribute("data-first-picture-ms")))
+            out["first_picture_ms"][name] = {"median": round(_median(times), 1), "max": round(max(times), 1)}
+        for name in ("vae-cb-l2", "cvae-cb-l2"):
+            _ready(page, f"{url}/index.html#model={name}")
+            canvas = page.locator("canvas.map")
+            box = canvas.bounding_box()
+            cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.3
+            page.mouse.move(cx + r, cy)
+            page.mouse.down()
+            start_frames = int(canvas.get_attribute("data-frames") or 0)
+            start_ms = float(canvas.get_attribute("data-frame-ms-total") or 0)
+            t0 = time.perf_counter()
+            k = 0
+            while time.perf_counter() - t0 < 2.0:
+                k += 1
+                a = 0.05 * k
+                page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a))
+            elapsed = time.perf_counter() - t0
+            page.mouse.up()
+            page.wait_for_timeout(300)
+            frames = int(canvas.get_attribute("data-frames") or 0) - start_frames
+            busy = float(canvas.get_attribute("data-frame-ms-total") or 0) - start_ms
+            out["pad_frames_per_s"][name] = {
+                # what the drag showed: Playwright's mouse moves arrive at a bounded rate, so this is the
+                # smaller of that rate and the page's
+                "observed": round(frames / elapsed, 1),
+                "moves": k,
+                # what the page can do: frames per second of its own decode-and-draw time
+                "frame_ms": round(busy / max(frames, 1), 2),
+                "capacity": round(1000 * frames / max(busy, 1e-9), 1),
+            }
+        _ready(page, f"{url}/index.html#model=vrnn&seed=0")
+        rows = []
+        for _ in range(28):
+            page.get_by_role("button", name="Next row").click()
+            rows.append(float(page.locator("body").get_attribute("data-row-ms")))
+        out["vrnn_row_ms"] = {"median": round(_median(rows), 2), "max": round(max(rows), 2), "n": len(rows)}
+        browser.close()
+    return out
+
+
+def main() -> None:
+    """Publish the four-model site into a temporary folder, serve it, measure, write the results."""
+    import json
+    import tempfile
+
+    from bench.common import RESULTS, machine
+
+    with tempfile.TemporaryDirectory(prefix="aevb-publish-") as tmp:
+        site = publish_for_bench(MODELS, Path(tmp) / "site")
+        files = {p.relative_to(site).as_posix(): p.stat().st_size for p in site.rglob("*") if p.is_file()}
+        with static_server(site) as url:
+            result = measure(site, url)
+    result.update(
+        {
+            "machine": machine(),
+            "what": "the site of " + ", ".join(MODELS) + " served by python -m http.server (no Streamlit), "
+            "headless Chromium (Debian) at 1280x720",
+            "site_bytes": sum(files.values()),
+            "file_bytes": dict(sorted(files.items())),
+            "targets": {"site_mb": 40, "first_picture_s": 2, "pad_frames_per_s": 30, "vrnn_row_ms": 50},
+        }
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "publish.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("file_bytes", "machine")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

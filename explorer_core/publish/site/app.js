@@ -108,6 +108,8 @@
     ctx.putImageData(img, 0, 0);
     stats.pictures += 1;
     document.body.dataset.pictures = String(stats.pictures);
+    // since the navigation began: the benchmark's "first picture"
+    if (stats.pictures === 1) document.body.dataset.firstPictureMs = performance.now().toFixed(1);
   }
   function pixelCanvas(cls, label) {
     return el("canvas", { class: `pixels ${cls || ""}`, role: "img", "aria-label": label || "an image" });
@@ -412,10 +414,16 @@
         frame = requestAnimationFrame(() => {
           frame = 0;
           if (!pending) return;
+          const t0 = performance.now();
           api.cursor = pending;
           pending = null;
           onMove(api.cursor);
           draw();
+          // for the benchmark: frames drawn and the time they took here (decoding and drawing)
+          stats.padFrames = (stats.padFrames || 0) + 1;
+          stats.padMs = (stats.padMs || 0) + performance.now() - t0;
+          canvas.dataset.frames = String(stats.padFrames);
+          canvas.dataset.frameMsTotal = stats.padMs.toFixed(2);
         });
       }
     };
@@ -552,11 +560,23 @@
       paint(decoded, [m.decode(z, label, view)], 1);
       caption.textContent = `(u, v) = (${fmt(u)}, ${fmt(v)})${cond ? `, y = ${label}` : ""}; ${viewName()}`;
       if (cond) {
-        const row = [];
-        for (let k = 0; k < 10; k++) row.push(m.decode(z, k, view));
-        paint(rowCanvas, row, 10, { pad: 2 });
+        // the row of ten decodings costs ten pictures: while z moves it follows at most every ROW_MS, so
+        // the main picture keeps the hand's pace; it always ends on the last z
+        const since = performance.now() - rowAt;
+        clearTimeout(rowTimer);
+        if (since >= ROW_MS) drawRow(z);
+        else rowTimer = setTimeout(() => drawRow(z), ROW_MS - since);
       }
       writeHash({ u: u.toFixed(3), v: v.toFixed(3) });
+    }
+    const ROW_MS = 150;
+    let rowAt = -Infinity;
+    let rowTimer = null;
+    function drawRow(z) {
+      rowAt = performance.now();
+      const row = [];
+      for (let k = 0; k < 10; k++) row.push(m.decode(z, k, view));
+      paint(rowCanvas, row, 10, { pad: 2 });
     }
 
     // the manifold
@@ -839,6 +859,7 @@
     // a drawing: q(y|x) and the drawing carried to every cluster
     const bars = el("div", { class: "bars" });
     const carried = pixelCanvas("strip", "the drawing carried to every cluster");
+    carried.hidden = true;
     const drawnCanvas = pixelCanvas("big", "your drawing, binarized");
     const info = el("p", { class: "caption", text: "Draw a digit on the black square." });
     const pad = drawingPad((pixels) => encode(pixels));
@@ -859,8 +880,7 @@
       bars.replaceChildren();
       if (!pixels) {
         info.textContent = "Draw a digit on the black square.";
-        const ctx = carried.getContext("2d");
-        ctx.clearRect(0, 0, carried.width, carried.height);
+        carried.hidden = true;
         return;
       }
       const x = preprocess(pixels, "binarized");
@@ -878,6 +898,7 @@
       const images = [];
       for (let c = 0; c < C; c++) images.push(m.decode(m.qz(x, c).mu));
       paint(carried, images, C, { pad: 2 });
+      carried.hidden = false;
       info.textContent = `The most probable cluster is y = ${top} (${matched(top)}), q(y|x) = ${p[top].toFixed(3)}.`;
     }
     drawSamples();
