@@ -84,6 +84,12 @@ PUBLISH_OUT ?= published
 publish: install data
 	$(PY) -m explorer_core publish $(PUBLISH_MODELS) --out $(PUBLISH_OUT)
 
+# the published site in Chromium from python -m http.server: size, first picture, pad frames, a VRNN row
+.PHONY: bench-publish
+BENCH_TARGETS += bench-publish
+bench-publish: install-dev data
+	cd bench && ../$(PY) bench_publish.py
+
 # the home page's pictures, drawn from the shipped models (pretrained/cards/*.png)
 cards: install
 	$(PY) -m explorer_core.cards
