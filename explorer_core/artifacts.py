@@ -23,11 +23,10 @@ from explorer_core.atomic import save_tensors, write_json
 from explorer_core.device import available_memory
 from explorer_core.families import FAMILIES as FAMILY_RECORDS
 from explorer_core.families import (
-    HIDDEN_SCHEMA,
-    LIKELIHOOD_NAMES,
     UnknownFamilyError,
     is_model_family,
     model_family,
+    model_field_schemas,
 )
 from explorer_core.models.base import LatentVariableModel
 from explorer_core.paths import PRETRAINED_DIR
@@ -73,15 +72,14 @@ _NATS_OPT = Num(-ABSURD_NATS, ABSURD_NATS, optional=True)
 _INT_OPT = Num(0, 10**9, integer=True, optional=True)
 _TEXT_OPT = Text(max_len=10_000, optional=True)
 
+#: the recipe fields that go into a model config, bounded by the config classes' limits (written once there)
+_MODEL_FIELDS = model_field_schemas()
 #: a training recipe as JSON (a model's ``recipe``, a run's ``config.json``): the fields of every family's
 #: recipe class (:mod:`explorer_core.training.recipes`), typed and bounded; ``TrainConfig.from_dict`` then
 #: takes the family's own (a recipe written before each family had its own class holds every family's)
 RECIPE_FIELDS: dict[str, object] = {
     "family": Text(choices=tuple(FAMILY_RECORDS)),
-    "latent_dim": Num(1, 1024, integer=True),
-    "hidden": HIDDEN_SCHEMA,
-    "dropout": Num(0, 0.95),
-    "likelihood": Text(choices=LIKELIHOOD_NAMES),
+    **{name: _MODEL_FIELDS[name] for name in ("latent_dim", "hidden", "dropout", "likelihood")},
     "preprocessing": Text(choices=PREPROCESSING_NAMES),
     "epochs": Num(1, 10_000, integer=True),
     "batch_size": Num(1, 60_000, integer=True),
@@ -98,13 +96,9 @@ RECIPE_FIELDS: dict[str, object] = {
     "seed": Num(0, 2**63 - 1, integer=True),
     "fresh_binarization": Flag(),
     "keep_epoch": Text(choices=("best", "last")),
-    "n_clusters": Num(2, 100, integer=True),
-    "estimator": Text(choices=("marginal", "gumbel")),
-    "temperature": Num(0.01, 100),
+    **{name: _MODEL_FIELDS[name] for name in ("n_clusters", "estimator", "temperature")},
     "temperature_final": Num(0.01, 100, optional=True),
-    "straight_through": Flag(),
-    "rnn_hidden": Num(1, 4096, integer=True),
-    "rnn_layers": Num(1, 8, integer=True),
+    **{name: _MODEL_FIELDS[name] for name in ("straight_through", "rnn_hidden", "rnn_layers")},
 }
 
 #: each family's module config (``model.config.to_dict()``): its record's ``config_schema``

@@ -33,11 +33,17 @@ import torch
 
 from explorer_core.evaluation.metrics import cluster_metrics, evaluate_gmvae, evaluate_vae, evaluate_vrnn
 from explorer_core.models.base import LatentVariableModel
-from explorer_core.models.configs import HIDDEN_LIMIT, LIKELIHOODS, Limit, limits
+from explorer_core.models.configs import Limit, limits
 from explorer_core.models.gmvae import GMVAE
 from explorer_core.models.vae import CVAE, VAE
 from explorer_core.models.vrnn import VRNN
-from explorer_core.training.recipes import GMVAETrainConfig, TrainConfig, VRNNTrainConfig, recipe_class
+from explorer_core.training.recipes import (
+    RECIPE_CLASSES,
+    GMVAETrainConfig,
+    TrainConfig,
+    VRNNTrainConfig,
+    recipe_class,
+)
 from explorer_core.untrusted import Flag, ListOf, Num, Obj, Text
 
 #: pixels of an MNIST image (28 x 28), the models' data_dim
@@ -47,8 +53,6 @@ PIXELS = 784
 MNIST_SHAPES: Mapping[str, int] = MappingProxyType(
     {"data_dim": PIXELS, "n_classes": 10, "n_rows": 28, "row_dim": 28}
 )
-#: the likelihoods a model's JSON may name
-LIKELIHOOD_NAMES = LIKELIHOODS
 
 
 def limit_schema(limit: Limit) -> Num | Text | ListOf:
@@ -83,8 +87,42 @@ def config_schema(config_class: type, later: frozenset[str] = frozenset()) -> Ob
     return Obj(fields, required=frozenset(fields) - later, extra="reject")
 
 
-#: the hidden widths in a model's or a recipe's JSON
-HIDDEN_SCHEMA = limit_schema(HIDDEN_LIMIT)
+def model_field_schemas() -> dict[str, Num | Text | ListOf | Flag]:
+    """The JSON schema of each recipe field that goes into a model config (``latent_dim``, ``hidden`` and
+    every recipe class's ``model_fields``), as a recipe's JSON may hold it whatever its family: the union
+    of the limits of that field over the config classes that have it (``latent_dim``: 1..1024 though the
+    VRNN's stops at 256; ``TrainConfig.model_config`` then checks the family's own), in recipe field order.
+
+    Raises:
+        TypeError: a field without a limit, or whose limits are of different kinds (a number here, choices
+            there).
+    """
+    names = dict.fromkeys(["latent_dim", "hidden", *(n for c in RECIPE_CLASSES for n in c.model_fields)])
+    found: dict[str, list[Limit | str]] = {name: [] for name in names}
+    for config_class in dict.fromkeys(c.model_config_class for c in RECIPE_CLASSES):
+        for f, limit in limits(config_class):
+            if f.name in found:
+                found[f.name].append("flag" if limit is None and f.type in ("bool", bool) else limit)
+    out: dict[str, Num | Text | ListOf | Flag] = {}
+    for name, seen in found.items():
+        if seen and all(x == "flag" for x in seen):
+            out[name] = Flag()
+            continue
+        if (
+            not all(isinstance(x, Limit) for x in seen)
+            or len({(x.choices is None, x.max_items) for x in seen}) != 1
+        ):
+            raise TypeError(
+                f"{name} has no limit, or limits of different kinds, in the config classes: {seen}."
+            )
+        if seen[0].choices is not None:
+            out[name] = Text(choices=tuple(dict.fromkeys(c for x in seen for c in x.choices)))
+        else:
+            union = Limit(
+                min(x.lo for x in seen), max(x.hi for x in seen), seen[0].integer, max_items=seen[0].max_items
+            )
+            out[name] = limit_schema(union)
+    return out
 
 
 class UnknownFamilyError(ValueError):
