@@ -30,6 +30,7 @@ from views.components import pad_fragment as pf
 from views.components import page_state as ps
 from views.components import posterior_panel as pp
 from views.components.compute_slot import gesture_fragment
+from views.components.publish_button import publish_button
 
 P = "cvae"
 GRID_PER_CLASS = 15
@@ -211,4 +212,4 @@ st.caption(
     "class y. The seed fixes the noise ε; a column uses the same ε in every row."
 )
 
-__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35
+publish_button(description)

@@ -337,24 +337,21 @@ def frames(playing: bool) -> bool:
     if playing:
         # steps run only with a compute slot, at most its step rate; without one the visitor waits in line
         # (gate.waiting_panel) and Play starts by itself on their turn
-        ticket = gate.acquire()
-        if not ticket.granted:
-            gate.wait(ticket)
+        per_frame = clamp_int(state.get("fa_frame", 100), 1, max(STEPS_PER_FRAME), 100)
+        allowed = gate.steps_for_frame(per_frame)
+        if allowed is None:
             go_on = False
         else:
-            per_frame = clamp_int(state.get("fa_frame", 100), 1, max(STEPS_PER_FRAME), 100)
             free = player.free and fa.queued_steps == 0
             if free:  # steps of the chosen phase that never stay in the queue (a schedule runs alone)
                 fa.enqueue(state.get("fa_autoplay_phase", "joint"), per_frame)
             budget = CLICK_BUDGET_S if state.pop("fa_click_frame", False) else FRAME_BUDGET_S
             t0 = time.perf_counter()
-            ran = fa.run_pending(gate.take_steps(per_frame), time_budget_s=budget)
+            ran = fa.run_pending(allowed, time_budget_s=budget)
             if free:
                 fa.clear_queue()
             state["fa_step_ms"] = ((time.perf_counter() - t0) * 1e3, ran)
-            go_on = not fa.error and (fa.queued_steps > 0 or player.free)
-            if not go_on:
-                gate.release()
+            go_on = gate.keep_playing(not fa.error and (fa.queued_steps > 0 or player.free))
     # the steps and the drawing are Python that holds the GIL a gesture's run needs: while playing, the
     # frame gives way between its parts too
     give_way = gate.give_way(playing)

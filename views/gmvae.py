@@ -55,6 +55,7 @@ from views.components import page_state as ps
 from views.components.charts import plotly_chart
 from views.components.compute_slot import gesture_fragment
 from views.components.model_metrics import metrics_row
+from views.components.publish_button import publish_button
 
 P = "gmvae"
 GALLERY_PER_CLUSTER = 15
@@ -617,4 +618,4 @@ if loaded is not None:
 if description is not None:
     comparison_section(None if loaded is None else (description.path, loaded[0]))
 
-__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35
+publish_button(description)

@@ -25,6 +25,7 @@ from views.components import page_state as ps
 from views.components import posterior_panel as pp
 from views.components.compute_slot import gesture_fragment
 from views.components.live_chart import live_chart
+from views.components.publish_button import publish_button
 
 P = "vae"
 #: latent dimensions whose μ, σ, ε₁, z₁ table is shown open (a longer one sits in an expander)
@@ -198,4 +199,4 @@ st.caption(
     "z = (1 − t)·μ_a + t·μ_b, t from 0 to 1, between their posterior means (the dotted line on the map)."
 )
 
-__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35
+publish_button(description)

@@ -45,6 +45,7 @@ from views.components.live_chart import live_chart
 from views.components.model_metrics import metrics_row
 from views.components.page_state import apply_pending, init_state, int_in, reseed_button, url_in, url_out
 from views.components.player import Player
+from views.components.publish_button import publish_button
 
 P = "vrnn"
 # ▶ Play: the fragment reruns every FRAME_SECONDS; one row is a few ms of model time, the grid a small PNG and
@@ -200,17 +201,13 @@ def generation_panel(playing: bool) -> bool:
         # rows run only with a compute slot, at most its step rate (a row counts as a step); without one
         # the visitor waits in line (gate.waiting_panel) and Play starts by itself on their turn. "Next
         # row" answers one click and never waits.
-        ticket = gate.acquire()
-        if ticket.granted:
-            rows = gate.take_steps(max(1, min(int(per_frame), T - gen.rows)))
+        rows = gate.steps_for_frame(max(1, min(int(per_frame), T - gen.rows)))
+        if rows is None:
+            go_on = False
+        else:
             if rows:
                 advance(model, gen, rows)
-            go_on = gen.rows < T
-            if not go_on:
-                gate.release()
-        else:
-            gate.wait(ticket)
-            go_on = False
+            go_on = gate.keep_playing(gen.rows < T)
     step_s = time.perf_counter() - t0
 
     show = "samples" if state[f"{P}_show_samples"] else "means"
@@ -380,4 +377,4 @@ st.caption(
     "stroke starts). Black ticks: the test set's average per row, stored with the model."
 )
 
-__import__("views.components.publish_button", fromlist=["_"]).publish_button(description)  # issue 35
+publish_button(description)

@@ -539,8 +539,8 @@ def frame(playing: bool) -> bool:
             give_way=give_way,
         )
         go_on = slot_ok and ex.error is None and (ex.running or new is not None)
-        if not go_on and slot_ok:
-            gate.release()
+        if slot_ok:
+            gate.keep_playing(go_on)
         give_way()
     else:
         ex.collect(0.0)  # what the thread handed over when it stopped

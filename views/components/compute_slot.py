@@ -1,9 +1,11 @@
 """A page's claim on the server's compute budget while its ▶ Play runs (Watch it learn, factor analysis,
 VRNN): ``explorer_core.compute_budget`` holds the slots; this is the page side.
 
-* Each frame of Play calls :meth:`SlotGate.acquire` (also the slot's heartbeat). Granted: the frame runs its
-  steps, at most :meth:`SlotGate.take_steps` of them (the holder's step rate). Not granted:
-  :meth:`SlotGate.wait` pauses the player and the visitor joins the line.
+* Each frame of Play calls :meth:`SlotGate.steps_for_frame` (also the slot's heartbeat): granted, the frame
+  runs at most that many steps (the holder's step rate); not granted, the player pauses and the visitor
+  joins the line (None). :meth:`SlotGate.keep_playing` ends the frame (the slot goes back when Play stops).
+  A page whose steps run in a thread (Watch it learn) calls :meth:`SlotGate.acquire` and paces the thread
+  with :meth:`ComputeBudget.pace`.
 * While in line, :meth:`SlotGate.waiting_panel` (mounted by the page's full run, before its frames) says in
   words that the server is busy and where the visitor is in line, polls the budget every
   :data:`POLL_S` seconds (a fragment with a timer, so a waiting visitor costs one tiny rerun every few
@@ -191,6 +193,25 @@ class SlotGate:
         if operator():
             return int(wanted)
         return self.budget.take_steps(self.holder, wanted)
+
+    def steps_for_frame(self, wanted: int, memory_bytes: int = 0) -> int | None:
+        """One frame of Play's claim on the budget: take (or keep) the slot, the slot's heartbeat
+        (:meth:`acquire`), and return how many of ``wanted`` steps the frame may run now
+        (:meth:`take_steps`: 0 .. ``wanted``; all of them for the operator). Without a slot the visitor
+        joins the line (:meth:`wait`: the player pauses, :meth:`waiting_panel` starts it again on their
+        turn) and this returns None."""
+        ticket = self.acquire(memory_bytes)
+        if not ticket.granted:
+            self.wait(ticket)
+            return None
+        return int(wanted) if ticket.bypass else self.budget.take_steps(self.holder, wanted)
+
+    def keep_playing(self, go_on: bool) -> bool:
+        """The end of a frame of Play: when Play stops (``go_on`` False: its queue is done, an error) the
+        slot goes back at once; returns ``go_on``."""
+        if not go_on:
+            self.release()
+        return go_on
 
     def release(self) -> None:
         """Give the slot back (or leave the line); forget the waiting state."""
