@@ -20,16 +20,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from explorer_core.atomic import save_tensors, write_json
+from explorer_core.data import PREPROCESSINGS
 from explorer_core.device import available_memory
 from explorer_core.families import FAMILIES as FAMILY_RECORDS
 from explorer_core.families import (
     UnknownFamilyError,
     is_model_family,
     model_family,
-    model_field_schemas,
+    recipe_field_schemas,
 )
 from explorer_core.models.base import LatentVariableModel
 from explorer_core.paths import PRETRAINED_DIR
+from explorer_core.training.recipes import RECIPE_CLASSES
 from explorer_core.untrusted import (
     AnyJSON,
     Flag,
@@ -55,7 +57,7 @@ class ArtifactError(RuntimeError):
 # A model's JSON is untrusted input (a model folder may hold anything): every field the app reads has a type
 # and a range here, and a file that does not fit is listed as one entry with its reason, never loaded.
 
-PREPROCESSING_NAMES = ("dequantized", "binarized", "dynamic_binarized")
+PREPROCESSING_NAMES = PREPROCESSINGS
 #: nats per image beyond which an ELBO (or its terms) is not a trained model's (MNIST has 784 pixels)
 ABSURD_NATS = 1e6
 #: the JSON description of one model is small (its history is the largest part)
@@ -72,33 +74,28 @@ _NATS_OPT = Num(-ABSURD_NATS, ABSURD_NATS, optional=True)
 _INT_OPT = Num(0, 10**9, integer=True, optional=True)
 _TEXT_OPT = Text(max_len=10_000, optional=True)
 
-#: the recipe fields that go into a model config, bounded by the config classes' limits (written once there)
-_MODEL_FIELDS = model_field_schemas()
-#: a training recipe as JSON (a model's ``recipe``, a run's ``config.json``): the fields of every family's
-#: recipe class (:mod:`explorer_core.training.recipes`), typed and bounded; ``TrainConfig.from_dict`` then
-#: takes the family's own (a recipe written before each family had its own class holds every family's)
-RECIPE_FIELDS: dict[str, object] = {
-    "family": Text(choices=tuple(FAMILY_RECORDS)),
-    **{name: _MODEL_FIELDS[name] for name in ("latent_dim", "hidden", "dropout", "likelihood")},
-    "preprocessing": Text(choices=PREPROCESSING_NAMES),
-    "epochs": Num(1, 10_000, integer=True),
-    "batch_size": Num(1, 60_000, integer=True),
+#: the recipe fields whose recipe class checks a rule of its own, with their JSON bounds (the others are
+#: derived from the limits written on the recipe and config classes, :func:`recipe_field_schemas`)
+_RECIPE_RULES: dict[str, object] = {
     "lr": Num(1e-12, 10),
-    "n_validation": Num(0, 30_000, integer=True),
-    "n_samples": Num(1, 1000, integer=True),
     "patience": Num(1, 10_000, integer=True, optional=True),
-    "min_epochs": Num(0, 10_000, integer=True),
     "max_minutes": Num(1e-6, 7 * 24 * 60, optional=True),
     "max_grad_norm": Num(1e-12, 1e12, optional=True),
-    "lr_schedule": Text(choices=("constant", "cosine")),
-    "iwae_k": Num(0, 100_000, integer=True),
-    "tsne_points": Num(0, 10_000, integer=True),
     "seed": Num(0, 2**63 - 1, integer=True),
-    "fresh_binarization": Flag(),
-    "keep_epoch": Text(choices=("best", "last")),
-    **{name: _MODEL_FIELDS[name] for name in ("n_clusters", "estimator", "temperature")},
-    "temperature_final": Num(0.01, 100, optional=True),
-    **{name: _MODEL_FIELDS[name] for name in ("straight_through", "rnn_hidden", "rnn_layers")},
+}
+_RECIPE_LIMITS = recipe_field_schemas()
+#: a training recipe as JSON (a model's ``recipe``, a run's ``config.json``): the fields of every family's
+#: recipe class (:mod:`explorer_core.training.recipes`), typed and bounded, in their order;
+#: ``TrainConfig.from_dict`` then takes the family's own (a recipe written before each family had its own
+#: class holds every family's)
+RECIPE_FIELDS: dict[str, object] = {
+    "family": Text(choices=tuple(FAMILY_RECORDS)),
+    **{
+        f.name: _RECIPE_LIMITS[f.name] if f.name in _RECIPE_LIMITS else _RECIPE_RULES[f.name]
+        for recipe in RECIPE_CLASSES
+        for f in fields(recipe)
+        if f.name != "family"
+    },
 }
 
 #: each family's module config (``model.config.to_dict()``): its record's ``config_schema``

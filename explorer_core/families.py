@@ -57,11 +57,14 @@ MNIST_SHAPES: Mapping[str, int] = MappingProxyType(
 
 def limit_schema(limit: Limit) -> Num | Text | ListOf:
     """The JSON schema (:mod:`explorer_core.untrusted`) of a value within a config field's ``limit``: a text
-    among its choices, a list of 1 to ``max_items`` numbers, or a number in [lo, hi]."""
+    among its choices, a list of 1 to ``max_items`` numbers, or a number in [lo, hi] (None too when the
+    limit is ``optional``)."""
     if limit.choices is not None:
-        return Text(choices=limit.choices)
+        return Text(choices=limit.choices, optional=limit.optional)
+    if limit.max_items is None:
+        return Num(limit.lo, limit.hi, integer=limit.integer, optional=limit.optional)
     number = Num(limit.lo, limit.hi, integer=limit.integer)
-    return number if limit.max_items is None else ListOf(number, max_len=limit.max_items, min_len=1)
+    return ListOf(number, max_len=limit.max_items, min_len=1, optional=limit.optional)
 
 
 def config_schema(config_class: type, later: frozenset[str] = frozenset()) -> Obj:
@@ -143,6 +146,29 @@ class Evaluate(Protocol):
         """Metrics in nats per image for preprocessed images x [N, 784] and their labels [N] (the CVAE's
         condition; the GMVAE's cluster accuracy); ``iwae_k`` importance samples where the family reports the
         IWAE bound, ``progress(done, total)`` for that pass."""
+
+
+def recipe_field_schemas() -> dict[str, Num | Text | ListOf | Flag]:
+    """The JSON schema of every recipe field whose limit is written on a class: those that go into a model
+    config (:func:`model_field_schemas`), those with a :class:`~explorer_core.models.configs.Limit` of their
+    own on a recipe class (``epochs``, ``preprocessing``, ``temperature_final`` ...) and the flags, in the
+    order of the recipe classes' fields. Not here: ``family`` (the registry's names) and the fields whose
+    recipe class checks a rule of its own (``lr``, ``patience``, ``max_minutes``, ``max_grad_norm``,
+    ``seed``).
+    """
+    model = model_field_schemas()
+    out: dict[str, Num | Text | ListOf | Flag] = {}
+    for recipe in RECIPE_CLASSES:
+        for f, limit in limits(recipe):
+            if f.name in out:
+                continue
+            if f.name in model:
+                out[f.name] = model[f.name]
+            elif limit is not None:
+                out[f.name] = limit_schema(limit)
+            elif f.type in ("bool", bool):
+                out[f.name] = Flag()
+    return out
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ LIMIT = "limit"
 class Limit:
     """The values one config field may take: a number in [lo, hi] (``integer``: a whole number, written
     ``lo..hi``), one of ``choices``, or (``max_items`` set) a sequence of 1 to ``max_items`` numbers, each in
-    [lo, hi]. ``message``: the error's text instead of the default one (``{value}``: the value refused).
+    [lo, hi]; ``optional``: None too. ``message``: the error's text instead of the default one (``{value}``:
+    the value refused); ``between``: the default text says "between lo and hi" (a recipe's counts).
     """
 
     lo: float | None = None
@@ -36,6 +37,8 @@ class Limit:
     choices: tuple[str, ...] | None = None
     max_items: int | None = None
     message: str | None = None
+    optional: bool = False
+    between: bool = False
 
     def field(self, default: Any) -> Any:
         """A dataclass field with ``default`` and this limit (``x: int = Limit(1, 8).field(2)``)."""
@@ -51,6 +54,8 @@ class Limit:
         Raises:
             ValueError: it is not (``"latent_dim must be in 1..1024, got 0."``, or ``message``).
         """
+        if value is None and self.optional:
+            return
         if self.choices is not None:
             ok = value in self.choices
             default = f"{name} must be one of {self.choices}, got {value!r}."
@@ -61,9 +66,22 @@ class Limit:
             default = f"{name} sizes must be in {self.range_text()}, got {value}."
         else:
             ok = self.lo <= value <= self.hi
-            default = f"{name} must be in {self.range_text()}, got {value}."
+            where = f"between {self.lo} and {self.hi}" if self.between else f"in {self.range_text()}"
+            default = f"{name} must be {where}, got {value}."
         if not ok:
             raise ValueError(self.message.format(value=value) if self.message else default)
+
+
+def limit_of(config_class: type, name: str) -> Limit:
+    """The :class:`Limit` of the field ``name`` of a config dataclass.
+
+    Raises:
+        KeyError: no such field, or it has no limit.
+    """
+    limit = next((limit for f, limit in limits(config_class) if f.name == name), None)
+    if limit is None:
+        raise KeyError(f"{config_class.__name__}.{name} has no Limit.")
+    return limit
 
 
 def limits(config_class: type) -> Iterator[tuple[dataclasses.Field, Limit | None]]:
@@ -96,6 +114,14 @@ class MLPConfig:
         checks = [(f.name, limit) for f, limit in limits(type(self)) if limit is not None]
         for name, limit in sorted(checks, key=lambda c: c[1].choices is None):
             limit.check(name, getattr(self, name))
+
+    def check_field(self, name: str) -> None:
+        """Check the field ``name`` against its :class:`Limit` (:func:`limit_of`).
+
+        Raises:
+            ValueError: out of its limit.
+        """
+        limit_of(type(self), name).check(name, getattr(self, name))
 
     def to_dict(self) -> dict:
         """JSON-ready data (``hidden`` as a list): what ``artifacts`` writes as the model's config."""

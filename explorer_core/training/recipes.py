@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from explorer_core.data import PREPROCESSINGS
 from explorer_core.inference.aevb import check_learning_rate
-from explorer_core.models.configs import GMVAEConfig, MLPConfig, VAEConfig, VRNNConfig
+from explorer_core.models.configs import GMVAEConfig, Limit, MLPConfig, VAEConfig, VRNNConfig
 
 LR_SCHEDULES = ("constant", "cosine")
 #: which epoch a run saves (``TrainConfig.keep_epoch``)
@@ -36,6 +36,11 @@ LIKELIHOOD_PREPROCESSINGS = {
 }
 #: the family of a recipe (or a recipe's JSON) that names none
 DEFAULT_FAMILY = "vae"
+
+
+def _count(lo: int, hi: int) -> Limit:
+    """The limit of a recipe's count (epochs, images, samples): a whole number in lo..hi."""
+    return Limit(lo, hi, integer=True, between=True)
 
 
 def recipe_field_names(config_class: type[TrainConfig]) -> frozenset[str]:
@@ -99,22 +104,22 @@ class TrainConfig(MLPConfig):
     hidden: tuple[int, ...] = (500, 500)
     dropout: float = 0.1
     likelihood: str = "continuous_bernoulli"
-    preprocessing: str = "dequantized"
-    epochs: int = 46
-    batch_size: int = 100
+    preprocessing: str = Limit(choices=PREPROCESSINGS).field("dequantized")
+    epochs: int = _count(1, 10_000).field(46)
+    batch_size: int = _count(1, 60_000).field(100)
     lr: float = 3e-4
-    n_validation: int = 10_000
-    n_samples: int = 1
+    n_validation: int = _count(0, 30_000).field(10_000)
+    n_samples: int = _count(1, 1000).field(1)
     patience: int | None = None
-    min_epochs: int = 0
+    min_epochs: int = _count(0, 10_000).field(0)
     max_minutes: float | None = None
     max_grad_norm: float | None = None
-    lr_schedule: str = "constant"
-    iwae_k: int = 0
-    tsne_points: int = 3000
+    lr_schedule: str = Limit(choices=LR_SCHEDULES).field("constant")
+    iwae_k: int = _count(0, 100_000).field(0)
+    tsne_points: int = _count(0, 10_000).field(3000)
     seed: int = 0
     fresh_binarization: bool = False
-    keep_epoch: str = "best"
+    keep_epoch: str = Limit(choices=KEEP_EPOCHS).field("best")
 
     @classmethod
     def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
@@ -158,8 +163,7 @@ class TrainConfig(MLPConfig):
                 f"a {self.family} recipe is a {target.__name__}, not a {type(self).__name__} (build it with "
                 f"TrainConfig.for_family or TrainConfig.from_dict)."
             )
-        if self.preprocessing not in PREPROCESSINGS:
-            raise ValueError(f"preprocessing must be one of {PREPROCESSINGS}, got {self.preprocessing!r}.")
+        self.check_field("preprocessing")
         allowed = LIKELIHOOD_PREPROCESSINGS.get(self.likelihood, ())
         if self.preprocessing not in allowed:
             raise ValueError(
@@ -167,25 +171,22 @@ class TrainConfig(MLPConfig):
                 f"not {self.preprocessing!r}."
             )
         check_learning_rate(self.lr)
-        for name, value, lo, hi in (
-            ("epochs", self.epochs, 1, 10_000),
-            ("min_epochs", self.min_epochs, 0, 10_000),
-            ("batch_size", self.batch_size, 1, 60_000),
-            ("n_validation", self.n_validation, 0, 30_000),
-            ("n_samples", self.n_samples, 1, 1000),
-            ("iwae_k", self.iwae_k, 0, 100_000),
-            ("tsne_points", self.tsne_points, 0, 10_000),
+        for name in (
+            "epochs",
+            "min_epochs",
+            "batch_size",
+            "n_validation",
+            "n_samples",
+            "iwae_k",
+            "tsne_points",
         ):
-            if not lo <= int(value) <= hi:
-                raise ValueError(f"{name} must be between {lo} and {hi}, got {value}.")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
+            self.check_field(name)
+        self.check_field("lr_schedule")
         if self.max_minutes is not None and not 0 < self.max_minutes <= 7 * 24 * 60:
             raise ValueError(f"max_minutes must be in (0, 10080], got {self.max_minutes}.")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}.")
-        if self.keep_epoch not in KEEP_EPOCHS:
-            raise ValueError(f"keep_epoch must be one of {KEEP_EPOCHS}, got {self.keep_epoch!r}.")
+        self.check_field("keep_epoch")
         if self.fresh_binarization and self.preprocessing != "binarized":
             raise ValueError(
                 f"fresh_binarization needs preprocessing 'binarized', not {self.preprocessing!r}."
@@ -255,7 +256,7 @@ class GMVAETrainConfig(TrainConfig):
     n_clusters: int = 10
     estimator: str = "marginal"
     temperature: float = 1.0
-    temperature_final: float | None = None
+    temperature_final: float | None = Limit(0.01, 100, optional=True).field(None)
     straight_through: bool = False
 
     def _check_family_fields(self) -> None:
@@ -264,8 +265,7 @@ class GMVAETrainConfig(TrainConfig):
         Raises:
             ValueError: out of range.
         """
-        if self.temperature_final is not None and not 0.01 <= self.temperature_final <= 100:
-            raise ValueError(f"temperature_final must be in [0.01, 100], got {self.temperature_final}.")
+        self.check_field("temperature_final")
 
     def temperature_at(self, epoch: int) -> float:
         """The Gumbel temperature during ``epoch`` (1-based): geometric from ``temperature`` to

@@ -11,9 +11,17 @@ import pytest
 import torch
 
 from explorer_core.artifacts import CONFIG_SCHEMAS, RECIPE_FIELDS
-from explorer_core.families import FAMILIES, MNIST_SHAPES, UnknownFamilyError, is_model_family, model_family
+from explorer_core.families import (
+    FAMILIES,
+    MNIST_SHAPES,
+    UnknownFamilyError,
+    is_model_family,
+    limit_schema,
+    model_family,
+    model_field_schemas,
+)
 from explorer_core.models.configs import limits
-from explorer_core.training.recipes import TrainConfig
+from explorer_core.training.recipes import RECIPE_CLASSES, TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
 from views.pages import FAMILY_PAGES, PAGES
 
@@ -98,6 +106,22 @@ def test_a_config_s_json_schema_is_derived_from_its_limits(name):
         assert (number.lo, number.hi, number.integer) == (limit.lo, limit.hi, limit.integer)
         with pytest.raises(ValueError, match=field.name):
             spec.config_class(**{field.name: [limit.hi + 1] if limit.max_items else limit.hi + 1})
+
+
+def test_a_recipe_s_json_schema_takes_the_limits_written_on_its_classes():
+    """A recipe's own limits (epochs, preprocessing, ...) and its model fields' (the config classes') are
+    written once: the recipe JSON's schema (RECIPE_FIELDS) has exactly those bounds."""
+    for recipe in RECIPE_CLASSES:
+        for field, limit in limits(recipe):
+            if limit is not None:
+                assert RECIPE_FIELDS[field.name] == limit_schema(limit), field.name
+    for name, schema in model_field_schemas().items():
+        assert RECIPE_FIELDS[name] == schema
+    assert RECIPE_FIELDS["latent_dim"].hi == 1024  # the union over the families (the VRNN's stops at 256)
+    assert list(RECIPE_FIELDS) == [
+        "family",
+        *dict.fromkeys(f.name for r in RECIPE_CLASSES for f in dataclasses.fields(r) if f.name != "family"),
+    ]
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
