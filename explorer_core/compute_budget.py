@@ -42,7 +42,9 @@ The budget bounds that work:
 * **Heavy one-off work** (:meth:`ComputeBudget.one_off`: a true posterior's grid, a q* fit, a gap split,
   a GIF build, a Watch configuration's first build and its Reset) takes a slot for as long as it runs, in
   the same line as Play: a visitor waits (its place shown by ``on_wait``) instead of running it beside the
-  holders. A one-off holder is not reclaimed for silence while its block runs (it gives the slot back when
+  holders. A one-off job at the head of the line does not wait for a Play holder's turn: a holder that has
+  had its slot for :data:`ONE_OFF_PREEMPT_AFTER_S` steps aside at its next frame, first in line after the
+  job. A one-off holder is not reclaimed for silence while its block runs (it gives the slot back when
   the block ends, whatever happens in it). A browser that already holds a slot (its own Play) runs it
   inside that slot. The operator's never waits.
 * **A starved turn pauses.** The seconds a holder's paced steps and frames wait for other sessions' gestures
@@ -106,6 +108,10 @@ GESTURE_SESSIONS = 4096
 ONE_OFF_POLL_S = 0.25
 #: seconds a session waits at most for a slot for heavy one-off work before it is told to try again
 ONE_OFF_MAX_WAIT_S = 300.0
+#: seconds a Play holder keeps its slot at least before a one-off job waiting at the head of the line takes
+#: it (the holder steps aside, first in line after the job, and its Play goes on when the job is done): a
+#: true posterior of a second must not wait for a turn of 120 s, nor a stream of them stop a holder's Play
+ONE_OFF_PREEMPT_AFTER_S = 10.0
 
 
 class ComputeBusyError(RuntimeError):
@@ -250,6 +256,7 @@ class ComputeBudget:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._holders: dict[str, _Holder] = {}
+        self._one_off_waiting: set[str] = set()  # holders in the line for a one-off job
         self._line: OrderedDict[str, tuple[float, int]] = OrderedDict()  # holder -> (last seen, memory)
         self.gesture_wait_s = float(gesture_wait_s)
         self._gestures = 0
@@ -299,6 +306,16 @@ class ComputeBudget:
                     False,
                     len(self._line),
                     reason=f"Your turn of {self.turn_s:.0f} s is over and others are waiting",
+                )
+            if held is not None and not held.pinned and self._one_off_first_locked(now, held):
+                del self._holders[holder]  # a short one-off job goes first; Play resumes right after it
+                ahead = [(h, v) for h, v in self._line.items() if h in self._one_off_waiting]
+                rest = [(h, v) for h, v in self._line.items() if h not in self._one_off_waiting]
+                self._line = OrderedDict([*ahead, (holder, (now, memory)), *rest])
+                return self._ticket_locked(
+                    False,
+                    len(ahead) + 1,
+                    reason="Another visitor's short computation (a true posterior, a GIF) runs first",
                 )
             if held is not None:
                 held.seen = now
@@ -396,7 +413,9 @@ class ComputeBudget:
         joins the line (:meth:`acquire`), and the block waits until it is granted, looking every ``poll_s``
         seconds and telling ``on_wait`` its :class:`Ticket` each time (a page shows the place in line; a
         Streamlit run that the visitor left ends there, ``on_wait`` raising). While the block runs the slot
-        is not reclaimed for silence; it is given back when the block ends, also on an exception.
+        is not reclaimed for silence; it is given back when the block ends, also on an exception. A job
+        joins the line ahead of the sessions waiting to Play (behind other jobs), and a Play holder that has
+        had its slot for :data:`ONE_OFF_PREEMPT_AFTER_S` steps aside for it at its next frame.
 
         Yields:
             The granted :class:`Ticket`.
@@ -412,11 +431,18 @@ class ComputeBudget:
             yield self._ticket_now(True)
             return
         start = self._clock()
+        with self._lock:  # a short job goes ahead of the Play waiting in line (behind the other short jobs)
+            self._one_off_waiting.add(holder)
+            if holder not in self._line and holder not in self._holders:
+                ahead = [(h, v) for h, v in self._line.items() if h in self._one_off_waiting]
+                rest = [(h, v) for h, v in self._line.items() if h not in self._one_off_waiting]
+                self._line = OrderedDict([*ahead, (holder, (start, 0)), *rest])
         try:
             while True:
                 ticket = self.acquire(holder)
                 if ticket.granted:
                     with self._lock:
+                        self._one_off_waiting.discard(holder)
                         held = self._holders.get(holder)
                         if held is not None:
                             held.pinned = True
@@ -431,7 +457,17 @@ class ComputeBudget:
                 self._sleep(poll_s)
             yield ticket
         finally:
+            with self._lock:
+                self._one_off_waiting.discard(holder)
             self.release(holder)
+
+    def _one_off_first_locked(self, now: float, held: _Holder) -> bool:
+        """Whether a one-off job waits at the head of the line with every slot taken, and ``held`` (a Play
+        holder) has had its slot for :data:`ONE_OFF_PREEMPT_AFTER_S` at least: then it steps aside."""
+        if not self._line or len(self._holders) < self.slots:
+            return False
+        first = next(iter(self._line))
+        return first in self._one_off_waiting and now - held.since >= ONE_OFF_PREEMPT_AFTER_S
 
     def _group_holds(self, group: str) -> bool:
         """Whether a holder of ``group`` (id ``"<group>/..."``) holds a slot now."""

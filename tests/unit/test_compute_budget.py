@@ -474,3 +474,32 @@ def test_a_paced_step_that_waits_for_a_gesture_does_not_count_towards_the_turn()
     assert b.pace("holder")
     thread.join(5)
     assert b._holders["holder"].since - since >= 0.1
+
+
+def test_a_one_off_job_does_not_wait_for_a_play_holders_whole_turn(clock):
+    """A true posterior of a second must not wait 120 s behind someone's Play: once the holder has had its
+    slot for ONE_OFF_PREEMPT_AFTER_S, its next frame steps aside, first in line after the job, and gets the
+    slot back when the job is done; a holder that just got its slot keeps it."""
+    from explorer_core.compute_budget import ONE_OFF_PREEMPT_AFTER_S
+
+    b = budget(clock, slots=1, turn_s=120.0, timeout_s=1000.0)
+    assert b.acquire("player/watch").granted
+    also_waiting = b.acquire("other/fa")  # a Play waiting in line before the job
+    assert not also_waiting.granted
+    seen: list[tuple[int, bool]] = []
+
+    def on_wait(ticket):
+        frame = b.acquire("player/watch")  # the holder's next frame of Play
+        seen.append((ticket.position, frame.granted))
+        if not frame.granted:
+            assert frame.position == 2 and "short computation" in frame.message()
+        clock.t += 1.0
+
+    with b.one_off("visitor/once", on_wait=on_wait) as ticket:
+        assert ticket.granted and b.snapshot()["waiting"] == ["player/watch", "other/fa"]
+        assert b.pace("player/watch") is False  # its trainer thread stops meanwhile
+    waited = len(seen)
+    assert ONE_OFF_PREEMPT_AFTER_S - 1 <= waited <= ONE_OFF_PREEMPT_AFTER_S + 2
+    assert all(granted for _, granted in seen[:-1]) and not seen[-1][1]
+    assert b.acquire("player/watch").granted  # Play goes on right after the job
+    assert not b.acquire("other/fa").granted
