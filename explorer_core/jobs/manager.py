@@ -24,6 +24,9 @@ from explorer_core.families import model_family
 from explorer_core.jobs.memory import validate_config
 from explorer_core.jobs.store import (
     ACTIVE_STATES,
+    CANCEL_FILE,
+    CLAIM_FILE,
+    STATUS_FILE,
     ConfigRejectedError,
     JobError,
     RunInfo,
@@ -234,7 +237,7 @@ class JobManager:
             waiting = sum(1 for r in self.runs() if r.state == "queued")
             if waiting >= self.max_queued:
                 raise JobError(f"{waiting} runs are already waiting in the queue; resume this one later.")
-            for name in ("cancel", "claim"):
+            for name in (CANCEL_FILE, CLAIM_FILE):
                 with contextlib.suppress(FileNotFoundError):
                     (run.path / name).unlink()
             status = {
@@ -256,7 +259,7 @@ class JobManager:
             run = self.get(run_id)
             if not run.active:
                 return
-            (run.path / "cancel").write_text(str(time.time()))
+            (run.path / CANCEL_FILE).write_text(str(time.time()))
             if run.state == "queued" and self._claim(run.path):
                 update_status(
                     run.path, state="cancelled", finished=time.time(), message="cancelled in the queue"
@@ -270,7 +273,7 @@ class JobManager:
         """
         with self._lock:
             folder = self._folder(run_id)
-            if not os.path.lexists(folder / "status.json"):
+            if not os.path.lexists(folder / STATUS_FILE):
                 raise JobError(f"{run_id!r} is not a run (no status.json): left alone.")
             try:
                 run = read_run(folder)
@@ -322,12 +325,13 @@ class JobManager:
                             running += 1
                     else:
                         self._settle(run.path, None)
-                elif run.state == "queued" and not (run.path / "claim").exists():
+                elif run.state == "queued" and not (run.path / CLAIM_FILE).exists():
                     queued.append(run)
                 elif run.state == "queued":  # claimed but never marked running: its starter died
                     pid = run.status.get("pid")
                     if pid is None or not pid_alive(pid, run.status.get("pid_start")):
-                        claimed = (run.path / "claim").stat().st_mtime if (run.path / "claim").exists() else 0
+                        claim = run.path / CLAIM_FILE
+                        claimed = claim.stat().st_mtime if claim.exists() else 0
                         if time.time() - claimed > 30:
                             self._settle(run.path, None)
             for run in sorted(queued, key=lambda r: r.status.get("queued_at") or r.status.get("created", 0)):
@@ -348,7 +352,7 @@ class JobManager:
     @staticmethod
     def _claim(run_dir: Path) -> bool:
         try:
-            fd = os.open(run_dir / "claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(run_dir / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             return False
         os.write(fd, str(os.getpid()).encode())
@@ -387,7 +391,7 @@ class JobManager:
             return
         if status is None or status.get("state") not in ACTIVE_STATES:
             return
-        if (run_dir / "cancel").exists():
+        if (run_dir / CANCEL_FILE).exists():
             update_status(run_dir, state="cancelled", finished=time.time(), message="cancelled (stopped)")
             return
         if exitcode is None:
@@ -405,7 +409,7 @@ class JobManager:
         update_status(run_dir, state="interrupted", finished=time.time(), error=f"Training stopped: {why}.")
 
     def _escalate_cancel(self, run: RunInfo) -> None:
-        cancel = run.path / "cancel"
+        cancel = run.path / CANCEL_FILE
         if not cancel.exists():
             return
         try:

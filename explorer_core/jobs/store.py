@@ -182,10 +182,16 @@ def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     write_json(path, data)
 
 
-#: the files of a run folder that this module writes and reads
+#: the files of a run folder (the preview is :data:`PREVIEW_FILE`; the checkpoint's names are
+#: :mod:`explorer_core.training.checkpoint`'s): the recipe and the job's options, the run's state, one line
+#: per logged step or epoch
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
+#: a run's markers: "cancel" asks its worker to stop after the current epoch's steps; "claim" says that one
+#: manager has taken a queued run to start it (created exclusively: two managers never start the same run)
+CANCEL_FILE = "cancel"
+CLAIM_FILE = "claim"
 
 
 def create_run(root: Path, run_id: str, config: TrainConfig, options: dict[str, Any]) -> Path:
@@ -240,14 +246,14 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
     Raises:
         UntrustedFileError: the file exists but is not a valid status (the message says why).
     """
-    path = Path(run_dir) / "status.json"
+    path = Path(run_dir) / STATUS_FILE
     if not os.path.lexists(path):
         return None
     raw = read_json_object(path, MAX_RUN_JSON_BYTES, "run status file")
     try:
         return check(raw, STATUS_SCHEMA)
     except SchemaError as err:
-        raise UntrustedFileError(f"status.json: not a run status file: {err}.") from err
+        raise UntrustedFileError(f"{STATUS_FILE}: not a run status file: {err}.") from err
 
 
 def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
@@ -257,22 +263,24 @@ def read_run_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
     Raises:
         UntrustedFileError: missing or invalid (the message says why).
     """
-    raw = read_json_object(Path(run_dir) / "config.json", MAX_RUN_JSON_BYTES, "run config file")
+    raw = read_json_object(Path(run_dir) / CONFIG_FILE, MAX_RUN_JSON_BYTES, "run config file")
     try:
         checked = check(raw, CONFIG_FILE_SCHEMA)
         config = TrainConfig.from_dict(checked["config"])
     except (SchemaError, TypeError, ValueError) as err:
-        raise UntrustedFileError(f"config.json: not a run config file: {err}") from err
+        raise UntrustedFileError(f"{CONFIG_FILE}: not a run config file: {err}") from err
     return config, {k: v for k, v in (checked.get("options") or {}).items() if v is not None}
 
 
 def update_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into ``run_dir/status.json`` (a damaged file is read as what parses of it) and write
+    it back atomically; returns the new status. Raises OSError."""
     try:
         status = read_status(run_dir) or {}
     except UntrustedFileError:
-        status = read_json(run_dir / "status.json") or {}
+        status = read_json(run_dir / STATUS_FILE) or {}
     status.update(fields)
-    atomic_write_json(run_dir / "status.json", status)
+    atomic_write_json(run_dir / STATUS_FILE, status)
     return status
 
 
@@ -293,7 +301,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The lines of ``run_dir/metrics.jsonl`` as validated dicts (:data:`METRICS_ROW`), in order; a line that
     is not one (half-written, damaged, not UTF-8, a field out of range) is skipped, and of a very long file
     only the last :data:`MAX_METRICS_BYTES` are read. Extra keys are kept when they are numbers."""
-    text = _read_tail(Path(run_dir, "metrics.jsonl"), MAX_METRICS_BYTES).decode("utf-8", errors="replace")
+    text = _read_tail(Path(run_dir, METRICS_FILE), MAX_METRICS_BYTES).decode("utf-8", errors="replace")
     rows = []
     known = set(METRICS_ROW.fields)
     for line in text.splitlines():

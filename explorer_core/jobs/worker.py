@@ -20,6 +20,7 @@ from explorer_core.artifacts import (
 from explorer_core.atomic import save_tensors
 from explorer_core.families import model_family
 from explorer_core.jobs.store import (
+    CANCEL_FILE,
     PREVIEW_COUNT,
     PREVIEW_FILE,
     metrics_line,
@@ -31,6 +32,7 @@ from explorer_core.jobs.store import (
     update_status,
     write_metrics,
 )
+from explorer_core.training import checkpoint
 from explorer_core.training.recipes import TrainConfig
 from explorer_core.training.trainer import TrainingError, TrainingProgress
 
@@ -118,7 +120,7 @@ def _truncate_metrics(run: Path, epoch: int, step: int) -> None:
 
 
 def _remove_checkpoint(run: Path) -> None:
-    for path in [run / "checkpoint.json", *run.glob("checkpoint-*.safetensors")]:
+    for path in [run / checkpoint.JSON_NAME, *run.glob(checkpoint.WEIGHTS_GLOB)]:
         with contextlib.suppress(OSError):
             path.unlink()
 
@@ -133,7 +135,7 @@ def worker_main(run_dir: str, device: str, options: dict[str, Any]) -> None:
 
     run = Path(run_dir)
     signal.signal(signal.SIGTERM, _raise_terminated)
-    cancel_file = run / "cancel"
+    cancel_file = run / CANCEL_FILE
     cancelled = [False]
     try:
         if torch.device(device).type == "cpu":

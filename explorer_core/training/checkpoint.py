@@ -29,6 +29,15 @@ from explorer_core.atomic import save_tensors, write_json
 
 FORMAT = "aevb-explorer-checkpoint/1"
 JSON_NAME = "checkpoint.json"
+#: the names of every epoch's weights file (:func:`weights_name`)
+WEIGHTS_GLOB = "checkpoint-*.safetensors"
+
+
+def weights_name(epoch: int) -> str:
+    """The file name of the weights saved after ``epoch``: ``checkpoint-<epoch>.safetensors``."""
+    return f"checkpoint-{epoch}.safetensors"
+
+
 #: A checkpoint description is small; anything larger is not one of ours.
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
@@ -111,7 +120,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState) -> Path:
         flat, described = _flatten_optimizer(group, sd)
         tensors |= flat
         optimizers[group] = described
-    weights = run_dir / f"checkpoint-{state.epoch}.safetensors"
+    weights = run_dir / weights_name(state.epoch)
     save_tensors(tensors, weights)
     description = {
         "format": FORMAT,
@@ -133,7 +142,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState) -> Path:
     }
     path = run_dir / JSON_NAME
     write_json(path, description)
-    for old in run_dir.glob("checkpoint-*.safetensors"):
+    for old in run_dir.glob(WEIGHTS_GLOB):
         if old.name != weights.name:
             old.unlink(missing_ok=True)
     return path
