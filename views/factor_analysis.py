@@ -29,6 +29,7 @@ from explorer_core.export import export_name, fa_curves_csv, history_snapshot
 from explorer_core.figures.common import DATA_COLOUR, MODEL_COLOUR
 from explorer_core.figures.fa import fa_axis_ranges, fa_curves_chart, fa_ellipses_chart
 from explorer_core.models.factor_analysis import POSTERIOR_FAMILIES
+from explorer_core.url_state import int_in, one_of, read_query
 from views.components import lecture
 from views.components import page_state as ps
 from views.components.compute_slot import SlotGate
@@ -79,40 +80,27 @@ def experiment_from_url() -> None:
     """A new session's first run, from the URL when it names one (``posterior``, ``lr``, ``batch``, ``seed``
     and ``points`` of the data set, the test ``point``): a lecturer's prepared link. A value out of range, or
     not one of the choices, is ignored."""
-    q = st.query_params
-
-    def parsed(name: str, parse):
-        try:
-            return parse(q[name]) if name in q else None
-        except ValueError:
-            return None
-
-    def choice(options):
-        def parse(text: str):
-            value = next(
-                (o for o in options if str(o) == text or (isinstance(o, float) and float(text) == o)), None
-            )
-            if value is None:
-                raise ValueError(text)
-            return value
-
-        return parse
-
-    seed = parsed("seed", ps.int_in(0, 2**31 - 1))
-    points = parsed("points", ps.int_in(10, 20_000))
+    q = read_query(
+        st.query_params,
+        {
+            "seed": int_in(0, 2**31 - 1),
+            "points": int_in(10, 20_000),
+            "posterior": one_of(POSTERIOR_FAMILIES),
+            "lr": one_of(LEARNING_RATES),
+            "batch": int_in(1, 1000),
+            "point": int_in(0, 20_000),
+        },
+    )
+    seed, points = q.get("seed"), q.get("points")
     if seed is not None or points is not None:
         n = points if points is not None else 1000
         dataset = make_fa_dataset(seed if seed is not None else FA_PAPER_SEED, n, n)
     else:
         dataset = make_fa_dataset()
-    config = {
-        "posterior": parsed("posterior", choice(POSTERIOR_FAMILIES)),
-        "lr": parsed("lr", choice(LEARNING_RATES)),
-        "batch_size": parsed("batch", ps.int_in(1, 1000)),
-    }
+    config = {"posterior": q.get("posterior"), "lr": q.get("lr"), "batch_size": q.get("batch")}
     new_experiment(dataset, **{k: v for k, v in config.items() if v is not None})
-    point = parsed("point", ps.int_in(0, len(dataset.x_test) - 1))
-    if point is not None:
+    point = q.get("point")
+    if point is not None and point < len(dataset.x_test):
         st.session_state.fa_point = point
 
 

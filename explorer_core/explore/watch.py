@@ -51,6 +51,7 @@ from explorer_core.inference.stepper import PhasedStepper, StepperSnapshot, segm
 from explorer_core.models.configs import parse_widths
 from explorer_core.models.vae import VAE, VAEConfig
 from explorer_core.training.recipes import LIKELIHOOD_PREPROCESSINGS, TrainConfig
+from explorer_core.url_state import read_query
 
 #: the likelihoods a watched VAE can have; each trains on the first preprocessing its likelihood allows
 LIKELIHOODS = tuple(LIKELIHOOD_PREPROCESSINGS)
@@ -184,16 +185,14 @@ def config_from_query(
     """The configuration a link describes (:data:`QUERY_FIELDS`), from ``base`` (default
     :class:`WatchConfig`): each parameter is taken when its text parses, the configuration stays valid and
     the value is one of ``choices[field]`` (when the page offers only those); otherwise it is ignored. Never
-    raises: a link's text is untrusted input."""
+    raises: a link's text is untrusted input (read by :func:`explorer_core.url_state.read_query`)."""
     config = base or WatchConfig()
-    for name, (field_name, parse) in QUERY_FIELDS.items():
-        text = query.get(name)
-        if text is None:
+    values = read_query(query, {name: parse for name, (_, parse) in QUERY_FIELDS.items()})
+    for name, value in values.items():
+        field_name = QUERY_FIELDS[name][0]
+        if choices and field_name in choices and value not in choices[field_name]:
             continue
         try:
-            value = parse(str(text)[:64])
-            if choices and field_name in choices and value not in choices[field_name]:
-                continue
             config = replace(config, **{field_name: value})
         except (ValueError, TypeError, OverflowError):  # WatchError is a ValueError
             continue

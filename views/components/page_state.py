@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import streamlit as st
 
 from explorer_core.access import class_mode, may_change
 from explorer_core.session_work import SessionWork, default_grace_s, process_registry
+from explorer_core.url_state import finite_float, int_in, read_query  # noqa: F401 (the pages read them here)
 from views._models import available_models
 
 #: the session state key that holds whether this session gave the operator's passphrase (Training page)
@@ -246,7 +246,8 @@ def reseed_button(label: str, key: str, seed_key: str, where: Any = st) -> None:
 
 
 def url_in(prefix: str, spec: dict[str, tuple[str | Callable[[Any], None], Callable[[str], Any]]]) -> None:
-    """Once per session and page: take the page's state from the URL's query parameters.
+    """Once per session and page: take the page's state from the URL's query parameters
+    (:func:`explorer_core.url_state.read_query`, the one codec of a link's text).
 
     ``spec`` maps a parameter name to (target, parse): the target is a state key or a function that takes
     the value; ``parse`` turns the text into a value or raises ``ValueError`` (the parameter is then
@@ -256,14 +257,9 @@ def url_in(prefix: str, spec: dict[str, tuple[str | Callable[[Any], None], Calla
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
-    for name, (target, parse) in spec.items():
-        text = st.query_params.get(name)
-        if text is None:
-            continue
-        try:
-            value = parse(str(text)[:64])
-        except (ValueError, TypeError):
-            continue
+    values = read_query(st.query_params, {name: parse for name, (_, parse) in spec.items()})
+    for name, value in values.items():
+        target = spec[name][0]
         if callable(target):
             target(value)
         else:
@@ -276,26 +272,6 @@ def url_out(values: dict[str, Any]) -> None:
         text = f"{value:.3f}" if isinstance(value, float) else str(value)
         if st.query_params.get(name) != text:
             st.query_params[name] = text
-
-
-def finite_float(text: str) -> float:
-    """A finite float from URL text; ``ValueError`` otherwise."""
-    value = float(text)
-    if not np.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
-def int_in(lo: int, hi: int) -> Callable[[str], int]:
-    """A parser of an int in [lo, hi] from URL text."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if not lo <= value <= hi:
-            raise ValueError(text)
-        return value
-
-    return parse
 
 
 def model_from_url(family: str, prefix: str) -> None:
