@@ -107,18 +107,22 @@ class GapSplit:
 
     @property
     def inference_gap(self) -> float:
+        """log p(x) - ELBO(q_phi) = KL(q_phi || p(z|x)), nats per image."""
         return self.log_evidence - self.elbo_amortized
 
     @property
     def approximation_gap(self) -> float:
+        """log p(x) - ELBO(q\\*): what the best Gaussian of q_phi's family leaves open, nats."""
         return self.log_evidence - self.elbo_optimal
 
     @property
     def amortization_gap(self) -> float:
+        """ELBO(q\\*) - ELBO(q_phi): what one encoder for all images costs, nats per image."""
         return self.elbo_optimal - self.elbo_amortized
 
     @property
     def approximation_gap_full(self) -> float:
+        """log p(x) - ELBO(q\\*_full): the approximation gap of full-covariance Gaussians."""
         return self.log_evidence - self.elbo_optimal_full
 
     def as_dict(self) -> dict[str, float | int | str | bool]:
