@@ -20,7 +20,7 @@ from explorer_core.families import (
     model_family,
     model_field_schemas,
 )
-from explorer_core.models.configs import limits
+from explorer_core.models.configs import limits, parse_widths
 from explorer_core.training.recipes import RECIPE_CLASSES, TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
 from views.pages import FAMILY_PAGES, PAGES
@@ -181,3 +181,17 @@ def test_every_family_samples_through_one_protocol(name):
     else:
         with pytest.raises(ValueError, match="y must be None"):
             model.sample(4, torch.Generator().manual_seed(0), y=y)
+
+
+def test_hidden_widths_are_read_by_one_parser_for_the_form_and_the_link():
+    """The Training page's box ("500, 500") and Watch's link ("256-256") read widths with one function."""
+    from explorer_core.explore.watch import config_from_query
+
+    assert parse_widths("500, 500") == (500, 500) and parse_widths("500,500,") == (500, 500)
+    assert parse_widths("256-256", separator="-") == (256, 256)
+    with pytest.raises(ValueError, match="separated by commas"):
+        parse_widths("500; 500")
+    with pytest.raises(ValueError, match="positive width"):
+        parse_widths("0, 5")
+    assert config_from_query({"hidden": "128-128"}).hidden == (128, 128)
+    assert config_from_query({"hidden": "128-x"}).hidden == config_from_query({}).hidden  # ignored
