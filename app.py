@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer_core.compute_budget import process_budget
-from explorer_core.device import DeviceError, device_info
+from explorer_core.device import PAGE_THREADS, DeviceError, device_info, limit_cpu_threads
 from views.components import lecture
 from views.components.compute_slot import announce_gestures_on_arrival, gesture_owner
 from views.pages import PAGES as PAGE_FACTS
@@ -45,6 +45,7 @@ with st.sidebar:
     except DeviceError as err:
         st.error(f"Device problem: {err}")
 
+limit_cpu_threads(PAGE_THREADS)  # every page's computation is small: one torch thread (explorer_core.device)
 announce_gestures_on_arrival()  # paced trainers hold back from a gesture's arrival, not only from its run
 # a whole run answers a gesture: paced trainers hold back meanwhile (a visitor's, within its gesture rate)
 with process_budget().gesture(*gesture_owner()):

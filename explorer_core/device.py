@@ -88,6 +88,14 @@ def device_info() -> DeviceInfo:
     return DeviceInfo(device, name, torch.__version__, torch.get_num_threads())
 
 
+#: torch's intra-op CPU threads in a page's run (app.py sets it before every page): each page's computation is
+#: small (an FA step, a few decodes, a generated row, a Watch step of a small VAE), and on these models one
+#: thread beats two, because the per-op hand-off costs more than the arithmetic (on a busy 2-core CPU two
+#: threads made ten latent decodes 30 times slower); on a 2-core server a Watch
+#: trainer thread and the page's frames then run side by side
+PAGE_THREADS = 1
+
+
 def limit_cpu_threads(n: int) -> None:
     """Cap torch's intra-op CPU threads, so a background job leaves cores to the UI.
 

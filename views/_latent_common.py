@@ -22,7 +22,6 @@ import streamlit as st
 import torch
 
 from explorer_core.artifacts import ModelDescription, describe
-from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.latent import (
     N_CLASSES,
     LatentBundle,
@@ -57,10 +56,6 @@ VIEW_HELP = (
     "the Bernoulli it is λ. sample: one draw x ~ p(x|z), noisy by nature."
 )
 MANIFOLD_N = 15
-
-# Per-interaction decodes are a few small matrix products: one thread beats two (on a busy 2-core CPU, two
-# threads made ten decodes 30 times slower), as on the factor-analysis page.
-limit_cpu_threads(1)
 
 
 # ------------------------------------------------------------------------------------------------ models

@@ -13,7 +13,6 @@ from functools import partial
 import streamlit as st
 
 from explorer_core.data import FA_PAPER_SEED, make_fa_dataset
-from explorer_core.device import limit_cpu_threads
 from explorer_core.explore.fa import (
     MAX_SAMPLE_POINTS,
     PAPER_EM_SCHEDULE,
@@ -56,7 +55,6 @@ LECTURE_CURVES_PX = 360
 STEPS_PER_FRAME = [1, 5, 10, 25, 50, 100, 200, 500]
 MAX_N_STEPS = 100_000  # the "N steps" field
 
-limit_cpu_threads(1)  # the FA model is tiny: one thread per step beats two
 player = Player("fa", FRAME_SECONDS)
 gate = SlotGate("fa", player)  # the server's compute budget (explorer_core.compute_budget)
 work = ps.session_work()  # holds the experiment; let go of when the tab is gone (explorer_core.session_work)

@@ -20,7 +20,6 @@ import numpy as np
 import streamlit as st
 
 from explorer_core.artifacts import PRETRAINED_DIR, ModelDescription, describe
-from explorer_core.device import limit_cpu_threads
 from explorer_core.evaluation.selection import v3_screening_table
 from explorer_core.explore.clusters import (
     ClusterBundle,
@@ -65,7 +64,6 @@ GALLERY_FACTOR = 2
 LECTURE_PAD_PX = 390
 state = st.session_state
 
-limit_cpu_threads(1)  # per-interaction decodes are small: one thread is fastest (see views/_latent_common.py)
 #: The samples are sent at 28 px per digit and enlarged by the browser with crisp pixels (cheaper than a PNG
 #: enlarged on the server).
 PIXELATED_CSS = f"<style>.st-key-{P}_samples img {{ image-rendering: pixelated; }}</style>"

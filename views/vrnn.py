@@ -19,7 +19,7 @@ import streamlit as st
 
 from explorer_core.artifacts import LoadedModel, describe
 from explorer_core.data import MNISTUnavailable
-from explorer_core.device import DeviceError, limit_cpu_threads, pick_device
+from explorer_core.device import DeviceError, pick_device
 from explorer_core.explore.sequences import (
     Generation,
     TestSet,
@@ -57,7 +57,6 @@ GRID_WIDTH_PX = 520
 GUTTER = 2
 state = st.session_state
 
-limit_cpu_threads(1)  # one generated row is a few small matrix products: one thread beats two
 player = Player(P, FRAME_SECONDS)
 gate = SlotGate(P, player)  # the server's compute budget (explorer_core.compute_budget)
 

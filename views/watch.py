@@ -27,7 +27,6 @@ import streamlit as st
 from explorer_core.access import class_mode
 from explorer_core.compute_budget import ComputeBusyError, session_memory_limit
 from explorer_core.data import MNISTUnavailable
-from explorer_core.device import limit_cpu_threads
 from explorer_core.evaluation.metrics import ACTIVE_UNIT_VARIANCE
 from explorer_core.explore.watch import (
     EM_SCHEDULE,
@@ -76,11 +75,6 @@ STEPS_PER_FRAME = [1, 5, 10, 20, 50, 100]
 MANIFOLD_N = 12
 #: the map's column beside the curves' (1): its square canvas is about 300 px at 1280x720 in lecture mode
 MAP_COLUMN = 1.25
-# one torch thread per thread: the training thread and the page's frames then run on the two cores side by
-# side (two threads per op were slower for this model size on a busy 2-core CPU)
-WATCH_THREADS = 1
-
-limit_cpu_threads(WATCH_THREADS)
 player = Player("watch", FRAME_SECONDS)
 gate = SlotGate("watch", player)  # the server's compute budget (explorer_core.compute_budget)
 state = st.session_state
