@@ -21,7 +21,7 @@ from explorer_core.families import (
     model_field_schemas,
 )
 from explorer_core.models.configs import limits, parse_widths
-from explorer_core.training.recipes import RECIPE_CLASSES, TrainConfig
+from explorer_core.training.recipes import RECIPE_CLASSES, RECIPE_FAMILIES, TrainConfig
 from explorer_core.training.trainer import PRESETS, config_from_args
 from views.pages import FAMILY_PAGES, PAGES
 
@@ -47,6 +47,7 @@ def test_the_registry_names_every_family_the_files_know():
         assert spec.conditional is spec.model_class.conditional
     assert [n for n, s in FAMILIES.items() if s.conditional] == ["cvae"]
     assert list(FAMILY_PAGES) == list(FAMILIES)  # the views know the same families, in the same order
+    assert list(RECIPE_FAMILIES) == list(FAMILIES)  # and so do the recipe classes (their ``families``)
 
 
 def test_unknown_names_are_refused_with_the_known_ones():
