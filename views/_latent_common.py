@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
-import torch
 
 from explorer_core.artifacts import ModelDescription, describe
 from explorer_core.explore.latent import (
@@ -32,7 +31,7 @@ from explorer_core.explore.latent import (
     view_region,
 )
 from explorer_core.export import export_name
-from explorer_core.figures.common import Q_COLOUR
+from explorer_core.figures.common import Q_COLOUR, ellipse_points
 from explorer_core.figures.latent import latent_map_figure
 from explorer_core.imaging import png_bytes
 from views._models import model_picker as _model_picker
@@ -250,7 +249,7 @@ def pad_overlays(overlays: dict[str, Any]) -> dict[str, list]:
     for e in overlays.get("ellipses") or []:
         dash = (6, 4) if e.get("dash", "solid") != "solid" else ()
         for k in e.get("sigmas", (1, 2)):
-            pts = lp.ellipse_points(e["mean"], e["cov"], float(k))
+            pts = ellipse_points(e["mean"], e["cov"], float(k), n_points=49)
             lines.append(lp.line(pts, e["colour"], float(e.get("width", 2.0)), dash, closed=True))
     path = overlays.get("path")
     if path is not None:
@@ -265,8 +264,7 @@ def pad_overlays(overlays: dict[str, Any]) -> dict[str, list]:
 
 def decode_png(bundle: LatentBundle, z: np.ndarray, view: str, label: int | None, seed: int) -> bytes:
     """One decoding of z [L] as a 28 x 28 greyscale PNG (the pad enlarges it with crisp pixels)."""
-    with torch.inference_mode():
-        return png_bytes(decode_one(bundle, z, view, y=label, seed=seed))
+    return png_bytes(decode_one(bundle, z, view, y=label, seed=seed))
 
 
 def pad_spec(
@@ -303,8 +301,7 @@ def pad_spec(
     def decode(uv: np.ndarray) -> tuple[bytes, bytes | None]:
         z = lm.plane_to_z(uv)
         image = decode_png(bundle, z, view, label, int(state.get(f"{prefix}_sample_seed", 0)))
-        with torch.inference_mode():
-            return image, None if row_of is None else png_bytes(row_of(z))
+        return image, None if row_of is None else png_bytes(row_of(z))
 
     labels = (None,) if label is None else tuple(range(N_CLASSES))
     return pf.PadSpec(

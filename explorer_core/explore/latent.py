@@ -177,6 +177,7 @@ def _device(model) -> torch.device:
 
 
 @torch.no_grad()
+@torch.inference_mode()
 def decode_images(
     model,
     z: np.ndarray,
@@ -184,7 +185,7 @@ def decode_images(
     view: str = "mean",
     seed: int = 0,
 ) -> np.ndarray:
-    """Decode latents [n, L] to images [n, 28, 28] in [0, 1].
+    """Decode latents [n, L] to images [n, 28, 28] in [0, 1] (in inference mode: no autograd record).
 
     Args:
         y: labels for the CVAE: one int for all, or [n].

@@ -7,6 +7,7 @@ No Streamlit.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, replace
@@ -162,6 +163,7 @@ def hpd_contours(grid: GridPosterior, masses: tuple[float, ...] = CONTOUR_MASSES
     return out
 
 
+@torch.inference_mode(False)
 def posterior_picture(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -203,6 +205,7 @@ def posterior_picture(
     )
 
 
+@torch.inference_mode(False)
 def qstar_frames(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -243,3 +246,21 @@ def qstar_frames(
     if split.phi_on_worse_mode and best is not None:
         frames.append(QStarFrame(best.step, best.mean.numpy(), best.cov.numpy(), best.elbo, True))
     return frames, split
+
+
+def image_key(x: torch.Tensor) -> str:
+    """What identifies an input image [D] for the caches of its posterior: the sha256 of its float32
+    pixels (a test image or a drawing), 32 hex digits."""
+    return hashlib.sha256(x.detach().float().cpu().numpy().tobytes()).hexdigest()[:32]
+
+
+#: the seed of the gap split's Monte Carlo draws on the pages (the same image gives the same numbers)
+SPLIT_SEED = 0
+
+
+@torch.inference_mode(False)
+def seeded_gap_split(model: torch.nn.Module, x: torch.Tensor, y: int | None = None) -> GapSplit:
+    """:func:`explorer_core.inference.posterior.gap_split` of image ``x`` [D] (``y``: the CVAE's label) with
+    its draws seeded by :data:`SPLIT_SEED`, outside any inference mode the caller is in (the q* fit needs
+    gradients). Raises as ``gap_split``."""
+    return gap_split(model, x, y, generator=torch.Generator().manual_seed(SPLIT_SEED))

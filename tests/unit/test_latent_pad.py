@@ -73,8 +73,11 @@ def test_overlays_are_validated_numbers_and_short_text():
 
 
 def test_ellipse_points_follow_the_covariance():
+    """The pad draws q's ellipses with the figures' one ellipse (explorer_core.figures.common)."""
+    from explorer_core.figures.common import ellipse_points
+
     cov = np.array([[4.0, 0.0], [0.0, 1.0]])
-    pts = lp.ellipse_points(np.array([1.0, 2.0]), cov, k=2.0, n=64)
+    pts = ellipse_points(np.array([1.0, 2.0]), cov, 2.0, n_points=64)
     assert pts.shape == (64, 2)
     assert np.abs(pts[:, 0] - 1).max() == pytest.approx(4.0, rel=1e-3)  # 2 sigma along u: 2 * 2
     assert np.abs(pts[:, 1] - 2).max() == pytest.approx(2.0, rel=1e-2)

@@ -51,7 +51,8 @@ def plotly_chart(
     layout = getattr(figure, "layout", None)
     # the figure builders set the font (explorer_core.figures.common.with_chart_font); a figure without it
     # gets it on a copy: a figure cached with st.cache_resource is shared by every session, never changed
-    if layout is not None and layout.font.family != CHART_FONT:
+    typeface = None if layout is None else layout.font.family
+    if layout is not None and typeface != CHART_FONT:
         figure = type(figure)(figure)
         figure.update_layout(font_family=CHART_FONT, title_font_family=CHART_FONT)
     return st.plotly_chart(figure, config=plotly_config(page, what, model, **(config or {})), **kwargs)

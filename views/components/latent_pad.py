@@ -154,14 +154,6 @@ def mark(
     }
 
 
-def ellipse_points(mean: np.ndarray, cov: np.ndarray, k: float = 1.0, n: int = 48) -> np.ndarray:
-    """The k-sigma contour of N(mean [2], cov [2, 2]) as a closed polyline [n, 2]."""
-    vals, vecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
-    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    circle = np.stack([np.cos(t), np.sin(t)], -1)
-    return np.asarray(mean, dtype=np.float64) + k * (circle * np.sqrt(np.maximum(vals, 0))) @ vecs.T
-
-
 def pad_data(
     *,
     version: str,

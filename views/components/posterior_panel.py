@@ -16,15 +16,20 @@ in line meanwhile; the operator never waits.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
-import torch
 
 from explorer_core.compute_budget import ComputeBusyError
-from explorer_core.explore.posterior import PosteriorPicture, QStarFrame, posterior_picture, qstar_frames
+from explorer_core.explore.posterior import (
+    PosteriorPicture,
+    QStarFrame,
+    image_key,
+    posterior_picture,
+    qstar_frames,
+    seeded_gap_split,
+)
 from explorer_core.figures.common import EXACT_COLOUR
 from explorer_core.figures.posterior import posterior_chart
 from explorer_core.inference.posterior import (
@@ -33,7 +38,6 @@ from explorer_core.inference.posterior import (
     MC_ERROR_SES,
     GapSplit,
     PosteriorError,
-    gap_split,
     worse_mode_tolerance,
 )
 from explorer_core.shared_cache import OnceCache, approx_nbytes
@@ -42,17 +46,15 @@ from views.components.compute_slot import heavy_work
 from views.components.live_chart import live_chart
 from views.components.player import Player
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 #: images whose posterior is kept per process (each a few hundred kB)
 KEPT_PICTURES = 48
 #: the bytes those may take at most (each cache)
 KEPT_BYTES = 64 * 2**20
 #: seconds between the q* animation's frames
 FRAME_SECONDS = 0.15
-
-
-def image_key(x: torch.Tensor) -> str:
-    """What identifies an input image for the caches: the sha256 of its pixels (a test image or a drawing)."""
-    return hashlib.sha256(x.detach().float().cpu().numpy().tobytes()).hexdigest()[:32]
 
 
 #: computed posteriors, q* fits and gap splits, shared by every session: each is computed once per (model,
@@ -64,9 +66,9 @@ FRAMES: OnceCache[tuple[list[QStarFrame], GapSplit]] = OnceCache(
 SPLITS: OnceCache[GapSplit] = OnceCache(KEPT_PICTURES, KEPT_BYTES, size=approx_nbytes)
 
 
-def _picture(model_key: str, key: str, label: int | None, model: Any, x: torch.Tensor) -> PosteriorPicture:
+def _picture(model_key: str, key: str, label: int | None, model: Any, x: Tensor) -> PosteriorPicture:
     def build() -> PosteriorPicture:
-        with heavy_work("the true posterior of this image"), torch.inference_mode(False):
+        with heavy_work("the true posterior of this image"):
             return posterior_picture(model, x, label)
 
     return PICTURES.get_or_build((model_key, key, label), build)
@@ -76,16 +78,16 @@ def _frames(
     model_key: str, key: str, label: int | None, model: Any, x: Any, picture: Any
 ) -> tuple[list[QStarFrame], GapSplit]:
     def build() -> tuple[list[QStarFrame], GapSplit]:
-        with heavy_work("the per-image E-step"), torch.inference_mode(False):
+        with heavy_work("the per-image E-step"):
             return qstar_frames(model, x, picture, label)
 
     return FRAMES.get_or_build((model_key, key, label), build)
 
 
-def _split(model_key: str, key: str, label: int | None, model: Any, x: torch.Tensor) -> GapSplit:
+def _split(model_key: str, key: str, label: int | None, model: Any, x: Tensor) -> GapSplit:
     def build() -> GapSplit:
-        with heavy_work("the gap split"), torch.inference_mode(False):
-            return gap_split(model, x, label, generator=torch.Generator().manual_seed(0))
+        with heavy_work("the gap split"):
+            return seeded_gap_split(model, x, label)
 
     return SPLITS.get_or_build((model_key, key, label), build)
 
@@ -96,7 +98,7 @@ def shown(prefix: str, latent_dim: int) -> bool:
 
 
 def picture_for(
-    prefix: str, model: Any, model_key: str, x: torch.Tensor, label: int | None
+    prefix: str, model: Any, model_key: str, x: Tensor, label: int | None
 ) -> PosteriorPicture | None:
     """The posterior of image ``x`` [D] (``label``: the CVAE's y), computed once per (model, image, label);
     None, with a one-line warning, when it cannot be computed."""
@@ -128,7 +130,7 @@ def posterior_section(
     prefix: str,
     model: Any,
     model_key: str,
-    x: torch.Tensor,
+    x: Tensor,
     label: int | None,
     name: str,
     latent_dim: int,
@@ -254,7 +256,7 @@ def iwae_table(picture: PosteriorPicture) -> str:
 
 
 def _qstar_player(
-    prefix: str, model: Any, model_key: str, x: torch.Tensor, label: int | None, picture: PosteriorPicture
+    prefix: str, model: Any, model_key: str, x: Tensor, label: int | None, picture: PosteriorPicture
 ) -> None:
     """The chart with the per-image E-step: ▶ Play fits q* and animates it from q_phi; then the split."""
     state = st.session_state
@@ -352,7 +354,7 @@ def _gap_split(split: GapSplit) -> None:
 
 
 def _split_estimate(
-    prefix: str, model: Any, model_key: str, x: torch.Tensor, label: int | None, name: str, latent_dim: int
+    prefix: str, model: Any, model_key: str, x: Tensor, label: int | None, name: str, latent_dim: int
 ) -> None:
     """For L > 2: no grid; on request, the gap split with log p(x) estimated by IWAE (a lower bound)."""
     st.caption(
