@@ -77,8 +77,9 @@ bench-play: install-dev
 	cd bench && ../$(PY) bench_play.py $(BENCH_ARGS) && ../$(PY) report.py
 
 # a static site of the shipped models that runs in the browser with no server (issue 35; README, "Share with a
-# class"): upload PUBLISH_OUT to any static host, or open PUBLISH_OUT/index.html from the file system
-PUBLISH_MODELS ?= vae-cb-l2 cvae-cb-l2 vae-cb-l20 cvae-cb-l20 gmvae-marginal vrnn
+# class"): upload PUBLISH_OUT to any static host, or open PUBLISH_OUT/index.html from the file system; fa and
+# watch are replays of runs recorded when the site is built (explorer_core/publish/recordings.py, under a minute)
+PUBLISH_MODELS ?= vae-cb-l2 cvae-cb-l2 vae-cb-l20 cvae-cb-l20 gmvae-marginal vrnn fa watch
 PUBLISH_OUT ?= published
 .PHONY: publish
 publish: install data

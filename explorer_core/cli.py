@@ -14,7 +14,8 @@ Commands:
     gaps      the inference gap of a VAE or CVAE on the first N test images, split into approximation and
               amortization gaps (Cremer, Li & Duvenaud 2018; ``explorer_core.inference.posterior``).
     publish   write a static site of one or more models that runs in the browser with no server
-              (``explorer_core.publish``): ``publish vae-cb-l2 vrnn --out site``.
+              (``explorer_core.publish``): ``publish vae-cb-l2 vrnn --out site``; ``fa`` and ``watch`` add
+              replays of a recorded factor-analysis run and of a recorded Watch it learn run.
 """
 
 from __future__ import annotations
@@ -526,7 +527,12 @@ def _publish_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "publish", help="write a static site of models that runs in the browser with no server (issue 35)"
     )
-    p.add_argument("models", nargs="+", help="names in pretrained/ or paths to model .json files")
+    p.add_argument(
+        "models",
+        nargs="+",
+        help="names in pretrained/ or paths to model .json files; 'fa' and 'watch': replays of a "
+        "factor-analysis run and of a Watch it learn run, recorded now (about 15 and 35 s of one CPU core)",
+    )
     p.add_argument(
         "--out", required=True, help="the site's folder (created; files of the same names replaced)"
     )

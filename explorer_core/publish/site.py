@@ -7,8 +7,10 @@ Layout of a site (every path relative, so it works from a static host and from `
     nets.js           the networks the browser runs (float32 weights, float64 sums)
     app.js            the views of each kind of model, the URL hash state
     models.js         which models the site holds (window.AEVB_SITE)
+    replay.js         the pages of the recorded runs: their charts, the 3-D scatter, the scrubber and Play
     mnist.js          the first MAP_POINTS MNIST test images and labels (uint8, base64)
-    models/<name>.js  one model's payload (:func:`explorer_core.publish.export.export_model`)
+    models/<name>.js  one model's payload (:func:`explorer_core.publish.export.export_model`), or a recorded
+                      run's (``fa``, ``watch``: :mod:`explorer_core.publish.recordings`)
 
 Scripts are classic ``<script src>`` files, not modules or ``fetch``: Chromium refuses both from ``file://``.
 A model's data file is added to the page only when that model is shown. The bytes depend only on the models
@@ -31,10 +33,11 @@ from explorer_core.artifacts import ArtifactError, load_model
 from explorer_core.atomic import replace_atomically
 from explorer_core.data import MNISTUnavailable, load_mnist_splits, preprocess_for_evaluation
 from explorer_core.publish.export import MAP_POINTS, ExportError, b64, export_model, kind_of
+from explorer_core.publish.recordings import RECORDINGS
 
 #: the site's own files, copied as they are
 ASSETS = Path(__file__).resolve().parent / "site"
-STATIC_FILES = ("index.html", "style.css", "nets.js", "app.js")
+STATIC_FILES = ("index.html", "style.css", "nets.js", "replay.js", "app.js")
 #: a published model's name becomes a file name: letters, digits, dot, dash, underscore
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 #: the fixed date of every zip entry (the earliest a zip can hold)
@@ -61,8 +64,9 @@ def _js_assign(target: str, key: str | None, value: Any) -> bytes:
 
 
 def build_site(models: Iterable[str | Path], mnist_directory: str | Path | None = None) -> dict[str, bytes]:
-    """Every file of the site of ``models`` (names in ``pretrained/`` or paths to model JSONs), in memory:
-    relative path -> bytes. Nothing is written.
+    """Every file of the site of ``models`` (names in ``pretrained/`` or paths to model JSONs; ``fa`` and
+    ``watch``: the recorded runs of :mod:`explorer_core.publish.recordings`, which take about 15 and 35
+    seconds of one CPU core to record), in memory: relative path -> bytes. Nothing is written.
 
     Raises:
         PublishError: no model, a name given twice, a model that is missing, damaged or of a family without
@@ -80,6 +84,28 @@ def build_site(models: Iterable[str | Path], mnist_directory: str | Path | None 
     entries = []
     preprocessed: dict[str, torch.Tensor] = {}
     for model in models:
+        if isinstance(model, str) and model in RECORDINGS:
+            if any(e["name"] == model for e in entries):
+                raise PublishError(f"{model}: a model named {model!r} is already in this site.")
+            try:
+                payload = RECORDINGS[model](mnist_directory)
+            except MNISTUnavailable as err:
+                raise PublishError(f"{model}: {_one_line(err)}") from err
+            except (RuntimeError, ValueError) as err:
+                raise PublishError(f"{model}: the recording failed: {_one_line(err)}") from err
+            files[f"models/{model}.js"] = _js_assign("AEVB_MODEL_DATA", model, payload)
+            entries.append(
+                {
+                    "name": model,
+                    "label": payload["label"],
+                    "family": payload["family"],
+                    "kind": payload["kind"],
+                    "latent_dim": payload["latent_dim"],
+                    "file": f"models/{model}.js",
+                    "bytes": len(files[f"models/{model}.js"]),
+                }
+            )
+            continue
         try:
             loaded = load_model(model, "cpu")
             kind = kind_of(loaded.model)

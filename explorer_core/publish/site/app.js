@@ -61,10 +61,12 @@
   }
   let hashTimer = null;
   let state = readHash();
+  // at most one write per 150 ms, of the latest state (a drag or Play changes it at every frame)
   function writeHash(changes) {
     Object.assign(state, changes);
-    clearTimeout(hashTimer);
+    if (hashTimer) return;
     hashTimer = setTimeout(() => {
+      hashTimer = null;
       const text = Object.entries(state)
         .filter(([, v]) => v !== undefined && v !== null && v !== "")
         .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
@@ -1062,6 +1064,24 @@
 
   // ------------------------------------------------------------------------------------- start
   const PAGES = { latent: latentPage, mixture: mixturePage, sequence: sequencePage };
+  // what the pages of the recorded runs (replay.js) use of this file
+  const UI = {
+    el,
+    paint,
+    pixelCanvas,
+    writeHash,
+    num,
+    int,
+    main,
+    DIGIT_COLOURS,
+    narrow: () => window.innerWidth < 640,
+    // a picture drawn without paint() (a canvas chart): counted as paint() counts them
+    pictureDrawn: () => {
+      stats.pictures += 1;
+      document.body.dataset.pictures = String(stats.pictures);
+      if (stats.pictures === 1) document.body.dataset.firstPictureMs = performance.now().toFixed(1);
+    },
+  };
 
   function fail(text) {
     main.replaceChildren(el("p", { class: "error", text }));
@@ -1094,14 +1114,14 @@
     const nav = document.getElementById("models");
     if (models.length > 1) {
       for (const e of models) {
-        const a = el("a", { href: `#model=${encodeURIComponent(e.name)}`, text: e.name, class: e === entry ? "on" : "" });
+        const a = el("a", { href: `#model=${encodeURIComponent(e.name)}`, text: e.label || e.name, class: e === entry ? "on" : "" });
         nav.append(a);
       }
     }
     const scaleSelect = document.getElementById("scale");
     setScale(state.scale);
     scaleSelect.addEventListener("change", () => writeHash({ scale: setScale(scaleSelect.value) }));
-    document.title = `${entry.name} \u00b7 AEVB Explorer`;
+    document.title = `${entry.label || entry.name} \u00b7 AEVB Explorer`;
     try {
       await loadScript(entry.file);
     } catch (err) {
@@ -1110,6 +1130,8 @@
     const data = (window.AEVB_MODEL_DATA || {})[entry.name];
     if (!data) return fail(`The data of model ${entry.name} is missing from this site: publish it again.`);
     main.replaceChildren();
+    const replay = (window.AEVBReplay && window.AEVBReplay.pages) || {};
+    if (replay[data.kind]) return replay[data.kind](data, entry, UI);
     const page = PAGES[data.kind];
     if (!page) return fail(`This site cannot show a model of kind ${data.kind}.`);
     page(NETS.build(data), entry);
