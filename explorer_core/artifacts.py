@@ -313,6 +313,31 @@ def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata:
     return sha256_of(path)
 
 
+def model_meta(
+    recipe: dict[str, Any],
+    preprocessing: str,
+    training: dict[str, Any],
+    checksums: dict[str, str],
+    test_metrics: dict[str, Any],
+    units: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The description a model JSON carries beside its config (:func:`save_model`'s ``meta``), built in one
+    place for the trainer and Watch it learn's export: the ``recipe`` (``TrainConfig.to_dict()``), the
+    ``preprocessing``, how it was ``training`` (wall seconds, device, torch ...), the MNIST files'
+    ``checksums`` (md5), the ``test_metrics`` (nats per image) and their ``units``; ``extra`` keys are kept
+    for the record (the app's schema reads only the fields above)."""
+    return {
+        "recipe": recipe,
+        "preprocessing": preprocessing,
+        "training": training,
+        "data": {"dataset": "MNIST", "checksums_md5": checksums},
+        "test_metrics": test_metrics,
+        "units": units,
+        **extra,
+    }
+
+
 def save_model(
     model: LatentVariableModel,
     family: str,

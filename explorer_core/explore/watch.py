@@ -978,9 +978,9 @@ class WatchExperiment:
             return self._export_locked(root, name)
 
     def _export_locked(self, root: str | Path, name: str | None) -> Path:
-        from explorer_core.artifacts import save_model
+        from explorer_core.artifacts import model_meta, save_model
         from explorer_core.evaluation.metrics import evaluate_vae
-        from explorer_core.jobs.store import create_run, write_metrics, write_status
+        from explorer_core.jobs.store import create_run, publish_run, write_metrics
 
         if self.steps == 0:
             raise WatchError("Take a few steps first: an untrained model is not worth saving.")
@@ -998,10 +998,10 @@ class WatchExperiment:
             self.model.train()
         m = self.latest.metrics
         phases = [{"phase": p, "first_step": a, "last_step": b} for p, a, b in self.history.segments]
-        meta = {
-            "recipe": recipe.to_dict(),
-            "preprocessing": self.config.preprocessing,
-            "training": {
+        meta = model_meta(
+            recipe.to_dict(),
+            self.config.preprocessing,
+            {
                 "stopped": f"exported from the Watch it learn page after {self.steps:,} live steps",
                 "wall_seconds": round(self.seconds, 2),
                 "device": str(self.device),
@@ -1009,12 +1009,12 @@ class WatchExperiment:
                 "n_train": len(self.data.x_train),
                 "n_validation": 10_000,
             },
-            "data": {"dataset": "MNIST", "checksums_md5": self.data.checksums},
-            "test_metrics": test_metrics,
-            "units": "nats per image",
-            "selection": "the model as it was when exported (no model selection)",
+            self.data.checksums,
+            test_metrics,
+            "nats per image",
+            selection="the model as it was when exported (no model selection)",
             # kept in the file for the record (the app's schema reads only the fields above)
-            "watch": {
+            watch={
                 "steps": self.steps,
                 "phases": phases[-200:],
                 "lr_inference": self.config.lr_inference,
@@ -1027,7 +1027,7 @@ class WatchExperiment:
                     "n_images": len(self.data.x_eval),
                 },
             },
-        }
+        )
         path = save_model(self.model, "vae", run_dir, run_id, meta)
         rows = [
             {
@@ -1044,15 +1044,15 @@ class WatchExperiment:
             )
         ]
         write_metrics(run_dir, rows)
-        status = {
-            "state": "done",
-            "created": self.created,
-            "started": self.created,
-            "finished": time.time(),
-            "device": str(self.device),
-            "model": path.name,
-            "test_elbo": test_metrics.get("elbo"),
-            "message": f"exported from the Watch it learn page after {self.steps:,} steps",
-        }
-        write_status(run_dir, status)
+        message = f"exported from the Watch it learn page after {self.steps:,} steps"
+        publish_run(
+            run_dir,
+            "done",
+            path,
+            test_metrics.get("elbo"),
+            message,
+            created=self.created,
+            started=self.created,
+            device=str(self.device),
+        )
         return path

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -213,6 +214,45 @@ def write_status(run_dir: Path, status: dict[str, Any]) -> None:
     """Replace ``run_dir/status.json`` by ``status`` (:data:`STATUS_SCHEMA`; keys whose value is None are
     left out), atomically. Raises OSError."""
     atomic_write_json(Path(run_dir) / STATUS_FILE, {k: v for k, v in status.items() if v is not None})
+
+
+def publish_run(
+    run_dir: Path,
+    state: str,
+    model_path: Path,
+    test_elbo: float | None,
+    message: str | None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The last status write of a run that made a model, the one writer of it for the trainer's worker and
+    Watch it learn's export: its ``state`` (``"done"``, ``"cancelled"``), when it finished, the model's file
+    name (``model_path``: the model JSON in the run folder), its test ELBO (nats per image, None when not
+    measured), a ``message`` and ``fields`` (:data:`STATUS_SCHEMA`'s other keys; a None value removes the
+    key). Merged into what the status says (a run being made has none yet, and is listed from now on),
+    atomically. Returns the new status.
+
+    Raises:
+        OSError: it cannot be written.
+    """
+    try:
+        status = read_status(run_dir) or {}
+    except UntrustedFileError:
+        status = read_json(Path(run_dir) / STATUS_FILE) or {}
+    given = {
+        "state": state,
+        "finished": time.time(),
+        "model": Path(model_path).name,
+        "test_elbo": test_elbo,
+        "message": message,
+        **fields,
+    }
+    for key, value in given.items():
+        if value is None:
+            status.pop(key, None)
+        else:
+            status[key] = value
+    atomic_write_json(Path(run_dir) / STATUS_FILE, status)
+    return status
 
 
 def metrics_line(row: dict[str, Any]) -> str:

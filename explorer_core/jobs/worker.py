@@ -25,6 +25,7 @@ from explorer_core.jobs.store import (
     PREVIEW_FILE,
     metrics_line,
     open_metrics,
+    publish_run,
     read_json,
     read_metrics,
     read_run_config,
@@ -212,24 +213,17 @@ def worker_main(run_dir: str, device: str, options: dict[str, Any]) -> None:
         check_elbo(training.get("best_val_elbo"), "best validation ELBO")
         check_elbo(test_elbo, "test ELBO")
         done = {
-            "finished": time.time(),
-            "model": path.name,
-            "test_elbo": test_elbo,
             "best_epoch": training.get("best_epoch"),
             "epochs_run": training.get("epochs_run"),
-            "finishing": None,
+            "finishing": None,  # (removed: the run has finished)
         }
         if cancelled[0]:
             best = training.get("best_epoch")
-            update_status(
-                run,
-                state="cancelled",
-                message=f"cancelled on request; its best epoch ({best}) was kept",
-                **done,
-            )
+            message = f"cancelled on request; its best epoch ({best}) was kept"
+            publish_run(run, "cancelled", path, test_elbo, message, **done)
         else:
             _remove_checkpoint(run)  # a finished run is not continued: its checkpoint only takes space
-            update_status(run, state="done", message=training.get("stopped"), **done)
+            publish_run(run, "done", path, test_elbo, training.get("stopped"), **done)
     except _Terminated:
         if cancel_file.exists():
             update_status(run, state="cancelled", finished=time.time(), message="cancelled (terminated)")

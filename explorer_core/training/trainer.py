@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from explorer_core.artifacts import build_model, save_model
+from explorer_core.artifacts import build_model, model_meta, save_model
 from explorer_core.data import (
     MNISTSplits,
     load_mnist_splits,
@@ -368,10 +368,10 @@ def train(
         k = min(config.tsne_points, len(x_test))
         views["tsne"] = tsne_view(model, x_test[:k], None if y_test is None else y_test[:k], config.seed)
         views["tsne_index"] = torch.arange(k)
-    meta = {
-        "recipe": config.to_dict(),
-        "preprocessing": config.preprocessing,
-        "training": {
+    meta = model_meta(
+        config.to_dict(),
+        config.preprocessing,
+        {
             "epochs_run": len(history),
             "best_epoch": best_epoch,
             "best_val_elbo": best_val,
@@ -385,10 +385,10 @@ def train(
             "n_validation": len(x_val),
             "history": history,
         },
-        "data": {"dataset": "MNIST", "checksums_md5": splits.checksums},
-        "test_metrics": test,
-        "units": "nats per image, means over the 10,000 MNIST test images",
-    }
+        splits.checksums,
+        test,
+        "nats per image, means over the 10,000 MNIST test images",
+    )
     return save_model(model, config.family, Path(out_dir), name, meta, views=views)
 
 

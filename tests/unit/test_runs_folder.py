@@ -52,3 +52,20 @@ def test_the_old_folder_is_removed_once_empty(tmp_path):
     (legacy / "x").mkdir(parents=True)
     assert store.move_legacy_runs(legacy, root) == ["x"]
     assert not legacy.exists() and (root / "x").is_dir()
+
+
+def test_publish_run_writes_the_last_status_and_removes_what_is_none(tmp_path):
+    """jobs.store.publish_run, the one last status write of a run that made a model (the worker's and
+    Watch's export): state, finish time, model file name, test ELBO and message merged in; None removes."""
+    from explorer_core.jobs.store import publish_run, read_status, update_status
+
+    run = tmp_path / "vae-run"
+    run.mkdir()
+    update_status(run, state="running", created=1.0, finishing=True)
+    status = publish_run(run, "done", run / "vae-run.json", -95.5, "done after 3 epochs", finishing=None)
+    assert status["state"] == "done" and status["model"] == "vae-run.json" and status["test_elbo"] == -95.5
+    assert "finishing" not in status and status["created"] == 1.0 and status["finished"] > 1.0
+    assert read_status(run)["message"] == "done after 3 epochs"
+    fresh = tmp_path / "watch-run"  # a run being made has no status yet
+    fresh.mkdir()
+    assert "test_elbo" not in publish_run(fresh, "done", fresh / "m.json", None, "exported")
