@@ -225,10 +225,16 @@ def manifold(
     view: str = "mean",
 ) -> np.ndarray:
     """Decodings over an n x n grid of the map region, [n*28 + gaps, n*28 + gaps]; v grows upwards."""
+    uv = manifold_points(u_range, v_range, n)
+    return tile(decode_images(model, latent_map.plane_to_z(uv), y, view), n, pad=0)
+
+
+def manifold_points(u_range: tuple[float, float], v_range: tuple[float, float], n: int) -> np.ndarray:
+    """The points of an n x n manifold grid over the plane region, [n*n, 2], row by row from the top (v
+    grows upwards, as on the map), in the order :func:`explorer_core.imaging.tile` lays their images out."""
     u = np.linspace(*u_range, n)
     v = np.linspace(*v_range, n)[::-1]
-    uv = np.stack(np.meshgrid(u, v), -1).reshape(-1, 2)
-    return tile(decode_images(model, latent_map.plane_to_z(uv), y, view), n, pad=0)
+    return np.stack(np.meshgrid(u, v), -1).reshape(-1, 2)
 
 
 def interpolate(

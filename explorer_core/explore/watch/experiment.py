@@ -1,25 +1,6 @@
-"""Watch a VAE learn: a small VAE trained live, phase by phase, with the EM view made visible.
-
-The tutorial's thesis (Yang 2022, arXiv 2208.07818, sections 3-4): AEVB is approximate EM. Maximising the
-ELBO over the inference parameters phi is an approximate E-step (it closes the gap
-KL(q(z|x) || p(z|x)) = log p(x) - ELBO, and log p(x) cannot move), over the generative parameters theta an
-approximate M-step (it raises the bound with q fixed, and usually log p(x) with it). For a deep model log p(x)
-is not tractable, so the page plots, in its place, the tightest lower bound on it we have, the IWAE bound
-with k importance samples (Burda et al. 2016, eq. 8), and the difference IWAE - ELBO as an estimate of the
-gap. The IWAE bound is a lower bound on log p(x), so the plotted gap is a lower estimate of the true one;
-and since its proposal is q(z|x), the IWAE bound can rise a little in an E-phase even though log p(x) does not
-move.
-
-:class:`WatchExperiment` holds the model (a :class:`explorer_core.models.vae.VAE`), one Adam optimizer for
-phi and one for theta, a training subset of MNIST, and a fixed validation subset with FIXED reparameterisation
-noise for its evaluations, so the curves move only when the parameters move. Steps are taken by a
-:class:`explorer_core.inference.stepper.PhasedStepper` (the FA page's stepper too: one
-:func:`explorer_core.inference.aevb.aevb_step` per step, the step of every trainer of the explorer); its queue
-of ``(phase, steps)`` segments is worked off either frame by frame (:meth:`WatchExperiment.frame`,
-each frame ending with one evaluation, :class:`WatchFrame`) or by the
-experiment's own background thread (:meth:`WatchExperiment.start`), whose parameters a caller collects and
-evaluates whenever it draws (:meth:`WatchExperiment.collect`); the end of every phase is always evaluated.
-No Streamlit here.
+"""Watch it learn's experiment: :class:`WatchExperiment`, a VAE trained live phase by phase (frame by frame or
+in its own thread) and measured on fixed validation images with fixed noise
+(:mod:`explorer_core.explore.watch.measurement`). No Streamlit here.
 """
 
 from __future__ import annotations
@@ -29,17 +10,32 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from explorer_core.data import load_mnist_splits, preprocess_for_evaluation
-from explorer_core.evaluation.metrics import active_dimensions, iwae_bound
-from explorer_core.explore.latent import fit_pca
+from explorer_core.explore.latent import manifold_points
+from explorer_core.explore.watch.config import (
+    EM_SCHEDULE,
+    IMAGE_SIDE,
+    MAP_GIF_FRAMES,
+    WatchConfig,
+    WatchData,
+    WatchError,
+    load_watch_data,
+)
+from explorer_core.explore.watch.measurement import (
+    WatchFrame,
+    WatchHistory,
+    WatchMetrics,
+    map_plane,
+    measure_vae,
+    square_region,
+)
+from explorer_core.imaging import tile
 from explorer_core.inference.aevb import (
     PHASES,
     AEVBOptimizers,
@@ -48,314 +44,8 @@ from explorer_core.inference.aevb import (
 )
 from explorer_core.inference.schedule import PhaseQueue
 from explorer_core.inference.stepper import PhasedStepper, StepperSnapshot, segments_until
-from explorer_core.models.configs import parse_widths
-from explorer_core.models.vae import VAE, VAEConfig
-from explorer_core.training.recipes import LIKELIHOOD_PREPROCESSINGS, TrainConfig
-from explorer_core.url_state import read_query
-
-#: the likelihoods a watched VAE can have; each trains on the first preprocessing its likelihood allows
-LIKELIHOODS = tuple(LIKELIHOOD_PREPROCESSINGS)
-#: The tutorial's experiment-2 pattern, scaled to a live demo: E, M, E, M x 250 steps.
-EM_SCHEDULE: tuple[tuple[str, int], ...] = (
-    ("e_step", 250),
-    ("m_step", 250),
-    ("e_step", 250),
-    ("m_step", 250),
-)
-IWAE_KS = (1, 4, 16, 64, 256)
-MAX_TRAIN = 60_000 - 10_000
-MAX_EVAL = 2_000
-MAX_MAP = 5_000
-#: validation images per decoder pass of an evaluation (:meth:`WatchExperiment.measure`): the page gives way
-#: to gestures between two (a pass of 25 images with k = 16 is about 6 ms here)
-EVAL_CHUNK = 25
-MAX_HIDDEN = 2048
-MAX_LATENT = 64
-IMAGE_SIDE = 28
-#: the latest frames of the latent map kept for its GIF (:meth:`WatchExperiment.recent_maps`)
-MAP_GIF_FRAMES = 60
-
-
-class WatchError(ValueError):
-    """A configuration the page cannot run (the message says what to change)."""
-
-
-@dataclass(frozen=True)
-class WatchConfig:
-    """Everything that defines a live run. Validated on construction (:class:`WatchError` on nonsense).
-
-    Attributes:
-        latent_dim: L, 1..64.
-        hidden: hidden widths of the encoder MLP (the decoder mirrors them), each 1..2048, 1 to 4 layers.
-        likelihood: ``"bernoulli"`` (binarized MNIST) or ``"continuous_bernoulli"`` (dequantized MNIST).
-        n_train: training images (the first n of MNIST's training split), 100..50,000.
-        batch_size: minibatch size, 1..n_train.
-        lr_inference, lr_generative: Adam learning rates of phi and theta, in (0, 10].
-        iwae_k: importance samples per validation image in the IWAE bound, 1..1024.
-        n_eval: validation images in the curves (the last 10,000 training images are the validation split).
-        n_map: validation images drawn on the latent map (their posterior means).
-        seed: seeds the initial parameters, the minibatch order, the training noise and the fixed
-            evaluation noise.
-    """
-
-    latent_dim: int = 2
-    hidden: tuple[int, ...] = (256, 256)
-    likelihood: str = "bernoulli"
-    n_train: int = 10_000
-    batch_size: int = 100
-    lr_inference: float = 1e-3
-    lr_generative: float = 1e-3
-    iwae_k: int = 16
-    n_eval: int = 100
-    n_map: int = 500
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-            for name in ("latent_dim", "n_train", "batch_size", "iwae_k", "n_eval", "n_map", "seed"):
-                value = getattr(self, name)
-                if isinstance(value, float) and not value.is_integer():
-                    raise WatchError(f"{name} must be a whole number, got {value}.")
-                object.__setattr__(self, name, int(value))
-            check_learning_rate(self.lr_inference)
-            check_learning_rate(self.lr_generative)
-        except (TypeError, ValueError) as err:
-            raise WatchError(str(err)) from err
-        checks = [
-            (1 <= self.latent_dim <= MAX_LATENT, f"latent dimension L must be in 1..{MAX_LATENT}"),
-            (
-                1 <= len(self.hidden) <= 4 and all(1 <= h <= MAX_HIDDEN for h in self.hidden),
-                f"hidden sizes must be 1 to 4 layers of 1..{MAX_HIDDEN} units",
-            ),
-            (self.likelihood in LIKELIHOODS, f"likelihood must be one of {LIKELIHOODS}"),
-            (100 <= self.n_train <= MAX_TRAIN, f"training images must be in 100..{MAX_TRAIN:,}"),
-            (1 <= self.batch_size <= self.n_train, "batch size must be between 1 and the training images"),
-            (1 <= self.iwae_k <= 1024, "k (IWAE samples) must be in 1..1024"),
-            (10 <= self.n_eval <= MAX_EVAL, f"validation images for the curves must be in 10..{MAX_EVAL:,}"),
-            (10 <= self.n_map <= MAX_MAP, f"map points must be in 10..{MAX_MAP:,}"),
-            (0 <= self.seed < 2**31, "seed must be in 0..2^31-1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise WatchError(f"{message}.")
-
-    @property
-    def preprocessing(self) -> str:
-        """``binarized`` or ``dequantized``, matching the likelihood."""
-        return LIKELIHOOD_PREPROCESSINGS[self.likelihood][0]
-
-    def model_config(self) -> VAEConfig:
-        """The :class:`VAEConfig` of the model (no dropout: the curves must be deterministic)."""
-        return VAEConfig(
-            latent_dim=self.latent_dim, hidden=self.hidden, dropout=0.0, likelihood=self.likelihood
-        )
-
-
-def _hidden_from_text(text: str) -> tuple[int, ...]:
-    """A link's hidden widths: ``"256-256"`` -> (256, 256) (``models.configs.parse_widths``).
-
-    Raises:
-        ValueError: not whole numbers separated by ``-``, or a width below 1.
-    """
-    return parse_widths(text, separator="-")
-
-
-#: a configuration in a link: query parameter -> (:class:`WatchConfig` field, parse of its text)
-QUERY_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "L": ("latent_dim", int),
-    "hidden": ("hidden", _hidden_from_text),
-    "lik": ("likelihood", str),
-    "n": ("n_train", int),
-    "batch": ("batch_size", int),
-    "seed": ("seed", int),
-    "eval": ("n_eval", int),
-    "map": ("n_map", int),
-    "lr_phi": ("lr_inference", float),
-    "lr_theta": ("lr_generative", float),
-    "k": ("iwae_k", int),
-}
-
-
-def config_from_query(
-    query: Mapping[str, str],
-    base: WatchConfig | None = None,
-    choices: Mapping[str, Sequence[Any]] | None = None,
-) -> WatchConfig:
-    """The configuration a link describes (:data:`QUERY_FIELDS`), from ``base`` (default
-    :class:`WatchConfig`): each parameter is taken when its text parses, the configuration stays valid and
-    the value is one of ``choices[field]`` (when the page offers only those); otherwise it is ignored. Never
-    raises: a link's text is untrusted input (read by :func:`explorer_core.url_state.read_query`)."""
-    config = base or WatchConfig()
-    values = read_query(query, {name: parse for name, (_, parse) in QUERY_FIELDS.items()})
-    for name, value in values.items():
-        field_name = QUERY_FIELDS[name][0]
-        if choices and field_name in choices and value not in choices[field_name]:
-            continue
-        try:
-            config = replace(config, **{field_name: value})
-        except (ValueError, TypeError, OverflowError):  # WatchError is a ValueError
-            continue
-    return config
-
-
-def config_query(config: WatchConfig) -> dict[str, str]:
-    """The query parameters of ``config`` (:data:`QUERY_FIELDS`), the inverse of :func:`config_from_query`."""
-    out = {}
-    for name, (field_name, _) in QUERY_FIELDS.items():
-        value = getattr(config, field_name)
-        out[name] = (
-            "-".join(map(str, value))
-            if field_name == "hidden"
-            else f"{value:g}"
-            if isinstance(value, float)
-            else str(value)
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class WatchData:
-    """The images of a run, preprocessed once.
-
-    Attributes:
-        x_train: float32 [n_train, 784] in [0, 1]; the minibatches come from here.
-        x_eval, y_eval: the fixed validation subset of the curves, [n_eval, 784] and int64 [n_eval].
-        x_map, y_map: the validation images shown on the latent map, [n_map, 784] and [n_map].
-        x_test: float32 [N_test, 784], the MNIST test set (used once, at export), or ``None``.
-        checksums: md5 of the MNIST files read (provenance).
-    """
-
-    x_train: torch.Tensor
-    x_eval: torch.Tensor
-    y_eval: torch.Tensor
-    x_map: torch.Tensor
-    y_map: torch.Tensor
-    x_test: torch.Tensor | None = None
-    checksums: dict[str, str] = field(default_factory=dict)
-
-
-def load_watch_data(config: WatchConfig, directory: str | Path | None = None) -> WatchData:
-    """MNIST for ``config``: the first ``n_train`` training images, validation images from MNIST's last
-    10,000 training images (the split the trainer holds out), and the test set for the export.
-
-    Preprocessing is deterministic (:func:`explorer_core.data.preprocess_for_evaluation`): binarized at
-    pixel >= 128 or dequantized once with a fixed seed.
-
-    Raises:
-        MNISTUnavailable: the MNIST files are missing or damaged.
-    """
-    splits = load_mnist_splits(n_validation=10_000, directory=directory)
-    kind = config.preprocessing
-    x_val = preprocess_for_evaluation(splits.x_val, kind)
-    n_eval, n_map = config.n_eval, config.n_map
-    return WatchData(
-        x_train=preprocess_for_evaluation(splits.x_train[: config.n_train], kind),
-        x_eval=x_val[:n_eval],
-        y_eval=splits.y_val[:n_eval],
-        # the map shows other validation images than the curves when there are enough of them
-        x_map=x_val[-n_map:],
-        y_map=splits.y_val[-n_map:],
-        x_test=preprocess_for_evaluation(splits.x_test, kind),
-        checksums=dict(splits.checksums),
-    )
-
-
-@dataclass(frozen=True)
-class WatchMetrics:
-    """One evaluation on the fixed validation subset, means over its images in nats per image.
-
-    Attributes:
-        elbo: the ELBO estimate E_q[log p(x|z)] - KL(q(z|x) || p(z)) with the k fixed samples in the first
-            term and the KL in closed form (Kingma & Welling 2014, eq. 10).
-        iwae: the IWAE bound log (1/k) sum_k p(x, z_k) / q(z_k|x) with the same k samples (Burda et al. 2016,
-            eq. 8); a lower bound on log p(x) that is >= the ELBO in expectation.
-        gap: iwae - elbo, a lower estimate of KL(q(z|x) || p(z|x)) (tutorial section 4).
-        reconstruction: E_q[log p(x|z)] (k-sample estimate); kl: KL(q(z|x) || p(z)).
-        kl_per_dim: KL per latent dimension, [L] (a dimension with ~0 nats is inactive).
-        k: samples used.
-        active_units: latent dimensions whose posterior mean varies across the images, Var_x(E_q[z_d]) > 0.01
-            (Burda et al. 2016, section 5.2; :func:`explorer_core.evaluation.metrics.active_dimensions`).
-        active_dims: which dimensions those are, [L].
-    """
-
-    elbo: float
-    iwae: float
-    gap: float
-    reconstruction: float
-    kl: float
-    kl_per_dim: tuple[float, ...]
-    k: int
-    active_units: int = 0
-    active_dims: tuple[bool, ...] = ()
-
-
-@dataclass
-class WatchFrame:
-    """What the page draws after a frame: the metrics and the latent map of the model now.
-
-    Attributes:
-        step: gradient steps taken so far; phase: the phase of this frame's steps (``init`` at step 0).
-        metrics: see :class:`WatchMetrics`.
-        coords: posterior means of the map images on the map plane, [n_map, 2] float32. For L = 2 the latent
-            itself; for L > 2 the plane of the first two principal components, rotated (and reflected) to
-            agree best with the previous frame's coordinates (orthogonal Procrustes), so it does not flip.
-        centre, basis: the plane, z = centre + u e1 + v e2 with orthonormal rows e1, e2 of basis [2, L].
-        explained: fraction of the variance of the means on e1 and e2 (1, 1 for L = 2).
-        seconds: wall time of this frame's evaluation, and of its steps when :meth:`WatchExperiment.frame` ran
-            them (the background thread's steps run while other frames are drawn).
-        steps_run: steps in this frame (:meth:`WatchExperiment.frame` only; 0 from the background thread).
-    """
-
-    step: int
-    phase: str
-    metrics: WatchMetrics
-    coords: np.ndarray
-    centre: np.ndarray
-    basis: np.ndarray
-    explained: tuple[float, float]
-    seconds: float = 0.0
-    steps_run: int = 0
-
-    def plane_to_z(self, uv: np.ndarray) -> np.ndarray:
-        """Map coordinates [n, 2] (or [2]) to latents [n, L] (or [L])."""
-        return self.centre + np.asarray(uv, dtype=np.float32) @ self.basis
-
-
-@dataclass
-class WatchHistory:
-    """The curves: one entry per evaluation (index 0: the initial model)."""
-
-    step: list[int] = field(default_factory=list)
-    phase: list[str] = field(default_factory=list)
-    elbo: list[float] = field(default_factory=list)
-    iwae: list[float] = field(default_factory=list)
-    gap: list[float] = field(default_factory=list)
-    reconstruction: list[float] = field(default_factory=list)
-    kl: list[float] = field(default_factory=list)
-    train_elbo: list[float | None] = field(default_factory=list)
-    k: list[int] = field(default_factory=list)
-    #: maximal runs of one phase among the steps taken, ``[phase, first_step, last_step]`` (1-based step
-    #: numbers): the experiment's :attr:`PhasedStepper.segments`
-    segments: list[list] = field(default_factory=list)
-
-    def append(self, step: int, phase: str, m: WatchMetrics, train_elbo: float | None) -> None:
-        """Record an evaluation after ``step`` steps."""
-        self.step.append(step)
-        self.phase.append(phase)
-        for name in ("elbo", "iwae", "gap", "reconstruction", "kl", "k"):
-            getattr(self, name).append(getattr(m, name))
-        self.train_elbo.append(train_elbo)
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-
-def _orthogonal_align(new: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """The orthogonal 2 x 2 matrix R minimising ||new R - previous|| (orthogonal Procrustes, Schoenemann
-    1966): new and previous are [n, 2] coordinates of the same points."""
-    u, _, vt = np.linalg.svd(new.T.astype(np.float64) @ previous.astype(np.float64))
-    return (u @ vt).astype(np.float32)
+from explorer_core.models.vae import VAE
+from explorer_core.training.recipes import TrainConfig
 
 
 @dataclass
@@ -813,36 +503,10 @@ class WatchExperiment:
         return frame
 
     # --- evaluation -----------------------------------------------------------------------------------
-    @torch.no_grad()
     def measure(self, give_way: Callable[[], object] | None = None) -> WatchMetrics:
-        """ELBO, IWAE bound, their gap, the two ELBO terms and the KL per dimension on the fixed validation
-        subset, with the fixed noise eps [k, n_eval, L] (z_k = mu(x) + sigma(x) eps_k), so that the numbers
-        change only when the parameters do. Means over images, nats per image.
-
-        Both come from the model's :meth:`~explorer_core.models.vae.VAE.importance_terms` (one decoder pass
-        per chunk of :data:`EVAL_CHUNK` images; every term is per image, so the chunks change nothing but
-        the float rounding): the ELBO as in Kingma & Welling 2014, eq. 10 (closed-form KL, the mean over
-        the k samples in the reconstruction term); the IWAE bound as in Burda et al. 2016, eq. 8. Active
-        units as :func:`explorer_core.evaluation.metrics.active_dimensions`. ``give_way`` is called between
-        two chunks (the page's compute budget waits there while other pages answer gestures).
-        """
-        k = self._eval_eps.shape[0]
-        parts: list[tuple[torch.Tensor, ...]] = []
-        for start in range(0, len(self._x_eval), EVAL_CHUNK):
-            if parts and give_way is not None:
-                give_way()
-            rows = slice(start, start + EVAL_CHUNK)
-            terms = self.view_model.importance_terms(self._x_eval[rows], k=k, eps=self._eval_eps[:, rows])
-            t = terms.elbo
-            iwae = iwae_bound(terms.log_weights)  # [chunk]
-            parts.append((t.elbo, iwae, t.reconstruction, t.kl, terms.kl_per_dim, terms.posterior.mean))
-        columns = (torch.cat(column) for column in zip(*parts, strict=True))
-        elbo, iwae, reconstruction, kl, kl_per_dim, means = columns
-        values = torch.stack([elbo.mean(), iwae.mean(), reconstruction.mean(), kl.mean()])
-        e, i, r, kk = values.double().cpu().tolist()
-        per_dim = kl_per_dim.double().mean(0).cpu().tolist()
-        active = active_dimensions(means).tolist()
-        return WatchMetrics(e, i, i - e, r, kk, tuple(per_dim), k, sum(active), tuple(active))
+        """The validation numbers of :attr:`view_model` with the run's fixed noise (:func:`measure_vae`);
+        ``give_way`` is called between two chunks of images."""
+        return measure_vae(self.view_model, self._x_eval, self._eval_eps, give_way)
 
     @torch.no_grad()
     def latent_means(self) -> np.ndarray:
@@ -855,30 +519,15 @@ class WatchExperiment:
         metrics = self.measure(give_way)
         if give_way is not None:
             give_way()
-        mu = self.latent_means()
-        L = mu.shape[1]
-        if L == 1:
-            centre, basis = np.zeros(1, np.float32), np.array([[1.0], [0.0]], np.float32)
-            coords = np.c_[mu[:, 0], np.zeros(len(mu), np.float32)]
-            explained = (1.0, 0.0)
-        elif L == 2:
-            centre, basis, explained = np.zeros(2, np.float32), np.eye(2, dtype=np.float32), (1.0, 1.0)
-            coords = mu
-        else:
-            plane = fit_pca(mu)
-            centre, basis, explained = plane.centre, plane.basis, plane.explained
-            coords = plane(mu)
-            previous = self.frame_obj
-            if previous is not None and previous.coords.shape == coords.shape:
-                r = _orthogonal_align(coords, previous.coords)
-                coords, basis = coords @ r, (basis.T @ r).T
+        previous = None if self.frame_obj is None else self.frame_obj.coords
+        coords, centre, basis, explained = map_plane(self.latent_means(), previous)
         return WatchFrame(
             step=step,
             phase=phase,
             metrics=metrics,
-            coords=np.ascontiguousarray(coords, dtype=np.float32),
-            centre=centre.astype(np.float32),
-            basis=np.ascontiguousarray(basis, dtype=np.float32),
+            coords=coords,
+            centre=centre,
+            basis=basis,
             explained=explained,
             seconds=seconds,
         )
@@ -909,11 +558,8 @@ class WatchExperiment:
 
     def manifold(self, region: tuple[tuple[float, float], tuple[float, float]], n: int = 12) -> np.ndarray:
         """Decodings over an n x n grid of the map region (v grows upwards), tiled, [n*28, n*28]."""
-        u = np.linspace(*region[0], n)
-        v = np.linspace(*region[1], n)[::-1]
-        uv = np.stack(np.meshgrid(u, v), -1).reshape(-1, 2)
-        images = self.decode_means(self.latest.plane_to_z(uv))
-        return images.reshape(n, n, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 1, 3).reshape(n * IMAGE_SIDE, -1)
+        uv = manifold_points(region[0], region[1], n)  # (the VAE page's manifold grid)
+        return tile(self.decode_means(self.latest.plane_to_z(uv)), n, pad=0)
 
     @torch.no_grad()
     def reconstructions(self, n: int = 8) -> np.ndarray:
@@ -928,17 +574,8 @@ class WatchExperiment:
     def map_region(
         self, previous: tuple[tuple[float, float], tuple[float, float]] | None = None
     ) -> tuple[tuple[float, float], tuple[float, float]]:
-        """A square region around the map points (99 % of them, 20 % margin, at least [-1, 1]), which only
-        grows while the map spreads (from ``previous``), so the view does not jitter from frame to frame."""
-        c = self.latest.coords
-        lo, hi = np.quantile(c, 0.005, axis=0), np.quantile(c, 0.995, axis=0)
-        half = max(float(np.max(np.abs(np.r_[lo, hi]))) * 1.2, 1.0)
-        if previous is not None:
-            prev_half = max(abs(previous[0][0]), abs(previous[0][1]))
-            # shrink slowly (5 % per frame), grow at once
-            half = max(half, 0.95 * prev_half) if half < prev_half else half
-        half = float(np.ceil(half * 10) / 10)
-        return (-half, half), (-half, half)
+        """:func:`square_region` of the latest frame's map points (growing from ``previous``)."""
+        return square_region(self.latest.coords, previous)
 
     # --- export ---------------------------------------------------------------------------------------
     def recipe(self) -> TrainConfig:
