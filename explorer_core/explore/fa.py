@@ -22,7 +22,7 @@ from explorer_core.evaluation.metrics import FAMetrics, evaluate_fa
 from explorer_core.inference.aevb import NonFiniteError, check_learning_rate, make_optimizers
 from explorer_core.inference.fa_em import FAMaximumLikelihood, fit_fa_em
 from explorer_core.inference.schedule import add_segment
-from explorer_core.inference.stepper import PhasedStepper
+from explorer_core.inference.stepper import PhasedStepper, SteppedExperiment
 from explorer_core.models.factor_analysis import FAConfig, FactorAnalysis, fa_marginal
 
 #: The tutorial's experiment 2: E 1000, M 1000, E 1000, M 1000 steps.
@@ -266,7 +266,7 @@ def describe_phase_change(change: PhaseChange | None, tolerance: float = PHASE_C
     )
 
 
-class FAExperiment:
+class FAExperiment(SteppedExperiment):
     """A stepped AEVB run of factor analysis on a fixed data set.
 
     Args:
@@ -330,38 +330,9 @@ class FAExperiment:
             self.history.elbo[-1], self.history.evidence[-1], self.history.gap[-1], float("nan"), float("nan")
         )
 
-    def enqueue(self, phase: str, n_steps: int) -> None:
-        """Queue ``n_steps`` steps of ``phase`` to run on later calls of :meth:`run_pending`.
-
-        Raises:
-            ValueError: unknown phase, or a step count outside 1..1,000,000 in all.
-        """
-        self.stepper.enqueue(phase, n_steps)
-        self.error = None
-
-    @property
-    def pending(self):
-        """The queue of steps still to run (:class:`explorer_core.inference.schedule.PhaseQueue`)."""
-        return self.stepper.queue
-
-    @property
-    def queue_room(self) -> int:
-        """Steps the queue can still take (0 when it is full)."""
-        return self.stepper.queue_room
-
     def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = PAPER_EM_SCHEDULE) -> None:
         """Queue a whole schedule of ``(phase, steps)`` segments (default: the tutorial's experiment 2)."""
-        self.stepper.enqueue_schedule(schedule)
-        self.error = None
-
-    @property
-    def queued_steps(self) -> int:
-        """Steps waiting in the queue."""
-        return self.stepper.queued_steps
-
-    def clear_queue(self) -> None:
-        """Drop every queued step."""
-        self.pending.clear()
+        super().enqueue_schedule(schedule)
 
     def run_pending(self, max_steps: int, time_budget_s: float | None = None) -> int:
         """Run up to ``max_steps`` queued steps (and stop early once ``time_budget_s`` has passed).

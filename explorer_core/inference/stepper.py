@@ -13,6 +13,7 @@ guards it).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -138,3 +139,77 @@ class PhasedStepper:
 def segments_until(segments: list[list], steps: int) -> list[list]:
     """Copies of the phase runs ``[phase, first, last]`` cut at step ``steps``."""
     return [[p, a, min(b, steps)] for p, a, b in segments if a <= steps]
+
+
+class SteppedExperiment:
+    """The skeleton every stepped experiment of the explorer shares (the FA page's :class:`FAExperiment`,
+    Watch it learn's :class:`WatchExperiment`): a :class:`PhasedStepper` (:attr:`stepper`) whose queue of
+    ``(phase, steps)`` segments the page fills (:meth:`enqueue`, :meth:`enqueue_schedule`,
+    :meth:`clear_queue`) and its Play works off, and an :attr:`error` message that a new queue clears.
+
+    A subclass sets :attr:`stepper` and :attr:`error` in its constructor. It may name the error its queue
+    raises (:attr:`queue_error`, a ``ValueError`` type), guard the queue with a lock (:meth:`_queue_guard`)
+    and act when steps are queued (:meth:`_queued`). How Play runs the queue is the subclass's: FA steps in
+    the page's frame (its model is tiny), Watch in a thread of its own so that training goes on while a
+    frame is measured and drawn.
+    """
+
+    stepper: PhasedStepper
+    error: str | None
+    #: what :meth:`enqueue` raises for an unknown phase or a step count the queue cannot take
+    queue_error: type[ValueError] = ValueError
+
+    def _queue_guard(self) -> contextlib.AbstractContextManager:
+        """The lock the queue is changed under (none by default)."""
+        return contextlib.nullcontext()
+
+    def _queued(self) -> None:
+        """Called (under the guard) after steps were queued."""
+
+    @property
+    def pending(self) -> PhaseQueue:
+        """The queue of steps still to run."""
+        return self.stepper.queue
+
+    @property
+    def queued_steps(self) -> int:
+        """Steps waiting in the queue."""
+        return self.stepper.queued_steps
+
+    @property
+    def queue_room(self) -> int:
+        """Steps the queue can still take (0 when it is full)."""
+        return self.stepper.queue_room
+
+    def enqueue(self, phase: str, n_steps: int) -> None:
+        """Queue ``n_steps`` steps of ``phase`` (``e_step``, ``m_step`` or ``joint``); clears :attr:`error`.
+
+        Raises:
+            queue_error: unknown phase, or a step count outside 1..(the queue's room).
+        """
+        with self._queue_guard():
+            try:
+                self.stepper.enqueue(phase, n_steps)
+            except ValueError as err:
+                raise (err if isinstance(err, self.queue_error) else self.queue_error(str(err))) from err
+            self._queued()
+            self.error = None
+
+    def enqueue_schedule(self, schedule: Iterable[tuple[str, int]]) -> None:
+        """Queue a whole schedule of ``(phase, steps)`` segments, all or nothing; clears :attr:`error`.
+
+        Raises:
+            queue_error: as :meth:`enqueue`, for any segment (the queue is then unchanged).
+        """
+        with self._queue_guard():
+            try:
+                self.stepper.enqueue_schedule(schedule)
+            except ValueError as err:
+                raise (err if isinstance(err, self.queue_error) else self.queue_error(str(err))) from err
+            self._queued()
+            self.error = None
+
+    def clear_queue(self) -> None:
+        """Drop every queued step."""
+        with self._queue_guard():
+            self.pending.clear()

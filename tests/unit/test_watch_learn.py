@@ -417,7 +417,10 @@ def test_watch_never_calls_the_iwae_bound_log_p_x():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    files = [root / "views" / "watch.py", *sorted((root / "explorer_core" / "explore" / "watch").glob("*.py"))]
+    files = [
+        root / "views" / "watch.py",
+        *sorted((root / "explorer_core" / "explore" / "watch").glob("*.py")),
+    ]
     files.append(root / "explorer_core" / "figures" / "watch.py")
     lower = re.compile(r"lower bound on (?:it|log p\(x\))|≤ log p\(x\)|<= log p\(x\)")
     confused = re.compile(
@@ -434,3 +437,22 @@ def test_watch_never_calls_the_iwae_bound_log_p_x():
                     checked += 1
                     assert lower.search(sentence), f"{path.name}: {sentence}"
     assert checked >= 5  # the intro, the note, the E- and M-step readings, the chart's legend at least
+
+
+def test_fa_and_watch_share_one_stepped_experiment_skeleton():
+    """Issue 37, item 4: both experiments queue through inference.stepper.SteppedExperiment; each raises its
+    own error for a bad queue, and a new queue clears the last error."""
+    from explorer_core.data import make_fa_dataset
+    from explorer_core.explore.fa import FAExperiment
+    from explorer_core.inference.stepper import SteppedExperiment
+
+    fa = FAExperiment(make_fa_dataset(0, 100, 100))
+    assert isinstance(fa, SteppedExperiment) and issubclass(WatchExperiment, SteppedExperiment)
+    fa.error = "old"
+    fa.enqueue("e_step", 3)
+    assert fa.queued_steps == 3 and fa.error is None and fa.queue_room > 0
+    with pytest.raises(ValueError):
+        fa.enqueue("sideways", 1)
+    fa.clear_queue()
+    assert fa.queued_steps == 0
+    assert WatchExperiment.queue_error is WatchError

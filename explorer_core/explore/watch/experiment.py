@@ -42,8 +42,12 @@ from explorer_core.inference.aevb import (
     NonFiniteError,
     check_learning_rate,
 )
-from explorer_core.inference.schedule import PhaseQueue
-from explorer_core.inference.stepper import PhasedStepper, StepperSnapshot, segments_until
+from explorer_core.inference.stepper import (
+    PhasedStepper,
+    SteppedExperiment,
+    StepperSnapshot,
+    segments_until,
+)
 from explorer_core.models.vae import VAE
 from explorer_core.training.recipes import TrainConfig
 
@@ -61,7 +65,7 @@ class _Handover:
     segments: list[list]
 
 
-class WatchExperiment:
+class WatchExperiment(SteppedExperiment):
     """A VAE trained live, phase by phase, and measured on fixed validation images with fixed noise.
 
     Two ways to run the queued steps:
@@ -220,11 +224,6 @@ class WatchExperiment:
         return self.stepper.steps
 
     @property
-    def pending(self) -> PhaseQueue:
-        """The queue of steps still to run."""
-        return self.stepper.queue
-
-    @property
     def last_phase(self) -> str:
         """The phase of the latest step shown (``init`` before any)."""
         return self.latest.phase
@@ -235,46 +234,25 @@ class WatchExperiment:
         assert self.frame_obj is not None
         return self.frame_obj
 
-    @property
-    def queued_steps(self) -> int:
-        """Steps waiting in the queue."""
-        return self.pending.queued_steps
+    queue_error = WatchError
 
-    def enqueue(self, phase: str, n_steps: int) -> None:
-        """Queue ``n_steps`` steps of ``phase`` (``e_step``, ``m_step`` or ``joint``). Queued steps end free
-        play (:attr:`autoplay`) in the same breath, so no free step can follow them before the caller's next
-        :meth:`start`: the queue runs unmixed.
+    def _queue_guard(self) -> threading.Lock:
+        """The queue changes under :attr:`lock` (the background thread takes from it)."""
+        return self.lock
 
-        Raises:
-            WatchError: unknown phase or a step count outside 1..1,000,000 in all.
-        """
-        with self.lock:
-            try:
-                self.pending.enqueue(phase, n_steps)
-            except ValueError as err:
-                raise WatchError(str(err)) from err
-            self.autoplay = None
-            self.error = None
+    def _queued(self) -> None:
+        """Queued steps end free play (:attr:`autoplay`) in the same breath, so no free step can follow them
+        before the caller's next :meth:`start`: the queue runs unmixed."""
+        self.autoplay = None
 
     def enqueue_schedule(self, schedule: tuple[tuple[str, int], ...] = EM_SCHEDULE) -> None:
-        """Queue a whole schedule of ``(phase, steps)`` segments (all or nothing); it ends free play as
-        :meth:`enqueue` does.
+        """Queue a whole schedule of ``(phase, steps)`` segments (default: the page's E/M schedule), all or
+        nothing; it ends free play as :meth:`enqueue` does.
 
         Raises:
-            WatchError: as :meth:`enqueue`.
+            WatchError: unknown phase or a step count outside the queue's room.
         """
-        with self.lock:
-            try:
-                self.pending.enqueue_schedule(schedule)
-            except ValueError as err:
-                raise WatchError(str(err)) from err
-            self.autoplay = None
-            self.error = None
-
-    def clear_queue(self) -> None:
-        """Drop every queued step."""
-        with self.lock:
-            self.pending.clear()
+        super().enqueue_schedule(schedule)
 
     def segments_shown(self) -> list[list]:
         """The phase runs ``[phase, first, last]`` up to the step of :attr:`latest` (copies)."""
