@@ -210,7 +210,9 @@ def _run_train(args: argparse.Namespace) -> int:
             name = args.name or args.preset or args.family
             out = args.out
             run_dir = Path(args.run_dir) if args.run_dir else runs_root() / f"cli-{name}"
-            if (run_dir / "checkpoint.json").exists():
+            from explorer_core.training.checkpoint import JSON_NAME as CHECKPOINT_JSON
+
+            if (run_dir / CHECKPOINT_JSON).exists():
                 raise ValueError(
                     f"{run_dir} already holds a checkpoint: --resume {run_dir}, or another --run-dir."
                 )
