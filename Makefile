@@ -6,7 +6,7 @@ PORT   ?= 8501
 # `make run` listens on this machine only; `make serve` on every interface (a class on the network)
 ADDRESS ?= localhost
 
-.PHONY: gmvae-seeds run serve test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn bench-soak bench-play cards clean bench-watch bench-gaps bench-class
+.PHONY: gmvae-seeds run serve test lint format install install-dev data bench bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-quality bench-training-speed bench-app bench-training-load bench-vrnn bench-soak bench-play cards clean bench-watch bench-gaps bench-class bench-class-probes
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,7 @@ test: lint data
 # `make bench` runs every target in BENCH_TARGETS (add yours there) and prints the total time;
 # BENCH_ARGS=--quick gives the quality, training-speed and app scripts a short smoke run.
 BENCH_TARGETS = bench-quality bench-fa bench-latent bench-gmvae bench-gmvae-seeds bench-training-speed bench-app \
-	bench-training-load bench-vrnn bench-soak bench-play bench-watch bench-gaps bench-class
+	bench-training-load bench-vrnn bench-soak bench-play bench-watch bench-gaps bench-class bench-class-probes
 BENCH_ARGS ?=
 
 bench:
@@ -118,9 +118,16 @@ bench-app: install-dev data
 	cd bench && ../$(PY) bench_app.py $(BENCH_ARGS) && ../$(PY) report.py
 
 # a class on one server (class mode): 16 visitors pressing Play on Watch and FA over Streamlit's websocket, a
-# lecturer in Chromium timing the GMVAE and /vae against K = 0, CPU and memory (about 8 minutes; --quick: 2)
+# lecturer in Chromium timing the GMVAE and /vae against K = 0, CPU and memory (about 8 minutes; --quick: 2);
+# the hostile visitors of issue 34 are bench-class-probes
 bench-class: install-dev data
 	cd bench && ../$(PY) bench_class.py $(BENCH_ARGS) && ../$(PY) report.py
+
+# issue 34's five hostile-class probes (heavy Watch links against the memory budget, posteriors and gap splits,
+# exports, fast clicks beside a slot holder, three tabs per browser), each with K = 6 and 16 visitors while the
+# lecturer times GMVAE picks and /vae test-image changes (about 30 minutes; BENCH_ARGS="--probes 1,3", --quick)
+bench-class-probes: install-dev data
+	cd bench && ../$(PY) bench_class_probes.py $(BENCH_ARGS) && ../$(PY) report.py
 
 # the shipped GMVAE: four seeds of gmvae-marginal (hours of CPU), resumable, then the declared selection rule
 gmvae-seeds: install data

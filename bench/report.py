@@ -842,6 +842,147 @@ def class_section(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def _probe_detail(number: int, k: str, p: dict) -> str:
+    """One probe's own numbers at one K, in words (bench_class_probes.py's ``probe``)."""
+    c, s = p.get("counts") or {}, p.get("seconds") or {}
+
+    def sec(key: str, what: str = "p50") -> str:
+        v = (s.get(key) or {}).get("p50_s" if what == "p50" else "max_s")
+        return "–" if v is None else f"{_fmt(v)} s"
+
+    def place() -> str:
+        most = p.get("places_told_max")
+        told = p.get("visitors_told_a_place", 0)
+        return f"{told} visitor(s) told a place in line" + (f" (up to {most})" if most else "")
+
+    if number == 1:
+        unanswered = c.get("resets_unanswered_at_the_end", 0) + c.get("resets_unanswered_in_60s", 0)
+        resets = (
+            f"{c.get('resets', 0)} resets: {c.get('resets_done', 0)} done (p50 {sec('reset')}), "
+            f"{c.get('resets_refused', 0)} refused, {c.get('resets_busy', 0)} busy, {unanswered} unanswered"
+        )
+        return (
+            f"K = {k}: {c.get('loads', 0)} loads of the heavy link: {c.get('loads_built', 0)} built, "
+            f'{c.get("loads_refused", 0)} refused ("the server is full"), '
+            f"{c.get('loads_in_line_when_left', 0)} in line and {c.get('loads_unanswered_when_left', 0)} not "
+            f"answered yet when reloaded (first answer p50 {sec('load_answered')}); {resets}; {place()}."
+        )
+    if number == 2:
+        return (
+            f"K = {k}: {c.get('l2', 0)} visitor(s) on L = 2, {c.get('l20', 0)} on L = 20; "
+            f"{c.get('image_steps', 0)} test-image steps, {c.get('gap_split_presses', 0)} gap-split presses; "
+            f"{c.get('results_shown', 0)} results shown (change to result p50 {sec('change_to_result')}, max "
+            f'{sec("change_to_result", "max")}); {place()}; {c.get("busy_warnings", 0)} "not computed now".'
+        )
+    if number == 3:
+        parts = []
+        for kind, name in (("vrnn", "VRNN GIF"), ("watch_map", "Watch map GIF")):
+            if c.get(f"{kind}_requests"):
+                parts.append(
+                    f"{name}: {c[f'{kind}_requests']} requests, the first answer p50 {sec(f'{kind}_first')}, "
+                    f"again p50 {sec(f'{kind}_again')} (max {sec(f'{kind}_again', 'max')}); "
+                    f"{c.get(f'{kind}_requests_1s_or_more', 0)} took 1 s or more (built, or waited in line), "
+                    f"{c.get(f'{kind}_requests_failed', 0)} failed"
+                )
+        return f"K = {k}: " + ("; ".join(parts) or "no request answered") + "."
+    if number == 4:
+        h, presses = p.get("holder_steps_per_s") or {}, c.get("presses", 0)
+        return (
+            f"K = {k}: the slot holder (factor analysis) {_fmt(h.get('alone'), 1)} steps/s alone, "
+            f'{_fmt(h.get("under_clicks"), 1)} under {_fmt(p.get("presses_per_s"), 1)} "Next row" '
+            f"presses/s ({_fmt(h.get('while_lecturer_measured'), 1)} while the lecturer measured; issue: "
+            f"60 -> 3.3); the clickers' runs that finished: {c.get('runs_finished', 0)} of {presses} presses."
+        )
+    if number == 5:
+        two = p.get("seconds_a_browser_showed_two_places", 0)
+        firsts = "; ".join(
+            f"{b['browser']}: {', '.join(_fmt(x) for x in b['first_places'])}"
+            for b in p.get("per_browser", [])
+        )
+        return (
+            f"K = {k}: {p.get('browsers')} browsers, {p.get('tabs')} tabs ({p.get('refused_tabs', 0)} "
+            f"refused); {p.get('browsers_told_a_place', 0)} browsers told a place, "
+            f"{p.get('browsers_one_first_place', 0)} of them the same first place in all their tabs; "
+            f"seconds a browser's waiting tabs showed two places: {two}; highest place told "
+            f"{_fmt(p.get('places_told_max'))} (issue: one client's three tabs took 2, 3 and 4). First place "
+            f"per tab, by browser: {firsts}."
+        )
+    return ""
+
+
+def class_probes_section(r: dict) -> list[str]:
+    """Issue 34's hostile-class probes at K = 6 and 16 (bench/results/class_probes.json,
+    `make bench-class-probes`)."""
+    timing = r.get("lecturer_target_timing", "server_run_ms")
+    ks = ", ".join(str(k) for k in r.get("visitors", []))
+    lines = [
+        f"## A hostile class: issue 34's five probes with K = {ks} visitors while the lecturer works",
+        "",
+        _machine_line(r["machine"]),
+        "",
+        *_quick_note(r),
+        r["what"].replace("``", "`"),
+        "",
+        f"Server memory budget (`AEVB_SERVER_MEMORY_MB`): {r.get('budget_mb')} MB; compute slots: "
+        f"{r.get('slots')}. Lecturer gestures per round: {r['gestures_per_round']['picks']} picks, "
+        f"{r['gestures_per_round']['steps']} test-image changes; timings are p50 server ms (request received "
+        f"to the last script_finished sent), K = 0 both quiet rounds. All probes pass: "
+        f"{'**yes**' if r.get('all_pass') else '**no**'}.",
+        "",
+    ]
+    for number, p in sorted((r.get("probes") or {}).items(), key=lambda item: int(item[0])):
+
+        def p50(summary: dict | None) -> str:
+            return _fmt(((summary or {}).get(timing) or {}).get("p50_ms"), 1)
+
+        def verdict(t: dict) -> str:
+            return "pass" if t.get("pass") else "**fail**"
+
+        k0 = p.get("lecturer_k0") or {}
+        base = next(iter(p["k"].values()), {}).get("memory", {}).get("baseline_mb") if p.get("k") else None
+        earlier = f" (measured {p['measured']}, an earlier run)" if p.get("measured") else ""
+        lines += [
+            f"### {number}. {p['title']}{earlier}",
+            "",
+            "| K | GMVAE pick, ms (x K = 0) | test-image change, ms (x K = 0) | server CPU cores, mean "
+            "| RSS peak above baseline, MB (budget) | RSS a minute after (x baseline) | RSS later | errors |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| 0 | {p50(k0.get('picks'))} | {p50(k0.get('steps'))} | – | baseline {_fmt(base, 1)} MB "
+            f"| – | – | {p.get('quiet_errors', 0)} |",
+        ]
+        phases = (p.get("server") or {}).get("phases") or {}
+        for k, row in p.get("k", {}).items():
+            t, m, lec = row["targets"], row["memory"], row["lecturer"]
+            ratios = row.get("lecturer_ratio_p50_server_run_ms") or {}
+            lecturer_ok = verdict(t["lecturer_within_1.5x_of_k0"])
+            cpu = (phases.get(f"k{k}") or {}).get("cpu_cores_mean")
+            lines.append(
+                f"| {k} | {p50(lec.get('picks'))} ({_fmt(ratios.get('picks'))}x) | {p50(lec.get('steps'))} "
+                f"({_fmt(ratios.get('steps'))}x) {lecturer_ok} | {_fmt(cpu)} | "
+                f"{_fmt(m.get('peak_above_baseline_mb'), 1)} ({m.get('budget_mb')}) "
+                f"{verdict(t['memory_within_budget'])} | {_fmt(m.get('after_mb'), 1)} at "
+                f"{_fmt(m.get('after_read_at_s'), 0)} s ({_fmt(m.get('after_over_baseline'), 3)}x) "
+                f"{verdict(t['memory_within_10pct_after_60s'])} | {_fmt(m.get('later_mb'), 1)} at "
+                f"{_fmt(m.get('later_read_at_s'), 0)} s ({_fmt(m.get('later_over_baseline'), 3)}x) "
+                f"| {row['errors']} {verdict(t['zero_errors'])} |"
+            )
+        lines.append("")
+        for k, row in p.get("k", {}).items():
+            detail = _probe_detail(int(number), k, row.get("probe") or {})
+            if detail:
+                lines += [detail, ""]
+            notes = (row.get("probe") or {}).get("notes") or []
+            if notes:
+                lines += [f'What a visitor read: "{notes[0][:300]}"', ""]
+            for example in row.get("error_examples", [])[:3]:
+                lines += [f"Error (K = {k}): `{example[:200]}`", ""]
+        for example in p.get("quiet_error_examples", [])[:3]:
+            lines += [f"Error (K = 0 or the warm-up): `{example[:200]}`", ""]
+    if r.get("note"):
+        lines += [r["note"], ""]
+    return lines
+
+
 SECTIONS = {
     "fa": fa_section,
     "latent": latent_section,
@@ -856,6 +997,7 @@ SECTIONS = {
     "watch": watch_section,
     "gaps": gaps_section,
     "class": class_section,
+    "class_probes": class_probes_section,
 }
 
 
