@@ -1,26 +1,41 @@
 """The published site (issue 35) in headless Chromium, with no Streamlit process: opened from a static server
 (``python -m http.server``) and from ``file://``, the pad follows a drag, the arrow keys and a touch drag,
 a drawing is encoded in the browser, the CVAE's labels, the GMVAE's clusters and the VRNN's rows change the
-pictures; the console stays clean, and no request leaves the site's own files."""
+pictures, and the recorded factor-analysis and Watch runs scrub and play (phases shaded, the app's numbers);
+nothing needs a sideways scroll at the lecture scales; the console stays clean, and no request leaves the
+site's own files."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from bench.bench_publish import publish_for_bench, static_server
-from explorer_core.data import MNISTUnavailable, load_mnist_splits
+from explorer_core.data import MNISTUnavailable, load_mnist_splits, make_fa_dataset
+from explorer_core.explore.fa import (
+    FAExperiment,
+    FAHistory,
+    FATrainingConfig,
+    describe_phase_change,
+    last_phase_change,
+)
 from explorer_core.paths import PRETRAINED_DIR
+from explorer_core.publish.export import unb64
+from explorer_core.publish.recordings import one_thread
 
-MODELS = ("vae-cb-l2", "cvae-cb-l2", "vae-cb-l20", "gmvae-marginal", "vrnn")
+MODELS = ("vae-cb-l2", "cvae-cb-l2", "vae-cb-l20", "gmvae-marginal", "vrnn", "fa", "watch")
+#: the recorded runs (explorer_core/publish/recordings.py), recorded when the site is built
+RECORDED = ("fa", "watch")
 PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 720}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    missing = [m for m in MODELS if not (PRETRAINED_DIR / f"{m}.json").is_file()]
+    missing = [m for m in MODELS if m not in RECORDED and not (PRETRAINED_DIR / f"{m}.json").is_file()]
     if missing:
         pytest.skip(f"shipped models missing: {missing}")
     try:
@@ -208,7 +223,7 @@ def test_phone_touch_drag_and_no_sideways_scroll(browser, http_url):
 def test_content_security_policy_holds(browser, base):
     """With the page's own policy in force (script and style from the site only, no eval, no inline style),
     every view loads and answers the pointer without a violation (each would be a console error)."""
-    for model in ("vae-cb-l2", "cvae-cb-l2", "gmvae-marginal", "vrnn"):
+    for model in ("vae-cb-l2", "cvae-cb-l2", "gmvae-marginal", "vrnn", "fa", "watch"):
         with site_page(browser, base, f"model={model}", csp=True) as (page, problems):
             if page.locator("canvas.map").count():
                 drag(page, "canvas.map", [(0.3, 0.3), (0.6, 0.6)])
@@ -216,6 +231,167 @@ def test_content_security_policy_holds(browser, base):
                 page.locator("button.cluster").nth(1).click()
             if page.get_by_role("button", name="Next row").count():
                 page.get_by_role("button", name="Next row").click()
-            draw_a_one(page)
+            if page.locator("canvas.draw").count():
+                draw_a_one(page)
+            if page.locator("input.scrubber").count():  # a recorded run: scrub, turn the scatter, play
+                page.locator("input.scrubber").fill("3")
+                if page.locator("canvas.scatter").count():
+                    drag(page, "canvas.scatter", [(0.4, 0.5), (0.6, 0.5)])
+                page.get_by_role("button", name="Play the recording").click()
             page.wait_for_timeout(300)
             assert problems == [], model
+
+
+# ------------------------------------------------------------------------------------- recorded runs
+def payload(site, name: str) -> dict:
+    """The payload of the site's ``models/<name>.js``."""
+    text = (site / "models" / f"{name}.js").read_text()
+    marker = f"window.AEVB_MODEL_DATA[{json.dumps(name)}] = "
+    return json.loads(text[text.index(marker) + len(marker) :].rstrip().rstrip(";"))
+
+
+def scrub(page, position: int) -> None:
+    """Move the scrubber to ``position`` (a step of the FA run, an evaluation of the Watch run)."""
+    page.locator("input.scrubber").fill(str(position))
+
+
+def band_colours(page, selector: str) -> list[tuple[str, tuple[int, int, int]]]:
+    """The shaded phases of a chart canvas (its ``data-bands``): each band's label and the colour most of the
+    pixels of one column inside it show (curves and grid lines cross it in a few pixels only)."""
+    return [
+        (label, tuple(rgb))
+        for label, rgb in page.locator(selector).first.evaluate(
+            """c => {
+              const r = c.width / c.clientWidth;
+              const ctx = c.getContext('2d');
+              return JSON.parse(c.dataset.bands).map(([label, x0, x1, y0, y1]) => {
+                const x = Math.round((x0 + 0.4 * (x1 - x0)) * r);
+                const counts = new Map();
+                for (let y = Math.round(y0 * r) + 3; y < Math.round(y1 * r) - 3; y++) {
+                  const d = ctx.getImageData(x, y, 1, 1).data;
+                  const k = `${d[0]},${d[1]},${d[2]}`;
+                  counts.set(k, (counts.get(k) || 0) + 1);
+                }
+                const best = [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
+                return [label, best.split(',').map(Number)];
+              });
+            }"""
+        )
+    ]
+
+
+def assert_phases_shaded(page, selector: str) -> None:
+    """E-phases grey, M-phases amber (explorer_core.figures.common.PHASE_SHADES over white)."""
+    bands = [(label, rgb) for label, rgb in band_colours(page, selector) if label]
+    assert {label for label, _ in bands} == {"E", "M"}, bands
+    for label, (r, g, b) in bands:
+        if label == "E":
+            assert max(r, g, b) - min(r, g, b) <= 6 and r < 240, (label, (r, g, b))
+        else:
+            assert r > 245 and r - b > 20, (label, (r, g, b))
+
+
+def body(page, key: str) -> str:
+    return page.locator("body").get_attribute(f"data-{key}")
+
+
+def test_fa_replay_scrub_play_and_the_apps_numbers(browser, base, site):
+    d = payload(site, "fa")
+    with site_page(browser, base, "model=fa&step=0") as (page, problems):
+        assert "Recording" in page.inner_text(".recording") and "nothing is trained here" in page.inner_text(
+            "main"
+        )
+        scatter, curves = picture(page, "canvas.scatter"), picture(page, "canvas.curves")
+        scrub(page, 1500)
+        assert body(page, "step") == "1500"
+        assert picture(page, "canvas.scatter") != scatter  # the model's samples moved
+        assert picture(page, "canvas.curves") != curves  # the cursor and the curves drawn up to it
+        assert_phases_shaded(page, "canvas.curves")
+        # the reading is the app's sentence on the latest phase, computed from the recorded numbers
+        history = FAHistory()
+        history.phase = ["init", *[p for p, a, b in d["segments"] for _ in range(a, b + 1)][:1500]]
+        for name in ("elbo", "evidence", "gap"):
+            setattr(history, name, unb64(d[name], "<f8")[:1501].tolist())
+        expected = describe_phase_change(last_phase_change(history)).replace("**", "")
+        assert page.locator(".reading p").first.inner_text() == expected
+        # q(z|x) and the exact p(z|x) the page computes at step 100 are the app's
+        scrub(page, 100)
+        with one_thread():
+            ex = FAExperiment(make_fa_dataset(), FATrainingConfig())
+            ex.run("e_step", 100)
+            app = ex.posteriors_of(0)
+        for key in ("q", "p"):
+            shown = [
+                float(v) for v in page.locator("canvas.ellipses").get_attribute(f"data-{key}").split(",")
+            ]
+            want = [*app[f"{key}_mean"], *app[f"{key}_cov"].ravel()]
+            assert max(abs(a - b) for a, b in zip(shown, want, strict=True)) < 1e-4, (key, shown, want)
+        # a drag turns the 3-D view
+        view, before = (
+            page.locator("canvas.scatter").get_attribute("data-view"),
+            picture(page, "canvas.scatter"),
+        )
+        drag(page, "canvas.scatter", [(0.4, 0.5), (0.7, 0.6)])
+        assert page.locator("canvas.scatter").get_attribute("data-view") != view
+        assert picture(page, "canvas.scatter") != before
+        # Play moves through the steps and the picture with them; Pause stops
+        page.get_by_role("button", name="Play the recording").click()
+        page.wait_for_function("Number(document.body.dataset.step) >= 400")
+        page.get_by_role("button", name="Pause the recording").click()
+        assert body(page, "playing") == "0"
+        stopped = body(page, "step")
+        page.wait_for_timeout(300)
+        assert body(page, "step") == stopped
+        link = page.url
+        assert f"step={stopped}" in link and "az=" in link
+        assert problems == []
+    with site_page(browser, base, link.split("#", 1)[1]) as (page, problems):
+        assert body(page, "step") == stopped
+        assert page.locator("input.scrubber").input_value() == stopped
+        assert page.locator("canvas.scatter").get_attribute("data-view").split(",")[0] != view.split(",")[0]
+        assert problems == []
+
+
+def test_watch_replay_map_forms_as_it_plays(browser, base, site):
+    d = payload(site, "watch")
+    last = d["frames"] - 1
+    with site_page(browser, base, "model=watch&step=0") as (page, problems):
+        assert "Recording" in page.inner_text(".recording")
+        start = picture(page, "canvas.map-replay"), picture(page, "canvas[aria-label^='the manifold']")
+        assert page.locator("canvas[aria-label^='the manifold']").get_attribute("data-step") == "0"
+        scrub(page, last)
+        assert body(page, "step") == str(d["steps"])
+        assert picture(page, "canvas.map-replay") != start[0]
+        assert picture(page, "canvas[aria-label^='the manifold']") != start[1]
+        assert page.locator("canvas[aria-label^='the manifold']").get_attribute("data-step") == str(
+            d["steps"]
+        )
+        assert_phases_shaded(page, "canvas.curves")
+        assert_phases_shaded(page, "canvas.terms")
+        elbo = unb64(d["elbo"], "<f8")[last]
+        assert f"= {elbo:.1f} nats per image" in page.inner_text(".reading")
+        # Play from the start: the map forms
+        scrub(page, 0)
+        page.get_by_role("button", name="Play the recording").click()
+        page.wait_for_function("Number(document.body.dataset.step) >= 500")
+        assert picture(page, "canvas.map-replay") != start[0]
+        page.get_by_role("button", name="Pause the recording").click()
+        assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("viewport", "scales"), [(LAPTOP, ("125", "150")), (PHONE, ("100", "150"))], ids=["1280x720", "390x844"]
+)
+def test_lecture_scale_needs_no_sideways_scroll(browser, http_url, viewport, scales):
+    """At the lecture scales (the page's CSS zoom) every page of the site fits the screen's width."""
+    with site_page(browser, http_url, "model=vae-cb-l2", viewport=viewport) as (page, problems):
+        for model in MODELS:
+            for scale in scales:
+                page.goto("about:blank")
+                page.goto(f"{http_url}/index.html#model={model}&scale={scale}")
+                page.wait_for_selector("body[data-ready='1']", state="attached")
+                page.wait_for_timeout(100)
+                assert page.locator("#scale").input_value() == scale
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"], f"{model} at {scale} %: {width} px wide"
+        assert problems == []
