@@ -47,9 +47,10 @@ The budget bounds that work:
   job. A one-off holder is not reclaimed for silence while its block runs (it gives the slot back when
   the block ends, whatever happens in it). A browser that already holds a slot (its own Play) runs it
   inside that slot. The operator's never waits.
-* **A starved turn pauses.** The seconds a holder's paced steps and frames wait for other sessions' gestures
-  do not count towards its turn (:meth:`ComputeBudget.credit_turn`): a script clicking fast cannot use up the
-  holder's turn while the holder cannot train.
+* **A starved turn pauses, and starving is bounded.** The seconds a holder's paced steps and frames wait for
+  other sessions' gestures do not count towards its turn (:meth:`ComputeBudget.credit_turn`), and a holder
+  gives at most :data:`MAX_YIELD_SHARE` of its recent time to them (:meth:`ComputeBudget.yield_to_gestures`):
+  scripts clicking fast cannot stop the holder, nor use up its turn.
 
 Work that answers one gesture (a pad move, the encoding of a drawing, a cluster pick) never takes a slot:
 it is short, and a visitor must never wait behind someone's training for it.
@@ -61,6 +62,7 @@ The process has one budget, :func:`process_budget`. Everything here is thread-sa
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -104,6 +106,12 @@ GESTURE_RATE = 5.0
 GESTURE_BURST = 10
 #: sessions whose gesture buckets are remembered (the least recently seen are forgotten beyond it)
 GESTURE_SESSIONS = 4096
+#: the most of its time a slot holder gives to other sessions' gestures (its steps and frames wait for them
+#: up to this share, measured over the last :data:`YIELD_MEMORY_S` seconds; beyond it they do not wait): two
+#: scripts pressing "Next row" 13 times a second cut a holder from 47.5 to 5.5 steps a second (issue 34)
+MAX_YIELD_SHARE = 0.5
+#: seconds over which a holder's time given to gestures is counted (an exponentially decaying sum)
+YIELD_MEMORY_S = 2.0
 #: seconds between two looks at the line of a session waiting for heavy one-off work
 ONE_OFF_POLL_S = 0.25
 #: seconds a session waits at most for a slot for heavy one-off work before it is told to try again
@@ -210,6 +218,8 @@ class _Holder:
     refilled: float
     since: float
     pinned: bool = False  # a one-off job's block runs: not reclaimed for silence
+    yielded: float = 0.0  # seconds given to gestures lately (decaying, :data:`YIELD_MEMORY_S`)
+    yielded_at: float = 0.0  # (clock) when ``yielded`` was last brought up to date
 
 
 class ComputeBudget:
@@ -384,6 +394,42 @@ class ComputeBudget:
                 "reclaimed": self.reclaimed,
             }
 
+    def yield_to_gestures(self, holder: str) -> float:
+        """A holder's frame of Play (Python that holds the GIL a gesture's run needs) waits while pages
+        answer gestures (:meth:`wait_for_gestures`), at most ``gesture_wait_s``, and never beyond its share
+        :data:`MAX_YIELD_SHARE` of the last :data:`YIELD_MEMORY_S` seconds; the seconds waited do not count
+        towards its turn (:meth:`credit_turn`). Returns them."""
+        waited = self.wait_for_gestures(self._yield_allowance(holder, self.gesture_wait_s))
+        if waited > 0:
+            with self._lock:
+                held = self._holders.get(str(holder))
+                if held is not None:
+                    self._count_yield_locked(held, self._clock(), waited)
+            self.credit_turn(holder, waited)
+        return waited
+
+    def _yield_allowance(self, holder: str, limit_s: float) -> float:
+        """How long ``holder`` may still wait for gestures now: ``limit_s``, or less (down to 0) once it has
+        given :data:`MAX_YIELD_SHARE` of the last :data:`YIELD_MEMORY_S` seconds to them. A session that
+        holds no slot (a poll of the line) waits the whole limit."""
+        with self._lock:
+            held = self._holders.get(str(holder))
+            if held is None:
+                return limit_s
+            now = self._clock()
+            self._count_yield_locked(held, now, 0.0)
+            room = MAX_YIELD_SHARE * YIELD_MEMORY_S - held.yielded
+            return max(0.0, min(limit_s, room))
+
+    @staticmethod
+    def _count_yield_locked(held: _Holder, now: float, seconds: float) -> None:
+        """Bring ``held.yielded`` (an exponentially decaying sum, time constant :data:`YIELD_MEMORY_S`) up to
+        ``now`` and add ``seconds`` given to gestures."""
+        if held.yielded_at:
+            held.yielded *= math.exp(-max(0.0, now - held.yielded_at) / YIELD_MEMORY_S)
+        held.yielded_at = now
+        held.yielded += seconds
+
     def credit_turn(self, holder: str, seconds: float) -> None:
         """``seconds`` that ``holder`` could not use (its frame waited for other sessions' gestures) do not
         count towards its turn: its turn's start moves that much later (no-op for a non-holder)."""
@@ -507,7 +553,7 @@ class ComputeBudget:
         began meanwhile is seen), for at most ``gesture_wait_s`` in all per step."""
         allowance = self.gesture_wait_s
         while True:
-            waited = self.wait_for_gestures(allowance)
+            waited = self.wait_for_gestures(self._yield_allowance(holder, allowance))
             allowance -= waited
             with self._lock:
                 held = self._holders.get(str(holder))
@@ -517,6 +563,7 @@ class ComputeBudget:
                 if waited > 0:  # the time given to the gesture earns no steps (no burst right after it)
                     held.refilled = min(now, held.refilled + waited)
                     held.since += waited  # nor does it count towards the holder's turn
+                    self._count_yield_locked(held, now, waited)
                 self._refill(held, now)
                 if held.tokens >= 1 - 1e-6:  # (a refill may fall a rounding error short of a whole step)
                     held.tokens -= 1

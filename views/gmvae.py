@@ -155,7 +155,7 @@ def v3_rows(record: dict[str, Any] | None) -> None:
                 "smallest cluster": model_panel.number(r["min_cluster_usage"], "{:.1%}"),
                 "validation ELBO": model_panel.number(r["val_elbo"], "{:.2f}"),
                 "test accuracy at epoch 20": model_panel.number(r["test_cluster_accuracy"], "{:.2%}"),
-                "rank": r["rank"] if r["rank"] is not None else "skipped",
+                "rank": str(r["rank"]) if r["rank"] is not None else "skipped",  # one type per column
             }
             for r in record["restarts"]
         ],

@@ -503,3 +503,34 @@ def test_a_one_off_job_does_not_wait_for_a_play_holders_whole_turn(clock):
     assert all(granted for _, granted in seen[:-1]) and not seen[-1][1]
     assert b.acquire("player/watch").granted  # Play goes on right after the job
     assert not b.acquire("other/fa").granted
+
+
+def test_a_holder_gives_at_most_its_share_of_time_to_others_gestures():
+    """Issue 34, probe 4: pages answering gestures without end (scripts clicking fast) cannot stop a slot
+    holder: once it has given MAX_YIELD_SHARE of its recent time to them, its steps stop waiting. Real
+    clock: a gesture held by another thread for 2 s; without the cap the trainer would wait 0.25 s a step
+    (8 steps in 2 s)."""
+    b = ComputeBudget(slots=1, timeout_s=100.0, step_rate=500.0, gesture_wait_s=0.25, gesture_linger_s=0.0)
+    assert b.acquire("holder").granted
+    ended = threading.Event()
+    held_gesture(b, 2.0, ended)
+    steps = 0
+    while not ended.is_set():
+        assert b.pace("holder")
+        steps += 1
+    assert steps > 100
+    assert b._holders["holder"].yielded <= 1.3  # about MAX_YIELD_SHARE * YIELD_MEMORY_S
+
+
+def test_a_frame_of_play_yields_within_the_same_share(clock):
+    """SlotGate frames call yield_to_gestures: the waits count, credit the turn, and stop at the share."""
+    from explorer_core.compute_budget import MAX_YIELD_SHARE, YIELD_MEMORY_S
+
+    b = budget(clock, slots=1, timeout_s=1000.0, gesture_wait_s=0.25)
+    assert b.acquire("holder").granted
+    assert b._yield_allowance("holder", 0.25) == 0.25
+    b._count_yield_locked(b._holders["holder"], clock(), MAX_YIELD_SHARE * YIELD_MEMORY_S)
+    assert b._yield_allowance("holder", 0.25) == 0.0  # its share is used up: no wait
+    clock.t += 2 * YIELD_MEMORY_S  # it decays: the holder yields again
+    assert b._yield_allowance("holder", 0.25) == 0.25
+    assert b._yield_allowance("not-a-holder", 0.25) == 0.25

@@ -243,8 +243,8 @@ class SlotGate:
         operator's session. A frame that waited long for something else (Watch's frame waits for the
         trainer's next parameters) calls it again before its own heavy part."""
         if not operator():
-            # the wait for other sessions' gestures does not use up this holder's turn
-            self.budget.credit_turn(self.holder, self.budget.wait_for_gestures())
+            # at most its share of time, and the wait does not use up this holder's turn
+            self.budget.yield_to_gestures(self.holder)
 
     def give_way(self, playing: bool) -> Callable[[], None]:
         """What a frame calls between the parts of its drawing (Python that holds the GIL a gesture's run
