@@ -1,5 +1,6 @@
-"""**Publish for students** (issue 35): on the model pages for the operator (everyone outside class mode),
-absent for a class-mode visitor; the zip it serves is the model's site, or a note when it cannot be built."""
+"""**Publish for students** (issue 35): on the VAE, CVAE, GMVAE and VRNN pages for the operator (everyone
+outside class mode), absent for a class-mode visitor; the zip it serves is the model's site, or a note when it
+cannot be built."""
 
 from __future__ import annotations
 
@@ -41,19 +42,25 @@ def _open(page: str) -> AppTest:
     return at
 
 
-def test_the_operator_gets_the_button():
-    if not (PRETRAINED_DIR / "gmvae-marginal.json").is_file():
+#: each model page and the shipped model it opens with
+PAGES = [("vae", "vae-cb-l2"), ("cvae", "cvae-cb-l2"), ("gmvae", "gmvae-marginal"), ("vrnn", "vrnn")]
+
+
+@pytest.mark.parametrize(("page", "model"), PAGES)
+def test_the_operator_gets_the_button(page, model):
+    if not (PRETRAINED_DIR / f"{model}.json").is_file():
         pytest.skip("shipped models missing")
-    assert LABEL in _labels(_open("gmvae"))
+    assert LABEL in _labels(_open(page))
 
 
-def test_a_class_mode_visitor_does_not(monkeypatch, tmp_path):
-    if not (PRETRAINED_DIR / "gmvae-marginal.json").is_file():
+@pytest.mark.parametrize(("page", "model"), PAGES)
+def test_a_class_mode_visitor_does_not(monkeypatch, tmp_path, page, model):
+    if not (PRETRAINED_DIR / f"{model}.json").is_file():
         pytest.skip("shipped models missing")
     monkeypatch.setenv("AEVB_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("AEVB_CLASS_MODE", "1")
     monkeypatch.delenv("AEVB_OPERATOR_PASSPHRASE", raising=False)
-    assert LABEL not in _labels(_open("gmvae"))
+    assert LABEL not in _labels(_open(page))
 
 
 def test_the_zip_is_the_site_or_a_note(tmp_path):

@@ -395,3 +395,21 @@ def test_lecture_scale_needs_no_sideways_scroll(browser, http_url, viewport, sca
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], f"{model} at {scale} %: {width} px wide"
         assert problems == []
+
+
+def test_the_pad_follows_the_pointer_at_150_percent(browser, base, site):
+    """Zoomed by the lecture scale, a tap on the map puts z under the finger: the map's bounds at the tap's
+    fraction of the canvas."""
+    bounds = payload(site, "vae-cb-l2")["map"]["bounds"]
+    with site_page(browser, base, "model=vae-cb-l2&scale=150") as (page, problems):
+        canvas = page.locator("canvas.map")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        z0 = canvas.get_attribute("data-z")
+        page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.25 * box["height"])
+        page.wait_for_function("z => document.querySelector('canvas.map').dataset.z !== z", arg=z0)
+        u, v = (float(t) for t in canvas.get_attribute("data-z").split(","))
+        (u0, u1), (v0, v1) = bounds
+        assert abs(u - (u0 + 0.75 * (u1 - u0))) < 0.02 * (u1 - u0)
+        assert abs(v - (v0 + 0.75 * (v1 - v0))) < 0.02 * (v1 - v0)
+        assert problems == []

@@ -630,6 +630,16 @@
     );
   }
 
+  // what the page shows, folded under one line (at the lecture scales the pictures then sit on the first screen)
+  function about(ui, what) {
+    return ui.el(
+      "details",
+      { class: "about" },
+      ui.el("summary", { text: "What this page shows" }),
+      ui.el("p", { class: "lead", text: what }),
+    );
+  }
+
   // --------------------------------------------------------------------------- 2 x 2 symmetric matrices
   // points on the n-sigma contour of N(mean, cov) (as explorer_core.figures.common.ellipse_points)
   function ellipse(mean, cov, nSigma, nPoints) {
@@ -726,15 +736,14 @@
         "This page replays a run recorded with the app's own code: training needs torch, which a browser does " +
           `not have, so nothing is trained here. Scrub through its ${N.toLocaleString("en")} steps or press Play.`,
       ),
-      el("p", {
-        class: "lead",
-        text:
-          "A 2-factor model of 3-D data, fitted with AEVB (tutorial section 5.2). An E-step updates only the " +
-          "inference parameters \u03c6 = (V, \u03a3) of q(z|x) = N(Vx, \u03a3): the ELBO closes on the evidence, which " +
+      about(
+        ui,
+        "A 2-factor model of 3-D data, fitted with AEVB (tutorial section 5.2). An E-step updates only the " +
+        "inference parameters \u03c6 = (V, \u03a3) of q(z|x) = N(Vx, \u03a3): the ELBO closes on the evidence, which " +
           "cannot move. An M-step updates only the generative parameters \u03b8 = (W, \u03c3): the ELBO rises, usually " +
           "lifting the evidence with it. Measured on the test points after every step; for this model the " +
           "evidence and the gap KL(q(z|x) \u2016 p(z|x)) are exact.",
-      }),
+      ),
     );
     const scatter = el("canvas", {
       class: "chart scatter",
@@ -984,15 +993,14 @@
           `not have, so nothing is trained here. Scrub through its ${F} evaluations (${d.steps.toLocaleString("en")} ` +
           "steps) or press Play.",
       ),
-      el("p", {
-        class: "lead",
-        text:
-          `A VAE with L = ${L} (hidden ${s.hidden.join("-")}, Bernoulli pixels) trained on the first ` +
+      about(
+        ui,
+        `A VAE with L = ${L} (hidden ${s.hidden.join("-")}, Bernoulli pixels) trained on the first ` +
           `${s.n_train.toLocaleString("en")} MNIST training images, phase by phase: AEVB is approximate EM. An E-step ` +
           "trains only \u03c6 (the encoder), an M-step only \u03b8 (the decoder), a joint step both. log p(x) is not " +
           `tractable for a deep model, so the curves show in its place the IWAE bound with k = ${d.k}, and IWAE \u2212 ` +
           "ELBO as an estimate of the gap KL(q(z|x) \u2016 p(z|x)).",
-      }),
+      ),
     );
     const mapCanvas = el("canvas", { class: "chart map-replay", role: "img", "aria-label": "the latent map at this step" });
     const bounds = el("canvas", { class: "chart curves", role: "img", "aria-label": "the ELBO and the IWAE bound, phases shaded" });
