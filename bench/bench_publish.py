@@ -1,6 +1,7 @@
 """The published site (issue 35) in headless Chromium, served by ``python -m http.server`` with no Streamlit
 process: its size, the first picture after navigation, pictures per second under a pad drag, and the time
-of one VRNN row. Writes ``bench/results/publish.json``.
+of one VRNN row; and the cost of recording the factor-analysis and Watch replays (CPU seconds, bytes). Writes
+``bench/results/publish.json``.
 
 Also the helpers the browser tests share: :func:`publish_for_bench` and :func:`static_server`.
 """
@@ -140,8 +141,28 @@ def measure(site: Path, url: str, repeats: int = 5) -> dict:
     return out
 
 
+def measure_recordings() -> dict:
+    """The recorded runs of the site (``fa``, ``watch``: :mod:`explorer_core.publish.recordings`): the CPU
+    seconds and wall seconds each takes to record (torch on one thread, so CPU seconds are one core's) and
+    the bytes of its data file."""
+    from explorer_core.publish.recordings import RECORDINGS
+    from explorer_core.publish.site import _js_assign
+
+    out = {}
+    for name, record in RECORDINGS.items():
+        cpu, wall = time.process_time(), time.perf_counter()
+        payload = record(None)
+        out[name] = {
+            "cpu_s": round(time.process_time() - cpu, 1),
+            "wall_s": round(time.perf_counter() - wall, 1),
+            "bytes": len(_js_assign("AEVB_MODEL_DATA", name, payload)),
+        }
+    return out
+
+
 def main() -> None:
-    """Publish the four-model site into a temporary folder, serve it, measure, write the results."""
+    """Publish the four-model site into a temporary folder, serve it, measure, write the results; then the
+    cost of recording the two replays."""
     import json
     import tempfile
 
@@ -160,6 +181,8 @@ def main() -> None:
             "site_bytes": sum(files.values()),
             "file_bytes": dict(sorted(files.items())),
             "targets": {"site_mb": 40, "first_picture_s": 2, "pad_frames_per_s": 30, "vrnn_row_ms": 50},
+            "recordings": measure_recordings(),
+            "recordings_target": "under 2 minutes of one CPU core for both, a few MB each",
         }
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
