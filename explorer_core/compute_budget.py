@@ -110,8 +110,16 @@ GESTURE_SESSIONS = 4096
 #: up to this share, measured over the last :data:`YIELD_MEMORY_S` seconds; beyond it they do not wait): two
 #: scripts pressing "Next row" 13 times a second cut a holder from 47.5 to 5.5 steps a second (issue 34)
 MAX_YIELD_SHARE = 0.5
-#: seconds over which a holder's time given to gestures is counted (an exponentially decaying sum)
+#: seconds over which a holder's time given to gestures, and a session's time in gesture runs, are counted
+#: (exponentially decaying sums)
 YIELD_MEMORY_S = 2.0
+#: the most of the server's recent time one visitor's gesture runs may take before its next gesture waits:
+#: a script pressing "Next row" 13 times a second kept the server's Python busy with its runs (the slot
+#: holder fell from 56 to 7 steps a second, the lecturer's gestures 10x slower); a person's clicks on a page
+#: that answers in 100-300 ms stay under it
+GESTURE_SHARE = 0.5
+#: the longest a visitor's gesture waits for its session's share
+MAX_GESTURE_DELAY_S = 2.0
 #: seconds between two looks at the line of a session waiting for heavy one-off work
 ONE_OFF_POLL_S = 0.25
 #: seconds a session waits at most for a slot for heavy one-off work before it is told to try again
@@ -280,6 +288,9 @@ class ComputeBudget:
         self._gesture_buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._operator_sessions: OrderedDict[str, None] = OrderedDict()
         self.unprioritised_gestures = 0  # gestures over a session's rate, since the start
+        self.delayed_gestures = 0  # gestures that waited for their session's share, since the start
+        # per visitor session: (busy seconds of its gesture runs, decaying; clock when last updated)
+        self._busy: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.reclaimed = 0  # holders and waiters dropped for silence, since the start
 
     # --- slots ------------------------------------------------------------------------------------------
@@ -654,25 +665,62 @@ class ComputeBudget:
         trainers go on when the last one ends. The operator's trainer is not paced, so it never waits.
 
         A visitor's ``session`` over its gesture rate (:meth:`gesture_priority`) runs its block without
-        priority: nobody waits for it. A block nested in a gesture of the same thread is part of it."""
-        if not getattr(self._inside, "depth", 0) and not self.gesture_priority(session, operator):
-            yield
-            return
-        with self._lock:
-            self._gestures += 1
-            self._no_gesture.clear()
-            if self._announced:  # the run of the oldest gesture announced has begun
-                self._announced.popleft()
-        self._inside.depth = getattr(self._inside, "depth", 0) + 1
+        priority: nobody waits for it. A visitor's session whose gesture runs took more than
+        :data:`GESTURE_SHARE` of the server's recent time (:data:`YIELD_MEMORY_S`) first waits (sleeps,
+        holding no GIL) until it is under it again, at most :data:`MAX_GESTURE_DELAY_S`: a script clicking
+        many times a second gets its runs spaced out instead of taking the server's Python from everyone
+        else. A block nested in a gesture of the same thread is part of it."""
+        outer = not getattr(self._inside, "depth", 0)
+        if outer and session is not None and not operator:
+            delay = self._gesture_delay(session)
+            if delay > 0:
+                self.delayed_gestures += 1
+                self._sleep(delay)
+        started = self._clock()
         try:
-            yield
-        finally:
-            self._inside.depth -= 1
+            if outer and not self.gesture_priority(session, operator):
+                yield
+                return
             with self._lock:
-                self._gestures -= 1
-                if self._gestures == 0:
-                    self._gesture_ended = self._clock()
-                    self._no_gesture.set()
+                self._gestures += 1
+                self._no_gesture.clear()
+                if self._announced:  # the run of the oldest gesture announced has begun
+                    self._announced.popleft()
+            self._inside.depth = getattr(self._inside, "depth", 0) + 1
+            try:
+                yield
+            finally:
+                self._inside.depth -= 1
+                with self._lock:
+                    self._gestures -= 1
+                    if self._gestures == 0:
+                        self._gesture_ended = self._clock()
+                        self._no_gesture.set()
+        finally:
+            if outer and session is not None and not operator:
+                self._count_busy(session, self._clock() - started)
+
+    def _gesture_delay(self, session: str) -> float:
+        """Seconds ``session``'s next gesture waits before it runs: until its recent busy time (decaying,
+        time constant :data:`YIELD_MEMORY_S`) is back under :data:`GESTURE_SHARE` of that time; 0 when it
+        is under; at most :data:`MAX_GESTURE_DELAY_S`."""
+        with self._lock:
+            busy, at = self._busy.get(session, (0.0, self._clock()))
+            busy *= math.exp(-max(0.0, self._clock() - at) / YIELD_MEMORY_S)
+        allowed = GESTURE_SHARE * YIELD_MEMORY_S
+        if busy <= allowed:
+            return 0.0
+        return min(MAX_GESTURE_DELAY_S, YIELD_MEMORY_S * math.log(busy / allowed))
+
+    def _count_busy(self, session: str, seconds: float) -> None:
+        """Add ``seconds`` of a gesture run to ``session``'s decaying busy time."""
+        with self._lock:
+            now = self._clock()
+            busy, at = self._busy.pop(session, (0.0, now))
+            busy = busy * math.exp(-max(0.0, now - at) / YIELD_MEMORY_S) + max(0.0, seconds)
+            self._busy[session] = (busy, now)
+            while len(self._busy) > GESTURE_SESSIONS:
+                self._busy.popitem(last=False)
 
     # --- internals --------------------------------------------------------------------------------------
     def _refill(self, held: _Holder, now: float) -> None:

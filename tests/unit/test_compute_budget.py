@@ -534,3 +534,36 @@ def test_a_frame_of_play_yields_within_the_same_share(clock):
     clock.t += 2 * YIELD_MEMORY_S  # it decays: the holder yields again
     assert b._yield_allowance("holder", 0.25) == 0.25
     assert b._yield_allowance("not-a-holder", 0.25) == 0.25
+
+
+def test_a_session_whose_gesture_runs_take_more_than_its_share_waits_before_the_next(clock):
+    """A script clicking many times a second: once its gesture runs took more than GESTURE_SHARE of the
+    recent time, its next gesture sleeps first (spaced out, holding no GIL); a person's clicks do not; the
+    operator never waits."""
+    from explorer_core.compute_budget import GESTURE_SHARE, MAX_GESTURE_DELAY_S, YIELD_MEMORY_S
+
+    b = budget(clock, slots=1)
+    with b.gesture("person"):
+        clock.t += 0.2  # a run of 200 ms
+    clock.t += 0.5  # a person clicks again half a second later
+    before = clock.t
+    with b.gesture("person"):
+        pass
+    assert clock.t == before and b.delayed_gestures == 0
+    for _ in range(20):  # runs of 100 ms back to back
+        with b.gesture("script"):
+            clock.t += 0.1
+    assert b.delayed_gestures > 0
+    start = clock.t
+    with b.gesture("script"):
+        pass
+    assert 0 < clock.t - start <= MAX_GESTURE_DELAY_S
+    assert b._gesture_delay("script") == 0.0  # after its wait it is within its share again
+    assert GESTURE_SHARE * YIELD_MEMORY_S > 0.2  # (the person's one run never came near it)
+    for _ in range(20):
+        with b.gesture("lecturer", operator=True):
+            clock.t += 0.1
+    start = clock.t
+    with b.gesture("lecturer", operator=True):
+        pass
+    assert clock.t == start
