@@ -1,7 +1,7 @@
 """The published site (issue 35) in headless Chromium, served by ``python -m http.server`` with no Streamlit
 process: its size, the first picture after navigation, pictures per second under a pad drag, and the time
-of one VRNN row; and the cost of recording the factor-analysis and Watch replays (CPU seconds, bytes). Writes
-``bench/results/publish.json``.
+of one VRNN row; and the replays of the recorded factor-analysis and Watch runs: the cost of recording them
+(CPU seconds, bytes), a scrubbed frame and Play. Writes ``bench/results/publish.json``.
 
 Also the helpers the browser tests share: :func:`publish_for_bench` and :func:`static_server`.
 """
@@ -141,28 +141,60 @@ def measure(site: Path, url: str, repeats: int = 5) -> dict:
     return out
 
 
-def measure_recordings() -> dict:
-    """The recorded runs of the site (``fa``, ``watch``: :mod:`explorer_core.publish.recordings`): the CPU
-    seconds and wall seconds each takes to record (torch on one thread, so CPU seconds are one core's) and
-    the bytes of its data file."""
-    from explorer_core.publish.recordings import RECORDINGS
-    from explorer_core.publish.site import _js_assign
+#: the recorded runs (explorer_core.publish.recordings), measured in a site of their own
+REPLAYS = ("fa", "watch")
 
-    out = {}
-    for name, record in RECORDINGS.items():
-        cpu, wall = time.process_time(), time.perf_counter()
-        payload = record(None)
-        out[name] = {
-            "cpu_s": round(time.process_time() - cpu, 1),
-            "wall_s": round(time.perf_counter() - wall, 1),
-            "bytes": len(_js_assign("AEVB_MODEL_DATA", name, payload)),
-        }
+
+def measure_replays(folder: Path, play_s: float = 3.0) -> dict:
+    """The replays of the recorded runs: the CPU and wall seconds of ``publish fa watch`` (recording both
+    with torch on one thread, so CPU seconds are one core's; MNIST's loading included), their data files'
+    bytes, and in Chromium (the site served by ``python -m http.server``) the time of one scrubbed frame (the
+    median of 3 x 20 scrubber moves, each drawing every picture of the page) and what Play shows in
+    ``play_s`` seconds (pictures per second, recorded steps per second at speed 1)."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.common import CHROMIUM, CHROMIUM_ARGS
+    from explorer_core.publish import build_site
+    from explorer_core.publish.site import write_site
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    files = build_site(list(REPLAYS))
+    out: dict = {
+        "record_cpu_s": round(time.process_time() - cpu, 1),
+        "record_wall_s": round(time.perf_counter() - wall, 1),
+        "bytes": {name: len(files[f"models/{name}.js"]) for name in REPLAYS},
+        "scrub_frame_ms": {},
+        "play": {},
+    }
+    write_site(files, folder)
+    scrub = """n => { const r = document.querySelector('input.scrubber'); const t0 = performance.now();
+      for (let i = 0; i < n; i++) { r.value = String(i * 3 + 1); r.dispatchEvent(new Event('input')); }
+      return (performance.now() - t0) / n; }"""
+    with static_server(folder) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        for name in REPLAYS:
+            _ready(page, f"{url}/index.html#model={name}&step=0")
+            out["scrub_frame_ms"][name] = round(_median([page.evaluate(scrub, 20) for _ in range(3)]), 2)
+            _ready(page, f"{url}/index.html#model={name}&step=0")
+            pictures = int(page.locator("body").get_attribute("data-pictures"))
+            page.get_by_role("button", name="Play the recording").click()
+            t0 = time.perf_counter()
+            page.wait_for_timeout(1000 * play_s)
+            seconds = time.perf_counter() - t0
+            done = int(page.locator("body").get_attribute("data-pictures")) - pictures
+            step = int(page.locator("body").get_attribute("data-step"))
+            out["play"][name] = {
+                "pictures_per_s": round(done / seconds, 1),
+                "steps_per_s": round(step / seconds, 1),
+            }
+        browser.close()
     return out
 
 
 def main() -> None:
-    """Publish the four-model site into a temporary folder, serve it, measure, write the results; then the
-    cost of recording the two replays."""
+    """Publish the four-model site into a temporary folder, serve it, measure; then the replays in a site of
+    their own (:func:`measure_replays`); write the results."""
     import json
     import tempfile
 
@@ -181,10 +213,11 @@ def main() -> None:
             "site_bytes": sum(files.values()),
             "file_bytes": dict(sorted(files.items())),
             "targets": {"site_mb": 40, "first_picture_s": 2, "pad_frames_per_s": 30, "vrnn_row_ms": 50},
-            "recordings": measure_recordings(),
-            "recordings_target": "under 2 minutes of one CPU core for both, a few MB each",
         }
     )
+    with tempfile.TemporaryDirectory(prefix="aevb-replays-") as tmp:
+        result["replays"] = measure_replays(Path(tmp) / "site")
+    result["replays_target"] = "recording both under 2 minutes of one CPU core, a few MB each"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "publish.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("file_bytes", "machine")}, indent=1))

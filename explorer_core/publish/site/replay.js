@@ -607,7 +607,16 @@
     const bar = el(
       "div",
       { class: "player" },
-      el("div", { class: "controls" }, play, el("label", { text: "Step " }, box), el("label", { text: "Speed " }, speedSelect), where),
+      el(
+        "div",
+        { class: "controls" },
+        // the label stays in view with the player (it sticks to the top of the screen)
+        el("span", { class: "badge rec", text: "Recording", title: "a run recorded with the app's code, replayed" }),
+        play,
+        el("label", { text: "Step " }, box),
+        el("label", { text: "Speed " }, speedSelect),
+        where,
+      ),
       range,
     );
     return {
