@@ -158,6 +158,7 @@ def recorded() -> dict[str, bytes]:
     return build_site(RECORDED)
 
 
+@pytest.mark.slow
 def test_recordings_are_deterministic_and_small(recorded, tmp_path):
     # another process, through the command line: the same bytes
     out = tmp_path / "site"
@@ -186,6 +187,7 @@ def _fa(recorded):
     return d, arrays, params, x
 
 
+@pytest.mark.slow
 def test_fa_recording_is_exact_at_every_step(recorded):
     """At every recorded step the evidence is the exact log-likelihood of the test points under the recorded
     parameters (log N(x; 0, W W^T + diag sigma^2), float64 here), the gap the exact KL(q(z|x) || p(z|x)),
@@ -218,6 +220,7 @@ def test_fa_recording_is_exact_at_every_step(recorded):
     assert abs(a["evidence"][-1] - d["mle_evidence"]) < 1.0
 
 
+@pytest.mark.slow
 def test_fa_recording_is_the_apps_run(recorded):
     """The recording's first 100 steps are what the app's FAExperiment computes with the same settings, bit
     for bit, and its parameters with the recorded noise give the app's model samples (the 3-D scatter)."""
@@ -242,6 +245,7 @@ def test_fa_recording_is_the_apps_run(recorded):
     assert d["chart"]["panels"][0]["bands"][0]["label"] == "E"
 
 
+@pytest.mark.slow
 def test_watch_recording_is_the_apps_run(recorded):
     """The Watch recording: its first evaluations are what the app's WatchExperiment computes (the curves bit
     for bit, the map within its int16 step), the map holds at least 1,000 validation images with their
@@ -282,3 +286,13 @@ def test_watch_recording_is_the_apps_run(recorded):
     tiles = manifold[0].reshape(g, g, 28, 28).transpose(0, 2, 1, 3).reshape(g * 28, g * 28)
     np.testing.assert_array_equal(tiles, np.rint(first_manifold.astype(np.float64) * 255).astype(np.uint8))
     assert unb64(m["half"])[0] == region[0][1]
+
+
+def test_a_recording_without_mnist_writes_nothing(tmp_path, capsys, monkeypatch):
+    """Without the MNIST files (the Watch run trains on them, and every site holds test images) publishing a
+    recording is a one-line error and writes nothing."""
+    monkeypatch.setenv("AEVB_DATA_DIR", str(tmp_path / "no-data"))
+    out = tmp_path / "site"
+    assert main(["publish", "fa", "watch", "--out", str(out)]) == 2
+    assert "MNIST" in _one_line_error(capsys)
+    assert not out.exists()
