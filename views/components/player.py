@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from explorer_core.compute_budget import process_budget
+from views.components.page_state import operator, session_id
+
 #: frame times kept for the frames-per-second reading
 FPS_WINDOW = 10
 #: the button's labels (its accessible names) and icons (Material icons, which ship with Streamlit: a media
@@ -183,7 +186,12 @@ class Player:
                 del stamps[:-FPS_WINDOW]
                 self.state.frames += 1
             with st.container(key=f"{self.key}_frames"):
-                go_on = frame(playing)
+                if playing:
+                    go_on = frame(playing)
+                else:  # a paused frame answers a click inside it ("Next row"), or is part of a page's run
+                    # (then its gesture block is the page's): counted for the visitor's share of the server
+                    with process_budget().gesture(session_id(), operator()):
+                        go_on = frame(playing)
             if playing and not go_on and self.state.running:
                 self.stop()
             if self.state.running != self.state.timer_on:
