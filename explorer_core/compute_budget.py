@@ -700,14 +700,6 @@ class ComputeBudget:
             if outer and session is not None and not operator:
                 self._count_busy(session, self._clock() - started)
 
-    def gesture_delay(self, session: str) -> float:
-        """Seconds a gesture of ``session`` arriving now should wait (:meth:`_gesture_delay`; 0 for a session
-        the budget knows as the operator's)."""
-        with self._lock:
-            if session in self._operator_sessions:
-                return 0.0
-        return self._gesture_delay(session)
-
     def _gesture_delay(self, session: str) -> float:
         """Seconds ``session``'s next gesture waits before it runs: until its recent busy time (decaying,
         time constant :data:`YIELD_MEMORY_S`) is back under :data:`GESTURE_SHARE` of that time; 0 when it

@@ -567,16 +567,3 @@ def test_a_session_whose_gesture_runs_take_more_than_its_share_waits_before_the_
     with b.gesture("lecturer", operator=True):
         pass
     assert clock.t == start
-
-
-def test_an_operators_gestures_are_never_held_back_on_arrival(clock):
-    """gesture_delay, read when a request arrives (compute_slot.announce_gestures_on_arrival): a visitor over
-    its share is held back; a session the budget knows as the operator's never is."""
-    b = budget(clock, slots=1)
-    for _ in range(20):
-        with b.gesture("script"):
-            clock.t += 0.1
-    assert b.gesture_delay("script") > 0
-    with b.gesture("lecturer", operator=True):
-        clock.t += 5.0
-    assert b.gesture_delay("lecturer") == 0.0

@@ -24,7 +24,6 @@ a cluster pick, "Next row") never goes through here.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import threading
@@ -73,11 +72,8 @@ def announce_gestures_on_arrival() -> bool:
     sent (``is_auto_rerun`` false: a click, a key, a page change; a fragment's ``run_every`` timer, such as a
     frame of Play or a poll of the line, is not one). Streamlit has no hook for arriving messages, so
     this wraps the running ``Runtime``'s ``handle_backmsg`` on the instance (its websocket handler calls
-    it on the event loop); where that is missing (another Streamlit, AppTest), nothing changes. A visitor's
-    gesture that arrives while its session is over its share of the server's time
-    (:meth:`ComputeBudget.gesture_delay`) is held back for that long on the event loop, and only the latest
-    one held is then let through (a script clicking many times a second; a person stays under the share).
-    Once per process; whether it is in place."""
+    it on the event loop); where that is missing (another Streamlit, AppTest), nothing changes. Once per
+    process; whether it is in place."""
     if _announcing:  # (every run asks: no lock once it is in place)
         return True
     with _ANNOUNCER_LOCK:
@@ -93,25 +89,9 @@ def announce_gestures_on_arrival() -> bool:
         except (ImportError, AttributeError, RuntimeError):
             return False
         budget = process_budget()
-        held: dict[str, tuple[Any, tuple, dict]] = {}  # session -> its latest gesture held back
-
-        def let_through(session_id: str) -> None:
-            item = held.pop(session_id, None)
-            if item is None:
-                return
-            msg, args, kwargs = item
-            budget.announce_gesture(session_id)
-            with contextlib.suppress(Exception):  # a session that closed meanwhile: nothing to answer
-                arrived(session_id, msg, *args, **kwargs)
 
         def handle_backmsg(session_id: str, msg: Any, *args: Any, **kwargs: Any) -> Any:
             if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.is_auto_rerun:
-                delay = budget.gesture_delay(session_id)
-                if delay > 0:  # over its share of the server: held back, the latest request wins
-                    if session_id not in held:
-                        asyncio.get_running_loop().call_later(delay, let_through, session_id)
-                    held[session_id] = (msg, args, kwargs)
-                    return None
                 budget.announce_gesture(session_id)
             return arrived(session_id, msg, *args, **kwargs)
 
