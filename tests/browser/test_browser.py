@@ -72,9 +72,17 @@ def assert_no_exception(page) -> None:
 
 
 def metric(page, label: str) -> str:
-    """The displayed value of the ``st.metric`` whose label is exactly ``label``."""
+    """The displayed value of the ``st.metric`` whose label is exactly ``label``. While a run replaces a
+    frame, the old element can stand beside the new one for a moment (a loaded machine, two GMVAE trainings
+    beside the suite, showed two "Step" metrics once): this waits, up to 5 s, until one is left, and reads
+    the newest."""
     box = page.get_by_test_id("stMetric").filter(has=page.get_by_text(label, exact=True))
-    return box.get_by_test_id("stMetricValue").inner_text().strip()
+    values = box.get_by_test_id("stMetricValue")
+    for _ in range(100):
+        if values.count() <= 1:
+            break
+        time.sleep(0.05)
+    return values.last.inner_text().strip()
 
 
 def canvas_frame(page, key: str) -> int:
